@@ -1,0 +1,184 @@
+// Package api is the node's local HTTP API: a loopback server guarded by a
+// token kept in the data directory, and the client the CLI uses to reach it.
+//
+// The node writes DataDir/api.json ({"addr", "token"}, mode 0600) when it
+// starts listening; NewClientFromDataDir reads it. Requests authenticate with
+// "Authorization: Bearer TOKEN", or with the weft_token cookie that
+// GET /login?token=TOKEN sets for the browser dashboard.
+//
+// Concurrency: a Server is safe for concurrent use once Serve is called;
+// handlers must be registered before.
+package api
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// MaxBodyBytes bounds every request body the API accepts.
+const MaxBodyBytes = 8 << 20
+
+// TokenCookie is the cookie that carries the token for browsers.
+const TokenCookie = "weft_token"
+
+// Endpoint is what DataDir/api.json holds.
+type Endpoint struct {
+	Addr  string `json:"addr"`
+	Token string `json:"token"`
+}
+
+// Server is the local API server.
+type Server struct {
+	mux    *http.ServeMux
+	token  string
+	log    *slog.Logger
+	server *http.Server
+}
+
+// NewServer returns a server that requires token on every non-public route.
+func NewServer(token string, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{mux: http.NewServeMux(), token: token, log: log}
+	s.mux.HandleFunc("GET /login", s.login)
+	return s
+}
+
+// Handle registers an authenticated handler. pattern uses net/http's syntax,
+// e.g. "GET /v1/status".
+func (s *Server) Handle(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, s.auth(h))
+}
+
+// HandleFunc registers an authenticated handler function.
+func (s *Server) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	s.Handle(pattern, http.HandlerFunc(h))
+}
+
+// HandlePublic registers a handler that needs no token (static assets only).
+func (s *Server) HandlePublic(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, h)
+}
+
+// Authorized reports whether r carries the token.
+func (s *Server) Authorized(r *http.Request) bool {
+	tok := ""
+	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+		tok = strings.TrimPrefix(h, "Bearer ")
+	} else if c, err := r.Cookie(TokenCookie); err == nil {
+		tok = c.Value
+	}
+	return tok != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.token)) == 1
+}
+
+func (s *Server) auth(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.Authorized(r) {
+			WriteError(w, http.StatusUnauthorized, errors.New("api: missing or wrong token (the CLI reads it from the data dir; browsers log in through the URL 'weft ui' prints)"))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	tok := r.URL.Query().Get("token")
+	if subtle.ConstantTimeCompare([]byte(tok), []byte(s.token)) != 1 {
+		http.Error(w, "wrong token: run 'weft ui' for a fresh login URL", http.StatusUnauthorized)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: TokenCookie, Value: s.token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// ServeHTTP lets the server be used directly, e.g. with httptest.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Serve serves on ln until Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.server = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	err := s.server.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close stops the server. It is safe to call more than once.
+func (s *Server) Close() error {
+	if s.server == nil {
+		return nil
+	}
+	return s.server.Close()
+}
+
+// LoadOrCreateToken returns the token in dataDir/api.token, creating it.
+func LoadOrCreateToken(dataDir string) (string, error) {
+	p := filepath.Join(dataDir, "api.token")
+	if b, err := os.ReadFile(p); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	tok := hex.EncodeToString(buf)
+	if err := os.WriteFile(p, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("api: write token: %w", err)
+	}
+	return tok, nil
+}
+
+// WriteEndpoint records addr and token in dataDir/api.json for the CLI.
+func WriteEndpoint(dataDir string, ep Endpoint) error {
+	b, _ := json.Marshal(ep)
+	tmp := filepath.Join(dataDir, "api.json.tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dataDir, "api.json"))
+}
+
+// RemoveEndpoint deletes dataDir/api.json (on clean shutdown).
+func RemoveEndpoint(dataDir string) { _ = os.Remove(filepath.Join(dataDir, "api.json")) }
+
+// WriteJSON writes v with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// ErrorBody is the JSON body of every API error.
+type ErrorBody struct {
+	Error string `json:"error"`
+}
+
+// WriteError writes {"error": err} with status.
+func WriteError(w http.ResponseWriter, status int, err error) {
+	WriteJSON(w, status, ErrorBody{Error: err.Error()})
+}
+
+// DecodeJSON decodes the request body into v, rejecting unknown fields.
+func DecodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("api: bad request body: %w", err)
+	}
+	return nil
+}

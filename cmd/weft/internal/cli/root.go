@@ -1,0 +1,145 @@
+// Package cli holds weft's command-line interface. Each command group lives in
+// its own file and registers itself with register from an init function, so
+// the root command never needs editing when a group is added.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/weftgrid/weft/cmd/weft/internal/api"
+)
+
+// Globals are the flags shared by every command.
+type Globals struct {
+	// DataDir is the node's data directory (--data-dir, WEFT_DATA_DIR, ~/.weft).
+	DataDir string
+	// JSON selects machine-readable output (--json).
+	JSON bool
+
+	out io.Writer
+	err io.Writer
+}
+
+// Out is where a command writes its result.
+func (g *Globals) Out() io.Writer { return g.out }
+
+// Err is where a command writes progress and diagnostics.
+func (g *Globals) Err() io.Writer { return g.err }
+
+// Client returns an API client for the node whose data dir is g.DataDir.
+func (g *Globals) Client() (*api.Client, error) {
+	c, err := api.NewClientFromDataDir(g.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("%w\n(is a node running? start one with: weft --data-dir %s node)", err, g.DataDir)
+	}
+	return c, nil
+}
+
+// PrintJSON writes v as indented JSON followed by a newline.
+func (g *Globals) PrintJSON(v any) error {
+	enc := json.NewEncoder(g.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+type commandFactory struct {
+	order int
+	make  func(*Globals) *cobra.Command
+}
+
+var factories []commandFactory
+
+// register adds a top-level command. order sorts the help listing.
+func register(order int, f func(*Globals) *cobra.Command) {
+	factories = append(factories, commandFactory{order, f})
+}
+
+// DefaultDataDir is $WEFT_DATA_DIR, or ~/.weft.
+func DefaultDataDir() string {
+	if d := os.Getenv("WEFT_DATA_DIR"); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".weft"
+	}
+	return filepath.Join(home, ".weft")
+}
+
+// NewRoot builds the root command writing to out and errOut.
+func NewRoot(out, errOut io.Writer) *cobra.Command {
+	g := &Globals{out: out, err: errOut}
+	root := &cobra.Command{
+		Use:   "weft",
+		Short: "weft — a peer-to-peer cloud fabric",
+		Long: `weft deploys any Unix application onto a pool of machines with no central
+master. Every machine runs this binary: 'weft node' joins a grid, bids on the
+instance requests any peer publishes, runs the instances it wins in local
+partitions, and bills them slice by slice into a replicated, auditable ledger.
+
+Start a node, then talk to it with the client commands:
+
+  weft node --data-dir ~/.weft                # join the public grid (or --grid FILE)
+  weft status                                 # who am I, who is alive
+  weft recipe publish recipes/examples/webserver.toml
+  weft request web --recipe recipes/examples/webserver.toml --wait
+  weft ledger audit
+
+Client commands find the node through --data-dir (default ~/.weft or
+$WEFT_DATA_DIR) and accept --json for machine-readable output.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.PersistentFlags().StringVar(&g.DataDir, "data-dir", DefaultDataDir(), "node data directory (env WEFT_DATA_DIR)")
+	root.PersistentFlags().BoolVar(&g.JSON, "json", false, "print machine-readable JSON")
+	sort.SliceStable(factories, func(i, j int) bool { return factories[i].order < factories[j].order })
+	for _, f := range factories {
+		root.AddCommand(f.make(g))
+	}
+	return root
+}
+
+// exitError carries a specific exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// withExitCode wraps err so that Main exits with code.
+func withExitCode(code int, err error) error { return &exitError{code, err} }
+
+// Main runs the CLI and returns the process exit code.
+func Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := NewRoot(os.Stdout, os.Stderr)
+	root.SetArgs(args)
+	if err := root.ExecuteContext(ctx); err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			if ee.err != nil && ee.err.Error() != "" {
+				fmt.Fprintln(os.Stderr, "weft:", ee.err)
+			}
+			return ee.code
+		}
+		fmt.Fprintln(os.Stderr, "weft:", err)
+		return 1
+	}
+	return 0
+}

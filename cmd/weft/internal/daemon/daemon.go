@@ -1,0 +1,129 @@
+// Package daemon wires a weft node together: the p2p layer, the ledger, the
+// recipe store, the partitions and the market, plus the local API. Each
+// subsystem lives in its own file (p2p.go, ledger.go, recipes.go,
+// partitions.go, market.go, dashboard.go) with a state struct embedded in
+// Daemon and a start function; Run calls them in dependency order and closes
+// them in reverse.
+//
+// Concurrency: Run is called once; subsystems own their goroutines and stop
+// them in the closers they register with onClose.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weftgrid/weft/cmd/weft/internal/api"
+	"github.com/weftgrid/weft/cmd/weft/internal/config"
+)
+
+// Daemon is one running weft node.
+type Daemon struct {
+	cfg     config.Config
+	log     *slog.Logger
+	api     *api.Server
+	metrics *prometheus.Registry
+
+	mu      sync.Mutex
+	closers []func() error
+
+	p2pState
+	ledgerState
+	recipesState
+	partitionsState
+	marketState
+	dashboardState
+}
+
+// New validates cfg and prepares the data directory.
+func New(cfg config.Config, log *slog.Logger) (*Daemon, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Node.DataDir == "" {
+		return nil, errors.New("daemon: no data dir")
+	}
+	if err := os.MkdirAll(cfg.Node.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("daemon: data dir: %w", err)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Daemon{cfg: cfg, log: log, metrics: prometheus.NewRegistry()}, nil
+}
+
+// onClose registers fn to run at shutdown, in reverse order of registration.
+func (d *Daemon) onClose(fn func() error) {
+	d.mu.Lock()
+	d.closers = append(d.closers, fn)
+	d.mu.Unlock()
+}
+
+// Run starts every subsystem, serves the API and blocks until ctx ends; then
+// it leaves the grid gracefully and closes everything.
+func (d *Daemon) Run(ctx context.Context) (err error) {
+	token, err := api.LoadOrCreateToken(d.cfg.Node.DataDir)
+	if err != nil {
+		return err
+	}
+	d.api = api.NewServer(token, d.log)
+	defer func() { err = errors.Join(err, d.closeAll()) }()
+
+	steps := []struct {
+		name  string
+		start func(context.Context) error
+	}{
+		{"p2p", d.startP2P},
+		{"ledger", d.startLedger},
+		{"recipes", d.startRecipes},
+		{"partitions", d.startPartitions},
+		{"market", d.startMarket},
+		{"dashboard", d.startDashboard},
+	}
+	for _, s := range steps {
+		if err := s.start(ctx); err != nil {
+			return fmt.Errorf("daemon: start %s: %w", s.name, err)
+		}
+	}
+
+	ln, err := net.Listen("tcp", d.cfg.Node.API)
+	if err != nil {
+		return fmt.Errorf("daemon: api listen %s: %w", d.cfg.Node.API, err)
+	}
+	if err := api.WriteEndpoint(d.cfg.Node.DataDir, api.Endpoint{Addr: ln.Addr().String(), Token: token}); err != nil {
+		ln.Close()
+		return err
+	}
+	d.onClose(func() error { api.RemoveEndpoint(d.cfg.Node.DataDir); return nil })
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- d.api.Serve(ln) }()
+	d.onClose(d.api.Close)
+	d.log.Info("node ready", "api", ln.Addr().String())
+
+	select {
+	case <-ctx.Done():
+		d.log.Info("shutting down")
+		return nil
+	case err := <-serveErr:
+		return err
+	}
+}
+
+func (d *Daemon) closeAll() error {
+	d.mu.Lock()
+	cl := d.closers
+	d.closers = nil
+	d.mu.Unlock()
+	var errs []error
+	for i := len(cl) - 1; i >= 0; i-- {
+		errs = append(errs, cl[i]())
+	}
+	return errors.Join(errs...)
+}
