@@ -1,0 +1,251 @@
+package ledger
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Kind says what an entry's body is.
+type Kind uint8
+
+// The entry kinds. Values are part of the signed encoding: never renumber.
+const (
+	// KindContract is an award accepted by a provider (body Contract).
+	KindContract Kind = 1
+	// KindReceipt is a provider's bill for one slice (body Receipt).
+	KindReceipt Kind = 2
+	// KindAck is the requester's co-signature of a receipt (body Ack).
+	KindAck Kind = 3
+	// KindDispute is the requester's refusal of a receipt (body Dispute).
+	KindDispute Kind = 4
+	// KindGrant issues credits to a peer (body Grant).
+	KindGrant Kind = 5
+	// KindCheckpoint records the root an author saw (body Checkpoint).
+	KindCheckpoint Kind = 6
+)
+
+// String returns the kind's lower-case name.
+func (k Kind) String() string {
+	switch k {
+	case KindContract:
+		return "contract"
+	case KindReceipt:
+		return "receipt"
+	case KindAck:
+		return "ack"
+	case KindDispute:
+		return "dispute"
+	case KindGrant:
+		return "grant"
+	case KindCheckpoint:
+		return "checkpoint"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// ParseKind is the inverse of Kind.String.
+func ParseKind(s string) (Kind, error) {
+	for k := KindContract; k <= KindCheckpoint; k++ {
+		if k.String() == s {
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: unknown kind %q", ErrMalformed, s)
+}
+
+func (k Kind) valid() bool { return k >= KindContract && k <= KindCheckpoint }
+
+// Usage is what an instance consumed during one slice (or, in a contract's
+// Caps, the most it may consume in one full slice). Integers only, so that
+// amounts are bit-identical on every node.
+type Usage struct {
+	// CPUMillis is CPU time used, in milliseconds (1000 = one core for one second).
+	CPUMillis uint64 `cbor:"1,keyasint,omitempty" json:"cpu_ms"`
+	// MemByteSeconds is memory use integrated over the period, in byte-seconds
+	// (average resident bytes × seconds).
+	MemByteSeconds uint64 `cbor:"2,keyasint,omitempty" json:"mem_byte_seconds"`
+	// MemPeakBytes is the highest resident memory seen in the period, in bytes.
+	MemPeakBytes uint64 `cbor:"3,keyasint,omitempty" json:"mem_peak_bytes"`
+	// DiskByteSeconds is disk space held integrated over the period, in byte-seconds.
+	DiskByteSeconds uint64 `cbor:"4,keyasint,omitempty" json:"disk_byte_seconds"`
+	// NetBytes is network traffic in and out, in bytes.
+	NetBytes uint64 `cbor:"5,keyasint,omitempty" json:"net_bytes"`
+}
+
+// Within reports whether every component of u is at most the matching
+// component of caps. A zero cap means "no cap" for that resource.
+func (u Usage) Within(caps Usage) bool {
+	le := func(v, c uint64) bool { return c == 0 || v <= c }
+	return le(u.CPUMillis, caps.CPUMillis) && le(u.MemByteSeconds, caps.MemByteSeconds) &&
+		le(u.MemPeakBytes, caps.MemPeakBytes) && le(u.DiskByteSeconds, caps.DiskByteSeconds) &&
+		le(u.NetBytes, caps.NetBytes)
+}
+
+// Price is what a provider charges, in integer micro-credits (1 credit =
+// 1,000,000 micro-credits) per unit of each resource.
+type Price struct {
+	// CPU is micro-credits per CPU-second (1000 CPUMillis).
+	CPU uint64 `cbor:"1,keyasint,omitempty" json:"cpu_per_s"`
+	// Mem is micro-credits per GiB-hour of memory (3600 × 2^30 MemByteSeconds).
+	Mem uint64 `cbor:"2,keyasint,omitempty" json:"mem_per_gib_h"`
+	// Disk is micro-credits per GiB-hour of disk (3600 × 2^30 DiskByteSeconds).
+	Disk uint64 `cbor:"3,keyasint,omitempty" json:"disk_per_gib_h"`
+	// Net is micro-credits per GiB of traffic (2^30 NetBytes).
+	Net uint64 `cbor:"4,keyasint,omitempty" json:"net_per_gib"`
+}
+
+// Divisors turning usage units into price units.
+const (
+	cpuDiv  = 1000
+	gib     = 1 << 30
+	gibHour = 3600 * gib
+)
+
+// Amount is the price of usage u at price p, in micro-credits.
+//
+// Rounding: each resource's cost is usage × price / divisor computed exactly
+// with a 128-bit intermediate and rounded down (floor); the four costs are
+// then added. A total that would exceed 2^64-1 saturates at math.MaxUint64.
+// The function is pure and uses integers only, so every node computes the
+// same amount bit for bit.
+func Amount(p Price, u Usage) uint64 {
+	var total uint64
+	for _, t := range [...]struct{ units, price, div uint64 }{
+		{u.CPUMillis, p.CPU, cpuDiv},
+		{u.MemByteSeconds, p.Mem, gibHour},
+		{u.DiskByteSeconds, p.Disk, gibHour},
+		{u.NetBytes, p.Net, gib},
+	} {
+		c := mulDiv(t.units, t.price, t.div)
+		s, carry := bits.Add64(total, c, 0)
+		if carry != 0 {
+			return math.MaxUint64
+		}
+		total = s
+	}
+	return total
+}
+
+// mulDiv returns floor(a*b/d), saturating at MaxUint64.
+func mulDiv(a, b, d uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	if hi >= d {
+		return math.MaxUint64
+	}
+	q, _ := bits.Div64(hi, lo, d)
+	return q
+}
+
+// Estimate is the most a contract at price p with per-slice caps can bill for
+// one full slice: Amount(p, caps). The market uses it to compare bids.
+func (p Price) Estimate(caps Usage) uint64 { return Amount(p, caps) }
+
+// Contract is an award accepted by a provider: who runs which instance for
+// whom, at what price, under which epoch. Its entry's CID is the contract ID
+// that receipts reference. The author must be the requester or the provider.
+type Contract struct {
+	// InstanceID is the instance this contract runs (stable across epochs).
+	InstanceID string `cbor:"1,keyasint" json:"instance_id"`
+	// Request is the requester's name for the instance.
+	Request string `cbor:"2,keyasint,omitempty" json:"request,omitempty"`
+	// Requester pays.
+	Requester peer.ID `cbor:"3,keyasint" json:"requester"`
+	// Provider runs the instance and earns.
+	Provider peer.ID `cbor:"4,keyasint" json:"provider"`
+	// Epoch fences re-placements: a contract for the same instance with a
+	// higher epoch supersedes this one from its Start on.
+	Epoch uint64 `cbor:"5,keyasint" json:"epoch"`
+	// Price is the agreed price per resource unit.
+	Price Price `cbor:"6,keyasint" json:"price"`
+	// Caps is the most the instance may use in one full slice (zero = no cap).
+	Caps Usage `cbor:"7,keyasint" json:"caps"`
+	// SliceNanos is the slice length in nanoseconds.
+	SliceNanos int64 `cbor:"8,keyasint" json:"slice_ns"`
+	// StartNanos is when slice 0 begins, Unix nanoseconds.
+	StartNanos int64 `cbor:"9,keyasint" json:"start_ns"`
+	// RecipeCID is the recipe's CID in string form.
+	RecipeCID string `cbor:"10,keyasint,omitempty" json:"recipe_cid,omitempty"`
+	// Auction optionally names the auction or award this contract closes.
+	Auction string `cbor:"11,keyasint,omitempty" json:"auction,omitempty"`
+}
+
+// SliceLength is c.SliceNanos as a duration.
+func (c Contract) SliceLength() time.Duration { return time.Duration(c.SliceNanos) }
+
+// Start is c.StartNanos as a time.
+func (c Contract) Start() time.Time { return time.Unix(0, c.StartNanos).UTC() }
+
+// SliceBounds returns the Unix-nanosecond bounds [start, end) of slice i.
+func (c Contract) SliceBounds(i uint64) (start, end int64) {
+	start = c.StartNanos + int64(i)*c.SliceNanos
+	return start, start + c.SliceNanos
+}
+
+// SliceAt returns the index of the slice containing t (0 before Start).
+func (c Contract) SliceAt(t time.Time) uint64 {
+	d := t.UnixNano() - c.StartNanos
+	if d < 0 || c.SliceNanos <= 0 {
+		return 0
+	}
+	return uint64(d / c.SliceNanos)
+}
+
+// Receipt is a provider's signed bill for one slice of one contract.
+// Amount must equal Amount(contract.Price, Usage).
+type Receipt struct {
+	// Contract is the CID of the contract entry.
+	Contract cid.Cid `cbor:"1,keyasint" json:"contract"`
+	// InstanceID repeats the contract's instance, for statements.
+	InstanceID string `cbor:"2,keyasint" json:"instance_id"`
+	// Epoch repeats the contract's epoch.
+	Epoch uint64 `cbor:"3,keyasint" json:"epoch"`
+	// Slice is the slice index (0 = the slice starting at the contract's Start).
+	Slice uint64 `cbor:"4,keyasint" json:"slice"`
+	// FromNanos and ToNanos bound the metered period, Unix nanoseconds,
+	// inside the slice's bounds.
+	FromNanos int64 `cbor:"5,keyasint" json:"from_ns"`
+	ToNanos   int64 `cbor:"6,keyasint" json:"to_ns"`
+	// Usage is what was consumed in the period.
+	Usage Usage `cbor:"7,keyasint" json:"usage"`
+	// Amount is the bill in micro-credits.
+	Amount uint64 `cbor:"8,keyasint" json:"amount"`
+}
+
+// Ack is the requester's co-signature of a receipt.
+type Ack struct {
+	// Receipt is the CID of the acknowledged receipt entry.
+	Receipt cid.Cid `cbor:"1,keyasint" json:"receipt"`
+	// Amount repeats the receipt's amount.
+	Amount uint64 `cbor:"2,keyasint" json:"amount"`
+}
+
+// Dispute is the requester's refusal of a receipt, with a reason.
+type Dispute struct {
+	// Receipt is the CID of the disputed receipt entry.
+	Receipt cid.Cid `cbor:"1,keyasint" json:"receipt"`
+	// Reason says what is wrong, in one line.
+	Reason string `cbor:"2,keyasint" json:"reason"`
+}
+
+// Grant issues credits to a peer (private grids: by a founder).
+type Grant struct {
+	// To receives the credits.
+	To peer.ID `cbor:"1,keyasint" json:"to"`
+	// Amount is in micro-credits.
+	Amount uint64 `cbor:"2,keyasint" json:"amount"`
+	// Memo is free text.
+	Memo string `cbor:"3,keyasint,omitempty" json:"memo,omitempty"`
+}
+
+// Checkpoint records the ledger root an author saw at a time.
+type Checkpoint struct {
+	// Root is the RFC 6962 root over the entries the author held.
+	Root []byte `cbor:"1,keyasint" json:"root"`
+	// Entries is the number of entries under Root.
+	Entries uint64 `cbor:"2,keyasint" json:"entries"`
+}
