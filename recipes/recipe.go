@@ -368,7 +368,9 @@ func (m *FileMode) UnmarshalTOML(v any) error {
 }
 
 // MarshalJSON writes the mode as an octal string.
-func (m FileMode) MarshalJSON() ([]byte, error) { return []byte(fmt.Sprintf("\"%04o\"", uint32(m))), nil }
+func (m FileMode) MarshalJSON() ([]byte, error) {
+	return []byte(fmt.Sprintf("\"%04o\"", uint32(m))), nil
+}
 
 // Type returns the software type called name, or the default type when
 // name is empty.
