@@ -1,0 +1,513 @@
+// weft dashboard. Plain JavaScript, no dependencies, no build step.
+// Every value from the API is inserted as text (never as HTML).
+'use strict';
+
+(function () {
+  // ---------- small helpers ----------
+  const $ = (id) => document.getElementById(id);
+
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    if (attrs) {
+      for (const [k, v] of Object.entries(attrs)) {
+        if (v === undefined || v === null || v === false) continue;
+        if (k === 'class') e.className = v;
+        else if (k === 'text') e.textContent = v;
+        else e.setAttribute(k, v === true ? '' : String(v));
+      }
+    }
+    for (const c of children.flat()) {
+      if (c === undefined || c === null || c === false) continue;
+      e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return e;
+  }
+
+  const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+  const arr = (v) => (Array.isArray(v) ? v : []);
+  const has = (v) => v !== undefined && v !== null && v !== '';
+
+  function fmtBytes(n) {
+    if (!has(n) || typeof n !== 'number') return has(n) ? String(n) : '—';
+    const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let i = 0;
+    let x = n;
+    while (Math.abs(x) >= 1024 && i < u.length - 1) { x /= 1024; i++; }
+    return (i === 0 ? String(x) : x.toFixed(x < 10 ? 1 : 0)) + ' ' + u[i];
+  }
+  function fmtMillis(ms) {
+    if (typeof ms !== 'number') return has(ms) ? String(ms) : '—';
+    if (ms < 1000) return ms.toFixed(0) + ' ms';
+    if (ms < 60000) return (ms / 1000).toFixed(ms < 10000 ? 2 : 1) + ' s';
+    if (ms < 3600000) return (ms / 60000).toFixed(1) + ' min';
+    return (ms / 3600000).toFixed(1) + ' h';
+  }
+  function fmtDuration(s) {
+    if (typeof s !== 'number') return '—';
+    s = Math.max(0, Math.floor(s));
+    const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60), r = s % 60;
+    if (d) return d + 'd ' + h + 'h';
+    if (h) return h + 'h ' + m + 'm';
+    if (m) return m + 'm ' + r + 's';
+    return r + 's';
+  }
+  function fmtCores(millis) {
+    if (typeof millis !== 'number') return has(millis) ? String(millis) : '—';
+    return (millis / 1000).toFixed(millis % 1000 === 0 ? 0 : 2);
+  }
+  // toDate accepts RFC 3339 strings and Unix times in s, ms or ns.
+  function toDate(v) {
+    if (!has(v)) return null;
+    if (typeof v === 'number') {
+      if (v > 1e17) return new Date(v / 1e6);
+      if (v > 1e11) return new Date(v);
+      return new Date(v * 1000);
+    }
+    const t = Date.parse(v);
+    return Number.isNaN(t) ? null : new Date(t);
+  }
+  function fmtTime(v) {
+    const d = toDate(v);
+    if (!d) return el('span', { class: 'muted' }, has(v) ? String(v) : '—');
+    if (d.getUTCFullYear() < 1971) return el('span', { class: 'muted' }, '—');
+    return el('time', { datetime: d.toISOString(), title: d.toISOString() }, d.toLocaleTimeString());
+  }
+  function shortID(id) {
+    if (!has(id)) return '—';
+    id = String(id);
+    return id.length > 20 ? id.slice(0, 8) + '…' + id.slice(-6) : id;
+  }
+  let selfID = '';
+  function peer(id) {
+    if (!has(id)) return el('span', { class: 'muted' }, '—');
+    const s = el('span', { class: 'peer', title: String(id) }, shortID(id));
+    if (selfID && id === selfID) return el('span', null, s, el('span', { class: 'tag' }, 'this node'));
+    return s;
+  }
+  function badge(text, kind) { return el('span', { class: 'badge ' + kind }, text); }
+  function stateBadge(state) {
+    if (!has(state)) return badge('unknown', 'idle');
+    const s = String(state).toLowerCase();
+    const ok = ['alive', 'started', 'running', 'ok', 'serving', 'won', 'accepted', 'done', 'succeeded', 'completed', 'ready'];
+    const warn = ['suspect', 'starting', 'installing', 'pending', 'placing', 'stopping', 'restarting', 'open', 'bidding', 'awarded', 'replacing'];
+    const bad = ['dead', 'failed', 'error', 'crashed', 'disputed', 'destroyed', 'lost'];
+    return badge(state, ok.includes(s) ? 'ok' : warn.includes(s) ? 'warn' : bad.includes(s) ? 'bad' : 'idle');
+  }
+  function chips(obj) {
+    if (!isObj(obj) || Object.keys(obj).length === 0) return el('span', { class: 'muted' }, '—');
+    return el('span', { class: 'chips' }, Object.entries(obj).sort().map(([k, v]) =>
+      el('span', { class: 'chip', title: k + '=' + scalar(v) }, k + '=' + scalar(v))));
+  }
+  function scalar(v) {
+    if (!has(v)) return '';
+    if (typeof v === 'object') return JSON.stringify(v);
+    return String(v);
+  }
+  function linkOrText(v) {
+    const s = scalar(v);
+    if (/^https?:\/\/[^\s]+$/i.test(s)) return el('a', { href: s, rel: 'noopener noreferrer', target: '_blank' }, s);
+    return s;
+  }
+
+  // table builds an accessible table. cols: [{h, f(row) -> Node|string, num}]
+  function table(caption, cols, rows, rowClass) {
+    return el('table', null,
+      el('caption', null, caption),
+      el('thead', null, el('tr', null, cols.map((c) => el('th', { scope: 'col', class: c.num ? 'num' : null }, c.h)))),
+      el('tbody', null, rows.map((r) => el('tr', { class: rowClass ? rowClass(r) : null },
+        cols.map((c) => {
+          const v = c.f(r);
+          return el('td', { class: c.num ? 'num' : c.wrap ? 'wrap' : null }, has(v) ? v : el('span', { class: 'muted' }, '—'));
+        })))));
+  }
+
+  // generic renders any JSON value: arrays of objects as tables, objects as
+  // key/value lists. Used where the shape is not fixed (statements, problems).
+  function generic(v, caption, depth) {
+    depth = depth || 0;
+    if (Array.isArray(v)) {
+      if (v.length === 0) return el('p', { class: 'empty' }, 'none');
+      if (v.every(isObj)) {
+        const keys = [];
+        for (const row of v) for (const k of Object.keys(row)) if (!keys.includes(k)) keys.push(k);
+        return table(caption || (v.length + ' rows'), keys.slice(0, 14).map((k) => ({
+          h: k, num: v.every((r) => typeof r[k] === 'number' || !has(r[k])),
+          wrap: true,
+          f: (r) => (isObj(r[k]) || Array.isArray(r[k])) ? compact(r[k]) : (/peer|node|author|requester|provider/.test(k) && typeof r[k] === 'string' ? peer(r[k]) : scalar(r[k])),
+        })), v);
+      }
+      return el('span', null, v.map(scalar).join(', '));
+    }
+    if (isObj(v)) {
+      if (depth > 2) return compact(v);
+      const dl = el('dl', { class: 'kv' });
+      const nested = [];
+      for (const [k, x] of Object.entries(v)) {
+        if (Array.isArray(x) && x.length && x.every(isObj)) { nested.push([k, x]); continue; }
+        dl.append(el('dt', null, k), el('dd', null, isObj(x) ? generic(x, k, depth + 1) : Array.isArray(x) ? x.map(scalar).join(', ') || '—' : linkOrText(x)));
+      }
+      return el('div', null, dl, nested.map(([k, x]) => generic(x, k + ' (' + x.length + ')', depth + 1)));
+    }
+    return el('span', null, scalar(v));
+  }
+  function compact(v) {
+    let s = JSON.stringify(v);
+    if (s.length > 160) s = s.slice(0, 157) + '…';
+    return el('code', { title: JSON.stringify(v) }, s);
+  }
+
+  // ---------- fetching ----------
+  class HTTPError extends Error {
+    constructor(status, message) { super(message); this.status = status; }
+  }
+  let loggedOut = false;
+  async function getJSON(path) {
+    let resp;
+    try {
+      resp = await fetch(path, { credentials: 'same-origin', headers: { Accept: 'application/json' }, cache: 'no-store' });
+    } catch (e) {
+      throw new HTTPError(0, 'cannot reach the node (' + e.message + ')');
+    }
+    if (resp.status === 401) { showLoggedOut(); throw new HTTPError(401, 'not logged in'); }
+    if (!resp.ok) {
+      let msg = resp.status + ' ' + resp.statusText;
+      try { const b = await resp.json(); if (b && b.error) msg = b.error; } catch (_) { /* not JSON */ }
+      throw new HTTPError(resp.status, msg);
+    }
+    return resp.json();
+  }
+  const unavailable = (s) => s === 404 || s === 405 || s === 501;
+
+  // setBody replaces a section body and records its state for tests and styling.
+  function setBody(body, state, ...nodes) {
+    body.dataset.state = state;
+    body.replaceChildren(...nodes);
+  }
+  function showProblem(body, path, err) {
+    if (err.status === 401) return; // the login panel says it
+    if (unavailable(err.status)) {
+      setBody(body, 'unavailable', el('p', { class: 'unavailable' }, 'Not available on this node (', el('code', null, path), ' is not served).'));
+    } else {
+      setBody(body, 'error', el('p', { class: 'error' }, 'Could not load ', el('code', null, path), ': ' + err.message));
+    }
+  }
+
+  // ---------- sections ----------
+  let status = null;
+  let statusAt = 0;
+
+  function renderFacts() {
+    const facts = $('node-facts');
+    if (!status) { facts.replaceChildren(el('div', null, el('dt', null, 'status'), el('dd', { class: 'muted' }, 'not available on this node'))); return; }
+    const up = typeof status.uptime_s === 'number' ? status.uptime_s + (Date.now() - statusAt) / 1000 : null;
+    const items = [
+      ['grid', status.grid], ['preset', status.preset], ['version', status.version],
+      ['uptime', up === null ? null : fmtDuration(up)],
+      ['members', status.members], ['connected peers', status.peers],
+      ['partitions', typeof status.partitions === 'number' ? status.partitions : null],
+    ];
+    if (isObj(status.limits)) {
+      const l = Object.entries(status.limits).map(([k, v]) => k + ': ' + scalar(v)).join(', ');
+      items.push(['limits', l || 'none enforced']);
+    }
+    facts.replaceChildren(...items.filter(([, v]) => has(v)).map(([k, v]) =>
+      el('div', null, el('dt', null, k), el('dd', { id: 'fact-' + k.replace(/ /g, '-') }, String(v)))));
+  }
+
+  async function loadStatus() {
+    try {
+      status = await getJSON('/v1/status');
+      statusAt = Date.now();
+      selfID = status.peer_id || '';
+      $('node-id').textContent = shortID(selfID);
+      $('node-id').title = selfID;
+      document.title = 'weft ' + shortID(selfID);
+      const sp = $('statement-peer');
+      if (!sp.value && selfID) sp.value = selfID;
+    } catch (e) {
+      if (e.status === 401) return;
+      status = null;
+      $('node-id').textContent = '';
+    }
+    renderFacts();
+  }
+
+  async function loadGrid() {
+    const body = document.querySelector('#grid .body');
+    await loadStatus();
+    let peers;
+    try { peers = await getJSON('/v1/peers'); } catch (e) { showProblem(body, '/v1/peers', e); $('grid-summary').textContent = ''; return; }
+    peers = arr(peers);
+    const order = { alive: 0, suspect: 1, dead: 2 };
+    peers.sort((a, b) => ((b.peer_id === selfID) - (a.peer_id === selfID)) ||
+      ((order[a.state] ?? 3) - (order[b.state] ?? 3)) || String(a.peer_id).localeCompare(String(b.peer_id)));
+    const alive = peers.filter((p) => p.state === 'alive').length;
+    $('grid-summary').textContent = alive + ' alive of ' + peers.length + ' known';
+    if (peers.length === 0) { setBody(body, 'empty', el('p', { class: 'empty' }, 'No members known yet.')); return; }
+    const adv = (p) => (isObj(p.advert) ? p.advert : {});
+    setBody(body, 'ok', table('Members as this node sees them: liveness from failure detection, capacity from each node\'s advert.', [
+      { h: 'Peer', f: (p) => peer(p.peer_id) },
+      { h: 'State', f: (p) => stateBadge(p.state) },
+      { h: 'CPU (cores)', num: true, f: (p) => fmtCores(adv(p).cpu_millis) },
+      { h: 'Memory', num: true, f: (p) => fmtBytes(adv(p).memory_bytes) },
+      { h: 'Disk', num: true, f: (p) => fmtBytes(adv(p).disk_bytes) },
+      { h: 'Free partitions', num: true, f: (p) => scalar(adv(p).free_partitions) },
+      { h: 'Labels', f: (p) => chips(adv(p).labels) },
+      { h: 'RTT', num: true, f: (p) => (typeof p.rtt_ms === 'number' ? p.rtt_ms.toFixed(1) + ' ms' : '—') },
+      { h: 'Addresses', f: (p) => { const a = arr(p.addrs); return a.length ? el('span', { title: a.join('\n') }, a.length + ' addr' + (a.length > 1 ? 's' : '')) : '—'; } },
+    ], peers, (p) => (p.peer_id === selfID ? 'self' : null)));
+  }
+
+  async function loadPartitions() {
+    const body = document.querySelector('#partitions .body');
+    let parts;
+    try { parts = arr(await getJSON('/v1/partitions')); } catch (e) { showProblem(body, '/v1/partitions', e); $('partitions-summary').textContent = ''; return; }
+    parts.sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
+    const used = parts.filter((p) => has(p.instance_id)).length;
+    $('partitions-summary').textContent = used + ' in use of ' + parts.length;
+    if (parts.length === 0) { setBody(body, 'empty', el('p', { class: 'empty' }, 'This node has no partitions.')); return; }
+    const u = (p) => (isObj(p.usage) ? p.usage : {});
+    setBody(body, 'ok', table('Local slots: what runs in each, its promises (health checks) and metered usage.', [
+      { h: '#', num: true, f: (p) => scalar(p.index) },
+      { h: 'Instance', f: (p) => (has(p.instance_id) ? el('span', { class: 'peer', title: p.instance_id }, shortID(p.instance_id)) : el('span', { class: 'muted' }, 'free')) },
+      { h: 'State', f: (p) => stateBadge(p.state) },
+      { h: 'Phase', f: (p) => scalar(p.phase) },
+      { h: 'Promises', f: (p) => {
+        const ps = arr(p.promises);
+        if (!ps.length) return el('span', { class: 'muted' }, '—');
+        return el('span', { class: 'chips' }, ps.map((x) => {
+          const t = (x.ok ? 'passing' : 'failing') + (x.last_error ? ': ' + x.last_error : '') + (x.checked_at ? ' (checked ' + (toDate(x.checked_at) || x.checked_at).toLocaleString() + ')' : '');
+          return el('span', { class: 'badge ' + (x.ok ? 'ok' : 'bad'), title: t }, (x.ok ? '✓ ' : '✗ ') + scalar(x.name));
+        }));
+      } },
+      { h: 'CPU time', num: true, f: (p) => fmtMillis(u(p).cpu_ms) },
+      { h: 'Mem avg / peak', num: true, f: (p) => fmtBytes(u(p).mem_avg_bytes) + ' / ' + fmtBytes(u(p).mem_peak_bytes) },
+      { h: 'Disk', num: true, f: (p) => fmtBytes(u(p).disk_bytes) },
+      { h: 'Net', num: true, f: (p) => fmtBytes(u(p).net_bytes) },
+      { h: 'Ports', f: (p) => (Array.isArray(p.ports) && p.ports.length === 2 ? p.ports[0] + '–' + p.ports[1] : scalar(p.ports)) },
+      { h: 'User', f: (p) => scalar(p.user) },
+      { h: 'Limits', f: (p) => (p.limits_enforced === true ? badge('enforced', 'ok') : p.limits_enforced === false ? badge('not enforced', 'warn') : scalar(p.limits_enforced)) },
+    ], parts, (p) => (has(p.instance_id) ? null : 'free')));
+  }
+
+  async function loadInstances() {
+    const body = document.querySelector('#instances .body');
+    let insts;
+    try { insts = arr(await getJSON('/v1/instances')); } catch (e) { showProblem(body, '/v1/instances', e); $('instances-summary').textContent = ''; return; }
+    insts.sort((a, b) => String(a.name).localeCompare(String(b.name)));
+    $('instances-summary').textContent = insts.length + ' requested from this node';
+    if (insts.length === 0) { setBody(body, 'empty', el('p', { class: 'empty' }, 'No instances requested from this node.')); return; }
+    setBody(body, 'ok', table('Instances this node requested, where they run, and their connection parameters.', [
+      { h: 'Name', f: (i) => el('strong', null, scalar(i.name)) },
+      { h: 'State', f: (i) => stateBadge(i.state) },
+      { h: 'Host', f: (i) => peer(i.node) },
+      { h: 'Epoch', num: true, f: (i) => scalar(i.epoch) },
+      { h: 'Instance ID', f: (i) => el('span', { class: 'peer', title: scalar(i.instance_id) }, shortID(i.instance_id)) },
+      { h: 'Connection', wrap: true, f: (i) => {
+        if (!isObj(i.connection) || !Object.keys(i.connection).length) return el('span', { class: 'muted' }, '—');
+        return el('ul', { class: 'plain' }, Object.entries(i.connection).map(([k, v]) => el('li', null, el('span', { class: 'muted' }, k + ': '), linkOrText(v))));
+      } },
+    ], insts));
+  }
+
+  async function loadAuctions() {
+    const body = document.querySelector('#auctions .body');
+    let aucs;
+    try { aucs = arr(await getJSON('/v1/auctions')); } catch (e) { showProblem(body, '/v1/auctions', e); $('auctions-summary').textContent = ''; return; }
+    const t = (a) => { const d = toDate(a.opened_at); return d ? d.getTime() : 0; };
+    aucs.sort((a, b) => t(b) - t(a));
+    const shown = aucs.slice(0, 50);
+    $('auctions-summary').textContent = aucs.length + ' auction' + (aucs.length === 1 ? '' : 's') + (aucs.length > shown.length ? ' (latest ' + shown.length + ' shown)' : '');
+    if (aucs.length === 0) { setBody(body, 'empty', el('p', { class: 'empty' }, 'No auctions seen by this node yet.')); return; }
+    setBody(body, 'ok', table('Auctions, newest first: the bids and declines each received and who won.', [
+      { h: 'Request', f: (a) => el('strong', null, scalar(a.request)) },
+      { h: 'Opened', f: (a) => fmtTime(a.opened_at) },
+      { h: 'Took', num: true, f: (a) => { const o = toDate(a.opened_at), c = toDate(a.closed_at); return o && c ? fmtMillis(c - o) : el('span', { class: 'muted' }, has(a.closed_at) ? '—' : 'open'); } },
+      { h: 'Bids', f: (a) => {
+        const bs = arr(a.bids).slice().sort((x, y) => (x.price ?? 0) - (y.price ?? 0));
+        if (!bs.length) return el('span', { class: 'muted' }, 'none');
+        return el('ul', { class: 'plain' }, bs.map((b) => el('li', { class: has(a.winner) && b.node === a.winner ? 'winner' : null },
+          peer(b.node), ' ', el('span', null, 'price ' + scalar(b.price)), typeof b.rtt_ms === 'number' ? el('span', { class: 'muted' }, ' · ' + b.rtt_ms.toFixed(1) + ' ms') : null)));
+      } },
+      { h: 'Declines', wrap: true, f: (a) => {
+        const ds = arr(a.declines);
+        if (!ds.length) return el('span', { class: 'muted' }, 'none');
+        return el('ul', { class: 'plain' }, ds.map((d) => el('li', null, peer(d.node), el('span', { class: 'muted' }, ': ' + scalar(d.reason)))));
+      } },
+      { h: 'Winner', f: (a) => (has(a.winner) ? peer(a.winner) : badge('no winner', 'warn')) },
+      { h: 'Explanation', wrap: true, f: (a) => scalar(a.explanation) },
+    ], shown));
+  }
+
+  async function loadAudit() {
+    const body = $('audit-body');
+    let a;
+    try { a = await getJSON('/v1/ledger/audit'); } catch (e) { showProblem(body, '/v1/ledger/audit', e); $('ledger-summary').textContent = ''; return; }
+    const problems = arr(a.problems);
+    $('ledger-summary').textContent = scalar(a.entries) + ' entries · ' + scalar(a.receipts) + ' receipts';
+    const head = el('div', { class: 'audit' },
+      el('span', { class: 'big' }, a.ok ? badge('✓ audit clean', 'ok') : badge('✗ ' + problems.length + ' problem' + (problems.length === 1 ? '' : 's'), 'bad')),
+      el('span', null, el('span', { class: 'muted' }, 'entries '), el('strong', { id: 'audit-entries' }, scalar(a.entries))),
+      el('span', null, el('span', { class: 'muted' }, 'receipts '), el('strong', null, scalar(a.receipts))),
+      ...Object.entries(a).filter(([k, v]) => !['ok', 'entries', 'receipts', 'root', 'problems'].includes(k) && (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean'))
+        .map(([k, v]) => el('span', null, el('span', { class: 'muted' }, k.replace(/_/g, ' ') + ' '), el('strong', null, scalar(v)))));
+    const root = el('p', null, el('span', { class: 'muted' }, 'root '), el('code', { class: 'root', id: 'audit-root' }, has(a.root) ? scalar(a.root) : '—'));
+    const extra = Object.entries(a).filter(([k, v]) => !['problems'].includes(k) && Array.isArray(v) && v.length)
+      .map(([k, v]) => generic(v, k.replace(/_/g, ' ') + ' (' + v.length + ')'));
+    const probs = problems.length ? table('Problems found by the audit', [
+      { h: 'Entry', f: (p) => el('code', { title: scalar(p.cid) }, shortID(p.cid)) },
+      { h: 'Kind', f: (p) => scalar(p.kind) },
+      { h: 'Problem', wrap: true, f: (p) => scalar(p.problem ?? p.error ?? p.reason ?? p.message ?? compact(p).textContent) },
+    ], problems) : null;
+    setBody(body, a.ok ? 'ok' : 'problems', head, root, probs, ...extra);
+  }
+
+  async function loadEntries() {
+    const body = $('entries-body');
+    const kind = $('entries-kind').value;
+    const path = '/v1/ledger/entries?limit=50' + (kind ? '&kind=' + encodeURIComponent(kind) : '');
+    let es;
+    try { es = await getJSON(path); } catch (e) { showProblem(body, '/v1/ledger/entries', e); return; }
+    if (isObj(es) && Array.isArray(es.entries)) es = es.entries;
+    es = arr(es);
+    if (es.length === 0) { setBody(body, 'empty', el('p', { class: 'empty' }, kind ? 'No ' + kind + ' entries.' : 'The ledger is empty.')); return; }
+    const known = ['kind', 'cid', 'author', 'seq', 'time', 'at', 'created_at', 'sig', 'signature', 'prev'];
+    const when = (e) => e.time ?? e.at ?? e.created_at;
+    setBody(body, 'ok', table('The ' + es.length + ' latest ' + (kind || '') + ' entries, each signed by its author.', [
+      { h: 'Kind', f: (e) => badge(scalar(e.kind) || '?', e.kind === 'dispute' ? 'bad' : e.kind === 'receipt' ? 'ok' : 'idle') },
+      { h: 'Author', f: (e) => peer(e.author) },
+      { h: 'Seq', num: true, f: (e) => scalar(e.seq) },
+      { h: 'Time', f: (e) => (has(when(e)) ? fmtTime(when(e)) : null) },
+      { h: 'CID', f: (e) => el('code', { title: scalar(e.cid) }, shortID(e.cid)) },
+      { h: 'Details', wrap: true, f: (e) => { const rest = {}; for (const [k, v] of Object.entries(isObj(e) ? e : {})) if (!known.includes(k)) rest[k] = v; return Object.keys(rest).length ? compact(rest) : null; } },
+    ], es));
+  }
+
+  async function loadStatement() {
+    const body = $('statement-body');
+    const role = $('statement-role').value;
+    const id = $('statement-peer').value.trim();
+    if (!id) { setBody(body, 'idle', el('p', { class: 'muted' }, 'Enter a peer ID.')); return; }
+    const path = '/v1/ledger/statement?' + role + '=' + encodeURIComponent(id) + '&format=json';
+    let st;
+    try { st = await getJSON(path); } catch (e) { showProblem(body, '/v1/ledger/statement', e); return; }
+    setBody(body, 'ok', generic(st, 'Statement for ' + role + ' ' + shortID(id)));
+  }
+
+  // ---------- refresh scheduling ----------
+  // A section reloads at most once at a time; a change during a load queues
+  // one more. The ledger's audit can be costly, so it is rate-limited.
+  const sections = {
+    grid: { topic: 'peers', load: loadGrid, minGap: 0 },
+    partitions: { topic: 'partitions', load: loadPartitions, minGap: 0 },
+    instances: { topic: 'instances', load: loadInstances, minGap: 0 },
+    auctions: { topic: 'auctions', load: loadAuctions, minGap: 0 },
+    audit: { topic: 'ledger', load: loadAudit, minGap: 2000 },
+    entries: { topic: 'ledger', load: loadEntries, minGap: 1000 },
+    statement: { topic: 'ledger', load: loadStatement, minGap: 2000, manual: true },
+  };
+  for (const s of Object.values(sections)) Object.assign(s, { running: false, again: false, last: 0, timer: 0 });
+
+  function refresh(name) {
+    const s = sections[name];
+    if (s.running) { s.again = true; return; }
+    const wait = s.last + s.minGap - Date.now();
+    if (wait > 0) {
+      if (!s.timer) s.timer = setTimeout(() => { s.timer = 0; refresh(name); }, wait);
+      return;
+    }
+    s.running = true;
+    s.last = Date.now();
+    s.load().catch((e) => console.warn('weft dashboard: ' + name + ': ' + e.message)).finally(() => {
+      s.running = false;
+      $('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
+      if (s.again) { s.again = false; refresh(name); }
+    });
+  }
+  function refreshTopic(topic) {
+    for (const [name, s] of Object.entries(sections)) {
+      if (s.topic !== topic) continue;
+      if (s.manual && $('statement-body').dataset.state === 'idle') continue;
+      refresh(name);
+    }
+  }
+  function refreshAll() { for (const t of new Set(Object.values(sections).map((s) => s.topic))) refreshTopic(t); }
+
+  // ---------- live updates ----------
+  let es = null;
+  let backoff = 1000;
+  let retryTimer = 0;
+  function setLive(cls, text) {
+    const l = $('live');
+    l.className = 'live ' + cls;
+    l.textContent = text;
+  }
+  function connect() {
+    if (es) es.close();
+    if (retryTimer) { clearTimeout(retryTimer); retryTimer = 0; }
+    setLive(es ? 'reconnecting' : 'connecting', es ? 'reconnecting…' : 'connecting…');
+    es = new EventSource('/v1/events');
+    es.addEventListener('hello', () => {
+      backoff = 1000;
+      setLive('on', 'live');
+      refreshAll(); // catch up with whatever changed while disconnected
+    });
+    es.addEventListener('change', (ev) => {
+      let topic = '';
+      try { topic = JSON.parse(ev.data).topic; } catch (_) { return; }
+      refreshTopic(topic);
+    });
+    es.onerror = () => {
+      if (es.readyState === EventSource.CLOSED) {
+        // The server refused the stream (e.g. 401) or went away: check the
+        // session, then retry with back-off.
+        setLive('reconnecting', 'reconnecting…');
+        retryTimer = setTimeout(checkSession, backoff);
+        backoff = Math.min(backoff * 2, 15000);
+      } else {
+        setLive('reconnecting', 'reconnecting…');
+      }
+    };
+  }
+
+  function showLoggedOut() {
+    if (loggedOut) return;
+    loggedOut = true;
+    if (es) { es.close(); es = null; }
+    document.body.classList.add('logged-out');
+    $('login').hidden = false;
+    setLive('off', 'not logged in');
+  }
+
+  async function checkSession() {
+    retryTimer = 0;
+    let resp;
+    try {
+      resp = await fetch('/v1/dashboard', { credentials: 'same-origin', cache: 'no-store' });
+    } catch (_) {
+      setLive('reconnecting', 'node unreachable — retrying');
+      retryTimer = setTimeout(checkSession, backoff);
+      backoff = Math.min(backoff * 2, 15000);
+      return;
+    }
+    if (resp.status === 401) { showLoggedOut(); return; }
+    loggedOut = false;
+    document.body.classList.remove('logged-out');
+    $('login').hidden = true;
+    refreshAll();
+    connect();
+  }
+
+  // ---------- wiring ----------
+  document.addEventListener('DOMContentLoaded', () => {
+    $('entries-kind').addEventListener('change', () => refresh('entries'));
+    $('statement-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      $('statement-body').dataset.state = 'loading';
+      refresh('statement');
+    });
+    $('login-retry').addEventListener('click', () => { loggedOut = false; checkSession(); });
+    setInterval(() => { if (status) renderFacts(); }, 1000);
+    checkSession();
+  });
+})();
