@@ -1,6 +1,7 @@
 package recipes
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"path"
@@ -46,7 +47,11 @@ func Parse(name string, data []byte) (*Recipe, error) {
 		line, msg := 1, err.Error()
 		if errors.As(err, &pe) {
 			line, msg = pe.Position.Line, "TOML syntax: "+pe.Message
-			if pe.Position.Line == 0 {
+			if st := pe.Position.Start; st > 0 && st <= len(data) {
+				// Position.Line counts a newline the lexer already consumed.
+				line = 1 + bytes.Count(data[:st], []byte("\n"))
+			}
+			if line < 1 {
 				line = 1
 			}
 		}
@@ -112,9 +117,7 @@ func (r *Recipe) normalize(p *problems) {
 	} else if _, ok := r.Types[r.DefaultType]; !ok && len(r.Types) > 0 {
 		p.add("default_type", "%q is not a software type of this recipe (it has: %s)", r.DefaultType, strings.Join(sortedKeys(r.Types), ", "))
 	}
-	if p.empty() {
-		r.checkTemplates(p)
-	}
+	r.checkTemplates(p)
 }
 
 func (res *Resources) normalize(def Resources, at string, p *problems) {
