@@ -1,0 +1,564 @@
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// session is the state the steps share.
+type session struct {
+	cfg    Config
+	g      *grid
+	rep    *reporter
+	parent context.Context // the run's context; cancelled on Ctrl-C
+
+	recipesDir string
+	cids       map[string]string // recipe file name → CID
+	message    string
+
+	requester *node
+	web       instance
+	webHost   *node
+	killedAt  time.Time
+
+	m Metrics
+}
+
+func (s *session) interrupted() bool { return s.parent.Err() != nil }
+
+// webName is the name of the web server instance the demo requests.
+const webName = "web"
+
+// Steps returns the demo's steps in order (without the final clean-up,
+// which always runs).
+func Steps() []Step {
+	return []Step{
+		{Name: "check node flags", Soft: true, Timeout: 20 * time.Second, Run: stepFlags},
+		{Name: "start grid", Timeout: 30 * time.Second, Run: stepStartGrid},
+		{Name: "grid membership", Timeout: 30 * time.Second, Run: stepMembership},
+		{Name: "publish recipes", Timeout: 20 * time.Second, Run: stepPublish},
+		{Name: "place webserver", Timeout: 30 * time.Second, Run: stepPlaceWeb},
+		{Name: "show auction", Timeout: 10 * time.Second, Run: stepAuction},
+		{Name: "fetch page", Timeout: 15 * time.Second, Run: stepFetch},
+		{Name: "run primes job", Timeout: 40 * time.Second, Run: stepPrimes},
+		{Name: "kill host", Timeout: 10 * time.Second, Run: stepKill},
+		{Name: "re-placement", Timeout: 30 * time.Second, Run: stepReplace},
+		{Name: "receipts accrue", Timeout: 30 * time.Second, Run: stepReceipts},
+		{Name: "audit every node", Timeout: 25 * time.Second, Run: stepAudit},
+		{Name: "statement", Timeout: 15 * time.Second, Run: stepStatement},
+	}
+}
+
+// cleanupStep is the name of the final step that stops every process and
+// removes the folder; it runs even after a failure.
+const cleanupStep = "clean up"
+
+func stepFlags(ctx context.Context, s *session) (Outcome, error) {
+	fs, err := probeNodeFlags(ctx, s.g.bin)
+	if err != nil {
+		// Without help output, pass every flag and let the nodes say what
+		// they lack.
+		s.g.flags = nodeFlagSet{}
+		for _, f := range demoNodeFlags {
+			s.g.flags[f] = true
+		}
+		return Outcome{}, err
+	}
+	s.g.flags = fs
+	var have, lack []string
+	for _, f := range demoNodeFlags {
+		if fs[f] {
+			have = append(have, f)
+		} else {
+			lack = append(lack, f)
+		}
+	}
+	out := Outcome{Data: map[string]any{"present": have, "missing": lack}}
+	if len(lack) > 0 {
+		return out, fmt.Errorf("weft node lacks %s (their subsystems have not landed); the nodes start without them", strings.Join(lack, ", "))
+	}
+	out.Detail = "weft node has " + strings.Join(have, " ")
+	return out, nil
+}
+
+func stepStartGrid(ctx context.Context, s *session) (Outcome, error) {
+	n0, err := s.g.start(0, nil)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if _, err := n0.waitStatus(ctx); err != nil {
+		return Outcome{}, err
+	}
+	boot := loopbackAddrs(n0.addrs)
+	for i := 1; i < s.cfg.Nodes; i++ {
+		if _, err := s.g.start(i, boot); err != nil {
+			return Outcome{}, err
+		}
+	}
+	nodes := s.g.all()
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i+1] = n.waitStatus(ctx)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return Outcome{}, err
+	}
+	var lines []string
+	pids, peers := []int{}, []string{}
+	seen := map[string]string{}
+	for _, n := range nodes {
+		if other, dup := seen[n.peerID]; dup {
+			return Outcome{}, fmt.Errorf("%s and %s have the same peer ID %s", other, n.name, n.peerID)
+		}
+		seen[n.peerID] = n.name
+		pids = append(pids, n.pid())
+		peers = append(peers, n.peerID)
+		lines = append(lines, fmt.Sprintf("%s  pid %-7d %s  %s", n.name, n.pid(), short(n.peerID), n.client.Base))
+	}
+	return Outcome{
+		Detail: fmt.Sprintf("%d node processes answer with distinct peer IDs; bootstrap %s", len(nodes), strings.Join(boot, " ")),
+		Lines:  lines,
+		Data:   map[string]any{"dir": s.g.dir, "pids": pids, "peer_ids": peers},
+	}, nil
+}
+
+// loopbackAddrs keeps the 127.0.0.1 TCP addresses of addrs (all of them if
+// none is one).
+func loopbackAddrs(addrs []string) []string {
+	var out []string
+	for _, a := range addrs {
+		if strings.HasPrefix(a, "/ip4/127.0.0.1/tcp/") && !strings.Contains(a, "/ws") {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		return addrs
+	}
+	return out
+}
+
+func stepMembership(ctx context.Context, s *session) (Outcome, error) {
+	nodes := s.g.live()
+	names := nodeNames(nodes)
+	t0 := time.Now()
+	err := poll(ctx, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		members := make([]int, len(nodes))
+		for i, n := range nodes {
+			st, err := n.getStatus(ctx)
+			if notFound(err) {
+				return false, fmt.Errorf("%s: %w (%w)", n.name, err, errPermanent)
+			}
+			if err != nil {
+				return false, fmt.Errorf("%s: %w", n.name, err)
+			}
+			members[i] = st.Members
+		}
+		ok, why := memberCounts(names, members, len(nodes))
+		if !ok {
+			return false, errors.New(why)
+		}
+		return true, nil
+	})
+	if err != nil {
+		return Outcome{}, err
+	}
+	return Outcome{Detail: fmt.Sprintf("every node sees %d alive members, %s after the last node answered", len(nodes), fmtDur(time.Since(t0)))}, nil
+}
+
+func nodeNames(nodes []*node) []string {
+	out := make([]string, len(nodes))
+	for i, n := range nodes {
+		out[i] = n.name
+	}
+	return out
+}
+
+func stepPublish(ctx context.Context, s *session) (Outcome, error) {
+	dir, err := findRecipesDir(s.cfg.RecipesDir, s.g.bin)
+	if err != nil {
+		return Outcome{}, err
+	}
+	s.recipesDir = dir
+	pub := s.g.live()[0]
+	s.cids = map[string]string{}
+	var lines []string
+	for _, f := range demoRecipes {
+		var r struct {
+			CID string `json:"cid"`
+		}
+		if err := s.g.cli(ctx, pub, &r, "recipe", "publish", filepath.Join(dir, f)); err != nil {
+			return Outcome{}, err
+		}
+		if r.CID == "" {
+			return Outcome{}, fmt.Errorf("recipe publish %s printed no cid", f)
+		}
+		s.cids[f] = r.CID
+		lines = append(lines, fmt.Sprintf("%-15s %s (published on %s)", f, r.CID, pub.name))
+	}
+	// Another node fetches both from the grid by CID.
+	other := s.g.live()[len(s.g.live())-1]
+	for _, f := range demoRecipes {
+		var r struct {
+			CID string `json:"cid"`
+		}
+		if err := s.g.cli(ctx, other, &r, "recipe", "show", s.cids[f]); err != nil {
+			return Outcome{}, err
+		}
+		if r.CID != s.cids[f] {
+			return Outcome{}, fmt.Errorf("%s shows %s with cid %q, want %s", other.name, f, r.CID, s.cids[f])
+		}
+	}
+	return Outcome{
+		Detail: fmt.Sprintf("%d recipes published on %s and fetched by CID on %s", len(demoRecipes), pub.name, other.name),
+		Lines:  lines,
+		Data:   map[string]any{"cids": s.cids, "dir": dir},
+	}, nil
+}
+
+// request runs `weft request` for the web server from node r.
+func (s *session) request(ctx context.Context, r *node, state string) (instance, error) {
+	var in instance
+	args := []string{"request", webName, "--recipe", s.cids["webserver.toml"], "--param", "message=" + s.message, "--wait"}
+	if state != "" {
+		args = append(args, "--state", state)
+	}
+	err := s.g.cli(ctx, r, &in, args...)
+	return in, err
+}
+
+func stepPlaceWeb(ctx context.Context, s *session) (Outcome, error) {
+	isNode := func(id string) bool { return s.g.byPeer(id) != nil }
+	var lines []string
+	// The requester watches the host die, so it must not be the host: if a
+	// requester wins its own request, destroy that instance and request from
+	// the next node.
+	for _, r := range s.g.live() {
+		t0 := time.Now()
+		in, err := s.request(ctx, r, "")
+		if err != nil {
+			return Outcome{Lines: lines}, err
+		}
+		took := time.Since(t0)
+		if err := checkPlaced(in, isNode); err != nil {
+			return Outcome{Lines: lines}, err
+		}
+		host := s.g.byPeer(in.Node)
+		if host == r {
+			lines = append(lines, fmt.Sprintf("%s won its own request; destroying it and requesting from another node", r.name))
+			if _, err := s.request(ctx, r, "destroyed"); err != nil {
+				return Outcome{Lines: lines}, fmt.Errorf("destroying the instance %s hosts for itself: %w", r.name, err)
+			}
+			if len(lines) >= 3 {
+				break
+			}
+			continue
+		}
+		s.requester, s.web, s.webHost = r, in, host
+		s.m.PlacementMS = took.Milliseconds()
+		return Outcome{
+			Detail: fmt.Sprintf("%s requested %q: %s won, state %s, url %s, placed in %d ms", r.name, webName, host.name, in.State, in.url(), s.m.PlacementMS),
+			Lines:  lines,
+			Data:   map[string]any{"requester": r.peerID, "host": in.Node, "instance_id": in.InstanceID, "url": in.url(), "placement_ms": s.m.PlacementMS},
+		}, nil
+	}
+	return Outcome{Lines: lines}, errors.New("every requester won its own request, so no host can be killed while its requester watches")
+}
+
+func stepAuction(ctx context.Context, s *session) (Outcome, error) {
+	var all []auction
+	if err := s.requester.client.Get(ctx, "/v1/auctions", &all); err != nil {
+		return Outcome{}, fmt.Errorf("GET /v1/auctions on %s: %w", s.requester.name, err)
+	}
+	a, ok := findAuction(all, s.web.InstanceID, webName)
+	if !ok {
+		return Outcome{}, fmt.Errorf("%s lists %d auctions, none for instance %s (%q)", s.requester.name, len(all), s.web.InstanceID, webName)
+	}
+	var lines []string
+	for _, b := range a.Bids {
+		mark := " "
+		if b.Node == a.Winner {
+			mark = "*"
+		}
+		lines = append(lines, fmt.Sprintf("%s bid  %-8s price %v  rtt %v ms", mark, s.nodeLabel(b.Node), b.Price, b.RTTMs))
+	}
+	for _, d := range a.Declines {
+		lines = append(lines, fmt.Sprintf("  decline %-8s %s", s.nodeLabel(d.Node), d.Reason))
+	}
+	if err := checkAuction(a, s.web.Node); err != nil {
+		return Outcome{Lines: lines}, err
+	}
+	return Outcome{
+		Detail: fmt.Sprintf("%d bids, %d declines; winner %s is the host", len(a.Bids), len(a.Declines), s.nodeLabel(a.Winner)),
+		Lines:  lines,
+		Data:   map[string]any{"bids": len(a.Bids), "declines": len(a.Declines), "winner": a.Winner},
+	}, nil
+}
+
+// nodeLabel names a peer ID by its node name when it is one of ours.
+func (s *session) nodeLabel(peerID string) string {
+	if n := s.g.byPeer(peerID); n != nil {
+		return n.name
+	}
+	return short(peerID)
+}
+
+// fetch GETs url and checks that the page holds s.message.
+func (s *session) fetch(ctx context.Context, url string) error {
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(cctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	if !strings.Contains(string(b), s.message) {
+		return fmt.Errorf("GET %s: the page does not hold the message %q: %.120q", url, s.message, b)
+	}
+	return nil
+}
+
+func stepFetch(ctx context.Context, s *session) (Outcome, error) {
+	url := s.web.url()
+	if err := poll(ctx, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		err := s.fetch(ctx, url)
+		return err == nil, err
+	}); err != nil {
+		return Outcome{}, err
+	}
+	return Outcome{Detail: fmt.Sprintf("GET %s → 200, page holds %q", url, s.message)}, nil
+}
+
+func stepPrimes(ctx context.Context, s *session) (Outcome, error) {
+	// Any peer can run a job: use the last live node that is not the web
+	// server's host.
+	var r *node
+	for _, n := range s.g.live() {
+		if n != s.webHost {
+			r = n
+		}
+	}
+	var job jobAnswer
+	if err := s.g.cli(ctx, r, &job, "job", "run", "--recipe", s.cids["primes.toml"], "--param", fmt.Sprintf("n=%d", s.cfg.PrimesN), "--wait"); err != nil {
+		return Outcome{}, err
+	}
+	if failedState(job.State) || job.State == "" {
+		return Outcome{}, fmt.Errorf("job state %q (result %q)", job.State, job.Result)
+	}
+	if job.Result == "" {
+		return Outcome{}, fmt.Errorf("job in state %q has no result CID", job.State)
+	}
+	// Fetch the result on another node than the one that asked for it.
+	f := s.requester
+	if f == r {
+		f = s.g.live()[0]
+	}
+	out := filepath.Join(s.g.dir, "primes-result")
+	if err := s.g.cli(ctx, f, nil, "job", "result", job.Result, "--out", out); err != nil {
+		return Outcome{}, err
+	}
+	file, line, err := findNumber(out, s.cfg.PrimesWant)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("result %s fetched on %s: %w", job.Result, f.name, err)
+	}
+	return Outcome{
+		Detail: fmt.Sprintf("%s ran primes n=%d: state %s, result %s fetched on %s holds %d (%s: %q)", r.name, s.cfg.PrimesN, job.State, short(job.Result), f.name, s.cfg.PrimesWant, file, line),
+		Data:   map[string]any{"result": job.Result, "state": job.State, "requester": r.peerID},
+	}, nil
+}
+
+func stepKill(ctx context.Context, s *session) (Outcome, error) {
+	h := s.webHost
+	if h == s.requester {
+		return Outcome{}, errors.New("the host is the requester; refusing to kill it")
+	}
+	s.killedAt = time.Now()
+	s.g.kill(h)
+	select {
+	case <-h.exited:
+	case <-ctx.Done():
+		return Outcome{}, fmt.Errorf("%s (pid %d) still running after SIGKILL: %w", h.name, h.pid(), ctx.Err())
+	}
+	return Outcome{
+		Detail: fmt.Sprintf("SIGKILL to %s (pid %d), the host of %q, and everything below it; %s watches from %s", h.name, h.pid(), webName, webName, s.requester.name),
+		Data:   map[string]any{"killed": h.peerID, "pid": h.pid()},
+	}, nil
+}
+
+func stepReplace(ctx context.Context, s *session) (Outcome, error) {
+	old := s.webHost
+	var in instance
+	err := poll(ctx, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		var cur instance
+		if err := s.g.cli(ctx, s.requester, &cur, "instance", "show", webName); err != nil {
+			return false, err
+		}
+		if cur.Node == old.peerID {
+			return false, fmt.Errorf("%q still placed on the killed %s (state %s)", webName, old.name, cur.State)
+		}
+		n := s.g.byPeer(cur.Node)
+		if n == nil || n.killed {
+			return false, fmt.Errorf("%q on %q, which is not a live node", webName, cur.Node)
+		}
+		if err := checkPlaced(cur, func(string) bool { return true }); err != nil {
+			return false, err
+		}
+		if err := s.fetch(ctx, cur.url()); err != nil {
+			return false, err
+		}
+		in = cur
+		return true, nil
+	})
+	if err != nil {
+		return Outcome{}, err
+	}
+	s.m.ReplacementMS = time.Since(s.killedAt).Milliseconds()
+	nh := s.g.byPeer(in.Node)
+	s.web, s.webHost = in, nh
+	return Outcome{
+		Detail: fmt.Sprintf("%q moved from %s to %s (epoch %v) and serves %s again, %d ms after the kill", webName, old.name, nh.name, in.Epoch, in.url(), s.m.ReplacementMS),
+		Data:   map[string]any{"host": in.Node, "url": in.url(), "replacement_ms": s.m.ReplacementMS, "epoch": in.Epoch},
+	}, nil
+}
+
+func (s *session) audit(ctx context.Context, n *node) (auditReport, error) {
+	var a auditReport
+	err := s.g.cli(ctx, n, &a, "ledger", "audit")
+	return a, err
+}
+
+func stepReceipts(ctx context.Context, s *session) (Outcome, error) {
+	first, err := s.audit(ctx, s.requester)
+	if err != nil {
+		return Outcome{}, err
+	}
+	// A few slices of the new host's receipts on top of what is there.
+	want := max(3, first.Receipts+3)
+	var last auditReport
+	err = poll(ctx, s.cfg.Slice/2, func(ctx context.Context) (bool, error) {
+		a, err := s.audit(ctx, s.requester)
+		if err != nil {
+			return false, err
+		}
+		last = a
+		if a.Receipts < want {
+			return false, fmt.Errorf("%d receipts in %s's ledger, waiting for %d", a.Receipts, s.requester.name, want)
+		}
+		return true, nil
+	})
+	if err != nil {
+		return Outcome{}, err
+	}
+	return Outcome{
+		Detail: fmt.Sprintf("%d receipts (%d entries) in %s's ledger, %d more than at the start of this step", last.Receipts, last.Entries, s.requester.name, last.Receipts-first.Receipts),
+		Data:   map[string]any{"receipts": last.Receipts, "entries": last.Entries},
+	}, nil
+}
+
+func stepAudit(ctx context.Context, s *session) (Outcome, error) {
+	nodes := s.g.live()
+	names := nodeNames(nodes)
+	var audits []auditReport
+	var root string
+	err := poll(ctx, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		as := make([]auditReport, len(nodes))
+		errs := make([]error, len(nodes))
+		var wg sync.WaitGroup
+		for i, n := range nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				as[i], errs[i] = s.audit(ctx, n)
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return false, err
+		}
+		r, err := rootsAgree(names, as)
+		if err != nil {
+			return false, err
+		}
+		audits, root = as, r
+		return true, nil
+	})
+	if err != nil {
+		return Outcome{}, err
+	}
+	s.m.Root, s.m.Receipts = root, audits[0].Receipts
+	var lines []string
+	for i, a := range audits {
+		lines = append(lines, fmt.Sprintf("%s  ok  %d entries  %d receipts  root %s", names[i], a.Entries, a.Receipts, a.Root))
+	}
+	return Outcome{
+		Detail: fmt.Sprintf("%d live nodes audit ok with the same root %s over %d receipts", len(nodes), short(root), s.m.Receipts),
+		Lines:  lines,
+		Data:   map[string]any{"root": root, "receipts": s.m.Receipts, "entries": audits[0].Entries},
+	}, nil
+}
+
+func stepStatement(ctx context.Context, s *session) (Outcome, error) {
+	var raw json.RawMessage
+	if err := s.g.cli(ctx, s.requester, &raw, "ledger", "statement", "--requester", s.requester.peerID); err != nil {
+		return Outcome{}, err
+	}
+	if !nonEmptyJSON(raw) {
+		return Outcome{}, fmt.Errorf("the statement for requester %s is empty: %s", s.requester.name, raw)
+	}
+	text, err := s.g.cliText(ctx, s.requester, "ledger", "statement", "--requester", s.requester.peerID)
+	if err != nil {
+		return Outcome{}, err
+	}
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	if len(lines) > 20 {
+		lines = append(lines[:20], fmt.Sprintf("… (%d more lines)", len(lines)-20))
+	}
+	return Outcome{
+		Detail: fmt.Sprintf("statement for requester %s (%s)", s.requester.name, short(s.requester.peerID)),
+		Lines:  lines,
+		Data:   map[string]any{"statement": raw},
+	}, nil
+}
+
+// keepInfo returns the lines that tell how to reach a kept grid.
+func keepInfo(bin string, nodes []*node) []string {
+	lines := []string{"the grid keeps running; press Ctrl-C to stop it and remove its folder."}
+	var first *node
+	for _, n := range nodes {
+		if n.killed {
+			continue
+		}
+		if first == nil {
+			first = n
+		}
+		lines = append(lines, fmt.Sprintf("  %s  %s --data-dir %s status   (log: %s)", n.name, bin, n.dir, n.logPath))
+	}
+	if first != nil {
+		lines = append(lines, "  dashboard URL: "+bin+" --data-dir "+first.dir+" ui")
+	}
+	return lines
+}
