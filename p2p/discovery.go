@@ -1,0 +1,155 @@
+package p2p
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	dutil "github.com/libp2p/go-libp2p/p2p/discovery/util"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// ParseBootstrap parses full multiaddrs ending in /p2p/<id>.
+func ParseBootstrap(addrs []string) ([]peer.AddrInfo, error) {
+	var mas []ma.Multiaddr
+	for _, s := range addrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: bootstrap %q: %w", ErrConfig, s, err)
+		}
+		mas = append(mas, a)
+	}
+	infos, err := peer.AddrInfosFromP2pAddrs(mas...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: bootstrap: %w (each address must end in /p2p/<peer-id>)", ErrConfig, err)
+	}
+	return infos, nil
+}
+
+func (n *Node) rendezvous() string { return "weft/" + n.GridID() + "/members" }
+
+// startDiscovery joins the bootstrap peers now, then keeps discovering
+// through bootstrap retries, mDNS and DHT rendezvous until Close.
+func (n *Node) startDiscovery(ctx context.Context) {
+	boot, err := ParseBootstrap(n.cfg.Bootstrap)
+	if err != nil {
+		n.log.Warn("bad bootstrap address", "err", err)
+	}
+	n.bootstrap(ctx, boot)
+	if n.cfg.MDNS {
+		svc := mdns.NewMdnsService(n.host, "weft-"+n.GridID(), mdnsNotifee{n})
+		if err := svc.Start(); err != nil {
+			n.log.Warn("mdns", "err", err)
+		} else {
+			n.closers = append(n.closers, svc.Close)
+		}
+	}
+	n.wg.Add(1)
+	go n.discoveryLoop(boot)
+}
+
+// bootstrap connects to the given peers and joins their membership.
+func (n *Node) bootstrap(ctx context.Context, boot []peer.AddrInfo) {
+	if len(boot) == 0 && n.cfg.Transport != TransportNet {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*n.mlConf.TCPTimeout+time.Second)
+	defer cancel()
+	var ok []peer.AddrInfo
+	for _, ai := range boot {
+		if ai.ID == n.id {
+			continue
+		}
+		if err := n.host.Connect(ctx, ai); err != nil {
+			n.log.Debug("bootstrap peer unreachable", "peer", ai.ID.String(), "err", err)
+			continue
+		}
+		ok = append(ok, ai)
+	}
+	if len(ok) > 0 || n.cfg.Transport == TransportNet {
+		if c, err := n.Join(ok...); err != nil {
+			n.log.Debug("join", "answered", c, "err", err)
+		}
+	}
+	if len(ok) > 0 {
+		_ = n.dht.Bootstrap(n.ctx)
+	}
+}
+
+func (n *Node) discoveryLoop(boot []peer.AddrInfo) {
+	defer n.wg.Done()
+	tk := time.NewTicker(n.cfg.DiscoveryInterval)
+	defer tk.Stop()
+	advertised := false
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-tk.C:
+		}
+		if n.ml.NumMembers() <= 1 {
+			n.bootstrap(n.ctx, boot)
+		}
+		if !n.cfg.DHTDiscovery || len(n.host.Network().Peers()) == 0 {
+			continue
+		}
+		if !advertised {
+			dutil.Advertise(n.ctx, n.disc, n.rendezvous())
+			advertised = true
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.DiscoveryInterval)
+		ch, err := n.disc.FindPeers(ctx, n.rendezvous())
+		if err == nil {
+			for ai := range ch {
+				n.found(ctx, ai)
+			}
+		}
+		cancel()
+	}
+}
+
+// found connects to a discovered peer and joins through it when it is not
+// yet an alive member.
+func (n *Node) found(ctx context.Context, ai peer.AddrInfo) {
+	if ai.ID == n.id || n.isAliveMember(ai.ID) || !n.gater.allowed(ai.ID, true) {
+		return
+	}
+	if err := n.host.Connect(ctx, ai); err != nil {
+		return
+	}
+	if _, err := n.Join(ai); err != nil {
+		n.log.Debug("join discovered peer", "peer", ai.ID.String(), "err", err)
+	}
+}
+
+func (n *Node) isAliveMember(p peer.ID) bool {
+	n.table.mu.Lock()
+	defer n.table.mu.Unlock()
+	m, ok := n.table.members[p]
+	return ok && m.State != StateDead
+}
+
+type mdnsNotifee struct{ n *Node }
+
+func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
+	n := m.n
+	if n.ctx.Err() != nil {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+		defer cancel()
+		n.found(ctx, ai)
+	}()
+}
+
+// onConnected runs for every new connection.
+func (n *Node) onConnected(p peer.ID) {
+	if n.grid != nil {
+		n.pushMemberListTo(p)
+	}
+}

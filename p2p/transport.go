@@ -1,0 +1,276 @@
+package p2p
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// maxPacket bounds one memberlist packet carried on a libp2p stream.
+const maxPacket = 256 << 10
+
+// packetQueue is the per-peer queue of outbound packets; beyond it packets
+// are dropped, as UDP would.
+const packetQueue = 256
+
+// ErrNoName means memberlist addressed a node without a name; the libp2p
+// transport routes by name (= peer ID) only.
+var ErrNoName = errors.New("p2p: memberlist address without node name")
+
+// streamTransport is a memberlist.NodeAwareTransport over libp2p streams.
+// Packets to one peer share one long-lived stream, each framed by a 4-byte
+// length; memberlist's streams map to libp2p streams one to one.
+type streamTransport struct {
+	n           *Node
+	packetProto protocol.ID
+	streamProto protocol.ID
+	packetCh    chan *memberlist.Packet
+	streamCh    chan net.Conn
+
+	mu   sync.Mutex
+	out  map[peer.ID]*packetSender
+	shut bool
+	wg   sync.WaitGroup
+}
+
+var _ memberlist.NodeAwareTransport = (*streamTransport)(nil)
+
+func newStreamTransport(n *Node) *streamTransport {
+	t := &streamTransport{
+		n:           n,
+		packetProto: n.prefix + "/memberlist/packet/1",
+		streamProto: n.prefix + "/memberlist/stream/1",
+		packetCh:    make(chan *memberlist.Packet, 1024),
+		streamCh:    make(chan net.Conn, 64),
+		out:         map[peer.ID]*packetSender{},
+	}
+	n.host.SetStreamHandler(t.packetProto, t.handlePackets)
+	n.host.SetStreamHandler(t.streamProto, t.handleStream)
+	return t
+}
+
+// placeholderAddr is the host:port memberlist records for nodes; routing
+// ignores it and uses the node name.
+func (t *streamTransport) placeholderAddr() string {
+	ip, port := t.advertise()
+	return net.JoinHostPort(ip.String(), strconv.Itoa(port))
+}
+
+func (t *streamTransport) advertise() (net.IP, int) {
+	for _, a := range t.n.host.Addrs() {
+		na, err := manet.ToNetAddr(a)
+		if err != nil {
+			continue
+		}
+		if ta, ok := na.(*net.TCPAddr); ok && ta.IP.To4() != nil && ta.Port > 0 {
+			return ta.IP, ta.Port
+		}
+	}
+	return net.IPv4(127, 0, 0, 1), 1
+}
+
+func (t *streamTransport) FinalAdvertiseAddr(string, int) (net.IP, int, error) {
+	ip, port := t.advertise()
+	return ip, port, nil
+}
+
+func (t *streamTransport) WriteTo(b []byte, addr string) (time.Time, error) {
+	return time.Time{}, fmt.Errorf("%w: %s", ErrNoName, addr)
+}
+
+func (t *streamTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
+	id, err := peer.Decode(a.Name)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: %q: %w", ErrNoName, a.Name, err)
+	}
+	if len(b) > maxPacket {
+		return time.Time{}, fmt.Errorf("%w: packet of %d bytes", ErrTooLarge, len(b))
+	}
+	t.mu.Lock()
+	if t.shut {
+		t.mu.Unlock()
+		return time.Time{}, ErrClosed
+	}
+	s, ok := t.out[id]
+	if !ok {
+		s = &packetSender{t: t, id: id, q: make(chan []byte, packetQueue)}
+		t.out[id] = s
+		t.wg.Add(1)
+		go s.run()
+	}
+	select {
+	case s.q <- append([]byte(nil), b...):
+	default: // queue full: drop, like a lost datagram
+	}
+	t.mu.Unlock()
+	return time.Now(), nil
+}
+
+func (t *streamTransport) PacketCh() <-chan *memberlist.Packet { return t.packetCh }
+
+func (t *streamTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
+	return nil, fmt.Errorf("%w: %s", ErrNoName, addr)
+}
+
+func (t *streamTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
+	id, err := peer.Decode(a.Name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %w", ErrNoName, a.Name, err)
+	}
+	ctx, cancel := context.WithTimeout(t.n.ctx, timeout)
+	defer cancel()
+	s, err := t.n.host.NewStream(network.WithAllowLimitedConn(ctx, "memberlist"), id, t.streamProto)
+	if err != nil {
+		return nil, err
+	}
+	return &streamConn{Stream: s}, nil
+}
+
+func (t *streamTransport) StreamCh() <-chan net.Conn { return t.streamCh }
+
+func (t *streamTransport) Shutdown() error {
+	t.mu.Lock()
+	if t.shut {
+		t.mu.Unlock()
+		return nil
+	}
+	t.shut = true
+	for _, s := range t.out {
+		close(s.q)
+	}
+	t.out = nil
+	t.mu.Unlock()
+	t.n.host.RemoveStreamHandler(t.packetProto)
+	t.n.host.RemoveStreamHandler(t.streamProto)
+	t.wg.Wait()
+	return nil
+}
+
+func (t *streamTransport) handlePackets(s network.Stream) {
+	defer s.Reset()
+	from := peerAddr(s.Conn().RemotePeer())
+	r := bufio.NewReader(s)
+	var hdr [4]byte
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			return
+		}
+		size := binary.BigEndian.Uint32(hdr[:])
+		if size == 0 || size > maxPacket {
+			t.n.log.Debug("memberlist packet with bad size", "from", from.String(), "size", size)
+			return
+		}
+		buf := make([]byte, size)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return
+		}
+		p := &memberlist.Packet{Buf: buf, From: from, Timestamp: time.Now()}
+		select {
+		case t.packetCh <- p:
+		case <-t.n.ctx.Done():
+			return
+		}
+	}
+}
+
+func (t *streamTransport) handleStream(s network.Stream) {
+	select {
+	case t.streamCh <- &streamConn{Stream: s}:
+	case <-t.n.ctx.Done():
+		s.Reset()
+	}
+}
+
+// packetSender owns the outbound packet stream to one peer.
+type packetSender struct {
+	t  *streamTransport
+	id peer.ID
+	q  chan []byte
+}
+
+func (s *packetSender) run() {
+	defer s.t.wg.Done()
+	var st network.Stream
+	defer func() {
+		if st != nil {
+			st.Close()
+		}
+	}()
+	idle := time.NewTimer(time.Minute)
+	defer idle.Stop()
+	for {
+		var b []byte
+		var ok bool
+		select {
+		case b, ok = <-s.q:
+			if !ok {
+				return
+			}
+		case <-idle.C:
+			if s.retire() {
+				return
+			}
+			idle.Reset(time.Minute)
+			continue
+		}
+		idle.Reset(time.Minute)
+		if st == nil {
+			ctx, cancel := context.WithTimeout(s.t.n.ctx, s.t.n.mlConf.TCPTimeout)
+			var err error
+			st, err = s.t.n.host.NewStream(network.WithAllowLimitedConn(ctx, "memberlist"), s.id, s.t.packetProto)
+			cancel()
+			if err != nil {
+				st = nil
+				continue // packet lost
+			}
+		}
+		frame := make([]byte, 4+len(b))
+		binary.BigEndian.PutUint32(frame, uint32(len(b)))
+		copy(frame[4:], b)
+		_ = st.SetWriteDeadline(time.Now().Add(s.t.n.mlConf.TCPTimeout))
+		if _, err := st.Write(frame); err != nil {
+			st.Reset()
+			st = nil
+		}
+	}
+}
+
+// retire removes an idle sender if nothing is queued; it reports whether the
+// sender must stop.
+func (s *packetSender) retire() bool {
+	s.t.mu.Lock()
+	defer s.t.mu.Unlock()
+	if s.t.shut {
+		return false // Shutdown closes q; run returns on it
+	}
+	if len(s.q) > 0 {
+		return false
+	}
+	delete(s.t.out, s.id)
+	return true
+}
+
+// peerAddr is a net.Addr naming a peer.
+type peerAddr peer.ID
+
+func (a peerAddr) Network() string { return "libp2p" }
+func (a peerAddr) String() string  { return peer.ID(a).String() }
+
+// streamConn adapts a libp2p stream to net.Conn for memberlist.
+type streamConn struct{ network.Stream }
+
+func (c *streamConn) LocalAddr() net.Addr  { return peerAddr(c.Conn().LocalPeer()) }
+func (c *streamConn) RemoteAddr() net.Addr { return peerAddr(c.Conn().RemotePeer()) }
