@@ -181,7 +181,7 @@
   // setBody replaces a section body and records its state for tests and styling.
   function setBody(body, state, ...nodes) {
     body.dataset.state = state;
-    body.replaceChildren(...nodes);
+    body.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined));
   }
   function showProblem(body, path, err) {
     if (err.status === 401) return; // the login panel says it
