@@ -1,0 +1,26 @@
+// Package store keeps weft's content on disk, addressed by CID: recipes
+// (their canonical encoding, codec dag-cbor), blobs cut into 1 MiB raw
+// chunks with a file manifest, and directory trees (batch results) as a
+// manifest of paths, modes, sizes and chunks.
+//
+// Layout under the store directory:
+//
+//	blocks/<last two characters of the CID>/<CID>   one file per block
+//	recipes/<CID>                                   empty marker: a recipe
+//	tmp/                                            writes in progress
+//
+// Every block is written to tmp/, fsynced and renamed into place, so a
+// crash leaves the whole block or nothing; tmp/ is emptied at Open.
+//
+// Usage:
+//
+//	s, err := store.Open(filepath.Join(dataDir, "content"))
+//	c, err := s.PutRecipe(r)          // c == r.CID()
+//	blob, err := s.PutFile("app.tar") // chunks + manifest
+//	tree, err := s.PutDir(outDir)     // a batch result
+//	err = s.GetDir(ctx, tree, dst)
+//	missing, err := s.Missing(c)      // what a transfer must fetch
+//
+// Concurrency: a Store is safe for concurrent use by several goroutines and
+// processes; blocks are immutable and writes of the same block are idempotent.
+package store

@@ -1,0 +1,332 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/ipfs/go-cid"
+)
+
+// Manifest kinds (the "weft" key of a manifest block).
+const (
+	kindFile = "file/v1"
+	kindDir  = "dir/v1"
+)
+
+// maxManifestEntries bounds the entries of a directory manifest and the
+// chunks of a file manifest.
+const maxManifestEntries = 1 << 17
+
+// manifest is a dag-cbor block describing a chunked blob (Kind file/v1:
+// Size and Chunks) or a directory tree (Kind dir/v1: Entries).
+type manifest struct {
+	Kind    string   `cbor:"weft"`
+	Size    int64    `cbor:"size,omitempty"`
+	Chunks  [][]byte `cbor:"chunks,omitempty"`
+	Entries []entry  `cbor:"entries,omitempty"`
+}
+
+// entry is one path of a directory tree: a directory (Dir), a symbolic link
+// (Link) or a regular file (Size and Chunks, raw CIDs in order).
+type entry struct {
+	Path   string   `cbor:"path"`
+	Mode   uint32   `cbor:"mode"`
+	Dir    bool     `cbor:"dir,omitempty"`
+	Link   string   `cbor:"link,omitempty"`
+	Size   int64    `cbor:"size,omitempty"`
+	Chunks [][]byte `cbor:"chunks,omitempty"`
+}
+
+var (
+	encMode = mustEnc()
+	decMode = mustDec()
+)
+
+func mustEnc() cbor.EncMode {
+	m, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+func mustDec() cbor.DecMode {
+	m, err := cbor.DecOptions{
+		MaxNestedLevels:   8,
+		MaxArrayElements:  maxManifestEntries,
+		MaxMapPairs:       16,
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		IndefLength:       cbor.IndefLengthForbidden,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+func decodeManifest(data []byte) (*manifest, error) {
+	if len(data) > MaxBlockSize {
+		return nil, ErrTooLarge
+	}
+	var m manifest
+	if err := decMode.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadBlock, err)
+	}
+	switch m.Kind {
+	case kindFile:
+		if m.Size < 0 || len(m.Entries) > 0 {
+			return nil, fmt.Errorf("%w: bad file manifest", ErrBadBlock)
+		}
+	case kindDir:
+		if len(m.Chunks) > 0 {
+			return nil, fmt.Errorf("%w: bad dir manifest", ErrBadBlock)
+		}
+	default:
+		return nil, fmt.Errorf("%w: not a manifest", ErrBadBlock)
+	}
+	return &m, nil
+}
+
+func rawCIDs(bs [][]byte) ([]cid.Cid, error) {
+	out := make([]cid.Cid, 0, len(bs))
+	for _, b := range bs {
+		c, err := cid.Cast(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: bad chunk CID: %v", ErrBadBlock, err)
+		}
+		if c.Prefix().Codec != cid.Raw || CheckCID(c) != nil {
+			return nil, fmt.Errorf("%w: chunk %s is not a raw sha2-256 CID", ErrBadBlock, c)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (m *manifest) chunkCIDs() ([]cid.Cid, error) { return rawCIDs(m.Chunks) }
+
+// links returns every chunk of the manifest, without duplicates.
+func (m *manifest) links() ([]cid.Cid, error) {
+	if m.Kind == kindFile {
+		return m.chunkCIDs()
+	}
+	seen := map[cid.Cid]bool{}
+	var out []cid.Cid
+	for _, e := range m.Entries {
+		cs, err := rawCIDs(e.Chunks)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			if !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return out, nil
+}
+
+// PutDir stores the tree under dir (regular files, directories and
+// symbolic links; modes kept, owners and times not) and returns the CID of
+// its manifest. The same tree gives the same CID.
+func (s *Store) PutDir(dir string) (cid.Cid, error) {
+	var entries []entry
+	buf := make([]byte, ChunkSize)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		e := entry{Path: rel, Mode: uint32(info.Mode().Perm())}
+		switch {
+		case d.IsDir():
+			e.Dir = true
+		case info.Mode()&fs.ModeSymlink != 0:
+			t, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			e.Link = t
+		case info.Mode().IsRegular():
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			for {
+				n, rerr := io.ReadFull(f, buf)
+				if n > 0 {
+					c, err := s.PutRaw(buf[:n])
+					if err != nil {
+						return err
+					}
+					e.Chunks = append(e.Chunks, c.Bytes())
+					e.Size += int64(n)
+				}
+				if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+					break
+				}
+				if rerr != nil {
+					return rerr
+				}
+			}
+		default:
+			return fmt.Errorf("store: %s: only regular files, directories and symbolic links can be stored", rel)
+		}
+		entries = append(entries, e)
+		if len(entries) > maxManifestEntries {
+			return fmt.Errorf("%w: more than %d entries", ErrTooLarge, maxManifestEntries)
+		}
+		return nil
+	})
+	if err != nil {
+		return cid.Undef, fmt.Errorf("store: put dir: %w", err)
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Path < entries[j].Path })
+	return s.putManifest(&manifest{Kind: kindDir, Entries: entries})
+}
+
+// DirEntry describes one path of a stored directory tree.
+type DirEntry struct {
+	// Path is slash-separated, relative to the tree's root.
+	Path string `json:"path"`
+	// Mode is the permission bits.
+	Mode uint32 `json:"mode"`
+	// Dir is true for directories.
+	Dir bool `json:"dir,omitempty"`
+	// Link is a symbolic link's target.
+	Link string `json:"link,omitempty"`
+	// Size of a regular file in bytes.
+	Size int64 `json:"size"`
+}
+
+// ListDir returns the entries of the stored tree c, sorted by path.
+func (s *Store) ListDir(c cid.Cid) ([]DirEntry, error) {
+	m, err := s.dirManifest(c)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DirEntry, len(m.Entries))
+	for i, e := range m.Entries {
+		out[i] = DirEntry{Path: e.Path, Mode: e.Mode, Dir: e.Dir, Link: e.Link, Size: e.Size}
+	}
+	return out, nil
+}
+
+func (s *Store) dirManifest(c cid.Cid) (*manifest, error) {
+	b, err := s.Block(c)
+	if err != nil {
+		return nil, err
+	}
+	m, err := decodeManifest(b)
+	if err != nil || m.Kind != kindDir {
+		return nil, fmt.Errorf("%w: %s is not a directory tree", ErrBadBlock, c)
+	}
+	return m, nil
+}
+
+// GetDir writes the stored tree c into outDir (created; it must be empty
+// or absent). Every block must be in the store (fetch it first); paths
+// that would leave outDir and links pointing outside it are refused.
+func (s *Store) GetDir(ctx context.Context, c cid.Cid, outDir string) error {
+	m, err := s.dirManifest(c)
+	if err != nil {
+		return err
+	}
+	if ents, err := os.ReadDir(outDir); err == nil && len(ents) > 0 {
+		return fmt.Errorf("store: %s is not empty", outDir)
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	var dirs []entry
+	for _, e := range m.Entries {
+		if err := ctxErr(ctx); err != nil {
+			return err
+		}
+		dst, err := safeJoin(outDir, e.Path)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		switch {
+		case e.Dir:
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				return fmt.Errorf("store: %w", err)
+			}
+			dirs = append(dirs, e)
+		case e.Link != "":
+			t := filepath.Join(filepath.Dir(e.Path), e.Link)
+			if filepath.IsAbs(e.Link) || t == ".." || strings.HasPrefix(t, "../") {
+				return fmt.Errorf("store: link %s -> %s points outside the tree", e.Path, e.Link)
+			}
+			if err := os.Symlink(e.Link, dst); err != nil {
+				return fmt.Errorf("store: %w", err)
+			}
+		default:
+			if err := s.writeFile(dst, e); err != nil {
+				return err
+			}
+		}
+	}
+	for i := len(dirs) - 1; i >= 0; i-- { // modes last: a read-only dir could not be filled
+		dst, _ := safeJoin(outDir, dirs[i].Path)
+		if err := os.Chmod(dst, os.FileMode(dirs[i].Mode&0o777)); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) writeFile(dst string, e entry) error {
+	chunks, err := rawCIDs(e.Chunks)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, os.FileMode(e.Mode&0o777)|0o200)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	var n int64
+	for _, c := range chunks {
+		b, err := s.Block(c)
+		if err != nil {
+			f.Close()
+			return err
+		}
+		if _, err := f.Write(b); err != nil {
+			f.Close()
+			return fmt.Errorf("store: %w", err)
+		}
+		n += int64(len(b))
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if n != e.Size {
+		return fmt.Errorf("%w: %s: %d bytes, manifest says %d", ErrBadBlock, e.Path, n, e.Size)
+	}
+	if err := os.Chmod(dst, os.FileMode(e.Mode&0o777)); err != nil {
+		return errors.Join(fmt.Errorf("store: %w", err))
+	}
+	return nil
+}

@@ -1,0 +1,568 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
+
+	"github.com/weftgrid/weft/recipes"
+)
+
+// Errors returned by the store.
+var (
+	// ErrNotFound means a block is not in the store.
+	ErrNotFound = errors.New("store: not found")
+	// ErrHashMismatch means data does not hash to the CID it was given with.
+	ErrHashMismatch = errors.New("store: data does not match its CID")
+	// ErrBadCID means a CID the store does not accept (not CIDv1 sha2-256
+	// with codec raw or dag-cbor).
+	ErrBadCID = errors.New("store: unsupported CID")
+	// ErrTooLarge means a block over MaxBlockSize.
+	ErrTooLarge = errors.New("store: block too large")
+	// ErrBadBlock means a dag-cbor block that is neither a manifest nor a recipe.
+	ErrBadBlock = errors.New("store: malformed block")
+	// ErrClosed means the store was closed.
+	ErrClosed = errors.New("store: closed")
+)
+
+// ChunkSize is the size of the raw chunks blobs are cut into.
+const ChunkSize = 1 << 20
+
+// MaxBlockSize bounds every block (chunks, manifests, recipes).
+const MaxBlockSize = 8 << 20
+
+// Store keeps content-addressed blocks in a directory: raw chunks (codec
+// raw), manifests of blobs and directory trees, and recipes (codec
+// dag-cbor, their canonical encoding). Writes are atomic (temporary file,
+// fsync, rename), so a crash leaves either the whole block or none.
+type Store struct {
+	dir string
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// Open opens (creating) the store in dir.
+func Open(dir string) (*Store, error) {
+	for _, d := range []string{"blocks", "tmp", "recipes"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+	}
+	// Leftovers of writes interrupted by a crash.
+	if ents, err := os.ReadDir(filepath.Join(dir, "tmp")); err == nil {
+		for _, e := range ents {
+			_ = os.Remove(filepath.Join(dir, "tmp", e.Name()))
+		}
+	}
+	return &Store{dir: dir}, nil
+}
+
+// Dir returns the store's directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Close marks the store closed; later writes fail with ErrClosed. It is
+// safe to call more than once.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Store) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// CheckCID returns an error unless c is a CID this store accepts.
+func CheckCID(c cid.Cid) error {
+	if !c.Defined() {
+		return fmt.Errorf("%w: undefined", ErrBadCID)
+	}
+	p := c.Prefix()
+	if p.Version != 1 || p.MhType != multihash.SHA2_256 || (p.Codec != cid.Raw && p.Codec != cid.DagCBOR) {
+		return fmt.Errorf("%w: %s (want CIDv1, sha2-256, raw or dag-cbor)", ErrBadCID, c)
+	}
+	return nil
+}
+
+// Verify checks that data hashes to c.
+func Verify(c cid.Cid, data []byte) error {
+	if err := CheckCID(c); err != nil {
+		return err
+	}
+	if len(data) > MaxBlockSize {
+		return fmt.Errorf("%w: %d bytes", ErrTooLarge, len(data))
+	}
+	if got := recipes.CIDOf(c.Prefix().Codec, data); !got.Equals(c) {
+		return fmt.Errorf("%w: expected %s, got %s", ErrHashMismatch, c, got)
+	}
+	return nil
+}
+
+func (s *Store) path(c cid.Cid) string {
+	k := c.String()
+	return filepath.Join(s.dir, "blocks", k[len(k)-2:], k)
+}
+
+// HasBlock reports whether the block c is stored.
+func (s *Store) HasBlock(c cid.Cid) bool {
+	if CheckCID(c) != nil {
+		return false
+	}
+	_, err := os.Stat(s.path(c))
+	return err == nil
+}
+
+// Block returns the block c.
+func (s *Store) Block(c cid.Cid) ([]byte, error) {
+	if err := CheckCID(c); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(s.path(c))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, c)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: read %s: %w", c, err)
+	}
+	return b, nil
+}
+
+// BlockSize returns the size of the stored block c.
+func (s *Store) BlockSize(c cid.Cid) (int64, error) {
+	if err := CheckCID(c); err != nil {
+		return 0, err
+	}
+	st, err := os.Stat(s.path(c))
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s", ErrNotFound, c)
+	}
+	return st.Size(), nil
+}
+
+// ReadBlockInto reads block c into buf (grown as needed) and returns it.
+func (s *Store) ReadBlockInto(c cid.Cid, buf []byte) ([]byte, error) {
+	if err := CheckCID(c); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(s.path(c))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > MaxBlockSize {
+		return nil, fmt.Errorf("%w: %s", ErrTooLarge, c)
+	}
+	if int64(cap(buf)) < st.Size() {
+		buf = make([]byte, st.Size())
+	}
+	buf = buf[:st.Size()]
+	if _, err := io.ReadFull(f, buf); err != nil {
+		return nil, fmt.Errorf("store: read %s: %w", c, err)
+	}
+	return buf, nil
+}
+
+// PutBlock verifies data against c and stores it. Storing a block that is
+// already there does nothing.
+func (s *Store) PutBlock(c cid.Cid, data []byte) error {
+	if err := Verify(c, data); err != nil {
+		return err
+	}
+	return s.putVerified(c, data)
+}
+
+// putVerified writes a block whose hash was checked: temporary file, fsync,
+// rename into place.
+func (s *Store) putVerified(c cid.Cid, data []byte) error {
+	if s.isClosed() {
+		return ErrClosed
+	}
+	dst := s.path(c)
+	if _, err := os.Stat(dst); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "blk-*")
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("store: write %s: %w", c, err)
+	}
+	return nil
+}
+
+// PutRaw stores data as one raw block and returns its CID.
+func (s *Store) PutRaw(data []byte) (cid.Cid, error) {
+	c := recipes.CIDOf(cid.Raw, data)
+	return c, s.putVerified(c, data)
+}
+
+// PutRecipe stores the recipe's canonical encoding (its CID is the
+// recipe's) and records it in the recipe list.
+func (s *Store) PutRecipe(r *recipes.Recipe) (cid.Cid, error) {
+	data := r.Canonical()
+	c := recipes.CIDOf(cid.DagCBOR, data)
+	if len(data) > MaxBlockSize {
+		return cid.Undef, ErrTooLarge
+	}
+	if err := s.putVerified(c, data); err != nil {
+		return cid.Undef, err
+	}
+	return c, s.markRecipe(c)
+}
+
+func (s *Store) markRecipe(c cid.Cid) error {
+	p := filepath.Join(s.dir, "recipes", c.String())
+	if _, err := os.Stat(p); err == nil {
+		return nil
+	}
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
+
+// Recipe returns the recipe c from the store (and records it in the list
+// when it came from a transfer).
+func (s *Store) Recipe(c cid.Cid) (*recipes.Recipe, error) {
+	if c.Prefix().Codec != cid.DagCBOR {
+		return nil, fmt.Errorf("%w: %s is not a recipe CID (codec must be dag-cbor)", ErrBadCID, c)
+	}
+	b, err := s.Block(c)
+	if err != nil {
+		return nil, err
+	}
+	r, err := recipes.DecodeCanonical(b)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %w", c, err)
+	}
+	_ = s.markRecipe(c)
+	return r, nil
+}
+
+// Recipes lists the CIDs of the recipes in the store, sorted.
+func (s *Store) Recipes() ([]cid.Cid, error) {
+	ents, err := os.ReadDir(filepath.Join(s.dir, "recipes"))
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	var out []cid.Cid
+	for _, e := range ents {
+		if c, err := cid.Decode(e.Name()); err == nil && s.HasBlock(c) {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out, nil
+}
+
+// Put stores a blob read from r: one raw block when it fits in a chunk,
+// else raw chunks plus a file manifest. It returns the blob's CID.
+func (s *Store) Put(r io.Reader) (cid.Cid, error) {
+	buf := make([]byte, ChunkSize)
+	var chunks [][]byte
+	var size int64
+	for {
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			c, perr := s.PutRaw(buf[:n])
+			if perr != nil {
+				return cid.Undef, perr
+			}
+			chunks = append(chunks, c.Bytes())
+			size += int64(n)
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return cid.Undef, fmt.Errorf("store: read: %w", err)
+		}
+	}
+	switch len(chunks) {
+	case 0:
+		return s.PutRaw(nil)
+	case 1:
+		return cid.Cast(chunks[0])
+	}
+	m := manifest{Kind: kindFile, Size: size, Chunks: chunks}
+	return s.putManifest(&m)
+}
+
+// PutBytes is Put of b.
+func (s *Store) PutBytes(b []byte) (cid.Cid, error) { return s.Put(bytes.NewReader(b)) }
+
+// PutFile is Put of the file at path.
+func (s *Store) PutFile(path string) (cid.Cid, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("store: %w", err)
+	}
+	defer f.Close()
+	return s.Put(f)
+}
+
+func (s *Store) putManifest(m *manifest) (cid.Cid, error) {
+	data, err := encMode.Marshal(m)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("store: encode manifest: %w", err)
+	}
+	if len(data) > MaxBlockSize {
+		return cid.Undef, fmt.Errorf("%w: manifest of %d bytes", ErrTooLarge, len(data))
+	}
+	c := recipes.CIDOf(cid.DagCBOR, data)
+	return c, s.putVerified(c, data)
+}
+
+// Has reports whether the whole content c (the block and every block it
+// links to, recursively) is in the store.
+func (s *Store) Has(c cid.Cid) bool {
+	miss, err := s.Missing(c)
+	return err == nil && len(miss) == 0
+}
+
+// Missing walks the content c and returns the blocks that are not in the
+// store and whose parents are (so a fetch can ask exactly for them).
+func (s *Store) Missing(c cid.Cid) ([]cid.Cid, error) {
+	var miss []cid.Cid
+	seen := map[cid.Cid]bool{}
+	stack := []cid.Cid{c}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		if err := CheckCID(n); err != nil {
+			return nil, err
+		}
+		if n.Prefix().Codec == cid.Raw {
+			if !s.HasBlock(n) {
+				miss = append(miss, n)
+			}
+			continue
+		}
+		b, err := s.Block(n)
+		if errors.Is(err, ErrNotFound) {
+			miss = append(miss, n)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		links, err := Links(n, b)
+		if err != nil {
+			return nil, err
+		}
+		stack = append(stack, links...)
+	}
+	return miss, nil
+}
+
+// Open returns a reader of the blob c and its size. The whole blob must be
+// in the store (see Has).
+func (s *Store) Open(c cid.Cid) (io.ReadCloser, int64, error) {
+	if err := CheckCID(c); err != nil {
+		return nil, 0, err
+	}
+	if c.Prefix().Codec == cid.Raw {
+		f, err := os.Open(s.path(c))
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: %s", ErrNotFound, c)
+		}
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, 0, err
+		}
+		return f, st.Size(), nil
+	}
+	b, err := s.Block(c)
+	if err != nil {
+		return nil, 0, err
+	}
+	m, err := decodeManifest(b)
+	if err != nil || m.Kind != kindFile {
+		return nil, 0, fmt.Errorf("%w: %s is not a blob", ErrBadBlock, c)
+	}
+	chunks, err := m.chunkCIDs()
+	if err != nil {
+		return nil, 0, err
+	}
+	return &chunkReader{s: s, chunks: chunks}, m.Size, nil
+}
+
+// Get returns the whole blob c (at most max bytes; 0 means MaxBlockSize).
+func (s *Store) Get(c cid.Cid, max int64) ([]byte, error) {
+	if max <= 0 {
+		max = MaxBlockSize
+	}
+	rc, size, err := s.Open(c)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	if size > max {
+		return nil, fmt.Errorf("%w: %s is %d bytes (limit %d)", ErrTooLarge, c, size, max)
+	}
+	return io.ReadAll(io.LimitReader(rc, max))
+}
+
+// chunkReader reads a chunked blob chunk by chunk.
+type chunkReader struct {
+	s      *Store
+	chunks []cid.Cid
+	cur    *os.File
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	for {
+		if r.cur == nil {
+			if len(r.chunks) == 0 {
+				return 0, io.EOF
+			}
+			f, err := os.Open(r.s.path(r.chunks[0]))
+			if err != nil {
+				return 0, fmt.Errorf("%w: chunk %s", ErrNotFound, r.chunks[0])
+			}
+			r.chunks = r.chunks[1:]
+			r.cur = f
+		}
+		n, err := r.cur.Read(p)
+		if err == io.EOF {
+			r.cur.Close()
+			r.cur = nil
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		return n, err
+	}
+}
+
+func (r *chunkReader) Close() error {
+	if r.cur != nil {
+		return r.cur.Close()
+	}
+	return nil
+}
+
+// Kind of a block, as far as the store knows.
+type Kind int
+
+// Block kinds.
+const (
+	KindUnknown Kind = iota
+	KindChunk
+	KindFile
+	KindDir
+	KindRecipe
+)
+
+// String names the kind.
+func (k Kind) String() string {
+	switch k {
+	case KindChunk:
+		return "chunk"
+	case KindFile:
+		return "file"
+	case KindDir:
+		return "dir"
+	case KindRecipe:
+		return "recipe"
+	}
+	return "unknown"
+}
+
+// KindOf tells what block data (with CID c) is.
+func KindOf(c cid.Cid, data []byte) Kind {
+	if c.Prefix().Codec == cid.Raw {
+		return KindChunk
+	}
+	if m, err := decodeManifest(data); err == nil {
+		if m.Kind == kindDir {
+			return KindDir
+		}
+		return KindFile
+	}
+	if _, err := recipes.DecodeCanonical(data); err == nil {
+		return KindRecipe
+	}
+	return KindUnknown
+}
+
+// Links returns the CIDs block data (with CID c) refers to: a manifest's
+// chunks, a recipe's artifacts; none for a raw chunk. An unknown dag-cbor
+// block is ErrBadBlock.
+func Links(c cid.Cid, data []byte) ([]cid.Cid, error) {
+	if c.Prefix().Codec == cid.Raw {
+		return nil, nil
+	}
+	if m, err := decodeManifest(data); err == nil {
+		return m.links()
+	}
+	if r, err := recipes.DecodeCanonical(data); err == nil {
+		return r.ArtifactCIDs(), nil
+	}
+	return nil, fmt.Errorf("%w: %s is neither a manifest nor a recipe", ErrBadBlock, c)
+}
+
+// ctxErr returns ctx's error, if any, for long loops.
+func ctxErr(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	default:
+		return nil
+	}
+}
+
+// safeJoin joins a manifest path under root, refusing paths that leave it.
+func safeJoin(root, p string) (string, error) {
+	if p == "" || filepath.IsAbs(p) || strings.Contains(p, "\\") {
+		return "", fmt.Errorf("%w: bad path %q", ErrBadBlock, p)
+	}
+	clean := filepath.Clean(p)
+	if clean == "." || clean == ".." || strings.HasPrefix(clean, "../") || clean != p {
+		return "", fmt.Errorf("%w: bad path %q", ErrBadBlock, p)
+	}
+	return filepath.Join(root, clean), nil
+}
