@@ -245,7 +245,7 @@ func TestFingerprint(t *testing.T) {
 	if string(a) == string(c) {
 		t.Fatal("a real change left the fingerprint unchanged")
 	}
-	if got := dashboard.Fingerprint([]byte("not json")); string(got) != "not json" {
+	if got := dashboard.Fingerprint([]byte("not json"), "x"); string(got) != "not json" {
 		t.Fatalf("non-JSON body changed: %q", got)
 	}
 }
