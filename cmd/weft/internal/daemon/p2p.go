@@ -1,13 +1,263 @@
 package daemon
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/pbnjay/memory"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/weftgrid/weft/cmd/weft/internal/api"
+	"github.com/weftgrid/weft/p2p"
+	"github.com/weftgrid/weft/p2p/grid"
+)
 
 // p2pState is the p2p subsystem's part of the Daemon.
+//
+// Other subsystems use d.node (the running *p2p.Node: pubsub topics via
+// d.node.JoinTopic, stream protocols under d.node.ProtocolPrefix(), the DHT
+// via d.node.Routing(), membership via d.node.Members/SubscribeMembers, the
+// capacity advert via d.node.SetAdvert).
+//
+// statusExtras lets them add fields to GET /v1/status: append a function
+// from your start function (startP2P runs first, so d.node is set by then):
+//
+//	d.statusExtras = append(d.statusExtras, func(m map[string]any) { m["partitions"] = n })
+//
+// The functions run on every status request, concurrently with each other's
+// requests: they must be quick and safe for concurrent use.
 type p2pState struct {
+	node         *p2p.Node
+	statusExtras []func(map[string]any)
 }
 
-// startP2P starts the p2p subsystem, registers its API routes on d.api and
-// its closers with d.onClose.
+// Version is the weft version reported by /v1/status: the module version
+// when built from a tagged module, else the VCS revision, else "dev".
+func Version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			return "dev-" + s.Value[:12]
+		}
+	}
+	return "dev"
+}
+
+// p2pConfig turns the [node] section into a p2p.Config.
+func (d *Daemon) p2pConfig() (p2p.Config, error) {
+	c := d.cfg.Node
+	pc := p2p.DefaultConfig()
+	pc.DataDir = c.DataDir
+	pc.Listen = c.Listen
+	pc.Bootstrap = c.Bootstrap
+	pc.GridFile = c.Grid
+	preset, err := p2p.ParsePreset(c.Preset)
+	if err != nil {
+		return pc, err
+	}
+	pc.Preset = preset
+	pc.Logger = d.log
+	switch strings.ToLower(c.MDNS) {
+	case "on":
+		pc.MDNS = true
+	case "off":
+		pc.MDNS = false
+	default:
+		pc.MDNS = preset != p2p.PresetLocal
+	}
+	pc.DHTDiscovery = c.DHTDiscovery
+	pc.NAT = c.NAT
+	pc.ConnLow, pc.ConnHigh = c.ConnLow, c.ConnHigh
+	pc.MaxMessageSize = c.MaxMessageBytes
+	pc.OutboundQueue = c.OutboundQueue
+	if strings.EqualFold(c.MemberlistTransport, "net") {
+		pc.Transport = p2p.TransportNet
+	}
+	pc.MemberlistBind = c.MemberlistBind
+	pc.Metrics = d.metrics
+	pc.Advert = localAdvert(c.DataDir, c.Labels)
+	return pc, nil
+}
+
+// localAdvert is the node's initial capacity advert: all CPUs, total
+// memory and the free space of the data dir. The partitions subsystem
+// refines it with d.node.SetAdvert.
+func localAdvert(dataDir string, labels map[string]string) p2p.Advert {
+	a := p2p.Advert{CPUMillis: int64(runtime.NumCPU()) * 1000, MemoryBytes: int64(memory.TotalMemory()), Labels: labels}
+	var st syscall.Statfs_t
+	if syscall.Statfs(dataDir, &st) == nil {
+		a.DiskBytes = int64(st.Bavail) * int64(st.Bsize)
+	}
+	return a
+}
+
+// startP2P starts the p2p node, registers its API routes on d.api and its
+// closer with d.onClose. From here on d.log carries the peer ID.
 func (d *Daemon) startP2P(ctx context.Context) error {
+	pc, err := d.p2pConfig()
+	if err != nil {
+		return err
+	}
+	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		if err := d.metrics.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return err
+			}
+		}
+	}
+	n, err := p2p.New(ctx, pc)
+	if err != nil {
+		return err
+	}
+	d.node = n
+	d.log = d.log.With("peer", n.ID().String())
+	d.onClose(n.Close)
+
+	d.api.HandleFunc("GET /v1/status", d.handleStatus)
+	d.api.HandleFunc("GET /v1/peers", d.handlePeers)
+	d.api.HandleFunc("GET /v1/grid", d.handleGrid)
+	d.api.HandleFunc("POST /v1/grid/admit", d.handleGridChange(n.Admit))
+	d.api.HandleFunc("POST /v1/grid/revoke", d.handleGridChange(n.Revoke))
+	d.api.Handle("GET /metrics", promhttp.HandlerFor(d.metrics, promhttp.HandlerOpts{Registry: d.metrics}))
 	return nil
+}
+
+// StatusJSON is the body of GET /v1/status (before extras).
+type StatusJSON struct {
+	PeerID  string         `json:"peer_id"`
+	Addrs   []string       `json:"addrs"`
+	Members int            `json:"members"`
+	Peers   int            `json:"peers"`
+	Grid    string         `json:"grid"`
+	Preset  string         `json:"preset"`
+	Version string         `json:"version"`
+	UptimeS int64          `json:"uptime_s"`
+	Limits  map[string]any `json:"limits"`
+}
+
+func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
+	n := d.node
+	st := StatusJSON{
+		PeerID:  n.ID().String(),
+		Members: n.AliveCount(),
+		Peers:   len(n.ConnectedPeers()),
+		Grid:    n.GridName(),
+		Preset:  n.Preset().String(),
+		Version: Version(),
+		UptimeS: int64(n.Uptime().Seconds()),
+		Limits:  n.Limits(),
+	}
+	st.Addrs = []string{}
+	for _, a := range n.Addrs() {
+		st.Addrs = append(st.Addrs, a.String())
+	}
+	// Merge the extras into the same object.
+	b, _ := json.Marshal(st)
+	m := map[string]any{}
+	_ = json.Unmarshal(b, &m)
+	for _, f := range d.statusExtras {
+		f(m)
+	}
+	api.WriteJSON(w, http.StatusOK, m)
+}
+
+// PeerJSON is one element of GET /v1/peers.
+type PeerJSON struct {
+	PeerID string     `json:"peer_id"`
+	State  string     `json:"state"`
+	Self   bool       `json:"self,omitempty"`
+	Addrs  []string   `json:"addrs"`
+	Advert p2p.Advert `json:"advert"`
+	RTTms  float64    `json:"rtt_ms"`
+}
+
+func (d *Daemon) handlePeers(w http.ResponseWriter, r *http.Request) {
+	n := d.node
+	out := []PeerJSON{}
+	for _, m := range n.Members() {
+		pj := PeerJSON{PeerID: m.ID.String(), State: m.State.String(), Self: m.ID == n.ID(), Advert: m.Advert, Addrs: []string{}}
+		for _, a := range m.Addrs {
+			pj.Addrs = append(pj.Addrs, a.String()+"/p2p/"+m.ID.String())
+		}
+		if pj.Advert.Labels == nil {
+			pj.Advert.Labels = map[string]string{}
+		}
+		pj.RTTms = float64(n.RTT(m.ID).Microseconds()) / 1000
+		out = append(out, pj)
+	}
+	api.WriteJSON(w, http.StatusOK, out)
+}
+
+// GridJSON is the body of GET /v1/grid and of admit/revoke answers.
+type GridJSON struct {
+	Grid    string   `json:"grid"`
+	ID      string   `json:"id"`
+	Founder bool     `json:"founder"`
+	Version uint64   `json:"version"`
+	Members []string `json:"members"`
+	Revoked []string `json:"revoked"`
+}
+
+func (d *Daemon) gridJSON(l grid.MemberList) GridJSON {
+	n := d.node
+	g := GridJSON{Grid: n.GridName(), ID: n.GridID(), Founder: n.IsFounder(), Version: l.Version, Members: []string{}, Revoked: []string{}}
+	for _, p := range l.Members {
+		g.Members = append(g.Members, p.String())
+	}
+	for _, p := range l.Revoked {
+		g.Revoked = append(g.Revoked, p.String())
+	}
+	return g
+}
+
+func (d *Daemon) handleGrid(w http.ResponseWriter, r *http.Request) {
+	l, _ := d.node.MemberList()
+	api.WriteJSON(w, http.StatusOK, d.gridJSON(l))
+}
+
+// GridChangeJSON is the body of POST /v1/grid/admit and /v1/grid/revoke.
+type GridChangeJSON struct {
+	PeerID string `json:"peer_id"`
+}
+
+func (d *Daemon) handleGridChange(f func(peer.ID) (grid.MemberList, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var in GridChangeJSON
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			api.WriteError(w, http.StatusBadRequest, fmt.Errorf("grid: body must be {\"peer_id\": \"...\"}: %w", err))
+			return
+		}
+		p, err := peer.Decode(in.PeerID)
+		if err != nil {
+			api.WriteError(w, http.StatusBadRequest, fmt.Errorf("grid: peer_id %q: %w", in.PeerID, err))
+			return
+		}
+		l, err := f(p)
+		switch {
+		case errors.Is(err, p2p.ErrNotFounder), errors.Is(err, p2p.ErrPublicGrid):
+			api.WriteError(w, http.StatusForbidden, err)
+			return
+		case err != nil:
+			api.WriteError(w, http.StatusBadRequest, err)
+			return
+		}
+		api.WriteJSON(w, http.StatusOK, d.gridJSON(l))
+	}
 }

@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+)
+
+func init() { register(21, newPeersCmd) }
+
+// peerRow is one element of GET /v1/peers.
+type peerRow struct {
+	PeerID string   `json:"peer_id"`
+	State  string   `json:"state"`
+	Self   bool     `json:"self,omitempty"`
+	Addrs  []string `json:"addrs"`
+	Advert struct {
+		CPUMillis      int64             `json:"cpu_millis"`
+		MemoryBytes    int64             `json:"memory_bytes"`
+		DiskBytes      int64             `json:"disk_bytes"`
+		FreePartitions int               `json:"free_partitions"`
+		Labels         map[string]string `json:"labels"`
+	} `json:"advert"`
+	RTTms float64 `json:"rtt_ms"`
+}
+
+func newPeersCmd(g *Globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "peers",
+		Short: "List grid members: state (alive, suspect, dead), capacity, RTT",
+		Long: `List every grid member the node knows, itself included: alive and suspect
+members and the dead ones it remembers. With --json it prints an array of
+{peer_id, state, addrs, advert{cpu_millis, memory_bytes, disk_bytes,
+free_partitions, labels}, rtt_ms}.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.Client()
+			if err != nil {
+				return err
+			}
+			var rows []peerRow
+			if err := c.Get(cmd.Context(), "/v1/peers", &rows); err != nil {
+				return err
+			}
+			if g.JSON {
+				if rows == nil {
+					rows = []peerRow{}
+				}
+				return g.PrintJSON(rows)
+			}
+			tw := tabwriter.NewWriter(g.Out(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "PEER\tSTATE\tCPU\tMEMORY\tDISK\tFREE\tRTT\tLABELS")
+			for _, r := range rows {
+				id := r.PeerID
+				if r.Self {
+					id += " (self)"
+				}
+				var labels []string
+				for k, v := range r.Advert.Labels {
+					labels = append(labels, k+"="+v)
+				}
+				rtt := "-"
+				if r.RTTms > 0 {
+					rtt = fmt.Sprintf("%.1fms", r.RTTms)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%.1f\t%s\t%s\t%d\t%s\t%s\n", id, r.State,
+					float64(r.Advert.CPUMillis)/1000, humanBytes(r.Advert.MemoryBytes), humanBytes(r.Advert.DiskBytes),
+					r.Advert.FreePartitions, rtt, strings.Join(labels, ","))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+// humanBytes formats n bytes with a binary unit.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%dB", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f%ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+)
+
+func init() { register(20, newStatusCmd) }
+
+func newStatusCmd(g *Globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show this node: peer ID, addresses, grid, members and peers",
+		Long: `Show the running node's identity and its view of the grid.
+
+With --json it prints one object: peer_id, addrs (full multiaddrs ending in
+/p2p/<peer_id>, each usable as --bootstrap of another node), members (alive
+members, self included), peers (connected libp2p peers), grid ("public" or
+the private grid's name), preset, version, uptime_s, limits, and fields other
+subsystems add.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.Client()
+			if err != nil {
+				return err
+			}
+			var st map[string]any
+			if err := c.Get(cmd.Context(), "/v1/status", &st); err != nil {
+				return err
+			}
+			if g.JSON {
+				return g.PrintJSON(st)
+			}
+			tw := tabwriter.NewWriter(g.Out(), 0, 4, 2, ' ', 0)
+			for _, k := range []string{"peer_id", "grid", "members", "peers", "preset", "version", "uptime_s"} {
+				fmt.Fprintf(tw, "%s\t%v\n", k, st[k])
+			}
+			if addrs, ok := st["addrs"].([]any); ok {
+				for i, a := range addrs {
+					label := ""
+					if i == 0 {
+						label = "addrs"
+					}
+					fmt.Fprintf(tw, "%s\t%v\n", label, a)
+				}
+			}
+			var extra []string
+			for k := range st {
+				switch k {
+				case "peer_id", "grid", "members", "peers", "preset", "version", "uptime_s", "addrs", "limits":
+				default:
+					extra = append(extra, k)
+				}
+			}
+			sort.Strings(extra)
+			for _, k := range extra {
+				fmt.Fprintf(tw, "%s\t%v\n", k, strings.TrimSpace(fmt.Sprint(st[k])))
+			}
+			return tw.Flush()
+		},
+	}
+}
