@@ -11,8 +11,8 @@ var ErrConfig = errors.New("demo: config")
 
 // Config says how to run the demo.
 type Config struct {
-	// Nodes is the number of node processes in the grid. Default 5; at least 2
-	// (a host must die while another node watches).
+	// Nodes is the number of node processes in the grid. Default 5; at least 3
+	// (the requester, the host that dies, and a node to take over).
 	Nodes int
 	// Slice is the ledger slice length passed to every node (--slice).
 	// Default 1s.
@@ -61,8 +61,8 @@ func DefaultConfig() Config {
 
 func (c *Config) validate() error {
 	switch {
-	case c.Nodes < 2:
-		return fmt.Errorf("%w: --nodes must be at least 2 (got %d): a host is killed while another node watches", ErrConfig, c.Nodes)
+	case c.Nodes < 3:
+		return fmt.Errorf("%w: --nodes must be at least 3 (got %d): the requester, a host that is killed, and a node that takes over", ErrConfig, c.Nodes)
 	case c.Nodes > 64:
 		return fmt.Errorf("%w: --nodes %d is more than a local demo should start (max 64)", ErrConfig, c.Nodes)
 	case c.Slice < 100*time.Millisecond:

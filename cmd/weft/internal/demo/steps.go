@@ -25,6 +25,7 @@ type session struct {
 	message    string
 
 	requester *node
+	webName   string // the web server instance the demo follows
 	web       instance
 	webHost   *node
 	killedAt  time.Time
@@ -229,26 +230,30 @@ func stepPublish(ctx context.Context, s *session) (Outcome, error) {
 	}, nil
 }
 
-// request runs `weft request` for the web server from node r.
-func (s *session) request(ctx context.Context, r *node, state string) (instance, error) {
+// antiAffinitySet is the anti-affinity set of the demo's web servers: at
+// most one of them per node.
+const antiAffinitySet = "demo-web"
+
+// request runs `weft request NAME` for the web server recipe from node r.
+func (s *session) request(ctx context.Context, r *node, name string) (instance, error) {
 	var in instance
-	args := []string{"request", webName, "--recipe", s.cids["webserver.toml"], "--param", "message=" + s.message, "--wait"}
-	if state != "" {
-		args = append(args, "--state", state)
-	}
+	args := []string{"request", name, "--recipe", s.cids["webserver.toml"], "--param", "message=" + s.message,
+		"--sla", "anti_affinity=" + antiAffinitySet, "--wait"}
 	err := s.g.cli(ctx, r, &in, args...)
 	return in, err
 }
 
 func stepPlaceWeb(ctx context.Context, s *session) (Outcome, error) {
 	isNode := func(id string) bool { return s.g.byPeer(id) != nil }
+	r := s.g.live()[0]
 	var lines []string
-	// The requester watches the host die, so it must not be the host: if a
-	// requester wins its own request, destroy that instance and request from
-	// the next node.
-	for _, r := range s.g.live() {
+	// The requester must watch its host die, so the host must be another
+	// node. A requester may win its own request (its RTT to itself is 0):
+	// then that copy stays where it is and a second copy, kept off the
+	// requester by anti-affinity, is the one the demo follows.
+	for _, name := range []string{webName, webName + "2"} {
 		t0 := time.Now()
-		in, err := s.request(ctx, r, "")
+		in, err := s.request(ctx, r, name)
 		if err != nil {
 			return Outcome{Lines: lines}, err
 		}
@@ -258,24 +263,19 @@ func stepPlaceWeb(ctx context.Context, s *session) (Outcome, error) {
 		}
 		host := s.g.byPeer(in.Node)
 		if host == r {
-			lines = append(lines, fmt.Sprintf("%s won its own request; destroying it and requesting from another node", r.name))
-			if _, err := s.request(ctx, r, "destroyed"); err != nil {
-				return Outcome{Lines: lines}, fmt.Errorf("destroying the instance %s hosts for itself: %w", r.name, err)
-			}
-			if len(lines) >= 3 {
-				break
-			}
+			lines = append(lines, fmt.Sprintf("%s won its own request %q (it is its own nearest bidder); %q stays there and a second copy, kept off %s by anti_affinity=%s, is the one to follow",
+				r.name, name, name, r.name, antiAffinitySet))
 			continue
 		}
-		s.requester, s.web, s.webHost = r, in, host
+		s.webName, s.requester, s.web, s.webHost = name, r, in, host
 		s.m.PlacementMS = took.Milliseconds()
 		return Outcome{
-			Detail: fmt.Sprintf("%s requested %q: %s won, state %s, url %s, placed in %d ms", r.name, webName, host.name, in.State, in.url(), s.m.PlacementMS),
+			Detail: fmt.Sprintf("%s requested %q: %s won, state %s, url %s, placed in %d ms", r.name, name, host.name, in.State, in.url(), s.m.PlacementMS),
 			Lines:  lines,
-			Data:   map[string]any{"requester": r.peerID, "host": in.Node, "instance_id": in.InstanceID, "url": in.url(), "placement_ms": s.m.PlacementMS},
+			Data:   map[string]any{"name": name, "requester": r.peerID, "host": in.Node, "instance_id": in.InstanceID, "url": in.url(), "placement_ms": s.m.PlacementMS},
 		}, nil
 	}
-	return Outcome{Lines: lines}, errors.New("every requester won its own request, so no host can be killed while its requester watches")
+	return Outcome{Lines: lines}, fmt.Errorf("%s won both its requests although anti_affinity=%s should keep the second off it", r.name, antiAffinitySet)
 }
 
 func stepAuction(ctx context.Context, s *session) (Outcome, error) {
@@ -283,9 +283,9 @@ func stepAuction(ctx context.Context, s *session) (Outcome, error) {
 	if err := s.requester.client.Get(ctx, "/v1/auctions", &all); err != nil {
 		return Outcome{}, fmt.Errorf("GET /v1/auctions on %s: %w", s.requester.name, err)
 	}
-	a, ok := findAuction(all, s.web.InstanceID, webName)
+	a, ok := findAuction(all, s.web.InstanceID, s.webName)
 	if !ok {
-		return Outcome{}, fmt.Errorf("%s lists %d auctions, none for instance %s (%q)", s.requester.name, len(all), s.web.InstanceID, webName)
+		return Outcome{}, fmt.Errorf("%s lists %d auctions, none for instance %s (%q)", s.requester.name, len(all), s.web.InstanceID, s.webName)
 	}
 	var lines []string
 	for _, b := range a.Bids {
@@ -404,7 +404,7 @@ func stepKill(ctx context.Context, s *session) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("%s (pid %d) still running after SIGKILL: %w", h.name, h.pid(), ctx.Err())
 	}
 	return Outcome{
-		Detail: fmt.Sprintf("SIGKILL to %s (pid %d), the host of %q, and everything below it; %s watches from %s", h.name, h.pid(), webName, webName, s.requester.name),
+		Detail: fmt.Sprintf("SIGKILL to %s (pid %d), the host of %q, and everything below it; its requester %s watches", h.name, h.pid(), s.webName, s.requester.name),
 		Data:   map[string]any{"killed": h.peerID, "pid": h.pid()},
 	}, nil
 }
@@ -414,15 +414,15 @@ func stepReplace(ctx context.Context, s *session) (Outcome, error) {
 	var in instance
 	err := poll(ctx, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
 		var cur instance
-		if err := s.g.cli(ctx, s.requester, &cur, "instance", "show", webName); err != nil {
+		if err := s.g.cli(ctx, s.requester, &cur, "instance", "show", s.webName); err != nil {
 			return false, err
 		}
 		if cur.Node == old.peerID {
-			return false, fmt.Errorf("%q still placed on the killed %s (state %s)", webName, old.name, cur.State)
+			return false, fmt.Errorf("%q still placed on the killed %s (state %s)", s.webName, old.name, cur.State)
 		}
 		n := s.g.byPeer(cur.Node)
 		if n == nil || n.killed {
-			return false, fmt.Errorf("%q on %q, which is not a live node", webName, cur.Node)
+			return false, fmt.Errorf("%q on %q, which is not a live node", s.webName, cur.Node)
 		}
 		if err := checkPlaced(cur, func(string) bool { return true }); err != nil {
 			return false, err
@@ -440,7 +440,7 @@ func stepReplace(ctx context.Context, s *session) (Outcome, error) {
 	nh := s.g.byPeer(in.Node)
 	s.web, s.webHost = in, nh
 	return Outcome{
-		Detail: fmt.Sprintf("%q moved from %s to %s (epoch %v) and serves %s again, %d ms after the kill", webName, old.name, nh.name, in.Epoch, in.url(), s.m.ReplacementMS),
+		Detail: fmt.Sprintf("%q moved from %s to %s (epoch %v) and serves %s again, %d ms after the kill", s.webName, old.name, nh.name, in.Epoch, in.url(), s.m.ReplacementMS),
 		Data:   map[string]any{"host": in.Node, "url": in.url(), "replacement_ms": s.m.ReplacementMS, "epoch": in.Epoch},
 	}, nil
 }
