@@ -106,7 +106,7 @@ type fake struct {
 	json      bool
 }
 
-func (f *fake) name() string { return filepath.Base(f.dir) }
+func (f *fake) name() string    { return filepath.Base(f.dir) }
 func peerOf(name string) string { return "12D3KooWFake" + name }
 
 func writeJSON(path string, v any) {
