@@ -1,0 +1,85 @@
+package scheduler
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config tunes a Market.
+type Config struct {
+	// Auction tunes the auctions this node runs as requester or guardian.
+	Auction AuctionConfig
+	// Policy is this node's bidding policy.
+	Policy Policy
+	// BidderSet, if > 0, sends each announcement directly to at most this
+	// many members nearest the instance in the DHT keyspace (after dropping
+	// those whose advert cannot fit), instead of broadcasting it, so the
+	// messages per placement stay flat however large the grid. Default 0.
+	BidderSet int
+	// Tick is the period of the state loop's timer (auction windows, host
+	// loss, status). Default 25ms.
+	Tick time.Duration
+	// StatusInterval is how often a host re-sends an unchanged status to
+	// the requester and guardians (anti-entropy and fencing). Default 2s.
+	StatusInterval time.Duration
+	// Grace is the default time a host may be missing from the membership
+	// before its instances are re-placed (per request: Request.Grace).
+	// Default 0: re-place as soon as the membership declares it dead.
+	Grace time.Duration
+	// Guardians is the default number of guardians a request delegates to.
+	// Default 3.
+	Guardians int
+	// BidTTL is how long a bid stays valid. Default 10s.
+	BidTTL time.Duration
+	// WaitRetry is how often a request waiting for capacity is re-auctioned.
+	// Default 2s.
+	WaitRetry time.Duration
+	// MaxPenalty: a peer whose penalty (1 per invalid message) reaches it is
+	// ignored until it decays (halved every PenaltyDecay). Defaults 20, 10s.
+	MaxPenalty   int
+	PenaltyDecay time.Duration
+	// SendQueue bounds the outbound queue (messages beyond it are dropped
+	// and counted). Default 4096. Senders is the number of sender goroutines.
+	// Default 4.
+	SendQueue int
+	Senders   int
+	// HookTimeout bounds a veto hook call. Default 5s.
+	HookTimeout time.Duration
+	// History is how many finished auctions Auctions() keeps. Default 256.
+	History int
+}
+
+// DefaultConfig returns the defaults (LAN-grade timings).
+func DefaultConfig() Config {
+	return Config{
+		Auction:        DefaultAuctionConfig(),
+		Policy:         Policy{MaxLoad: 1},
+		Tick:           25 * time.Millisecond,
+		StatusInterval: 2 * time.Second,
+		Guardians:      3,
+		BidTTL:         10 * time.Second,
+		WaitRetry:      2 * time.Second,
+		MaxPenalty:     20,
+		PenaltyDecay:   10 * time.Second,
+		SendQueue:      4096,
+		Senders:        4,
+		HookTimeout:    5 * time.Second,
+		History:        256,
+	}
+}
+
+// Validate checks the config.
+func (c *Config) Validate() error {
+	if err := c.Auction.validate(); err != nil {
+		return err
+	}
+	if c.BidderSet < 0 || c.Tick <= 0 || c.StatusInterval <= 0 || c.Grace < 0 || c.Guardians < 0 || c.Guardians > MaxGuardians ||
+		c.BidTTL <= 0 || c.WaitRetry <= 0 || c.MaxPenalty <= 0 || c.PenaltyDecay <= 0 || c.SendQueue <= 0 || c.Senders <= 0 ||
+		c.HookTimeout <= 0 || c.History < 0 {
+		return fmt.Errorf("%w: market config out of range", ErrInvalidRequest)
+	}
+	if !c.Policy.Prices.valid() || c.Policy.MaxLoad < 0 || c.Policy.MaxLoad > 1 {
+		return fmt.Errorf("%w: policy out of range", ErrInvalidRequest)
+	}
+	return nil
+}

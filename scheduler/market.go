@@ -1,0 +1,387 @@
+package scheduler
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Deps are what a Market talks to. Transport, Membership and Runner are
+// required; the rest may be nil.
+type Deps struct {
+	Transport  Transport
+	Membership Membership
+	Runner     Runner
+	Contracts  ContractSink
+	Balances   BalanceLookup
+	Veto       VetoHook
+	Clock      Clock
+	// Rand is the source of auction IDs (default crypto/rand).
+	Rand io.Reader
+	Log  *slog.Logger
+}
+
+// Stats are a market's counters (monotonic).
+type Stats struct {
+	// Sent and Received count messages (a broadcast counts once when sent).
+	Sent, Received uint64
+	// Dropped counts inbound messages rejected (malformed, forged,
+	// replayed, from penalized peers) and outbound ones over the queue bound.
+	Dropped uint64
+	// Placements counts contracts formed by this node as auctioneer.
+	Placements uint64
+	// Fenced counts local copies stopped because a newer contract won.
+	Fenced uint64
+}
+
+// Market is one node's market engine: requester, bidder, host and guardian
+// at once. All mutable state belongs to one goroutine (the state loop);
+// public methods hand it closures and wait.
+type Market struct {
+	cfg    Config
+	signer *Signer
+	self   peer.ID
+	d      Deps
+	log    *slog.Logger
+
+	eval   chan func()
+	out    chan outMsg
+	local  []Inbound
+	cancel context.CancelFunc
+	ctx    context.Context
+	wg     sync.WaitGroup
+	start  sync.Once
+	close  sync.Once
+	closed chan struct{}
+
+	sent, received, dropped, placements, fenced atomic.Uint64
+
+	// State-loop-owned state below.
+	records   map[InstanceID]*record
+	auctions  map[string]*auctionRun
+	history   []*auctionRun
+	bidding   map[string]*bidState
+	seen      map[string]time.Time
+	hosted    map[InstanceID]*hosted
+	best      map[InstanceID]*Contract
+	penalty   map[peer.ID]int
+	lastDecay time.Time
+	live      map[peer.ID]Advert
+	changed   chan struct{}
+	observers map[int]func(Event)
+	nextObs   int
+}
+
+type outMsg struct {
+	to        peer.ID
+	broadcast bool
+	data      []byte
+}
+
+// New creates a market for the node whose key is key.
+func New(cfg Config, key crypto.PrivKey, d Deps) (*Market, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Transport == nil || d.Membership == nil || d.Runner == nil {
+		return nil, fmt.Errorf("%w: transport, membership and runner are required", ErrInvalidRequest)
+	}
+	s, err := NewSigner(key)
+	if err != nil {
+		return nil, err
+	}
+	if d.Clock == nil {
+		d.Clock = systemClock{}
+	}
+	if d.Rand == nil {
+		d.Rand = rand.Reader
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Market{
+		cfg: cfg, signer: s, self: s.ID(), d: d,
+		log:     d.Log.With("peer", s.ID().String()),
+		eval:    make(chan func()),
+		out:     make(chan outMsg, cfg.SendQueue),
+		closed:  make(chan struct{}),
+		records: map[InstanceID]*record{}, auctions: map[string]*auctionRun{},
+		bidding: map[string]*bidState{}, seen: map[string]time.Time{},
+		hosted: map[InstanceID]*hosted{}, best: map[InstanceID]*Contract{},
+		penalty: map[peer.ID]int{}, live: map[peer.ID]Advert{},
+		changed: make(chan struct{}), observers: map[int]func(Event){},
+	}, nil
+}
+
+// ID returns this node's peer ID.
+func (m *Market) ID() peer.ID { return m.self }
+
+// Start starts the state loop and the sender goroutines. It returns at once.
+func (m *Market) Start(ctx context.Context) error {
+	started := false
+	m.start.Do(func() {
+		started = true
+		m.ctx, m.cancel = context.WithCancel(ctx)
+		m.lastDecay = m.d.Clock.Now()
+		for range m.cfg.Senders {
+			m.wg.Add(1)
+			go m.sender()
+		}
+		m.wg.Add(1)
+		go m.loop()
+	})
+	if !started {
+		return fmt.Errorf("%w: already started", ErrInvalidRequest)
+	}
+	return nil
+}
+
+// Close stops the market and waits for its goroutines. Idempotent.
+func (m *Market) Close() error {
+	m.close.Do(func() {
+		if m.cancel != nil {
+			m.cancel()
+		}
+		m.wg.Wait()
+		close(m.closed)
+	})
+	return nil
+}
+
+// Stats returns the counters.
+func (m *Market) Stats() Stats {
+	return Stats{Sent: m.sent.Load(), Received: m.received.Load(), Dropped: m.dropped.Load(),
+		Placements: m.placements.Load(), Fenced: m.fenced.Load()}
+}
+
+func (m *Market) sender() {
+	defer m.wg.Done()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case o := <-m.out:
+			var err error
+			if o.broadcast {
+				err = m.d.Transport.Broadcast(m.ctx, o.data)
+			} else {
+				err = m.d.Transport.Send(m.ctx, o.to, o.data)
+			}
+			if err != nil && m.ctx.Err() == nil {
+				m.log.Debug("market: send failed", "to", o.to, "err", err)
+			}
+		}
+	}
+}
+
+func (m *Market) loop() {
+	defer m.wg.Done()
+	t := time.NewTicker(m.cfg.Tick)
+	defer t.Stop()
+	in := m.d.Transport.Inbound()
+	m.refreshMembers()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case msg, ok := <-in:
+			if !ok {
+				in = nil
+				continue
+			}
+			m.handle(msg)
+		case fn := <-m.eval:
+			fn()
+		case <-t.C:
+			m.tick()
+		}
+		m.drainLocal()
+	}
+}
+
+func (m *Market) drainLocal() {
+	for len(m.local) > 0 {
+		msg := m.local[0]
+		m.local = m.local[1:]
+		m.handle(msg)
+	}
+	m.local = nil
+}
+
+// do runs fn on the state loop and waits for it.
+func (m *Market) do(ctx context.Context, fn func()) error {
+	done := make(chan struct{})
+	wrapped := func() { fn(); close(done) }
+	if m.ctx == nil {
+		return fmt.Errorf("%w: not started", ErrClosed)
+	}
+	select {
+	case m.eval <- wrapped:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-m.ctx.Done():
+		return ErrClosed
+	}
+	select {
+	case <-done:
+		return nil
+	case <-m.ctx.Done():
+		return ErrClosed
+	}
+}
+
+// send signs nothing: it queues an encoded envelope to one peer (to self:
+// handled by the loop directly).
+func (m *Market) send(to peer.ID, s Signed) {
+	data := s.Encode()
+	m.sent.Add(1)
+	if to == m.self {
+		m.local = append(m.local, Inbound{From: m.self, Data: data})
+		return
+	}
+	select {
+	case m.out <- outMsg{to: to, data: data}:
+	default:
+		m.dropped.Add(1)
+	}
+}
+
+func (m *Market) broadcast(s Signed) {
+	data := s.Encode()
+	m.sent.Add(1)
+	m.local = append(m.local, Inbound{From: m.self, Data: data})
+	select {
+	case m.out <- outMsg{broadcast: true, data: data}:
+	default:
+		m.dropped.Add(1)
+	}
+}
+
+// handle processes one inbound message on the state loop.
+func (m *Market) handle(in Inbound) {
+	m.received.Add(1)
+	if in.From != m.self && m.penalty[in.From] >= m.cfg.MaxPenalty {
+		m.dropped.Add(1)
+		return
+	}
+	env, err := DecodeSigned(in.Data)
+	if err == nil {
+		now := m.d.Clock.Now()
+		switch env.Kind {
+		case KindAnnounce:
+			err = m.onAnnounce(&env, now)
+		case KindBid:
+			err = m.onBid(&env, now)
+		case KindDecline:
+			err = m.onDecline(&env, now)
+		case KindAward:
+			err = m.onAward(&env, now)
+		case KindAccept:
+			err = m.onAccept(&env, now)
+		case KindContract:
+			err = m.onContract(&env, now)
+		case KindStatus:
+			err = m.onStatus(&env, now)
+		case KindRequest:
+			err = m.onRequestUpdate(&env, now)
+		default:
+			err = fmt.Errorf("%w: kind %s not accepted here", ErrMalformed, env.Kind)
+		}
+	}
+	if err != nil {
+		m.dropped.Add(1)
+		if !errors.Is(err, errIgnored) {
+			m.penalize(in.From, err)
+		}
+	}
+}
+
+// errIgnored marks messages dropped without blame (late, duplicate gossip).
+var errIgnored = errors.New("scheduler: ignored")
+
+func (m *Market) penalize(from peer.ID, err error) {
+	if from == m.self || from == "" {
+		return
+	}
+	m.penalty[from]++
+	m.log.Debug("market: rejected message", "from", from, "err", err)
+}
+
+func (m *Market) tick() {
+	now := m.d.Clock.Now()
+	if now.Sub(m.lastDecay) >= m.cfg.PenaltyDecay {
+		m.lastDecay = now
+		for id, p := range m.penalty {
+			if p /= 2; p == 0 {
+				delete(m.penalty, id)
+			} else {
+				m.penalty[id] = p
+			}
+		}
+	}
+	m.refreshMembers()
+	m.tickAuctions(now)
+	m.tickRecords(now)
+	m.tickHosted(now)
+	m.tickBidding(now)
+}
+
+func (m *Market) refreshMembers() {
+	members := m.d.Membership.Members()
+	live := make(map[peer.ID]Advert, len(members))
+	for _, mem := range members {
+		live[mem.ID] = mem.Advert
+	}
+	live[m.self] = m.selfAdvert(live[m.self])
+	m.live = live
+}
+
+func (m *Market) selfAdvert(ad Advert) Advert {
+	total, free, parts := m.d.Runner.Capacity()
+	ad.Capacity, ad.Free, ad.FreePartitions = total, m.freeResources(total, free), parts-m.pendingPartitions()
+	if ad.Labels == nil {
+		ad.Labels = m.cfg.Policy.Labels
+	}
+	return ad
+}
+
+func (m *Market) alive(id peer.ID) bool {
+	_, ok := m.live[id]
+	return ok
+}
+
+func (m *Market) newAuctionID() []byte {
+	b := make([]byte, AuctionIDLen)
+	if _, err := io.ReadFull(m.d.Rand, b); err != nil {
+		panic("scheduler: random source failed: " + err.Error())
+	}
+	return b
+}
+
+// notify wakes waiters and observers after a change of instance views.
+func (m *Market) notify(ev Event) {
+	close(m.changed)
+	m.changed = make(chan struct{})
+	for _, fn := range m.observers {
+		fn(ev)
+	}
+}
+
+// Observe registers fn to be called (on the state loop: it must not block
+// nor call the Market) for every event. It returns a function that removes it.
+func (m *Market) Observe(fn func(Event)) (cancel func()) {
+	var id int
+	if m.do(context.Background(), func() { m.nextObs++; id = m.nextObs; m.observers[id] = fn }) != nil {
+		return func() {}
+	}
+	return func() { _ = m.do(context.Background(), func() { delete(m.observers, id) }) }
+}

@@ -1,0 +1,353 @@
+package scheduler
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// bidState is an auction this node answered as a bidder.
+type bidState struct {
+	ann        *Announcement
+	auctioneer peer.ID
+	expires    time.Time
+}
+
+// hosted is an instance this node runs under a contract.
+type hosted struct {
+	contract *Contract
+	req      *Request
+	spec     InstanceSpec
+	applying bool
+	applyErr string
+	fenced   bool
+	last     RunStatus
+	lastSent time.Time
+	sentOnce bool
+}
+
+func (m *Market) onAnnounce(env *Signed, now time.Time) error {
+	ann, err := OpenAnnouncement(env, now)
+	if err != nil {
+		return err
+	}
+	key := string(ann.AuctionID)
+	if _, dup := m.bidding[key]; dup {
+		return errIgnored
+	}
+	if _, dup := m.seen[key]; dup && env.Signer != m.self {
+		return errIgnored
+	}
+	m.seen[key] = time.Unix(0, ann.Expires)
+	auctioneer := env.Signer
+	m.bidding[key] = &bidState{ann: ann, auctioneer: auctioneer, expires: time.Unix(0, ann.Expires)}
+	st := m.nodeState(ann.Requester)
+	dec := Decide(ann, st, &m.cfg.Policy)
+	if !dec.Bids() || m.d.Veto == nil {
+		m.answer(ann, auctioneer, dec, now)
+		return nil
+	}
+	// The veto hook runs outside the loop; its answer comes back through eval.
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.HookTimeout)
+		allow, reason, err := m.d.Veto.Veto(ctx, ann)
+		cancel()
+		if err != nil {
+			allow, reason = false, "veto hook failed"
+		}
+		if !allow {
+			if reason == "" {
+				reason = "vetoed by hook"
+			}
+			dec = Decision{Code: DeclineVeto, Text: truncate(reason, 200)}
+		}
+		select {
+		case m.eval <- func() { m.answer(ann, auctioneer, dec, m.d.Clock.Now()) }:
+		case <-m.ctx.Done():
+		}
+	}()
+	return nil
+}
+
+func truncate(s string, n int) string {
+	s = string(bytes.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' {
+			return ' '
+		}
+		return r
+	}, []byte(s)))
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func (m *Market) answer(ann *Announcement, auctioneer peer.ID, dec Decision, now time.Time) {
+	if !dec.Bids() {
+		m.send(auctioneer, m.signer.Sign(KindDecline, &Decline{AuctionID: ann.AuctionID, Code: dec.Code, Text: dec.Text}))
+		return
+	}
+	rtt, _ := m.d.Membership.RTT(ann.Requester)
+	if ann.Requester == m.self {
+		rtt = 0
+	}
+	bid := &Bid{AuctionID: ann.AuctionID, Prices: m.cfg.Policy.Prices, Total: dec.Total, Fit: dec.Fit, RTT: rtt,
+		Expires: now.Add(m.cfg.BidTTL).UnixNano()}
+	m.send(auctioneer, m.signer.Sign(KindBid, bid))
+}
+
+// nodeState is this node's view of itself for Decide.
+func (m *Market) nodeState(requester peer.ID) NodeState {
+	total, free, parts := m.d.Runner.Capacity()
+	st := NodeState{Self: m.self, Capacity: total, Free: m.freeResources(total, free), FreePartitions: parts - m.pendingPartitions()}
+	if requester == m.self {
+		st.RTT, st.RTTKnown = 0, true
+	} else {
+		st.RTT, st.RTTKnown = m.d.Membership.RTT(requester)
+	}
+	if m.d.Balances != nil {
+		st.Balance, st.BalanceKnown = m.d.Balances.Balance(requester)
+	}
+	return st
+}
+
+// freeResources is what is free once the hosted instances the runner may
+// not account for yet are counted: min(runner's free, total - hosted).
+func (m *Market) freeResources(total, free Resources) Resources {
+	used := Resources{}
+	for _, h := range m.hosted {
+		if !h.fenced && h.spec.State != StateDestroyed {
+			used = used.Add(h.spec.Resources)
+		}
+	}
+	left := total.Sub(used)
+	return Resources{min(left.CPUMillis, free.CPUMillis), min(left.MemoryBytes, free.MemoryBytes), min(left.DiskBytes, free.DiskBytes)}
+}
+
+// pendingPartitions counts hosted instances the runner does not report yet.
+func (m *Market) pendingPartitions() int {
+	n := 0
+	for id, h := range m.hosted {
+		if _, ok := m.d.Runner.Status(id); !ok && !h.fenced && h.spec.State != StateDestroyed {
+			n++
+		}
+	}
+	return n
+}
+
+func (m *Market) onAward(env *Signed, now time.Time) error {
+	info, err := OpenAward(env)
+	if err != nil {
+		return err
+	}
+	aw := info.Award
+	if info.Provider != m.self {
+		return fmt.Errorf("%w: award for %s sent to %s", ErrUnauthorized, info.Provider, m.self)
+	}
+	issued := time.Unix(0, aw.Issued)
+	if issued.After(now.Add(MaxClockSkew)) || now.Sub(issued) > MaxAwardAge {
+		return fmt.Errorf("%w: award issued at %s", ErrReplay, issued.UTC().Format(time.RFC3339))
+	}
+	bs := m.bidding[string(aw.AuctionID)]
+	if bs == nil || bs.auctioneer != env.Signer || bs.ann.Instance != info.Request.Instance || bs.ann.Epoch != aw.Epoch {
+		return fmt.Errorf("%w: award for an auction this node did not bid in", ErrReplay)
+	}
+	id := info.Request.Instance
+	refuse := func(text string) error {
+		m.send(env.Signer, m.signer.Sign(KindDecline, &Decline{AuctionID: aw.AuctionID, Code: DeclineAwardInvalid, Text: text}))
+		return nil
+	}
+	if h := m.hosted[id]; h != nil && h.contract.Info().Award.AuctionID != nil && bytes.Equal(h.contract.Info().Award.AuctionID, aw.AuctionID) {
+		// The same award again: accept again (idempotent).
+		m.send(env.Signer, h.contract.Accept)
+		return nil
+	}
+	if b := m.best[id]; b != nil && b.Epoch() >= aw.Epoch {
+		return refuse(fmt.Sprintf("epoch %d is not newer than %d", aw.Epoch, b.Epoch()))
+	}
+	if h := m.hosted[id]; h != nil && h.req.Generation > info.Request.Generation {
+		return refuse("request generation is older than the one hosted")
+	}
+	st := m.nodeState(info.Request.Requester)
+	if h := m.hosted[id]; h != nil && !h.fenced && h.spec.State != StateDestroyed {
+		st.Free = st.Free.Add(h.spec.Resources) // re-placed onto the same node
+		st.FreePartitions++
+	}
+	if !info.Request.Resources.Fits(st.Free) || st.FreePartitions <= 0 {
+		return refuse("capacity taken since the bid")
+	}
+	acc := m.signer.Sign(KindAccept, &Accept{AuctionID: aw.AuctionID, Award: env.Digest(), Issued: now.UnixNano()})
+	c := &Contract{Award: *env, Accept: acc}
+	if err := OpenContract(c); err != nil {
+		return err
+	}
+	m.host(c, now)
+	m.send(env.Signer, acc)
+	if m.d.Contracts != nil {
+		if err := m.d.Contracts.RecordContract(m.ctx, c); err != nil {
+			m.log.Warn("market: recording contract failed", "err", err)
+		}
+	}
+	return nil
+}
+
+// host starts (or updates) the local copy under contract c.
+func (m *Market) host(c *Contract, now time.Time) {
+	info := c.Info()
+	req := info.Request
+	m.best[req.Instance] = c
+	h := m.hosted[req.Instance]
+	if h == nil {
+		h = &hosted{}
+		m.hosted[req.Instance] = h
+	}
+	h.contract, h.req, h.fenced, h.sentOnce = c, req, false, false
+	m.applySpec(h, specOf(req, c.Epoch()))
+	m.notify(Event{Kind: EventHosting, Hosted: m.hostedView(h)})
+}
+
+func specOf(req *Request, epoch uint64) InstanceSpec {
+	return InstanceSpec{
+		Instance: req.Instance, Name: req.Name, Requester: req.Requester, RecipeCID: req.RecipeCID,
+		SoftwareType: req.SoftwareType, Params: maps.Clone(req.Params), Resources: req.Resources,
+		State: req.State, Epoch: epoch, Generation: req.Generation, Batch: req.Batch,
+	}
+}
+
+// applySpec hands spec to the runner from a goroutine; the outcome comes
+// back through eval.
+func (m *Market) applySpec(h *hosted, spec InstanceSpec) {
+	h.spec = spec
+	h.applying = true
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		err := m.d.Runner.Apply(m.ctx, spec)
+		select {
+		case m.eval <- func() {
+			if h.spec.Generation == spec.Generation && h.spec.Epoch == spec.Epoch && h.spec.State == spec.State {
+				h.applying = false
+				h.applyErr = ""
+				if err != nil {
+					h.applyErr = err.Error()
+				}
+			}
+		}:
+		case <-m.ctx.Done():
+		}
+	}()
+}
+
+// fenceHosted stops the local copy when c wins over the contract it runs under.
+func (m *Market) fenceHosted(c *Contract, now time.Time) {
+	id := c.Instance()
+	if b := m.best[id]; b == nil || Wins(c, b) {
+		m.best[id] = c
+	}
+	h := m.hosted[id]
+	if h == nil || h.fenced || !ShouldStop(m.self, h.contract, c) {
+		return
+	}
+	h.fenced = true
+	m.fenced.Add(1)
+	spec := h.spec
+	spec.State = StateDestroyed
+	m.applySpec(h, spec)
+	m.log.Info("market: stale copy fenced", "instance", id.Short(), "mine", h.contract.Epoch(), "newer", c.Epoch(), "host", c.Provider())
+	m.notify(Event{Kind: EventFenced, Hosted: m.hostedView(h)})
+}
+
+// onRequestUpdate applies a newer generation of a request to the local
+// copy (the requester changed parameters or state), and keeps guardians'
+// copies current.
+func (m *Market) onRequestUpdate(env *Signed, now time.Time) error {
+	req, err := OpenRequest(env)
+	if err != nil {
+		return err
+	}
+	if time.Unix(0, req.Timestamp).After(now.Add(MaxClockSkew)) {
+		return fmt.Errorf("%w: request from the future", ErrReplay)
+	}
+	used := false
+	if rec := m.records[req.Instance]; rec != nil && !rec.mine {
+		if req.Generation <= rec.req.Generation {
+			return fmt.Errorf("%w: generation %d is not newer than %d", ErrReplay, req.Generation, rec.req.Generation)
+		}
+		rec.req, rec.env = req, *env
+		used = true
+	}
+	if h := m.hosted[req.Instance]; h != nil && !h.fenced {
+		if req.Generation <= h.req.Generation {
+			return fmt.Errorf("%w: generation %d is not newer than %d", ErrReplay, req.Generation, h.req.Generation)
+		}
+		h.req = req
+		m.applySpec(h, specOf(req, h.contract.Epoch()))
+		used = true
+	}
+	if !used {
+		return errIgnored
+	}
+	return nil
+}
+
+// tickHosted polls the runner and sends statuses to the requester and
+// guardians when something changed, or every StatusInterval.
+func (m *Market) tickHosted(now time.Time) {
+	for id, h := range m.hosted {
+		rs, ok := m.d.Runner.Status(id)
+		if !ok {
+			rs = RunStatus{State: StatePending}
+		}
+		if h.applyErr != "" && !h.applying {
+			rs = RunStatus{State: StateFailed, Reason: h.applyErr}
+		}
+		if h.fenced {
+			if !h.applying && (!ok || rs.State == StateDestroyed) {
+				delete(m.hosted, id)
+			}
+			continue // a fenced copy reports nothing more and bills nothing
+		}
+		changed := !h.sentOnce || rs.State != h.last.State || rs.Reason != h.last.Reason || rs.Result != h.last.Result || !maps.Equal(rs.Connection, h.last.Connection)
+		if !changed && now.Sub(h.lastSent) < m.cfg.StatusInterval {
+			continue
+		}
+		h.last, h.lastSent, h.sentOnce = rs, now, true
+		st := &Status{Contract: *h.contract, Generation: h.req.Generation, State: rs.State, Connection: rs.Connection,
+			Reason: truncate(rs.Reason, 1024), Result: rs.Result, Issued: now.UnixNano()}
+		if len(st.Connection) > MaxParams {
+			st.Connection = nil
+			st.Reason = "too many connection parameters"
+		}
+		env := m.signer.Sign(KindStatus, st)
+		targets := append([]peer.ID{h.req.Requester}, h.req.Delegation.Guardians...)
+		for _, t := range slices.Compact(targets) {
+			m.send(t, env)
+		}
+		if changed {
+			m.notify(Event{Kind: EventHosting, Hosted: m.hostedView(h)})
+		}
+		if h.req.State == StateDestroyed && rs.State == StateDestroyed && !h.applying {
+			delete(m.hosted, id)
+		}
+	}
+}
+
+func (m *Market) tickBidding(now time.Time) {
+	for k, b := range m.bidding {
+		if now.After(b.expires.Add(MaxAwardAge)) {
+			delete(m.bidding, k)
+		}
+	}
+	for k, exp := range m.seen {
+		if now.After(exp.Add(MaxAwardAge)) {
+			delete(m.seen, k)
+		}
+	}
+}

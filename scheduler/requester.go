@@ -1,0 +1,551 @@
+package scheduler
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// RequestSpec is what a caller asks for; the market fills in the
+// requester, instance ID, generation, timestamp and delegation, and signs it.
+type RequestSpec struct {
+	Name         string
+	RecipeCID    string
+	SoftwareType string
+	// Params must already be validated against the recipe's schema.
+	Params      map[string]string
+	Resources   Resources
+	Constraints Constraints
+	// State is started (default), stopped or destroyed.
+	State State
+	// Grace before a silent host counts as lost (0: the market's default).
+	Grace time.Duration
+	// Guardians is how many guardians may re-place the instance while this
+	// node is offline (0: the market's default; -1: none).
+	Guardians int
+	// DelegationTTL bounds the delegation (0: no end).
+	DelegationTTL   time.Duration
+	WaitForCapacity bool
+	Batch           bool
+	MaxRetries      int
+}
+
+// record is what a tracker (the requester, or a guardian) knows of an instance.
+type record struct {
+	mine      bool
+	req       *Request
+	env       Signed
+	contract  *Contract
+	status    *Status
+	auction   *auctionRun
+	maxEpoch  uint64
+	failed    string // last auction's explanation
+	waitSince time.Time
+	lostSince time.Time
+	retries   int
+	updated   time.Time
+}
+
+// auctionRun is an auction this node runs, with what it sent.
+type auctionRun struct {
+	a       *Auction
+	rec     *record
+	ann     Signed
+	award   Signed
+	reason  string
+	request string
+}
+
+func (m *Market) buildRequest(spec RequestSpec, prev *record, now time.Time) (*Request, error) {
+	if err := ValidateName(spec.Name); err != nil {
+		return nil, err
+	}
+	if spec.State == StatePending {
+		spec.State = StateStarted
+	}
+	if !spec.State.requestable() {
+		return nil, fmt.Errorf("%w: state %s cannot be requested", ErrInvalidRequest, spec.State)
+	}
+	if !spec.Resources.valid() || spec.Grace < 0 || spec.MaxRetries < 0 || spec.MaxRetries > 100 {
+		return nil, fmt.Errorf("%w: resources, grace or retries out of range", ErrInvalidRequest)
+	}
+	grace := spec.Grace
+	if grace == 0 {
+		grace = m.cfg.Grace
+	}
+	k := spec.Guardians
+	if k == 0 {
+		k = m.cfg.Guardians
+	}
+	var guardians []peer.ID
+	if k > 0 {
+		guardians = Guardians(NewInstanceID(m.self, spec.Name), slices.Collect(maps.Keys(m.live)), []peer.ID{m.self}, min(k, MaxGuardians))
+	}
+	gen := uint64(now.UnixNano())
+	if prev != nil && gen <= prev.req.Generation {
+		gen = prev.req.Generation + 1
+	}
+	r := &Request{
+		Requester: m.self, Name: spec.Name, Instance: NewInstanceID(m.self, spec.Name),
+		Generation: gen, Timestamp: now.UnixNano(),
+		RecipeCID: spec.RecipeCID, SoftwareType: spec.SoftwareType, Params: spec.Params,
+		Resources: spec.Resources, Constraints: spec.Constraints, State: spec.State, Grace: grace,
+		Delegation:      Delegation{Guardians: guardians},
+		WaitForCapacity: spec.WaitForCapacity, Batch: spec.Batch, MaxRetries: spec.MaxRetries,
+	}
+	if spec.DelegationTTL > 0 {
+		r.Delegation.Expires = now.Add(spec.DelegationTTL).UnixNano()
+	}
+	if err := r.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+	}
+	if len(marshal(r)) > MaxMessageBytes/4 {
+		return nil, fmt.Errorf("%w: request over %d bytes", ErrTooLarge, MaxMessageBytes/4)
+	}
+	return r, nil
+}
+
+// Request publishes (or updates) an instance request and returns its view
+// at once; use Wait to wait for a state. Requesting an existing name again
+// with other parameters updates the instance in place; with another state
+// changes its state.
+func (m *Market) Request(ctx context.Context, spec RequestSpec) (InstanceView, error) {
+	var view InstanceView
+	var err error
+	derr := m.do(ctx, func() {
+		now := m.d.Clock.Now()
+		id := NewInstanceID(m.self, spec.Name)
+		rec := m.records[id]
+		var req *Request
+		req, err = m.buildRequest(spec, rec, now)
+		if err != nil {
+			return
+		}
+		env := m.signer.Sign(KindRequest, req)
+		if rec == nil {
+			rec = &record{mine: true}
+			m.records[id] = rec
+		}
+		rec.mine = true
+		rec.req, rec.env, rec.updated = req, env, now
+		rec.retries = 0
+		switch {
+		case rec.contract != nil && m.alive(rec.contract.Provider()):
+			// Update in place: the host applies the new generation.
+			m.send(rec.contract.Provider(), env)
+			m.sendToGuardians(rec, env)
+		case req.State == StateDestroyed:
+			rec.contract, rec.status = nil, nil
+		case rec.auction == nil:
+			m.startAuction(rec, now, "request")
+		}
+		view = m.view(rec)
+		m.notify(Event{Kind: EventRequested, Instance: view})
+	})
+	if derr != nil {
+		return InstanceView{}, derr
+	}
+	return view, err
+}
+
+func (m *Market) sendToGuardians(rec *record, env Signed) {
+	for _, g := range rec.req.Delegation.Guardians {
+		if g != m.self {
+			m.send(g, env)
+		}
+	}
+}
+
+// startAuction announces rec's request and opens an auction for the next epoch.
+func (m *Market) startAuction(rec *record, now time.Time, reason string) {
+	req := rec.req
+	epoch := rec.maxEpoch + 1
+	if rec.contract != nil && rec.contract.Epoch() >= epoch {
+		epoch = rec.contract.Epoch() + 1
+	}
+	if b := m.best[req.Instance]; b != nil && b.Epoch() >= epoch {
+		epoch = b.Epoch() + 1
+	}
+	rec.maxEpoch = epoch
+	c := req.Constraints
+	f := Filter{Labels: copyLabels(c.Labels), MaxPrice: c.MaxPrice, MaxRTT: c.MaxRTT}
+	if c.Node != "" {
+		f.Node, f.NodeWhy = c.Node, "node="+c.Node.String()
+	}
+	if c.CoLocate != "" {
+		other := m.records[NewInstanceID(req.Requester, c.CoLocate)]
+		if other == nil || other.contract == nil {
+			m.failAuction(rec, now, "no node placed "+req.Name+": colocate target "+c.CoLocate+" is not placed")
+			return
+		}
+		if f.Node != "" && f.Node != other.contract.Provider() {
+			m.failAuction(rec, now, "no node placed "+req.Name+": node and colocate name different nodes")
+			return
+		}
+		f.Node, f.NodeWhy = other.contract.Provider(), "colocate="+c.CoLocate
+	}
+	if c.AntiAffinity != "" {
+		f.ExcludeWhy = "anti_affinity=" + c.AntiAffinity
+		f.ExcludeLabel = c.AntiAffinityScope
+		for _, o := range m.records {
+			if o == rec || o.req.Requester != req.Requester || o.req.Constraints.AntiAffinity != c.AntiAffinity ||
+				o.contract == nil || o.req.State == StateDestroyed {
+				continue
+			}
+			host := o.contract.Provider()
+			if f.ExcludeLabel == "" {
+				f.ExcludeNodes = append(f.ExcludeNodes, host)
+			} else if v, ok := m.live[host].Labels[f.ExcludeLabel]; ok && !slices.Contains(f.ExcludeValues, v) {
+				f.ExcludeValues = append(f.ExcludeValues, v)
+			}
+		}
+	}
+	ann := &Announcement{
+		AuctionID: m.newAuctionID(), Instance: req.Instance, Requester: req.Requester, Name: req.Name,
+		Generation: req.Generation, Epoch: epoch, Resources: req.Resources, Filter: f,
+		RecipeCID: req.RecipeCID, SoftwareType: req.SoftwareType,
+		Issued: now.UnixNano(), Expires: now.Add(m.cfg.Auction.Window + m.cfg.Auction.AwardTimeout).UnixNano(),
+	}
+	if ann.Expires-ann.Issued > int64(MaxWindow) {
+		ann.Expires = ann.Issued + int64(MaxWindow)
+	}
+	env := m.signer.Sign(KindAnnounce, ann)
+	members := slices.Sorted(maps.Keys(m.live))
+	var expected []peer.ID
+	var pre []DeclineEntry
+	if m.cfg.BidderSet > 0 {
+		var cand []peer.ID
+		for _, id := range members {
+			if code, text := Prefilter(ann, id, m.live[id]); code != DeclineNone {
+				pre = append(pre, DeclineEntry{id, code, text})
+			} else {
+				cand = append(cand, id)
+			}
+		}
+		expected = BidderSet(req.Instance, cand, m.cfg.BidderSet)
+	} else {
+		expected = members
+	}
+	run := &auctionRun{a: NewAuction(m.cfg.Auction, ann, expected, pre, now), rec: rec, ann: env, reason: reason, request: req.Name}
+	m.auctions[string(ann.AuctionID)] = run
+	rec.auction = run
+	m.seen[string(ann.AuctionID)] = time.Unix(0, ann.Expires)
+	if m.cfg.BidderSet > 0 {
+		for _, id := range expected {
+			m.send(id, env)
+		}
+	} else {
+		m.broadcast(env)
+	}
+	m.log.Debug("market: auction opened", "instance", req.Instance.Short(), "epoch", epoch, "reason", reason, "bidders", len(expected))
+	m.apply(run, run.a.Tick(now), now)
+}
+
+func (m *Market) failAuction(rec *record, now time.Time, why string) {
+	rec.failed = why
+	rec.auction = nil
+	if rec.req.WaitForCapacity && rec.waitSince.IsZero() {
+		rec.waitSince = now
+	}
+	rec.updated = now
+	m.notify(Event{Kind: EventUnplaced, Instance: m.view(rec), Reason: why})
+}
+
+// apply carries out an auction's actions.
+func (m *Market) apply(run *auctionRun, acts []Action, now time.Time) {
+	for _, act := range acts {
+		switch {
+		case act.Award != nil:
+			aw := &Award{AuctionID: run.a.ID, Request: run.rec.env, Bid: act.Award.Env, Epoch: run.a.Ann.Epoch, Issued: now.UnixNano()}
+			run.award = m.signer.Sign(KindAward, aw)
+			m.send(act.Award.Bidder, run.award)
+		case act.Failed:
+			m.finishAuction(run)
+			if run.rec.auction == run {
+				m.failAuction(run.rec, now, act.Explanation)
+			}
+		}
+	}
+}
+
+func (m *Market) finishAuction(run *auctionRun) {
+	delete(m.auctions, string(run.a.ID))
+	if m.cfg.History > 0 {
+		if len(m.history) >= m.cfg.History {
+			m.history = slices.Delete(m.history, 0, len(m.history)-m.cfg.History+1)
+		}
+		m.history = append(m.history, run)
+	}
+}
+
+func (m *Market) tickAuctions(now time.Time) {
+	for _, run := range m.auctions {
+		m.apply(run, run.a.Tick(now), now)
+	}
+}
+
+func (m *Market) onBid(env *Signed, now time.Time) error {
+	var peek Bid
+	if err := unmarshal(env.Body, &peek); err != nil {
+		return err
+	}
+	run := m.auctions[string(peek.AuctionID)]
+	if run == nil {
+		return errIgnored // late, or not ours
+	}
+	bid, err := OpenBid(env, run.a.Ann.Resources)
+	if err != nil {
+		return err
+	}
+	rtt := bid.RTT
+	if run.a.Ann.Requester == m.self {
+		if own, ok := m.d.Membership.RTT(env.Signer); ok && own > rtt {
+			rtt = own
+		}
+	}
+	acts, err := run.a.AddBid(now, &BidEntry{Bidder: env.Signer, Bid: bid, Env: *env, RTT: rtt})
+	m.apply(run, acts, now)
+	return err
+}
+
+func (m *Market) onDecline(env *Signed, now time.Time) error {
+	d, err := OpenDecline(env)
+	if err != nil {
+		return err
+	}
+	run := m.auctions[string(d.AuctionID)]
+	if run == nil {
+		return errIgnored
+	}
+	m.apply(run, run.a.AddDecline(now, DeclineEntry{Node: env.Signer, Code: d.Code, Text: d.Reason()}), now)
+	return nil
+}
+
+func (m *Market) onAccept(env *Signed, now time.Time) error {
+	acc, err := OpenAccept(env)
+	if err != nil {
+		return err
+	}
+	run := m.auctions[string(acc.AuctionID)]
+	if run == nil {
+		return errIgnored
+	}
+	if run.a.Phase != PhaseAwarding || run.a.Awarded().Bidder != env.Signer || !bytes.Equal(acc.Award, run.award.Digest()) {
+		return fmt.Errorf("%w: accept for an award not pending", ErrReplay)
+	}
+	c := &Contract{Award: run.award, Accept: *env}
+	if err := OpenContract(c); err != nil {
+		return err
+	}
+	run.a.Accepted(now, env.Signer)
+	m.finishAuction(run)
+	m.placements.Add(1)
+	rec := run.rec
+	if rec.auction == run {
+		rec.auction = nil
+	}
+	prev := rec.contract
+	m.adopt(rec, c, now)
+	if m.d.Contracts != nil {
+		if err := m.d.Contracts.RecordContract(m.ctx, c); err != nil {
+			m.log.Warn("market: recording contract failed", "err", err)
+		}
+	}
+	// Tell the trackers and the previous host (fencing when it returns).
+	notice := m.signer.Sign(KindContract, &ContractNotice{Contract: *c})
+	targets := slices.Clone(rec.req.Delegation.Guardians)
+	targets = append(targets, rec.req.Requester)
+	if prev != nil {
+		targets = append(targets, prev.Provider())
+	}
+	slices.Sort(targets)
+	for _, t := range slices.Compact(targets) {
+		if t != m.self && t != c.Provider() {
+			m.send(t, notice)
+		}
+	}
+	m.log.Debug("market: contract formed", "instance", rec.req.Instance.Short(), "epoch", c.Epoch(), "host", c.Provider())
+	return nil
+}
+
+// adopt makes c rec's current contract when it wins over what rec has.
+func (m *Market) adopt(rec *record, c *Contract, now time.Time) bool {
+	if rec.contract != nil && !Wins(c, rec.contract) {
+		return false
+	}
+	if b := m.best[c.Instance()]; b == nil || Wins(c, b) {
+		m.best[c.Instance()] = c
+	}
+	if rec.contract == nil || c.Provider() != rec.contract.Provider() {
+		rec.status = nil
+	}
+	rec.contract = c
+	rec.maxEpoch = max(rec.maxEpoch, c.Epoch())
+	rec.failed, rec.waitSince, rec.lostSince = "", time.Time{}, time.Time{}
+	if info := c.Info(); info.Request.Generation > rec.req.Generation {
+		rec.req, rec.env = info.Request, info.Award.Request
+	}
+	// A running auction of an older or equal epoch is moot now.
+	if rec.auction != nil && rec.auction.a.Ann.Epoch <= c.Epoch() {
+		m.finishAuction(rec.auction)
+		rec.auction = nil
+	}
+	rec.updated = now
+	m.notify(Event{Kind: EventPlaced, Instance: m.view(rec)})
+	return true
+}
+
+// trackerFor returns the record of an instance this node tracks, creating
+// one when the request names this node as a guardian.
+func (m *Market) trackerFor(c *Contract) *record {
+	info := c.Info()
+	rec := m.records[info.Request.Instance]
+	if rec != nil {
+		return rec
+	}
+	if info.Request.Requester != m.self && !slices.Contains(info.Request.Delegation.Guardians, m.self) {
+		return nil
+	}
+	rec = &record{mine: info.Request.Requester == m.self, req: info.Request, env: info.Award.Request}
+	m.records[info.Request.Instance] = rec
+	return rec
+}
+
+func (m *Market) onContract(env *Signed, now time.Time) error {
+	c, err := OpenContractNotice(env)
+	if err != nil {
+		return err
+	}
+	m.fenceHosted(c, now)
+	if rec := m.trackerFor(c); rec != nil {
+		m.adopt(rec, c, now)
+	}
+	return nil
+}
+
+func (m *Market) onStatus(env *Signed, now time.Time) error {
+	st, err := OpenStatus(env)
+	if err != nil {
+		return err
+	}
+	c := &st.Contract
+	m.fenceHosted(c, now)
+	rec := m.trackerFor(c)
+	if rec == nil {
+		return errIgnored
+	}
+	if rec.contract != nil && Wins(rec.contract, c) {
+		// A stale host: fence it with the contract that won.
+		m.send(env.Signer, m.signer.Sign(KindContract, &ContractNotice{Contract: *rec.contract}))
+		return nil
+	}
+	m.adopt(rec, c, now)
+	if rec.status != nil && rec.status.Issued > st.Issued {
+		return errIgnored
+	}
+	prevState := StatePending
+	if rec.status != nil {
+		prevState = rec.status.State
+	}
+	rec.status = st
+	rec.lostSince = time.Time{}
+	rec.updated = now
+	if rec.req.State == StateDestroyed && st.State == StateDestroyed {
+		rec.contract = nil
+	}
+	if st.State == StateFailed && rec.mine && rec.req.Batch && prevState != StateFailed && rec.retries < rec.req.MaxRetries && rec.auction == nil {
+		rec.retries++
+		m.startAuction(rec, now, "retry")
+	}
+	m.notify(Event{Kind: EventStatus, Instance: m.view(rec)})
+	return nil
+}
+
+// tickRecords re-places instances whose host is lost and re-auctions those
+// waiting for capacity.
+func (m *Market) tickRecords(now time.Time) {
+	for _, rec := range m.records {
+		if rec.auction != nil || rec.req.State == StateDestroyed {
+			continue
+		}
+		if rec.contract == nil {
+			if rec.mine && rec.req.WaitForCapacity && rec.failed != "" && now.Sub(rec.waitSince) >= m.cfg.WaitRetry {
+				rec.waitSince = now
+				m.startAuction(rec, now, "waiting for capacity")
+			}
+			continue
+		}
+		host := rec.contract.Provider()
+		if rec.status != nil && (rec.status.State == StateDone) {
+			continue
+		}
+		if m.alive(host) {
+			rec.lostSince = time.Time{}
+			continue
+		}
+		if rec.lostSince.IsZero() {
+			rec.lostSince = now
+		}
+		if now.Sub(rec.lostSince) < rec.req.Grace {
+			continue
+		}
+		responsible := rec.mine
+		if !responsible && !m.alive(rec.req.Requester) && rec.req.Delegation.Allows(m.self, now) {
+			responsible = ActingGuardian(rec.req.Delegation.Guardians, m.alive) == m.self
+		}
+		if responsible {
+			m.startAuction(rec, now, "host lost")
+		}
+	}
+}
+
+// Wait blocks until the named instance's view satisfies cond, ctx ends or
+// the market closes, and returns the last view.
+func (m *Market) Wait(ctx context.Context, name string, cond func(InstanceView) bool) (InstanceView, error) {
+	id := NewInstanceID(m.self, name)
+	for {
+		var v InstanceView
+		var ok bool
+		var ch chan struct{}
+		if err := m.do(ctx, func() {
+			if rec := m.records[id]; rec != nil {
+				v, ok = m.view(rec), true
+			}
+			ch = m.changed
+		}); err != nil {
+			return v, err
+		}
+		if !ok {
+			return v, fmt.Errorf("%w: %s", ErrNotFound, name)
+		}
+		if cond(v) {
+			return v, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return v, ctx.Err()
+		case <-m.closed:
+			return v, ErrClosed
+		}
+	}
+}
+
+// Reached reports whether a view has reached its requested state, and an
+// error when it cannot (failed, or unplaceable without waiting).
+func Reached(v InstanceView) (bool, error) {
+	switch {
+	case v.State == v.RequestedState:
+		return true, nil
+	case v.State == StateDone && v.RequestedState == StateStarted:
+		return true, nil
+	case v.State == StateFailed:
+		return true, fmt.Errorf("%w: %s", ErrUnplaceable, v.Reason)
+	}
+	return false, nil
+}
