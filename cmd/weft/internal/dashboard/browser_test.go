@@ -207,8 +207,9 @@ func (f *fakeNode) audit() map[string]any {
 			receipts++
 		}
 	}
-	return map[string]any{"ok": true, "entries": len(f.entries), "receipts": receipts,
-		"root": hex.EncodeToString(h.Sum(nil)), "problems": []any{}, "unconfirmed": 0}
+	return map[string]any{"ok": true, "entries": len(f.entries), "receipts": receipts, "contracts": 1, "authors": 1,
+		"root": hex.EncodeToString(h.Sum(nil)), "problems": []any{}, "unconfirmed": []string{"bafyreiunconfirmedreceipt0000000001"},
+		"disputed": []any{}, "equivocations": [][]string{}, "acked": 1, "acked_amount": 24}
 }
 
 func (f *fakeNode) auctions() ([]map[string]any, bool) {
@@ -219,7 +220,8 @@ func (f *fakeNode) auctions() ([]map[string]any, bool) {
 	}
 	return []map[string]any{{
 		"request": "web", "instance_id": "inst-7f3a9c", "opened_at": "2026-11-22T05:00:00.000Z", "closed_at": "2026-11-22T05:00:00.184Z",
-		"bids":     []map[string]any{{"node": peerB, "price": 12, "rtt_ms": 0.4}, {"node": peerSelf, "price": 15, "rtt_ms": 0.1}},
+		"bids": []map[string]any{{"node": peerB, "price": 12, "rtt_ms": 0.4},
+			{"node": peerSelf, "price": map[string]any{"per_core_hour": 15, "per_gib_hour": 2}, "rtt_ms": 0.1}},
 		"declines": []map[string]any{{"node": peerC, "reason": "no free partition"}},
 		"winner":   peerB, "explanation": "lowest price among 2 bids",
 	}}, true
@@ -278,9 +280,18 @@ func (f *fakeNode) register(srv *api.Server) {
 		api.WriteJSON(w, 200, out)
 	})
 	srv.HandleFunc("GET /v1/ledger/statement", func(w http.ResponseWriter, r *http.Request) {
+		line := func(slice int, status string) map[string]any {
+			from := time.Date(2026, 11, 22, 5, 0, slice, 0, time.UTC)
+			return map[string]any{"from": from, "to": from.Add(time.Second), "instance_id": "inst-7f3a9c", "request": "web",
+				"contract": "bafyreicontract1", "receipt": fmt.Sprintf("bafyreireceipt%d", slice), "requester": peerB,
+				"provider": r.URL.Query().Get("provider"), "epoch": 1, "slice": slice,
+				"usage": map[string]any{"cpu_ms": 120, "mem_peak_bytes": 1 << 20}, "amount": 12, "status": status}
+		}
 		api.WriteJSON(w, 200, map[string]any{
-			"provider": r.URL.Query().Get("provider"), "total": 36, "currency": "credits",
-			"lines": []map[string]any{{"contract": "bafyreicontract1", "requester": peerB, "slices": 3, "amount": 36}},
+			"party": r.URL.Query().Get("provider"), "role": "provider", "period": "all",
+			"lines":   []map[string]any{line(0, "acked"), line(1, "acked"), line(2, "unconfirmed")},
+			"periods": []map[string]any{{"from": "2026-11-22T05:00:00Z", "to": "2026-11-22T05:00:03Z", "receipts": 3, "acked": 24, "disputed": 0, "unconfirmed": 12}},
+			"total":   map[string]any{"from": "2026-11-22T05:00:00Z", "to": "2026-11-22T05:00:03Z", "receipts": 3, "acked": 24, "disputed": 0, "unconfirmed": 12},
 		})
 	})
 }
@@ -378,7 +389,10 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// Statement of this node as a provider (the form is prefilled with its ID).
 	br.do("ask for a statement", chromedp.Evaluate[chromedp.Void](`document.getElementById('statement-form').requestSubmit()`))
-	br.waitFor("the statement", sectionState("#statement-body", "ok", "bafyreicontract1"))
+	br.waitFor("the statement", sectionState("#statement-body", "ok", "unconfirmed"))
+	if n := br.eval(`String(document.querySelectorAll('#statement-body table').length)`); n != "2" {
+		t.Fatalf("statement shows %s tables, want 2 (lines and periods)", n)
+	}
 
 	br.screenshot("dashboard.png")
 	br.noProblems()

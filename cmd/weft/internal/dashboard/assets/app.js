@@ -84,12 +84,25 @@
     if (selfID && id === selfID) return el('span', null, s, el('span', { class: 'tag' }, 'this node'));
     return s;
   }
+  // A price is a number or an object of rates (per_core_hour, ...).
+  function priceText(p) {
+    if (isObj(p)) {
+      const parts = Object.entries(p).filter(([, v]) => has(v) && v !== 0).map(([k, v]) => k.replace(/^per_/, '/').replace(/_/g, ' ') + ' ' + scalar(v));
+      return parts.length ? parts.join(', ') : '0';
+    }
+    return scalar(p);
+  }
+  function priceKey(p) {
+    if (typeof p === 'number') return p;
+    if (isObj(p)) return Object.values(p).reduce((a, v) => a + (typeof v === 'number' ? v : 0), 0);
+    return Number(p) || 0;
+  }
   function badge(text, kind) { return el('span', { class: 'badge ' + kind }, text); }
   function stateBadge(state) {
     if (!has(state)) return badge('unknown', 'idle');
     const s = String(state).toLowerCase();
-    const ok = ['alive', 'started', 'running', 'ok', 'serving', 'won', 'accepted', 'done', 'succeeded', 'completed', 'ready'];
-    const warn = ['suspect', 'starting', 'installing', 'pending', 'placing', 'stopping', 'restarting', 'open', 'bidding', 'awarded', 'replacing'];
+    const ok = ['alive', 'started', 'running', 'ok', 'serving', 'won', 'accepted', 'done', 'succeeded', 'completed', 'ready', 'acked', 'confirmed', 'passing'];
+    const warn = ['suspect', 'starting', 'installing', 'pending', 'placing', 'stopping', 'restarting', 'open', 'bidding', 'awarded', 'replacing', 'unconfirmed'];
     const bad = ['dead', 'failed', 'error', 'crashed', 'disputed', 'destroyed', 'lost'];
     return badge(state, ok.includes(s) ? 'ok' : warn.includes(s) ? 'warn' : bad.includes(s) ? 'bad' : 'idle');
   }
@@ -130,13 +143,15 @@
       if (v.every(isObj)) {
         const keys = [];
         for (const row of v) for (const k of Object.keys(row)) if (!keys.includes(k)) keys.push(k);
-        return table(caption || (v.length + ' rows'), keys.slice(0, 14).map((k) => ({
-          h: k, num: v.every((r) => typeof r[k] === 'number' || !has(r[k])),
+        const rows = v.slice(0, MAX_ROWS);
+        const cap = (caption || (v.length + ' rows')) + (v.length > rows.length ? ' — first ' + rows.length + ' of ' + v.length + ' shown' : '');
+        return table(cap, keys.slice(0, 14).map((k) => ({
+          h: k.replace(/_/g, ' '), num: v.every((r) => typeof r[k] === 'number' || !has(r[k])),
           wrap: true,
-          f: (r) => (isObj(r[k]) || Array.isArray(r[k])) ? compact(r[k]) : (/peer|node|author|requester|provider/.test(k) && typeof r[k] === 'string' ? peer(r[k]) : scalar(r[k])),
-        })), v);
+          f: (r) => cell(k, r[k]),
+        })), rows);
       }
-      return el('span', null, v.map(scalar).join(', '));
+      return scalarList(v);
     }
     if (isObj(v)) {
       if (depth > 2) return compact(v);
@@ -144,11 +159,26 @@
       const nested = [];
       for (const [k, x] of Object.entries(v)) {
         if (Array.isArray(x) && x.length && x.every(isObj)) { nested.push([k, x]); continue; }
-        dl.append(el('dt', null, k), el('dd', null, isObj(x) ? generic(x, k, depth + 1) : Array.isArray(x) ? x.map(scalar).join(', ') || '—' : linkOrText(x)));
+        dl.append(el('dt', null, k.replace(/_/g, ' ')), el('dd', null, isObj(x) ? generic(x, k, depth + 1) : Array.isArray(x) ? (x.length ? scalarList(x) : '—') : cell(k, x)));
       }
       return el('div', null, dl, nested.map(([k, x]) => generic(x, k + ' (' + x.length + ')', depth + 1)));
     }
     return el('span', null, scalar(v));
+  }
+  const MAX_ROWS = 200;
+  // cell renders one value of a generic table according to its key.
+  function cell(k, x) {
+    if (isObj(x) || Array.isArray(x)) return compact(x);
+    if (typeof x === 'string' && (k === 'status' || k === 'state')) return stateBadge(x);
+    if (typeof x === 'string' && /peer|node|author|requester|provider|party/.test(k)) return peer(x);
+    if (/(^|_)(at|time|from|to|start|end)$/.test(k) && toDate(x)) return fmtTime(x);
+    if (typeof x === 'string' && /(^|_)(cid|receipt|contract|dispute|instance_id)$/.test(k)) return el('code', { title: x }, shortID(x));
+    return linkOrText(x);
+  }
+  // scalarList shows a list of IDs or values, shortened, the first few only.
+  function scalarList(v) {
+    const shown = v.slice(0, 8).map((x) => (Array.isArray(x) ? '[' + x.map((y) => shortID(scalar(y))).join(' ≠ ') + ']' : shortID(scalar(x))));
+    return el('span', { title: v.map(scalar).join('\n') }, shown.join(', ') + (v.length > shown.length ? ' … (+' + (v.length - shown.length) + ' more)' : ''));
   }
   function compact(v) {
     let s = JSON.stringify(v);
@@ -324,10 +354,10 @@
       { h: 'Opened', f: (a) => fmtTime(a.opened_at) },
       { h: 'Took', num: true, f: (a) => { const o = toDate(a.opened_at), c = toDate(a.closed_at); return o && c ? fmtMillis(c - o) : el('span', { class: 'muted' }, has(a.closed_at) ? '—' : 'open'); } },
       { h: 'Bids', f: (a) => {
-        const bs = arr(a.bids).slice().sort((x, y) => (x.price ?? 0) - (y.price ?? 0));
+        const bs = arr(a.bids).slice().sort((x, y) => priceKey(x.price) - priceKey(y.price));
         if (!bs.length) return el('span', { class: 'muted' }, 'none');
         return el('ul', { class: 'plain' }, bs.map((b) => el('li', { class: has(a.winner) && b.node === a.winner ? 'winner' : null },
-          peer(b.node), ' ', el('span', null, 'price ' + scalar(b.price)), typeof b.rtt_ms === 'number' ? el('span', { class: 'muted' }, ' · ' + b.rtt_ms.toFixed(1) + ' ms') : null)));
+          peer(b.node), ' ', el('span', null, 'price ' + priceText(b.price)), typeof b.rtt_ms === 'number' ? el('span', { class: 'muted' }, ' · ' + b.rtt_ms.toFixed(1) + ' ms') : null)));
       } },
       { h: 'Declines', wrap: true, f: (a) => {
         const ds = arr(a.declines);
@@ -353,7 +383,8 @@
         .map(([k, v]) => el('span', null, el('span', { class: 'muted' }, k.replace(/_/g, ' ') + ' '), el('strong', null, scalar(v)))));
     const root = el('p', null, el('span', { class: 'muted' }, 'root '), el('code', { class: 'root', id: 'audit-root' }, has(a.root) ? scalar(a.root) : '—'));
     const extra = Object.entries(a).filter(([k, v]) => !['problems'].includes(k) && Array.isArray(v) && v.length)
-      .map(([k, v]) => generic(v, k.replace(/_/g, ' ') + ' (' + v.length + ')'));
+      .map(([k, v]) => (v.every(isObj) ? generic(v, k.replace(/_/g, ' ') + ' (' + v.length + ')')
+        : el('p', null, el('span', { class: 'muted' }, k.replace(/_/g, ' ') + ' (' + v.length + '): '), scalarList(v))));
     const probs = problems.length ? table('Problems found by the audit', [
       { h: 'Entry', f: (p) => el('code', { title: scalar(p.cid) }, shortID(p.cid)) },
       { h: 'Kind', f: (p) => scalar(p.kind) },
