@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,13 +41,14 @@ type fakeInstance struct {
 	Connection map[string]string `json:"connection"`
 	Epoch      int               `json:"epoch"`
 	Requester  string            `json:"requester"`
-	Set        string            `json:"set"`
+	Label      string            `json:"label"` // required host label k=v
 	Message    string            `json:"message"`
 }
 
 type fakePeer struct {
-	PeerID string `json:"peer_id"`
-	PID    int    `json:"pid"`
+	PeerID string   `json:"peer_id"`
+	PID    int      `json:"pid"`
+	Labels []string `json:"labels"`
 }
 
 func fakeMain(args []string) int {
@@ -76,7 +78,7 @@ func fakeMain(args []string) int {
 		err = fakeServe(rest[1])
 	case "node":
 		if len(rest) > 1 && rest[1] == "--help" {
-			fmt.Println("Flags:\n      --api string\n      --bootstrap strings\n      --listen strings\n      --partitions int\n      --preset string\n      --slice duration")
+			fmt.Println("Flags:\n      --api string\n      --bootstrap strings\n      --label stringArray\n      --listen strings\n      --partitions int\n      --preset string\n      --slice duration")
 			return 0
 		}
 		err = f.node(rest[1:])
@@ -155,29 +157,26 @@ func (f *fake) instPath(requester, name string) string {
 }
 
 // place picks a host for in: the requester first (nearest), then nodes by
-// name, skipping those hosting another instance of the set and dead ones.
+// name, among the live nodes that carry the required label, except avoid.
 func (f *fake) place(requester string, in *fakeInstance, avoid string) (string, []string) {
 	live := f.livePeers()
-	excluded := map[string]bool{avoid: true}
-	for _, o := range f.instances(requester) {
-		if o.Name != in.Name && o.Set != "" && o.Set == in.Set {
-			excluded[o.Node] = true
-		}
-	}
 	var names []string
 	for n := range live {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	order := append([]string{requester}, names...)
+	fits := func(n string) bool {
+		p, ok := live[n]
+		return ok && peerOf(n) != avoid && (in.Label == "" || slices.Contains(p.Labels, in.Label))
+	}
 	var bidders []string
 	for _, n := range names {
-		if !excluded[peerOf(n)] {
+		if fits(n) {
 			bidders = append(bidders, peerOf(n))
 		}
 	}
-	for _, n := range order {
-		if _, ok := live[n]; ok && !excluded[peerOf(n)] {
+	for _, n := range append([]string{requester}, names...) {
+		if fits(n) {
 			return peerOf(n), bidders
 		}
 	}
@@ -192,13 +191,14 @@ func (f *fake) node(args []string) error {
 	_ = fs.String("preset", "", "")
 	_ = fs.Int("partitions", 0, "")
 	_ = fs.String("data-dir", "", "")
-	var boots []string
+	var boots, labels []string
 	fs.Func("bootstrap", "", func(s string) error { boots = append(boots, s); return nil })
+	fs.Func("label", "", func(s string) error { labels = append(labels, s); return nil })
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	me := f.name()
-	writeJSON(filepath.Join(f.root, "peers", me+".json"), fakePeer{PeerID: peerOf(me), PID: os.Getpid()})
+	writeJSON(filepath.Join(f.root, "peers", me+".json"), fakePeer{PeerID: peerOf(me), PID: os.Getpid(), Labels: labels})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -323,7 +323,7 @@ func (f *fake) request(args []string) error {
 			in.Message = strings.TrimPrefix(args[i+1], "message=")
 			i++
 		case "--sla":
-			in.Set = strings.TrimPrefix(args[i+1], "anti_affinity=")
+			in.Label = strings.TrimPrefix(args[i+1], "label.")
 			i++
 		case "--recipe":
 			i++

@@ -71,8 +71,9 @@ type grid struct {
 	nodes []*node
 }
 
-// nodeArgs returns the command line of node i.
-func (g *grid) nodeArgs(dataDir string, bootstrap []string) []string {
+// nodeArgs returns the command line of node i. Every node but node0 (the
+// requester) advertises the host label.
+func (g *grid) nodeArgs(i int, dataDir string, bootstrap []string) []string {
 	args := []string{"node", "--data-dir", dataDir, "--api", "127.0.0.1:0"}
 	opt := func(flag string, vals ...string) {
 		if !g.flags[flag] {
@@ -87,6 +88,9 @@ func (g *grid) nodeArgs(dataDir string, bootstrap []string) []string {
 	opt("--slice", g.slice.String())
 	opt("--partitions", fmt.Sprint(g.partitions))
 	opt("--bootstrap", bootstrap...)
+	if i > 0 {
+		opt("--label", hostLabelKey+"="+hostLabelValue)
+	}
 	return args
 }
 
@@ -103,7 +107,7 @@ func (g *grid) start(i int, bootstrap []string) (*node, error) {
 		return nil, err
 	}
 	n.logFile = lf
-	n.cmd = exec.Command(g.bin, g.nodeArgs(n.dir, bootstrap)...)
+	n.cmd = exec.Command(g.bin, g.nodeArgs(i, n.dir, bootstrap)...)
 	n.cmd.Stdout, n.cmd.Stderr = lf, lf
 	n.cmd.Dir = n.dir
 	isolate(n.cmd)
@@ -360,7 +364,7 @@ func probeNodeFlags(ctx context.Context, bin string) (nodeFlagSet, error) {
 
 // demoNodeFlags are the flags of `weft node` the demo passes (besides
 // --data-dir and --api, which the skeleton has).
-var demoNodeFlags = []string{"--listen", "--bootstrap", "--preset", "--slice", "--partitions"}
+var demoNodeFlags = []string{"--listen", "--bootstrap", "--preset", "--label", "--slice", "--partitions"}
 
 // tail returns the last n lines of the file at path.
 func tail(path string, n int) string {

@@ -230,52 +230,46 @@ func stepPublish(ctx context.Context, s *session) (Outcome, error) {
 	}, nil
 }
 
-// antiAffinitySet is the anti-affinity set of the demo's web servers: at
-// most one of them per node.
-const antiAffinitySet = "demo-web"
+// hostLabel is the label every node but the requester advertises
+// (`weft node --label demo=host`); the web server is requested with
+// `--sla label.demo=host`, so it never lands on the requester, which must
+// watch its host die.
+const (
+	hostLabelKey   = "demo"
+	hostLabelValue = "host"
+)
 
 // request runs `weft request NAME` for the web server recipe from node r.
 func (s *session) request(ctx context.Context, r *node, name string) (instance, error) {
 	var in instance
 	args := []string{"request", name, "--recipe", s.cids["webserver.toml"], "--param", "message=" + s.message,
-		"--sla", "anti_affinity=" + antiAffinitySet, "--wait"}
+		"--sla", "label." + hostLabelKey + "=" + hostLabelValue, "--wait"}
 	err := s.g.cli(ctx, r, &in, args...)
 	return in, err
 }
 
 func stepPlaceWeb(ctx context.Context, s *session) (Outcome, error) {
-	isNode := func(id string) bool { return s.g.byPeer(id) != nil }
 	r := s.g.live()[0]
-	var lines []string
-	// The requester must watch its host die, so the host must be another
-	// node. A requester may win its own request (its RTT to itself is 0):
-	// then that copy stays where it is and a second copy, kept off the
-	// requester by anti-affinity, is the one the demo follows.
-	for _, name := range []string{webName, webName + "2"} {
-		t0 := time.Now()
-		in, err := s.request(ctx, r, name)
-		if err != nil {
-			return Outcome{Lines: lines}, err
-		}
-		took := time.Since(t0)
-		if err := checkPlaced(in, isNode); err != nil {
-			return Outcome{Lines: lines}, err
-		}
-		host := s.g.byPeer(in.Node)
-		if host == r {
-			lines = append(lines, fmt.Sprintf("%s won its own request %q (it is its own nearest bidder); %q stays there and a second copy, kept off %s by anti_affinity=%s, is the one to follow",
-				r.name, name, name, r.name, antiAffinitySet))
-			continue
-		}
-		s.webName, s.requester, s.web, s.webHost = name, r, in, host
-		s.m.PlacementMS = took.Milliseconds()
-		return Outcome{
-			Detail: fmt.Sprintf("%s requested %q: %s won, state %s, url %s, placed in %d ms", r.name, name, host.name, in.State, in.url(), s.m.PlacementMS),
-			Lines:  lines,
-			Data:   map[string]any{"name": name, "requester": r.peerID, "host": in.Node, "instance_id": in.InstanceID, "url": in.url(), "placement_ms": s.m.PlacementMS},
-		}, nil
+	t0 := time.Now()
+	in, err := s.request(ctx, r, webName)
+	if err != nil {
+		return Outcome{}, err
 	}
-	return Outcome{Lines: lines}, fmt.Errorf("%s won both its requests although anti_affinity=%s should keep the second off it", r.name, antiAffinitySet)
+	took := time.Since(t0)
+	if err := checkPlaced(in, func(id string) bool { return s.g.byPeer(id) != nil }); err != nil {
+		return Outcome{}, err
+	}
+	host := s.g.byPeer(in.Node)
+	if host == r {
+		return Outcome{}, fmt.Errorf("%s, the requester, hosts %q although it lacks the label %s=%s the request demands", r.name, webName, hostLabelKey, hostLabelValue)
+	}
+	s.webName, s.requester, s.web, s.webHost = webName, r, in, host
+	s.m.PlacementMS = took.Milliseconds()
+	return Outcome{
+		Detail: fmt.Sprintf("%s requested %q (sla label.%s=%s): %s won, state %s, url %s, placed in %d ms",
+			r.name, webName, hostLabelKey, hostLabelValue, host.name, in.State, in.url(), s.m.PlacementMS),
+		Data: map[string]any{"name": webName, "requester": r.peerID, "host": in.Node, "instance_id": in.InstanceID, "url": in.url(), "placement_ms": s.m.PlacementMS},
+	}, nil
 }
 
 func stepAuction(ctx context.Context, s *session) (Outcome, error) {
