@@ -349,6 +349,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	if got := br.eval(`document.getElementById('live').textContent`); got != "not logged in" {
 		t.Fatalf("live indicator while logged out = %q", got)
 	}
+	br.screenshot("dashboard-logged-out.png")
 
 	// Log in: the cookie is set and the page comes back with data.
 	br.do("log in", chromedp.Navigate(hs.URL+"/login?token="+testToken))

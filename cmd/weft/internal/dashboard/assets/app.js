@@ -507,6 +507,7 @@
     if (es) { es.close(); es = null; }
     document.body.classList.add('logged-out');
     $('login').hidden = false;
+    $('node-id').textContent = '';
     setLive('off', 'not logged in');
   }
 
