@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -20,7 +21,7 @@ import (
 const EntryDomain = "weft/ledger/entry/v1\x00"
 
 // MaxEntrySize bounds an encoded entry, in bytes.
-const MaxEntrySize = 16 << 10
+const MaxEntrySize = 64 << 10
 
 // Entry is one signed record of an author's log. Entries are immutable once
 // signed; Decode and Signer.Sign fill the encoded bytes and the CID.
@@ -40,8 +41,9 @@ type Entry struct {
 	// Sig is the author's Ed25519 signature over EntryDomain || unsigned bytes.
 	Sig []byte
 
-	raw []byte
-	id  cid.Cid
+	raw  []byte
+	id   cid.Cid
+	body any // decoded Body, set by Decode and NewEntry
 }
 
 // CID is the entry's content identifier: CIDv1, dag-cbor, sha2-256 over Bytes().
@@ -178,6 +180,16 @@ func (e *Entry) DecodeBody() (any, error) {
 	return nil, fmt.Errorf("%w: unknown kind %d", ErrMalformed, e.Kind)
 }
 
+// Value returns the decoded body (Contract, Receipt, Ack, Dispute, Grant or
+// Checkpoint) of an entry made by Decode or NewEntry, decoding it otherwise.
+func (e *Entry) Value() any {
+	if e.body != nil {
+		return e.body
+	}
+	v, _ := e.DecodeBody()
+	return v
+}
+
 // Contract decodes a contract entry's body.
 func (e *Entry) Contract() (Contract, error) {
 	var v Contract
@@ -250,9 +262,11 @@ func Decode(b []byte) (*Entry, error) {
 	if len(e.Sig) != ed25519.SignatureSize {
 		return nil, fmt.Errorf("%w: signature of %d bytes", ErrMalformed, len(e.Sig))
 	}
-	if _, err := e.DecodeBody(); err != nil {
+	body, err := e.DecodeBody()
+	if err != nil {
 		return nil, fmt.Errorf("%s body: %w", e.Kind, err)
 	}
+	e.body = body
 	e.raw = b
 	e.id = CIDOf(b)
 	return e, nil
@@ -355,6 +369,11 @@ func (s *Signer) Sign(e *Entry) error {
 	if len(raw) > MaxEntrySize {
 		return fmt.Errorf("%w: entry of %d bytes (max %d)", ErrTooLarge, len(raw), MaxEntrySize)
 	}
+	if e.body == nil {
+		if e.body, err = e.DecodeBody(); err != nil {
+			return err
+		}
+	}
 	e.raw = raw
 	e.id = CIDOf(raw)
 	return nil
@@ -371,5 +390,30 @@ func NewEntry(seq uint64, prev cid.Cid, now time.Time, body any) (*Entry, error)
 	if err != nil {
 		return nil, err
 	}
-	return &Entry{Seq: seq, Prev: prev, Kind: k, TimeNanos: now.UnixNano(), Body: b}, nil
+	e := &Entry{Seq: seq, Prev: prev, Kind: k, TimeNanos: now.UnixNano(), Body: b}
+	if e.body, err = e.DecodeBody(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// entryJSON is the JSON view of an entry (API and dashboard).
+type entryJSON struct {
+	CID    string    `json:"cid"`
+	Author string    `json:"author"`
+	Seq    uint64    `json:"seq"`
+	Prev   string    `json:"prev,omitempty"`
+	Kind   string    `json:"kind"`
+	Time   time.Time `json:"time"`
+	Body   any       `json:"body"`
+}
+
+// MarshalJSON renders the entry with its decoded body (read-only view; the
+// signed form is Bytes).
+func (e *Entry) MarshalJSON() ([]byte, error) {
+	j := entryJSON{CID: e.id.String(), Author: e.Author.String(), Seq: e.Seq, Kind: e.Kind.String(), Time: e.Time(), Body: e.Value()}
+	if e.Prev.Defined() {
+		j.Prev = e.Prev.String()
+	}
+	return json.Marshal(j)
 }

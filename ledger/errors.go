@@ -21,6 +21,8 @@ var (
 	ErrClosed = errors.New("ledger: closed")
 	// ErrBadProof: an inclusion proof that does not hold.
 	ErrBadProof = errors.New("ledger: inclusion proof does not hold")
+	// ErrRejected: some received entries were rejected (the error joins why).
+	ErrRejected = errors.New("ledger: rejected entries")
 	// ErrInvalid: a well-formed entry whose content breaks a ledger rule
 	// (for instance a receipt by someone other than the contract's provider).
 	ErrInvalid = errors.New("ledger: invalid entry")

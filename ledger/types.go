@@ -172,6 +172,9 @@ type Contract struct {
 	RecipeCID string `cbor:"10,keyasint,omitempty" json:"recipe_cid,omitempty"`
 	// Auction optionally names the auction or award this contract closes.
 	Auction string `cbor:"11,keyasint,omitempty" json:"auction,omitempty"`
+	// Evidence optionally carries the market's signed award and acceptance
+	// (opaque to the ledger), so anyone can check the contract was agreed.
+	Evidence []byte `cbor:"12,keyasint,omitempty" json:"evidence,omitempty"`
 }
 
 // SliceLength is c.SliceNanos as a duration.

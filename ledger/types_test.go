@@ -3,6 +3,7 @@ package ledger
 import (
 	"errors"
 	"math"
+	"reflect"
 	"testing"
 	"time"
 
@@ -16,12 +17,12 @@ func TestAmountRounding(t *testing.T) {
 		want uint64
 	}{
 		{Usage{}, 0},
-		{Usage{CPUMillis: 1500}, 1500},                // 1.5 CPU-s × 1000
-		{Usage{CPUMillis: 1}, 1},                      // 0.001 × 1000 = 1
-		{Usage{MemByteSeconds: 1 << 30}, 1},           // 1 GiB·s at 3600/GiB·h = 1
-		{Usage{MemByteSeconds: (1 << 30) - 1}, 0},     // floor
-		{Usage{DiskByteSeconds: 3600 << 30}, 7200},    // 1 GiB·h
-		{Usage{NetBytes: 3 << 29}, 7},                 // 1.5 GiB × 5 = 7.5 → 7
+		{Usage{CPUMillis: 1500}, 1500},             // 1.5 CPU-s × 1000
+		{Usage{CPUMillis: 1}, 1},                   // 0.001 × 1000 = 1
+		{Usage{MemByteSeconds: 1 << 30}, 1},        // 1 GiB·s at 3600/GiB·h = 1
+		{Usage{MemByteSeconds: (1 << 30) - 1}, 0},  // floor
+		{Usage{DiskByteSeconds: 3600 << 30}, 7200}, // 1 GiB·h
+		{Usage{NetBytes: 3 << 29}, 7},              // 1.5 GiB × 5 = 7.5 → 7
 		{Usage{CPUMillis: 2000, NetBytes: 1 << 30}, 2005},
 	}
 	for _, c := range cases {
@@ -69,7 +70,7 @@ func TestEntryRoundTrip(t *testing.T) {
 		t.Fatalf("cid %s != %s", d.CID(), e.CID())
 	}
 	got, err := d.Contract()
-	if err != nil || got != c {
+	if err != nil || !reflect.DeepEqual(got, c) {
 		t.Fatalf("body %+v %v", got, err)
 	}
 	r := Receipt{Contract: e.CID(), InstanceID: "i1", Epoch: 1, Slice: 0, FromNanos: 1, ToNanos: 2, Usage: Usage{CPUMillis: 10}, Amount: 100}

@@ -1,11 +1,69 @@
 package config
 
-// LedgerConfig is the [ledger] section.
+import (
+	"fmt"
+	"time"
+)
+
+// LedgerConfig is the [ledger] section: slices, replication and credit.
 type LedgerConfig struct {
+	// Slice is the billing slice length, a grid setting: every running
+	// instance yields one receipt per slice. Go duration string. Default "60s";
+	// 'weft node --slice 2s' shortens it for a test or demo grid.
+	Slice string `toml:"slice"`
+	// AntiEntropy is the interval between anti-entropy exchanges with a
+	// random connected peer (plus one with each newly connected peer). Go
+	// duration string. Default "1s".
+	AntiEntropy string `toml:"anti_entropy"`
+	// CreditLimit is the lowest balance, in micro-credits (may be negative),
+	// a requester may have for this node to bid on its requests. Default
+	// -1000000000 (1000 credits of debt); the market enforces it.
+	CreditLimit int64 `toml:"credit_limit"`
+	// Granters are the peer IDs whose grants count in balances (a private
+	// grid's founders). Default none = grants by anyone count.
+	Granters []string `toml:"granters"`
 }
 
 func defaultLedger() LedgerConfig {
-	return LedgerConfig{}
+	return LedgerConfig{Slice: "60s", AntiEntropy: "1s", CreditLimit: -1_000_000_000}
 }
 
-func (c *LedgerConfig) validate() error { return nil }
+// SliceDuration is Slice parsed (60 s if empty).
+func (c *LedgerConfig) SliceDuration() time.Duration {
+	d, err := time.ParseDuration(c.Slice)
+	if err != nil || c.Slice == "" {
+		return 60 * time.Second
+	}
+	return d
+}
+
+// AntiEntropyDuration is AntiEntropy parsed (1 s if empty).
+func (c *LedgerConfig) AntiEntropyDuration() time.Duration {
+	d, err := time.ParseDuration(c.AntiEntropy)
+	if err != nil || c.AntiEntropy == "" {
+		return time.Second
+	}
+	return d
+}
+
+func (c *LedgerConfig) validate() error {
+	if c.Slice != "" {
+		d, err := time.ParseDuration(c.Slice)
+		if err != nil {
+			return fmt.Errorf("ledger.slice: %w", err)
+		}
+		if d < 100*time.Millisecond || d > 24*time.Hour {
+			return fmt.Errorf("ledger.slice: %s outside [100ms, 24h]", d)
+		}
+	}
+	if c.AntiEntropy != "" {
+		d, err := time.ParseDuration(c.AntiEntropy)
+		if err != nil {
+			return fmt.Errorf("ledger.anti_entropy: %w", err)
+		}
+		if d < 10*time.Millisecond {
+			return fmt.Errorf("ledger.anti_entropy: %s below 10ms", d)
+		}
+	}
+	return nil
+}

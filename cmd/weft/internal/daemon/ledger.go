@@ -1,13 +1,266 @@
 package daemon
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/weftgrid/weft/cmd/weft/internal/api"
+	"github.com/weftgrid/weft/ledger"
+	"github.com/weftgrid/weft/ledger/ledgerp2p"
+)
+
+// LedgerFile is the ledger's bbolt file inside the data directory.
+const LedgerFile = "ledger.db"
 
 // ledgerState is the ledger subsystem's part of the Daemon.
+//
+// For the market: d.appendContract records a contract, d.ledgerLatestEpoch
+// gives the fencing epoch of an instance, d.ledgerBalance a requester's
+// balance, d.ledgerSlice the grid's slice length. For partitions:
+// d.setLedgerUsage plugs the metering in (the billing loop asks it for each
+// instance this node provides, every slice).
 type ledgerState struct {
+	ledger      *ledger.Ledger
+	ledgerNet   *ledgerp2p.Adapter
+	biller      *ledger.Biller
+	ledgerUsage usageSwitch
 }
 
-// startLedger starts the ledger subsystem, registers its API routes on d.api and
-// its closers with d.onClose.
+// usageSwitch lets the usage source be plugged in after the ledger starts.
+type usageSwitch struct{ p atomic.Pointer[ledger.UsageSource] }
+
+func (u *usageSwitch) Usage(id string, from, to time.Time) (ledger.Usage, bool, error) {
+	src := u.p.Load()
+	if src == nil {
+		return ledger.Usage{}, false, nil
+	}
+	return (*src).Usage(id, from, to)
+}
+
+// startLedger opens the ledger, joins its topic and anti-entropy when the
+// p2p node runs, starts the billing loop and registers the API routes.
 func (d *Daemon) startLedger(ctx context.Context) error {
+	var signer *ledger.Signer
+	if d.node != nil {
+		s, err := ledger.NewSigner(d.node.PrivKey())
+		if err != nil {
+			return err
+		}
+		signer = s
+	}
+	var granters []peer.ID
+	for _, g := range d.cfg.Ledger.Granters {
+		p, err := peer.Decode(g)
+		if err != nil {
+			return fmt.Errorf("ledger: granter %q: %w", g, err)
+		}
+		granters = append(granters, p)
+	}
+	cfg := ledger.DefaultConfig(filepath.Join(d.cfg.Node.DataDir, LedgerFile))
+	cfg.Signer, cfg.Log, cfg.Granters = signer, d.log.With("subsystem", "ledger"), granters
+	l, err := ledger.Open(cfg)
+	if err != nil {
+		return err
+	}
+	d.ledger = l
+	d.onClose(l.Close)
+	if d.node != nil {
+		sc := ledger.DefaultSyncConfig()
+		sc.Interval = d.cfg.Ledger.AntiEntropyDuration()
+		a, err := ledgerp2p.New(ctx, l, d.node, ledgerp2p.Config{Sync: sc, Log: cfg.Log})
+		if err != nil {
+			return err
+		}
+		d.ledgerNet = a
+		d.onClose(a.Close)
+	}
+	d.biller = ledger.NewBiller(l, &d.ledgerUsage, nil, ledger.BillerConfig{})
+	d.biller.Start(ctx)
+	d.onClose(d.biller.Close)
+
+	d.api.HandleFunc("GET /v1/ledger/audit", d.handleLedgerAudit)
+	d.api.HandleFunc("GET /v1/ledger/entries", d.handleLedgerEntries)
+	d.api.HandleFunc("GET /v1/ledger/export", d.handleLedgerExport)
+	d.api.HandleFunc("GET /v1/ledger/statement", d.handleLedgerStatement)
+	d.api.HandleFunc("GET /v1/ledger/proof/{cid}", d.handleLedgerProof)
+	d.api.HandleFunc("GET /v1/ledger/heads", d.handleLedgerHeads)
+	d.api.HandleFunc("GET /v1/ledger/balance", d.handleLedgerBalance)
+	d.statusExtras = append(d.statusExtras, func(m map[string]any) {
+		m["ledger"] = map[string]any{"entries": l.Len(), "root": l.RootHex(), "slice": d.ledgerSlice().String()}
+	})
 	return nil
+}
+
+// ledgerSlice is the grid's slice length ([ledger] slice, --slice).
+func (d *Daemon) ledgerSlice() time.Duration { return d.cfg.Ledger.SliceDuration() }
+
+// appendContract records a contract this node is party to. The entry is
+// durable when it returns.
+func (d *Daemon) appendContract(ctx context.Context, c ledger.Contract) (*ledger.Entry, error) {
+	if d.ledger == nil {
+		return nil, errors.New("ledger: not started")
+	}
+	if c.SliceNanos == 0 {
+		c.SliceNanos = int64(d.ledgerSlice())
+	}
+	return d.ledger.AppendContract(ctx, c)
+}
+
+// ledgerLatestEpoch returns the highest contract epoch known for instance.
+func (d *Daemon) ledgerLatestEpoch(instance string) (cid.Cid, uint64, bool) {
+	if d.ledger == nil {
+		return cid.Undef, 0, false
+	}
+	return d.ledger.LatestEpoch(instance)
+}
+
+// ledgerBalance returns p's balance in micro-credits.
+func (d *Daemon) ledgerBalance(p peer.ID) (int64, bool) {
+	if d.ledger == nil {
+		return 0, false
+	}
+	return d.ledger.Balance(p).Balance, true
+}
+
+// setLedgerUsage plugs in the metering the billing loop bills from.
+func (d *Daemon) setLedgerUsage(src ledger.UsageSource) { d.ledgerUsage.p.Store(&src) }
+
+// ledgerUsageFromMeter converts a metered period (CPU ms, average and peak
+// memory bytes, disk bytes, net bytes; negative = unknown) into a ledger
+// usage vector over a period of length dur: memory and disk are integrated
+// to byte-seconds with integer arithmetic.
+func ledgerUsageFromMeter(cpuMs, memAvg, memPeak, disk, net int64, dur time.Duration) ledger.Usage {
+	pos := func(v int64) uint64 {
+		if v < 0 {
+			return 0
+		}
+		return uint64(v)
+	}
+	byteSeconds := func(bytes int64) uint64 {
+		// bytes × nanoseconds / 1e9, exact while bytes × ns fits (≤ 2^63 ≈ 9 EB·ns).
+		b, ns := pos(bytes), pos(int64(dur))
+		if b != 0 && ns > (1<<63)/b {
+			return b * (ns / 1e9)
+		}
+		return b * ns / 1e9
+	}
+	return ledger.Usage{CPUMillis: pos(cpuMs), MemByteSeconds: byteSeconds(memAvg), MemPeakBytes: pos(memPeak), DiskByteSeconds: byteSeconds(disk), NetBytes: pos(net)}
+}
+
+func (d *Daemon) handleLedgerAudit(w http.ResponseWriter, r *http.Request) {
+	api.WriteJSON(w, http.StatusOK, d.ledger.Audit())
+}
+
+func (d *Daemon) handleLedgerEntries(w http.ResponseWriter, r *http.Request) {
+	var kind ledger.Kind
+	if k := r.URL.Query().Get("kind"); k != "" {
+		var err error
+		if kind, err = ledger.ParseKind(k); err != nil {
+			api.WriteError(w, http.StatusBadRequest, err)
+			return
+		}
+	}
+	limit := 100
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			api.WriteError(w, http.StatusBadRequest, fmt.Errorf("limit: %q", s))
+			return
+		}
+		limit = n
+	}
+	out := []*ledger.Entry{}
+	d.ledger.View(func(s *ledger.Set) { out = ledger.Recent(s, kind, limit) })
+	api.WriteJSON(w, http.StatusOK, out)
+}
+
+func (d *Daemon) handleLedgerExport(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	if err := d.ledger.Export(w); err != nil {
+		d.log.Warn("ledger: export", "err", err)
+	}
+}
+
+func (d *Daemon) handleLedgerStatement(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	role, who := ledger.RoleRequester, q.Get("requester")
+	if p := q.Get("provider"); p != "" {
+		role, who = ledger.RoleProvider, p
+	}
+	if who == "" || (q.Get("provider") != "" && q.Get("requester") != "") {
+		api.WriteError(w, http.StatusBadRequest, errors.New("give exactly one of requester= or provider="))
+		return
+	}
+	p, err := peer.Decode(who)
+	if err != nil {
+		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("peer ID %q: %w", who, err))
+		return
+	}
+	var from, to time.Time
+	var period time.Duration
+	for k, dst := range map[string]*time.Time{"from": &from, "to": &to} {
+		if s := q.Get(k); s != "" {
+			if *dst, err = time.Parse(time.RFC3339, s); err != nil {
+				api.WriteError(w, http.StatusBadRequest, fmt.Errorf("%s: %w", k, err))
+				return
+			}
+		}
+	}
+	if s := q.Get("period"); s != "" {
+		if period, err = time.ParseDuration(s); err != nil {
+			api.WriteError(w, http.StatusBadRequest, fmt.Errorf("period: %w", err))
+			return
+		}
+	}
+	st := d.ledger.Statement(role, p, from, to, period)
+	if q.Get("format") == "csv" {
+		w.Header().Set("Content-Type", "text/csv")
+		_ = ledger.WriteCSV(w, st)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, st)
+}
+
+func (d *Daemon) handleLedgerProof(w http.ResponseWriter, r *http.Request) {
+	c, err := cid.Decode(r.PathValue("cid"))
+	if err != nil {
+		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("cid: %w", err))
+		return
+	}
+	p, err := d.ledger.Prove(c)
+	if errors.Is(err, ledger.ErrNotFound) {
+		api.WriteError(w, http.StatusNotFound, err)
+		return
+	}
+	if err != nil {
+		api.WriteError(w, http.StatusInternalServerError, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, p)
+}
+
+func (d *Daemon) handleLedgerHeads(w http.ResponseWriter, r *http.Request) {
+	api.WriteJSON(w, http.StatusOK, map[string]any{"root": d.ledger.RootHex(), "entries": d.ledger.Len(), "heads": d.ledger.Heads()})
+}
+
+func (d *Daemon) handleLedgerBalance(w http.ResponseWriter, r *http.Request) {
+	if s := r.URL.Query().Get("peer"); s != "" {
+		p, err := peer.Decode(s)
+		if err != nil {
+			api.WriteError(w, http.StatusBadRequest, fmt.Errorf("peer ID %q: %w", s, err))
+			return
+		}
+		api.WriteJSON(w, http.StatusOK, []ledger.Balance{d.ledger.Balance(p)})
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, d.ledger.Balances())
 }

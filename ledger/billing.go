@@ -1,0 +1,290 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// UsageSource meters the instances this node runs (the partitions
+// subsystem). Usage returns what instance used in [from, to); running is
+// false when this node does not run the instance (then no receipt is made).
+type UsageSource interface {
+	Usage(instanceID string, from, to time.Time) (u Usage, running bool, err error)
+}
+
+// Reachability tells a requester whether an instance it pays for was
+// reachable; receipts of unreachable instances are disputed.
+type Reachability interface {
+	Reachable(instanceID string) bool
+}
+
+// ClampUsage returns u with every component limited to its cap (zero caps
+// limit nothing): a provider never bills more than the contract allows.
+func ClampUsage(u, caps Usage) Usage {
+	c := func(v, m uint64) uint64 {
+		if m != 0 && v > m {
+			return m
+		}
+		return v
+	}
+	return Usage{c(u.CPUMillis, caps.CPUMillis), c(u.MemByteSeconds, caps.MemByteSeconds), c(u.MemPeakBytes, caps.MemPeakBytes), c(u.DiskByteSeconds, caps.DiskByteSeconds), c(u.NetBytes, caps.NetBytes)}
+}
+
+// SlicePeriod returns the period of slice i of contract c that may be billed:
+// the slice's bounds, cut at fenceNanos (the start of a newer epoch of the
+// same instance; 0 when there is none). ok is false when nothing of the
+// slice may be billed.
+func SlicePeriod(c Contract, i uint64, fenceNanos int64) (from, to int64, ok bool) {
+	from, to = c.SliceBounds(i)
+	if fenceNanos != 0 && fenceNanos < to {
+		to = fenceNanos
+	}
+	return from, to, from < to
+}
+
+// MakeReceipt is the pure billing core: the receipt for slice i of the
+// contract with CID cc, for usage u over [from, to). Usage is clamped to the
+// contract's caps and the amount is Amount(c.Price, usage).
+func MakeReceipt(cc cid.Cid, c Contract, i uint64, from, to int64, u Usage) Receipt {
+	u = ClampUsage(u, c.Caps)
+	return Receipt{Contract: cc, InstanceID: c.InstanceID, Epoch: c.Epoch, Slice: i, FromNanos: from, ToNanos: to, Usage: u, Amount: Amount(c.Price, u)}
+}
+
+// fenceOf returns the start of the earliest contract of the same instance
+// with a higher epoch (0 when none).
+func fenceOf(s *Set, c Contract) int64 {
+	var f int64
+	for _, oe := range s.byInstance[c.InstanceID] {
+		o := oe.Value().(Contract)
+		if o.Epoch > c.Epoch && (f == 0 || o.StartNanos < f) {
+			f = o.StartNanos
+			if f == 0 {
+				f = 1
+			}
+		}
+	}
+	return f
+}
+
+// BillerConfig tunes the billing loop.
+type BillerConfig struct {
+	// Tick is how often the loop looks for completed slices and unanswered
+	// receipts. Default: a quarter of the shortest slice seen, at least 50 ms;
+	// 1 s when there is no contract.
+	Tick time.Duration
+	// CatchUp is how many past slices a provider still bills after a pause
+	// (restart). Default 2.
+	CatchUp uint64
+}
+
+// Biller is the daemon's billing loop. As provider, every completed slice
+// of each contract it provides (and that no newer epoch fenced) becomes a
+// receipt from the UsageSource. As requester, every receipt of a contract it
+// requested is checked (CheckReceipt, Reachability) and acknowledged or
+// disputed.
+type Biller struct {
+	l     *Ledger
+	src   UsageSource
+	reach Reachability
+	cfg   BillerConfig
+
+	mu     sync.Mutex
+	billed map[cid.Cid]uint64 // contract -> next slice to bill
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// NewBiller returns a billing loop over l. src may be nil (no receipts are
+// produced, receipts of others are still answered); reach may be nil.
+func NewBiller(l *Ledger, src UsageSource, reach Reachability, cfg BillerConfig) *Biller {
+	if cfg.CatchUp == 0 {
+		cfg.CatchUp = 2
+	}
+	return &Biller{l: l, src: src, reach: reach, cfg: cfg, billed: map[cid.Cid]uint64{}}
+}
+
+// Start runs the loop until Close or ctx ends.
+func (b *Biller) Start(ctx context.Context) {
+	ctx, b.cancel = context.WithCancel(ctx)
+	ch, unsub := b.l.Subscribe(1024)
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		defer unsub()
+		t := time.NewTimer(0)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-ch:
+				if !ok {
+					return
+				}
+				if e.Kind == KindReceipt && e.Author != b.l.ID() {
+					b.answer(ctx, []*Entry{e})
+				}
+			case <-t.C:
+				next := b.Tick(ctx, b.l.cfg.Now())
+				t.Reset(next)
+			}
+		}
+	}()
+}
+
+// Close stops the loop and waits for it. Idempotent.
+func (b *Biller) Close() error {
+	b.once.Do(func() {
+		if b.cancel != nil {
+			b.cancel()
+		}
+		b.wg.Wait()
+	})
+	return nil
+}
+
+// Tick bills every completed slice up to now and answers every unanswered
+// receipt; it returns how long to wait before the next tick.
+func (b *Biller) Tick(ctx context.Context, now time.Time) time.Duration {
+	me := b.l.ID()
+	if me == "" {
+		return time.Second
+	}
+	type job struct {
+		cc    cid.Cid
+		c     Contract
+		fence int64
+		from  uint64
+	}
+	var jobs []job
+	var pending []*Entry
+	shortest := time.Duration(0)
+	b.l.View(func(s *Set) {
+		for cc, ce := range s.contracts {
+			c := ce.Value().(Contract)
+			if sl := c.SliceLength(); sl > 0 && (shortest == 0 || sl < shortest) {
+				shortest = sl
+			}
+			if c.Provider == me && b.src != nil && c.SliceNanos > 0 {
+				next, ok := b.billed[cc]
+				if !ok {
+					for _, re := range s.receipts[cc] {
+						if re.Author == me {
+							next = max(next, re.Value().(Receipt).Slice+1)
+						}
+					}
+				}
+				jobs = append(jobs, job{cc, c, fenceOf(s, c), next})
+			}
+			if c.Requester == me && c.Provider != me {
+				for _, re := range s.receipts[cc] {
+					if !answered(s, re.id, me) {
+						pending = append(pending, re)
+					}
+				}
+			}
+		}
+	})
+	for _, j := range jobs {
+		if now.UnixNano() < j.c.StartNanos+j.c.SliceNanos {
+			continue
+		}
+		last := j.c.SliceAt(now) // the current, incomplete slice
+		first := j.from
+		if last > b.cfg.CatchUp && first < last-b.cfg.CatchUp {
+			first = last - b.cfg.CatchUp
+		}
+		for i := first; i < last; i++ {
+			from, to, ok := SlicePeriod(j.c, i, j.fence)
+			if !ok {
+				break // fenced: a newer epoch began
+			}
+			u, running, err := b.src.Usage(j.c.InstanceID, time.Unix(0, from), time.Unix(0, to))
+			if err != nil {
+				b.l.log.Warn("ledger: billing: usage", "instance", j.c.InstanceID, "slice", i, "err", err)
+				break
+			}
+			if running {
+				if _, err := b.l.Append(ctx, MakeReceipt(j.cc, j.c, i, from, to, u)); err != nil {
+					b.l.log.Warn("ledger: billing: append receipt", "instance", j.c.InstanceID, "slice", i, "err", err)
+					break
+				}
+			}
+			b.mu.Lock()
+			b.billed[j.cc] = i + 1
+			b.mu.Unlock()
+		}
+	}
+	b.answer(ctx, pending)
+	if shortest == 0 {
+		if b.cfg.Tick > 0 {
+			return b.cfg.Tick
+		}
+		return time.Second
+	}
+	if b.cfg.Tick > 0 {
+		return b.cfg.Tick
+	}
+	return max(shortest/4, 50*time.Millisecond)
+}
+
+func answered(s *Set, r cid.Cid, me peer.ID) bool {
+	for _, a := range s.acks[r] {
+		if a.Author == me {
+			return true
+		}
+	}
+	for _, d := range s.disputes[r] {
+		if d.Author == me {
+			return true
+		}
+	}
+	return false
+}
+
+// answer acknowledges or disputes receipts of contracts this node requested.
+func (b *Biller) answer(ctx context.Context, receipts []*Entry) {
+	me := b.l.ID()
+	for _, re := range receipts {
+		var body any
+		var skip bool
+		b.l.View(func(s *Set) {
+			r := re.Value().(Receipt)
+			ce, ok := s.contracts[r.Contract]
+			if !ok || ce.Value().(Contract).Requester != me || answered(s, re.id, me) {
+				skip = true // unknown contract: anti-entropy will bring it; retry next tick
+				return
+			}
+			err := CheckReceipt(s, re)
+			if err == nil && b.reach != nil && !b.reach.Reachable(r.InstanceID) {
+				err = errors.New("instance was not reachable")
+			}
+			if err != nil {
+				body = Dispute{Receipt: re.id, Reason: trimReason(err)}
+			} else {
+				body = Ack{Receipt: re.id, Amount: r.Amount}
+			}
+		})
+		if skip {
+			continue
+		}
+		if _, err := b.l.Append(ctx, body); err != nil {
+			b.l.log.Warn("ledger: billing: answer receipt", "receipt", re.id, "err", err)
+		}
+	}
+}
+
+func trimReason(err error) string {
+	s := err.Error()
+	if len(s) > 300 {
+		s = s[:300]
+	}
+	return fmt.Sprint(s)
+}

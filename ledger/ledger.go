@@ -1,0 +1,417 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Broadcaster publishes a new entry's bytes to the grid (the libp2p adapter
+// publishes on the grid's ledger topic).
+type Broadcaster interface {
+	Broadcast(ctx context.Context, entry []byte) error
+}
+
+// Config configures a Ledger.
+type Config struct {
+	// Path is the bbolt file. Empty keeps the ledger in memory only (tests,
+	// simulations and offline audits).
+	Path string
+	// ReadOnly opens an existing file without writing to it (CLI audits of a
+	// stopped node). Append and ingest fail.
+	ReadOnly bool
+	// Signer signs this node's entries. Nil makes a read-only replica.
+	Signer *Signer
+	// Log receives structured logs. Default: slog.Default().
+	Log *slog.Logger
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+	// Workers is how many goroutines verify signatures in parallel during
+	// ingest. Default: GOMAXPROCS.
+	Workers int
+	// Granters, when not empty, are the only authors whose grants count.
+	Granters []peer.ID
+}
+
+// DefaultConfig returns a Config for a ledger stored at path.
+func DefaultConfig(path string) Config {
+	return Config{Path: path, Workers: runtime.GOMAXPROCS(0)}
+}
+
+func (c *Config) validate() error {
+	if c.Workers < 0 {
+		return fmt.Errorf("ledger: workers %d < 0", c.Workers)
+	}
+	return nil
+}
+
+// Ledger is a node's replica of the grid ledger: the in-memory Set, backed by
+// a bbolt file, with this node's own log appended through Append.
+type Ledger struct {
+	cfg Config
+	log *slog.Logger
+
+	wmu sync.Mutex // serialises own appends (seq assignment) and commits
+	mu  sync.Mutex // guards set
+	set *Set
+	st  *store
+
+	bmu   sync.RWMutex
+	bcast Broadcaster
+	subs  map[int]chan *Entry
+	nsub  int
+
+	equivocations chan []*Entry
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	wg        sync.WaitGroup
+	syncReq   chan peer.ID
+}
+
+// Open loads (or creates) the ledger at cfg.Path.
+func Open(cfg Config) (*Ledger, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	l := &Ledger{cfg: cfg, log: cfg.Log, set: NewSet(), subs: map[int]chan *Entry{}, closed: make(chan struct{}), syncReq: make(chan peer.ID, 64)}
+	if cfg.Path != "" {
+		st, err := openStore(cfg.Path, cfg.ReadOnly)
+		if err != nil {
+			return nil, err
+		}
+		if err := st.load(func(e *Entry) error { l.set.Add(e); return nil }); err != nil {
+			st.close()
+			return nil, err
+		}
+		l.st = st
+	}
+	return l, nil
+}
+
+// Close stops background work and closes the file. Idempotent.
+func (l *Ledger) Close() error {
+	var err error
+	l.closeOnce.Do(func() {
+		close(l.closed)
+		l.wg.Wait()
+		l.wmu.Lock()
+		defer l.wmu.Unlock()
+		err = l.st.close()
+	})
+	return err
+}
+
+// ID is the peer ID this ledger appends as ("" for a read-only replica).
+func (l *Ledger) ID() peer.ID {
+	if l.cfg.Signer == nil {
+		return ""
+	}
+	return l.cfg.Signer.ID()
+}
+
+// SetBroadcaster sets where new own entries are published (nil: nowhere).
+func (l *Ledger) SetBroadcaster(b Broadcaster) {
+	l.bmu.Lock()
+	l.bcast = b
+	l.bmu.Unlock()
+}
+
+// Subscribe returns a channel receiving every entry added from now on (own
+// and received). Slow readers miss entries rather than block the ledger.
+// Call cancel to stop.
+func (l *Ledger) Subscribe(buf int) (<-chan *Entry, func()) {
+	ch := make(chan *Entry, buf)
+	l.bmu.Lock()
+	id := l.nsub
+	l.nsub++
+	l.subs[id] = ch
+	l.bmu.Unlock()
+	return ch, func() {
+		l.bmu.Lock()
+		if _, ok := l.subs[id]; ok {
+			delete(l.subs, id)
+			close(ch)
+		}
+		l.bmu.Unlock()
+	}
+}
+
+func (l *Ledger) notify(es []*Entry) {
+	l.bmu.RLock()
+	defer l.bmu.RUnlock()
+	for _, ch := range l.subs {
+		for _, e := range es {
+			select {
+			case ch <- e:
+			default:
+			}
+		}
+	}
+}
+
+func (l *Ledger) isClosed() bool {
+	select {
+	case <-l.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Append signs body (Contract, Receipt, Ack, Dispute, Grant or Checkpoint)
+// as the next entry of this node's log, stores it durably (fsync) and
+// publishes it. When Append returns without error the entry survives any
+// crash.
+func (l *Ledger) Append(ctx context.Context, body any) (*Entry, error) {
+	if l.cfg.Signer == nil || l.cfg.ReadOnly {
+		return nil, fmt.Errorf("%w: read-only ledger", ErrInvalid)
+	}
+	if l.isClosed() {
+		return nil, ErrClosed
+	}
+	l.wmu.Lock()
+	l.mu.Lock()
+	tip := l.set.Tip(l.cfg.Signer.ID())
+	l.mu.Unlock()
+	seq, prev := uint64(1), cid.Undef
+	if tip != nil {
+		seq, prev = tip.Seq+1, tip.id
+	}
+	e, err := NewEntry(seq, prev, l.cfg.Now(), body)
+	if err == nil {
+		err = l.cfg.Signer.Sign(e)
+	}
+	if err == nil && l.st != nil {
+		err = l.st.put([]*Entry{e})
+	}
+	if err != nil {
+		l.wmu.Unlock()
+		return nil, err
+	}
+	l.mu.Lock()
+	l.set.Add(e)
+	l.mu.Unlock()
+	l.wmu.Unlock()
+	l.notify([]*Entry{e})
+	l.bmu.RLock()
+	b := l.bcast
+	l.bmu.RUnlock()
+	if b != nil {
+		if err := b.Broadcast(ctx, e.raw); err != nil {
+			l.log.Warn("ledger: broadcast failed; anti-entropy will carry the entry", "cid", e.id, "err", err)
+		}
+	}
+	return e, nil
+}
+
+// AppendContract appends a contract (see Append).
+func (l *Ledger) AppendContract(ctx context.Context, c Contract) (*Entry, error) {
+	return l.Append(ctx, c)
+}
+
+// VerifyAll decodes and verifies raw entries in parallel on cfg.Workers
+// goroutines. It returns the good entries (input order) and one error per
+// rejected input.
+func (l *Ledger) VerifyAll(raws [][]byte) ([]*Entry, []error) {
+	return verifyParallel(raws, l.cfg.Workers)
+}
+
+func verifyParallel(raws [][]byte, workers int) ([]*Entry, []error) {
+	out := make([]*Entry, len(raws))
+	errs := make([]error, len(raws))
+	if workers < 1 {
+		workers = 1
+	}
+	if len(raws) < 4 || workers == 1 {
+		for i, b := range raws {
+			out[i], errs[i] = DecodeVerified(b)
+		}
+	} else {
+		var wg sync.WaitGroup
+		chunk := (len(raws) + workers - 1) / workers
+		for w := 0; w < workers; w++ {
+			lo, hi := w*chunk, min((w+1)*chunk, len(raws))
+			if lo >= hi {
+				break
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := lo; i < hi; i++ {
+					out[i], errs[i] = DecodeVerified(raws[i])
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	good := out[:0]
+	var bad []error
+	for i, e := range out {
+		if errs[i] != nil {
+			bad = append(bad, errs[i])
+			continue
+		}
+		good = append(good, e)
+	}
+	return good, bad
+}
+
+// Ingest verifies raw entries received from peers (in parallel), stores the
+// new ones in one transaction (one fsync) and merges them. It returns the
+// entries that were new. Rejected inputs give an error wrapping ErrRejected
+// (and why), while the good ones are still ingested; any other error is a
+// local failure and nothing was ingested.
+func (l *Ledger) Ingest(ctx context.Context, raws [][]byte) ([]*Entry, error) {
+	good, bad := l.VerifyAll(raws)
+	added, err := l.AddVerified(ctx, good)
+	if err != nil {
+		return nil, err
+	}
+	if len(bad) > 0 {
+		return added, fmt.Errorf("%w (%d of %d): %w", ErrRejected, len(bad), len(raws), errors.Join(bad...))
+	}
+	return added, nil
+}
+
+// AddVerified stores and merges entries whose signatures the caller has
+// already verified (e.g. by the gossip validator). It returns those that
+// were new. Each call is one durable commit.
+func (l *Ledger) AddVerified(ctx context.Context, es []*Entry) ([]*Entry, error) {
+	if l.isClosed() {
+		return nil, ErrClosed
+	}
+	if len(es) == 0 {
+		return nil, nil
+	}
+	if l.cfg.ReadOnly {
+		return nil, fmt.Errorf("%w: read-only ledger", ErrInvalid)
+	}
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	l.mu.Lock()
+	fresh := make([]*Entry, 0, len(es))
+	seen := make(map[cid.Cid]bool, len(es))
+	for _, e := range es {
+		if !l.set.Has(e.id) && !seen[e.id] {
+			seen[e.id] = true
+			fresh = append(fresh, e)
+		}
+	}
+	l.mu.Unlock()
+	if len(fresh) == 0 {
+		return nil, nil
+	}
+	if l.st != nil {
+		if err := l.st.put(fresh); err != nil {
+			return nil, err
+		}
+	}
+	var forks [][]*Entry
+	l.mu.Lock()
+	for _, e := range fresh {
+		if _, eq := l.set.Add(e); eq {
+			forks = append(forks, l.set.authors[e.Author].bySeq[e.Seq])
+		}
+	}
+	l.mu.Unlock()
+	for _, f := range forks {
+		l.log.Warn("ledger: equivocation: author signed two entries at one seq", "author", f[0].Author, "seq", f[0].Seq, "cids", len(f))
+	}
+	l.notify(fresh)
+	return fresh, nil
+}
+
+// View runs fn with the Set locked. fn must not keep the Set or call other
+// Ledger methods.
+func (l *Ledger) View(fn func(s *Set)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fn(l.set)
+}
+
+// Len is the number of entries.
+func (l *Ledger) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.set.Len()
+}
+
+// Get returns the entry with CID c.
+func (l *Ledger) Get(c cid.Cid) (*Entry, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.set.Get(c)
+}
+
+// Root is the Merkle root over every entry held.
+func (l *Ledger) Root() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.set.Root()
+}
+
+// RootHex is Root in hex.
+func (l *Ledger) RootHex() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.set.RootHex()
+}
+
+// Heads returns the per-author heads.
+func (l *Ledger) Heads() []Head {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.set.Heads()
+}
+
+// Audit audits the whole ledger.
+func (l *Ledger) Audit() Report {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return Audit(l.set, AuditOptions{Granters: l.cfg.Granters})
+}
+
+// Prove returns an inclusion proof for the entry c.
+func (l *Ledger) Prove(c cid.Cid) (*InclusionProof, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.set.Prove(c)
+}
+
+// LatestEpoch returns the highest-epoch contract for instance (fencing):
+// its CID, its epoch and whether any contract exists.
+func (l *Ledger) LatestEpoch(instance string) (cid.Cid, uint64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ep := l.set.LatestEpoch(instance)
+	if e == nil {
+		return cid.Undef, 0, false
+	}
+	return e.id, ep, true
+}
+
+// StoredBytes is the size of the ledger file (0 in memory).
+func (l *Ledger) StoredBytes() int64 {
+	if l.st == nil {
+		return 0
+	}
+	n, _ := l.st.size()
+	return n
+}

@@ -1,0 +1,187 @@
+package ledger
+
+import (
+	"bytes"
+	"crypto"
+	_ "crypto/sha256" // registers SHA-256 for rfc6962.New
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/ipfs/go-cid"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+)
+
+// The ledger root is the RFC 6962 Merkle tree hash over the binary CIDs of
+// every entry, sorted bytewise: the same set of entries gives the same root
+// on every node, whatever order they arrived in.
+var hasher = rfc6962.New(crypto.SHA256)
+
+// leaves merges pending CIDs into the sorted leaf list and returns it.
+func (s *Set) leaves() [][]byte {
+	if len(s.pending) > 0 {
+		sort.Slice(s.pending, func(i, j int) bool { return bytes.Compare(s.pending[i], s.pending[j]) < 0 })
+		if len(s.sorted) == 0 {
+			s.sorted, s.pending = s.pending, nil
+		} else {
+			merged := make([][]byte, 0, len(s.sorted)+len(s.pending))
+			i, j := 0, 0
+			for i < len(s.sorted) || j < len(s.pending) {
+				if j == len(s.pending) || (i < len(s.sorted) && bytes.Compare(s.sorted[i], s.pending[j]) < 0) {
+					merged = append(merged, s.sorted[i])
+					i++
+				} else {
+					merged = append(merged, s.pending[j])
+					j++
+				}
+			}
+			s.sorted, s.pending = merged, nil
+		}
+	}
+	return s.sorted
+}
+
+// Root returns the Merkle root over the set (the RFC 6962 empty root when empty).
+func (s *Set) Root() []byte {
+	if s.root != nil {
+		return s.root
+	}
+	s.root = rootOf(s.leaves())
+	return s.root
+}
+
+// RootHex is Root in lower-case hex.
+func (s *Set) RootHex() string { return hex.EncodeToString(s.Root()) }
+
+func rootOf(leaves [][]byte) []byte {
+	if len(leaves) == 0 {
+		return hasher.EmptyRoot()
+	}
+	rf := compact.RangeFactory{Hash: hasher.HashChildren}
+	r := rf.NewEmptyRange(0)
+	for _, l := range leaves {
+		if err := r.Append(hasher.HashLeaf(l), nil); err != nil {
+			panic(err) // cannot happen: appending to a range starting at 0
+		}
+	}
+	root, err := r.GetRootHash(nil)
+	if err != nil {
+		panic(err)
+	}
+	return root
+}
+
+// RootOf returns the root over a list of CIDs, in any order.
+func RootOf(cids []cid.Cid) []byte {
+	l := make([][]byte, len(cids))
+	for i, c := range cids {
+		l[i] = c.Bytes()
+	}
+	sort.Slice(l, func(i, j int) bool { return bytes.Compare(l[i], l[j]) < 0 })
+	return rootOf(l)
+}
+
+// InclusionProof says that an entry is in the ledger whose root is Root.
+// It verifies offline: Verify needs nothing but the proof itself.
+type InclusionProof struct {
+	// Format names this file format.
+	Format string `json:"format"`
+	// CID is the entry's CID.
+	CID string `json:"cid"`
+	// Entry is the entry's signed bytes (optional; when present Verify checks
+	// that they hash to CID and that the signature holds).
+	Entry []byte `json:"entry,omitempty"`
+	// Index is the leaf index of CID among the sorted CIDs.
+	Index uint64 `json:"index"`
+	// Size is the number of entries under Root.
+	Size uint64 `json:"size"`
+	// Root is the ledger root, hex.
+	Root string `json:"root"`
+	// Hashes is the RFC 6962 audit path, hex, leaf to root.
+	Hashes []string `json:"hashes"`
+}
+
+// ProofFormat is InclusionProof.Format.
+const ProofFormat = "weft-ledger-proof/v1"
+
+// Prove returns an inclusion proof of the entry c against the current root.
+func (s *Set) Prove(c cid.Cid) (*InclusionProof, error) {
+	e, ok := s.entries[c]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, c)
+	}
+	leaves := s.leaves()
+	key := c.Bytes()
+	idx := sort.Search(len(leaves), func(i int) bool { return bytes.Compare(leaves[i], key) >= 0 })
+	if idx == len(leaves) || !bytes.Equal(leaves[idx], key) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, c)
+	}
+	size := uint64(len(leaves))
+	nodes, err := proof.Inclusion(uint64(idx), size)
+	if err != nil {
+		return nil, err
+	}
+	hashes := make([][]byte, len(nodes.IDs))
+	rf := compact.RangeFactory{Hash: hasher.HashChildren}
+	for i, id := range nodes.IDs {
+		b, e := id.Coverage()
+		r := rf.NewEmptyRange(b)
+		for _, l := range leaves[b:e] {
+			if err := r.Append(hasher.HashLeaf(l), nil); err != nil {
+				return nil, err
+			}
+		}
+		if hashes[i], err = r.GetRootHash(nil); err != nil {
+			return nil, err
+		}
+	}
+	if hashes, err = nodes.Rehash(hashes, hasher.HashChildren); err != nil {
+		return nil, err
+	}
+	p := &InclusionProof{Format: ProofFormat, CID: c.String(), Entry: slices.Clone(e.raw), Index: uint64(idx), Size: size, Root: s.RootHex()}
+	for _, h := range hashes {
+		p.Hashes = append(p.Hashes, hex.EncodeToString(h))
+	}
+	return p, nil
+}
+
+// Verify checks the proof: the audit path leads from the CID's leaf to Root,
+// and, when Entry is present, the entry hashes to CID and its signature holds.
+func (p *InclusionProof) Verify() error {
+	if p.Format != ProofFormat {
+		return fmt.Errorf("%w: format %q", ErrMalformed, p.Format)
+	}
+	c, err := cid.Decode(p.CID)
+	if err != nil {
+		return fmt.Errorf("%w: cid: %w", ErrMalformed, err)
+	}
+	root, err := hex.DecodeString(p.Root)
+	if err != nil {
+		return fmt.Errorf("%w: root: %w", ErrMalformed, err)
+	}
+	if len(p.Hashes) > 64 {
+		return fmt.Errorf("%w: %d hashes", ErrTooLarge, len(p.Hashes))
+	}
+	path := make([][]byte, len(p.Hashes))
+	for i, h := range p.Hashes {
+		if path[i], err = hex.DecodeString(h); err != nil {
+			return fmt.Errorf("%w: hash %d: %w", ErrMalformed, i, err)
+		}
+	}
+	if len(p.Entry) > 0 {
+		e, err := DecodeVerified(p.Entry)
+		if err != nil {
+			return err
+		}
+		if !e.CID().Equals(c) {
+			return fmt.Errorf("%w: entry hashes to %s, proof names %s", ErrCIDMismatch, e.CID(), c)
+		}
+	}
+	if err := proof.VerifyInclusion(hasher, p.Index, p.Size, hasher.HashLeaf(c.Bytes()), path, root); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadProof, err)
+	}
+	return nil
+}

@@ -1,0 +1,321 @@
+package ledger
+
+import (
+	"bytes"
+	"sort"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Set is the in-memory ledger: the union of every author's log, a grow-only
+// CRDT. Add is the merge: adding the same entries in any order, any number
+// of times, gives the same set and so the same Root. Two entries with the
+// same (author, seq) are both kept, as proof of equivocation.
+//
+// Set holds only entries that were verified by the caller (Ledger verifies
+// before adding). It is not safe for concurrent use.
+type Set struct {
+	entries map[cid.Cid]*Entry
+	authors map[peer.ID]*authorLog
+
+	// derived indexes for billing and audit
+	contracts  map[cid.Cid]*Entry   // contract CID -> entry
+	byInstance map[string][]*Entry  // instance -> contract entries
+	receipts   map[cid.Cid][]*Entry // contract CID -> receipt entries
+	acks       map[cid.Cid][]*Entry // receipt CID -> ack entries
+	disputes   map[cid.Cid][]*Entry // receipt CID -> dispute entries
+	grants     []*Entry
+	nReceipts  int
+
+	sorted  [][]byte // CID bytes of every entry, sorted (Merkle leaves order)
+	pending [][]byte // CID bytes added since sorted was last merged
+	root    []byte   // cached root; nil when stale
+}
+
+type authorLog struct {
+	bySeq  map[uint64][]*Entry
+	contig uint64 // 1..contig all present
+	max    uint64
+	count  int
+	forks  int // number of seqs holding more than one entry
+}
+
+// NewSet returns an empty set.
+func NewSet() *Set {
+	return &Set{
+		entries:    map[cid.Cid]*Entry{},
+		authors:    map[peer.ID]*authorLog{},
+		contracts:  map[cid.Cid]*Entry{},
+		byInstance: map[string][]*Entry{},
+		receipts:   map[cid.Cid][]*Entry{},
+		acks:       map[cid.Cid][]*Entry{},
+		disputes:   map[cid.Cid][]*Entry{},
+	}
+}
+
+// Len is the number of entries.
+func (s *Set) Len() int { return len(s.entries) }
+
+// Has reports whether the set holds the entry with CID c.
+func (s *Set) Has(c cid.Cid) bool { _, ok := s.entries[c]; return ok }
+
+// Get returns the entry with CID c.
+func (s *Set) Get(c cid.Cid) (*Entry, bool) { e, ok := s.entries[c]; return e, ok }
+
+// Add merges one verified entry. It reports whether the entry was new and
+// whether it forks its author's log (another entry at the same seq).
+func (s *Set) Add(e *Entry) (added, equivocation bool) {
+	if _, ok := s.entries[e.id]; ok {
+		return false, false
+	}
+	s.entries[e.id] = e
+	s.pending = append(s.pending, e.id.Bytes())
+	s.root = nil
+	a := s.authors[e.Author]
+	if a == nil {
+		a = &authorLog{bySeq: map[uint64][]*Entry{}}
+		s.authors[e.Author] = a
+	}
+	prev := a.bySeq[e.Seq]
+	a.bySeq[e.Seq] = append(prev, e)
+	a.count++
+	if len(prev) == 1 {
+		a.forks++
+	}
+	if e.Seq > a.max {
+		a.max = e.Seq
+	}
+	for a.bySeq[a.contig+1] != nil {
+		a.contig++
+	}
+	s.index(e)
+	return true, len(prev) > 0
+}
+
+func (s *Set) index(e *Entry) {
+	switch v := e.Value().(type) {
+	case Contract:
+		s.contracts[e.id] = e
+		s.byInstance[v.InstanceID] = append(s.byInstance[v.InstanceID], e)
+	case Receipt:
+		s.receipts[v.Contract] = append(s.receipts[v.Contract], e)
+		s.nReceipts++
+	case Ack:
+		s.acks[v.Receipt] = append(s.acks[v.Receipt], e)
+	case Dispute:
+		s.disputes[v.Receipt] = append(s.disputes[v.Receipt], e)
+	case Grant:
+		s.grants = append(s.grants, e)
+	}
+}
+
+// Merge adds every entry of o to s (o is not modified).
+func (s *Set) Merge(o *Set) {
+	for _, e := range o.Entries() {
+		s.Add(e)
+	}
+}
+
+// Entries returns every entry ordered by author, then seq, then CID.
+func (s *Set) Entries() []*Entry {
+	authors := s.Authors()
+	out := make([]*Entry, 0, len(s.entries))
+	for _, a := range authors {
+		out = append(out, s.Log(a, 0)...)
+	}
+	return out
+}
+
+// Authors returns the authors with at least one entry, sorted.
+func (s *Set) Authors() []peer.ID {
+	out := make([]peer.ID, 0, len(s.authors))
+	for a := range s.authors {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// Log returns author's entries with seq > after, ordered by seq then CID.
+func (s *Set) Log(author peer.ID, after uint64) []*Entry {
+	a := s.authors[author]
+	if a == nil {
+		return nil
+	}
+	var out []*Entry
+	for seq := after + 1; seq <= a.max; seq++ {
+		es := a.bySeq[seq]
+		if len(es) > 1 {
+			es = append([]*Entry(nil), es...)
+			sort.Slice(es, func(i, j int) bool { return bytes.Compare(es[i].id.Bytes(), es[j].id.Bytes()) < 0 })
+		}
+		out = append(out, es...)
+	}
+	return out
+}
+
+// Head is what a replica holds of one author's log.
+type Head struct {
+	// Author is whose log this is.
+	Author peer.ID `cbor:"1,keyasint" json:"author"`
+	// Contig is the highest seq such that 1..Contig are all held.
+	Contig uint64 `cbor:"2,keyasint" json:"contig"`
+	// Max is the highest seq held.
+	Max uint64 `cbor:"3,keyasint" json:"max"`
+	// Count is the number of entries held (more than Max with equivocations).
+	Count uint64 `cbor:"4,keyasint" json:"count"`
+}
+
+// Heads returns one Head per author, sorted by author.
+func (s *Set) Heads() []Head {
+	out := make([]Head, 0, len(s.authors))
+	for _, a := range s.Authors() {
+		l := s.authors[a]
+		out = append(out, Head{Author: a, Contig: l.contig, Max: l.max, Count: uint64(l.count)})
+	}
+	return out
+}
+
+// Head returns the head of author's log (zero when none).
+func (s *Set) Head(author peer.ID) Head {
+	l := s.authors[author]
+	if l == nil {
+		return Head{Author: author}
+	}
+	return Head{Author: author, Contig: l.contig, Max: l.max, Count: uint64(l.count)}
+}
+
+// Tip returns the entry at author's highest seq (the lowest CID if forked).
+func (s *Set) Tip(author peer.ID) *Entry {
+	l := s.authors[author]
+	if l == nil || l.max == 0 {
+		return nil
+	}
+	es := s.Log(author, l.max-1)
+	if len(es) == 0 {
+		return nil
+	}
+	return es[0]
+}
+
+// Missing returns the entries s holds that a replica with heads theirs
+// lacks or may lack: for each author, every entry past their contiguous
+// prefix, plus the entries at forked seqs when the counts differ (so proofs
+// of equivocation spread). The cost follows what is missing, not the size
+// of the ledger. Order: author, then seq.
+func (s *Set) Missing(theirs []Head) []*Entry {
+	th := make(map[peer.ID]Head, len(theirs))
+	for _, h := range theirs {
+		th[h.Author] = h
+	}
+	var out []*Entry
+	for _, a := range s.Authors() {
+		l := s.authors[a]
+		h, ok := th[a]
+		if !ok {
+			out = append(out, s.Log(a, 0)...)
+			continue
+		}
+		if h.Contig >= l.max && h.Count >= uint64(l.count) {
+			continue
+		}
+		if h.Count != uint64(l.count) && l.forks > 0 {
+			for seq := uint64(1); seq <= min(h.Contig, l.max); seq++ {
+				if es := l.bySeq[seq]; len(es) > 1 {
+					out = append(out, es...)
+				}
+			}
+		}
+		out = append(out, s.Log(a, h.Contig)...)
+	}
+	return out
+}
+
+// Equivocations returns, per author, the groups of entries that share a seq.
+func (s *Set) Equivocations() [][]*Entry {
+	var out [][]*Entry
+	for _, a := range s.Authors() {
+		l := s.authors[a]
+		if l.forks == 0 {
+			continue
+		}
+		seqs := make([]uint64, 0, l.forks)
+		for seq, es := range l.bySeq {
+			if len(es) > 1 {
+				seqs = append(seqs, seq)
+			}
+		}
+		sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+		for _, seq := range seqs {
+			es := append([]*Entry(nil), l.bySeq[seq]...)
+			sort.Slice(es, func(i, j int) bool { return bytes.Compare(es[i].id.Bytes(), es[j].id.Bytes()) < 0 })
+			out = append(out, es)
+		}
+	}
+	return out
+}
+
+// Receipts returns the number of receipt entries.
+func (s *Set) Receipts() int { return s.nReceipts }
+
+// Contracts returns every contract entry for instance, in no fixed order.
+func (s *Set) Contracts(instance string) []*Entry { return s.byInstance[instance] }
+
+// ContractEntry returns the contract entry with CID c.
+func (s *Set) ContractEntry(c cid.Cid) (*Entry, bool) { e, ok := s.contracts[c]; return e, ok }
+
+// ReceiptsOf returns the receipts billed under contract c.
+func (s *Set) ReceiptsOf(c cid.Cid) []*Entry { return s.receipts[c] }
+
+// AcksOf returns the acknowledgements of receipt r.
+func (s *Set) AcksOf(r cid.Cid) []*Entry { return s.acks[r] }
+
+// DisputesOf returns the disputes of receipt r.
+func (s *Set) DisputesOf(r cid.Cid) []*Entry { return s.disputes[r] }
+
+// LatestEpoch returns the highest epoch of any contract for instance and
+// that contract's entry (nil, 0 when there is none). Ties between two
+// contracts of the same epoch go to the lower CID, so every node agrees.
+func (s *Set) LatestEpoch(instance string) (*Entry, uint64) {
+	var best *Entry
+	var epoch uint64
+	for _, e := range s.byInstance[instance] {
+		c := e.Value().(Contract)
+		if best == nil || c.Epoch > epoch || (c.Epoch == epoch && bytes.Compare(e.id.Bytes(), best.id.Bytes()) < 0) {
+			best, epoch = e, c.Epoch
+		}
+	}
+	return best, epoch
+}
+
+// Instances returns every instance ID with a contract, sorted.
+func (s *Set) Instances() []string {
+	out := make([]string, 0, len(s.byInstance))
+	for k := range s.byInstance {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Recent returns up to limit entries of kind (0 = any), newest first by
+// entry time then CID.
+func Recent(s *Set, kind Kind, limit int) []*Entry {
+	out := make([]*Entry, 0)
+	for _, e := range s.entries {
+		if kind == 0 || e.Kind == kind {
+			out = append(out, e)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].TimeNanos != out[j].TimeNanos {
+			return out[i].TimeNanos > out[j].TimeNanos
+		}
+		return bytes.Compare(out[i].id.Bytes(), out[j].id.Bytes()) < 0
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out
+}

@@ -1,0 +1,398 @@
+package ledger
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// SyncProtocol is the stream protocol ID suffix of anti-entropy; the
+// adapter prefixes it with the grid's protocol prefix.
+const SyncProtocol = "/weft/ledger/sync/1.0.0"
+
+// Sync wire limits.
+const (
+	// MaxFrame bounds one sync frame, in bytes.
+	MaxFrame = 8 << 20
+	// MaxBatch bounds the entries in one batch frame.
+	MaxBatch = 1024
+	// MaxHeads bounds the authors in one hello frame.
+	MaxHeads = 1 << 16
+)
+
+// helloMsg opens each side of a sync: the sender's root and per-author heads.
+type helloMsg struct {
+	_     struct{} `cbor:",toarray"`
+	Root  []byte
+	Heads []Head
+}
+
+// batchMsg carries entries; Done marks the sender's last batch.
+type batchMsg struct {
+	_       struct{} `cbor:",toarray"`
+	Entries [][]byte
+	Done    bool
+}
+
+var syncDec cbor.DecMode
+
+func init() {
+	do := cbor.DecOptions{
+		DupMapKey:          cbor.DupMapKeyEnforcedAPF,
+		MaxNestedLevels:    6,
+		MaxArrayElements:   MaxHeads,
+		MaxMapPairs:        16,
+		IndefLength:        cbor.IndefLengthForbidden,
+		TagsMd:             cbor.TagsForbidden,
+		ByteStringToString: cbor.ByteStringToStringAllowed,
+		UTF8:               cbor.UTF8DecodeInvalid,
+		ExtraReturnErrors:  cbor.ExtraDecErrorUnknownField,
+	}
+	var err error
+	if syncDec, err = do.DecMode(); err != nil {
+		panic(err)
+	}
+}
+
+// decodeHello parses a hello frame.
+func decodeHello(b []byte) (helloMsg, error) {
+	var m helloMsg
+	if len(b) > MaxFrame {
+		return m, ErrTooLarge
+	}
+	if err := syncDec.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("%w: hello: %w", ErrMalformed, err)
+	}
+	if len(m.Root) > 64 {
+		return m, fmt.Errorf("%w: hello: root of %d bytes", ErrMalformed, len(m.Root))
+	}
+	for _, h := range m.Heads {
+		if _, err := pubKeyOf(h.Author); err != nil {
+			return m, fmt.Errorf("%w: hello: %w", ErrMalformed, err)
+		}
+		if h.Contig > h.Max || (h.Count < h.Contig) {
+			return m, fmt.Errorf("%w: hello: inconsistent head", ErrMalformed)
+		}
+	}
+	return m, nil
+}
+
+// decodeBatch parses a batch frame.
+func decodeBatch(b []byte) (batchMsg, error) {
+	var m batchMsg
+	if len(b) > MaxFrame {
+		return m, ErrTooLarge
+	}
+	if err := syncDec.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("%w: batch: %w", ErrMalformed, err)
+	}
+	if len(m.Entries) > MaxBatch {
+		return m, fmt.Errorf("%w: batch of %d entries (max %d)", ErrTooLarge, len(m.Entries), MaxBatch)
+	}
+	for _, e := range m.Entries {
+		if len(e) > MaxEntrySize {
+			return m, fmt.Errorf("%w: entry of %d bytes", ErrTooLarge, len(e))
+		}
+	}
+	return m, nil
+}
+
+// frame I/O: uvarint length, then the CBOR message.
+func writeFrame(w *bufio.Writer, v any) error {
+	b, err := marshal(v)
+	if err != nil {
+		return err
+	}
+	var hdr [binary.MaxVarintLen64]byte
+	n := binary.PutUvarint(hdr[:], uint64(len(b)))
+	if _, err := w.Write(hdr[:n]); err != nil {
+		return err
+	}
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	return nil
+}
+
+func readFrame(r *bufio.Reader) ([]byte, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, err
+	}
+	if n > MaxFrame {
+		return nil, fmt.Errorf("%w: frame of %d bytes", ErrTooLarge, n)
+	}
+	b := make([]byte, n)
+	_, err = io.ReadFull(r, b)
+	return b, err
+}
+
+// SyncStats says what one anti-entropy exchange moved.
+type SyncStats struct {
+	// Same is true when both roots were equal (nothing moved).
+	Same bool
+	// Sent and Received count entries; Added counts received entries that were new.
+	Sent, Received, Added int
+}
+
+func (l *Ledger) hello() helloMsg {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return helloMsg{Root: l.set.Root(), Heads: l.set.Heads()}
+}
+
+func (l *Ledger) missingFor(heads []Head) [][]byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	es := l.set.Missing(heads)
+	out := make([][]byte, len(es))
+	for i, e := range es {
+		out[i] = e.raw
+	}
+	return out
+}
+
+func sendBatches(w *bufio.Writer, raws [][]byte) error {
+	for len(raws) > 0 {
+		n := min(len(raws), MaxBatch)
+		if err := writeFrame(w, batchMsg{Entries: raws[:n]}); err != nil {
+			return err
+		}
+		raws = raws[n:]
+	}
+	if err := writeFrame(w, batchMsg{Done: true}); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// receiveBatches reads batch frames until Done, verifying and committing
+// them in a pipeline: while one batch is verified and committed the next is
+// being read.
+func (l *Ledger) receiveBatches(ctx context.Context, r *bufio.Reader, st *SyncStats) error {
+	type job struct{ raws [][]byte }
+	jobs := make(chan job, 2)
+	errc := make(chan error, 1)
+	go func() {
+		var firstErr error
+		for j := range jobs {
+			if firstErr != nil {
+				continue
+			}
+			added, err := l.Ingest(ctx, j.raws)
+			st.Added += len(added)
+			if err != nil && !errors.Is(err, ErrRejected) {
+				firstErr = err
+			} else if err != nil {
+				l.log.Debug("ledger: sync: rejected entries", "err", err)
+			}
+		}
+		errc <- firstErr
+	}()
+	var readErr error
+	for {
+		b, err := readFrame(r)
+		if err != nil {
+			readErr = err
+			break
+		}
+		m, err := decodeBatch(b)
+		if err != nil {
+			readErr = err
+			break
+		}
+		st.Received += len(m.Entries)
+		if len(m.Entries) > 0 {
+			jobs <- job{m.Entries}
+		}
+		if m.Done {
+			break
+		}
+	}
+	close(jobs)
+	return errors.Join(readErr, <-errc)
+}
+
+// Sync runs the initiator side of anti-entropy over an open stream: send
+// hello; read the peer's hello; if roots differ, receive what this node
+// lacks, then send what the peer lacks.
+func (l *Ledger) Sync(ctx context.Context, rw io.ReadWriter) (SyncStats, error) {
+	var st SyncStats
+	r, w := bufio.NewReaderSize(rw, 64<<10), bufio.NewWriterSize(rw, 64<<10)
+	mine := l.hello()
+	if err := writeFrame(w, mine); err != nil {
+		return st, err
+	}
+	if err := w.Flush(); err != nil {
+		return st, err
+	}
+	b, err := readFrame(r)
+	if err != nil {
+		return st, err
+	}
+	theirs, err := decodeHello(b)
+	if err != nil {
+		return st, err
+	}
+	if bytes.Equal(theirs.Root, mine.Root) {
+		st.Same = true
+		return st, nil
+	}
+	if err := l.receiveBatches(ctx, r, &st); err != nil {
+		return st, err
+	}
+	out := l.missingFor(theirs.Heads)
+	st.Sent = len(out)
+	return st, sendBatches(w, out)
+}
+
+// ServeSync runs the responder side of anti-entropy over an accepted stream.
+func (l *Ledger) ServeSync(ctx context.Context, rw io.ReadWriter) (SyncStats, error) {
+	var st SyncStats
+	r, w := bufio.NewReaderSize(rw, 64<<10), bufio.NewWriterSize(rw, 64<<10)
+	b, err := readFrame(r)
+	if err != nil {
+		return st, err
+	}
+	theirs, err := decodeHello(b)
+	if err != nil {
+		return st, err
+	}
+	mine := l.hello()
+	if err := writeFrame(w, mine); err != nil {
+		return st, err
+	}
+	if bytes.Equal(theirs.Root, mine.Root) {
+		st.Same = true
+		return st, w.Flush()
+	}
+	out := l.missingFor(theirs.Heads)
+	st.Sent = len(out)
+	if err := sendBatches(w, out); err != nil {
+		return st, err
+	}
+	return st, l.receiveBatches(ctx, r, &st)
+}
+
+// PeerPicker lists the peers anti-entropy may pick from.
+type PeerPicker interface {
+	Peers() []peer.ID
+}
+
+// StreamOpener opens a sync stream to a peer.
+type StreamOpener interface {
+	OpenSync(ctx context.Context, p peer.ID) (io.ReadWriteCloser, error)
+}
+
+// SyncConfig tunes anti-entropy.
+type SyncConfig struct {
+	// Interval between exchanges with a random peer. Default 1s.
+	Interval time.Duration
+	// Timeout of one exchange. Default 2m.
+	Timeout time.Duration
+	// Seed seeds the peer choice (0: random).
+	Seed uint64
+}
+
+// DefaultSyncConfig returns the defaults.
+func DefaultSyncConfig() SyncConfig {
+	return SyncConfig{Interval: time.Second, Timeout: 2 * time.Minute}
+}
+
+// SyncWith runs one exchange with p.
+func (l *Ledger) SyncWith(ctx context.Context, opener StreamOpener, p peer.ID) (SyncStats, error) {
+	s, err := opener.OpenSync(ctx, p)
+	if err != nil {
+		return SyncStats{}, err
+	}
+	defer s.Close()
+	if d, ok := ctx.Deadline(); ok {
+		if ds, ok := s.(interface{ SetDeadline(time.Time) error }); ok {
+			_ = ds.SetDeadline(d)
+		}
+	}
+	return l.Sync(ctx, s)
+}
+
+// TriggerSync asks the anti-entropy loop to exchange with p now (call it
+// when p connects). It never blocks.
+func (l *Ledger) TriggerSync(p peer.ID) {
+	select {
+	case l.syncReq <- p:
+	default:
+	}
+}
+
+// StartSync starts anti-entropy: every Interval (with ±25% jitter) an
+// exchange with a random peer from picker, plus exchanges asked for by
+// TriggerSync. It stops on Close or when ctx ends.
+func (l *Ledger) StartSync(ctx context.Context, picker PeerPicker, opener StreamOpener, cfg SyncConfig) {
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Second
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Minute
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	ctx, cancel := context.WithCancel(ctx)
+	l.wg.Add(2)
+	go func() {
+		defer l.wg.Done()
+		select {
+		case <-l.closed:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	go func() {
+		defer l.wg.Done()
+		run := func(p peer.ID) {
+			cctx, ccancel := context.WithTimeout(ctx, cfg.Timeout)
+			defer ccancel()
+			st, err := l.SyncWith(cctx, opener, p)
+			if err != nil {
+				l.log.Debug("ledger: anti-entropy failed", "peer", p, "err", err)
+			} else if st.Added > 0 || st.Sent > 0 {
+				l.log.Debug("ledger: anti-entropy", "peer", p, "received", st.Received, "added", st.Added, "sent", st.Sent)
+			}
+		}
+		jitter := func() time.Duration {
+			return cfg.Interval*3/4 + time.Duration(rng.Int64N(int64(cfg.Interval)/2+1))
+		}
+		t := time.NewTimer(jitter())
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case p := <-l.syncReq:
+				run(p)
+			case <-t.C:
+				peers := picker.Peers()
+				var cands []peer.ID
+				for _, p := range peers {
+					if p != l.ID() {
+						cands = append(cands, p)
+					}
+				}
+				if len(cands) > 0 {
+					run(cands[rng.IntN(len(cands))])
+				}
+				t.Reset(jitter())
+			}
+		}
+	}()
+}
