@@ -15,9 +15,11 @@ import (
 	"time"
 )
 
-// errPermanent marks an error that polling cannot cure (a missing command or
-// route): poll returns it at once instead of waiting for the deadline.
-var errPermanent = errors.New("this will not change by waiting")
+// ErrNotLanded marks a failure because the weft binary lacks a command, flag
+// or API route the demo needs (its subsystem has not been built in): poll
+// returns it at once instead of waiting for the deadline, and the step's
+// result says so (StepResult.NotLanded).
+var ErrNotLanded = errors.New("demo: this weft binary lacks it")
 
 // poll calls f every interval until it reports done or ctx ends. f returns
 // the reason it is not done yet; on timeout that reason is in the error.
@@ -32,7 +34,7 @@ func poll(ctx context.Context, every time.Duration, f func(ctx context.Context) 
 		}
 		if err != nil {
 			why = err
-			if errors.Is(err, errPermanent) {
+			if errors.Is(err, ErrNotLanded) {
 				return err
 			}
 		}

@@ -145,9 +145,9 @@ func TestPollStopsOnPermanentErrorsAndDeadline(t *testing.T) {
 	calls := 0
 	err := poll(context.Background(), time.Millisecond, func(context.Context) (bool, error) {
 		calls++
-		return false, fmt.Errorf("unknown command: %w", errPermanent)
+		return false, fmt.Errorf("unknown command: %w", ErrNotLanded)
 	})
-	if !errors.Is(err, errPermanent) || calls != 1 {
+	if !errors.Is(err, ErrNotLanded) || calls != 1 {
 		t.Fatalf("permanent: %v after %d calls", err, calls)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)

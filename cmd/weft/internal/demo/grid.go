@@ -196,7 +196,7 @@ func (n *node) waitStatus(ctx context.Context) (status, error) {
 		case err == nil:
 			last = fmt.Errorf("GET /v1/status answered without peer_id or addrs: %+v", st)
 		case notFound(err):
-			return st, fmt.Errorf("%s: GET /v1/status: %w: the node has no status route (has the p2p subsystem landed?)", n.name, err)
+			return st, fmt.Errorf("%s: GET /v1/status: %w (%w)", n.name, err, ErrNotLanded)
 		default:
 			last = err
 		}
@@ -300,7 +300,7 @@ func (g *grid) cli(ctx context.Context, n *node, out any, args ...string) error 
 			return fmt.Errorf("%w: %s: %w", ErrCommand, shown, ctx.Err())
 		}
 		if missingFeature(se.String()) {
-			return fmt.Errorf("%w: %s: %v: %s (%w)", ErrCommand, shown, err, lastLines(se.String(), 4), errPermanent)
+			return fmt.Errorf("%w: %s: %v: %s (%w)", ErrCommand, shown, err, lastLines(se.String(), 4), ErrNotLanded)
 		}
 		return fmt.Errorf("%w: %s: %v: %s", ErrCommand, shown, err, lastLines(se.String(), 4))
 	}

@@ -76,8 +76,13 @@ func (r *reporter) summary(s Summary) {
 		fmt.Fprintf(r.human, "weft demo: all %d steps verified in %s — placement %d ms, re-placement %d ms, %d receipts, ledger root %s on every node\n",
 			s.Planned, el, s.PlacementMS, s.ReplacementMS, s.Receipts, short(s.Root))
 	} else {
-		fmt.Fprintf(r.human, "weft demo: FAILED at %q: %s\nweft demo: %d of %d steps verified in %s\n",
-			s.FailedStep, s.Error, s.Passed, s.Planned, el)
+		for _, f := range s.Failures {
+			fmt.Fprintf(r.human, "weft demo: FAILED %s\n", f)
+		}
+		if len(s.Failures) == 0 {
+			fmt.Fprintf(r.human, "weft demo: FAILED at %q: %s\n", s.FailedStep, s.Error)
+		}
+		fmt.Fprintf(r.human, "weft demo: %d of %d steps verified in %s\n", s.Passed, s.Planned, el)
 	}
 	if r.machine != nil {
 		b, _ := json.Marshal(s)
@@ -98,6 +103,7 @@ func runStep(ctx context.Context, i int, st Step, s *session) StepResult {
 	res := StepResult{Index: i, Step: st.Name, MS: time.Since(t0).Milliseconds(), Detail: out.Detail, Lines: out.Lines, Data: out.Data}
 	if err != nil {
 		res.Status = Failed
+		res.NotLanded = errors.Is(err, ErrNotLanded)
 		if ctx.Err() != nil && s.interrupted() {
 			err = fmt.Errorf("%w: %w", ErrInterrupted, err)
 		}

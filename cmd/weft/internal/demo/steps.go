@@ -84,7 +84,7 @@ func stepFlags(ctx context.Context, s *session) (Outcome, error) {
 	}
 	out := Outcome{Data: map[string]any{"present": have, "missing": lack}}
 	if len(lack) > 0 {
-		return out, fmt.Errorf("weft node lacks %s (their subsystems have not landed); the nodes start without them", strings.Join(lack, ", "))
+		return out, fmt.Errorf("%w: weft node has no %s; the nodes start without them", ErrNotLanded, strings.Join(lack, ", "))
 	}
 	out.Detail = "weft node has " + strings.Join(have, " ")
 	return out, nil
@@ -161,7 +161,7 @@ func stepMembership(ctx context.Context, s *session) (Outcome, error) {
 		for i, n := range nodes {
 			st, err := n.getStatus(ctx)
 			if notFound(err) {
-				return false, fmt.Errorf("%s: %w (%w)", n.name, err, errPermanent)
+				return false, fmt.Errorf("%s: %w (%w)", n.name, err, ErrNotLanded)
 			}
 			if err != nil {
 				return false, fmt.Errorf("%s: %w", n.name, err)
@@ -275,6 +275,9 @@ func stepPlaceWeb(ctx context.Context, s *session) (Outcome, error) {
 func stepAuction(ctx context.Context, s *session) (Outcome, error) {
 	var all []auction
 	if err := s.requester.client.Get(ctx, "/v1/auctions", &all); err != nil {
+		if notFound(err) {
+			err = fmt.Errorf("%w (%w)", err, ErrNotLanded)
+		}
 		return Outcome{}, fmt.Errorf("GET /v1/auctions on %s: %w", s.requester.name, err)
 	}
 	a, ok := findAuction(all, s.web.InstanceID, s.webName)

@@ -65,6 +65,9 @@ type StepResult struct {
 	Detail string `json:"detail,omitempty"`
 	// Error says what could not be verified.
 	Error string `json:"error,omitempty"`
+	// NotLanded: the step failed because the binary lacks a command, flag
+	// or API route (ErrNotLanded), not because something it has misbehaved.
+	NotLanded bool `json:"not_landed,omitempty"`
 	// Lines are extra lines for people (bids, statement).
 	Lines []string `json:"lines,omitempty"`
 	// Data holds the step's machine-readable facts.
@@ -111,6 +114,11 @@ type Summary struct {
 	FailedStep string `json:"failed_step,omitempty"`
 	// Error says why FailedStep did not pass.
 	Error string `json:"error,omitempty"`
+	// NotLanded: FailedStep failed because the binary lacks a command, flag
+	// or route its subsystem will bring (see StepResult.NotLanded).
+	NotLanded bool `json:"not_landed,omitempty"`
+	// Failures lists every failed step as "step: error", in order.
+	Failures []string `json:"failures,omitempty"`
 	// Steps lists every planned step with its status.
 	Steps []StepBrief `json:"steps"`
 	// Dir is the grid's folder, set only while it is kept (--keep).
@@ -142,12 +150,15 @@ func Summarize(nodes int, planned []string, results []StepResult, m Metrics, ela
 			b.Status, b.MS = r.Status, r.MS
 		}
 		s.Steps = append(s.Steps, b)
+		if b.Status == Failed {
+			s.Failures = append(s.Failures, name+": "+r.Error)
+		}
 		switch {
 		case b.Status == Passed:
 			s.Passed++
 		case s.FailedStep != "":
 		case b.Status == Failed:
-			s.FailedStep, s.Error = name, r.Error
+			s.FailedStep, s.Error, s.NotLanded = name, r.Error, r.NotLanded
 			if s.Error == "" {
 				s.Error = "failed without a message"
 			}

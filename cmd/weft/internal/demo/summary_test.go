@@ -42,6 +42,15 @@ func TestSummarize(t *testing.T) {
 			if s.OK != c.ok || s.Passed != c.passed || s.FailedStep != c.failedStep || !strings.Contains(s.Error, c.errHas) {
 				t.Fatalf("got ok=%v passed=%d failed=%q err=%q", s.OK, s.Passed, s.FailedStep, s.Error)
 			}
+			nf := 0
+			for _, r := range c.res {
+				if r.Status == Failed {
+					nf++
+				}
+			}
+			if len(s.Failures) != nf {
+				t.Fatalf("failures %v, want %d", s.Failures, nf)
+			}
 			if s.Planned != 4 || len(s.Steps) != 4 || s.Nodes != 3 || s.ElapsedMS != 1500 {
 				t.Fatalf("summary shape: %+v", s)
 			}

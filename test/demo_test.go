@@ -1,0 +1,199 @@
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// weftBin returns the weft binary `make test` built (env WEFT_BIN).
+func weftBin(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("WEFT_BIN")
+	if bin == "" {
+		t.Skip("WEFT_BIN is not set: run through `make test`, or WEFT_BIN=$PWD/bin/weft go test ./test")
+	}
+	return bin
+}
+
+// demoSummary is the demo's last JSON line.
+type demoSummary struct {
+	OK            bool     `json:"ok"`
+	Nodes         int      `json:"nodes"`
+	PlacementMS   *int64   `json:"placement_ms"`
+	ReplacementMS *int64   `json:"replacement_ms"`
+	Receipts      *int     `json:"receipts"`
+	Root          string   `json:"root"`
+	FailedStep    string   `json:"failed_step"`
+	Error         string   `json:"error"`
+	NotLanded     bool     `json:"not_landed"`
+	Failures      []string `json:"failures"`
+	Passed        int      `json:"passed"`
+	Planned       int      `json:"planned"`
+}
+
+// TestDemo runs `weft demo --nodes 3 --slice 1s --json` as `make demo` would
+// and requires exit 0 and a summary that says every step was verified.
+//
+// The one allowance while subsystems land: when the first step that failed
+// failed because the binary lacks a command, flag or API route (the demo
+// marks it not_landed), the test is skipped naming that step. Any other
+// failure fails the test, so it tightens by itself as pieces land.
+func TestDemo(t *testing.T) {
+	bin := weftBin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "demo", "--nodes", "3", "--slice", "1s", "--json")
+	cmd.Dir = ".." // the repository root, where recipes/examples is
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	var sum demoSummary
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
+		t.Fatalf("last line of the demo's output is not the summary (%v); exit %v\nstdout:\n%s\nstderr:\n%s", err, runErr, stdout.String(), stderr.String())
+	}
+	if !sum.OK && sum.NotLanded {
+		t.Skipf("demo fails first at step %q because a subsystem has not landed (%d of %d steps verified); failures:\n%s",
+			sum.FailedStep, sum.Passed, sum.Planned, strings.Join(sum.Failures, "\n"))
+	}
+	if runErr != nil || !sum.OK {
+		t.Fatalf("demo failed (exit %v) at step %q: %s\nstderr:\n%s", runErr, sum.FailedStep, sum.Error, stderr.String())
+	}
+	if sum.Nodes != 3 || sum.Root == "" || sum.Receipts == nil || *sum.Receipts <= 0 || sum.PlacementMS == nil || sum.ReplacementMS == nil {
+		t.Fatalf("summary: %s", lines[len(lines)-1])
+	}
+	// Every step line before the summary passed.
+	for _, l := range lines[:len(lines)-1] {
+		var st struct {
+			Step string `json:"step"`
+			OK   bool   `json:"ok"`
+		}
+		if err := json.Unmarshal([]byte(l), &st); err != nil || !st.OK {
+			t.Errorf("step line %s (%v)", l, err)
+		}
+	}
+	t.Logf("demo: placement %d ms, re-placement %d ms, %d receipts, root %s", *sum.PlacementMS, *sum.ReplacementMS, *sum.Receipts, sum.Root)
+}
+
+// TestDemoInterruptCleansUp sends SIGINT to a running demo once its grid is
+// up and checks that every node process and the demo's folder are gone.
+func TestDemoInterruptCleansUp(t *testing.T) {
+	bin := weftBin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "demo", "--nodes", "3", "--slice", "1s", "--json")
+	cmd.Dir = ".."
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill() }()
+
+	// Read step lines until the grid is up and members see each other.
+	var dir string
+	var pids []int
+	sc := bufio.NewScanner(out)
+	up := false
+	for sc.Scan() {
+		var st struct {
+			Step string `json:"step"`
+			OK   bool   `json:"ok"`
+			Data struct {
+				Dir  string `json:"dir"`
+				PIDs []int  `json:"pids"`
+			} `json:"data"`
+		}
+		if json.Unmarshal(sc.Bytes(), &st) != nil {
+			continue
+		}
+		if st.Step == "start grid" {
+			if !st.OK {
+				break
+			}
+			dir, pids = st.Data.Dir, st.Data.PIDs
+		}
+		if st.Step == "grid membership" {
+			up = st.OK
+			break
+		}
+	}
+	if !up || dir == "" || len(pids) != 3 {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("the demo's grid did not come up (dir %q, pids %v):\n%s", dir, pids, stderr.String())
+	}
+	for _, p := range pids {
+		if syscall.Kill(p, 0) != nil {
+			t.Fatalf("node pid %d reported but not running", p)
+		}
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = bufio.NewReader(out).WriteTo(&bytes.Buffer{}) }()
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() == 0 {
+		t.Errorf("interrupted demo exited with %v, want a non-zero code", err)
+	}
+	for _, p := range pids {
+		if syscall.Kill(p, 0) == nil && !zombie(p) {
+			t.Errorf("node process %d still running after the demo was interrupted", p)
+		}
+	}
+	if left := processesUnder(dir); len(left) > 0 {
+		t.Errorf("processes still using the demo's folder: %v", left)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the demo's folder %s is still there (%v)", dir, err)
+	}
+	if t.Failed() {
+		t.Logf("demo stderr:\n%s", stderr.String())
+	}
+}
+
+func zombie(pid int) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && (s[i+2] == 'Z' || s[i+2] == 'X')
+}
+
+// processesUnder lists live processes whose command line or working
+// directory is inside dir.
+func processesUnder(dir string) []string {
+	ents, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || zombie(pid) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		cwd, _ := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
+		if strings.Contains(string(cmdline), dir) || strings.HasPrefix(cwd, dir) {
+			out = append(out, e.Name()+": "+strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+	}
+	return out
+}
