@@ -51,12 +51,16 @@ type Meta struct {
 	Advert Advert
 	// Addrs are the member's libp2p addresses, without /p2p/<id>.
 	Addrs []ma.Multiaddr
+	// Leaving is set in the last advert a member publishes before it
+	// leaves gracefully, so that the others report "left", not "failed".
+	Leaving bool
 }
 
 type metaBody struct {
 	Seq    uint64   `cbor:"1,keyasint"`
 	Advert Advert   `cbor:"2,keyasint"`
-	Addrs  [][]byte `cbor:"3,keyasint,omitempty"`
+	Addrs   [][]byte `cbor:"3,keyasint,omitempty"`
+	Leaving bool     `cbor:"4,keyasint,omitempty"`
 }
 
 type metaWire struct {
@@ -103,7 +107,7 @@ func EncodeMeta(priv crypto.PrivKey, m Meta) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	body := metaBody{Seq: m.Seq, Advert: m.Advert}
+	body := metaBody{Seq: m.Seq, Advert: m.Advert, Leaving: m.Leaving}
 	for _, a := range m.Addrs {
 		body.Addrs = append(body.Addrs, a.Bytes())
 	}
@@ -141,7 +145,7 @@ func DecodeMeta(id peer.ID, b []byte) (Meta, error) {
 	if err := verifyPeerSig(id, signedBytes(advertDomain, id, bb), w.Sig); err != nil {
 		return Meta{}, err
 	}
-	m := Meta{Seq: w.Body.Seq, Advert: w.Body.Advert}
+	m := Meta{Seq: w.Body.Seq, Advert: w.Body.Advert, Leaving: w.Body.Leaving}
 	for _, ab := range w.Body.Addrs {
 		a, err := ma.NewMultiaddrBytes(ab)
 		if err != nil {

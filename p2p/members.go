@@ -53,6 +53,8 @@ type Member struct {
 	AdvertOK bool
 	// Left is true when a dead member left gracefully rather than failed.
 	Left bool
+	// leaving is set from the member's last advert.
+	leaving bool
 	// Since is when the local node last saw the state change.
 	Since time.Time
 }
@@ -159,7 +161,7 @@ func (t *memberTable) fromNode(node *memberlist.Node, st MemberState) (Member, b
 	}
 	m := Member{ID: id, State: st, Since: time.Now()}
 	if meta, err := DecodeMeta(id, node.Meta); err == nil {
-		m.Advert, m.Addrs, m.AdvertOK = meta.Advert, meta.Addrs, true
+		m.Advert, m.Addrs, m.AdvertOK, m.leaving = meta.Advert, meta.Addrs, true, meta.Leaving
 	} else if len(node.Meta) > 0 {
 		t.n.log.Warn("member advert rejected", "member", id.String(), "err", err)
 	}
@@ -175,6 +177,11 @@ func (t *memberTable) upsert(node *memberlist.Node, typ MemberEventType) {
 	if !ok {
 		return
 	}
+	t.mu.Lock()
+	if old, ok := t.members[m.ID]; ok && typ == EventDead && old.leaving {
+		typ = EventLeave // memberlist's leave notice does not say which it was
+	}
+	t.mu.Unlock()
 	m.Left = typ == EventLeave
 	if st == StateAlive && m.ID != t.n.id && len(m.Addrs) > 0 {
 		t.n.host.Peerstore().AddAddrs(m.ID, m.Addrs, peerstore.RecentlyConnectedAddrTTL)
@@ -374,7 +381,7 @@ func (n *Node) Advert() Advert {
 // It fails with ErrTooLarge when the encoding exceeds MaxMetaSize (fewer or
 // shorter labels, then).
 func (n *Node) SetAdvert(a Advert) error {
-	if err := n.setMeta(a, nil); err != nil {
+	if err := n.setMeta(a, false); err != nil {
 		return err
 	}
 	if n.ml == nil {
@@ -385,7 +392,7 @@ func (n *Node) SetAdvert(a Advert) error {
 
 // setMeta re-signs the metadata with advert a and the host's addresses
 // (at most 4, to stay under the metadata limit).
-func (n *Node) setMeta(a Advert, _ []ma.Multiaddr) error {
+func (n *Node) setMeta(a Advert, leaving bool) error {
 	addrs := n.host.Addrs()
 	if len(addrs) > 4 {
 		addrs = addrs[:4]
@@ -396,7 +403,7 @@ func (n *Node) setMeta(a Advert, _ []ma.Multiaddr) error {
 	if seq <= n.meta.Seq {
 		seq = n.meta.Seq + 1
 	}
-	m := Meta{Seq: seq, Advert: a, Addrs: addrs}
+	m := Meta{Seq: seq, Advert: a, Addrs: addrs, Leaving: leaving}
 	b, err := EncodeMeta(n.priv, m)
 	if err != nil {
 		return err
@@ -406,7 +413,7 @@ func (n *Node) setMeta(a Advert, _ []ma.Multiaddr) error {
 }
 
 func (n *Node) startMembership() error {
-	if err := n.setMeta(n.cfg.Advert, nil); err != nil {
+	if err := n.setMeta(n.cfg.Advert, false); err != nil {
 		return err
 	}
 	n.table = newMemberTable(n)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -69,6 +70,7 @@ type Node struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
+	aborted   atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
 	closers   []func() error
@@ -276,7 +278,10 @@ func (n *Node) startPubSub() error {
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		var errs []error
-		if n.ml != nil {
+		if n.ml != nil && !n.aborted.Load() {
+			if err := n.setMeta(n.Advert(), true); err == nil {
+				_ = n.ml.UpdateNode(n.leaveTimeout())
+			}
 			if err := n.ml.Leave(n.leaveTimeout()); err != nil {
 				n.log.Warn("leave", "err", err)
 			}
@@ -296,6 +301,13 @@ func (n *Node) Close() error {
 		}
 	})
 	return n.closeErr
+}
+
+// Abort stops the node without leaving the membership, as a crash would:
+// the others must detect the failure. For fault tests.
+func (n *Node) Abort() error {
+	n.aborted.Store(true)
+	return n.Close()
 }
 
 func (n *Node) leaveTimeout() time.Duration {
@@ -340,6 +352,9 @@ func (n *Node) GridID() string {
 	}
 	return n.grid.ID
 }
+
+// DataDir returns the node's data directory.
+func (n *Node) DataDir() string { return n.cfg.DataDir }
 
 // Preset returns the timing preset in use.
 func (n *Node) Preset() Preset { return n.cfg.Preset }
