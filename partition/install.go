@@ -1,0 +1,156 @@
+package partition
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/weftgrid/weft/recipes"
+)
+
+// installedMarker marks a software directory whose install completed.
+const installedMarker = ".weft-installed"
+
+// SoftwareDir returns where the recipe with CID c is installed.
+func (m *Manager) SoftwareDir(c string) string { return filepath.Join(m.softDir, c) }
+
+// install makes sure the recipe is installed in DataDir/software/CID: its
+// files written and its install commands run, once per node per CID
+// (SlapOS's software_root). Concurrent calls for one CID wait for one install.
+func (m *Manager) install(ctx context.Context, c string, rc *recipes.Recipe) (string, error) {
+	dir := m.SoftwareDir(c)
+	m.installMu.Lock()
+	l, ok := m.installLock[c]
+	if !ok {
+		l = &sync.Mutex{}
+		m.installLock[c] = l
+	}
+	m.installMu.Unlock()
+	l.Lock()
+	defer l.Unlock()
+	if _, err := os.Stat(filepath.Join(dir, installedMarker)); err == nil {
+		return dir, nil
+	}
+	_ = os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInstall, err)
+	}
+	if err := m.writeFiles(ctx, dir, rc.Files, account{}); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInstall, err)
+	}
+	cmds, env, err := rc.Install.RenderInstall(recipes.TemplateContext{
+		Weft: m.weft, Node: recipes.NodeInfo{PeerID: m.cfg.PeerID}, Host: m.cfg.Host,
+		Partition: recipes.PartitionInfo{ID: -1, Software: dir}, Params: map[string]any{},
+	})
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInstall, err)
+	}
+	if len(cmds) > 0 {
+		if err := chownTree(dir, m.installAs); err != nil {
+			return "", fmt.Errorf("%w: %v", ErrInstall, err)
+		}
+		timeout := rc.Install.Timeout.D()
+		if timeout <= 0 {
+			timeout = 10 * time.Minute
+		}
+		ictx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		logPath := dir + ".install.log"
+		logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+		if err != nil {
+			return "", fmt.Errorf("%w: %v", ErrInstall, err)
+		}
+		defer logf.Close()
+		envList := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+			"HOME=" + dir, "TMPDIR=" + dir, "LANG=C.UTF-8", "WEFT_SOFTWARE=" + dir}
+		envList = append(envList, sortedEnv(env)...)
+		for i, c := range cmds {
+			fmt.Fprintf(logf, "--- weft: install step %d: %s\n", i+1, c)
+			cmd := exec.CommandContext(ictx, "/bin/sh", "-c", c)
+			cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, envList, logf, logf
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			if m.installAs.set() {
+				cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(m.installAs.UID), Gid: uint32(m.installAs.GID), Groups: []uint32{}}
+			}
+			cmd.Cancel = func() error { killGroup(cmd.Process.Pid, syscall.SIGKILL); return nil }
+			cmd.WaitDelay = 2 * time.Second
+			if err := cmd.Run(); err != nil {
+				if ictx.Err() != nil {
+					err = fmt.Errorf("timed out after %s", timeout)
+				}
+				tail := tailFile(logPath, 400)
+				return "", fmt.Errorf("%w: step %d (%s): %v; log %s: %s", ErrInstall, i+1, c, err, logPath, tail)
+			}
+		}
+		// Shared software is read-only to instances: give it back to root.
+		if m.installAs.set() {
+			if err := chownTree(dir, account{Name: "root"}); err != nil {
+				return "", fmt.Errorf("%w: %v", ErrInstall, err)
+			}
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, installedMarker), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInstall, err)
+	}
+	return dir, nil
+}
+
+// writeFiles writes fs below dir: inline content, or artifacts by CID
+// through the Fetcher. Paths may not leave dir.
+func (m *Manager) writeFiles(ctx context.Context, dir string, fs []recipes.File, owner account) error {
+	for _, f := range fs {
+		if !filepath.IsLocal(f.Path) {
+			return fmt.Errorf("partition: file path %q leaves its directory", f.Path)
+		}
+		dest := filepath.Join(dir, f.Path)
+		if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+			return err
+		}
+		mode := f.Mode.Perm()
+		if mode == 0 {
+			mode = 0o644
+		}
+		switch {
+		case f.CID != "":
+			if m.cfg.Fetcher == nil {
+				return fmt.Errorf("%w: %s (%s)", ErrNoFetcher, f.Path, f.CID)
+			}
+			if err := m.cfg.Fetcher.FetchFile(ctx, f.CID, dest); err != nil {
+				return fmt.Errorf("partition: fetch %s (%s): %w", f.Path, f.CID, err)
+			}
+			if err := os.Chmod(dest, mode); err != nil {
+				return err
+			}
+		default:
+			_ = os.Remove(dest)
+			if err := os.WriteFile(dest, []byte(f.Content), mode); err != nil {
+				return err
+			}
+			if err := os.Chmod(dest, mode); err != nil { // umask
+				return err
+			}
+		}
+		if owner.set() {
+			if err := os.Lchown(dest, owner.UID, owner.GID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func tailFile(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}

@@ -1,0 +1,645 @@
+package partition
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/weftgrid/weft/partition/metering"
+	"github.com/weftgrid/weft/recipes"
+)
+
+// Manager runs instances in the node's partitions and reconciles them with
+// their desired state.
+type Manager struct {
+	cfg       Config
+	dir       string // DataDir/partitions
+	softDir   string // DataDir/software
+	statePath string
+	cg        *cgroups
+	limits    Limits
+	users     []account // per partition; zero accounts when not isolated
+	installAs account
+	weft      string
+
+	mu      sync.Mutex
+	insts   map[string]*instance
+	slots   []string // partition index → instance ID ("" = free)
+	series  map[string]*series
+	subs    map[int]chan InstanceStatus
+	nextSub int
+	started bool
+	closed  bool
+
+	installMu   sync.Mutex
+	installLock map[string]*sync.Mutex
+
+	kick      chan struct{}
+	ctx       context.Context
+	cancel    context.CancelFunc
+	loops     sync.WaitGroup // reconcile and sampling loops
+	ops       sync.WaitGroup // actions in progress
+	closeOnce sync.Once
+}
+
+// instance is one instance's desired state, facts and live run.
+type instance struct {
+	rec    record
+	recipe *recipes.Recipe
+	st     InstanceStatus
+	busy   bool
+	run    *runState
+}
+
+// New prepares a Manager: it creates the directories, detects what limits
+// the host enforces, creates partition users when running as root, and
+// loads the persisted state. Start re-adopts or restarts what ran before.
+func New(cfg Config) (*Manager, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	cfg.DataDir = abs
+	m := &Manager{
+		cfg:         cfg,
+		dir:         filepath.Join(abs, "partitions"),
+		softDir:     filepath.Join(abs, "software"),
+		insts:       map[string]*instance{},
+		slots:       make([]string, cfg.Partitions),
+		series:      map[string]*series{},
+		subs:        map[int]chan InstanceStatus{},
+		installLock: map[string]*sync.Mutex{},
+		kick:        make(chan struct{}, 1),
+		weft:        cfg.Weft,
+	}
+	m.statePath = filepath.Join(m.dir, "state.cbor")
+	if m.weft == "" {
+		if exe, err := os.Executable(); err == nil {
+			m.weft = exe
+		}
+	}
+	for _, d := range []string{m.dir, m.softDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("partition: %w", err)
+		}
+	}
+	sum := sha256.Sum256([]byte(abs))
+	m.cg = detectCgroups("weft-"+hex.EncodeToString(sum[:4]), cfg.Cgroups)
+	m.users = make([]account, cfg.Partitions)
+	var why []string
+	switch {
+	case !cfg.Users:
+		why = append(why, "separate partition users disabled by configuration")
+	case os.Geteuid() != 0:
+		why = append(why, "partitions share the node's Unix user (the node does not run as root)")
+	default:
+		for i := range m.users {
+			a, err := ensureUser(cfg.UserPrefix + strconv.Itoa(i))
+			if err != nil {
+				return nil, err
+			}
+			m.users[i] = a
+		}
+		a, err := ensureUser(cfg.InstallUser)
+		if err != nil {
+			return nil, err
+		}
+		m.installAs = a
+		// Partition users must traverse the data dir to reach their own
+		// directory (mode 0700, owned by them); 0711 lists nothing.
+		for _, d := range []string{abs, m.dir} {
+			if err := os.Chmod(d, 0o711); err != nil {
+				return nil, fmt.Errorf("partition: %w", err)
+			}
+		}
+		_ = os.Chmod(m.softDir, 0o755)
+	}
+	m.limits = computeLimits(m.cg, m.users[0].set(), why)
+	st, err := loadState(m.statePath)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range st.Instances {
+		in := &instance{rec: r}
+		if len(r.Recipe) > 0 {
+			rc, err := recipes.DecodeCanonical(r.Recipe)
+			if err != nil {
+				return nil, fmt.Errorf("%w: instance %s: recipe: %v", ErrState, r.ID, err)
+			}
+			in.recipe = rc
+		}
+		in.st = m.baseStatus(in)
+		if r.Partition >= 0 {
+			if r.Partition < len(m.slots) && m.slots[r.Partition] == "" {
+				m.slots[r.Partition] = r.ID
+			} else {
+				in.st.Error = fmt.Sprintf("partition %d no longer exists or is taken", r.Partition)
+			}
+		}
+		m.insts[r.ID] = in
+	}
+	return m, nil
+}
+
+// Start re-adopts instance processes that survived the last run (verified
+// by pid and start time) or stops them so that the loop restarts them,
+// then starts the reconcile and metering loops. Calling it twice is an error.
+func (m *Manager) Start(ctx context.Context) error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	if m.started {
+		m.mu.Unlock()
+		return fmt.Errorf("partition: started twice")
+	}
+	m.started = true
+	m.ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	m.mu.Unlock()
+	m.recover()
+	m.loops.Add(2)
+	go m.reconcileLoop()
+	go m.sampleLoop()
+	// Stop with ctx too.
+	go func() {
+		select {
+		case <-ctx.Done():
+			m.Close()
+		case <-m.ctx.Done():
+		}
+	}()
+	m.trigger()
+	return nil
+}
+
+// Close stops the loops and, unless Config.KeepRunningOnClose, every
+// instance's processes (their desired state is kept, so the next run starts
+// them again). It is idempotent.
+func (m *Manager) Close() error {
+	m.closeOnce.Do(func() {
+		m.mu.Lock()
+		m.closed = true
+		started := m.started
+		m.mu.Unlock()
+		if !started {
+			return
+		}
+		m.cancel()
+		m.loops.Wait()
+		m.ops.Wait()
+		if !m.cfg.KeepRunningOnClose {
+			var wg sync.WaitGroup
+			m.mu.Lock()
+			for _, in := range m.insts {
+				if rs := in.run; rs != nil {
+					wg.Add(1)
+					go func(in *instance) {
+						defer wg.Done()
+						m.stopRun(in, rs)
+						m.mu.Lock()
+						if in.run == rs {
+							in.run = nil
+							if active(in.rec.Phase) {
+								in.rec.Phase = PhaseStopped
+							}
+						}
+						m.mu.Unlock()
+					}(in)
+				}
+			}
+			m.mu.Unlock()
+			wg.Wait()
+		}
+		m.mu.Lock()
+		_ = m.saveLocked()
+		for id, ch := range m.subs {
+			close(ch)
+			delete(m.subs, id)
+		}
+		m.mu.Unlock()
+	})
+	return nil
+}
+
+// Apply records spec as the desired state of instance spec.ID (persisted
+// before it returns), then lets the loop act. It is idempotent; a change of
+// recipe, type or params restarts the instance in its partition; a change
+// of epoch only is recorded. A new started instance is refused with
+// ErrNoFreePartition when every partition is taken.
+func (m *Manager) Apply(spec InstanceSpec) error {
+	if spec.ID == "" || len(spec.ID) > 256 || !spec.State.Valid() {
+		return fmt.Errorf("%w: id %q, state %q", ErrInvalidSpec, spec.ID, spec.State)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	in, known := m.insts[spec.ID]
+	if known && spec.Epoch < in.rec.Epoch {
+		return fmt.Errorf("%w: instance %s is at epoch %d, spec has %d", ErrStaleEpoch, spec.ID, in.rec.Epoch, spec.Epoch)
+	}
+	if !known && spec.State == StateDestroyed {
+		return nil
+	}
+	rc := spec.Recipe
+	if rc == nil {
+		if !known || in.recipe == nil {
+			return fmt.Errorf("%w: instance %s: no recipe", ErrInvalidSpec, spec.ID)
+		}
+		rc = in.recipe
+	}
+	st, err := rc.Type(spec.Type)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+	}
+	typ := spec.Type
+	if typ == "" {
+		typ = rc.DefaultType
+	}
+	cidStr := spec.RecipeCID
+	if cidStr == "" {
+		cidStr = rc.CID().String()
+	}
+	if !filepath.IsLocal(cidStr) || filepath.Base(cidStr) != cidStr {
+		return fmt.Errorf("%w: recipe CID %q", ErrInvalidSpec, cidStr)
+	}
+	if len(st.Ports) > m.cfg.PortsPerPartition {
+		return fmt.Errorf("%w: type %s needs %d ports, partitions have %d", ErrInvalidSpec, typ, len(st.Ports), m.cfg.PortsPerPartition)
+	}
+	gen, err := genOf(cidStr, typ, spec.Params)
+	if err != nil {
+		return fmt.Errorf("%w: params: %v", ErrInvalidSpec, err)
+	}
+	if (!known || in.rec.State != StateStarted) && spec.State == StateStarted && (!known || in.rec.Partition < 0) && m.freeLocked() <= 0 {
+		return fmt.Errorf("%w (%d partitions)", ErrNoFreePartition, len(m.slots))
+	}
+	if !known {
+		in = &instance{rec: record{ID: spec.ID, Partition: -1, Phase: PhasePending}}
+	}
+	prev := in.rec
+	in.recipe = rc
+	in.rec.Name, in.rec.RecipeCID, in.rec.Type = spec.Name, cidStr, typ
+	in.rec.Recipe = rc.Canonical()
+	in.rec.Params = spec.Params
+	in.rec.State, in.rec.Epoch, in.rec.Requester, in.rec.Gen = spec.State, spec.Epoch, spec.Requester, gen
+	if known && prev.State == in.rec.State && prev.Gen == gen && prev.Epoch == spec.Epoch && prev.Name == spec.Name && prev.Requester == spec.Requester {
+		return nil // nothing changed
+	}
+	m.insts[spec.ID] = in
+	if err := m.saveLocked(); err != nil {
+		in.rec = prev
+		if !known {
+			delete(m.insts, spec.ID)
+		}
+		return fmt.Errorf("partition: persist desired state: %w", err)
+	}
+	m.refreshLocked(in)
+	m.trigger()
+	return nil
+}
+
+// genOf identifies what runs: recipe CID, software type and params.
+func genOf(cidStr, typ string, params map[string]any) (string, error) {
+	b, err := stateEnc.Marshal(params)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00", cidStr, typ)
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil)[:16]), nil
+}
+
+// Get returns the status of instance id.
+func (m *Manager) Get(id string) (InstanceStatus, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	in, ok := m.insts[id]
+	if !ok {
+		return InstanceStatus{}, false
+	}
+	return cloneStatus(in.st), true
+}
+
+// List returns every instance's status, sorted by ID.
+func (m *Manager) List() []InstanceStatus {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]InstanceStatus, 0, len(m.insts))
+	for _, in := range m.insts {
+		out = append(out, cloneStatus(in.st))
+	}
+	slices.SortFunc(out, func(a, b InstanceStatus) int {
+		if a.ID < b.ID {
+			return -1
+		}
+		if a.ID > b.ID {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Free returns the number of partitions available for new instances.
+func (m *Manager) Free() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.freeLocked()
+}
+
+func (m *Manager) freeLocked() int {
+	n := 0
+	for _, s := range m.slots {
+		if s == "" {
+			n++
+		}
+	}
+	for _, in := range m.insts {
+		if in.rec.State == StateStarted && in.rec.Partition < 0 {
+			n-- // reserved for a pending start
+		}
+	}
+	return max(n, 0)
+}
+
+// Limits reports what the host enforces on partitions.
+func (m *Manager) Limits() Limits {
+	l := m.limits
+	l.Reasons = slices.Clone(l.Reasons)
+	return l
+}
+
+// Partitions returns every partition slot with its instance and the
+// instance's usage over the last minute.
+func (m *Manager) Partitions() []PartitionStatus {
+	now := m.cfg.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]PartitionStatus, len(m.slots))
+	for i, id := range m.slots {
+		lo, hi := m.portRange(i)
+		p := PartitionStatus{Index: i, User: m.users[i].Name, Dir: m.partDir(i), Ports: [2]int{lo, hi},
+			State: "free", Promises: []PromiseStatus{}, LimitsEnforced: m.limits.Enforced,
+			Usage: PartitionUsage{NetBytes: metering.Unknown, DiskBytes: metering.Unknown}}
+		if in, ok := m.insts[id]; ok && id != "" {
+			p.InstanceID, p.State, p.Phase = id, string(in.rec.State), string(in.st.Phase)
+			p.Promises = slices.Clone(in.st.Promises)
+			if s := m.series[id]; s != nil {
+				if u, err := metering.Slice(s.samples, now.Add(-time.Minute), now); err == nil {
+					p.Usage = PartitionUsage{CPUMs: u.CPUMs, MemAvgBytes: u.MemAvgBytes, MemPeakBytes: u.MemPeakBytes,
+						DiskBytes: u.DiskBytes, NetBytes: u.NetBytes}
+				}
+			}
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// Usage returns what instance id used in [from, to), for billing slices.
+// Samples are kept for Config.Retention, also after the instance is gone.
+func (m *Manager) Usage(id string, from, to time.Time) (metering.Usage, error) {
+	m.mu.Lock()
+	s := m.series[id]
+	var samples []metering.Sample
+	if s != nil {
+		samples = slices.Clone(s.samples)
+	}
+	m.mu.Unlock()
+	if s == nil {
+		return metering.Usage{}, fmt.Errorf("%w: %s (no samples)", ErrUnknownInstance, id)
+	}
+	return metering.Slice(samples, from, to)
+}
+
+// Subscribe returns a channel receiving every instance status change
+// (including a last PhaseDestroyed one) and a function to unsubscribe. A
+// subscriber that does not keep up misses updates (the channel holds 256);
+// List gives the full picture at any time. The channel closes on Close.
+func (m *Manager) Subscribe() (<-chan InstanceStatus, func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch := make(chan InstanceStatus, 256)
+	id := m.nextSub
+	m.nextSub++
+	if m.closed {
+		close(ch)
+		return ch, func() {}
+	}
+	m.subs[id] = ch
+	return ch, func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if c, ok := m.subs[id]; ok {
+			close(c)
+			delete(m.subs, id)
+		}
+	}
+}
+
+// emitLocked sends st to subscribers without blocking.
+func (m *Manager) emitLocked(st InstanceStatus) {
+	for _, ch := range m.subs {
+		select {
+		case ch <- cloneStatus(st):
+		default:
+		}
+	}
+}
+
+func (m *Manager) trigger() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+// saveLocked persists every instance's record.
+func (m *Manager) saveLocked() error {
+	st := &stateFile{Version: stateVersion}
+	ids := make([]string, 0, len(m.insts))
+	for id := range m.insts {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		st.Instances = append(st.Instances, m.insts[id].rec)
+	}
+	return saveState(m.statePath, st)
+}
+
+func (m *Manager) persistLocked() {
+	if err := m.saveLocked(); err != nil {
+		m.cfg.Log.Error("partition: persist state", "err", err)
+	}
+}
+
+// baseStatus derives the status fields that come from the record.
+func (m *Manager) baseStatus(in *instance) InstanceStatus {
+	r := in.rec
+	st := in.st
+	st.ID, st.Name, st.RecipeCID, st.Type, st.Requester = r.ID, r.Name, r.RecipeCID, r.Type, r.Requester
+	st.Epoch, st.State, st.Phase, st.Partition = r.Epoch, r.State, r.Phase, r.Partition
+	st.Ports = r.Ports
+	st.ResultCID = r.ResultCID
+	if r.Error != "" {
+		st.Error = r.Error
+	}
+	if st.Promises == nil {
+		st.Promises = []PromiseStatus{}
+	}
+	if st.Processes == nil {
+		st.Processes = []ProcessStatus{}
+	}
+	if in.recipe != nil {
+		if t, err := in.recipe.Type(r.Type); err == nil {
+			st.Batch = t.Batch
+		}
+	}
+	if r.StartedNs != 0 {
+		st.StartedAt = time.Unix(0, r.StartedNs).UTC()
+	}
+	if st.Phase == PhaseCompleted && r.Partition >= 0 {
+		st.ResultDir = filepath.Join(m.partDir(r.Partition), "out")
+	}
+	return st
+}
+
+// refreshLocked recomputes in's status from its record and run, and emits it.
+func (m *Manager) refreshLocked(in *instance) {
+	st := m.baseStatus(in)
+	if rs := in.run; rs != nil {
+		st.Processes = make([]ProcessStatus, len(rs.procs))
+		for i, p := range rs.procs {
+			st.Processes[i] = ProcessStatus{Name: p.name, PID: p.pid, Running: p.running, Restarts: p.restarts,
+				LastExit: p.lastExit, Log: p.log, Adopted: p.adopted}
+		}
+		st.Promises = slices.Clone(rs.promises)
+		st.Healthy = rs.healthy
+		st.Connection = rs.connection
+		st.ReadyAt = rs.readyAt
+	} else {
+		st.Processes = []ProcessStatus{}
+		st.Healthy = false
+	}
+	if in.rec.Error == "" && st.Phase != PhasePending {
+		st.Error = ""
+	}
+	st.UpdatedAt = m.cfg.Now().UTC()
+	in.st = st
+	m.emitLocked(st)
+}
+
+func cloneStatus(s InstanceStatus) InstanceStatus {
+	s.Promises = slices.Clone(s.Promises)
+	s.Processes = slices.Clone(s.Processes)
+	if s.Ports != nil {
+		p := make(map[string]int, len(s.Ports))
+		for k, v := range s.Ports {
+			p[k] = v
+		}
+		s.Ports = p
+	}
+	if s.Connection != nil {
+		c := make(map[string]string, len(s.Connection))
+		for k, v := range s.Connection {
+			c[k] = v
+		}
+		s.Connection = c
+	}
+	return s
+}
+
+func (m *Manager) partDir(i int) string { return filepath.Join(m.dir, strconv.Itoa(i)) }
+
+func (m *Manager) portRange(i int) (lo, hi int) {
+	lo = m.cfg.PortBase + i*m.cfg.PortsPerPartition
+	return lo, lo + m.cfg.PortsPerPartition - 1
+}
+
+// reconcileLoop drives actual state towards desired state.
+func (m *Manager) reconcileLoop() {
+	defer m.loops.Done()
+	t := time.NewTicker(m.cfg.ReconcileInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-m.kick:
+		case <-t.C:
+		}
+		m.reconcileOnce()
+	}
+}
+
+func (m *Manager) reconcileOnce() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ctx.Err() != nil {
+		return
+	}
+	var des []Desired
+	var act []Actual
+	for id, in := range m.insts {
+		des = append(des, Desired{ID: id, State: in.rec.State, Gen: in.rec.Gen})
+		act = append(act, Actual{ID: id, Partition: in.rec.Partition, Phase: in.rec.Phase, Gen: in.rec.RunGen, Busy: in.busy})
+	}
+	free := 0
+	for _, s := range m.slots {
+		if s == "" {
+			free++
+		}
+	}
+	for _, a := range Reconcile(des, act, free) {
+		in := m.insts[a.ID]
+		switch a.Kind {
+		case ActWait:
+			if in.st.Error != a.Reason {
+				in.st.Error = a.Reason
+				m.emitLocked(in.st)
+			}
+			continue
+		case ActForget:
+			delete(m.insts, a.ID)
+			m.persistLocked()
+			in.st.Phase = PhaseDestroyed
+			in.st.UpdatedAt = m.cfg.Now().UTC()
+			m.emitLocked(in.st)
+			continue
+		}
+		in.busy = true
+		m.ops.Add(1)
+		go func(a Action, in *instance) {
+			defer m.ops.Done()
+			m.do(a, in)
+			m.mu.Lock()
+			in.busy = false
+			m.mu.Unlock()
+			m.trigger()
+		}(a, in)
+	}
+}
+
+// killGroup signals the process group led by pid (and pid itself).
+func killGroup(pid int, sig syscall.Signal) {
+	if pid <= 0 {
+		return
+	}
+	_ = syscall.Kill(-pid, sig)
+	_ = syscall.Kill(pid, sig)
+}

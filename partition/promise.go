@@ -1,0 +1,211 @@
+package partition
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/weftgrid/weft/recipes"
+)
+
+// promiseClient makes HTTP promise checks (no keep-alive: each check is a
+// fresh connection, as a client would make).
+var promiseClient = &http.Client{
+	Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
+	CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	},
+}
+
+// checkPromise runs one check of pr, bounded by its timeout.
+func (m *Manager) checkPromise(ctx context.Context, rs *runState, pr recipes.Promise) error {
+	timeout := pr.Timeout.D()
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	switch pr.Kind {
+	case recipes.PromiseTCP:
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", pr.Target)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	case recipes.PromiseHTTP:
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, pr.Target, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := promiseClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		want := pr.ExpectStatus
+		if want == 0 {
+			want = http.StatusOK
+		}
+		if resp.StatusCode != want {
+			return fmt.Errorf("HTTP %d, want %d", resp.StatusCode, want)
+		}
+		if pr.ExpectBody != "" && !strings.Contains(string(body), pr.ExpectBody) {
+			return fmt.Errorf("body does not contain %q", pr.ExpectBody)
+		}
+		return nil
+	case recipes.PromiseCommand:
+		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", pr.Command)
+		cmd.Dir = m.partDir(rs.idx)
+		cmd.Env = rs.env
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if rs.acct.set() {
+			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(rs.acct.UID), Gid: uint32(rs.acct.GID), Groups: []uint32{}}
+		}
+		cmd.Cancel = func() error { killGroup(cmd.Process.Pid, syscall.SIGKILL); return nil }
+		cmd.WaitDelay = time.Second
+		out, err := cmd.CombinedOutput()
+		if ctx.Err() == context.DeadlineExceeded {
+			return fmt.Errorf("timed out after %s", timeout)
+		}
+		if err != nil {
+			msg := strings.TrimSpace(string(out))
+			if len(msg) > 200 {
+				msg = msg[:200] + "…"
+			}
+			if msg != "" {
+				return fmt.Errorf("%v: %s", err, msg)
+			}
+			return err
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown promise kind %q", pr.Kind)
+}
+
+// promiseLoop checks test promises right after start until they all pass
+// (the instance is then running), then anomaly promises every period.
+func (m *Manager) promiseLoop(in *instance, rs *runState) {
+	defer rs.wg.Done()
+	prs := rs.rendered.Promises
+	record := func(i int, err error) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		ps := &rs.promises[i]
+		ps.OK, ps.CheckedAt, ps.LastError = err == nil, m.cfg.Now().UTC(), ""
+		if err != nil {
+			ps.LastError = err.Error()
+		}
+		healthy := true
+		for _, p := range rs.promises {
+			if !p.CheckedAt.IsZero() && !p.OK {
+				healthy = false
+			}
+		}
+		rs.healthy = healthy
+		if in.run == rs {
+			m.refreshLocked(in)
+		}
+	}
+	// Test promises: quick polling with back-off, until each passed once.
+	passed := make([]bool, len(prs))
+	delay := 20 * time.Millisecond
+	for {
+		all := true
+		for i, pr := range prs {
+			if passed[i] || !when(pr).IsTest() {
+				continue
+			}
+			err := m.checkPromise(rs.ctx, rs, pr)
+			if rs.ctx.Err() != nil {
+				return
+			}
+			record(i, err)
+			passed[i] = err == nil
+			all = all && passed[i]
+		}
+		if all {
+			break
+		}
+		select {
+		case <-rs.ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, time.Second)
+	}
+	m.mu.Lock()
+	if in.run == rs && in.rec.Phase == PhaseStarting {
+		in.rec.Phase = PhaseRunning
+		rs.readyAt = m.cfg.Now().UTC()
+		rs.healthy = true
+		for _, p := range rs.promises {
+			rs.healthy = rs.healthy && (p.CheckedAt.IsZero() || p.OK)
+		}
+		m.persistLocked()
+		m.refreshLocked(in)
+	}
+	m.mu.Unlock()
+	// Anomaly promises, each on its own period.
+	next := make([]time.Time, len(prs))
+	now := time.Now()
+	any := false
+	for i, pr := range prs {
+		if when(pr).IsAnomaly() {
+			next[i] = now.Add(period(pr))
+			any = true
+		}
+	}
+	if !any {
+		return
+	}
+	for {
+		var soonest time.Time
+		for i, pr := range prs {
+			if when(pr).IsAnomaly() && (soonest.IsZero() || next[i].Before(soonest)) {
+				soonest = next[i]
+			}
+		}
+		select {
+		case <-rs.ctx.Done():
+			return
+		case <-time.After(time.Until(soonest)):
+		}
+		now := time.Now()
+		for i, pr := range prs {
+			if !when(pr).IsAnomaly() || next[i].After(now) {
+				continue
+			}
+			err := m.checkPromise(rs.ctx, rs, pr)
+			if rs.ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				m.cfg.Log.Warn("partition: promise failed", "instance", in.rec.ID, "promise", pr.Name, "err", err)
+			}
+			record(i, err)
+			next[i] = time.Now().Add(period(pr))
+		}
+	}
+}
+
+func when(pr recipes.Promise) recipes.PromiseWhen {
+	if pr.When == "" {
+		return recipes.WhenBoth
+	}
+	return pr.When
+}
+
+func period(pr recipes.Promise) time.Duration {
+	if p := pr.Period.D(); p > 0 {
+		return p
+	}
+	return 10 * time.Second
+}

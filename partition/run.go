@@ -1,0 +1,716 @@
+package partition
+
+import (
+	"context"
+
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/weftgrid/weft/recipes"
+)
+
+// runState is one run of an instance's processes in its partition.
+type runState struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // supervisors, promise loop, batch timer
+
+	idx      int
+	acct     account
+	batch    bool
+	env      []string
+	rendered *recipes.Rendered
+	procs    []*proc
+
+	timedOut atomic.Bool
+
+	// Guarded by Manager.mu.
+	promises   []PromiseStatus
+	healthy    bool
+	connection map[string]string
+	readyAt    time.Time
+	finished   int
+	failMsg    string
+}
+
+// proc is one supervised process of a run.
+type proc struct {
+	name string
+	spec recipes.Process
+	log  string
+
+	// Guarded by Manager.mu.
+	pid      int
+	start    uint64
+	running  bool
+	restarts int
+	lastExit string
+	exitOK   bool
+	adopted  bool
+	exited   chan struct{} // closed when the current OS process is gone
+}
+
+// do carries out one reconcile action.
+func (m *Manager) do(a Action, in *instance) {
+	switch a.Kind {
+	case ActStart:
+		m.startInstance(in)
+	case ActRestart:
+		m.stopInstance(in, PhasePending)
+		m.startInstance(in)
+	case ActStop:
+		m.stopInstance(in, PhaseStopped)
+	case ActDestroy:
+		m.destroyInstance(in)
+	}
+}
+
+// fail records why in cannot run; the loop leaves it alone until its spec
+// changes.
+func (m *Manager) fail(in *instance, gen string, err error) {
+	m.cfg.Log.Warn("partition: instance failed", "instance", in.rec.ID, "err", err)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	in.rec.Phase, in.rec.RunGen, in.rec.Error = PhaseFailed, gen, err.Error()
+	m.persistLocked()
+	m.refreshLocked(in)
+}
+
+func (m *Manager) setPhase(in *instance, ph Phase) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	in.rec.Phase = ph
+	m.persistLocked()
+	m.refreshLocked(in)
+}
+
+// startInstance allocates a partition if needed, installs the recipe,
+// writes the instance's files and starts its processes and promises.
+func (m *Manager) startInstance(in *instance) {
+	m.mu.Lock()
+	gen, rc, typ := in.rec.Gen, in.recipe, in.rec.Type
+	if in.rec.Partition < 0 {
+		idx := slices.Index(m.slots, "")
+		if idx < 0 {
+			in.st.Error = "no free partition"
+			m.mu.Unlock()
+			return
+		}
+		m.slots[idx] = in.rec.ID
+		in.rec.Partition = idx
+	}
+	idx := in.rec.Partition
+	in.rec.Phase, in.rec.Error, in.rec.Procs = PhaseInstalling, "", nil
+	m.persistLocked()
+	m.refreshLocked(in)
+	m.mu.Unlock()
+
+	t, err := rc.Type(typ)
+	if err != nil {
+		m.fail(in, gen, err)
+		return
+	}
+	if err := m.preparePartition(idx, t.Resources); err != nil {
+		m.fail(in, gen, err)
+		return
+	}
+	soft, err := m.install(m.ctx, in.rec.RecipeCID, rc)
+	if err != nil {
+		m.fail(in, gen, err)
+		return
+	}
+	rs, ports, err := m.newRun(in, idx, soft, t)
+	if err != nil {
+		m.fail(in, gen, err)
+		return
+	}
+	if err := m.writeFiles(m.ctx, m.partDir(idx), rs.rendered.Files, m.users[idx]); err != nil {
+		m.fail(in, gen, err)
+		return
+	}
+	if t.Batch {
+		out := filepath.Join(m.partDir(idx), "out")
+		_ = os.RemoveAll(out)
+		if err := mkdirOwned(out, m.users[idx]); err != nil {
+			m.fail(in, gen, err)
+			return
+		}
+	}
+	m.mu.Lock()
+	if m.ctx.Err() != nil {
+		m.mu.Unlock()
+		return
+	}
+	in.run = rs
+	in.rec.Phase, in.rec.RunGen, in.rec.Ports = PhaseStarting, gen, ports
+	in.rec.StartedNs = m.cfg.Now().UnixNano()
+	in.rec.ResultCID = ""
+	m.persistLocked()
+	m.refreshLocked(in)
+	m.mu.Unlock()
+	m.runProcs(in, rs, nil, t)
+}
+
+// runProcs starts the supervisors (adopting recs' processes when given),
+// the promise loop and, for batch types, the timeout.
+func (m *Manager) runProcs(in *instance, rs *runState, adopt map[string]procRecord, t *recipes.SoftwareType) {
+	m.ensureSeries(in.rec.ID)
+	for _, p := range rs.procs {
+		rs.wg.Add(1)
+		r, ok := adopt[p.name]
+		go m.supervise(in, rs, p, r, ok)
+	}
+	m.sampleIDs([]string{in.rec.ID}, true)
+	rs.wg.Add(1)
+	go m.promiseLoop(in, rs)
+	if t.Batch && t.Timeout > 0 {
+		rs.wg.Add(1)
+		go func() {
+			defer rs.wg.Done()
+			timer := time.NewTimer(t.Timeout.D())
+			defer timer.Stop()
+			select {
+			case <-timer.C:
+				rs.timedOut.Store(true)
+				m.mu.Lock()
+				if rs.failMsg == "" {
+					rs.failMsg = "batch timeout after " + t.Timeout.String()
+				}
+				pids := rs.pidsLocked()
+				m.mu.Unlock()
+				for _, pid := range pids {
+					killGroup(pid, syscall.SIGKILL)
+				}
+			case <-rs.ctx.Done():
+			}
+		}()
+	}
+}
+
+func (rs *runState) pidsLocked() []int {
+	var out []int
+	for _, p := range rs.procs {
+		if p.running && p.pid > 0 {
+			out = append(out, p.pid)
+		}
+	}
+	return out
+}
+
+// preparePartition creates the partition's directories (owned by its user,
+// mode 0700) and cgroup.
+func (m *Manager) preparePartition(idx int, res recipes.Resources) error {
+	dir := m.partDir(idx)
+	acct := m.users[idx]
+	for _, d := range []string{dir, filepath.Join(dir, "tmp"), filepath.Join(dir, "log")} {
+		if err := mkdirOwned(d, acct); err != nil {
+			return err
+		}
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return err
+	}
+	if err := m.cg.create(idx, res.CPUMillis, int64(res.MemoryBytes), m.cfg.PidsMax); err != nil {
+		return fmt.Errorf("partition: cgroup of partition %d: %w", idx, err)
+	}
+	return nil
+}
+
+func mkdirOwned(d string, acct account) error {
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return fmt.Errorf("partition: %w", err)
+	}
+	if acct.set() {
+		if err := os.Chown(d, acct.UID, acct.GID); err != nil {
+			return fmt.Errorf("partition: %w", err)
+		}
+	}
+	return nil
+}
+
+// newRun renders the software type for the instance in partition idx.
+func (m *Manager) newRun(in *instance, idx int, soft string, t *recipes.SoftwareType) (*runState, map[string]int, error) {
+	dir := m.partDir(idx)
+	lo, _ := m.portRange(idx)
+	ports := make(map[string]int, len(t.Ports))
+	for i, name := range t.Ports {
+		ports[name] = lo + i
+	}
+	m.mu.Lock()
+	params := in.rec.Params
+	id, typ := in.rec.ID, in.rec.Type
+	m.mu.Unlock()
+	if params == nil {
+		params = map[string]any{}
+	}
+	tctx := recipes.TemplateContext{
+		Params: params,
+		Partition: recipes.PartitionInfo{ID: idx, Dir: dir, Tmp: filepath.Join(dir, "tmp"),
+			Out: filepath.Join(dir, "out"), Software: soft},
+		Ports: ports, Host: m.cfg.Host, Weft: m.weft, Node: recipes.NodeInfo{PeerID: m.cfg.PeerID},
+		Instance: id, Type: typ,
+	}
+	rendered, err := t.Render(tctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	acct := m.users[idx]
+	env := []string{
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"HOME=" + dir, "TMPDIR=" + tctx.Partition.Tmp, "LANG=C.UTF-8",
+		"WEFT_PARTITION=" + strconv.Itoa(idx), "WEFT_INSTANCE=" + id,
+		"WEFT_OUT=" + tctx.Partition.Out, "WEFT_SOFTWARE=" + soft,
+	}
+	if acct.set() {
+		env = append(env, "USER="+acct.Name, "LOGNAME="+acct.Name)
+	}
+	ctx, cancel := context.WithCancel(m.ctx)
+	rs := &runState{ctx: ctx, cancel: cancel, idx: idx, acct: acct, batch: t.Batch, env: env,
+		rendered: rendered, connection: rendered.Connection}
+	for _, p := range rendered.Processes {
+		if p.Dir == "" {
+			p.Dir = dir
+		}
+		if p.Restart == "" {
+			p.Restart = recipes.RestartAlways
+			if t.Batch {
+				p.Restart = recipes.RestartNever
+			}
+		}
+		rs.procs = append(rs.procs, &proc{name: p.Name, spec: p, log: filepath.Join(dir, "log", p.Name+".log")})
+	}
+	for _, pr := range rendered.Promises {
+		rs.promises = append(rs.promises, PromiseStatus{Name: pr.Name, Kind: string(pr.Kind)})
+	}
+	return rs, ports, nil
+}
+
+// supervise runs one process until the run is cancelled or the process
+// exits for good, restarting it with exponential back-off per its policy.
+func (m *Manager) supervise(in *instance, rs *runState, p *proc, adoptRec procRecord, adopt bool) {
+	defer rs.wg.Done()
+	backoff := m.cfg.RestartBackoff
+	for first := true; ; first = false {
+		began := time.Now()
+		var exited chan struct{}
+		var err error
+		if first && adopt {
+			exited = m.watchAdopted(in, rs, p, adoptRec)
+		} else {
+			exited, err = m.launch(in, rs, p)
+		}
+		ok, msg := false, ""
+		if err != nil {
+			msg = err.Error()
+			m.mu.Lock()
+			p.lastExit, p.exitOK = msg, false
+			m.refreshLocked(in)
+			m.mu.Unlock()
+		} else {
+			select {
+			case <-exited:
+			case <-rs.ctx.Done():
+				return
+			}
+			m.mu.Lock()
+			ok, msg = p.exitOK, p.lastExit
+			pid := p.pid
+			m.mu.Unlock()
+			killGroup(pid, syscall.SIGKILL) // what the leader left behind
+			m.sampleIDs([]string{in.rec.ID}, false)
+		}
+		if rs.ctx.Err() != nil {
+			return
+		}
+		restart := p.spec.Restart == recipes.RestartAlways || (p.spec.Restart == recipes.RestartOnFailure && !ok)
+		if !restart || rs.timedOut.Load() {
+			m.procFinished(in, rs, p, ok && !rs.timedOut.Load(), msg)
+			return
+		}
+		if time.Since(began) >= 10*time.Second {
+			backoff = m.cfg.RestartBackoff // it ran long enough: start over
+		}
+		m.cfg.Log.Info("partition: process exited; restarting", "instance", in.rec.ID, "process", p.name,
+			"exit", msg, "backoff", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-rs.ctx.Done():
+			return
+		}
+		backoff = min(backoff*2, m.cfg.RestartBackoffMax)
+		m.mu.Lock()
+		p.restarts++
+		m.mu.Unlock()
+	}
+}
+
+// launch starts p's OS process in its own process group, as the partition's
+// user, in its cgroup, with rlimits, writing to its log file.
+func (m *Manager) launch(in *instance, rs *runState, p *proc) (chan struct{}, error) {
+	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("partition: log: %w", err)
+	}
+	if rs.acct.set() {
+		_ = logf.Chown(rs.acct.UID, rs.acct.GID)
+	}
+	fmt.Fprintf(logf, "--- weft: starting %s at %s\n", p.name, time.Now().UTC().Format(time.RFC3339))
+	cmd := exec.Command(p.spec.Command, p.spec.Args...)
+	cmd.Dir = p.spec.Dir
+	cmd.Env = append(slices.Clone(rs.env), sortedEnv(p.spec.Env)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if rs.acct.set() {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(rs.acct.UID), Gid: uint32(rs.acct.GID), Groups: []uint32{}}
+	}
+	err = cmd.Start()
+	if err != nil {
+		fmt.Fprintf(logf, "--- weft: cannot start %s: %v\n", p.name, err)
+	}
+	logf.Close()
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", p.name, err)
+	}
+	pid := cmd.Process.Pid
+	if m.cg.version != "none" {
+		if err := m.cg.add(rs.idx, pid); err != nil {
+			m.cfg.Log.Warn("partition: cgroup add", "pid", pid, "err", err)
+		}
+	}
+	m.setRlimits(pid, in)
+	start := procStart(pid)
+	exited := make(chan struct{})
+	m.mu.Lock()
+	p.pid, p.start, p.running, p.adopted, p.exited = pid, start, true, false, exited
+	m.recordProcsLocked(in, rs)
+	m.refreshLocked(in)
+	m.mu.Unlock()
+	go func() {
+		werr := cmd.Wait()
+		var cpu int64
+		if ps := cmd.ProcessState; ps != nil {
+			cpu = int64(ps.UserTime() + ps.SystemTime())
+		}
+		m.mu.Lock()
+		p.running = false
+		p.exitOK = werr == nil
+		p.lastExit = "exit status 0"
+		if werr != nil {
+			p.lastExit = werr.Error()
+		}
+		if s := m.series[in.rec.ID]; s != nil {
+			s.deadCPU += cpu
+		}
+		m.refreshLocked(in)
+		m.mu.Unlock()
+		close(exited)
+	}()
+	return exited, nil
+}
+
+// watchAdopted follows a process started by an earlier run of the node: it
+// is not our child, so it is polled (pid and start time) until it is gone.
+func (m *Manager) watchAdopted(in *instance, rs *runState, p *proc, r procRecord) chan struct{} {
+	exited := make(chan struct{})
+	m.mu.Lock()
+	p.pid, p.start, p.running, p.adopted, p.exited = r.PID, r.Start, true, true, exited
+	m.refreshLocked(in)
+	m.mu.Unlock()
+	go func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for procAlive(r.PID, r.Start) {
+			select {
+			case <-t.C:
+			case <-m.ctx.Done():
+				if m.cfg.KeepRunningOnClose {
+					return
+				}
+				// Close stops the run; keep watching until the process is gone.
+				<-t.C
+			}
+		}
+		m.mu.Lock()
+		p.running, p.exitOK = false, false
+		p.lastExit = "exited (status unknown: adopted after a node restart)"
+		m.refreshLocked(in)
+		m.mu.Unlock()
+		close(exited)
+	}()
+	return exited
+}
+
+// recordProcsLocked persists the run's live pids and start times.
+func (m *Manager) recordProcsLocked(in *instance, rs *runState) {
+	in.rec.Procs = in.rec.Procs[:0]
+	for _, p := range rs.procs {
+		if p.running && p.pid > 0 {
+			in.rec.Procs = append(in.rec.Procs, procRecord{Name: p.name, PID: p.pid, Start: p.start})
+		}
+	}
+	m.persistLocked()
+}
+
+// procFinished notes that p exited for good; when every process of the run
+// has, the instance is completed (all exited 0) or failed.
+func (m *Manager) procFinished(in *instance, rs *runState, p *proc, ok bool, msg string) {
+	m.mu.Lock()
+	rs.finished++
+	if !ok && rs.failMsg == "" {
+		rs.failMsg = fmt.Sprintf("process %s: %s", p.name, msg)
+	}
+	if rs.finished < len(rs.procs) || in.run != rs || rs.ctx.Err() != nil {
+		m.mu.Unlock()
+		return
+	}
+	fail := rs.failMsg
+	in.rec.Procs = nil
+	if fail != "" {
+		in.rec.Phase, in.rec.Error = PhaseFailed, fail
+	} else {
+		in.rec.Phase, in.rec.Error = PhaseCompleted, ""
+	}
+	m.persistLocked()
+	m.refreshLocked(in)
+	out := filepath.Join(m.partDir(rs.idx), "out")
+	id := in.rec.ID
+	m.mu.Unlock()
+	rs.cancel()
+	if fail == "" && rs.batch && m.cfg.Results != nil {
+		c, err := m.cfg.Results.PutDir(m.ctx, out)
+		m.mu.Lock()
+		if err != nil {
+			m.cfg.Log.Warn("partition: store batch result", "instance", id, "err", err)
+			in.rec.Error = "store result: " + err.Error()
+		} else {
+			in.rec.ResultCID = c
+		}
+		m.persistLocked()
+		m.refreshLocked(in)
+		m.mu.Unlock()
+	}
+}
+
+// stopRun stops every process of rs: SIGTERM to each process group and to
+// everything left in the partition's cgroup, then SIGKILL after the grace.
+func (m *Manager) stopRun(in *instance, rs *runState) {
+	rs.cancel()
+	m.mu.Lock()
+	type target struct {
+		pid    int
+		exited chan struct{}
+	}
+	var ts []target
+	for _, p := range rs.procs {
+		if p.exited != nil {
+			ts = append(ts, target{p.pid, p.exited})
+		}
+	}
+	m.mu.Unlock()
+	signal := func(sig syscall.Signal) {
+		for _, t := range ts {
+			killGroup(t.pid, sig)
+		}
+		for _, pid := range m.cg.procs(rs.idx) {
+			_ = syscall.Kill(pid, sig)
+		}
+	}
+	done := func() bool {
+		for _, t := range ts {
+			select {
+			case <-t.exited:
+			default:
+				return false
+			}
+		}
+		return len(m.cg.procs(rs.idx)) == 0
+	}
+	waitFor := func(d time.Duration) bool {
+		deadline := time.Now().Add(d)
+		for !done() {
+			if time.Now().After(deadline) {
+				return false
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return true
+	}
+	signal(syscall.SIGTERM)
+	if !waitFor(m.cfg.StopGrace) {
+		signal(syscall.SIGKILL)
+		if !waitFor(10 * time.Second) {
+			m.cfg.Log.Error("partition: processes survive SIGKILL", "instance", in.rec.ID)
+		}
+	}
+	for _, t := range ts {
+		killGroup(t.pid, syscall.SIGKILL) // group members left by a dead leader
+	}
+	rs.wg.Wait()
+	m.sampleIDs([]string{in.rec.ID}, false)
+}
+
+// stopInstance stops in's run and records phase.
+func (m *Manager) stopInstance(in *instance, phase Phase) {
+	m.mu.Lock()
+	rs := in.run
+	m.mu.Unlock()
+	if rs != nil {
+		m.stopRun(in, rs)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if in.run == rs {
+		in.run = nil
+	}
+	in.rec.Procs = nil
+	if phase == PhaseStopped || active(in.rec.Phase) {
+		in.rec.Phase = phase
+	}
+	m.persistLocked()
+	m.refreshLocked(in)
+}
+
+// destroyInstance stops everything, wipes the partition and frees it.
+func (m *Manager) destroyInstance(in *instance) {
+	m.mu.Lock()
+	idx := in.rec.Partition
+	in.rec.Phase = PhaseDestroying
+	m.refreshLocked(in)
+	m.mu.Unlock()
+	m.stopInstance(in, PhaseDestroying)
+	if idx >= 0 {
+		for _, pid := range m.cg.procs(idx) { // anything that escaped the groups
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for len(m.cg.procs(idx)) > 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := m.cg.remove(idx); err != nil {
+			m.cfg.Log.Warn("partition: remove cgroup", "partition", idx, "err", err)
+		}
+		if err := os.RemoveAll(m.partDir(idx)); err != nil {
+			m.cfg.Log.Error("partition: wipe", "partition", idx, "err", err)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if idx >= 0 && idx < len(m.slots) && m.slots[idx] == in.rec.ID {
+		m.slots[idx] = ""
+	}
+	in.rec.Partition, in.rec.Ports, in.rec.RunGen = -1, nil, ""
+	if s := m.series[in.rec.ID]; s != nil {
+		s.gone = m.cfg.Now()
+	}
+	if in.rec.State == StateDestroyed || m.insts[in.rec.ID] != in {
+		delete(m.insts, in.rec.ID)
+		m.persistLocked()
+		in.st.Phase, in.st.Partition, in.st.UpdatedAt = PhaseDestroyed, -1, m.cfg.Now().UTC()
+		in.st.Processes = []ProcessStatus{}
+		m.emitLocked(in.st)
+		return
+	}
+	in.rec.Phase = PhasePending // wanted again meanwhile
+	m.persistLocked()
+	m.refreshLocked(in)
+}
+
+// recover runs once at Start: adopt or stop what the last run left.
+func (m *Manager) recover() {
+	m.mu.Lock()
+	ins := make([]*instance, 0, len(m.insts))
+	for _, in := range m.insts {
+		ins = append(ins, in)
+	}
+	m.mu.Unlock()
+	sort.Slice(ins, func(i, j int) bool { return ins[i].rec.ID < ins[j].rec.ID })
+	for _, in := range ins {
+		r := in.rec
+		var alive []procRecord
+		for _, p := range r.Procs {
+			if procAlive(p.PID, p.Start) {
+				alive = append(alive, p)
+			}
+		}
+		if m.tryAdopt(in, alive) {
+			m.cfg.Log.Info("partition: re-adopted instance", "instance", r.ID, "processes", len(alive))
+			continue
+		}
+		for _, p := range alive {
+			killGroup(p.PID, syscall.SIGKILL)
+		}
+		if r.Partition >= 0 {
+			for _, pid := range m.cg.procs(r.Partition) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for _, p := range alive {
+			for procAlive(p.PID, p.Start) && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		m.mu.Lock()
+		in.rec.Procs = nil
+		if active(in.rec.Phase) || in.rec.Phase == PhaseDestroying {
+			in.rec.Phase = PhaseStopped
+		}
+		m.refreshLocked(in)
+		m.mu.Unlock()
+	}
+	m.mu.Lock()
+	m.persistLocked()
+	m.mu.Unlock()
+}
+
+// tryAdopt takes over a service instance whose processes all survived.
+func (m *Manager) tryAdopt(in *instance, alive []procRecord) bool {
+	r := in.rec
+	if r.State != StateStarted || !active(r.Phase) || r.RunGen != r.Gen || r.Partition < 0 ||
+		len(r.Procs) == 0 || len(alive) != len(r.Procs) || in.recipe == nil || in.st.Error != "" {
+		return false
+	}
+	t, err := in.recipe.Type(r.Type)
+	if err != nil || t.Batch || len(t.Processes) != len(alive) {
+		return false
+	}
+	rs, _, err := m.newRun(in, r.Partition, filepath.Join(m.softDir, r.RecipeCID), t)
+	if err != nil {
+		return false
+	}
+	adopt := map[string]procRecord{}
+	for _, p := range alive {
+		adopt[p.Name] = p
+	}
+	for _, p := range rs.procs {
+		if _, ok := adopt[p.name]; !ok {
+			return false
+		}
+	}
+	m.mu.Lock()
+	in.run = rs
+	in.rec.Phase = PhaseStarting
+	m.refreshLocked(in)
+	m.mu.Unlock()
+	m.runProcs(in, rs, adopt, t)
+	return true
+}
+
+func sortedEnv(env map[string]string) []string {
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
+	return out
+}
+

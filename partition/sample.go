@@ -1,0 +1,215 @@
+package partition
+
+import (
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/weftgrid/weft/partition/metering"
+)
+
+// series is the samples kept for one instance.
+type series struct {
+	samples []metering.Sample
+	// deadCPU is CPU time of reaped processes (for the /proc fallback,
+	// which only sees live processes).
+	deadCPU int64
+	disk    int64
+	diskAt  time.Time
+	gone    time.Time // when the instance was destroyed
+}
+
+func (m *Manager) ensureSeries(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.series[id] == nil {
+		m.series[id] = &series{disk: metering.Unknown}
+	}
+}
+
+// sampleLoop samples every instance's usage and rotates logs.
+func (m *Manager) sampleLoop() {
+	defer m.loops.Done()
+	t := time.NewTicker(m.cfg.SampleInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-t.C:
+		}
+		m.mu.Lock()
+		var ids []string
+		var logs []string
+		for id, in := range m.insts {
+			if in.rec.Partition >= 0 {
+				ids = append(ids, id)
+			}
+			if rs := in.run; rs != nil {
+				for _, p := range rs.procs {
+					logs = append(logs, p.log)
+				}
+			}
+		}
+		now := m.cfg.Now()
+		for id, s := range m.series {
+			if !s.gone.IsZero() && now.Sub(s.gone) > m.cfg.Retention {
+				delete(m.series, id)
+			}
+		}
+		m.mu.Unlock()
+		m.sampleIDs(ids, false)
+		for _, l := range logs {
+			rotateLog(l, m.cfg.LogMaxBytes, m.cfg.LogKeep)
+		}
+	}
+}
+
+type sampleTarget struct {
+	id    string
+	idx   int
+	pgids map[int]bool
+	disk  bool
+}
+
+// sampleIDs takes one sample of each instance; forceDisk measures disk now.
+func (m *Manager) sampleIDs(ids []string, forceDisk bool) {
+	now := m.cfg.Now()
+	var ts []sampleTarget
+	m.mu.Lock()
+	for _, id := range ids {
+		in, ok := m.insts[id]
+		if !ok || in.rec.Partition < 0 {
+			continue
+		}
+		s := m.series[id]
+		if s == nil {
+			s = &series{disk: metering.Unknown}
+			m.series[id] = s
+		}
+		t := sampleTarget{id: id, idx: in.rec.Partition, pgids: map[int]bool{},
+			disk: forceDisk || now.Sub(s.diskAt) >= m.cfg.DiskInterval}
+		if rs := in.run; rs != nil {
+			for _, p := range rs.procs {
+				if p.running && p.pid > 0 {
+					t.pgids[p.pid] = true
+				}
+			}
+		}
+		ts = append(ts, t)
+	}
+	m.mu.Unlock()
+	var procs []procStat
+	scanned := false
+	pageSize := int64(os.Getpagesize())
+	for _, t := range ts {
+		cpu, cpuOK := m.cg.cpuNanos(t.idx)
+		mem, memOK := m.cg.memBytes(t.idx)
+		var procCPU int64
+		if !cpuOK || !memOK {
+			if !scanned {
+				procs, scanned = scanProcs(), true
+			}
+			var rss int64
+			for _, p := range procs {
+				if t.pgids[p.PGID] {
+					procCPU += int64(p.CPUTicks) * (int64(time.Second) / clockTicks)
+					rss += p.RSSPages * pageSize
+				}
+			}
+			if !memOK {
+				mem = rss
+			}
+		}
+		disk := int64(-2)
+		if t.disk {
+			disk = duBytes(m.partDir(t.idx))
+		}
+		m.mu.Lock()
+		s := m.series[t.id]
+		if s == nil {
+			m.mu.Unlock()
+			continue
+		}
+		if !cpuOK {
+			cpu = procCPU + s.deadCPU
+		}
+		if disk != -2 {
+			s.disk, s.diskAt = disk, now
+		}
+		s.samples = append(s.samples, metering.Sample{At: now, CPUNanos: cpu, MemBytes: mem,
+			DiskBytes: s.disk, NetBytes: metering.Unknown})
+		// Drop what is older than the retention.
+		cut := 0
+		for cut < len(s.samples)-1 && now.Sub(s.samples[cut].At) > m.cfg.Retention {
+			cut++
+		}
+		if cut > 0 {
+			s.samples = append(s.samples[:0], s.samples[cut:]...)
+		}
+		m.mu.Unlock()
+	}
+}
+
+// duBytes is the disk space allocated below dir (hard links counted once).
+func duBytes(dir string) int64 {
+	var total int64
+	seen := map[[2]uint64]bool{}
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			total += fi.Size()
+			return nil
+		}
+		if st.Nlink > 1 && !d.IsDir() {
+			k := [2]uint64{uint64(st.Dev), st.Ino}
+			if seen[k] {
+				return nil
+			}
+			seen[k] = true
+		}
+		total += st.Blocks * 512
+		return nil
+	})
+	return total
+}
+
+// rotateLog rotates path when it is over maxBytes: path.1 … path.keep hold
+// older content. Processes keep writing to path (opened O_APPEND), so it is
+// copied and truncated rather than renamed; lines written between the copy
+// and the truncation are lost.
+func rotateLog(path string, maxBytes int64, keep int) {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Size() <= maxBytes {
+		return
+	}
+	for i := keep - 1; i >= 1; i-- {
+		_ = os.Rename(path+"."+strconv.Itoa(i), path+"."+strconv.Itoa(i+1))
+	}
+	src, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(path+".1", os.O_CREATE|os.O_WRONLY|os.O_TRUNC, fi.Mode().Perm())
+	if err != nil {
+		return
+	}
+	_, _ = io.Copy(dst, src)
+	dst.Close()
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		_ = os.Lchown(path+".1", int(st.Uid), int(st.Gid))
+	}
+	_ = os.Truncate(path, 0)
+}

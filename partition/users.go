@@ -1,0 +1,78 @@
+package partition
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// account is a Unix user processes run as; the zero value means "as the node".
+type account struct {
+	Name string
+	UID  int
+	GID  int
+}
+
+func (a account) set() bool { return a.Name != "" }
+
+var useraddMu sync.Mutex
+
+// ensureUser returns the user called name, creating it as a system user
+// without a login shell or home when it is missing.
+func ensureUser(name string) (account, error) {
+	if u, err := user.Lookup(name); err == nil {
+		return toAccount(u)
+	}
+	useraddMu.Lock()
+	defer useraddMu.Unlock()
+	if u, err := user.Lookup(name); err == nil {
+		return toAccount(u)
+	}
+	path, err := exec.LookPath("useradd")
+	if err != nil {
+		return account{}, fmt.Errorf("partition: user %s missing and no useradd: %w", name, err)
+	}
+	shell := "/usr/sbin/nologin"
+	if _, err := os.Stat(shell); err != nil {
+		shell = "/bin/false"
+	}
+	out, err := exec.Command(path, "--system", "--user-group", "--no-create-home",
+		"--home-dir", "/nonexistent", "--shell", shell, name).CombinedOutput()
+	if err != nil {
+		return account{}, fmt.Errorf("partition: useradd %s: %v: %s", name, err, strings.TrimSpace(string(out)))
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return account{}, fmt.Errorf("partition: user %s after useradd: %w", name, err)
+	}
+	return toAccount(u)
+}
+
+func toAccount(u *user.User) (account, error) {
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	if err1 != nil || err2 != nil {
+		return account{}, fmt.Errorf("partition: user %s has non-numeric ids", u.Username)
+	}
+	return account{Name: u.Username, UID: uid, GID: gid}, nil
+}
+
+// chownTree gives dir and everything below it to a (no-op when a is unset).
+// Symlinks are changed themselves, never followed.
+func chownTree(dir string, a account) error {
+	if !a.set() {
+		return nil
+	}
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, a.UID, a.GID)
+	})
+}
