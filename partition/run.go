@@ -713,4 +713,3 @@ func sortedEnv(env map[string]string) []string {
 	slices.Sort(out)
 	return out
 }
-

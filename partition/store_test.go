@@ -12,7 +12,7 @@ func sampleState() *stateFile {
 	return &stateFile{Version: stateVersion, Instances: []record{{
 		ID: "i1", Name: "web", RecipeCID: "bafy", Type: "default", State: StateStarted, Epoch: 3,
 		Params: map[string]any{"n": int64(100000), "msg": "hi", "f": 1.5, "b": true},
-		Gen: "g", Partition: 2, Phase: PhaseRunning, RunGen: "g",
+		Gen:    "g", Partition: 2, Phase: PhaseRunning, RunGen: "g",
 		Procs: []procRecord{{Name: "httpd", PID: 123, Start: 456}}, Ports: map[string]int{"http": 20020},
 		StartedNs: time.Unix(1700000000, 0).UnixNano(),
 	}}}
