@@ -304,6 +304,9 @@ func (m *Market) tickHosted(now time.Time) {
 		rs, ok := m.d.Runner.Status(id)
 		if !ok {
 			rs = RunStatus{State: StatePending}
+			if h.spec.State == StateDestroyed && !h.applying {
+				rs = RunStatus{State: StateDestroyed}
+			}
 		}
 		if h.applyErr != "" && !h.applying {
 			rs = RunStatus{State: StateFailed, Reason: h.applyErr}

@@ -121,6 +121,7 @@ func (m *Market) Request(ctx context.Context, spec RequestSpec) (InstanceView, e
 		now := m.d.Clock.Now()
 		id := NewInstanceID(m.self, spec.Name)
 		rec := m.records[id]
+		m.refreshMembers()
 		var req *Request
 		req, err = m.buildRequest(spec, rec, now)
 		if err != nil {
@@ -215,6 +216,7 @@ func (m *Market) startAuction(rec *record, now time.Time, reason string) {
 		ann.Expires = ann.Issued + int64(MaxWindow)
 	}
 	env := m.signer.Sign(KindAnnounce, ann)
+	m.refreshMembers()
 	members := slices.Sorted(maps.Keys(m.live))
 	var expected []peer.ID
 	var pre []DeclineEntry
