@@ -92,6 +92,11 @@ func fakeMain(args []string) int {
 		err = f.job(rest[1:])
 	case "ledger":
 		err = f.ledger(rest[1:])
+	case "ui":
+		var ep api.Endpoint
+		if err = readJSON(filepath.Join(f.dir, "api.json"), &ep); err == nil {
+			err = f.print(map[string]string{"url": "http://" + ep.Addr + "/login?token=" + ep.Token})
+		}
 	default:
 		fmt.Fprintf(os.Stderr, "Error: unknown command %q for \"weft\"\n", rest[0])
 		return 1
@@ -215,6 +220,9 @@ func (f *fake) node(args []string) error {
 		_ = readJSON(filepath.Join(f.root, "auctions", me+".json"), &as)
 		api.WriteJSON(w, 200, as)
 	})
+	srv.HandlePublic("GET /{$}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "<!doctype html><html><body>fake dashboard</body></html>")
+	}))
 	go func() { _ = srv.Serve(ln) }()
 	if err := api.WriteEndpoint(f.dir, api.Endpoint{Addr: ln.Addr().String(), Token: "faketoken0123456789012345678901234"}); err != nil {
 		return err

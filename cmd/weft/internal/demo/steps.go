@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -45,6 +46,7 @@ func Steps() []Step {
 		{Name: "check node flags", Soft: true, Timeout: 20 * time.Second, Run: stepFlags},
 		{Name: "start grid", Timeout: 30 * time.Second, Run: stepStartGrid},
 		{Name: "grid membership", Timeout: 30 * time.Second, Run: stepMembership},
+		{Name: "dashboard", Timeout: 15 * time.Second, Run: stepDashboard},
 		{Name: "publish recipes", Timeout: 20 * time.Second, Run: stepPublish},
 		{Name: "place webserver", Timeout: 30 * time.Second, Run: stepPlaceWeb},
 		{Name: "show auction", Timeout: 10 * time.Second, Run: stepAuction},
@@ -539,6 +541,54 @@ func stepStatement(ctx context.Context, s *session) (Outcome, error) {
 		Lines:  lines,
 		Data:   map[string]any{"statement": raw},
 	}, nil
+}
+
+func stepDashboard(ctx context.Context, s *session) (Outcome, error) {
+	n := s.requester
+	if n == nil {
+		n = s.g.live()[0]
+	}
+	var ui struct {
+		URL string `json:"url"`
+	}
+	if err := s.g.cli(ctx, n, &ui, "ui"); err != nil {
+		return Outcome{}, err
+	}
+	if ui.URL == "" {
+		return Outcome{}, fmt.Errorf("weft ui on %s printed no url", n.name)
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		return Outcome{}, err
+	}
+	c := &http.Client{Jar: jar, Timeout: 5 * time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ui.URL, nil)
+	if err != nil {
+		return Outcome{}, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("opening the dashboard URL of %s: %w", n.name, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(strings.ToLower(string(b)), "<html") {
+		return Outcome{}, fmt.Errorf("the dashboard URL of %s answered %s with %d bytes, not the page", n.name, resp.Status, len(b))
+	}
+	// Logged in: the cookie now opens the API routes the page reads.
+	sreq, err := http.NewRequestWithContext(ctx, http.MethodGet, n.client.Base+"/v1/status", nil)
+	if err != nil {
+		return Outcome{}, err
+	}
+	sresp, err := c.Do(sreq)
+	if err != nil {
+		return Outcome{}, err
+	}
+	sresp.Body.Close()
+	if sresp.StatusCode != http.StatusOK {
+		return Outcome{}, fmt.Errorf("after logging in through the dashboard URL, GET /v1/status answered %s", sresp.Status)
+	}
+	return Outcome{Detail: fmt.Sprintf("%s serves the dashboard (%d bytes) and the login cookie opens the API; `weft --data-dir %s ui` prints its URL", n.name, len(b), n.name)}, nil
 }
 
 // keepInfo returns the lines that tell how to reach a kept grid.
