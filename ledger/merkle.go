@@ -5,7 +5,10 @@ import (
 	"crypto"
 	_ "crypto/sha256" // registers SHA-256 for rfc6962.New
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"slices"
 	"sort"
 
@@ -184,4 +187,38 @@ func (p *InclusionProof) Verify() error {
 		return fmt.Errorf("%w: %w", ErrBadProof, err)
 	}
 	return nil
+}
+
+// MaxProofFile bounds a proof file, in bytes.
+const MaxProofFile = 1 << 20
+
+// ParseProof decodes a proof file's bytes (JSON) without verifying it.
+func ParseProof(b []byte) (*InclusionProof, error) {
+	if len(b) > MaxProofFile {
+		return nil, fmt.Errorf("%w: proof of %d bytes", ErrTooLarge, len(b))
+	}
+	var p InclusionProof
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("%w: proof: %w", ErrMalformed, err)
+	}
+	if p.Format != ProofFormat {
+		return nil, fmt.Errorf("%w: proof format %q", ErrMalformed, p.Format)
+	}
+	return &p, nil
+}
+
+// ReadProof reads and decodes a proof file.
+func ReadProof(path string) (*InclusionProof, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxProofFile+1))
+	if err != nil {
+		return nil, err
+	}
+	return ParseProof(b)
 }

@@ -29,7 +29,7 @@ func defaultLedger() LedgerConfig {
 }
 
 // SliceDuration is Slice parsed (60 s if empty).
-func (c *LedgerConfig) SliceDuration() time.Duration {
+func (c LedgerConfig) SliceDuration() time.Duration {
 	d, err := time.ParseDuration(c.Slice)
 	if err != nil || c.Slice == "" {
 		return 60 * time.Second
@@ -38,7 +38,7 @@ func (c *LedgerConfig) SliceDuration() time.Duration {
 }
 
 // AntiEntropyDuration is AntiEntropy parsed (1 s if empty).
-func (c *LedgerConfig) AntiEntropyDuration() time.Duration {
+func (c LedgerConfig) AntiEntropyDuration() time.Duration {
 	d, err := time.ParseDuration(c.AntiEntropy)
 	if err != nil || c.AntiEntropy == "" {
 		return time.Second

@@ -36,7 +36,9 @@ type ledgerState struct {
 }
 
 // usageSwitch lets the usage source be plugged in after the ledger starts.
-type usageSwitch struct{ p atomic.Pointer[ledger.UsageSource] }
+type usageSwitch struct {
+	p atomic.Pointer[ledger.UsageSource]
+}
 
 func (u *usageSwitch) Usage(id string, from, to time.Time) (ledger.Usage, bool, error) {
 	src := u.p.Load()

@@ -1,0 +1,29 @@
+package cli
+
+import (
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/weftgrid/weft/cmd/weft/internal/config"
+)
+
+func init() {
+	var slice time.Duration
+	var creditLimit int64
+	registerNodeFlags(nodeFlagHook{
+		add: func(fs *pflag.FlagSet) {
+			fs.DurationVar(&slice, "slice", config.Default().Ledger.SliceDuration(), "billing slice length, a grid setting (short slices for a test or demo grid)")
+			fs.Int64Var(&creditLimit, "credit-limit", config.Default().Ledger.CreditLimit, "lowest requester balance (micro-credits, may be negative) this node bids for")
+		},
+		apply: func(fs *pflag.FlagSet, c *config.Config) error {
+			if fs.Changed("slice") {
+				c.Ledger.Slice = slice.String()
+			}
+			if fs.Changed("credit-limit") {
+				c.Ledger.CreditLimit = creditLimit
+			}
+			return nil
+		},
+	})
+}
