@@ -49,6 +49,8 @@ type record struct {
 	lostSince time.Time
 	retries   int
 	updated   time.Time
+	// failedOn are hosts where a batch run failed (kept off retries).
+	failedOn []peer.ID
 }
 
 // auctionRun is an auction this node runs, with what it sent.
@@ -204,6 +206,12 @@ func (m *Market) startAuction(rec *record, now time.Time, reason string) {
 			} else if v, ok := m.live[host].Labels[f.ExcludeLabel]; ok && !slices.Contains(f.ExcludeValues, v) {
 				f.ExcludeValues = append(f.ExcludeValues, v)
 			}
+		}
+	}
+	if len(rec.failedOn) > 0 {
+		f.ExcludeNodes = append(f.ExcludeNodes, rec.failedOn...)
+		if f.ExcludeWhy == "" {
+			f.ExcludeWhy = "an earlier failure"
 		}
 	}
 	ann := &Announcement{
@@ -462,6 +470,9 @@ func (m *Market) onStatus(env *Signed, now time.Time) error {
 	}
 	if st.State == StateFailed && rec.mine && rec.req.Batch && prevState != StateFailed && rec.retries < rec.req.MaxRetries && rec.auction == nil {
 		rec.retries++
+		if len(rec.failedOn) < maxExcludeList/2 {
+			rec.failedOn = append(rec.failedOn, env.Signer)
+		}
 		m.startAuction(rec, now, "retry")
 	}
 	m.notify(Event{Kind: EventStatus, Instance: m.view(rec)})
