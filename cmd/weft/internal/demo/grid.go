@@ -91,6 +91,9 @@ func (g *grid) nodeArgs(i int, dataDir string, bootstrap []string) []string {
 	if i > 0 {
 		opt("--label", hostLabelKey+"="+hostLabelValue)
 	}
+	// All nodes share the loopback interface: give each its own range of
+	// partition ports.
+	opt("--port-base", fmt.Sprint(portBase+i*portStride(g.partitions)))
 	return args
 }
 
@@ -356,11 +359,23 @@ func probeNodeFlags(ctx context.Context, bin string) (nodeFlagSet, error) {
 	}
 	help := so.String()
 	fs := nodeFlagSet{}
-	for _, f := range demoNodeFlags {
+	for _, f := range append(append([]string(nil), demoNodeFlags...), optionalNodeFlags...) {
 		fs[f] = strings.Contains(help, f+" ") || strings.Contains(help, f+"=")
 	}
 	return fs, nil
 }
+
+// portBase is the first partition port of node0; node i starts at
+// portBase + i*portStride.
+const portBase = 20000
+
+// portStride is the span of ports reserved per node: room for 20 ports per
+// partition, at least 100.
+func portStride(partitions int) int { return max(100, 20*partitions) }
+
+// optionalNodeFlags are passed when `weft node` has them, and not reported
+// when it has not.
+var optionalNodeFlags = []string{"--port-base"}
 
 // demoNodeFlags are the flags of `weft node` the demo passes (besides
 // --data-dir and --api, which the skeleton has).

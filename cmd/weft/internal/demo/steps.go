@@ -89,6 +89,11 @@ func stepFlags(ctx context.Context, s *session) (Outcome, error) {
 		return out, fmt.Errorf("%w: weft node has no %s; the nodes start without them", ErrNotLanded, strings.Join(lack, ", "))
 	}
 	out.Detail = "weft node has " + strings.Join(have, " ")
+	for _, f := range optionalNodeFlags {
+		if fs[f] {
+			out.Detail += " " + f
+		}
+	}
 	return out, nil
 }
 
