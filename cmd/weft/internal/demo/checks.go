@@ -71,6 +71,8 @@ type auditReport struct {
 	Receipts int               `json:"receipts"`
 	Root     string            `json:"root"`
 	Problems []json.RawMessage `json:"problems"`
+	// Acked counts acknowledged receipts, when the ledger reports it.
+	Acked *int `json:"acked,omitempty"`
 }
 
 // rootsAgree checks that every audit is ok and names the same non-empty root.
@@ -269,6 +271,31 @@ func checkAuction(a auction, host string) error {
 		}
 	}
 	return fmt.Errorf("the winner %s is not among the %d bidders", host, len(a.Bids))
+}
+
+// checkStatement verifies a statement for a requester that has been billed:
+// non-empty JSON, and when it carries a total receipt count or lines (the
+// ledger's statement format), at least one receipt and one line.
+func checkStatement(raw []byte) error {
+	if !nonEmptyJSON(raw) {
+		return fmt.Errorf("the statement is empty: %.200s", raw)
+	}
+	var st struct {
+		Lines []json.RawMessage `json:"lines"`
+		Total *struct {
+			Receipts *int `json:"receipts"`
+		} `json:"total"`
+	}
+	if json.Unmarshal(raw, &st) != nil {
+		return nil // another shape: non-empty is all we can check
+	}
+	if st.Total != nil && st.Total.Receipts != nil && *st.Total.Receipts <= 0 {
+		return fmt.Errorf("the statement counts %d receipts for a requester whose instance has been billed", *st.Total.Receipts)
+	}
+	if st.Lines != nil && len(st.Lines) == 0 {
+		return errors.New("the statement has no lines for a requester whose instance has been billed")
+	}
+	return nil
 }
 
 // nonEmptyJSON reports whether raw is a JSON value with content (not null,

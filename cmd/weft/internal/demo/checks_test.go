@@ -201,3 +201,18 @@ func TestFindRecipesDir(t *testing.T) {
 		t.Fatalf("next to the binary: %q %v", got, err)
 	}
 }
+
+func TestCheckStatement(t *testing.T) {
+	good := `{"party":"P","role":"requester","lines":[{"receipts":3}],"total":{"receipts":3}}`
+	if err := checkStatement([]byte(good)); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{`null`, `{}`, `{"party":"P","lines":[],"total":{"receipts":0}}`, `{"party":"P","lines":[],"total":{}}`} {
+		if err := checkStatement([]byte(bad)); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	if err := checkStatement([]byte(`[{"amount":1}]`)); err != nil {
+		t.Errorf("other non-empty shape: %v", err)
+	}
+}

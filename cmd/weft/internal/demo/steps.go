@@ -516,7 +516,11 @@ func stepAudit(ctx context.Context, s *session) (Outcome, error) {
 	s.m.Root, s.m.Receipts = root, audits[0].Receipts
 	var lines []string
 	for i, a := range audits {
-		lines = append(lines, fmt.Sprintf("%s  ok  %d entries  %d receipts  root %s", names[i], a.Entries, a.Receipts, a.Root))
+		acked := ""
+		if a.Acked != nil {
+			acked = fmt.Sprintf(" (%d acknowledged)", *a.Acked)
+		}
+		lines = append(lines, fmt.Sprintf("%s  ok  %d entries  %d receipts%s  root %s", names[i], a.Entries, a.Receipts, acked, a.Root))
 	}
 	return Outcome{
 		Detail: fmt.Sprintf("%d live nodes audit ok with the same root %s over %d receipts", len(nodes), short(root), s.m.Receipts),
@@ -530,8 +534,8 @@ func stepStatement(ctx context.Context, s *session) (Outcome, error) {
 	if err := s.g.cli(ctx, s.requester, &raw, "ledger", "statement", "--requester", s.requester.peerID); err != nil {
 		return Outcome{}, err
 	}
-	if !nonEmptyJSON(raw) {
-		return Outcome{}, fmt.Errorf("the statement for requester %s is empty: %s", s.requester.name, raw)
+	if err := checkStatement(raw); err != nil {
+		return Outcome{}, fmt.Errorf("statement for requester %s: %w", s.requester.name, err)
 	}
 	text, err := s.g.cliText(ctx, s.requester, "ledger", "statement", "--requester", s.requester.peerID)
 	if err != nil {
