@@ -23,7 +23,7 @@ func TestNotifyBeforeStart(t *testing.T) {
 	for _, topic := range dashboard.Topics {
 		d.notify(topic)
 	}
-	if d.broker() != d.broker() {
+	if first := d.broker(); first != d.broker() {
 		t.Fatal("broker() created two brokers")
 	}
 }

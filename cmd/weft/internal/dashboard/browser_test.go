@@ -312,6 +312,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	f.register(srv)
 	cfg := dashboard.DefaultConfig()
 	cfg.PollInterval = 100 * time.Millisecond
+	cfg.Retry = 100 * time.Millisecond
 	b, err := dashboard.NewBroker(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -387,6 +388,14 @@ func TestDashboardInBrowser(t *testing.T) {
 	br.waitFor("the new entry count", `document.getElementById('audit-entries').textContent === '4'`)
 	br.waitFor("the new root", `document.getElementById('audit-root').textContent === '`+f.audit()["root"].(string)+`'`)
 	br.waitFor("the new entry listed", `document.querySelectorAll('#entries-body tbody tr').length === 4`)
+
+	// The stream breaks (say, a proxy drops it): the page reconnects and
+	// catches up with what changed meanwhile, though nobody notified it.
+	connects := br.eval(`document.getElementById('live').dataset.connects`)
+	hs.CloseClientConnections()
+	f.addEntry("receipt")
+	br.waitFor("a reconnection", `document.getElementById('live').dataset.connects !== '`+connects+`' && document.getElementById('live').textContent === 'live'`)
+	br.waitFor("the entry added while disconnected", `document.getElementById('audit-entries').textContent === '5'`)
 
 	// Statement of this node as a provider (the form is prefilled with its ID).
 	br.do("ask for a statement", chromedp.Evaluate[chromedp.Void](`document.getElementById('statement-form').requestSubmit()`))

@@ -480,6 +480,8 @@
     es = new EventSource('/v1/events');
     es.addEventListener('hello', () => {
       backoff = 1000;
+      const l = $('live');
+      l.dataset.connects = String(Number(l.dataset.connects || 0) + 1);
       setLive('on', 'live');
       refreshAll(); // catch up with whatever changed while disconnected
     });
