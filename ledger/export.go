@@ -76,7 +76,30 @@ func (l *Ledger) Export(w io.Writer) error {
 	return bw.Flush()
 }
 
-var cidInLine = regexp.MustCompile(`"cid"\s*:\s*"([a-zA-Z0-9]{8,128})"`)
+var (
+	cidInLine   = regexp.MustCompile(`"cid"\s*:\s*"([a-zA-Z0-9]{8,128})"`)
+	cidToken    = regexp.MustCompile(`\bbafy[a-z2-7]{40,120}\b`)
+	entryInLine = regexp.MustCompile(`"entry"\s*:\s*"([A-Za-z0-9+/=]{16,})"`)
+)
+
+// nameDamaged finds the entry a damaged record is about: the CID its entry
+// bytes hash to when they still verify, else the CID-looking text it holds.
+func nameDamaged(line []byte) string {
+	if m := entryInLine.FindSubmatch(line); m != nil {
+		if raw, err := base64.StdEncoding.DecodeString(string(m[1])); err == nil {
+			if e, err := DecodeVerified(raw); err == nil {
+				return e.id.String()
+			}
+		}
+	}
+	if m := cidInLine.FindSubmatch(line); m != nil {
+		return string(m[1])
+	}
+	if m := cidToken.Find(line); m != nil {
+		return string(m)
+	}
+	return ""
+}
 
 // ReadExport reads an export file, verifying every record. Records that do
 // not decode, verify or match their CID become problems naming the entry
@@ -128,10 +151,10 @@ func ReadExport(r io.Reader) (*Set, ExportHeader, []Problem, error) {
 
 func readRecord(s *Set, line []byte, tooLong bool, lineNo int) (Problem, bool) {
 	claimed := ""
-	if m := cidInLine.FindSubmatch(line); m != nil {
-		claimed = string(m[1])
-	}
 	bad := func(code, format string, args ...any) (Problem, bool) {
+		if claimed == "" {
+			claimed = nameDamaged(line)
+		}
 		return Problem{CID: claimed, Code: code, Problem: fmt.Sprintf("line %d: ", lineNo) + fmt.Sprintf(format, args...)}, false
 	}
 	if tooLong {

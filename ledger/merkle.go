@@ -128,18 +128,13 @@ func (s *Set) Prove(c cid.Cid) (*InclusionProof, error) {
 		return nil, err
 	}
 	hashes := make([][]byte, len(nodes.IDs))
-	rf := compact.RangeFactory{Hash: hasher.HashChildren}
 	for i, id := range nodes.IDs {
+		// Each ID is a perfect subtree: its hash is the tree hash of its leaves.
 		b, e := id.Coverage()
-		r := rf.NewEmptyRange(b)
-		for _, l := range leaves[b:e] {
-			if err := r.Append(hasher.HashLeaf(l), nil); err != nil {
-				return nil, err
-			}
+		if e > size || b >= e {
+			return nil, fmt.Errorf("ledger: proof node %+v outside tree of %d", id, size)
 		}
-		if hashes[i], err = r.GetRootHash(nil); err != nil {
-			return nil, err
-		}
+		hashes[i] = rootOf(leaves[b:e])
 	}
 	if hashes, err = nodes.Rehash(hashes, hasher.HashChildren); err != nil {
 		return nil, err
