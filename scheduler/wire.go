@@ -167,10 +167,10 @@ func signingBytes(kind Kind, body []byte) []byte {
 }
 
 // Encode returns the envelope's wire bytes.
-func (s *Signed) Encode() []byte { return marshal(s) }
+func (s Signed) Encode() []byte { return marshal(s) }
 
 // Digest is sha256 of the envelope's wire bytes.
-func (s *Signed) Digest() []byte {
+func (s Signed) Digest() []byte {
 	h := sha256.Sum256(s.Encode())
 	return h[:]
 }
