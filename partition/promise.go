@@ -95,6 +95,11 @@ func (m *Manager) checkPromise(ctx context.Context, rs *runState, pr recipes.Pro
 func (m *Manager) promiseLoop(in *instance, rs *runState) {
 	defer rs.wg.Done()
 	prs := rs.rendered.Promises
+	select {
+	case <-rs.launched:
+	case <-rs.ctx.Done():
+		return
+	}
 	record := func(i int, err error) {
 		m.mu.Lock()
 		defer m.mu.Unlock()

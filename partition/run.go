@@ -32,6 +32,10 @@ type runState struct {
 	procs    []*proc
 
 	timedOut atomic.Bool
+	// launched is closed once every process was started (or failed to
+	// start) for the first time; readiness is judged only after.
+	launched   chan struct{}
+	toLaunch   atomic.Int32
 
 	// Guarded by Manager.mu.
 	promises   []PromiseStatus
@@ -249,9 +253,7 @@ func (m *Manager) newRun(in *instance, idx int, soft string, t *recipes.Software
 	params := in.rec.Params
 	id, typ := in.rec.ID, in.rec.Type
 	m.mu.Unlock()
-	if params == nil {
-		params = map[string]any{}
-	}
+	params = withDefaults(params, in.recipe, t)
 	tctx := recipes.TemplateContext{
 		Params: params,
 		Partition: recipes.PartitionInfo{ID: idx, Dir: dir, Tmp: filepath.Join(dir, "tmp"),
@@ -275,7 +277,7 @@ func (m *Manager) newRun(in *instance, idx int, soft string, t *recipes.Software
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
 	rs := &runState{ctx: ctx, cancel: cancel, idx: idx, acct: acct, batch: t.Batch, env: env,
-		rendered: rendered, connection: rendered.Connection}
+		rendered: rendered, connection: rendered.Connection, launched: make(chan struct{})}
 	for _, p := range rendered.Processes {
 		if p.Dir == "" {
 			p.Dir = dir
@@ -287,6 +289,10 @@ func (m *Manager) newRun(in *instance, idx int, soft string, t *recipes.Software
 			}
 		}
 		rs.procs = append(rs.procs, &proc{name: p.Name, spec: p, log: filepath.Join(dir, "log", p.Name+".log")})
+	}
+	rs.toLaunch.Store(int32(len(rs.procs)))
+	if len(rs.procs) == 0 {
+		close(rs.launched)
 	}
 	for _, pr := range rendered.Promises {
 		rs.promises = append(rs.promises, PromiseStatus{Name: pr.Name, Kind: string(pr.Kind)})
@@ -307,6 +313,9 @@ func (m *Manager) supervise(in *instance, rs *runState, p *proc, adoptRec procRe
 			exited = m.watchAdopted(in, rs, p, adoptRec)
 		} else {
 			exited, err = m.launch(in, rs, p)
+		}
+		if first && rs.toLaunch.Add(-1) == 0 {
+			close(rs.launched)
 		}
 		ok, msg := false, ""
 		if err != nil {
@@ -711,5 +720,23 @@ func sortedEnv(env map[string]string) []string {
 		out = append(out, k+"="+v)
 	}
 	slices.Sort(out)
+	return out
+}
+
+// withDefaults returns params with the schema's defaults for what is
+// missing (callers normally pass recipes.ValidateParams' output, which
+// already has them).
+func withDefaults(params map[string]any, rc *recipes.Recipe, t *recipes.SoftwareType) map[string]any {
+	out := make(map[string]any, len(params))
+	for _, schema := range []map[string]*recipes.Param{rc.Params, t.Params} {
+		for k, p := range schema {
+			if p != nil && p.Default != nil {
+				out[k] = p.Default
+			}
+		}
+	}
+	for k, v := range params {
+		out[k] = v
+	}
 	return out
 }
