@@ -34,8 +34,8 @@ type runState struct {
 	timedOut atomic.Bool
 	// launched is closed once every process was started (or failed to
 	// start) for the first time; readiness is judged only after.
-	launched   chan struct{}
-	toLaunch   atomic.Int32
+	launched chan struct{}
+	toLaunch atomic.Int32
 
 	// Guarded by Manager.mu.
 	promises   []PromiseStatus
