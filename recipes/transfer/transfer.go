@@ -1,0 +1,485 @@
+package transfer
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/weftgrid/weft/recipes/store"
+)
+
+// Errors of a fetch.
+var (
+	// ErrNoProvider means no peer could provide the content.
+	ErrNoProvider = errors.New("transfer: no provider could deliver the content")
+	// ErrUnexpectedBlock means a provider sent a block nobody asked for.
+	ErrUnexpectedBlock = errors.New("transfer: provider sent a block that was not asked for")
+	// ErrIncomplete means a provider ended without sending every block.
+	ErrIncomplete = errors.New("transfer: provider ended before sending everything")
+	// ErrRemote is an error reported by the provider.
+	ErrRemote = errors.New("transfer: provider refused")
+	// ErrClosed means the service was closed.
+	ErrClosed = errors.New("transfer: closed")
+)
+
+// ProtocolSuffix is appended to the grid's protocol prefix.
+const ProtocolSuffix = "/content/1.0.0"
+
+// ProtocolID returns the content protocol's ID under a grid's protocol
+// prefix (e.g. "/weft" → "/weft/content/1.0.0").
+func ProtocolID(prefix string) protocol.ID {
+	return protocol.ID(strings.TrimSuffix(prefix, "/") + ProtocolSuffix)
+}
+
+// Routing announces and finds providers of content. The Kademlia DHT
+// (*dht.IpfsDHT) implements it; transfertest.MemRouting is an in-memory one.
+type Routing interface {
+	// Provide announces that this node can serve c.
+	Provide(ctx context.Context, c cid.Cid, announce bool) error
+	// FindProvidersAsync streams up to count providers of c.
+	FindProvidersAsync(ctx context.Context, c cid.Cid, count int) <-chan peer.AddrInfo
+}
+
+// Config tunes the service.
+type Config struct {
+	// ProtocolPrefix is the grid's protocol prefix. Default "/weft".
+	ProtocolPrefix string
+	// IdleTimeout fails a transfer when no frame arrives for this long. Default 20s.
+	IdleTimeout time.Duration
+	// AttemptTimeout bounds one attempt with one provider. Default 10m.
+	AttemptTimeout time.Duration
+	// MaxProviders is how many providers a fetch asks the routing for. Default 16.
+	MaxProviders int
+	// MaxServing bounds the streams served at once. Default 32.
+	MaxServing int
+	// ProvideTimeout bounds announcing one CID. Default 1m.
+	ProvideTimeout time.Duration
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		ProtocolPrefix: "/weft",
+		IdleTimeout:    20 * time.Second,
+		AttemptTimeout: 10 * time.Minute,
+		MaxProviders:   16,
+		MaxServing:     32,
+		ProvideTimeout: time.Minute,
+	}
+}
+
+func (c *Config) validate() error {
+	if c.IdleTimeout <= 0 || c.AttemptTimeout <= 0 || c.MaxProviders <= 0 || c.MaxServing <= 0 || c.ProvideTimeout <= 0 {
+		return errors.New("transfer: timeouts and limits must be positive")
+	}
+	return nil
+}
+
+// Stats are counters of a service.
+type Stats struct {
+	// BytesServed and BytesFetched count block data.
+	BytesServed, BytesFetched int64
+	// Fetches and FailedAttempts count fetch calls and failed provider attempts.
+	Fetches, FailedAttempts int64
+}
+
+// Service serves the content store to peers and fetches content from them.
+type Service struct {
+	host    host.Host
+	store   *store.Store
+	routing Routing
+	cfg     Config
+	log     *slog.Logger
+	proto   protocol.ID
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	sem    chan struct{}
+
+	mu       sync.Mutex
+	inflight map[cid.Cid]*call
+	started  bool
+	closed   bool
+
+	bytesServed, bytesFetched, fetches, failed atomic.Int64
+}
+
+type call struct {
+	done chan struct{}
+	err  error
+}
+
+// New returns a service for h and st. routing may be nil (then fetches use
+// only the peers they are given). It does nothing until Start.
+func New(h host.Host, st *store.Store, routing Routing, cfg Config, log *slog.Logger) (*Service, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.ProtocolPrefix == "" {
+		cfg.ProtocolPrefix = "/weft"
+	}
+	return &Service{
+		host: h, store: st, routing: routing, cfg: cfg, log: log.With("component", "transfer"),
+		proto: ProtocolID(cfg.ProtocolPrefix), sem: make(chan struct{}, cfg.MaxServing),
+		inflight: map[cid.Cid]*call{},
+	}, nil
+}
+
+// Protocol returns the protocol ID the service speaks.
+func (s *Service) Protocol() protocol.ID { return s.proto }
+
+// Store returns the content store.
+func (s *Service) Store() *store.Store { return s.store }
+
+// Stats returns the counters.
+func (s *Service) Stats() Stats {
+	return Stats{BytesServed: s.bytesServed.Load(), BytesFetched: s.bytesFetched.Load(),
+		Fetches: s.fetches.Load(), FailedAttempts: s.failed.Load()}
+}
+
+// Start registers the protocol handler.
+func (s *Service) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.started {
+		return nil
+	}
+	s.started = true
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	s.host.SetStreamHandler(s.proto, s.handle)
+	return nil
+}
+
+// Close removes the handler, cancels transfers and waits for them. It is
+// safe to call more than once.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	started := s.started
+	s.mu.Unlock()
+	if started {
+		s.host.RemoveStreamHandler(s.proto)
+		s.cancel()
+	}
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Service) track() (context.Context, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || !s.started {
+		return nil, false
+	}
+	s.wg.Add(1)
+	return s.ctx, true
+}
+
+// handle serves one request stream.
+func (s *Service) handle(st network.Stream) {
+	ctx, ok := s.track()
+	if !ok {
+		_ = st.Reset()
+		return
+	}
+	defer s.wg.Done()
+	select {
+	case s.sem <- struct{}{}:
+		defer func() { <-s.sem }()
+	default:
+		w := bufio.NewWriter(st)
+		_ = WriteError(w, "busy: too many transfers; try another provider")
+		_ = w.Flush()
+		_ = st.Close()
+		return
+	}
+	stop := context.AfterFunc(ctx, func() { _ = st.Reset() })
+	defer stop()
+	_ = st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+	r := bufio.NewReaderSize(st, 4096)
+	want, walk, err := ReadRequest(r)
+	if err != nil {
+		s.log.Debug("bad request", "peer", st.Conn().RemotePeer(), "err", err)
+		w := bufio.NewWriter(st)
+		_ = WriteError(w, err.Error())
+		_ = w.Flush()
+		_ = st.Reset()
+		return
+	}
+	if err := s.serve(st, want, walk); err != nil {
+		s.log.Debug("serve", "peer", st.Conn().RemotePeer(), "err", err)
+		_ = st.Reset()
+		return
+	}
+	_ = st.Close()
+}
+
+// serve streams the wanted blocks (and, with walk, what they link to).
+func (s *Service) serve(st network.Stream, want []cid.Cid, walk bool) error {
+	w := bufio.NewWriterSize(st, 256<<10)
+	queue := append([]cid.Cid(nil), want...)
+	seen := make(map[cid.Cid]bool, len(want))
+	var buf []byte
+	for len(queue) > 0 {
+		c := queue[0]
+		queue = queue[1:]
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		var err error
+		buf, err = s.store.ReadBlockInto(c, buf)
+		if err != nil {
+			_ = WriteError(w, fmt.Sprintf("not found: %s", c))
+			_ = w.Flush()
+			return nil
+		}
+		_ = st.SetWriteDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		if err := WriteBlock(w, c, buf); err != nil {
+			return err
+		}
+		s.bytesServed.Add(int64(len(buf)))
+		if walk && c.Prefix().Codec == cid.DagCBOR {
+			links, err := store.Links(c, buf)
+			if err != nil {
+				_ = WriteError(w, fmt.Sprintf("cannot walk %s: %v", c, err))
+				_ = w.Flush()
+				return nil
+			}
+			queue = append(queue, links...)
+		}
+	}
+	if err := WriteEnd(w); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// Provide announces c in the routing (no-op without routing).
+func (s *Service) Provide(ctx context.Context, c cid.Cid) error {
+	if s.routing == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ProvideTimeout)
+	defer cancel()
+	if err := s.routing.Provide(ctx, c, true); err != nil {
+		return fmt.Errorf("transfer: provide %s: %w", c, err)
+	}
+	return nil
+}
+
+// Fetch makes the whole content c (a recipe with its artifacts, a blob, a
+// tree) present in the local store: it asks the hinted peers first, then
+// the providers the routing finds, verifying every block against its hash
+// as it streams in, and moves on to the next provider when one lies, stops
+// or lacks something. Blocks already received are kept, so the next
+// provider only sends the rest. Once complete, the node provides c in turn.
+// Concurrent fetches of the same CID share one transfer.
+func (s *Service) Fetch(ctx context.Context, c cid.Cid, hints ...peer.ID) error {
+	if err := store.CheckCID(c); err != nil {
+		return err
+	}
+	if s.store.Has(c) {
+		return nil
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if cl, ok := s.inflight[c]; ok {
+		s.mu.Unlock()
+		select {
+		case <-cl.done:
+			return cl.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	cl := &call{done: make(chan struct{})}
+	s.inflight[c] = cl
+	s.mu.Unlock()
+
+	cl.err = s.fetch(ctx, c, hints)
+	s.mu.Lock()
+	delete(s.inflight, c)
+	s.mu.Unlock()
+	close(cl.done)
+	if cl.err == nil && s.routing != nil {
+		if bg, ok := s.track(); ok {
+			go func() {
+				defer s.wg.Done()
+				if err := s.Provide(bg, c); err != nil {
+					s.log.Debug("provide after fetch", "cid", c, "err", err)
+				}
+			}()
+		}
+	}
+	return cl.err
+}
+
+func (s *Service) fetch(ctx context.Context, c cid.Cid, hints []peer.ID) error {
+	s.fetches.Add(1)
+	tried := map[peer.ID]bool{s.host.ID(): true}
+	var errs []error
+	attempt := func(p peer.ID) bool {
+		if tried[p] {
+			return false
+		}
+		tried[p] = true
+		err := s.fetchFrom(ctx, p, c)
+		if err == nil {
+			return true
+		}
+		s.failed.Add(1)
+		s.log.Info("fetch attempt failed; trying another provider", "cid", c, "peer", p, "err", err)
+		errs = append(errs, fmt.Errorf("peer %s: %w", p, err))
+		return false
+	}
+	for _, p := range hints {
+		if attempt(p) {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	if s.routing != nil {
+		fctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		for ai := range s.routing.FindProvidersAsync(fctx, c, s.cfg.MaxProviders) {
+			if tried[ai.ID] {
+				continue
+			}
+			if len(ai.Addrs) > 0 {
+				s.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, 10*time.Minute)
+			}
+			if attempt(ai.ID) {
+				return nil
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if len(errs) == 0 {
+		return fmt.Errorf("%w: %s: no peer provides it", ErrNoProvider, c)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrNoProvider, c, errors.Join(errs...))
+}
+
+// fetchFrom gets the missing blocks of root from p, in requests of at most
+// MaxWant CIDs, until nothing is missing.
+func (s *Service) fetchFrom(ctx context.Context, p peer.ID, root cid.Cid) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.AttemptTimeout)
+	defer cancel()
+	for {
+		miss, err := s.store.Missing(root)
+		if err != nil {
+			return err
+		}
+		if len(miss) == 0 {
+			return nil
+		}
+		if len(miss) > MaxWant {
+			miss = miss[:MaxWant]
+		}
+		got, err := s.request(ctx, p, miss)
+		if err != nil {
+			return err
+		}
+		if got == 0 {
+			return ErrIncomplete
+		}
+	}
+}
+
+// request asks p for want (walking links) and stores what arrives. It
+// returns how many new blocks were stored.
+func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, error) {
+	st, err := s.host.NewStream(network.WithAllowLimitedConn(ctx, "content"), p, s.proto)
+	if err != nil {
+		return 0, fmt.Errorf("transfer: open stream: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = st.Reset() })
+	defer stop()
+	defer st.Close()
+	if err := WriteRequest(st, want, true); err != nil {
+		_ = st.Reset()
+		return 0, err
+	}
+	_ = st.CloseWrite()
+	expected := make(map[cid.Cid]bool, len(want))
+	for _, c := range want {
+		expected[c] = true
+	}
+	r := bufio.NewReaderSize(st, 256<<10)
+	var buf []byte
+	stored := 0
+	for {
+		_ = st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		var f Frame
+		f, buf, err = ReadFrame(r, buf)
+		if err != nil {
+			_ = st.Reset()
+			if ctx.Err() != nil {
+				return stored, ctx.Err()
+			}
+			return stored, err
+		}
+		switch f.Type {
+		case FrameEnd:
+			return stored, nil
+		case FrameError:
+			_ = st.Reset()
+			return stored, fmt.Errorf("%w: %s", ErrRemote, f.Msg)
+		}
+		if !expected[f.CID] {
+			_ = st.Reset()
+			return stored, fmt.Errorf("%w: %s", ErrUnexpectedBlock, f.CID)
+		}
+		delete(expected, f.CID)
+		if err := s.store.PutBlock(f.CID, f.Data); err != nil {
+			_ = st.Reset()
+			return stored, fmt.Errorf("block %s: %w", f.CID, err)
+		}
+		stored++
+		s.bytesFetched.Add(int64(len(f.Data)))
+		if f.CID.Prefix().Codec == cid.DagCBOR {
+			links, err := store.Links(f.CID, f.Data)
+			if err != nil {
+				_ = st.Reset()
+				return stored, err
+			}
+			for _, l := range links {
+				expected[l] = true
+			}
+		}
+	}
+}
