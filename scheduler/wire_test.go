@@ -120,10 +120,10 @@ func TestForgedRequestsRejected(t *testing.T) {
 func TestMalformedAndOversizedRejected(t *testing.T) {
 	s := testSigner(t, 1)
 	for name, data := range map[string][]byte{
-		"empty":     nil,
-		"garbage":   []byte("not cbor at all"),
-		"truncated": s.Sign(KindBid, &Bid{}).Encode()[:20],
-		"oversized": append([]byte{0x5a, 0x00, 0x10, 0x00, 0x00}, make([]byte, 1<<20)...),
+		"empty":      nil,
+		"garbage":    []byte("not cbor at all"),
+		"truncated":  s.Sign(KindBid, &Bid{}).Encode()[:20],
+		"oversized":  append([]byte{0x5a, 0x00, 0x10, 0x00, 0x00}, make([]byte, 1<<20)...),
 		"indefinite": {0xbf, 0x01, 0x01, 0xff},
 	} {
 		if _, err := DecodeSigned(data); err == nil {
