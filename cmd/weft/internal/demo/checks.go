@@ -218,6 +218,8 @@ type auction struct {
 	Declines    []decline       `json:"declines"`
 	Winner      string          `json:"winner"`
 	Explanation string          `json:"explanation"`
+	Reason      string          `json:"reason,omitempty"`
+	Epoch       any             `json:"epoch,omitempty"`
 }
 
 type bid struct {

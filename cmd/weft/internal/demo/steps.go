@@ -443,7 +443,17 @@ func stepReplace(ctx context.Context, s *session) (Outcome, error) {
 	s.m.ReplacementMS = time.Since(s.killedAt).Milliseconds()
 	nh := s.g.byPeer(in.Node)
 	s.web, s.webHost = in, nh
+	// Show the re-auction when the requester ran it (a guardian may have).
+	var lines []string
+	var all []auction
+	if err := s.requester.client.Get(ctx, "/v1/auctions", &all); err == nil {
+		if a, ok := findAuction(all, in.InstanceID, s.webName); ok && a.Winner == in.Node {
+			lines = append(lines, fmt.Sprintf("re-auction by %s (%s, epoch %v): %d bids, %d declines, winner %s",
+				s.requester.name, a.Reason, a.Epoch, len(a.Bids), len(a.Declines), s.nodeLabel(a.Winner)))
+		}
+	}
 	return Outcome{
+		Lines: lines,
 		Detail: fmt.Sprintf("%q moved from %s to %s (epoch %v) and serves %s again, %d ms after the kill", s.webName, old.name, nh.name, in.Epoch, in.url(), s.m.ReplacementMS),
 		Data:   map[string]any{"host": in.Node, "url": in.url(), "replacement_ms": s.m.ReplacementMS, "epoch": in.Epoch},
 	}, nil
