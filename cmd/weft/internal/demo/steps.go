@@ -453,7 +453,7 @@ func stepReplace(ctx context.Context, s *session) (Outcome, error) {
 		}
 	}
 	return Outcome{
-		Lines: lines,
+		Lines:  lines,
 		Detail: fmt.Sprintf("%q moved from %s to %s (epoch %v) and serves %s again, %d ms after the kill", s.webName, old.name, nh.name, in.Epoch, in.url(), s.m.ReplacementMS),
 		Data:   map[string]any{"host": in.Node, "url": in.url(), "replacement_ms": s.m.ReplacementMS, "epoch": in.Epoch},
 	}, nil
