@@ -16,8 +16,8 @@ import (
 	"time"
 )
 
-// weftBin returns the weft binary `make test` built (env WEFT_BIN).
-func weftBin(t *testing.T) string {
+// demoWeftBin returns the weft binary `make test` built (env WEFT_BIN).
+func demoWeftBin(t *testing.T) string {
 	t.Helper()
 	bin := os.Getenv("WEFT_BIN")
 	if bin == "" {
@@ -50,7 +50,7 @@ type demoSummary struct {
 // marks it not_landed), the test is skipped naming that step. Any other
 // failure fails the test, so it tightens by itself as pieces land.
 func TestDemo(t *testing.T) {
-	bin := weftBin(t)
+	bin := demoWeftBin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "demo", "--nodes", "3", "--slice", "1s", "--json")
@@ -89,7 +89,7 @@ func TestDemo(t *testing.T) {
 // TestDemoInterruptCleansUp sends SIGINT to a running demo once its grid is
 // up and checks that every node process and the demo's folder are gone.
 func TestDemoInterruptCleansUp(t *testing.T) {
-	bin := weftBin(t)
+	bin := demoWeftBin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "demo", "--nodes", "3", "--slice", "1s", "--json")
@@ -154,11 +154,11 @@ func TestDemoInterruptCleansUp(t *testing.T) {
 		t.Errorf("interrupted demo exited with %v, want a non-zero code", err)
 	}
 	for _, p := range pids {
-		if syscall.Kill(p, 0) == nil && !zombie(p) {
+		if syscall.Kill(p, 0) == nil && !demoZombie(p) {
 			t.Errorf("node process %d still running after the demo was interrupted", p)
 		}
 	}
-	if left := processesUnder(dir); len(left) > 0 {
+	if left := demoProcessesUnder(dir); len(left) > 0 {
 		t.Errorf("processes still using the demo's folder: %v", left)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
@@ -169,7 +169,7 @@ func TestDemoInterruptCleansUp(t *testing.T) {
 	}
 }
 
-func zombie(pid int) bool {
+func demoZombie(pid int) bool {
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
 	if err != nil {
 		return true
@@ -179,14 +179,14 @@ func zombie(pid int) bool {
 	return i > 0 && i+2 < len(s) && (s[i+2] == 'Z' || s[i+2] == 'X')
 }
 
-// processesUnder lists live processes whose command line or working
+// demoProcessesUnder lists live processes whose command line or working
 // directory is inside dir.
-func processesUnder(dir string) []string {
+func demoProcessesUnder(dir string) []string {
 	ents, _ := os.ReadDir("/proc")
 	var out []string
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || zombie(pid) {
+		if err != nil || demoZombie(pid) {
 			continue
 		}
 		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
