@@ -19,6 +19,9 @@ type Config struct {
 	// Tick is the period of the state loop's timer (auction windows, host
 	// loss, status). Default 25ms.
 	Tick time.Duration
+	// MemberRefresh is how often the loop re-reads the membership (host
+	// loss detection, bidder sets). Default 200ms.
+	MemberRefresh time.Duration
 	// StatusInterval is how often a host re-sends an unchanged status to
 	// the requester and guardians (anti-entropy and fencing). Default 2s.
 	StatusInterval time.Duration
@@ -55,6 +58,7 @@ func DefaultConfig() Config {
 		Auction:        DefaultAuctionConfig(),
 		Policy:         Policy{MaxLoad: 1},
 		Tick:           25 * time.Millisecond,
+		MemberRefresh:  200 * time.Millisecond,
 		StatusInterval: 2 * time.Second,
 		Guardians:      3,
 		BidTTL:         10 * time.Second,
@@ -73,7 +77,7 @@ func (c *Config) Validate() error {
 	if err := c.Auction.validate(); err != nil {
 		return err
 	}
-	if c.BidderSet < 0 || c.Tick <= 0 || c.StatusInterval <= 0 || c.Grace < 0 || c.Guardians < 0 || c.Guardians > MaxGuardians ||
+	if c.BidderSet < 0 || c.Tick <= 0 || c.MemberRefresh <= 0 || c.StatusInterval <= 0 || c.Grace < 0 || c.Guardians < 0 || c.Guardians > MaxGuardians ||
 		c.BidTTL <= 0 || c.WaitRetry <= 0 || c.MaxPenalty <= 0 || c.PenaltyDecay <= 0 || c.SendQueue <= 0 || c.Senders <= 0 ||
 		c.HookTimeout <= 0 || c.History < 0 {
 		return fmt.Errorf("%w: market config out of range", ErrInvalidRequest)

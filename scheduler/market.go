@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -66,19 +67,21 @@ type Market struct {
 	sent, received, dropped, placements, fenced atomic.Uint64
 
 	// State-loop-owned state below.
-	records   map[InstanceID]*record
-	auctions  map[string]*auctionRun
-	history   []*auctionRun
-	bidding   map[string]*bidState
-	seen      map[string]time.Time
-	hosted    map[InstanceID]*hosted
-	best      map[InstanceID]*Contract
-	penalty   map[peer.ID]int
-	lastDecay time.Time
-	live      map[peer.ID]Advert
-	changed   chan struct{}
-	observers map[int]func(Event)
-	nextObs   int
+	records     map[InstanceID]*record
+	auctions    map[string]*auctionRun
+	history     []*auctionRun
+	bidding     map[string]*bidState
+	seen        map[string]time.Time
+	hosted      map[InstanceID]*hosted
+	best        map[InstanceID]*Contract
+	penalty     map[peer.ID]int
+	lastDecay   time.Time
+	live        map[peer.ID]Advert
+	verified    map[[32]byte]*AwardInfo
+	lastMembers time.Time
+	changed     chan struct{}
+	observers   map[int]func(Event)
+	nextObs     int
 }
 
 type outMsg struct {
@@ -117,7 +120,7 @@ func New(cfg Config, key crypto.PrivKey, d Deps) (*Market, error) {
 		records: map[InstanceID]*record{}, auctions: map[string]*auctionRun{},
 		bidding: map[string]*bidState{}, seen: map[string]time.Time{},
 		hosted: map[InstanceID]*hosted{}, best: map[InstanceID]*Contract{},
-		penalty: map[peer.ID]int{}, live: map[peer.ID]Advert{},
+		penalty: map[peer.ID]int{}, live: map[peer.ID]Advert{}, verified: map[[32]byte]*AwardInfo{},
 		changed: make(chan struct{}), observers: map[int]func(Event){},
 	}, nil
 }
@@ -328,7 +331,9 @@ func (m *Market) tick() {
 			}
 		}
 	}
-	m.refreshMembers()
+	if now.Sub(m.lastMembers) >= m.cfg.MemberRefresh {
+		m.refreshMembers()
+	}
 	m.tickAuctions(now)
 	m.tickRecords(now)
 	m.tickHosted(now)
@@ -336,6 +341,7 @@ func (m *Market) tick() {
 }
 
 func (m *Market) refreshMembers() {
+	m.lastMembers = m.d.Clock.Now()
 	members := m.d.Membership.Members()
 	live := make(map[peer.ID]Advert, len(members))
 	for _, mem := range members {
@@ -384,4 +390,25 @@ func (m *Market) Observe(fn func(Event)) (cancel func()) {
 		return func() {}
 	}
 	return func() { _ = m.do(context.Background(), func() { delete(m.observers, id) }) }
+}
+
+// openContract is OpenContract with a cache of contracts already verified
+// (statuses repeat the same contract every StatusInterval).
+func (m *Market) openContract(c *Contract) error {
+	if c.info != nil {
+		return nil
+	}
+	key := sha256.Sum256(c.Encode())
+	if info := m.verified[key]; info != nil {
+		c.info = info
+		return nil
+	}
+	if err := OpenContract(c); err != nil {
+		return err
+	}
+	if len(m.verified) >= 4096 {
+		clear(m.verified)
+	}
+	m.verified[key] = c.info
+	return nil
 }

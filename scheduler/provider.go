@@ -184,10 +184,7 @@ func (m *Market) onAward(env *Signed, now time.Time) error {
 		return refuse("capacity taken since the bid")
 	}
 	acc := m.signer.Sign(KindAccept, &Accept{AuctionID: aw.AuctionID, Award: env.Digest(), Issued: now.UnixNano()})
-	c := &Contract{Award: *env, Accept: acc}
-	if err := OpenContract(c); err != nil {
-		return err
-	}
+	c := &Contract{Award: *env, Accept: acc, info: info}
 	m.host(c, now)
 	m.send(env.Signer, acc)
 	if m.d.Contracts != nil {
@@ -237,6 +234,9 @@ func (m *Market) applySpec(h *hosted, spec InstanceSpec) {
 				h.applyErr = ""
 				if err != nil {
 					h.applyErr = err.Error()
+				}
+				if m.hosted[spec.Instance] == h {
+					m.report(spec.Instance, h, m.d.Clock.Now())
 				}
 			}
 		}:
@@ -301,44 +301,50 @@ func (m *Market) onRequestUpdate(env *Signed, now time.Time) error {
 // guardians when something changed, or every StatusInterval.
 func (m *Market) tickHosted(now time.Time) {
 	for id, h := range m.hosted {
-		rs, ok := m.d.Runner.Status(id)
-		if !ok {
-			rs = RunStatus{State: StatePending}
-			if h.spec.State == StateDestroyed && !h.applying {
-				rs = RunStatus{State: StateDestroyed}
-			}
+		m.report(id, h, now)
+	}
+}
+
+// report sends h's status when it changed or is due, and forgets copies
+// that are gone.
+func (m *Market) report(id InstanceID, h *hosted, now time.Time) {
+	rs, ok := m.d.Runner.Status(id)
+	if !ok {
+		rs = RunStatus{State: StatePending}
+		if h.spec.State == StateDestroyed && !h.applying {
+			rs = RunStatus{State: StateDestroyed}
 		}
-		if h.applyErr != "" && !h.applying {
-			rs = RunStatus{State: StateFailed, Reason: h.applyErr}
-		}
-		if h.fenced {
-			if !h.applying && (!ok || rs.State == StateDestroyed) {
-				delete(m.hosted, id)
-			}
-			continue // a fenced copy reports nothing more and bills nothing
-		}
-		changed := !h.sentOnce || rs.State != h.last.State || rs.Reason != h.last.Reason || rs.Result != h.last.Result || !maps.Equal(rs.Connection, h.last.Connection)
-		if !changed && now.Sub(h.lastSent) < m.cfg.StatusInterval {
-			continue
-		}
-		h.last, h.lastSent, h.sentOnce = rs, now, true
-		st := &Status{Contract: *h.contract, Generation: h.req.Generation, State: rs.State, Connection: rs.Connection,
-			Reason: truncate(rs.Reason, 1024), Result: rs.Result, Issued: now.UnixNano()}
-		if len(st.Connection) > MaxParams {
-			st.Connection = nil
-			st.Reason = "too many connection parameters"
-		}
-		env := m.signer.Sign(KindStatus, st)
-		targets := append([]peer.ID{h.req.Requester}, h.req.Delegation.Guardians...)
-		for _, t := range slices.Compact(targets) {
-			m.send(t, env)
-		}
-		if changed {
-			m.notify(Event{Kind: EventHosting, Hosted: m.hostedView(h)})
-		}
-		if h.req.State == StateDestroyed && rs.State == StateDestroyed && !h.applying {
+	}
+	if h.applyErr != "" && !h.applying {
+		rs = RunStatus{State: StateFailed, Reason: h.applyErr}
+	}
+	if h.fenced {
+		if !h.applying && (!ok || rs.State == StateDestroyed) {
 			delete(m.hosted, id)
 		}
+		return // a fenced copy reports nothing more and bills nothing
+	}
+	changed := !h.sentOnce || rs.State != h.last.State || rs.Reason != h.last.Reason || rs.Result != h.last.Result || !maps.Equal(rs.Connection, h.last.Connection)
+	if !changed && now.Sub(h.lastSent) < m.cfg.StatusInterval {
+		return
+	}
+	h.last, h.lastSent, h.sentOnce = rs, now, true
+	st := &Status{Contract: *h.contract, Generation: h.req.Generation, State: rs.State, Connection: rs.Connection,
+		Reason: truncate(rs.Reason, 1024), Result: rs.Result, Issued: now.UnixNano()}
+	if len(st.Connection) > MaxParams {
+		st.Connection = nil
+		st.Reason = "too many connection parameters"
+	}
+	env := m.signer.Sign(KindStatus, st)
+	targets := append([]peer.ID{h.req.Requester}, h.req.Delegation.Guardians...)
+	for _, t := range slices.Compact(targets) {
+		m.send(t, env)
+	}
+	if changed {
+		m.notify(Event{Kind: EventHosting, Hosted: m.hostedView(h)})
+	}
+	if h.req.State == StateDestroyed && rs.State == StateDestroyed && !h.applying {
+		delete(m.hosted, id)
 	}
 }
 

@@ -59,6 +59,7 @@ type auctionRun struct {
 	rec     *record
 	ann     Signed
 	award   Signed
+	info    *AwardInfo
 	reason  string
 	request string
 }
@@ -273,6 +274,7 @@ func (m *Market) apply(run *auctionRun, acts []Action, now time.Time) {
 		case act.Award != nil:
 			aw := &Award{AuctionID: run.a.ID, Request: run.rec.env, Bid: act.Award.Env, Epoch: run.a.Ann.Epoch, Issued: now.UnixNano()}
 			run.award = m.signer.Sign(KindAward, aw)
+			run.info = &AwardInfo{Award: aw, Auctioneer: m.self, Request: run.rec.req, Bid: act.Award.Bid, Provider: act.Award.Bidder}
 			m.send(act.Award.Bidder, run.award)
 		case act.Failed:
 			m.finishAuction(run)
@@ -348,10 +350,7 @@ func (m *Market) onAccept(env *Signed, now time.Time) error {
 	if run.a.Phase != PhaseAwarding || run.a.Awarded().Bidder != env.Signer || !bytes.Equal(acc.Award, run.award.Digest()) {
 		return fmt.Errorf("%w: accept for an award not pending", ErrReplay)
 	}
-	c := &Contract{Award: run.award, Accept: *env}
-	if err := OpenContract(c); err != nil {
-		return err
-	}
+	c := &Contract{Award: run.award, Accept: *env, info: run.info}
 	run.a.Accepted(now, env.Signer)
 	m.finishAuction(run)
 	m.placements.Add(1)
@@ -427,7 +426,7 @@ func (m *Market) trackerFor(c *Contract) *record {
 }
 
 func (m *Market) onContract(env *Signed, now time.Time) error {
-	c, err := OpenContractNotice(env)
+	c, err := openContractNotice(env, m.openContract)
 	if err != nil {
 		return err
 	}
@@ -439,7 +438,7 @@ func (m *Market) onContract(env *Signed, now time.Time) error {
 }
 
 func (m *Market) onStatus(env *Signed, now time.Time) error {
-	st, err := OpenStatus(env)
+	st, err := openStatus(env, m.openContract)
 	if err != nil {
 		return err
 	}
