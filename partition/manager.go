@@ -643,3 +643,24 @@ func killGroup(pid int, sig syscall.Signal) {
 	_ = syscall.Kill(-pid, sig)
 	_ = syscall.Kill(pid, sig)
 }
+
+// SetState changes only the requested state of a known instance (keeping
+// its recipe, type, params and epoch), persisted before it returns.
+func (m *Manager) SetState(id string, s State) error {
+	if !s.Valid() {
+		return fmt.Errorf("%w: state %q", ErrInvalidSpec, s)
+	}
+	m.mu.Lock()
+	in, ok := m.insts[id]
+	if !ok {
+		m.mu.Unlock()
+		if s == StateDestroyed {
+			return nil
+		}
+		return fmt.Errorf("%w: %s", ErrUnknownInstance, id)
+	}
+	spec := InstanceSpec{ID: id, Name: in.rec.Name, RecipeCID: in.rec.RecipeCID, Recipe: in.recipe,
+		Type: in.rec.Type, Params: in.rec.Params, State: s, Epoch: in.rec.Epoch, Requester: in.rec.Requester}
+	m.mu.Unlock()
+	return m.Apply(spec)
+}

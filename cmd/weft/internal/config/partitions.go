@@ -1,11 +1,82 @@
 package config
 
-// PartitionsConfig is the [partitions] section.
+import (
+	"fmt"
+	"time"
+)
+
+// PartitionsConfig is the [partitions] section: the local runtime's slots.
 type PartitionsConfig struct {
+	// Count is the number of partitions (slots for instances). Default 8;
+	// 'weft node --partitions N'.
+	Count int `toml:"count"`
+	// PortBase is the first TCP port of partition 0; partition N gets
+	// [PortBase + N×PortsPerPartition, … + PortsPerPartition − 1].
+	// Default 20000; 'weft node --port-base P'.
+	PortBase int `toml:"port_base"`
+	// PortsPerPartition is the size of each partition's port range. Default 10.
+	PortsPerPartition int `toml:"ports_per_partition"`
+	// Users runs each partition as its own Unix user (weftuserN, created
+	// with useradd) when the node runs as root. Default true.
+	Users bool `toml:"users"`
+	// Cgroups puts each partition in a cgroup (v2, else v1) with CPU,
+	// memory and pids limits where the host allows. Default true.
+	Cgroups bool `toml:"cgroups"`
+	// Host is the address instances' ports are reached on, used in
+	// connection parameters ({{.Host}}). Default "127.0.0.1".
+	Host string `toml:"host"`
+	// StopGrace is the time between SIGTERM and SIGKILL when stopping an
+	// instance. Go duration string. Default "5s".
+	StopGrace string `toml:"stop_grace"`
+	// SampleInterval is how often CPU and memory are sampled for metering.
+	// Go duration string. Default "2s".
+	SampleInterval string `toml:"sample_interval"`
+	// LogMaxBytes rotates a process log past this many bytes. Default 10485760.
+	LogMaxBytes int64 `toml:"log_max_bytes"`
 }
 
 func defaultPartitions() PartitionsConfig {
-	return PartitionsConfig{}
+	return PartitionsConfig{Count: 8, PortBase: 20000, PortsPerPartition: 10, Users: true, Cgroups: true,
+		Host: "127.0.0.1", StopGrace: "5s", SampleInterval: "2s", LogMaxBytes: 10 << 20}
 }
 
-func (c *PartitionsConfig) validate() error { return nil }
+// StopGraceDuration is StopGrace parsed (5 s if empty or invalid).
+func (c PartitionsConfig) StopGraceDuration() time.Duration { return parseOr(c.StopGrace, 5*time.Second) }
+
+// SampleIntervalDuration is SampleInterval parsed (2 s if empty or invalid).
+func (c PartitionsConfig) SampleIntervalDuration() time.Duration {
+	return parseOr(c.SampleInterval, 2*time.Second)
+}
+
+func parseOr(s string, def time.Duration) time.Duration {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return def
+	}
+	return d
+}
+
+func (c *PartitionsConfig) validate() error {
+	if c.Count < 1 || c.Count > 4096 {
+		return fmt.Errorf("partitions.count: %d outside [1, 4096]", c.Count)
+	}
+	if c.PortsPerPartition < 1 || c.PortsPerPartition > 1000 {
+		return fmt.Errorf("partitions.ports_per_partition: %d outside [1, 1000]", c.PortsPerPartition)
+	}
+	if c.PortBase < 1024 || c.PortBase+c.Count*c.PortsPerPartition > 65536 {
+		return fmt.Errorf("partitions.port_base: %d + %d partitions × %d ports leaves [1024, 65535]",
+			c.PortBase, c.Count, c.PortsPerPartition)
+	}
+	for name, s := range map[string]string{"stop_grace": c.StopGrace, "sample_interval": c.SampleInterval} {
+		if s == "" {
+			continue
+		}
+		if d, err := time.ParseDuration(s); err != nil || d <= 0 {
+			return fmt.Errorf("partitions.%s: %q is not a positive duration", name, s)
+		}
+	}
+	if c.LogMaxBytes < 0 {
+		return fmt.Errorf("partitions.log_max_bytes: negative")
+	}
+	return nil
+}

@@ -1,13 +1,322 @@
 package daemon
 
-import "context"
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/weftgrid/weft/cmd/weft/internal/api"
+	"github.com/weftgrid/weft/cmd/weft/internal/dashboard"
+	"github.com/weftgrid/weft/ledger"
+	"github.com/weftgrid/weft/partition"
+	"github.com/weftgrid/weft/recipes"
+)
 
 // partitionsState is the partitions subsystem's part of the Daemon.
+//
+// For the market: d.parts is the running *partition.Manager (Apply, Get,
+// SetState, Free, Subscribe, Usage); d.runLocal runs a recipe in a local
+// partition exactly as POST /v1/local/instances does. For the recipes
+// subsystem: d.setPartitionContent plugs in the recipe store (artifacts by
+// CID, batch results, recipes by CID).
 type partitionsState struct {
+	parts       *partition.Manager
+	partContent atomic.Pointer[PartitionContent]
 }
 
-// startPartitions starts the partitions subsystem, registers its API routes on d.api and
-// its closers with d.onClose.
+// PartitionContent is what the partitions need from the recipe store. Any
+// field may be nil.
+type PartitionContent struct {
+	// Fetch gets an artifact by CID into dest, verified.
+	Fetch func(ctx context.Context, cid, dest string) error
+	// PutDir stores a directory tree and returns its CID (batch results).
+	PutDir func(ctx context.Context, dir string) (string, error)
+	// Recipe returns the recipe with CID cid (fetched from the grid if needed).
+	Recipe func(ctx context.Context, cid string) (*recipes.Recipe, error)
+}
+
+// setPartitionContent plugs the recipe store into the partitions.
+func (d *Daemon) setPartitionContent(c PartitionContent) { d.partContent.Store(&c) }
+
+// contentSwitch adapts whatever PartitionContent is plugged in (at any
+// time) to the partition package's interfaces.
+type contentSwitch struct{ d *Daemon }
+
+var (
+	_ partition.Fetcher     = contentSwitch{}
+	_ partition.ResultStore = contentSwitch{}
+)
+
+func (c contentSwitch) FetchFile(ctx context.Context, cid, dest string) error {
+	if p := c.d.partContent.Load(); p != nil && p.Fetch != nil {
+		return p.Fetch(ctx, cid, dest)
+	}
+	return fmt.Errorf("%w: the recipe store is not available", partition.ErrNoFetcher)
+}
+
+func (c contentSwitch) PutDir(ctx context.Context, dir string) (string, error) {
+	if p := c.d.partContent.Load(); p != nil && p.PutDir != nil {
+		return p.PutDir(ctx, dir)
+	}
+	return "", errors.New("partitions: no content store to keep the result in")
+}
+
+// startPartitions creates the partition manager, re-adopts what survived
+// the last run, and registers the routes.
 func (d *Daemon) startPartitions(ctx context.Context) error {
+	pc := d.cfg.Partitions
+	cfg := partition.DefaultConfig()
+	cfg.DataDir = d.cfg.Node.DataDir
+	cfg.Partitions = pc.Count
+	cfg.PortBase = pc.PortBase
+	cfg.PortsPerPartition = pc.PortsPerPartition
+	cfg.Users = pc.Users
+	cfg.Cgroups = pc.Cgroups
+	cfg.Host = pc.Host
+	cfg.StopGrace = pc.StopGraceDuration()
+	cfg.SampleInterval = pc.SampleIntervalDuration()
+	if pc.LogMaxBytes > 0 {
+		cfg.LogMaxBytes = pc.LogMaxBytes
+	}
+	cfg.Log = d.log.With("subsystem", "partitions")
+	cfg.Fetcher = contentSwitch{d}
+	cfg.Results = contentSwitch{d}
+	if d.node != nil {
+		cfg.PeerID = d.node.ID().String()
+	}
+	m, err := partition.New(cfg)
+	if err != nil {
+		return err
+	}
+	if err := m.Start(ctx); err != nil {
+		m.Close()
+		return err
+	}
+	d.parts = m
+	d.onClose(m.Close)
+	lim := m.Limits()
+	d.log.Info("partitions ready", "count", pc.Count, "free", m.Free(), "limits", lim.Summary)
+
+	d.api.HandleFunc("GET /v1/partitions", d.handlePartitions)
+	d.api.HandleFunc("POST /v1/local/instances", d.handleLocalRun)
+	d.api.HandleFunc("GET /v1/local/instances", d.handleLocalList)
+	d.api.HandleFunc("GET /v1/local/instances/{id}", d.handleLocalGet)
+	d.api.HandleFunc("DELETE /v1/local/instances/{id}", d.handleLocalDestroy)
+	d.statusExtras = append(d.statusExtras, func(st map[string]any) {
+		st["partitions"] = map[string]any{"total": pc.Count, "free": m.Free(), "limits": lim}
+		if l, ok := st["limits"].(map[string]any); ok {
+			l["partitions"] = lim.Summary
+		} else {
+			st["limits"] = map[string]any{"partitions": lim.Summary}
+		}
+	})
+	d.setLedgerUsage(partitionUsage{m})
+
+	// Follow changes: refresh the dashboard and the capacity advert.
+	events, unsub := m.Subscribe()
+	d.onClose(func() error { unsub(); return nil })
+	d.publishFreePartitions()
+	go func() {
+		for range events {
+			d.notify(dashboard.TopicPartitions)
+			d.publishFreePartitions()
+		}
+	}()
 	return nil
+}
+
+// publishFreePartitions puts the free partition count in the node's advert.
+func (d *Daemon) publishFreePartitions() {
+	if d.node == nil || d.parts == nil {
+		return
+	}
+	a := d.node.Advert()
+	if free := d.parts.Free(); a.FreePartitions != free {
+		a.FreePartitions = free
+		if err := d.node.SetAdvert(a); err != nil {
+			d.log.Debug("partitions: advert", "err", err)
+		}
+	}
+}
+
+// partitionUsage is the ledger's usage source: what an instance this node
+// runs used in a slice.
+type partitionUsage struct{ m *partition.Manager }
+
+func (p partitionUsage) Usage(id string, from, to time.Time) (ledger.Usage, bool, error) {
+	st, ok := p.m.Get(id)
+	if !ok || st.Partition < 0 {
+		return ledger.Usage{}, false, nil
+	}
+	u, err := p.m.Usage(id, from, to)
+	if err != nil {
+		return ledger.Usage{}, true, err
+	}
+	return ledgerUsageFromMeter(u.CPUMs, u.MemAvgBytes, u.MemPeakBytes, u.DiskBytes, u.NetBytes, to.Sub(from)), true, nil
+}
+
+// LocalRunRequest is the body of POST /v1/local/instances: run an instance
+// of a recipe (by CID, or inline TOML) in one of this node's partitions.
+type LocalRunRequest struct {
+	// ID identifies the instance (idempotent). Default "local-" + Name, or
+	// a random ID when Name is empty too.
+	ID string `json:"id,omitempty"`
+	// Name is a display name.
+	Name string `json:"name,omitempty"`
+	// RecipeCID names a published recipe (one of RecipeCID and TOML).
+	RecipeCID string `json:"recipe_cid,omitempty"`
+	// TOML is an inline recipe file.
+	TOML string `json:"toml,omitempty"`
+	// Type is the software type ("" = default).
+	Type string `json:"type,omitempty"`
+	// Params are parameter values as strings (validated against the schema);
+	// JSON numbers and booleans are accepted too.
+	Params map[string]any `json:"params,omitempty"`
+	// State is started (default), stopped or destroyed.
+	State string `json:"state,omitempty"`
+}
+
+// errBadRequest marks errors that are the caller's fault (HTTP 400).
+var errBadRequest = errors.New("partitions: bad request")
+
+// runLocal validates req and applies it in a local partition.
+func (d *Daemon) runLocal(ctx context.Context, req LocalRunRequest) (partition.InstanceStatus, error) {
+	var rc *recipes.Recipe
+	switch {
+	case req.TOML != "" && req.RecipeCID != "":
+		return partition.InstanceStatus{}, fmt.Errorf("%w: give recipe_cid or toml, not both", errBadRequest)
+	case req.TOML != "":
+		r, err := recipes.Parse("request", []byte(req.TOML))
+		if err != nil {
+			return partition.InstanceStatus{}, fmt.Errorf("%w: %w", errBadRequest, err)
+		}
+		rc = r
+	case req.RecipeCID != "":
+		p := d.partContent.Load()
+		if p == nil || p.Recipe == nil {
+			return partition.InstanceStatus{}, errors.New("partitions: no recipe store to find the recipe in (send it inline with toml)")
+		}
+		r, err := p.Recipe(ctx, req.RecipeCID)
+		if err != nil {
+			return partition.InstanceStatus{}, err
+		}
+		rc = r
+	default:
+		if req.ID == "" || req.State == "" {
+			return partition.InstanceStatus{}, fmt.Errorf("%w: give recipe_cid or toml", errBadRequest)
+		}
+	}
+	state := partition.State(req.State)
+	if state == "" {
+		state = partition.StateStarted
+	}
+	if !state.Valid() {
+		return partition.InstanceStatus{}, fmt.Errorf("%w: state %q (started, stopped or destroyed)", errBadRequest, req.State)
+	}
+	id := req.ID
+	if id == "" && req.Name != "" {
+		id = "local-" + req.Name
+	}
+	if id == "" {
+		b := make([]byte, 6)
+		_, _ = rand.Read(b)
+		id = "local-" + hex.EncodeToString(b)
+	}
+	if rc == nil { // a state change of a known instance
+		if err := d.parts.SetState(id, state); err != nil {
+			return partition.InstanceStatus{}, err
+		}
+	} else {
+		strParams := make(map[string]string, len(req.Params))
+		for k, v := range req.Params {
+			switch x := v.(type) {
+			case string:
+				strParams[k] = x
+			case float64:
+				strParams[k] = strconv.FormatFloat(x, 'f', -1, 64)
+			case bool:
+				strParams[k] = strconv.FormatBool(x)
+			default:
+				return partition.InstanceStatus{}, fmt.Errorf("%w: param %s: %T is not a string, number or bool", errBadRequest, k, v)
+			}
+		}
+		params, err := rc.ValidateParams(req.Type, strParams)
+		if err != nil {
+			return partition.InstanceStatus{}, fmt.Errorf("%w: %w", errBadRequest, err)
+		}
+		spec := partition.InstanceSpec{ID: id, Name: req.Name, RecipeCID: req.RecipeCID, Recipe: rc, Type: req.Type,
+			Params: params, State: state}
+		if d.node != nil {
+			spec.Requester = d.node.ID().String()
+		}
+		if cur, ok := d.parts.Get(id); ok {
+			spec.Epoch = cur.Epoch
+		}
+		if err := d.parts.Apply(spec); err != nil {
+			return partition.InstanceStatus{}, err
+		}
+	}
+	st, ok := d.parts.Get(id)
+	if !ok {
+		st = partition.InstanceStatus{ID: id, State: state, Phase: partition.PhaseDestroyed, Partition: -1}
+	}
+	return st, nil
+}
+
+func (d *Daemon) handlePartitions(w http.ResponseWriter, r *http.Request) {
+	api.WriteJSON(w, http.StatusOK, d.parts.Partitions())
+}
+
+func (d *Daemon) handleLocalRun(w http.ResponseWriter, r *http.Request) {
+	var req LocalRunRequest
+	if err := api.DecodeJSON(r, &req); err != nil {
+		api.WriteError(w, http.StatusBadRequest, err)
+		return
+	}
+	st, err := d.runLocal(r.Context(), req)
+	switch {
+	case errors.Is(err, errBadRequest), errors.Is(err, partition.ErrInvalidSpec), errors.Is(err, recipes.ErrInvalid),
+		errors.Is(err, recipes.ErrParams), errors.Is(err, recipes.ErrUnknownType):
+		api.WriteError(w, http.StatusBadRequest, err)
+	case errors.Is(err, partition.ErrNoFreePartition), errors.Is(err, partition.ErrStaleEpoch):
+		api.WriteError(w, http.StatusConflict, err)
+	case errors.Is(err, partition.ErrUnknownInstance):
+		api.WriteError(w, http.StatusNotFound, err)
+	case err != nil:
+		api.WriteError(w, http.StatusInternalServerError, err)
+	default:
+		api.WriteJSON(w, http.StatusOK, st)
+	}
+}
+
+func (d *Daemon) handleLocalList(w http.ResponseWriter, r *http.Request) {
+	api.WriteJSON(w, http.StatusOK, d.parts.List())
+}
+
+func (d *Daemon) handleLocalGet(w http.ResponseWriter, r *http.Request) {
+	st, ok := d.parts.Get(r.PathValue("id"))
+	if !ok {
+		api.WriteError(w, http.StatusNotFound, fmt.Errorf("%w: %s", partition.ErrUnknownInstance, r.PathValue("id")))
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, st)
+}
+
+func (d *Daemon) handleLocalDestroy(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := d.parts.SetState(id, partition.StateDestroyed); err != nil {
+		api.WriteError(w, http.StatusInternalServerError, err)
+		return
+	}
+	st, ok := d.parts.Get(id)
+	if !ok {
+		st = partition.InstanceStatus{ID: id, State: partition.StateDestroyed, Phase: partition.PhaseDestroyed, Partition: -1}
+	}
+	api.WriteJSON(w, http.StatusOK, st)
 }

@@ -1,0 +1,27 @@
+package cli
+
+import (
+	"github.com/spf13/pflag"
+
+	"github.com/weftgrid/weft/cmd/weft/internal/config"
+)
+
+func init() {
+	var count, portBase int
+	registerNodeFlags(nodeFlagHook{
+		add: func(fs *pflag.FlagSet) {
+			def := config.Default().Partitions
+			fs.IntVar(&count, "partitions", def.Count, "number of partitions (slots for instances) on this node")
+			fs.IntVar(&portBase, "port-base", def.PortBase, "first TCP port of partition 0 (each partition gets ports_per_partition ports)")
+		},
+		apply: func(fs *pflag.FlagSet, c *config.Config) error {
+			if fs.Changed("partitions") {
+				c.Partitions.Count = count
+			}
+			if fs.Changed("port-base") {
+				c.Partitions.PortBase = portBase
+			}
+			return nil
+		},
+	})
+}
