@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"crypto/ed25519"
+	"encoding/json"
+	"io"
 	"testing"
 	"time"
 
@@ -127,3 +129,5 @@ func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func jsonEncode(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
