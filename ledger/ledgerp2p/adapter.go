@@ -98,6 +98,14 @@ func New(ctx context.Context, l *ledger.Ledger, n Node, cfg Config) (*Adapter, e
 // delivered and forwarded; entries already held are ignored (not forwarded
 // again, no penalty). The decoded entry rides along in ValidatorData.
 func (a *Adapter) validate(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	if from == a.h.ID() {
+		// Our own publish: Append made and stored the entry; still refuse
+		// anything that does not verify.
+		if _, err := ledger.DecodeVerified(m.Data); err != nil {
+			return pubsub.ValidationReject
+		}
+		return pubsub.ValidationAccept
+	}
 	e, err := ledger.DecodeVerified(m.Data)
 	if err != nil {
 		a.log.Debug("ledger: gossip rejected", "from", from, "err", err)
