@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"fmt"
+	"net/url"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+)
+
+func init() { register(41, newInstanceCmd) }
+
+func newInstanceCmd(g *Globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "instance",
+		Short: "List and show the instances this node requested",
+		Long: `List and show the instances this node requested (and those it guards for
+requesters that are offline). With --json: list prints an array, show an
+object; each has name, instance_id, node (the host's peer ID), state,
+requested_state, connection, epoch, reason, ...`,
+	}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the instances",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.Client()
+			if err != nil {
+				return err
+			}
+			var raw []map[string]any
+			if err := c.Get(cmd.Context(), "/v1/instances", &raw); err != nil {
+				return err
+			}
+			if g.JSON {
+				if raw == nil {
+					raw = []map[string]any{}
+				}
+				return g.PrintJSON(raw)
+			}
+			if len(raw) == 0 {
+				fmt.Fprintln(g.Out(), "no instances (request one with: weft request NAME --recipe FILE)")
+				return nil
+			}
+			tw := tabwriter.NewWriter(g.Out(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSTATE\tNODE\tEPOCH\tCONNECTION")
+			for _, r := range raw {
+				var v instanceJSON
+				if err := remarshal(r, &v); err != nil {
+					return err
+				}
+				conn := ""
+				if u, ok := v.Connection["url"]; ok {
+					conn = u
+				} else if len(v.Connection) > 0 {
+					conn = fmt.Sprint(v.Connection)
+				}
+				name := v.Name
+				if !v.Mine {
+					name += " (guarded)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", name, v.State, shortID(v.Node), v.Epoch, conn)
+			}
+			return tw.Flush()
+		},
+	}
+	show := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show one instance: state, host, connection parameters",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.Client()
+			if err != nil {
+				return err
+			}
+			var raw map[string]any
+			if err := c.Get(cmd.Context(), "/v1/instances/"+url.PathEscape(args[0]), &raw); err != nil {
+				return err
+			}
+			if g.JSON {
+				return g.PrintJSON(raw)
+			}
+			var v instanceJSON
+			if err := remarshal(raw, &v); err != nil {
+				return err
+			}
+			printMarketInstance(g.Out(), v)
+			return nil
+		},
+	}
+	cmd.AddCommand(list, show)
+	return cmd
+}
+
+// shortID shortens a peer ID for tables.
+func shortID(id string) string {
+	if id == "" {
+		return "-"
+	}
+	if len(id) > 16 {
+		return id[:6] + "…" + id[len(id)-6:]
+	}
+	return id
+}

@@ -1,0 +1,211 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/weftgrid/weft/cmd/weft/internal/api"
+)
+
+func init() { register(42, newJobCmd) }
+
+// jobJSON is a batch job as the API returns it.
+type jobJSON struct {
+	ID      string `json:"id"`
+	Node    string `json:"node"`
+	State   string `json:"state"`
+	Result  string `json:"result"`
+	Reason  string `json:"reason"`
+	Retries int    `json:"retries"`
+}
+
+func newJobCmd(g *Globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "job",
+		Short: "Run batch jobs on the grid and fetch their results",
+		Long: `Run a batch recipe on the grid: it is placed like an instance, runs to
+completion (re-placed after a failure, up to [market] max_retries), and its
+output directory becomes a result addressed by CID that any peer can fetch.`,
+	}
+	var (
+		recipe, typ string
+		params, sla []string
+		wait        bool
+		timeout     time.Duration
+	)
+	run := &cobra.Command{
+		Use:   "run --recipe FILE|CID",
+		Short: "Run a batch job",
+		Long: `Run a batch job. With --wait it returns when the job is done (or failed,
+non-zero, with the reason). With --json it prints an object with id, state
+(pending, running, done, failed, waiting), result (the result's CID), node.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := g.Client()
+			if err != nil {
+				return err
+			}
+			body := requestBody{Type: typ, SLA: sla}
+			if body.Params, err = parseKV("param", params); err != nil {
+				return err
+			}
+			if err := recipeArg(ctx, c, recipe, &body); err != nil {
+				return err
+			}
+			var raw map[string]any
+			if err := c.Post(ctx, "/v1/jobs", body, &raw); err != nil {
+				return fmt.Errorf("job run: %w", err)
+			}
+			var j jobJSON
+			if err := remarshal(raw, &j); err != nil {
+				return err
+			}
+			if wait {
+				raw, err = waitJob(ctx, g, c, j.ID, timeout)
+				if raw != nil {
+					_ = remarshal(raw, &j)
+				}
+				if err != nil {
+					if g.JSON && raw != nil {
+						_ = g.PrintJSON(raw)
+					}
+					return err
+				}
+			}
+			if g.JSON {
+				return g.PrintJSON(raw)
+			}
+			printJob(g, j)
+			return nil
+		},
+	}
+	f := run.Flags()
+	f.StringVar(&recipe, "recipe", "", "batch recipe file (.toml) or CID of a published recipe")
+	f.StringVar(&typ, "type", "", "software type (default: the recipe's default type)")
+	f.StringArrayVarP(&params, "param", "p", nil, "parameter KEY=VALUE, repeatable (checked against the recipe's schema)")
+	f.StringArrayVar(&sla, "sla", nil, "constraint KEY=VALUE, repeatable (see weft request --help)")
+	f.BoolVar(&wait, "wait", false, "wait until the job is done (or failed)")
+	f.DurationVar(&timeout, "timeout", 15*time.Minute, "how long --wait waits")
+
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a job's state and result",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.Client()
+			if err != nil {
+				return err
+			}
+			var raw map[string]any
+			if err := c.Get(cmd.Context(), "/v1/jobs/"+url.PathEscape(args[0]), &raw); err != nil {
+				return err
+			}
+			if g.JSON {
+				return g.PrintJSON(raw)
+			}
+			var j jobJSON
+			if err := remarshal(raw, &j); err != nil {
+				return err
+			}
+			printJob(g, j)
+			return nil
+		},
+	}
+
+	var out string
+	result := &cobra.Command{
+		Use:   "result CID --out DIR",
+		Short: "Fetch a job's result (from any peer) and write its files into DIR",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return fmt.Errorf("--out DIR is required: where to write the result's files")
+			}
+			abs, err := filepath.Abs(out)
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(abs, 0o755); err != nil {
+				return err
+			}
+			c, err := g.Client()
+			if err != nil {
+				return err
+			}
+			var res map[string]any
+			if err := c.Post(cmd.Context(), "/v1/jobs/result", map[string]string{"cid": args[0], "out": abs}, &res); err != nil {
+				return fmt.Errorf("job result %s: %w", args[0], err)
+			}
+			if g.JSON {
+				return g.PrintJSON(res)
+			}
+			fmt.Fprintf(g.Out(), "result %s written to %s\n", args[0], abs)
+			return nil
+		},
+	}
+	result.Flags().StringVar(&out, "out", "", "directory to write the result's files into (created if missing)")
+	cmd.AddCommand(run, show, result)
+	return cmd
+}
+
+func printJob(g *Globals, j jobJSON) {
+	fmt.Fprintf(g.Out(), "job %s: %s", j.ID, j.State)
+	if j.Node != "" {
+		fmt.Fprintf(g.Out(), " on %s", j.Node)
+	}
+	fmt.Fprintln(g.Out())
+	if j.Reason != "" {
+		fmt.Fprintf(g.Out(), "  reason: %s\n", j.Reason)
+	}
+	if j.Result != "" {
+		fmt.Fprintf(g.Out(), "  result: %s\n  fetch it with: weft job result %s --out DIR\n", j.Result, j.Result)
+	}
+}
+
+// waitJob polls a job until it is done (nil error) or failed.
+func waitJob(ctx context.Context, g *Globals, c *api.Client, id string, timeout time.Duration) (map[string]any, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	last := ""
+	for {
+		var raw map[string]any
+		if err := c.Get(ctx, "/v1/jobs/"+url.PathEscape(id), &raw); err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("job %s: gave up waiting after %s (check it with: weft job show %s)", id, timeout, id)
+			}
+			return nil, err
+		}
+		var j jobJSON
+		_ = remarshal(raw, &j)
+		switch {
+		case j.State == "done" && j.Result != "":
+			if time.Since(start) > time.Second {
+				fmt.Fprintf(g.Err(), "job %s: done after %s\n", id, time.Since(start).Round(100*time.Millisecond))
+			}
+			return raw, nil
+		case j.State == "failed":
+			return raw, fmt.Errorf("job %s failed: %s", id, j.Reason)
+		}
+		if now := j.State + " " + j.Reason; now != last && time.Since(start) > time.Second {
+			last = now
+			msg := j.State
+			if j.Reason != "" {
+				msg += " (" + j.Reason + ")"
+			}
+			fmt.Fprintf(g.Err(), "job %s: %s, %s so far...\n", id, msg, time.Since(start).Round(time.Second))
+		}
+		select {
+		case <-ctx.Done():
+			return raw, fmt.Errorf("job %s: still %s after %s (check it with: weft job show %s)", id, j.State, timeout, id)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

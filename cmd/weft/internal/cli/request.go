@@ -1,0 +1,283 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/spf13/cobra"
+
+	"github.com/weftgrid/weft/cmd/weft/internal/api"
+	"github.com/weftgrid/weft/recipes"
+)
+
+func init() { register(40, newRequestCmd) }
+
+// instanceJSON is an instance as the API returns it (the fields the CLI
+// shows; --json prints the whole object).
+type instanceJSON struct {
+	Name           string            `json:"name"`
+	InstanceID     string            `json:"instance_id"`
+	Node           string            `json:"node"`
+	State          string            `json:"state"`
+	RequestedState string            `json:"requested_state"`
+	Connection     map[string]string `json:"connection"`
+	Epoch          uint64            `json:"epoch"`
+	Reason         string            `json:"reason"`
+	Result         string            `json:"result"`
+	RecipeCID      string            `json:"recipe_cid"`
+	Mine           bool              `json:"mine"`
+}
+
+// requestBody is the body of POST /v1/requests and /v1/jobs.
+type requestBody struct {
+	Name       string            `json:"name,omitempty"`
+	RecipeCID  string            `json:"recipe_cid,omitempty"`
+	RecipeTOML string            `json:"recipe_toml,omitempty"`
+	Type       string            `json:"type,omitempty"`
+	Params     map[string]string `json:"params,omitempty"`
+	SLA        []string          `json:"sla,omitempty"`
+	State      string            `json:"state,omitempty"`
+}
+
+// parseKV parses repeated k=v flags.
+func parseKV(flag string, kvs []string) (map[string]string, error) {
+	if len(kvs) == 0 {
+		return nil, nil
+	}
+	m := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--%s %q: want KEY=VALUE", flag, kv)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+// recipeArg fills body from --recipe: a file is parsed and its params
+// validated here, then published on the local node (POST /v1/recipes) so
+// that the request names it by CID; anything else must be a CID.
+func recipeArg(ctx context.Context, c *api.Client, arg string, body *requestBody) error {
+	if arg == "" {
+		return errors.New("--recipe is required: a recipe file (.toml) or the CID of a published recipe")
+	}
+	data, ferr := os.ReadFile(arg)
+	if ferr != nil {
+		if _, err := cid.Decode(arg); err == nil {
+			body.RecipeCID = arg
+			return nil
+		}
+		if errors.Is(ferr, os.ErrNotExist) {
+			return fmt.Errorf("--recipe %q: no such file, and not a CID", arg)
+		}
+		return fmt.Errorf("--recipe: %w", ferr)
+	}
+	rc, err := recipes.Parse(arg, data)
+	if err != nil {
+		return fmt.Errorf("%w\n(check the recipe with: weft recipe lint %s)", err, arg)
+	}
+	if _, err := rc.ValidateParams(body.Type, body.Params); err != nil {
+		return fmt.Errorf("%w\n(the recipe's parameters: weft recipe show %s)", err, arg)
+	}
+	var pub struct {
+		CID string `json:"cid"`
+	}
+	err = c.Post(ctx, "/v1/recipes", map[string]string{"toml": string(data)}, &pub)
+	var ae *api.Error
+	switch {
+	case err == nil && pub.CID != "":
+		body.RecipeCID = pub.CID
+	case err == nil || errors.As(err, &ae) && (ae.Status == http.StatusNotFound || ae.Status == http.StatusMethodNotAllowed):
+		body.RecipeTOML = string(data) // the node stores it with the request
+	default:
+		return fmt.Errorf("publish %s: %w", arg, err)
+	}
+	return nil
+}
+
+func newRequestCmd(g *Globals) *cobra.Command {
+	var (
+		recipe, typ, state string
+		params, sla        []string
+		wait               bool
+		timeout            time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "request NAME --recipe FILE|CID",
+		Short: "Request an instance from the grid (or change one you requested)",
+		Long: `Request an instance of a recipe from the grid: the node announces it, the
+nodes that can host it bid, the cheapest fitting bid wins, and the winner runs
+it in a partition and reports its connection parameters.
+
+Requesting the same NAME again updates the instance in place (other
+parameters) or changes its state (--state started|stopped|destroyed).
+
+--recipe takes a recipe file (parsed, its parameters checked, then published
+on this node) or the CID of a published recipe. --sla adds constraints:
+node=PEER, region=eu (or any label.KEY=VALUE), colocate=NAME,
+anti_affinity=SET, anti_affinity_scope=node|LABEL, max_price=CREDITS,
+max_rtt=20ms, wait_for_capacity=true, grace=5s, guardians=N.
+
+With --wait it returns once the instance reached the requested state, or
+fails (non-zero) with the reason, e.g. why no node could place it.
+With --json it prints the instance: name, instance_id, node, state,
+connection, epoch, ...`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := g.Client()
+			if err != nil {
+				return err
+			}
+			body := requestBody{Name: args[0], Type: typ, SLA: sla, State: state}
+			if body.Params, err = parseKV("param", params); err != nil {
+				return err
+			}
+			for _, kv := range sla {
+				if !strings.Contains(kv, "=") {
+					return fmt.Errorf("--sla %q: want KEY=VALUE", kv)
+				}
+			}
+			if state != "" && state != "started" && state != "stopped" && state != "destroyed" {
+				return fmt.Errorf("--state %q: want started, stopped or destroyed", state)
+			}
+			if recipe != "" || state != "destroyed" {
+				if err := recipeArg(ctx, c, recipe, &body); err != nil {
+					return err
+				}
+			}
+			var v instanceJSON
+			var raw map[string]any
+			if err := c.Post(ctx, "/v1/requests", body, &raw); err != nil {
+				return fmt.Errorf("request %s: %w", args[0], err)
+			}
+			if err := remarshal(raw, &v); err != nil {
+				return err
+			}
+			if wait {
+				raw, err = waitMarketInstance(ctx, g, c, args[0], timeout)
+				if raw != nil {
+					_ = remarshal(raw, &v)
+				}
+				if err != nil {
+					if g.JSON && raw != nil {
+						_ = g.PrintJSON(raw)
+					}
+					return err
+				}
+			}
+			if g.JSON {
+				return g.PrintJSON(raw)
+			}
+			printMarketInstance(g.Out(), v)
+			if !wait && v.State != v.RequestedState {
+				fmt.Fprintf(g.Err(), "follow it with: weft instance show %s (or request again with --wait)\n", v.Name)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&recipe, "recipe", "", "recipe file (.toml) or CID of a published recipe")
+	f.StringVar(&typ, "type", "", "software type (default: the recipe's default type)")
+	f.StringArrayVarP(&params, "param", "p", nil, "parameter KEY=VALUE, repeatable (checked against the recipe's schema)")
+	f.StringArrayVar(&sla, "sla", nil, "constraint KEY=VALUE, repeatable (node, region, label.K, colocate, anti_affinity, max_price, max_rtt, ...)")
+	f.StringVar(&state, "state", "", "requested state: started (default), stopped or destroyed")
+	f.BoolVar(&wait, "wait", false, "wait until the instance reached the requested state (or failed)")
+	f.DurationVar(&timeout, "timeout", 5*time.Minute, "how long --wait waits")
+	return cmd
+}
+
+// remarshal converts a decoded JSON object into v.
+func remarshal(in any, v any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+// waitMarketInstance polls the instance until it reached its requested state
+// (nil error), failed (an error with the reason) or the timeout passed.
+// Progress goes to stderr once the wait lasts more than a second.
+func waitMarketInstance(ctx context.Context, g *Globals, c *api.Client, name string, timeout time.Duration) (map[string]any, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	last := ""
+	path := "/v1/instances/" + url.PathEscape(name)
+	for {
+		var raw map[string]any
+		if err := c.Get(ctx, path, &raw); err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("%s: gave up waiting after %s (check it with: weft instance show %s)", name, timeout, name)
+			}
+			return nil, err
+		}
+		var v instanceJSON
+		_ = remarshal(raw, &v)
+		switch {
+		case v.State == v.RequestedState, v.State == "done" && v.RequestedState == "started":
+			if time.Since(start) > time.Second {
+				fmt.Fprintf(g.Err(), "%s: %s after %s\n", name, v.State, time.Since(start).Round(100*time.Millisecond))
+			}
+			return raw, nil
+		case v.State == "failed":
+			return raw, fmt.Errorf("%s failed: %s", name, v.Reason)
+		}
+		if now := v.State + " " + v.Reason; now != last && time.Since(start) > time.Second {
+			last = now
+			msg := v.State
+			if v.Reason != "" {
+				msg += " (" + v.Reason + ")"
+			}
+			fmt.Fprintf(g.Err(), "%s: %s, %s so far...\n", name, msg, time.Since(start).Round(time.Second))
+		}
+		select {
+		case <-ctx.Done():
+			why := v.State
+			if v.Reason != "" {
+				why += ": " + v.Reason
+			}
+			return raw, fmt.Errorf("%s: still %s after %s (check it with: weft instance show %s)", name, why, timeout, name)
+		case <-time.After(150 * time.Millisecond):
+		}
+	}
+}
+
+// printMarketInstance writes an instance for people.
+func printMarketInstance(w io.Writer, v instanceJSON) {
+	node := v.Node
+	if node == "" {
+		node = "(not placed)"
+	}
+	fmt.Fprintf(w, "%s  %s on %s", v.Name, v.State, node)
+	if v.Epoch > 0 {
+		fmt.Fprintf(w, " (epoch %d)", v.Epoch)
+	}
+	fmt.Fprintln(w)
+	if v.Reason != "" {
+		fmt.Fprintf(w, "  reason: %s\n", v.Reason)
+	}
+	if v.Result != "" {
+		fmt.Fprintf(w, "  result: %s\n", v.Result)
+	}
+	keys := make([]string, 0, len(v.Connection))
+	for k := range v.Connection {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "  %s = %s\n", k, v.Connection[k])
+	}
+}

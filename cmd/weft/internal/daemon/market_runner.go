@@ -1,0 +1,207 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/pbnjay/memory"
+
+	"github.com/weftgrid/weft/partition"
+	"github.com/weftgrid/weft/recipes"
+	"github.com/weftgrid/weft/recipes/store"
+	"github.com/weftgrid/weft/recipes/transfer"
+	"github.com/weftgrid/weft/scheduler"
+)
+
+// partitionRuntime is what the market's runner needs of the partitions
+// subsystem (*partition.Manager).
+type partitionRuntime interface {
+	Apply(spec partition.InstanceSpec) error
+	Get(id string) (partition.InstanceStatus, bool)
+	Free() int
+}
+
+var _ partitionRuntime = (*partition.Manager)(nil)
+
+// marketContent is what the market needs of the recipes subsystem: the
+// content store and the grid fetch.
+type marketContent struct {
+	st *store.Store
+	tr *transfer.Service
+}
+
+// Recipe returns the recipe c, fetched from the grid (hinted peers first)
+// when it is not in the local store.
+func (mc marketContent) Recipe(ctx context.Context, c cid.Cid, hints ...peer.ID) (*recipes.Recipe, error) {
+	if !mc.st.Has(c) {
+		if mc.tr == nil {
+			return nil, fmt.Errorf("market: recipe %s is not in the local store", c)
+		}
+		if err := mc.tr.Fetch(ctx, c, hints...); err != nil {
+			return nil, fmt.Errorf("market: fetch recipe %s: %w", c, err)
+		}
+	}
+	return mc.st.Recipe(c)
+}
+
+// PutDir stores a directory tree and returns its CID (partition.ResultStore).
+func (mc marketContent) PutDir(ctx context.Context, dir string) (string, error) {
+	c, err := mc.st.PutDir(dir)
+	if err != nil {
+		return "", err
+	}
+	if mc.tr != nil {
+		go func() { _ = mc.tr.Provide(context.WithoutCancel(ctx), c) }()
+	}
+	return c.String(), nil
+}
+
+// FetchDir makes the tree c local (from hinted peers first) and writes it to out.
+func (mc marketContent) FetchDir(ctx context.Context, c cid.Cid, out string, hints ...peer.ID) error {
+	if !mc.st.Has(c) {
+		if mc.tr == nil {
+			return fmt.Errorf("market: %s is not in the local store", c)
+		}
+		if err := mc.tr.Fetch(ctx, c, hints...); err != nil {
+			return err
+		}
+	}
+	return mc.st.GetDir(ctx, c, out)
+}
+
+// partitionRunner is the market's Runner over the partition manager: it
+// resolves the recipe by CID (fetching it from the requester or the grid),
+// validates the parameters, and translates specs and statuses.
+type partitionRunner struct {
+	parts   partitionRuntime
+	content marketContent
+	total   scheduler.Resources
+
+	mu      sync.Mutex
+	results map[string]string // instance ID → stored result CID (when the manager has no ResultStore)
+}
+
+var _ scheduler.Runner = (*partitionRunner)(nil)
+
+func newPartitionRunner(parts partitionRuntime, content marketContent, dataDir string) *partitionRunner {
+	return &partitionRunner{parts: parts, content: content, total: nodeCapacity(dataDir), results: map[string]string{}}
+}
+
+// nodeCapacity is what the node offers: all CPUs, total memory and the
+// free space of the data dir.
+func nodeCapacity(dataDir string) scheduler.Resources {
+	r := scheduler.Resources{CPUMillis: int64(runtime.NumCPU()) * 1000, MemoryBytes: int64(memory.TotalMemory())}
+	var st syscall.Statfs_t
+	if syscall.Statfs(dataDir, &st) == nil {
+		r.DiskBytes = int64(st.Bavail) * int64(st.Bsize)
+	}
+	return r
+}
+
+// Apply makes the instance converge to spec.
+func (r *partitionRunner) Apply(ctx context.Context, spec scheduler.InstanceSpec) error {
+	ps := partition.InstanceSpec{
+		ID: string(spec.Instance), Name: spec.Name, RecipeCID: spec.RecipeCID, Type: spec.SoftwareType,
+		State: partitionState(spec.State), Epoch: spec.Epoch, Requester: spec.Requester.String(),
+	}
+	if spec.State != scheduler.StateDestroyed {
+		c, err := cid.Decode(spec.RecipeCID)
+		if err != nil {
+			return fmt.Errorf("market: recipe CID %q: %w", spec.RecipeCID, err)
+		}
+		rc, err := r.content.Recipe(ctx, c, spec.Requester)
+		if err != nil {
+			return err
+		}
+		params, err := rc.ValidateParams(spec.SoftwareType, spec.Params)
+		if err != nil {
+			return err
+		}
+		ps.Recipe, ps.Params = rc, params
+	}
+	return r.parts.Apply(ps)
+}
+
+func partitionState(s scheduler.State) partition.State {
+	switch s {
+	case scheduler.StateStopped:
+		return partition.StateStopped
+	case scheduler.StateDestroyed:
+		return partition.StateDestroyed
+	}
+	return partition.StateStarted
+}
+
+// Status translates the partition's phase into the market's state.
+func (r *partitionRunner) Status(id scheduler.InstanceID) (scheduler.RunStatus, bool) {
+	st, ok := r.parts.Get(string(id))
+	if !ok {
+		return scheduler.RunStatus{}, false
+	}
+	rs := scheduler.RunStatus{State: scheduler.StatePending, Connection: st.Connection, Reason: st.Error}
+	switch st.Phase {
+	case partition.PhaseRunning:
+		if !st.Batch {
+			rs.State = scheduler.StateStarted
+		} else {
+			rs.Reason = "running"
+		}
+	case partition.PhaseStopped:
+		rs.State = scheduler.StateStopped
+		if st.State == partition.StateStarted {
+			rs.State = scheduler.StatePending
+		}
+	case partition.PhaseFailed:
+		rs.State = scheduler.StateFailed
+	case partition.PhaseDestroyed:
+		rs.State = scheduler.StateDestroyed
+	case partition.PhaseCompleted:
+		if res := r.result(st); res != "" {
+			rs.State, rs.Result = scheduler.StateDone, res
+		} else {
+			rs.Reason = "storing the result"
+		}
+	default:
+		if rs.Reason == "" {
+			rs.Reason = string(st.Phase)
+		}
+	}
+	return rs, true
+}
+
+// result is a completed batch instance's result CID: the manager's, or
+// the output directory stored by the runner.
+func (r *partitionRunner) result(st partition.InstanceStatus) string {
+	if st.ResultCID != "" {
+		return st.ResultCID
+	}
+	if st.ResultDir == "" {
+		return ""
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := r.results[st.ID]; ok {
+		return c
+	}
+	if _, err := os.Stat(st.ResultDir); err != nil {
+		return ""
+	}
+	c, err := r.content.PutDir(context.Background(), st.ResultDir)
+	if err != nil {
+		return ""
+	}
+	r.results[st.ID] = c
+	return c
+}
+
+// Capacity returns the node's resources and free partitions (the market
+// subtracts what the instances it hosts reserve).
+func (r *partitionRunner) Capacity() (total, free scheduler.Resources, freePartitions int) {
+	return r.total, r.total, r.parts.Free()
+}
