@@ -392,6 +392,14 @@ func (m *Market) Observe(fn func(Event)) (cancel func()) {
 	return func() { _ = m.do(context.Background(), func() { delete(m.observers, id) }) }
 }
 
+// remember caches a contract this node built from parts it verified.
+func (m *Market) remember(c *Contract) {
+	if len(m.verified) >= 4096 {
+		clear(m.verified)
+	}
+	m.verified[sha256.Sum256(c.Encode())] = c.info
+}
+
 // openContract is OpenContract with a cache of contracts already verified
 // (statuses repeat the same contract every StatusInterval).
 func (m *Market) openContract(c *Contract) error {

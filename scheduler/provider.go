@@ -185,6 +185,7 @@ func (m *Market) onAward(env *Signed, now time.Time) error {
 	}
 	acc := m.signer.Sign(KindAccept, &Accept{AuctionID: aw.AuctionID, Award: env.Digest(), Issued: now.UnixNano()})
 	c := &Contract{Award: *env, Accept: acc, info: info}
+	m.remember(c)
 	m.host(c, now)
 	m.send(env.Signer, acc)
 	if m.d.Contracts != nil {

@@ -351,6 +351,7 @@ func (m *Market) onAccept(env *Signed, now time.Time) error {
 		return fmt.Errorf("%w: accept for an award not pending", ErrReplay)
 	}
 	c := &Contract{Award: run.award, Accept: *env, info: run.info}
+	m.remember(c)
 	run.a.Accepted(now, env.Signer)
 	m.finishAuction(run)
 	m.placements.Add(1)

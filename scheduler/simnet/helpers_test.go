@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/weftgrid/weft/scheduler"
 	"github.com/weftgrid/weft/scheduler/simnet"
 )
@@ -59,4 +61,12 @@ func placed(t *testing.T, m *scheduler.Market, s scheduler.RequestSpec) schedule
 		t.Fatalf("%s: %v", s.Name, err)
 	}
 	return v
+}
+
+func mustDecodeB(b *testing.B, s string) peer.ID {
+	id, err := peer.Decode(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return id
 }
