@@ -200,7 +200,11 @@ func (s *Store) PutDir(dir string) (cid.Cid, error) {
 		return cid.Undef, fmt.Errorf("store: put dir: %w", err)
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Path < entries[j].Path })
-	return s.putManifest(&manifest{Kind: kindDir, Entries: entries})
+	c, err := s.putManifest(&manifest{Kind: kindDir, Entries: entries})
+	if err != nil {
+		return cid.Undef, err
+	}
+	return c, s.Sync()
 }
 
 // DirEntry describes one path of a stored directory tree.

@@ -48,8 +48,9 @@ const MaxBlockSize = 8 << 20
 type Store struct {
 	dir string
 
-	mu     sync.Mutex
-	closed bool
+	mu      sync.Mutex
+	closed  bool
+	pending map[string]bool // block files renamed into place, not yet fsynced
 }
 
 // Open opens (creating) the store in dir.
@@ -65,7 +66,7 @@ func Open(dir string) (*Store, error) {
 			_ = os.Remove(filepath.Join(dir, "tmp", e.Name()))
 		}
 	}
-	return &Store{dir: dir}, nil
+	return &Store{dir: dir, pending: map[string]bool{}}, nil
 }
 
 // Dir returns the store's directory.
@@ -126,7 +127,7 @@ func (s *Store) HasBlock(c cid.Cid) bool {
 	return err == nil
 }
 
-// Block returns the block c.
+// Block returns the block c, checked against its hash.
 func (s *Store) Block(c cid.Cid) ([]byte, error) {
 	if err := CheckCID(c); err != nil {
 		return nil, err
@@ -137,6 +138,11 @@ func (s *Store) Block(c cid.Cid) ([]byte, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: read %s: %w", c, err)
+	}
+	if err := Verify(c, b); err != nil {
+		// Damaged (e.g. by a crash before Sync): drop it so it is fetched again.
+		_ = os.Remove(s.path(c))
+		return nil, fmt.Errorf("%w: %s was damaged and has been removed", ErrNotFound, c)
 	}
 	return b, nil
 }
@@ -153,7 +159,8 @@ func (s *Store) BlockSize(c cid.Cid) (int64, error) {
 	return st.Size(), nil
 }
 
-// ReadBlockInto reads block c into buf (grown as needed) and returns it.
+// ReadBlockInto reads block c into buf (grown as needed) and returns it,
+// without checking its hash (for serving: the receiver checks it).
 func (s *Store) ReadBlockInto(c cid.Cid, buf []byte) ([]byte, error) {
 	if err := CheckCID(c); err != nil {
 		return nil, err
@@ -184,7 +191,7 @@ func (s *Store) ReadBlockInto(c cid.Cid, buf []byte) ([]byte, error) {
 }
 
 // PutBlock verifies data against c and stores it. Storing a block that is
-// already there does nothing.
+// already there does nothing. The block is durable after the next Sync.
 func (s *Store) PutBlock(c cid.Cid, data []byte) error {
 	if err := Verify(c, data); err != nil {
 		return err
@@ -192,8 +199,17 @@ func (s *Store) PutBlock(c cid.Cid, data []byte) error {
 	return s.putVerified(c, data)
 }
 
-// putVerified writes a block whose hash was checked: temporary file, fsync,
-// rename into place.
+// PutVerifiedBlock stores a block whose data the caller has already checked
+// against c with Verify (a transfer hashes blocks as they stream in).
+func (s *Store) PutVerifiedBlock(c cid.Cid, data []byte) error {
+	if err := CheckCID(c); err != nil {
+		return err
+	}
+	return s.putVerified(c, data)
+}
+
+// putVerified writes a block whose hash was checked: temporary file, then
+// rename into place; Sync makes it durable.
 func (s *Store) putVerified(c cid.Cid, data []byte) error {
 	if s.isClosed() {
 		return ErrClosed
@@ -211,9 +227,6 @@ func (s *Store) putVerified(c cid.Cid, data []byte) error {
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -224,10 +237,54 @@ func (s *Store) putVerified(c cid.Cid, data []byte) error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("store: write %s: %w", c, err)
 	}
+	s.mu.Lock()
+	s.pending[dst] = true
+	s.mu.Unlock()
 	return nil
 }
 
-// PutRaw stores data as one raw block and returns its CID.
+// Sync makes every block written since the last Sync durable (fsync of the
+// files, then of their directories). Put, PutBytes, PutFile, PutDir and
+// PutRecipe call it before returning; callers of PutBlock (transfers) call
+// it when a unit of content is complete. Batching the fsyncs matters: one
+// per 1 MiB block would bound throughput by the disk's sync latency.
+func (s *Store) Sync() error {
+	s.mu.Lock()
+	paths := s.pending
+	s.pending = map[string]bool{}
+	s.mu.Unlock()
+	dirs := map[string]bool{}
+	var errs []error
+	for p := range paths {
+		dirs[filepath.Dir(p)] = true
+		if err := syncPath(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	for d := range dirs {
+		if err := syncPath(d); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("store: sync: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func syncPath(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// PutRaw stores data as one raw block and returns its CID (durable after Sync).
 func (s *Store) PutRaw(data []byte) (cid.Cid, error) {
 	c := recipes.CIDOf(cid.Raw, data)
 	return c, s.putVerified(c, data)
@@ -244,7 +301,10 @@ func (s *Store) PutRecipe(r *recipes.Recipe) (cid.Cid, error) {
 	if err := s.putVerified(c, data); err != nil {
 		return cid.Undef, err
 	}
-	return c, s.markRecipe(c)
+	if err := s.markRecipe(c); err != nil {
+		return cid.Undef, err
+	}
+	return c, s.Sync()
 }
 
 func (s *Store) markRecipe(c cid.Cid) error {
@@ -315,14 +375,20 @@ func (s *Store) Put(r io.Reader) (cid.Cid, error) {
 			return cid.Undef, fmt.Errorf("store: read: %w", err)
 		}
 	}
+	var c cid.Cid
+	var err error
 	switch len(chunks) {
 	case 0:
-		return s.PutRaw(nil)
+		c, err = s.PutRaw(nil)
 	case 1:
-		return cid.Cast(chunks[0])
+		c, err = cid.Cast(chunks[0])
+	default:
+		c, err = s.putManifest(&manifest{Kind: kindFile, Size: size, Chunks: chunks})
 	}
-	m := manifest{Kind: kindFile, Size: size, Chunks: chunks}
-	return s.putManifest(&m)
+	if err != nil {
+		return cid.Undef, err
+	}
+	return c, s.Sync()
 }
 
 // PutBytes is Put of b.

@@ -411,6 +411,9 @@ func (s *Service) fetchFrom(ctx context.Context, p peer.ID, root cid.Cid) error 
 			miss = miss[:MaxWant]
 		}
 		got, err := s.request(ctx, p, miss)
+		if serr := s.store.Sync(); serr != nil && err == nil {
+			err = serr
+		}
 		if err != nil {
 			return err
 		}
@@ -439,20 +442,48 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 	for _, c := range want {
 		expected[c] = true
 	}
-	r := bufio.NewReaderSize(st, 256<<10)
-	var buf []byte
-	stored := 0
-	for {
-		_ = st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
-		var f Frame
-		f, buf, err = ReadFrame(r, buf)
-		if err != nil {
-			_ = st.Reset()
-			if ctx.Err() != nil {
-				return stored, ctx.Err()
+	// A reader goroutine decodes frames (and decrypts, inside the stream)
+	// while this one verifies and stores the previous block.
+	frames := make(chan Frame, pipelineDepth)
+	free := make(chan []byte, pipelineDepth+1)
+	for range pipelineDepth + 1 {
+		free <- nil
+	}
+	readErr := make(chan error, 1)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		defer close(frames)
+		r := bufio.NewReaderSize(st, 256<<10)
+		for {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-done:
+				return
 			}
-			return stored, err
+			_ = st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+			f, _, err := ReadFrame(r, buf)
+			if err == nil && f.Type == FrameBlock {
+				// Hash while the block is hot in the cache.
+				f.verr = store.Verify(f.CID, f.Data)
+			}
+			if err != nil {
+				readErr <- err
+				return
+			}
+			select {
+			case frames <- f:
+			case <-done:
+				return
+			}
+			if f.Type != FrameBlock {
+				return
+			}
 		}
+	}()
+	stored := 0
+	for f := range frames {
 		switch f.Type {
 		case FrameEnd:
 			return stored, nil
@@ -465,7 +496,11 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 			return stored, fmt.Errorf("%w: %s", ErrUnexpectedBlock, f.CID)
 		}
 		delete(expected, f.CID)
-		if err := s.store.PutBlock(f.CID, f.Data); err != nil {
+		if f.verr != nil {
+			_ = st.Reset()
+			return stored, fmt.Errorf("block %s: %w", f.CID, f.verr)
+		}
+		if err := s.store.PutVerifiedBlock(f.CID, f.Data); err != nil {
 			_ = st.Reset()
 			return stored, fmt.Errorf("block %s: %w", f.CID, err)
 		}
@@ -481,5 +516,15 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 				expected[l] = true
 			}
 		}
+		free <- f.Data[:0]
 	}
+	_ = st.Reset()
+	err = <-readErr
+	if ctx.Err() != nil {
+		return stored, ctx.Err()
+	}
+	return stored, err
 }
+
+// pipelineDepth is how many received blocks may wait for verification.
+const pipelineDepth = 3

@@ -191,6 +191,8 @@ type Frame struct {
 	Data []byte
 	// Msg of an error frame.
 	Msg string
+
+	verr error // result of checking Data against CID (fetcher side)
 }
 
 // ReadFrame reads one frame, reusing buf for block data. It checks sizes

@@ -1,0 +1,133 @@
+package transfer_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+
+	"github.com/weftgrid/weft/recipes/store"
+	"github.com/weftgrid/weft/recipes/transfer"
+)
+
+// benchBytes is the size of the artifact both benchmarks move.
+const benchBytes = 64 << 20
+
+// noiseHost is a loopback TCP host with Noise only, as the brief's P8
+// baseline (≈ 965 MiB/s) was measured.
+func noiseHost(b *testing.B) host.Host {
+	b.Helper()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+		libp2p.Security(noise.ID, noise.New), libp2p.DisableRelay())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Close() })
+	return h
+}
+
+// BenchmarkRawStream is the baseline of P8: benchBytes over one raw libp2p
+// stream (TCP loopback, Noise, yamux), read and discarded.
+func BenchmarkRawStream(b *testing.B) {
+	a, c := noiseHost(b), noiseHost(b)
+	buf := make([]byte, 256<<10)
+	a.SetStreamHandler("/bench/raw", func(s network.Stream) {
+		defer s.Close()
+		w := bufio.NewWriterSize(s, 256<<10)
+		for sent := 0; sent < benchBytes; sent += len(buf) {
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+		}
+		_ = w.Flush()
+	})
+	if err := c.Connect(context.Background(), peer.AddrInfo{ID: a.ID(), Addrs: a.Addrs()}); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(benchBytes)
+	b.ResetTimer()
+	for b.Loop() {
+		s, err := c.NewStream(context.Background(), a.ID(), "/bench/raw")
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, s)
+		if err != nil || n != benchBytes {
+			b.Fatalf("read %d bytes: %v", n, err)
+		}
+		s.Close()
+	}
+}
+
+// BenchmarkFetch is P8: a benchBytes artifact fetched by CID with the
+// content protocol over the same kind of connection as BenchmarkRawStream,
+// every 1 MiB chunk verified against its hash and written into the
+// fetcher's store, synced at the end. The stores live on a memory-backed
+// file system (/dev/shm) when there is one, so that the figure measures the
+// protocol and not the disk; BenchmarkFetchDisk is the same on disk.
+func BenchmarkFetch(b *testing.B) { benchFetch(b, shmDir(b)) }
+
+// BenchmarkFetchDisk is BenchmarkFetch with the stores on the disk of the
+// test's temporary directory (bounded by the disk's write bandwidth).
+func BenchmarkFetchDisk(b *testing.B) { benchFetch(b, b.TempDir) }
+
+func shmDir(b *testing.B) func() string {
+	if st, err := os.Stat("/dev/shm"); err != nil || !st.IsDir() {
+		return b.TempDir
+	}
+	return func() string {
+		d, err := os.MkdirTemp("/dev/shm", "weft-bench-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { os.RemoveAll(d) })
+		return d
+	}
+}
+
+func benchFetch(b *testing.B, dir func() string) {
+	a, c := noiseHost(b), noiseHost(b)
+	pst, err := store.Open(dir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	root, err := pst.PutBytes(randBytes(benchBytes))
+	if err != nil {
+		b.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	prov, _ := transfer.New(a, pst, nil, transfer.DefaultConfig(), quiet)
+	_ = prov.Start(context.Background())
+	b.Cleanup(func() { prov.Close() })
+	if err := c.Connect(context.Background(), peer.AddrInfo{ID: a.ID(), Addrs: a.Addrs()}); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(benchBytes)
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		d := dir()
+		fst, err := store.Open(d)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f, _ := transfer.New(c, fst, nil, transfer.DefaultConfig(), quiet)
+		_ = f.Start(context.Background())
+		b.StartTimer()
+		if err := f.Fetch(context.Background(), root, a.ID()); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		f.Close()
+		os.RemoveAll(d)
+		b.StartTimer()
+	}
+}
