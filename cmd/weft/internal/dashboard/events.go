@@ -184,8 +184,8 @@ func (b *Broker) pollLoop(ctx context.Context) {
 	}
 }
 
-// poll fetches every source once. Nobody listening: forget what was seen,
-// since a new stream starts with a full refresh anyway.
+// poll fetches every source once. Nobody listening: forget what was seen;
+// the first poll once somebody listens again notifies every topic.
 func (b *Broker) poll(ctx context.Context) {
 	b.mu.Lock()
 	listening := len(b.subs) > 0
@@ -208,7 +208,10 @@ func (b *Broker) poll(ctx context.Context) {
 		} else {
 			sum = sha256.Sum256(body)
 		}
-		if s.seen && sum != s.last {
+		// The first poll after somebody started listening notifies too: the
+		// page's initial load and this baseline are not simultaneous, and a
+		// change between them must not be lost.
+		if !s.seen || sum != s.last {
 			b.Notify(s.topic)
 		}
 		s.last, s.seen = sum, true

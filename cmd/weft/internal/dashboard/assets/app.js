@@ -236,12 +236,14 @@
       ['members', status.members], ['connected peers', status.peers],
       ['partitions', typeof status.partitions === 'number' ? status.partitions : null],
     ];
+    const nodes = items.filter(([, v]) => has(v)).map(([k, v]) =>
+      el('div', null, el('dt', null, k), el('dd', { id: 'fact-' + k.replace(/ /g, '-') }, String(v))));
     if (isObj(status.limits)) {
-      const l = Object.entries(status.limits).map(([k, v]) => k + ': ' + scalar(v)).join(', ');
-      items.push(['limits', l || 'none enforced']);
+      const ls = Object.entries(status.limits).sort();
+      nodes.push(el('div', { class: 'limits' }, el('dt', null, 'host limits'), el('dd', null, ls.length ? el('span', { class: 'chips' }, ls.map(([k, v]) =>
+        el('span', { class: 'chip', title: k + ' = ' + scalar(v) }, k.replace(/_/g, ' ') + ' ' + (/bytes$/.test(k) && typeof v === 'number' ? fmtBytes(v) : scalar(v))))) : 'none enforced')));
     }
-    facts.replaceChildren(...items.filter(([, v]) => has(v)).map(([k, v]) =>
-      el('div', null, el('dt', null, k), el('dd', { id: 'fact-' + k.replace(/ /g, '-') }, String(v)))));
+    facts.replaceChildren(...nodes);
   }
 
   async function loadStatus() {
@@ -486,6 +488,8 @@
       refreshAll(); // catch up with whatever changed while disconnected
     });
     es.addEventListener('change', (ev) => {
+      const l = $('live');
+      l.dataset.changes = String(Number(l.dataset.changes || 0) + 1);
       let topic = '';
       try { topic = JSON.parse(ev.data).topic; } catch (_) { return; }
       refreshTopic(topic);
