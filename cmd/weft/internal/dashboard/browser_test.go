@@ -234,7 +234,11 @@ func (f *fakeNode) register(srv *api.Server) {
 	srv.HandleFunc("GET /v1/status", js(map[string]any{
 		"peer_id": peerSelf, "addrs": []string{"/ip4/127.0.0.1/tcp/4001/p2p/" + peerSelf}, "members": 2, "peers": 2,
 		"grid": "public", "preset": "local", "version": "test", "uptime_s": 4000,
-		"limits": map[string]any{"cpu": "cgroup v2", "memory": "cgroup v2"},
+		"limits": map[string]any{"conn_high": 400, "system_memory_bytes": "3293577216"},
+		"partitions": map[string]any{"free": 1, "total": 3, "limits": map[string]any{"enforced": true,
+			"summary": "limits enforced: cgroup v2 (cpu, memory, pids)",
+			"reasons": []string{"network bytes are not metered: partitions share the host network namespace"}}},
+		"market": map[string]any{"placements": 1, "sent": 3, "received": 2, "fenced": 0, "dropped": 0},
 	}))
 	srv.HandleFunc("GET /v1/peers", js([]map[string]any{
 		{"peer_id": peerC, "state": "suspect", "addrs": []string{"/ip4/127.0.0.1/tcp/4003"}, "rtt_ms": 3.2,
@@ -357,6 +361,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	br.waitFor("the live indicator", `document.getElementById('live').textContent === 'live'`)
 	br.waitFor("the header", `document.getElementById('node-id').title === '`+peerSelf+`' && document.getElementById('node-facts').innerText.includes('local')`)
 	br.waitFor("grid members", sectionState("#grid .body", "ok", "suspect"))
+	br.waitFor("host limits", `document.getElementById('node-facts').innerText.includes('system memory 3.1 GiB')`)
+	br.waitFor("partition limits", `document.getElementById('partitions-limits').innerText.includes('network bytes are not metered')`)
+	br.waitFor("market counters", `document.getElementById('market-counters').innerText.includes('placements 1')`)
 	br.waitFor("the grid summary", `document.getElementById('grid-summary').textContent === '2 alive of 3 known'`)
 	br.waitFor("partitions", sectionState("#partitions .body", "ok", "connection refused")+` || `+sectionState("#partitions .body", "ok", "✗ tcp"))
 	br.waitFor("instances", sectionState("#instances .body", "ok", "http://127.0.0.1:20000/"))

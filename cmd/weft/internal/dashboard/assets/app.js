@@ -28,6 +28,8 @@
   const has = (v) => v !== undefined && v !== null && v !== '';
 
   function fmtBytes(n) {
+    if (typeof n === 'string' && /^-?\d+$/.test(n)) n = Number(n);
+    if (typeof n === 'number' && n < 0) return '—'; // not measured
     if (!has(n) || typeof n !== 'number') return has(n) ? String(n) : '—';
     const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
     let i = 0;
@@ -234,16 +236,41 @@
       ['grid', status.grid], ['preset', status.preset], ['version', status.version],
       ['uptime', up === null ? null : fmtDuration(up)],
       ['members', status.members], ['connected peers', status.peers],
-      ['partitions', typeof status.partitions === 'number' ? status.partitions : null],
+      ['partitions', typeof status.partitions === 'number' ? status.partitions
+        : isObj(status.partitions) && has(status.partitions.total) ? scalar(status.partitions.free) + ' free of ' + scalar(status.partitions.total) : null],
     ];
     const nodes = items.filter(([, v]) => has(v)).map(([k, v]) =>
       el('div', null, el('dt', null, k), el('dd', { id: 'fact-' + k.replace(/ /g, '-') }, String(v))));
     if (isObj(status.limits)) {
       const ls = Object.entries(status.limits).sort();
       nodes.push(el('div', { class: 'limits' }, el('dt', null, 'host limits'), el('dd', null, ls.length ? el('span', { class: 'chips' }, ls.map(([k, v]) =>
-        el('span', { class: 'chip', title: k + ' = ' + scalar(v) }, k.replace(/_/g, ' ') + ' ' + (/bytes$/.test(k) && typeof v === 'number' ? fmtBytes(v) : scalar(v))))) : 'none enforced')));
+        el('span', { class: 'chip', title: k + ' = ' + scalar(v) }, k.replace(/_bytes$/, '').replace(/_/g, ' ') + ' ' + (/bytes$/.test(k) ? fmtBytes(v) : scalar(v))))) : 'none enforced')));
     }
     facts.replaceChildren(...nodes);
+  }
+
+  // renderStatusNotes shows what /v1/status says about partitions' limits
+  // and the market's counters under those sections.
+  function renderStatusNotes() {
+    const pl = $('partitions-limits');
+    const parts = status && isObj(status.partitions) ? status.partitions : null;
+    const lim = parts && isObj(parts.limits) ? parts.limits : null;
+    if (lim) {
+      const reasons = arr(lim.reasons);
+      pl.replaceChildren(
+        el('span', null, lim.enforced === false ? badge('limits not enforced', 'warn') : lim.enforced === true ? badge('limits enforced', 'ok') : null, ' ', scalar(lim.summary)),
+        reasons.length ? el('ul', null, reasons.map((r) => el('li', null, scalar(r)))) : null);
+    } else {
+      pl.replaceChildren();
+    }
+    const mc = $('market-counters');
+    const m = status && isObj(status.market) ? status.market : null;
+    if (m) {
+      mc.replaceChildren(el('span', null, 'Market on this node: '), el('span', null,
+        Object.entries(m).filter(([, v]) => typeof v === 'number' || typeof v === 'string').map(([k, v]) => k.replace(/_/g, ' ') + ' ' + scalar(v)).join(' · ')));
+    } else {
+      mc.replaceChildren();
+    }
   }
 
   async function loadStatus() {
@@ -262,6 +289,7 @@
       $('node-id').textContent = '';
     }
     renderFacts();
+    renderStatusNotes();
   }
 
   async function loadGrid() {
