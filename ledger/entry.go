@@ -52,6 +52,12 @@ func (e *Entry) CID() cid.Cid { return e.id }
 // Bytes is the entry's canonical signed encoding (do not modify).
 func (e *Entry) Bytes() []byte { return e.raw }
 
+// digest is the sha2-256 of Bytes(), taken from the CID.
+func (e *Entry) digest() []byte {
+	h := e.id.Hash()
+	return h[len(h)-sha256.Size:]
+}
+
 // Time is TimeNanos as a time.Time.
 func (e *Entry) Time() time.Time { return time.Unix(0, e.TimeNanos).UTC() }
 
@@ -217,6 +223,24 @@ func (e *Entry) unsignedBytes() ([]byte, error) {
 	return marshal(unsignedEntry{Author: []byte(e.Author), Seq: e.Seq, Prev: prev, Kind: uint8(e.Kind), Time: e.TimeNanos, Body: e.Body})
 }
 
+// signedMessage is EntryDomain || unsigned bytes. For a decoded entry it is
+// cut from the canonical encoding (array header 0x87 → 0x86, signature
+// dropped), which is exactly what unsignedBytes would re-encode.
+func (e *Entry) signedMessage() ([]byte, error) {
+	const sigEnc = 2 + ed25519.SignatureSize // 0x58 0x40 + 64 bytes
+	if n := len(e.raw); n > 1+sigEnc && e.raw[0] == 0x87 && e.raw[n-sigEnc] == 0x58 && e.raw[n-sigEnc+1] == ed25519.SignatureSize {
+		msg := make([]byte, 0, len(EntryDomain)+n-sigEnc)
+		msg = append(msg, EntryDomain...)
+		msg = append(msg, 0x86)
+		return append(msg, e.raw[1:n-sigEnc]...), nil
+	}
+	u, err := e.unsignedBytes()
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(EntryDomain), u...), nil
+}
+
 // CIDOf returns the CID of encoded entry bytes: CIDv1, dag-cbor, sha2-256.
 func CIDOf(b []byte) cid.Cid {
 	sum := sha256.Sum256(b)
@@ -287,11 +311,11 @@ func (e *Entry) Verify() error {
 	if err != nil {
 		return err
 	}
-	msg, err := e.unsignedBytes()
+	msg, err := e.signedMessage()
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	if !ed25519.Verify(pub, append([]byte(EntryDomain), msg...), e.Sig) {
+	if !ed25519.Verify(pub, msg, e.Sig) {
 		return fmt.Errorf("%w: entry %s by %s", ErrBadSignature, e.id, e.Author)
 	}
 	return nil

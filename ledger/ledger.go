@@ -290,6 +290,54 @@ func (l *Ledger) Ingest(ctx context.Context, raws [][]byte) ([]*Entry, error) {
 	return added, nil
 }
 
+// IngestStream ingests batches of raw entries from in until it is closed,
+// as a pipeline: one stage decodes and verifies a batch (in parallel on
+// cfg.Workers goroutines) while the next stage commits what was already
+// verified, grouping whatever is ready into one transaction (one fsync).
+// Rejected entries are logged and skipped. It returns how many entries were
+// new, and the first local (storage) error, after which it drains in.
+func (l *Ledger) IngestStream(ctx context.Context, in <-chan [][]byte) (int, error) {
+	verified := make(chan []*Entry, 4)
+	go func() {
+		defer close(verified)
+		for raws := range in {
+			good, bad := l.VerifyAll(raws)
+			if len(bad) > 0 {
+				l.log.Debug("ledger: rejected entries", "count", len(bad), "first", bad[0])
+			}
+			verified <- good
+		}
+	}()
+	const maxGroup = 16 * MaxBatch
+	added := 0
+	var firstErr error
+	for batch := range verified {
+		// Group what is already waiting into one commit.
+		group := batch
+	more:
+		for len(group) < maxGroup {
+			select {
+			case b, ok := <-verified:
+				if !ok {
+					break more
+				}
+				group = append(group, b...)
+			default:
+				break more
+			}
+		}
+		if firstErr != nil {
+			continue
+		}
+		n, err := l.AddVerified(ctx, group)
+		added += len(n)
+		if err != nil {
+			firstErr = err
+		}
+	}
+	return added, firstErr
+}
+
 // AddVerified stores and merges entries whose signatures the caller has
 // already verified (e.g. by the gossip validator). It returns those that
 // were new. Each call is one durable commit.

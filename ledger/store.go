@@ -123,8 +123,7 @@ func (s *store) put(es []*Entry) error {
 			}
 			binary.BigEndian.PutUint32(key[:4], n)
 			binary.BigEndian.PutUint64(key[4:12], e.Seq)
-			sum := sha256.Sum256(e.raw)
-			copy(key[12:], sum[:16])
+			copy(key[12:], e.digest()[:16])
 			if err := eb.Put(key, e.raw); err != nil {
 				return err
 			}

@@ -175,28 +175,18 @@ func sendBatches(w *bufio.Writer, raws [][]byte) error {
 	return w.Flush()
 }
 
-// receiveBatches reads batch frames until Done, verifying and committing
-// them in a pipeline: while one batch is verified and committed the next is
-// being read.
+// receiveBatches reads batch frames until Done and feeds them to
+// IngestStream, so reading, verifying and committing overlap.
 func (l *Ledger) receiveBatches(ctx context.Context, r *bufio.Reader, st *SyncStats) error {
-	type job struct{ raws [][]byte }
-	jobs := make(chan job, 2)
-	errc := make(chan error, 1)
+	in := make(chan [][]byte, 2)
+	type result struct {
+		added int
+		err   error
+	}
+	done := make(chan result, 1)
 	go func() {
-		var firstErr error
-		for j := range jobs {
-			if firstErr != nil {
-				continue
-			}
-			added, err := l.Ingest(ctx, j.raws)
-			st.Added += len(added)
-			if err != nil && !errors.Is(err, ErrRejected) {
-				firstErr = err
-			} else if err != nil {
-				l.log.Debug("ledger: sync: rejected entries", "err", err)
-			}
-		}
-		errc <- firstErr
+		n, err := l.IngestStream(ctx, in)
+		done <- result{n, err}
 	}()
 	var readErr error
 	for {
@@ -212,14 +202,20 @@ func (l *Ledger) receiveBatches(ctx context.Context, r *bufio.Reader, st *SyncSt
 		}
 		st.Received += len(m.Entries)
 		if len(m.Entries) > 0 {
-			jobs <- job{m.Entries}
+			select {
+			case in <- m.Entries:
+			case <-ctx.Done():
+				readErr = ctx.Err()
+			}
 		}
-		if m.Done {
+		if m.Done || readErr != nil {
 			break
 		}
 	}
-	close(jobs)
-	return errors.Join(readErr, <-errc)
+	close(in)
+	res := <-done
+	st.Added = res.added
+	return errors.Join(readErr, res.err)
 }
 
 // Sync runs the initiator side of anti-entropy over an open stream: send

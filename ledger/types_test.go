@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"reflect"
@@ -101,5 +102,25 @@ func TestEntryRoundTrip(t *testing.T) {
 	x.Sig = signRaw(s, msg)
 	if err := x.Verify(); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("undomained signature: %v", err)
+	}
+}
+
+func TestSignedMessageFastPathMatchesEncoding(t *testing.T) {
+	for _, e := range pool(t) {
+		d, err := Decode(e.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fast, err := d.signedMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow, err := d.unsignedBytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(fast, append([]byte(EntryDomain), slow...)) {
+			t.Fatalf("fast signed message differs for %s", e.CID())
+		}
 	}
 }

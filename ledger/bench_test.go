@@ -1,0 +1,256 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Benchmarks for the brief's P3 (ingest vs raw verify), P4 (catch-up vs
+// verifying the same signatures), P5 (convergence of 50 replicas after a
+// partition heals) and bytes stored per receipt. Sizes:
+//
+//	WEFT_LEDGER_BENCH_N    receipts per ingest run (default 20000)
+//	WEFT_LEDGER_CATCHUP_N  receipts in the catch-up ledger (default 50000; 1000000 for the brief's figure)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+var (
+	genMu    sync.Mutex
+	genCache = map[int][]*Entry{}
+)
+
+// genReceipts returns n+k entries: k contracts (one per provider) then n
+// receipts spread over the k providers' logs, in log order. Cached per n.
+func genReceipts(tb testing.TB, n int) []*Entry {
+	genMu.Lock()
+	defer genMu.Unlock()
+	if es, ok := genCache[n]; ok {
+		return es
+	}
+	const k = 16
+	per := (n + k - 1) / k
+	chunks := make([][]*Entry, k)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for p := 0; p < k; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			m := newMarket(tb, byte(2*p+1))
+			m.c.InstanceID = fmt.Sprintf("bench-%d", p)
+			out := []*Entry{m.ce}
+			cnt := min(per, n-p*per)
+			for i := 0; i < cnt; i++ {
+				out = append(out, m.receipt(tb, Usage{CPUMillis: uint64(1000 + i%5000), MemByteSeconds: 30 << 30, MemPeakBytes: 512 << 20, NetBytes: uint64(i % 100000)}))
+			}
+			chunks[p] = out
+		}()
+	}
+	wg.Wait()
+	var es []*Entry
+	for _, c := range chunks {
+		es = append(es, c...)
+	}
+	genCache[n] = es
+	return es
+}
+
+// rawVerifyRate verifies every entry's signature with crypto/ed25519 on the
+// same number of goroutines as ingest, and returns signatures per second.
+func rawVerifyRate(b *testing.B, es []*Entry) time.Duration {
+	type job struct {
+		pub      ed25519.PublicKey
+		msg, sig []byte
+	}
+	jobs := make([]job, len(es))
+	for i, e := range es {
+		pub, _ := pubKeyOf(e.Author)
+		msg, _ := e.unsignedBytes()
+		jobs[i] = job{pub, append([]byte(EntryDomain), msg...), e.Sig}
+	}
+	workers := runtime.GOMAXPROCS(0)
+	start := time.Now()
+	var wg sync.WaitGroup
+	chunk := (len(jobs) + workers - 1) / workers
+	for w := 0; w < workers; w++ {
+		lo, hi := w*chunk, min((w+1)*chunk, len(jobs))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, j := range jobs[lo:hi] {
+				if !ed25519.Verify(j.pub, j.msg, j.sig) {
+					panic("bad signature in benchmark data")
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
+// BenchmarkVerifyRaw is P3's baseline: raw Ed25519 verifications per second.
+func BenchmarkVerifyRaw(b *testing.B) {
+	es := genReceipts(b, envInt("WEFT_LEDGER_BENCH_N", 20000))
+	b.ResetTimer()
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		total += rawVerifyRate(b, es)
+	}
+	b.ReportMetric(float64(len(es)*b.N)/total.Seconds(), "verifies/s")
+}
+
+// BenchmarkIngest is P3: receipts decoded, verified, stored durably in bbolt
+// and merged, per second, arriving in batches of MaxBatch through
+// IngestStream (as anti-entropy delivers them). Also reports bytes stored
+// per receipt.
+func BenchmarkIngest(b *testing.B) {
+	es := genReceipts(b, envInt("WEFT_LEDGER_BENCH_N", 20000))
+	raws := rawsOf(es)
+	b.ResetTimer()
+	var total time.Duration
+	var size int64
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		dir := b.TempDir()
+		l, err := Open(Config{Path: filepath.Join(dir, "l.db")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		in := make(chan [][]byte, 2)
+		go func() {
+			for off := 0; off < len(raws); off += MaxBatch {
+				in <- raws[off:min(off+MaxBatch, len(raws))]
+			}
+			close(in)
+		}()
+		if _, err := l.IngestStream(context.Background(), in); err != nil {
+			b.Fatal(err)
+		}
+		total += time.Since(start)
+		b.StopTimer()
+		if l.Len() != len(es) {
+			b.Fatalf("ingested %d of %d", l.Len(), len(es))
+		}
+		size = l.StoredBytes()
+		l.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(len(es)*b.N)/total.Seconds(), "receipts/s")
+	b.ReportMetric(float64(size)/float64(len(es)), "bytes/receipt")
+	var entryBytes int
+	for _, r := range raws {
+		entryBytes += len(r)
+	}
+	b.ReportMetric(float64(entryBytes)/float64(len(es)), "entry-bytes/receipt")
+}
+
+// BenchmarkCatchUpVerify is P4's baseline: the time to verify the catch-up
+// ledger's signatures.
+func BenchmarkCatchUpVerify(b *testing.B) {
+	es := genReceipts(b, envInt("WEFT_LEDGER_CATCHUP_N", 50000))
+	b.ResetTimer()
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		total += rawVerifyRate(b, es)
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "s/verify")
+}
+
+// BenchmarkCatchUp is P4: a fresh replica with a bbolt file catches up a
+// whole ledger from one peer over the sync protocol (entries framed,
+// decoded, verified, stored and merged).
+func BenchmarkCatchUp(b *testing.B) {
+	es := genReceipts(b, envInt("WEFT_LEDGER_CATCHUP_N", 50000))
+	src, err := Open(Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	if _, err := src.AddVerified(context.Background(), es); err != nil {
+		b.Fatal(err)
+	}
+	src.Root()
+	b.ResetTimer()
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		dst, err := Open(Config{Path: filepath.Join(b.TempDir(), "l.db")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c1, c2 := net.Pipe()
+		go func() { _, _ = src.ServeSync(context.Background(), c2); c2.Close() }()
+		b.StartTimer()
+		start := time.Now()
+		st, err := dst.Sync(context.Background(), c1)
+		if err == nil && !bytes.Equal(dst.Root(), src.Root()) {
+			err = fmt.Errorf("roots differ after catch-up (%+v)", st)
+		}
+		total += time.Since(start)
+		b.StopTimer()
+		c1.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		dst.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "s/catchup")
+	b.ReportMetric(float64(len(es)*b.N)/total.Seconds(), "receipts/s")
+}
+
+// BenchmarkConverge50 is P5: 50 replicas split in two partitions each write
+// entries (gossip inside each side); the partition heals (each replica
+// syncs with one replica of the other side, as on a libp2p connect, then
+// anti-entropy at the default interval); the figure is the time until every
+// replica has the same root.
+func BenchmarkConverge50(b *testing.B) {
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		ctx, cancel := context.WithCancel(context.Background())
+		n := buildSimNet(b, ctx, 50)
+		n.setPartitioned(true)
+		for round := 0; round < 4; round++ {
+			for _, id := range n.order {
+				if _, err := n.nodes[id].Append(ctx, Grant{To: id, Amount: uint64(round)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		n.wg.Wait()
+		n.startSync(DefaultSyncConfig().Interval)
+		waitFor(b, time.Minute, "sides converge", func() bool { return n.groupConverged(0) && n.groupConverged(1) })
+		b.StartTimer()
+		start := time.Now()
+		n.heal()
+		for !n.converged() {
+			time.Sleep(time.Millisecond)
+		}
+		total += time.Since(start)
+		b.StopTimer()
+		cancel()
+		n.close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/converge")
+}
