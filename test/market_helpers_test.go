@@ -1,0 +1,262 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// mktNode is one `weft node` process of a market test, in its own process
+// group so that a kill takes it down like a crash.
+type mktNode struct {
+	name   string
+	dir    string
+	peerID string
+	addr   string
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	log    bytes.Buffer
+	killed bool
+}
+
+func (n *mktNode) Write(p []byte) (int, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.log.Write(p)
+}
+
+func (n *mktNode) logText() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.log.String()
+}
+
+// mktGrid is a grid of nodes started by one test.
+type mktGrid struct {
+	t     *testing.T
+	bin   string
+	nodes []*mktNode
+	base  int
+}
+
+func newMktGrid(t *testing.T) *mktGrid {
+	t.Helper()
+	bin := os.Getenv("WEFT_BIN")
+	if bin == "" {
+		t.Skip("WEFT_BIN is not set: run 'make test' (it builds bin/weft and sets WEFT_BIN)")
+	}
+	return &mktGrid{t: t, bin: bin, base: 21000 + rand.IntN(350)*100}
+}
+
+// start launches a node (bootstrapping from the first one) and waits for
+// its API.
+func (g *mktGrid) start(name string, args ...string) *mktNode {
+	t := g.t
+	t.Helper()
+	n := &mktNode{name: name, dir: t.TempDir()}
+	// Partitions run as their own Unix users when the node runs as root:
+	// they must be able to traverse the test's temporary directories.
+	for d := n.dir; d != os.TempDir() && d != "/" && d != "."; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o011 != 0o011 {
+			_ = os.Chmod(d, fi.Mode().Perm()|0o011)
+		}
+	}
+	all := []string{"--data-dir", n.dir, "node", "--api", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0",
+		"--preset", "local", "--partitions", "4", "--port-base", strconv.Itoa(g.base + 40*len(g.nodes))}
+	if len(g.nodes) > 0 {
+		all = append(all, "--bootstrap", g.nodes[0].addr)
+	}
+	n.cmd = exec.Command(g.bin, append(all, args...)...)
+	n.cmd.Stdout, n.cmd.Stderr = n, n
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if !n.killed {
+			_ = n.cmd.Process.Signal(syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { _ = n.cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
+				<-done
+			}
+		}
+		killUnder(n.dir)
+		if t.Failed() {
+			t.Logf("node %s (%s) log:\n%s", n.name, n.peerID, lastN(n.logText(), 60))
+		}
+	})
+	mktPoll(t, 20*time.Second, func() error {
+		var st struct {
+			PeerID string   `json:"peer_id"`
+			Addrs  []string `json:"addrs"`
+		}
+		if err := json.Unmarshal(g.weftOK(n, "status", "--json"), &st); err != nil {
+			return err
+		}
+		if st.PeerID == "" || len(st.Addrs) == 0 {
+			return fmt.Errorf("status without peer ID or address")
+		}
+		n.peerID, n.addr = st.PeerID, st.Addrs[0]
+		return nil
+	})
+	g.nodes = append(g.nodes, n)
+	return n
+}
+
+// converge waits until every live node sees every live node alive.
+func (g *mktGrid) converge() {
+	g.t.Helper()
+	want := 0
+	for _, n := range g.nodes {
+		if !n.killed {
+			want++
+		}
+	}
+	mktPoll(g.t, 30*time.Second, func() error {
+		for _, n := range g.nodes {
+			if n.killed {
+				continue
+			}
+			var st struct {
+				Members int `json:"members"`
+			}
+			if err := json.Unmarshal(g.weftOK(n, "status", "--json"), &st); err != nil {
+				return err
+			}
+			if st.Members != want {
+				return fmt.Errorf("%s sees %d members, want %d", n.name, st.Members, want)
+			}
+		}
+		return nil
+	})
+}
+
+// weft runs a client command against n and returns stdout, stderr and the error.
+func (g *mktGrid) weft(n *mktNode, args ...string) (string, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, g.bin, append([]string{"--data-dir", n.dir}, args...)...)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	return so.String(), se.String(), err
+}
+
+// weftOK runs a client command that must succeed... or returns its output
+// for polling (an error shows in the caller's decode).
+func (g *mktGrid) weftOK(n *mktNode, args ...string) []byte {
+	so, se, err := g.weft(n, args...)
+	if err != nil {
+		return []byte(fmt.Sprintf("weft %s: %v: %s", strings.Join(args, " "), err, se))
+	}
+	return []byte(so)
+}
+
+// mustJSON runs a command that must succeed and decodes its JSON output.
+func (g *mktGrid) mustJSON(n *mktNode, v any, args ...string) {
+	g.t.Helper()
+	so, se, err := g.weft(n, args...)
+	if err != nil {
+		g.t.Fatalf("weft --data-dir %s %s: %v\nstderr: %s", n.name, strings.Join(args, " "), err, se)
+	}
+	if err := json.Unmarshal([]byte(so), v); err != nil {
+		g.t.Fatalf("weft %s: output is not the expected JSON (%v): %q", strings.Join(args, " "), err, so)
+	}
+}
+
+// kill SIGKILLs n's process group, like a crash of the machine's node.
+func (g *mktGrid) kill(n *mktNode) {
+	n.killed = true
+	_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
+	_ = n.cmd.Wait()
+	killUnder(n.dir)
+}
+
+func (g *mktGrid) byPeer(id string) *mktNode {
+	for _, n := range g.nodes {
+		if n.peerID == id {
+			return n
+		}
+	}
+	return nil
+}
+
+// killUnder SIGKILLs the processes whose working directory is inside dir
+// (instance processes a killed node left behind).
+func killUnder(dir string) {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
+		if err == nil && strings.HasPrefix(cwd, dir+string(filepath.Separator)) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// mktPoll calls cond until it returns nil or timeout passes.
+func mktPoll(t *testing.T, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %v", timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func lastN(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// mktInstance is the part of an instance object the tests read.
+type mktInstance struct {
+	Name           string            `json:"name"`
+	InstanceID     string            `json:"instance_id"`
+	Node           string            `json:"node"`
+	State          string            `json:"state"`
+	RequestedState string            `json:"requested_state"`
+	Connection     map[string]string `json:"connection"`
+	Epoch          uint64            `json:"epoch"`
+	Reason         string            `json:"reason"`
+}
+
+// repoFile returns a file of the repository (tests run in test/).
+func repoFile(t *testing.T, rel string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -1,0 +1,150 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fetchPage GETs url and checks the page holds want.
+func fetchPage(url, want string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), want) {
+		return fmt.Errorf("GET %s: %s %.100q, want a page holding %q", url, resp.Status, b, want)
+	}
+	return nil
+}
+
+// TestMarketGrid runs a three-node grid of real `weft node` processes: a
+// requester without the host label and two hosts with it. It places the
+// webserver example through an auction and fetches its URL; pins an
+// instance to a node; checks that an unplaceable request fails with the
+// aggregated explanation and that an unknown constraint is refused; runs
+// the primes batch job and fetches its result on another node; then kills
+// the web server's host and waits for the instance to serve again
+// elsewhere with updated connection parameters.
+func TestMarketGrid(t *testing.T) {
+	g := newMktGrid(t)
+	req := g.start("requester")
+	h1 := g.start("host1", "--label", "role=host")
+	h2 := g.start("host2", "--label", "role=host")
+	g.converge()
+
+	web := repoFile(t, "recipes/examples/webserver.toml")
+	primes := repoFile(t, "recipes/examples/primes.toml")
+	_, _, toolErr := g.weft(req, "tool", "httpd", "--help")
+	haveHTTPD := toolErr == nil
+
+	t.Run("unknown constraint refused", func(t *testing.T) {
+		_, se, err := g.weft(req, "request", "x", "--recipe", web, "--sla", "colour=red")
+		if err == nil || !strings.Contains(se, `"colour"`) {
+			t.Fatalf("request with --sla colour=red: err %v, stderr %q; want a failure naming the key", err, se)
+		}
+	})
+	t.Run("bad params refused before publishing", func(t *testing.T) {
+		_, se, err := g.weft(req, "request", "x", "--recipe", web, "--param", "nonsense=1")
+		if err == nil || !strings.Contains(se, "nonsense") {
+			t.Fatalf("request with an unknown param: err %v, stderr %q", err, se)
+		}
+	})
+	t.Run("unplaceable explained", func(t *testing.T) {
+		so, se, err := g.weft(req, "request", "nowhere", "--recipe", web, "--sla", "region=mars", "--wait")
+		if err == nil {
+			t.Fatalf("an unplaceable request succeeded: %s", so)
+		}
+		if !strings.Contains(se, "no node placed nowhere") || !strings.Contains(se, "3 excluded by region=mars") {
+			t.Fatalf("stderr %q: want the aggregated explanation", se)
+		}
+	})
+	t.Run("batch job result fetched on another node", func(t *testing.T) {
+		var job struct {
+			State  string `json:"state"`
+			Result string `json:"result"`
+			Node   string `json:"node"`
+		}
+		g.mustJSON(h1, &job, "job", "run", "--recipe", primes, "--param", "n=100000", "--wait", "--json")
+		if job.State != "done" || job.Result == "" {
+			t.Fatalf("job: %+v", job)
+		}
+		// Fetch it on a node that neither asked for it nor (necessarily) ran it.
+		f := h2
+		if job.Node == h2.peerID {
+			f = req
+		}
+		out := filepath.Join(t.TempDir(), "result")
+		if _, se, err := g.weft(f, "job", "result", job.Result, "--out", out); err != nil {
+			t.Fatalf("job result on %s: %v: %s", f.name, err, se)
+		}
+		b, err := os.ReadFile(filepath.Join(out, "count.txt"))
+		if err != nil || strings.TrimSpace(string(b)) != "9592" {
+			t.Fatalf("count.txt: %q, %v; want 9592", b, err)
+		}
+	})
+	if !haveHTTPD {
+		t.Skip("weft tool httpd (run by the webserver example) is not in this binary; the web placement tests need it")
+	}
+	t.Run("pinned to a node", func(t *testing.T) {
+		var in mktInstance
+		g.mustJSON(req, &in, "request", "pinned", "--recipe", web, "--sla", "node="+h2.peerID, "--wait", "--json")
+		if in.Node != h2.peerID || in.State != "started" {
+			t.Fatalf("pinned instance: %+v; want started on %s", in, h2.peerID)
+		}
+		g.mustJSON(req, &in, "request", "pinned", "--recipe", web, "--state", "destroyed", "--wait", "--json")
+		if in.State != "destroyed" {
+			t.Fatalf("destroyed instance: %+v", in)
+		}
+	})
+
+	var placed mktInstance
+	g.mustJSON(req, &placed, "request", "web", "--recipe", web, "--param", "message=woven", "--sla", "label.role=host", "--wait", "--json")
+	host := g.byPeer(placed.Node)
+	if placed.State != "started" || host == nil || host == req || placed.Connection["url"] == "" || placed.InstanceID == "" {
+		t.Fatalf("placed: %+v; want started on a host with a url", placed)
+	}
+	mktPoll(t, 10*time.Second, func() error { return fetchPage(placed.Connection["url"], "woven") })
+	var list []mktInstance
+	g.mustJSON(req, &list, "instance", "list", "--json")
+	found := false
+	for _, in := range list {
+		found = found || in.Name == "web" && in.Node == placed.Node
+	}
+	if !found {
+		t.Fatalf("instance list: %+v", list)
+	}
+
+	g.kill(host)
+	var moved mktInstance
+	mktPoll(t, 45*time.Second, func() error {
+		g.mustJSON(req, &moved, "instance", "show", "web", "--json")
+		switch {
+		case moved.Node == host.peerID || moved.Node == "":
+			return fmt.Errorf("still on the killed host (state %s, %s)", moved.State, moved.Reason)
+		case moved.State != "started":
+			return fmt.Errorf("on %s in state %s (%s)", moved.Node, moved.State, moved.Reason)
+		}
+		return fetchPage(moved.Connection["url"], "woven")
+	})
+	if moved.Epoch <= placed.Epoch || moved.Connection["url"] == placed.Connection["url"] || g.byPeer(moved.Node) == req {
+		t.Fatalf("after the kill: %+v; before: %+v", moved, placed)
+	}
+}
