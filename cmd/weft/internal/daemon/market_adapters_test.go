@@ -71,7 +71,9 @@ func TestCommandVeto(t *testing.T) {
 }
 
 // fakeParts is a partition runtime holding statuses.
-type fakeParts struct{ st map[string]partition.InstanceStatus }
+type fakeParts struct {
+	st map[string]partition.InstanceStatus
+}
 
 func (f fakeParts) Apply(partition.InstanceSpec) error { return nil }
 func (f fakeParts) Get(id string) (partition.InstanceStatus, bool) {
