@@ -24,6 +24,7 @@ type hosted struct {
 	req      *Request
 	spec     InstanceSpec
 	applying bool
+	pending  bool
 	applyErr string
 	fenced   bool
 	last     RunStatus
@@ -219,10 +220,16 @@ func specOf(req *Request, epoch uint64) InstanceSpec {
 	}
 }
 
-// applySpec hands spec to the runner from a goroutine; the outcome comes
-// back through eval.
+// applySpec makes spec h's desired state and hands it to the runner from
+// a goroutine, one apply at a time per instance (a later spec waits for the
+// running apply, so a destroy can never be overtaken by an older start);
+// the outcome comes back through eval.
 func (m *Market) applySpec(h *hosted, spec InstanceSpec) {
 	h.spec = spec
+	if h.applying {
+		h.pending = true
+		return
+	}
 	h.applying = true
 	m.wg.Add(1)
 	go func() {
@@ -230,15 +237,18 @@ func (m *Market) applySpec(h *hosted, spec InstanceSpec) {
 		err := m.d.Runner.Apply(m.ctx, spec)
 		select {
 		case m.eval <- func() {
-			if h.spec.Generation == spec.Generation && h.spec.Epoch == spec.Epoch && h.spec.State == spec.State {
-				h.applying = false
-				h.applyErr = ""
-				if err != nil {
-					h.applyErr = err.Error()
-				}
-				if m.hosted[spec.Instance] == h {
-					m.report(spec.Instance, h, m.d.Clock.Now())
-				}
+			h.applying = false
+			if h.pending {
+				h.pending = false
+				m.applySpec(h, h.spec)
+				return
+			}
+			h.applyErr = ""
+			if err != nil {
+				h.applyErr = err.Error()
+			}
+			if m.hosted[spec.Instance] == h {
+				m.report(spec.Instance, h, m.d.Clock.Now())
 			}
 		}:
 		case <-m.ctx.Done():
@@ -320,8 +330,12 @@ func (m *Market) report(id InstanceID, h *hosted, now time.Time) {
 		rs = RunStatus{State: StateFailed, Reason: h.applyErr}
 	}
 	if h.fenced {
-		if !h.applying && (!ok || rs.State == StateDestroyed) {
+		switch {
+		case h.applying:
+		case !ok || rs.State == StateDestroyed:
 			delete(m.hosted, id)
+		default:
+			m.applySpec(h, h.spec) // the runner still has it: destroy again
 		}
 		return // a fenced copy reports nothing more and bills nothing
 	}

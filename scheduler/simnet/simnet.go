@@ -23,6 +23,7 @@ package simnet
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -88,6 +89,8 @@ type NodeOptions struct {
 	Contracts scheduler.ContractSink
 	Balances  scheduler.BalanceLookup
 	Veto      scheduler.VetoHook
+	// Log receives the market's logs (default: discarded).
+	Log *slog.Logger
 }
 
 // Node is one simulated node.
@@ -145,7 +148,7 @@ func (n *Network) AddNode(ctx context.Context, o NodeOptions) (*Node, error) {
 	node.up.Store(true)
 	m, err := scheduler.New(cfg, key, scheduler.Deps{
 		Transport: (*transport)(node), Membership: (*membership)(node), Runner: node.Runner,
-		Contracts: o.Contracts, Balances: o.Balances, Veto: o.Veto, Rand: reader{n},
+		Contracts: o.Contracts, Balances: o.Balances, Veto: o.Veto, Rand: reader{n}, Log: o.Log,
 	})
 	if err != nil {
 		return nil, err
