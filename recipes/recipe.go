@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -370,6 +371,62 @@ func (m *FileMode) UnmarshalTOML(v any) error {
 // MarshalJSON writes the mode as an octal string.
 func (m FileMode) MarshalJSON() ([]byte, error) {
 	return []byte(fmt.Sprintf("\"%04o\"", uint32(m))), nil
+}
+
+// UnmarshalJSON reads an octal string ("0755") or a number.
+func (m *FileMode) UnmarshalJSON(b []byte) error {
+	if s, err := strconv.Unquote(string(b)); err == nil {
+		return m.UnmarshalTOML(s)
+	}
+	n, err := strconv.ParseInt(string(b), 10, 32)
+	if err != nil {
+		return fmt.Errorf("recipes: mode %s: %w", b, err)
+	}
+	return m.UnmarshalTOML(n)
+}
+
+// Document is a recipe as the API and the CLI show it: its CID and its
+// normalized fields.
+type Document struct {
+	// CID is the recipe's CID.
+	CID string `json:"cid"`
+	*Recipe
+}
+
+// Doc returns r's Document.
+func (r *Recipe) Doc() Document { return Document{CID: r.CID().String(), Recipe: r} }
+
+// ResolveSources stores every file given by source (a path relative to
+// baseDir, or absolute) with put and replaces its Source by the CID put
+// returns. Call it before CID: it changes the recipe. Publishing does.
+func (r *Recipe) ResolveSources(baseDir string, put func(path string) (cid.Cid, error)) error {
+	resolve := func(fs []File) error {
+		for i := range fs {
+			f := &fs[i]
+			if f.Source == "" {
+				continue
+			}
+			p := f.Source
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(baseDir, p)
+			}
+			c, err := put(p)
+			if err != nil {
+				return fmt.Errorf("recipes: file %s: source %s: %w", f.Path, f.Source, err)
+			}
+			f.CID, f.Source = c.String(), ""
+		}
+		return nil
+	}
+	if err := resolve(r.Files); err != nil {
+		return err
+	}
+	for _, n := range r.TypeNames() {
+		if err := resolve(r.Types[n].Files); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Type returns the software type called name, or the default type when

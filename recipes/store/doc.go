@@ -7,6 +7,7 @@
 //
 //	blocks/<last two characters of the CID>/<CID>   one file per block
 //	recipes/<CID>                                   empty marker: a recipe
+//	roots/<CID>                                     empty marker: content to announce
 //	tmp/                                            writes in progress
 //
 // Every block is written to tmp/ and renamed into place; Sync fsyncs the

@@ -334,3 +334,25 @@ func (s *Store) writeFile(dst string, e entry) error {
 	}
 	return nil
 }
+
+// OpenPath returns a reader of the regular file at path (slash-separated)
+// inside the stored tree c, and its size.
+func (s *Store) OpenPath(c cid.Cid, path string) (io.ReadCloser, int64, error) {
+	m, err := s.dirManifest(c)
+	if err != nil {
+		return nil, 0, err
+	}
+	i := sort.Search(len(m.Entries), func(i int) bool { return m.Entries[i].Path >= path })
+	if i == len(m.Entries) || m.Entries[i].Path != path {
+		return nil, 0, fmt.Errorf("%w: %s has no %q", ErrNotFound, c, path)
+	}
+	e := m.Entries[i]
+	if e.Dir || e.Link != "" {
+		return nil, 0, fmt.Errorf("store: %s/%s is not a regular file", c, path)
+	}
+	chunks, err := rawCIDs(e.Chunks)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &chunkReader{s: s, chunks: chunks}, e.Size, nil
+}

@@ -55,7 +55,7 @@ type Store struct {
 
 // Open opens (creating) the store in dir.
 func Open(dir string) (*Store, error) {
-	for _, d := range []string{"blocks", "tmp", "recipes"} {
+	for _, d := range []string{"blocks", "tmp", "recipes", "roots"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
@@ -334,6 +334,43 @@ func (s *Store) Recipe(c cid.Cid) (*recipes.Recipe, error) {
 	}
 	_ = s.markRecipe(c)
 	return r, nil
+}
+
+// MarkRoot records c as content this node announces (a published recipe,
+// an artifact, a batch result, something fetched): Roots lists them for
+// re-announcing.
+func (s *Store) MarkRoot(c cid.Cid) error {
+	if err := CheckCID(c); err != nil {
+		return err
+	}
+	p := filepath.Join(s.dir, "roots", c.String())
+	if _, err := os.Stat(p); err == nil {
+		return nil
+	}
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
+
+// Roots lists the CIDs recorded with MarkRoot and the recipes, sorted.
+func (s *Store) Roots() ([]cid.Cid, error) {
+	seen := map[cid.Cid]bool{}
+	var out []cid.Cid
+	for _, d := range []string{"roots", "recipes"} {
+		ents, err := os.ReadDir(filepath.Join(s.dir, d))
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		for _, e := range ents {
+			if c, err := cid.Decode(e.Name()); err == nil && !seen[c] && s.HasBlock(c) {
+				seen[c] = true
+				out = append(out, c)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out, nil
 }
 
 // Recipes lists the CIDs of the recipes in the store, sorted.

@@ -66,6 +66,10 @@ type Config struct {
 	MaxServing int
 	// ProvideTimeout bounds announcing one CID. Default 1m.
 	ProvideTimeout time.Duration
+	// AskConnected is how many connected peers a fetch asks directly when
+	// neither the hints nor the routing's providers delivered (a record
+	// may not have reached the DHT yet on a young grid). Default 16; 0 never.
+	AskConnected int
 }
 
 // DefaultConfig returns the defaults.
@@ -77,11 +81,12 @@ func DefaultConfig() Config {
 		MaxProviders:   16,
 		MaxServing:     32,
 		ProvideTimeout: time.Minute,
+		AskConnected:   16,
 	}
 }
 
 func (c *Config) validate() error {
-	if c.IdleTimeout <= 0 || c.AttemptTimeout <= 0 || c.MaxProviders <= 0 || c.MaxServing <= 0 || c.ProvideTimeout <= 0 {
+	if c.IdleTimeout <= 0 || c.AttemptTimeout <= 0 || c.MaxProviders <= 0 || c.MaxServing <= 0 || c.ProvideTimeout <= 0 || c.AskConnected < 0 {
 		return errors.New("transfer: timeouts and limits must be positive")
 	}
 	return nil
@@ -383,6 +388,22 @@ func (s *Service) fetch(ctx context.Context, c cid.Cid, hints []peer.ID) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+		}
+	}
+	asked := 0
+	for _, p := range s.host.Network().Peers() {
+		if asked >= s.cfg.AskConnected {
+			break
+		}
+		if tried[p] {
+			continue
+		}
+		asked++
+		if attempt(p) {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
 	}
 	if ctx.Err() != nil {

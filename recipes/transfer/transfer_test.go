@@ -52,6 +52,12 @@ type node struct {
 
 func newNode(t testing.TB, mr *transfertest.MemRouting) *node {
 	t.Helper()
+	return newNodeAsking(t, mr, 0)
+}
+
+// newNodeAsking is newNode with Config.AskConnected set to ask.
+func newNodeAsking(t testing.TB, mr *transfertest.MemRouting, ask int) *node {
+	t.Helper()
 	h := newHost(t)
 	st, err := store.Open(t.TempDir())
 	if err != nil {
@@ -59,6 +65,7 @@ func newNode(t testing.TB, mr *transfertest.MemRouting) *node {
 	}
 	cfg := transfer.DefaultConfig()
 	cfg.IdleTimeout = 3 * time.Second
+	cfg.AskConnected = ask
 	var r transfer.Routing
 	if mr != nil {
 		r = mr.For(h)
@@ -360,5 +367,18 @@ func TestConcurrentFetchesShareOneTransfer(t *testing.T) {
 	}
 	if served := a.svc.Stats().BytesServed; served > int64(2*len(art)) {
 		t.Fatalf("provider served %d bytes for a %d-byte artifact", served, len(art))
+	}
+}
+
+func TestFetchAsksConnectedPeersWithoutProviderRecords(t *testing.T) {
+	mr := transfertest.NewMemRouting()
+	a, f := newNode(t, mr), newNodeAsking(t, mr, 4)
+	connect(t, f.h, a.h)
+	_, rc, _ := publishRecipe(t, a) // stored, never provided
+	if err := f.svc.Fetch(context.Background(), rc); err != nil {
+		t.Fatalf("fetch from a connected peer without a provider record: %v", err)
+	}
+	if !f.st.Has(rc) {
+		t.Fatal("content incomplete")
 	}
 }
