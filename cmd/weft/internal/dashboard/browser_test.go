@@ -209,7 +209,7 @@ func (f *fakeNode) audit() map[string]any {
 	}
 	return map[string]any{"ok": true, "entries": len(f.entries), "receipts": receipts, "contracts": 1, "authors": 1,
 		"root": hex.EncodeToString(h.Sum(nil)), "problems": []any{}, "unconfirmed": []string{"bafyreiunconfirmedreceipt0000000001"},
-		"disputed": []any{}, "equivocations": [][]string{}, "acked": 1, "acked_amount": 24}
+		"disputed": []any{}, "equivocations": [][]string{}, "acked": 1, "acked_amount": 24000000}
 }
 
 func (f *fakeNode) auctions() ([]map[string]any, bool) {
@@ -220,8 +220,8 @@ func (f *fakeNode) auctions() ([]map[string]any, bool) {
 	}
 	return []map[string]any{{
 		"request": "web", "instance_id": "inst-7f3a9c", "opened_at": "2026-11-22T05:00:00.000Z", "closed_at": "2026-11-22T05:00:00.184Z",
-		"bids": []map[string]any{{"node": peerB, "price": 12, "rtt_ms": 0.4},
-			{"node": peerSelf, "price": map[string]any{"per_core_hour": 15, "per_gib_hour": 2}, "rtt_ms": 0.1}},
+		"bids": []map[string]any{{"node": peerB, "price": 12000000, "rtt_ms": 0.4},
+			{"node": peerSelf, "price": map[string]any{"per_core_hour": 15000000, "per_gib_hour": 2500000}, "rtt_ms": 0.1}},
 		"declines": []map[string]any{{"node": peerC, "reason": "no free partition"}},
 		"winner":   peerB, "explanation": "lowest price among 2 bids",
 	}}, true
@@ -289,13 +289,13 @@ func (f *fakeNode) register(srv *api.Server) {
 			return map[string]any{"from": from, "to": from.Add(time.Second), "instance_id": "inst-7f3a9c", "request": "web",
 				"contract": "bafyreicontract1", "receipt": fmt.Sprintf("bafyreireceipt%d", slice), "requester": peerB,
 				"provider": r.URL.Query().Get("provider"), "epoch": 1, "slice": slice,
-				"usage": map[string]any{"cpu_ms": 120, "mem_peak_bytes": 1 << 20}, "amount": 12, "status": status}
+				"usage": map[string]any{"cpu_ms": 120, "mem_peak_bytes": 1 << 20}, "amount": 12000000, "status": status}
 		}
 		api.WriteJSON(w, 200, map[string]any{
 			"party": r.URL.Query().Get("provider"), "role": "provider", "period": "all",
 			"lines":   []map[string]any{line(0, "acked"), line(1, "acked"), line(2, "unconfirmed")},
-			"periods": []map[string]any{{"from": "2026-11-22T05:00:00Z", "to": "2026-11-22T05:00:03Z", "receipts": 3, "acked": 24, "disputed": 0, "unconfirmed": 12}},
-			"total":   map[string]any{"from": "2026-11-22T05:00:00Z", "to": "2026-11-22T05:00:03Z", "receipts": 3, "acked": 24, "disputed": 0, "unconfirmed": 12},
+			"periods": []map[string]any{{"from": "2026-11-22T05:00:00Z", "to": "2026-11-22T05:00:03Z", "receipts": 3, "acked": 24000000, "disputed": 0, "unconfirmed": 12000000}},
+			"total":   map[string]any{"from": "2026-11-22T05:00:00Z", "to": "2026-11-22T05:00:03Z", "receipts": 3, "acked": 24000000, "disputed": 0, "unconfirmed": 12000000},
 		})
 	})
 }
@@ -388,6 +388,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	br.waitFor("auctions after they appear", sectionState("#auctions .body", "ok", "lowest price among 2 bids"))
 	br.waitFor("the winner marked", `(() => { const w = document.querySelector('#auctions li.winner'); return !!w && w.innerText.includes('12D3KooW'); })()`)
 	br.waitFor("the decline", sectionState("#auctions .body", "ok", "no free partition"))
+	br.waitFor("prices in credits", sectionState("#auctions .body", "ok", "price 12 cr")+" && "+sectionState("#auctions .body", "ok", "/core hour 15 cr"))
 
 	// Live update, notify path: a subsystem appends to the ledger and says so.
 	f.addEntry("receipt")
@@ -406,7 +407,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// Statement of this node as a provider (the form is prefilled with its ID).
 	br.do("ask for a statement", chromedp.Evaluate[chromedp.Void](`document.getElementById('statement-form').requestSubmit()`))
-	br.waitFor("the statement", sectionState("#statement-body", "ok", "unconfirmed"))
+	br.waitFor("the statement", sectionState("#statement-body", "ok", "unconfirmed")+` && document.getElementById('statement-body').innerText.includes('24 cr')`)
 	if n := br.eval(`String(document.querySelectorAll('#statement-body table').length)`); n != "2" {
 		t.Fatalf("statement shows %s tables, want 2 (lines and periods)", n)
 	}

@@ -86,13 +86,20 @@
     if (selfID && id === selfID) return el('span', null, s, el('span', { class: 'tag' }, 'this node'));
     return s;
   }
+  // Amounts and prices travel as integer micro-credits.
+  function fmtCredits(v) {
+    if (typeof v === 'string' && /^-?\d+$/.test(v)) v = Number(v);
+    if (typeof v !== 'number') return has(v) ? String(v) : '—';
+    const s = (v / 1e6).toFixed(6).replace(/\.?0+$/, '');
+    return el('span', { title: v + ' micro-credits' }, s + ' cr');
+  }
   // A price is a number or an object of rates (per_core_hour, ...).
   function priceText(p) {
     if (isObj(p)) {
-      const parts = Object.entries(p).filter(([, v]) => has(v) && v !== 0).map(([k, v]) => k.replace(/^per_/, '/').replace(/_/g, ' ') + ' ' + scalar(v));
+      const parts = Object.entries(p).filter(([, v]) => has(v) && v !== 0).map(([k, v]) => k.replace(/^per_/, '/').replace(/_/g, ' ') + ' ' + fmtCredits(v).textContent);
       return parts.length ? parts.join(', ') : '0';
     }
-    return scalar(p);
+    return fmtCredits(p);
   }
   function priceKey(p) {
     if (typeof p === 'number') return p;
@@ -172,6 +179,7 @@
   function cell(k, x) {
     if (isObj(x) || Array.isArray(x)) return compact(x);
     if (typeof x === 'string' && (k === 'status' || k === 'state')) return stateBadge(x);
+    if (/(^|_)(amount|price|earned|spent|granted|balance)$/.test(k) && (typeof x === 'number' || /^-?\d+$/.test(String(x)))) return fmtCredits(x);
     if (typeof x === 'string' && /peer|node|author|requester|provider|party/.test(k)) return peer(x);
     if (/(^|_)(at|time|from|to|start|end)$/.test(k) && toDate(x)) return fmtTime(x);
     if (typeof x === 'string' && /(^|_)(cid|receipt|contract|dispute|instance_id)$/.test(k)) return el('code', { title: x }, shortID(x));
@@ -387,7 +395,7 @@
         const bs = arr(a.bids).slice().sort((x, y) => priceKey(x.price) - priceKey(y.price));
         if (!bs.length) return el('span', { class: 'muted' }, 'none');
         return el('ul', { class: 'plain' }, bs.map((b) => el('li', { class: has(a.winner) && b.node === a.winner ? 'winner' : null },
-          peer(b.node), ' ', el('span', null, 'price ' + priceText(b.price)), typeof b.rtt_ms === 'number' ? el('span', { class: 'muted' }, ' · ' + b.rtt_ms.toFixed(1) + ' ms') : null)));
+          peer(b.node), ' ', el('span', null, 'price ', priceText(b.price)), typeof b.rtt_ms === 'number' ? el('span', { class: 'muted' }, ' · ' + b.rtt_ms.toFixed(1) + ' ms') : null)));
       } },
       { h: 'Declines', wrap: true, f: (a) => {
         const ds = arr(a.declines);
@@ -410,7 +418,7 @@
       el('span', null, el('span', { class: 'muted' }, 'entries '), el('strong', { id: 'audit-entries' }, scalar(a.entries))),
       el('span', null, el('span', { class: 'muted' }, 'receipts '), el('strong', null, scalar(a.receipts))),
       ...Object.entries(a).filter(([k, v]) => !['ok', 'entries', 'receipts', 'root', 'problems'].includes(k) && (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean'))
-        .map(([k, v]) => el('span', null, el('span', { class: 'muted' }, k.replace(/_/g, ' ') + ' '), el('strong', null, scalar(v)))));
+        .map(([k, v]) => el('span', null, el('span', { class: 'muted' }, k.replace(/_/g, ' ') + ' '), el('strong', null, /amount$/.test(k) ? fmtCredits(v) : scalar(v)))));
     const root = el('p', null, el('span', { class: 'muted' }, 'root '), el('code', { class: 'root', id: 'audit-root' }, has(a.root) ? scalar(a.root) : '—'));
     const extra = Object.entries(a).filter(([k, v]) => !['problems'].includes(k) && Array.isArray(v) && v.length)
       .map(([k, v]) => (v.every(isObj) ? generic(v, k.replace(/_/g, ' ') + ' (' + v.length + ')')
@@ -452,7 +460,43 @@
     const path = '/v1/ledger/statement?' + role + '=' + encodeURIComponent(id) + '&format=json';
     let st;
     try { st = await getJSON(path); } catch (e) { showProblem(body, '/v1/ledger/statement', e); return; }
-    setBody(body, 'ok', generic(st, 'Statement for ' + role + ' ' + shortID(id)));
+    if (isObj(st) && Array.isArray(st.lines) && isObj(st.total)) setBody(body, 'ok', ...statement(st, role, id));
+    else setBody(body, 'ok', generic(st, 'Statement for ' + role + ' ' + shortID(id)));
+  }
+
+  // statement renders the ledger's statement: totals, periods, receipts.
+  function statement(st, role, id) {
+    const t = st.total;
+    const other = role === 'provider' ? 'requester' : 'provider';
+    const money = (k) => ({ h: k.charAt(0).toUpperCase() + k.slice(1), num: true, f: (r) => fmtCredits(r[k]) });
+    const head = el('div', { class: 'audit' },
+      el('span', null, el('span', { class: 'muted' }, scalar(st.role || role) + ' '), peer(st.party || id)),
+      el('span', null, el('span', { class: 'muted' }, 'period '), el('strong', null, scalar(st.period) || '—')),
+      el('span', null, el('span', { class: 'muted' }, 'receipts '), el('strong', null, scalar(t.receipts))),
+      el('span', null, el('span', { class: 'muted' }, 'acked '), el('strong', null, fmtCredits(t.acked))),
+      el('span', null, el('span', { class: 'muted' }, 'unconfirmed '), el('strong', null, fmtCredits(t.unconfirmed))),
+      el('span', null, el('span', { class: 'muted' }, 'disputed '), el('strong', null, fmtCredits(t.disputed))));
+    const periods = arr(st.periods);
+    const lines = arr(st.lines);
+    const shown = lines.slice(-MAX_ROWS).reverse();
+    return [head,
+      periods.length ? table('Totals per period', [
+        { h: 'From', f: (p) => fmtTime(p.from) }, { h: 'To', f: (p) => fmtTime(p.to) },
+        { h: 'Receipts', num: true, f: (p) => scalar(p.receipts) },
+        money('acked'), money('unconfirmed'), money('disputed'),
+      ], periods) : null,
+      lines.length ? table('Receipts, newest first' + (lines.length > shown.length ? ' — latest ' + shown.length + ' of ' + lines.length : ''), [
+        { h: 'Slice', num: true, f: (l) => scalar(l.slice) },
+        { h: 'From', f: (l) => fmtTime(l.from) }, { h: 'To', f: (l) => fmtTime(l.to) },
+        { h: 'Instance', f: (l) => (has(l.request) ? el('strong', null, l.request) : el('code', { title: scalar(l.instance_id) }, shortID(l.instance_id))) },
+        { h: other.charAt(0).toUpperCase() + other.slice(1), f: (l) => peer(l[other]) },
+        { h: 'Epoch', num: true, f: (l) => scalar(l.epoch) },
+        { h: 'Usage', wrap: true, f: (l) => (isObj(l.usage) ? el('span', { class: 'chips' }, Object.entries(l.usage).map(([k, v]) =>
+          el('span', { class: 'chip' }, k.replace(/_(bytes|ms)$/, '').replace(/_/g, ' ') + ' ' + (/bytes$/.test(k) ? fmtBytes(v) : /_ms$/.test(k) ? fmtMillis(v) : scalar(v))))) : null) },
+        money('amount'),
+        { h: 'Status', f: (l) => stateBadge(l.status) },
+        { h: 'Receipt', f: (l) => el('code', { title: scalar(l.receipt) }, shortID(l.receipt)) },
+      ], shown) : el('p', { class: 'empty' }, 'No receipts for this ' + role + '.')];
   }
 
   // ---------- refresh scheduling ----------
