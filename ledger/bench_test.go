@@ -124,10 +124,11 @@ func BenchmarkIngest(b *testing.B) {
 	es := genReceipts(b, envInt("WEFT_LEDGER_BENCH_N", 20000))
 	raws := rawsOf(es)
 	b.ResetTimer()
-	var total time.Duration
+	var total, verify time.Duration
 	var size int64
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
+		verify += rawVerifyRate(b, es) // same-run baseline, adjacent in time
 		dir := b.TempDir()
 		l, err := Open(Config{Path: filepath.Join(dir, "l.db")})
 		if err != nil {
@@ -155,6 +156,7 @@ func BenchmarkIngest(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(len(es)*b.N)/total.Seconds(), "receipts/s")
+	b.ReportMetric(verify.Seconds()/total.Seconds(), "ingest/verify")
 	b.ReportMetric(float64(size)/float64(len(es)), "bytes/receipt")
 	var entryBytes int
 	for _, r := range raws {
@@ -190,9 +192,10 @@ func BenchmarkCatchUp(b *testing.B) {
 	}
 	src.Root()
 	b.ResetTimer()
-	var total time.Duration
+	var total, verify time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
+		verify += rawVerifyRate(b, es) // same-run baseline, adjacent in time
 		dst, err := Open(Config{Path: filepath.Join(b.TempDir(), "l.db")})
 		if err != nil {
 			b.Fatal(err)
@@ -215,6 +218,7 @@ func BenchmarkCatchUp(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(total.Seconds()/float64(b.N), "s/catchup")
+	b.ReportMetric(total.Seconds()/verify.Seconds(), "catchup/verify")
 	b.ReportMetric(float64(len(es)*b.N)/total.Seconds(), "receipts/s")
 }
 
