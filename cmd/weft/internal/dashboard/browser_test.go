@@ -192,7 +192,9 @@ func (f *fakeNode) addEntry(kind string) {
 	cid := sha256.Sum256([]byte(fmt.Sprintf("%s-%d", kind, n)))
 	f.entries = append(f.entries, map[string]any{
 		"cid": "bafyrei" + hex.EncodeToString(cid[:])[:40], "kind": kind, "author": peerB, "seq": n + 1,
-		"time": time.Date(2026, 11, 22, 5, 0, n, 0, time.UTC).Format(time.RFC3339), "slice": n,
+		"time": time.Date(2026, 11, 22, 5, 0, n, 0, time.UTC).Format(time.RFC3339),
+		"body": map[string]any{"contract": map[string]string{"/": "bafyreicontract1"}, "slice": n, "amount": 12000000,
+			"from_ns": time.Date(2026, 11, 22, 5, 0, n, 0, time.UTC).UnixNano(), "usage": map[string]any{"cpu_ms": 120}},
 	})
 }
 
@@ -369,7 +371,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	br.waitFor("instances", sectionState("#instances .body", "ok", "http://127.0.0.1:20000/"))
 	br.waitFor("auctions unavailable", sectionState("#auctions .body", "unavailable", "Not available on this node"))
 	br.waitFor("the audit", sectionState("#audit-body", "ok", "audit clean"))
-	br.waitFor("ledger entries", sectionState("#entries-body", "ok", "acknowledgement"))
+	br.waitFor("ledger entries", sectionState("#entries-body", "ok", "acknowledgement")+" && "+sectionState("#entries-body", "ok", "amount 12 cr"))
 	if n := br.eval(`String(document.querySelectorAll('#main table').length) + '/' + document.querySelectorAll('#main table > caption').length`); n != "4/4" {
 		t.Fatalf("tables/captions = %s, want 4/4 (grid, partitions, instances, entries; each with a caption)", n)
 	}

@@ -190,6 +190,25 @@
     const shown = v.slice(0, 8).map((x) => (Array.isArray(x) ? '[' + x.map((y) => shortID(scalar(y))).join(' ≠ ') + ']' : shortID(scalar(x))));
     return el('span', { title: v.map(scalar).join('\n') }, shown.join(', ') + (v.length > shown.length ? ' … (+' + (v.length - shown.length) + ' more)' : ''));
   }
+  // details renders an entry body (or any flat-ish object) as a compact
+  // inline list, formatting what it recognises: CIDs ({"/": ...}), peers,
+  // credits, nanosecond times and durations, usage vectors.
+  function details(obj) {
+    if (!isObj(obj)) return has(obj) ? compact(obj) : null;
+    const parts = [];
+    for (const [k, v] of Object.entries(obj)) {
+      if (!has(v)) continue;
+      let val;
+      if (isObj(v) && typeof v['/'] === 'string') val = el('code', { title: v['/'] }, shortID(v['/']));
+      else if (k === 'price') val = priceText(v);
+      else if ((k === 'usage' || k === 'caps') && isObj(v)) val = Object.entries(v).filter(([, x]) => x).map(([uk, x]) => uk.replace(/_(bytes|ms)$/, '').replace(/_/g, ' ') + ' ' + (/bytes$/.test(uk) ? fmtBytes(x) : /_ms$/.test(uk) ? fmtMillis(x) : scalar(x))).join(', ') || '0';
+      else if (/_ns$/.test(k) && typeof v === 'number') val = /^(slice|duration)/.test(k) ? fmtMillis(v / 1e6) : fmtTime(v);
+      else if (isObj(v) || Array.isArray(v)) val = compact(v);
+      else val = cell(k, v);
+      parts.push(el('span', { class: 'kvi' }, el('span', { class: 'muted' }, k.replace(/_ns$/, '').replace(/_/g, ' ') + ' '), val));
+    }
+    return parts.length ? el('span', { class: 'kvs' }, parts) : null;
+  }
   function compact(v) {
     let s = JSON.stringify(v);
     if (s.length > 160) s = s.slice(0, 157) + '…';
@@ -448,7 +467,12 @@
       { h: 'Seq', num: true, f: (e) => scalar(e.seq) },
       { h: 'Time', f: (e) => (has(when(e)) ? fmtTime(when(e)) : null) },
       { h: 'CID', f: (e) => el('code', { title: scalar(e.cid) }, shortID(e.cid)) },
-      { h: 'Details', wrap: true, f: (e) => { const rest = {}; for (const [k, v] of Object.entries(isObj(e) ? e : {})) if (!known.includes(k)) rest[k] = v; return Object.keys(rest).length ? compact(rest) : null; } },
+      { h: 'Details', wrap: true, f: (e) => {
+        const rest = {};
+        for (const [k, v] of Object.entries(isObj(e) ? e : {})) if (!known.includes(k) && k !== 'body') rest[k] = v;
+        if (isObj(e.body)) Object.assign(rest, e.body); else if (has(e.body)) rest.body = e.body;
+        return details(rest);
+      } },
     ], es));
   }
 
