@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -93,7 +94,11 @@ func recipeArg(ctx context.Context, c *api.Client, arg string, body *requestBody
 	var pub struct {
 		CID string `json:"cid"`
 	}
-	err = c.Post(ctx, "/v1/recipes", map[string]string{"toml": string(data)}, &pub)
+	baseDir, err := filepath.Abs(filepath.Dir(arg))
+	if err != nil {
+		return err
+	}
+	err = c.Post(ctx, "/v1/recipes", map[string]string{"toml": string(data), "file": arg, "base_dir": baseDir}, &pub)
 	var ae *api.Error
 	switch {
 	case err == nil && pub.CID != "":

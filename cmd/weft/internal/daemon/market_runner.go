@@ -15,7 +15,6 @@ import (
 	"github.com/weftgrid/weft/partition"
 	"github.com/weftgrid/weft/recipes"
 	"github.com/weftgrid/weft/recipes/store"
-	"github.com/weftgrid/weft/recipes/transfer"
 	"github.com/weftgrid/weft/scheduler"
 )
 
@@ -30,47 +29,52 @@ type partitionRuntime interface {
 var _ partitionRuntime = (*partition.Manager)(nil)
 
 // marketContent is what the market needs of the recipes subsystem: the
-// content store and the grid fetch.
+// content store, the grid fetch and the provider announcements.
 type marketContent struct {
 	st *store.Store
-	tr *transfer.Service
+	// fetch makes content local, from hinted peers first, then the grid.
+	fetch func(ctx context.Context, c cid.Cid, hints ...peer.ID) error
+	// announce records content as provided by this node.
+	announce func(c cid.Cid)
 }
 
 // Recipe returns the recipe c, fetched from the grid (hinted peers first)
 // when it is not in the local store.
 func (mc marketContent) Recipe(ctx context.Context, c cid.Cid, hints ...peer.ID) (*recipes.Recipe, error) {
-	if !mc.st.Has(c) {
-		if mc.tr == nil {
-			return nil, fmt.Errorf("market: recipe %s is not in the local store", c)
-		}
-		if err := mc.tr.Fetch(ctx, c, hints...); err != nil {
-			return nil, fmt.Errorf("market: fetch recipe %s: %w", c, err)
-		}
+	if c.Prefix().Codec != cid.DagCBOR {
+		return nil, fmt.Errorf("market: %s is not a recipe CID", c)
+	}
+	if err := mc.fetch(ctx, c, hints...); err != nil {
+		return nil, fmt.Errorf("market: fetch recipe %s: %w", c, err)
 	}
 	return mc.st.Recipe(c)
 }
 
-// PutDir stores a directory tree and returns its CID (partition.ResultStore).
+// PutRecipe stores a recipe and announces it.
+func (mc marketContent) PutRecipe(r *recipes.Recipe) (cid.Cid, error) {
+	c, err := mc.st.PutRecipe(r)
+	if err == nil && mc.announce != nil {
+		mc.announce(c)
+	}
+	return c, err
+}
+
+// PutDir stores a directory tree, announces it and returns its CID.
 func (mc marketContent) PutDir(ctx context.Context, dir string) (string, error) {
 	c, err := mc.st.PutDir(dir)
 	if err != nil {
 		return "", err
 	}
-	if mc.tr != nil {
-		go func() { _ = mc.tr.Provide(context.WithoutCancel(ctx), c) }()
+	if mc.announce != nil {
+		mc.announce(c)
 	}
 	return c.String(), nil
 }
 
 // FetchDir makes the tree c local (from hinted peers first) and writes it to out.
 func (mc marketContent) FetchDir(ctx context.Context, c cid.Cid, out string, hints ...peer.ID) error {
-	if !mc.st.Has(c) {
-		if mc.tr == nil {
-			return fmt.Errorf("market: %s is not in the local store", c)
-		}
-		if err := mc.tr.Fetch(ctx, c, hints...); err != nil {
-			return err
-		}
+	if err := mc.fetch(ctx, c, hints...); err != nil {
+		return err
 	}
 	return mc.st.GetDir(ctx, c, out)
 }
