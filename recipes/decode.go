@@ -20,7 +20,7 @@ var tomlUnmarshalerType = reflect.TypeFor[tomlUnmarshaler]()
 func decodeInto(v any, rv reflect.Value, path string, p *problems) {
 	if rv.CanAddr() && rv.Addr().Type().Implements(tomlUnmarshalerType) {
 		if err := rv.Addr().Interface().(tomlUnmarshaler).UnmarshalTOML(v); err != nil {
-			p.add(path, "%s", err)
+			p.typeErr(path, "%s", err)
 		}
 		return
 	}
@@ -32,7 +32,7 @@ func decodeInto(v any, rv reflect.Value, path string, p *problems) {
 	case reflect.Struct:
 		m, ok := v.(map[string]any)
 		if !ok {
-			p.add(path, "must be a table, not %s", tomlKind(v))
+			p.typeErr(path, "must be a table, not %s", tomlKind(v))
 			return
 		}
 		fields := tomlFields(rv.Type())
@@ -51,7 +51,7 @@ func decodeInto(v any, rv reflect.Value, path string, p *problems) {
 	case reflect.Map:
 		m, ok := v.(map[string]any)
 		if !ok {
-			p.add(path, "must be a table, not %s", tomlKind(v))
+			p.typeErr(path, "must be a table, not %s", tomlKind(v))
 			return
 		}
 		out := reflect.MakeMapWithSize(rv.Type(), len(m))
@@ -71,7 +71,7 @@ func decodeInto(v any, rv reflect.Value, path string, p *problems) {
 				items = append(items, t)
 			}
 		default:
-			p.add(path, "must be an array, not %s", tomlKind(v))
+			p.typeErr(path, "must be an array, not %s", tomlKind(v))
 			return
 		}
 		out := reflect.MakeSlice(rv.Type(), len(items), len(items))
@@ -82,25 +82,25 @@ func decodeInto(v any, rv reflect.Value, path string, p *problems) {
 	case reflect.String:
 		s, ok := v.(string)
 		if !ok {
-			p.add(path, "must be a string, not %s", tomlKind(v))
+			p.typeErr(path, "must be a string, not %s", tomlKind(v))
 			return
 		}
 		rv.SetString(s)
 	case reflect.Bool:
 		b, ok := v.(bool)
 		if !ok {
-			p.add(path, "must be true or false, not %s", tomlKind(v))
+			p.typeErr(path, "must be true or false, not %s", tomlKind(v))
 			return
 		}
 		rv.SetBool(b)
 	case reflect.Int, reflect.Int64, reflect.Int32:
 		n, ok := v.(int64)
 		if !ok {
-			p.add(path, "must be an integer, not %s", tomlKind(v))
+			p.typeErr(path, "must be an integer, not %s", tomlKind(v))
 			return
 		}
 		if rv.OverflowInt(n) {
-			p.add(path, "%d is out of range", n)
+			p.typeErr(path, "%d is out of range", n)
 			return
 		}
 		rv.SetInt(n)
@@ -111,17 +111,17 @@ func decodeInto(v any, rv reflect.Value, path string, p *problems) {
 		case float64:
 			rv.SetFloat(x)
 		default:
-			p.add(path, "must be a number, not %s", tomlKind(v))
+			p.typeErr(path, "must be a number, not %s", tomlKind(v))
 		}
 	case reflect.Interface:
 		switch v.(type) {
 		case string, int64, float64, bool:
 			rv.Set(reflect.ValueOf(v))
 		default:
-			p.add(path, "must be a string, a number or true/false, not %s", tomlKind(v))
+			p.typeErr(path, "must be a string, a number or true/false, not %s", tomlKind(v))
 		}
 	default:
-		p.add(path, "cannot be decoded (internal: %s)", rv.Kind())
+		p.typeErr(path, "cannot be decoded (internal: %s)", rv.Kind())
 	}
 }
 

@@ -43,6 +43,36 @@ func (e *LintErrors) Unwrap() error { return ErrInvalid }
 // problems collects problems by key path while a recipe is checked.
 type problems struct {
 	list []Problem
+	bad  []string // paths whose value had the wrong type (left unset)
+}
+
+// typeErr records a wrongly typed value at path.
+func (p *problems) typeErr(path, format string, args ...any) {
+	p.bad = append(p.bad, path)
+	p.add(path, format, args...)
+}
+
+// dropUnder removes problems found after index from that concern a path
+// whose value had the wrong type: that value was left unset, so "missing"
+// and similar follow-ups would only repeat the first error.
+func (p *problems) dropUnder(from int) {
+	if len(p.bad) == 0 {
+		return
+	}
+	keep := p.list[:from]
+	for _, q := range p.list[from:] {
+		drop := false
+		for _, b := range p.bad {
+			if q.Path == b || strings.HasPrefix(q.Path, b+".") {
+				drop = true
+				break
+			}
+		}
+		if !drop {
+			keep = append(keep, q)
+		}
+	}
+	p.list = keep
 }
 
 func (p *problems) add(path, format string, args ...any) {

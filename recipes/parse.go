@@ -61,12 +61,9 @@ func Parse(name string, data []byte) (*Recipe, error) {
 	var p problems
 	r := &Recipe{}
 	decodeInto(doc, reflect.ValueOf(r).Elem(), "", &p)
-	if !p.empty() {
-		// Type errors make the rest unreliable; report them and what we can
-		// check without them is already in p.
-		return nil, p.errorFor(name, lines)
-	}
+	n := len(p.list)
 	r.normalize(&p)
+	p.dropUnder(n)
 	if err := p.errorFor(name, lines); err != nil {
 		return nil, err
 	}
