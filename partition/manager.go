@@ -528,7 +528,7 @@ func (m *Manager) refreshLocked(in *instance) {
 			st.Processes[i] = ProcessStatus{Name: p.name, PID: p.pid, Running: p.running, Restarts: p.restarts,
 				LastExit: p.lastExit, Log: p.log, Adopted: p.adopted}
 		}
-		st.Promises = slices.Clone(rs.promises)
+		st.Promises = append([]PromiseStatus{}, rs.promises...)
 		st.Healthy = rs.healthy
 		st.Connection = rs.connection
 		st.ReadyAt = rs.readyAt

@@ -2,6 +2,7 @@ package partition
 
 import (
 	"context"
+	"errors"
 
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -373,9 +375,10 @@ func (m *Manager) launch(in *instance, rs *runState, p *proc) (chan struct{}, er
 		_ = logf.Chown(rs.acct.UID, rs.acct.GID)
 	}
 	fmt.Fprintf(logf, "--- weft: starting %s at %s\n", p.name, time.Now().UTC().Format(time.RFC3339))
-	cmd := exec.Command(p.spec.Command, p.spec.Args...)
+	env := append(slices.Clone(rs.env), sortedEnv(p.spec.Env)...)
+	cmd := exec.Command(lookPath(p.spec.Command, env), p.spec.Args...)
 	cmd.Dir = p.spec.Dir
-	cmd.Env = append(slices.Clone(rs.env), sortedEnv(p.spec.Env)...)
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if rs.acct.set() {
@@ -497,10 +500,12 @@ func (m *Manager) procFinished(in *instance, rs *runState, p *proc, ok bool, msg
 	if fail == "" && rs.batch && m.cfg.Results != nil {
 		c, err := m.cfg.Results.PutDir(m.ctx, out)
 		m.mu.Lock()
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrNoResultStore):
+		case err != nil:
 			m.cfg.Log.Warn("partition: store batch result", "instance", id, "err", err)
 			in.rec.Error = "store result: " + err.Error()
-		} else {
+		default:
 			in.rec.ResultCID = c
 		}
 		m.persistLocked()
@@ -739,4 +744,29 @@ func withDefaults(params map[string]any, rc *recipes.Recipe, t *recipes.Software
 		out[k] = v
 	}
 	return out
+}
+
+// lookPath resolves a command without a slash in the PATH of env (the
+// partition's environment, not the node's), so instances never run
+// programs from the node user's private directories.
+func lookPath(name string, env []string) string {
+	if name == "" || strings.Contains(name, "/") {
+		return name
+	}
+	path := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v // the last PATH wins, as for exec
+		}
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" || !filepath.IsAbs(dir) {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return p
+		}
+	}
+	return name
 }

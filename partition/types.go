@@ -25,6 +25,9 @@ var (
 	ErrState = errors.New("partition: bad state file")
 	// ErrInstall means a recipe's install section failed.
 	ErrInstall = errors.New("partition: install failed")
+	// ErrNoResultStore is returned by a ResultStore that has nowhere to
+	// keep results; the batch result is then only its directory.
+	ErrNoResultStore = errors.New("partition: no result store")
 	// ErrNoFetcher means a file is referenced by CID but no Fetcher is configured.
 	ErrNoFetcher = errors.New("partition: no fetcher for artifacts by CID")
 )

@@ -64,7 +64,7 @@ func (c contentSwitch) PutDir(ctx context.Context, dir string) (string, error) {
 	if p := c.d.partContent.Load(); p != nil && p.PutDir != nil {
 		return p.PutDir(ctx, dir)
 	}
-	return "", errors.New("partitions: no content store to keep the result in")
+	return "", partition.ErrNoResultStore
 }
 
 // startPartitions creates the partition manager, re-adopts what survived
