@@ -3,6 +3,7 @@ package ledger
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -29,11 +30,25 @@ const (
 	MaxHeads = 1 << 16
 )
 
-// helloMsg opens each side of a sync: the sender's root and per-author heads.
+// helloMsg opens each side of a sync: a digest of the sender's heads and
+// the heads themselves. Equal digests mean both hold the same entries of
+// every log (same contiguous prefix, highest seq and count), so the
+// exchange ends; computing it costs O(authors), not O(entries) like the
+// Merkle root.
 type helloMsg struct {
 	_     struct{} `cbor:",toarray"`
 	Root  []byte
 	Heads []Head
+}
+
+// headsDigest is sha2-256 over the canonical encoding of heads.
+func headsDigest(heads []Head) []byte {
+	b, err := marshal(heads)
+	if err != nil {
+		panic(err) // heads always encode
+	}
+	sum := sha256.Sum256(b)
+	return sum[:]
 }
 
 // batchMsg carries entries; Done marks the sender's last batch.
@@ -147,7 +162,8 @@ type SyncStats struct {
 func (l *Ledger) hello() helloMsg {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return helloMsg{Root: l.set.Root(), Heads: l.set.Heads()}
+	heads := l.set.Heads()
+	return helloMsg{Root: headsDigest(heads), Heads: heads}
 }
 
 func (l *Ledger) missingFor(heads []Head) [][]byte {
