@@ -26,6 +26,8 @@ type Deps struct {
 	Balances   BalanceLookup
 	Veto       VetoHook
 	Clock      Clock
+	// Store, if set, keeps records and hosted contracts across restarts.
+	Store Store
 	// Rand is the source of auction IDs (default crypto/rand).
 	Rand io.Reader
 	Log  *slog.Logger
@@ -135,6 +137,12 @@ func (m *Market) Start(ctx context.Context) error {
 		started = true
 		m.ctx, m.cancel = context.WithCancel(ctx)
 		m.lastDecay = m.d.Clock.Now()
+		if err := m.restore(); err != nil {
+			m.log.Warn("market: restore failed", "err", err)
+		}
+		for _, h := range m.hosted {
+			m.applySpec(h, h.spec) // converge the runner to what the contracts say
+		}
 		for range m.cfg.Senders {
 			m.wg.Add(1)
 			go m.sender()

@@ -22,6 +22,7 @@ type bidState struct {
 type hosted struct {
 	contract *Contract
 	req      *Request
+	reqEnv   Signed
 	spec     InstanceSpec
 	applying bool
 	pending  bool
@@ -207,8 +208,9 @@ func (m *Market) host(c *Contract, now time.Time) {
 		h = &hosted{}
 		m.hosted[req.Instance] = h
 	}
-	h.contract, h.req, h.fenced, h.sentOnce = c, req, false, false
+	h.contract, h.req, h.reqEnv, h.fenced, h.sentOnce = c, req, info.Award.Request, false, false
 	m.applySpec(h, specOf(req, c.Epoch()))
+	m.saveHosted(h)
 	m.notify(Event{Kind: EventHosting, Hosted: m.hostedView(h)})
 }
 
@@ -271,6 +273,7 @@ func (m *Market) fenceHosted(c *Contract, now time.Time) {
 	spec := h.spec
 	spec.State = StateDestroyed
 	m.applySpec(h, spec)
+	m.saveHosted(h)
 	m.log.Info("market: stale copy fenced", "instance", id.Short(), "mine", h.contract.Epoch(), "newer", c.Epoch(), "host", c.Provider())
 	m.notify(Event{Kind: EventFenced, Hosted: m.hostedView(h)})
 }
@@ -292,14 +295,16 @@ func (m *Market) onRequestUpdate(env *Signed, now time.Time) error {
 			return fmt.Errorf("%w: generation %d is not newer than %d", ErrReplay, req.Generation, rec.req.Generation)
 		}
 		rec.req, rec.env = req, *env
+		m.saveRecord(rec)
 		used = true
 	}
 	if h := m.hosted[req.Instance]; h != nil && !h.fenced {
 		if req.Generation <= h.req.Generation {
 			return fmt.Errorf("%w: generation %d is not newer than %d", ErrReplay, req.Generation, h.req.Generation)
 		}
-		h.req = req
+		h.req, h.reqEnv = req, *env
 		m.applySpec(h, specOf(req, h.contract.Epoch()))
+		m.saveHosted(h)
 		used = true
 	}
 	if !used {
@@ -333,7 +338,7 @@ func (m *Market) report(id InstanceID, h *hosted, now time.Time) {
 		switch {
 		case h.applying:
 		case !ok || rs.State == StateDestroyed:
-			delete(m.hosted, id)
+			m.dropHosted(id)
 		default:
 			m.applySpec(h, h.spec) // the runner still has it: destroy again
 		}
@@ -359,7 +364,7 @@ func (m *Market) report(id InstanceID, h *hosted, now time.Time) {
 		m.notify(Event{Kind: EventHosting, Hosted: m.hostedView(h)})
 	}
 	if h.req.State == StateDestroyed && rs.State == StateDestroyed && !h.applying {
-		delete(m.hosted, id)
+		m.dropHosted(id)
 	}
 }
 

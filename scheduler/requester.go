@@ -148,6 +148,7 @@ func (m *Market) Request(ctx context.Context, spec RequestSpec) (InstanceView, e
 		case rec.auction == nil:
 			m.startAuction(rec, now, "request")
 		}
+		m.saveRecord(rec)
 		view = m.view(rec)
 		m.notify(Event{Kind: EventRequested, Instance: view})
 	})
@@ -176,6 +177,7 @@ func (m *Market) startAuction(rec *record, now time.Time, reason string) {
 		epoch = b.Epoch() + 1
 	}
 	rec.maxEpoch = epoch
+	m.saveRecord(rec)
 	c := req.Constraints
 	f := Filter{Labels: copyLabels(c.Labels), MaxPrice: c.MaxPrice, MaxRTT: c.MaxRTT}
 	if c.Node != "" {
@@ -406,6 +408,7 @@ func (m *Market) adopt(rec *record, c *Contract, now time.Time) bool {
 		rec.auction = nil
 	}
 	rec.updated = now
+	m.saveRecord(rec)
 	m.notify(Event{Kind: EventPlaced, Instance: m.view(rec)})
 	return true
 }
@@ -423,6 +426,7 @@ func (m *Market) trackerFor(c *Contract) *record {
 	}
 	rec = &record{mine: info.Request.Requester == m.self, req: info.Request, env: info.Award.Request}
 	m.records[info.Request.Instance] = rec
+	m.saveRecord(rec)
 	return rec
 }
 
@@ -467,6 +471,7 @@ func (m *Market) onStatus(env *Signed, now time.Time) error {
 	rec.updated = now
 	if rec.req.State == StateDestroyed && st.State == StateDestroyed {
 		rec.contract = nil
+		m.saveRecord(rec)
 	}
 	if st.State == StateFailed && rec.mine && rec.req.Batch && prevState != StateFailed && rec.retries < rec.req.MaxRetries && rec.auction == nil {
 		rec.retries++

@@ -91,6 +91,8 @@ type NodeOptions struct {
 	Veto      scheduler.VetoHook
 	// Log receives the market's logs (default: discarded).
 	Log *slog.Logger
+	// Persist gives the node an in-memory Store that survives Crash/Restart.
+	Persist bool
 }
 
 // Node is one simulated node.
@@ -103,6 +105,10 @@ type Node struct {
 	labels map[string]string
 	inbox  chan scheduler.Inbound
 	up     atomic.Bool
+	cfg    scheduler.Config
+	deps   scheduler.Deps
+	// Store is the node's store (nil unless NodeOptions.Persist).
+	Store *MemStore
 }
 
 // reader adapts the network's seeded source to io.Reader (under its lock).
@@ -146,10 +152,16 @@ func (n *Network) AddNode(ctx context.Context, o NodeOptions) (*Node, error) {
 	node := &Node{net: n, ID: id, Key: key, labels: cfg.Policy.Labels, inbox: make(chan scheduler.Inbound, n.opts.InboxSize),
 		Runner: NewRunner(id, capacity, parts)}
 	node.up.Store(true)
-	m, err := scheduler.New(cfg, key, scheduler.Deps{
+	node.cfg = cfg
+	node.deps = scheduler.Deps{
 		Transport: (*transport)(node), Membership: (*membership)(node), Runner: node.Runner,
 		Contracts: o.Contracts, Balances: o.Balances, Veto: o.Veto, Rand: reader{n}, Log: o.Log,
-	})
+	}
+	if o.Persist {
+		node.Store = NewMemStore()
+		node.deps.Store = node.Store
+	}
+	m, err := scheduler.New(cfg, key, node.deps)
 	if err != nil {
 		return nil, err
 	}
@@ -264,6 +276,39 @@ func (n *Network) Reachable(a, b peer.ID) bool {
 // state (and its instances keep running): a crash of the host as seen by
 // the grid, or a partition of one.
 func (node *Node) Down() { node.up.Store(false) }
+
+// Crash takes the node off the network and closes its market: its memory
+// is lost, its runner's instances keep running (as partitions do across a
+// daemon restart), its Store (if any) is kept.
+func (node *Node) Crash() {
+	node.Down()
+	_ = node.Market.Close()
+}
+
+// Restart starts a fresh market with the same key, runner and store, and
+// puts the node back on the network.
+func (node *Node) Restart(ctx context.Context) error {
+	for {
+		select {
+		case <-node.inbox: // what arrived while it was down is lost
+			continue
+		default:
+		}
+		break
+	}
+	m, err := scheduler.New(node.cfg, node.Key, node.deps)
+	if err != nil {
+		return err
+	}
+	node.net.mu.Lock()
+	node.Market = m
+	node.net.mu.Unlock()
+	if err := m.Start(ctx); err != nil {
+		return err
+	}
+	node.Up()
+	return nil
+}
 
 // Up puts a node back on the network.
 func (node *Node) Up() { node.up.Store(true) }

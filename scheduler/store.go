@@ -1,0 +1,208 @@
+package scheduler
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Store persists what the market must not forget across a restart: the
+// requests this node made or guards (with their current contract) and the
+// contracts of the copies it hosts, so a restarted requester still knows
+// its instances and a restarted host can be fenced. Calls come from the
+// state loop and should be fast.
+type Store interface {
+	// Put stores value under key (replacing it).
+	Put(key string, value []byte) error
+	// Delete removes key (no error if absent).
+	Delete(key string) error
+	// Load returns everything stored.
+	Load() (map[string][]byte, error)
+}
+
+// DirStore is a Store keeping one file per key in a directory (written to
+// a temporary file, synced, then renamed).
+type DirStore struct{ dir string }
+
+var _ Store = (*DirStore)(nil)
+
+// NewDirStore returns a store in dir, creating it.
+func NewDirStore(dir string) (*DirStore, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return &DirStore{dir: dir}, nil
+}
+
+func (s *DirStore) path(key string) (string, error) {
+	if key == "" || strings.ContainsAny(key, `/\`) || strings.HasPrefix(key, ".") {
+		return "", fmt.Errorf("%w: store key %q", ErrInvalidRequest, key)
+	}
+	return filepath.Join(s.dir, key), nil
+}
+
+// Put implements Store.
+func (s *DirStore) Put(key string, value []byte) error {
+	p, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(s.dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(value)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		os.Remove(f.Name())
+		return werr
+	}
+	return os.Rename(f.Name(), p)
+}
+
+// Delete implements Store.
+func (s *DirStore) Delete(key string) error {
+	p, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Load implements Store.
+func (s *DirStore) Load() (map[string][]byte, error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	for _, e := range ents {
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(s.dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		out[e.Name()] = b
+	}
+	return out, nil
+}
+
+// savedRecord is a record as stored ("r-" + instance ID).
+type savedRecord struct {
+	Request  Signed    `cbor:"1,keyasint"`
+	Contract *Contract `cbor:"2,keyasint,omitempty"`
+	Mine     bool      `cbor:"3,keyasint,omitempty"`
+	MaxEpoch uint64    `cbor:"4,keyasint,omitempty"`
+	Failed   string    `cbor:"5,keyasint,omitempty"`
+}
+
+func (s *savedRecord) validate() error { return nil }
+
+// savedHosted is a hosted copy as stored ("h-" + instance ID).
+type savedHosted struct {
+	Contract Contract `cbor:"1,keyasint"`
+	// Request is the latest generation applied (may be newer than the award's).
+	Request Signed `cbor:"2,keyasint"`
+	Fenced  bool   `cbor:"3,keyasint,omitempty"`
+}
+
+func (m *Market) saveRecord(rec *record) {
+	if m.d.Store == nil {
+		return
+	}
+	s := savedRecord{Request: rec.env, Contract: rec.contract, Mine: rec.mine, MaxEpoch: rec.maxEpoch, Failed: rec.failed}
+	if err := m.d.Store.Put("r-"+string(rec.req.Instance), marshal(&s)); err != nil {
+		m.log.Warn("market: saving record failed", "err", err)
+	}
+}
+
+func (m *Market) saveHosted(h *hosted) {
+	if m.d.Store == nil {
+		return
+	}
+	reqEnv := h.reqEnv
+	if reqEnv.Kind == KindInvalid {
+		reqEnv = h.contract.Info().Award.Request
+	}
+	s := savedHosted{Contract: *h.contract, Request: reqEnv, Fenced: h.fenced}
+	if err := m.d.Store.Put("h-"+string(h.req.Instance), marshal(&s)); err != nil {
+		m.log.Warn("market: saving hosted copy failed", "err", err)
+	}
+}
+
+func (m *Market) dropHosted(id InstanceID) {
+	delete(m.hosted, id)
+	if m.d.Store != nil {
+		if err := m.d.Store.Delete("h-" + string(id)); err != nil {
+			m.log.Warn("market: deleting hosted copy failed", "err", err)
+		}
+	}
+}
+
+// restore loads the store (on Start, before the loop runs). Entries that do
+// not verify are skipped and logged.
+func (m *Market) restore() error {
+	if m.d.Store == nil {
+		return nil
+	}
+	all, err := m.d.Store.Load()
+	if err != nil {
+		return fmt.Errorf("scheduler: loading the market store: %w", err)
+	}
+	for key, b := range all {
+		id := InstanceID(key[min(2, len(key)):])
+		switch {
+		case strings.HasPrefix(key, "r-"):
+			var s savedRecord
+			if err := unmarshal(b, &s); err != nil {
+				m.log.Warn("market: skipping stored record", "key", key, "err", err)
+				continue
+			}
+			req, err := OpenRequest(&s.Request)
+			if err != nil || req.Instance != id {
+				m.log.Warn("market: skipping stored record", "key", key, "err", err)
+				continue
+			}
+			rec := &record{mine: s.Mine && req.Requester == m.self, req: req, env: s.Request, maxEpoch: s.MaxEpoch, failed: s.Failed}
+			if s.Contract != nil && OpenContract(s.Contract) == nil && s.Contract.Instance() == id {
+				rec.contract = s.Contract
+				m.best[id] = s.Contract
+			}
+			m.records[id] = rec
+		case strings.HasPrefix(key, "h-"):
+			var s savedHosted
+			if err := unmarshal(b, &s); err != nil {
+				m.log.Warn("market: skipping stored copy", "key", key, "err", err)
+				continue
+			}
+			req, err := OpenRequest(&s.Request)
+			if err != nil || OpenContract(&s.Contract) != nil || s.Contract.Provider() != m.self || s.Contract.Instance() != id || req.Instance != id {
+				m.log.Warn("market: skipping stored copy", "key", key)
+				continue
+			}
+			c := s.Contract
+			h := &hosted{contract: &c, req: req, reqEnv: s.Request, fenced: s.Fenced}
+			h.spec = specOf(req, c.Epoch())
+			if h.fenced {
+				h.spec.State = StateDestroyed
+			}
+			m.hosted[id] = h
+			if b := m.best[id]; b == nil || Wins(&c, b) {
+				m.best[id] = &c
+			}
+		}
+	}
+	return nil
+}
