@@ -350,7 +350,7 @@ func (m *Market) onAccept(env *Signed, now time.Time) error {
 		return errIgnored
 	}
 	if run.a.Phase != PhaseAwarding || run.a.Awarded().Bidder != env.Signer || !bytes.Equal(acc.Award, run.award.Digest()) {
-		return fmt.Errorf("%w: accept for an award not pending", ErrReplay)
+		return errIgnored // a late accept after the award moved on
 	}
 	c := &Contract{Award: run.award, Accept: *env, info: run.info}
 	m.remember(c)
@@ -468,6 +468,9 @@ func (m *Market) onStatus(env *Signed, now time.Time) error {
 	}
 	rec.status = st
 	rec.lostSince = time.Time{}
+	if rec.mine && st.Generation < rec.req.Generation {
+		m.send(env.Signer, rec.env) // the host missed an update: send it again
+	}
 	rec.updated = now
 	if rec.req.State == StateDestroyed && st.State == StateDestroyed {
 		rec.contract = nil
