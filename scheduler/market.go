@@ -57,6 +57,7 @@ type Market struct {
 	log    *slog.Logger
 
 	eval   chan func()
+	kick   chan struct{}
 	out    chan outMsg
 	local  []Inbound
 	cancel context.CancelFunc
@@ -212,6 +213,10 @@ func (m *Market) loop() {
 			m.handle(msg)
 		case fn := <-m.eval:
 			fn()
+		case <-m.kick:
+			now := m.d.Clock.Now()
+			m.refreshMembers()
+			m.tickRecords(now)
 		case <-t.C:
 			m.tick()
 		}
@@ -226,6 +231,17 @@ func (m *Market) drainLocal() {
 		m.handle(msg)
 	}
 	m.local = nil
+}
+
+// MembershipChanged tells the market that members joined, left or died, so
+// it re-reads the membership now instead of at its next refresh (lost hosts
+// are re-placed sooner). It never blocks; the daemon calls it from its
+// membership event handler.
+func (m *Market) MembershipChanged() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
 }
 
 // do runs fn on the state loop and waits for it.

@@ -243,7 +243,6 @@ func (n *Network) Latency(a, b peer.ID) time.Duration {
 // Partition cuts every link between the two groups.
 func (n *Network) Partition(a, b []peer.ID) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	for _, x := range a {
 		for _, y := range b {
 			if x != y {
@@ -251,13 +250,16 @@ func (n *Network) Partition(a, b []peer.ID) {
 			}
 		}
 	}
+	n.mu.Unlock()
+	n.membershipChanged()
 }
 
 // Heal restores every cut link.
 func (n *Network) Heal() {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	clear(n.cut)
+	n.mu.Unlock()
+	n.membershipChanged()
 }
 
 // Reachable reports whether a can talk to b now.
@@ -275,7 +277,18 @@ func (n *Network) Reachable(a, b peer.ID) bool {
 // others' membership declares it dead. Its market and runner keep their
 // state (and its instances keep running): a crash of the host as seen by
 // the grid, or a partition of one.
-func (node *Node) Down() { node.up.Store(false) }
+func (node *Node) Down() {
+	node.up.Store(false)
+	node.net.membershipChanged()
+}
+
+func (n *Network) membershipChanged() {
+	for _, node := range n.Nodes() {
+		if node.Market != nil {
+			node.Market.MembershipChanged()
+		}
+	}
+}
 
 // Crash takes the node off the network and closes its market: its memory
 // is lost, its runner's instances keep running (as partitions do across a
@@ -311,7 +324,10 @@ func (node *Node) Restart(ctx context.Context) error {
 }
 
 // Up puts a node back on the network.
-func (node *Node) Up() { node.up.Store(true) }
+func (node *Node) Up() {
+	node.up.Store(true)
+	node.net.membershipChanged()
+}
 
 // IsUp reports whether the node is on the network.
 func (node *Node) IsUp() bool { return node.up.Load() }
