@@ -44,7 +44,7 @@ and 'ledger verify-proof' need no node at all.
 Amounts are micro-credits in JSON and CSV (1 credit = 1,000,000).`,
 	}
 	cmd.AddCommand(newLedgerAuditCmd(g), newLedgerExportCmd(g), newLedgerStatementCmd(g), newLedgerBalanceCmd(g),
-		newLedgerProveCmd(g), newLedgerVerifyProofCmd(g), newLedgerEntriesCmd(g), newLedgerHeadsCmd(g))
+		newLedgerProveCmd(g), newLedgerVerifyProofCmd(g), newLedgerEntriesCmd(g), newLedgerHeadsCmd(g), newLedgerGrantCmd(g))
 	return cmd
 }
 
@@ -536,4 +536,40 @@ func newLedgerHeadsCmd(g *Globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
+}
+
+func newLedgerGrantCmd(g *Globals) *cobra.Command {
+	var memo string
+	cmd := &cobra.Command{
+		Use:   "grant PEER_ID MICRO_CREDITS",
+		Short: "Issue credits to a peer (a private grid's founders)",
+		Long: `Append a signed grant of MICRO_CREDITS (1 credit = 1000000) to PEER_ID. Grants
+count in balances; when [ledger] granters is set, only grants by those peers
+count (a private grid lists its founders). Needs a running node.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := peer.Decode(args[0]); err != nil {
+				return fmt.Errorf("peer ID %q: %w", args[0], err)
+			}
+			amount, err := strconv.ParseUint(args[1], 10, 64)
+			if err != nil || amount == 0 {
+				return fmt.Errorf("MICRO_CREDITS %q: a positive integer", args[1])
+			}
+			c, err := g.Client()
+			if err != nil {
+				return err
+			}
+			var e map[string]any
+			if err := c.Post(cmd.Context(), "/v1/ledger/grants", map[string]any{"to": args[0], "amount": amount, "memo": memo}, &e); err != nil {
+				return err
+			}
+			if g.JSON {
+				return g.PrintJSON(e)
+			}
+			fmt.Fprintf(g.Out(), "granted %s credits to %s (entry %v)\n", ledger.Credits(amount), args[0], e["cid"])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&memo, "memo", "", "free text stored with the grant")
+	return cmd
 }

@@ -96,6 +96,7 @@ func (d *Daemon) startLedger(ctx context.Context) error {
 	d.api.HandleFunc("GET /v1/ledger/proof/{cid}", d.handleLedgerProof)
 	d.api.HandleFunc("GET /v1/ledger/heads", d.handleLedgerHeads)
 	d.api.HandleFunc("GET /v1/ledger/balance", d.handleLedgerBalance)
+	d.api.HandleFunc("POST /v1/ledger/grants", d.handleLedgerGrant)
 	d.statusExtras = append(d.statusExtras, func(m map[string]any) {
 		m["ledger"] = map[string]any{"entries": l.Len(), "root": l.RootHex(), "slice": d.ledgerSlice().String()}
 	})
@@ -265,4 +266,44 @@ func (d *Daemon) handleLedgerBalance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	api.WriteJSON(w, http.StatusOK, d.ledger.Balances())
+}
+
+// grantRequest is the body of POST /v1/ledger/grants.
+type grantRequest struct {
+	To     string `json:"to"`
+	Amount uint64 `json:"amount"`
+	Memo   string `json:"memo"`
+}
+
+func (d *Daemon) handleLedgerGrant(w http.ResponseWriter, r *http.Request) {
+	var req grantRequest
+	if err := api.DecodeJSON(r, &req); err != nil {
+		api.WriteError(w, http.StatusBadRequest, err)
+		return
+	}
+	to, err := peer.Decode(req.To)
+	if err != nil {
+		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("to: peer ID %q: %w", req.To, err))
+		return
+	}
+	if req.Amount == 0 {
+		api.WriteError(w, http.StatusBadRequest, errors.New("amount must be positive (micro-credits)"))
+		return
+	}
+	if gs := d.cfg.Ledger.Granters; len(gs) > 0 {
+		allowed := false
+		for _, g := range gs {
+			allowed = allowed || g == d.ledger.ID().String()
+		}
+		if !allowed {
+			api.WriteError(w, http.StatusForbidden, errors.New("this node is not among [ledger] granters: its grants would not count"))
+			return
+		}
+	}
+	e, err := d.ledger.Append(r.Context(), ledger.Grant{To: to, Amount: req.Amount, Memo: req.Memo})
+	if err != nil {
+		api.WriteError(w, http.StatusInternalServerError, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, e)
 }
