@@ -41,8 +41,17 @@ func TestExamplesParse(t *testing.T) {
 		if _, err := r.Type(""); err != nil {
 			t.Errorf("%s: default type: %v", f, err)
 		}
-		if _, err := r.ValidateParams("", nil); err != nil {
-			t.Errorf("%s: defaults do not validate: %v", f, err)
+		for _, tn := range r.TypeNames() {
+			schema, _ := r.Schema(tn)
+			given := map[string]string{}
+			for k, p := range schema {
+				if p.Required {
+					given[k] = "x"
+				}
+			}
+			if _, err := r.ValidateParams(tn, given); err != nil {
+				t.Errorf("%s: type %s: defaults do not validate: %v", f, tn, err)
+			}
 		}
 	}
 }

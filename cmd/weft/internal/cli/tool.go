@@ -7,7 +7,9 @@ import (
 	"html"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -24,18 +26,31 @@ func newToolCmd(g *Globals) *cobra.Command {
 		Short:  "Small programs for recipes (httpd)",
 		Hidden: true,
 	}
-	var addr, message string
+	var addr, message, dir string
 	httpd := &cobra.Command{
-		Use:   "httpd --addr HOST:PORT [--message TEXT]",
+		Use:   "httpd --addr HOST:PORT [--message TEXT] [--dir DIR]",
 		Short: "Serve a page holding a message (and /healthz) until SIGTERM",
-		Args:  cobra.NoArgs,
+		Long: `Serve HTTP on --addr until SIGTERM: GET /healthz answers "ok"; GET / is a
+page holding --message. With --dir, every other path (and / when DIR has an
+index.html) is a file of DIR.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if addr == "" {
 				return errors.New("--addr HOST:PORT is required")
 			}
 			mux := http.NewServeMux()
 			mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+			var files http.Handler
+			if dir != "" {
+				files = http.FileServer(http.Dir(dir))
+			}
 			mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+				if files != nil {
+					if _, err := os.Stat(filepath.Join(dir, "index.html")); r.URL.Path != "/" || err == nil {
+						files.ServeHTTP(w, r)
+						return
+					}
+				}
 				w.Header().Set("Content-Type", "text/html; charset=utf-8")
 				fmt.Fprintf(w, "<!doctype html><title>weft</title><p>%s</p>\n", html.EscapeString(message))
 			})
@@ -61,6 +76,7 @@ func newToolCmd(g *Globals) *cobra.Command {
 	}
 	httpd.Flags().StringVar(&addr, "addr", "", "address to listen on, HOST:PORT")
 	httpd.Flags().StringVar(&message, "message", "hello from weft", "text shown on the page")
+	httpd.Flags().StringVar(&dir, "dir", "", "also serve the files of this directory")
 	cmd.AddCommand(httpd)
 	return cmd
 }
