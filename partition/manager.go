@@ -39,6 +39,14 @@ type Manager struct {
 	started bool
 	closed  bool
 
+	// Persistence: snapshots are numbered under mu and written under
+	// writeMu, never older over newer. Apply writes synchronously; other
+	// changes (pids, phases) are coalesced by the flusher.
+	seq     uint64
+	writeMu sync.Mutex
+	written uint64
+	dirty   chan struct{}
+
 	installMu   sync.Mutex
 	installLock map[string]*sync.Mutex
 
@@ -81,6 +89,7 @@ func New(cfg Config) (*Manager, error) {
 		subs:        map[int]chan InstanceStatus{},
 		installLock: map[string]*sync.Mutex{},
 		kick:        make(chan struct{}, 1),
+		dirty:       make(chan struct{}, 1),
 		weft:        cfg.Weft,
 	}
 	m.statePath = filepath.Join(m.dir, "state.cbor")
@@ -169,9 +178,10 @@ func (m *Manager) Start(ctx context.Context) error {
 	m.ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	m.mu.Unlock()
 	m.recover()
-	m.loops.Add(2)
+	m.loops.Add(3)
 	go m.reconcileLoop()
 	go m.sampleLoop()
+	go m.flushLoop()
 	// Stop with ctx too.
 	go func() {
 		select {
@@ -468,8 +478,53 @@ func (m *Manager) trigger() {
 	}
 }
 
-// saveLocked persists every instance's record.
+// saveLocked persists every instance's record now.
 func (m *Manager) saveLocked() error {
+	b, seq, err := m.snapshotLocked()
+	if err != nil {
+		return err
+	}
+	return m.writeSnapshot(b, seq)
+}
+
+// writeSnapshot writes snapshot seq unless a newer one is already written.
+func (m *Manager) writeSnapshot(b []byte, seq uint64) error {
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	if seq <= m.written {
+		return nil
+	}
+	if err := writeStateBytes(m.statePath, b); err != nil {
+		return err
+	}
+	m.written = seq
+	return nil
+}
+
+// flushLoop writes the state file after changes marked by persistLocked,
+// coalescing bursts into one write.
+func (m *Manager) flushLoop() {
+	defer m.loops.Done()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-m.dirty:
+		}
+		m.mu.Lock()
+		b, seq, err := m.snapshotLocked()
+		m.mu.Unlock()
+		if err == nil {
+			err = m.writeSnapshot(b, seq)
+		}
+		if err != nil {
+			m.cfg.Log.Error("partition: persist state", "err", err)
+		}
+	}
+}
+
+// snapshotLocked encodes every instance's record and numbers the snapshot.
+func (m *Manager) snapshotLocked() ([]byte, uint64, error) {
 	st := &stateFile{Version: stateVersion}
 	ids := make([]string, 0, len(m.insts))
 	for id := range m.insts {
@@ -479,12 +534,23 @@ func (m *Manager) saveLocked() error {
 	for _, id := range ids {
 		st.Instances = append(st.Instances, m.insts[id].rec)
 	}
-	return saveState(m.statePath, st)
+	b, err := encodeState(st)
+	m.seq++
+	return b, m.seq, err
 }
 
+// persistLocked schedules a write of the state file (within milliseconds).
+// Before the flusher runs (Start) and after Close, it writes at once.
 func (m *Manager) persistLocked() {
-	if err := m.saveLocked(); err != nil {
-		m.cfg.Log.Error("partition: persist state", "err", err)
+	if m.ctx == nil || m.ctx.Err() != nil {
+		if err := m.saveLocked(); err != nil {
+			m.cfg.Log.Error("partition: persist state", "err", err)
+		}
+		return
+	}
+	select {
+	case m.dirty <- struct{}{}:
+	default:
 	}
 }
 

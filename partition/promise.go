@@ -121,7 +121,7 @@ func (m *Manager) promiseLoop(in *instance, rs *runState) {
 	}
 	// Test promises: quick polling with back-off, until each passed once.
 	passed := make([]bool, len(prs))
-	delay := 20 * time.Millisecond
+	delay := 5 * time.Millisecond
 	for {
 		all := true
 		for i, pr := range prs {
@@ -144,7 +144,7 @@ func (m *Manager) promiseLoop(in *instance, rs *runState) {
 			return
 		case <-time.After(delay):
 		}
-		delay = min(delay*2, time.Second)
+		delay = min(delay*3/2, time.Second)
 	}
 	m.mu.Lock()
 	if in.run == rs && in.rec.Phase == PhaseStarting {

@@ -148,6 +148,11 @@ func saveState(path string, st *stateFile) error {
 	if err != nil {
 		return err
 	}
+	return writeStateBytes(path, b)
+}
+
+// writeStateBytes writes an encoded state file atomically and durably.
+func writeStateBytes(path string, b []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {

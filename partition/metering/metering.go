@@ -2,6 +2,7 @@ package metering
 
 import (
 	"errors"
+	"sort"
 	"time"
 )
 
@@ -86,6 +87,11 @@ func Slice(samples []Sample, from, to time.Time) (Usage, error) {
 	if len(samples) == 0 || !to.After(from) {
 		return u, ErrNoSamples
 	}
+	// Only the samples around the period matter: the last at or before
+	// from through the first at or after to.
+	first := sort.Search(len(samples), func(i int) bool { return samples[i].At.After(from) })
+	last := sort.Search(len(samples), func(i int) bool { return !samples[i].At.Before(to) })
+	samples = samples[max(first-1, 0):min(last+1, len(samples))]
 	// Counters: build the reset-adjusted cumulative series.
 	cpu := counterSeries(samples, func(s Sample) int64 { return s.CPUNanos })
 	u.CPUNanos = max(0, interp(samples, cpu, to)-interp(samples, cpu, from))

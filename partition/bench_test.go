@@ -1,0 +1,192 @@
+package partition
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/weftgrid/weft/partition/metering"
+)
+
+// BenchmarkStartLatency measures Apply → phase running (processes started,
+// test promises passing) for a small HTTP service (the test binary's httpd
+// helper, with an HTTP and a TCP promise). The baseline sub-benchmark forks
+// the same server directly and polls its port: the ratio is what the
+// partition machinery (state persistence, cgroup, rlimits, promise polling)
+// adds to a bare fork/exec.
+func BenchmarkStartLatency(b *testing.B) {
+	b.Run("baseline-exec", func(b *testing.B) {
+		base := freePortBase(b, 1)
+		addr := "127.0.0.1:" + strconv.Itoa(base)
+		for i := 0; i < b.N; i++ {
+			cmd := exec.Command(os.Args[0], addr, "hi")
+			cmd.Env = append(os.Environ(), "WEFT_PARTITION_HELPER=httpd")
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			for {
+				c, err := net.Dial("tcp", addr)
+				if err == nil {
+					c.Close()
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			b.StopTimer()
+			cmd.Process.Kill()
+			cmd.Wait()
+			b.StartTimer()
+		}
+	})
+	b.Run("partition", func(b *testing.B) {
+		cfg := testConfig(b.TempDir())
+		cfg.PortBase = freePortBase(b, cfg.Partitions*cfg.PortsPerPartition)
+		cfg.SampleInterval, cfg.ReconcileInterval = 2*time.Second, 2*time.Second
+		m, err := New(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := m.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		defer m.Close()
+		events, unsub := m.Subscribe()
+		defer unsub()
+		rc := mustParse(webRecipe(os.Args[0], ""))
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			id := "web" + strconv.Itoa(i)
+			if err := m.Apply(InstanceSpec{ID: id, Recipe: rc, State: StateStarted}); err != nil {
+				b.Fatal(err)
+			}
+			waitEvent(b, events, id, PhaseRunning)
+			b.StopTimer()
+			if err := m.SetState(id, StateDestroyed); err != nil {
+				b.Fatal(err)
+			}
+			waitEvent(b, events, id, PhaseDestroyed)
+			b.StartTimer()
+		}
+	})
+}
+
+func waitEvent(b *testing.B, events <-chan InstanceStatus, id string, ph Phase) {
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case e := <-events:
+			if e.ID == id && e.Phase == ph {
+				return
+			}
+			if e.ID == id && e.Phase == PhaseFailed {
+				b.Fatalf("%s failed: %s", id, e.Error)
+			}
+		case <-timeout:
+			b.Fatalf("%s not %s", id, ph)
+		}
+	}
+}
+
+// BenchmarkSupervise50 runs 50 instances (a sleeping process each, with a
+// command promise every 10 s) on one node with the default sampling
+// intervals, and reports the node's own CPU use (fraction of one core) and
+// heap per instance while it supervises and meters them. The baseline is
+// the same Manager with no instance over the same window.
+func BenchmarkSupervise50(b *testing.B) {
+	const n = 50
+	const window = 6 * time.Second
+	rc := mustParse(`
+name = "idle"
+version = "1"
+[resources]
+cpu_millis = 100
+[types.default]
+[[types.default.processes]]
+name = "sleep"
+command = "/bin/sleep"
+args = ["100000"]
+[[types.default.promises]]
+name = "alive"
+kind = "command"
+command = "true"
+`)
+	measure := func(b *testing.B, instances int) {
+		cfg := DefaultConfig()
+		cfg.DataDir = b.TempDir()
+		cfg.Partitions = n
+		cfg.PortsPerPartition = 1
+		cfg.Users = false
+		cfg.PortBase = 40000
+		m, err := New(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := m.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		defer m.Close()
+		events, unsub := m.Subscribe()
+		for i := 0; i < instances; i++ {
+			if err := m.Apply(InstanceSpec{ID: fmt.Sprint("i", i), Recipe: rc, State: StateStarted}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for i := 0; i < instances; i++ {
+			waitEvent(b, events, fmt.Sprint("i", i), PhaseRunning)
+		}
+		unsub()
+		runtime.GC()
+		var ms0 runtime.MemStats
+		runtime.ReadMemStats(&ms0)
+		cpu0 := selfCPU()
+		t0 := time.Now()
+		for time.Since(t0) < window {
+			time.Sleep(100 * time.Millisecond)
+		}
+		cpu := selfCPU() - cpu0
+		wall := time.Since(t0)
+		b.ReportMetric(float64(cpu)/float64(wall)*100, "cpu-%-of-core")
+		b.ReportMetric(float64(ms0.HeapAlloc)/(1<<20), "heap-MiB")
+	}
+	b.Run("baseline-0", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			measure(b, 0)
+		}
+	})
+	b.Run("instances-50", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			measure(b, n)
+		}
+	})
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkMeteringSlice: the pure slice computation over an hour of 2 s
+// samples (1800), for one 60 s slice.
+func BenchmarkMeteringSlice(b *testing.B) {
+	t0 := time.Unix(1_700_000_000, 0)
+	s := make([]metering.Sample, 1800)
+	for i := range s {
+		s[i] = metering.Sample{At: t0.Add(time.Duration(i) * 2 * time.Second), CPUNanos: int64(i) * 1e8, MemBytes: int64(i%7) << 20, DiskBytes: 1 << 20, NetBytes: -1}
+	}
+	from := t0.Add(30 * time.Minute)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := metering.Slice(s, from, from.Add(time.Minute)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
