@@ -232,9 +232,15 @@ func instanceProblems(s *Set, inst string) []Problem {
 		receipts = append(receipts, s.receipts[ce.id]...)
 	}
 	for epoch, es := range byEpoch {
-		if len(es) > 1 {
+		// Both parties may record the same agreement (identical bodies);
+		// two different agreements for one epoch break fencing.
+		distinct := map[string]bool{}
+		for _, e := range es {
+			distinct[string(e.Body)] = true
+		}
+		if len(distinct) > 1 {
 			for _, e := range es {
-				out = append(out, problem(e, CodeBadContract, "%d contracts for instance %q at epoch %d", len(es), inst, epoch))
+				out = append(out, problem(e, CodeBadContract, "%d different contracts for instance %q at epoch %d", len(distinct), inst, epoch))
 			}
 		}
 	}

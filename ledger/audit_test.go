@@ -224,3 +224,46 @@ func setEntries(l *Ledger) []*Entry {
 	l.View(func(s *Set) { es = s.Entries() })
 	return es
 }
+
+// Requester and provider both record the same agreement: the audit accepts
+// it, and the provider bills under its own entry only.
+func TestBothPartiesRecordTheContract(t *testing.T) {
+	ctx := context.Background()
+	req, prov := deterministicSigner(t, 70), deterministicSigner(t, 71)
+	now := t0.Add(25 * time.Second)
+	lp, _ := Open(Config{Signer: prov, Now: func() time.Time { return now }})
+	defer lp.Close()
+	c := Contract{InstanceID: "dup", Requester: req.ID(), Provider: prov.ID(), Epoch: 1, Price: Price{CPU: 1},
+		SliceNanos: int64(10 * time.Second), StartNanos: t0.UnixNano()}
+	mine, err := lp.AppendContract(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := newLogWriter(req, t0).next(t, c)
+	if _, err := lp.AddVerified(ctx, []*Entry{theirs}); err != nil {
+		t.Fatal(err)
+	}
+	NewBiller(lp, &fakeUsage{u: Usage{CPUMillis: 1000}}, nil, BillerConfig{}).Tick(ctx, now)
+	lp.View(func(s *Set) {
+		if n := len(s.ReceiptsOf(mine.CID())); n != 2 {
+			t.Errorf("%d receipts under the provider's contract entry, want 2", n)
+		}
+		if n := len(s.ReceiptsOf(theirs.CID())); n != 0 {
+			t.Errorf("%d receipts under the requester's copy, want 0", n)
+		}
+	})
+	if r := lp.Audit(); !r.OK {
+		t.Fatalf("audit: %+v", r.Problems)
+	}
+	// A different agreement for the same epoch is a fencing problem.
+	c2 := c
+	c2.Price.CPU = 2
+	other := newLogWriter(req, t0.Add(time.Hour))
+	other.seq, other.prev = theirs.Seq, theirs.CID()
+	if _, err := lp.AddVerified(ctx, []*Entry{other.next(t, c2)}); err != nil {
+		t.Fatal(err)
+	}
+	if r := lp.Audit(); r.OK {
+		t.Fatal("two different contracts for one epoch passed the audit")
+	}
+}

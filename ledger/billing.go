@@ -96,6 +96,7 @@ type Biller struct {
 
 	mu     sync.Mutex
 	billed map[cid.Cid]uint64 // contract -> next slice to bill
+	warned map[cid.Cid]uint64 // contract -> slice last warned about
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
@@ -107,7 +108,7 @@ func NewBiller(l *Ledger, src UsageSource, reach Reachability, cfg BillerConfig)
 	if cfg.CatchUp == 0 {
 		cfg.CatchUp = 2
 	}
-	return &Biller{l: l, src: src, reach: reach, cfg: cfg, billed: map[cid.Cid]uint64{}}
+	return &Biller{l: l, src: src, reach: reach, cfg: cfg, billed: map[cid.Cid]uint64{}, warned: map[cid.Cid]uint64{}}
 }
 
 // Start runs the loop until Close or ctx ends.
@@ -172,7 +173,9 @@ func (b *Biller) Tick(ctx context.Context, now time.Time) time.Duration {
 			if sl := c.SliceLength(); sl > 0 && (shortest == 0 || sl < shortest) {
 				shortest = sl
 			}
-			if c.Provider == me && b.src != nil && c.SliceNanos > 0 {
+			// Both parties may record the same agreement; the provider bills
+			// only under the contract entry it signed itself.
+			if c.Provider == me && ce.Author == me && b.src != nil && c.SliceNanos > 0 {
 				next, ok := b.billed[cc]
 				if !ok {
 					for _, re := range s.receipts[cc] {
@@ -208,7 +211,13 @@ func (b *Biller) Tick(ctx context.Context, now time.Time) time.Duration {
 			}
 			u, running, err := b.src.Usage(j.c.InstanceID, time.Unix(0, from), time.Unix(0, to))
 			if err != nil {
-				b.l.log.Warn("ledger: billing: usage", "instance", j.c.InstanceID, "slice", i, "err", err)
+				b.mu.Lock()
+				w, seen := b.warned[j.cc]
+				b.warned[j.cc] = i
+				b.mu.Unlock()
+				if !seen || w != i {
+					b.l.log.Warn("ledger: billing: no usage for slice; retrying", "instance", j.c.InstanceID, "slice", i, "err", err)
+				}
 				break
 			}
 			if running {
