@@ -3,8 +3,8 @@ package ledger
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
