@@ -312,7 +312,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	srv := api.NewServer(testToken, nil)
 	f := &fakeNode{}
-	for _, k := range []string{"contract", "receipt", "acknowledgement"} {
+	for _, k := range []string{"contract", "receipt", "ack"} {
 		f.addEntry(k)
 	}
 	f.register(srv)
@@ -406,6 +406,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	f.addEntry("receipt")
 	br.waitFor("a reconnection", `document.getElementById('live').dataset.connects !== '`+connects+`' && document.getElementById('live').textContent === 'live'`)
 	br.waitFor("the entry added while disconnected", `document.getElementById('audit-entries').textContent === '5'`)
+
+	// The kind filter asks the node for one kind only.
+	br.do("filter receipts", chromedp.Evaluate[chromedp.Void](`(() => { const s = document.getElementById('entries-kind'); s.value = 'receipt'; s.dispatchEvent(new Event('change')); })()`))
+	br.waitFor("only receipts", `(() => { const k = [...document.querySelectorAll('#entries-body tbody tr td:first-child')].map((td) => td.innerText); return k.length === 3 && k.every((x) => x === 'receipt'); })()`)
 
 	// Statement of this node as a provider (the form is prefilled with its ID).
 	br.do("ask for a statement", chromedp.Evaluate[chromedp.Void](`document.getElementById('statement-form').requestSubmit()`))
@@ -584,5 +588,26 @@ func TestDashboardOnRealNode(t *testing.T) {
 	}
 	br.waitFor("the second member, live", `document.getElementById('grid-summary').textContent === '2 alive of 2 known'`)
 	br.screenshot("dashboard-real-node-joined.png")
+	br.noProblems()
+}
+
+// TestDashboardOfRunningNode checks the dashboard of a node that is already
+// running (for example one of 'weft demo --keep'): set WEFT_DASHBOARD_URL to
+// the URL 'weft ui' prints. Every section must settle without a script
+// error; the screenshot goes to $WEFT_DASHBOARD_SCREENSHOT_DIR.
+func TestDashboardOfRunningNode(t *testing.T) {
+	u := os.Getenv("WEFT_DASHBOARD_URL")
+	if u == "" {
+		t.Skip("set WEFT_DASHBOARD_URL to the URL 'weft ui' prints to check a running node's dashboard")
+	}
+	br := newBrowser(t)
+	br.do("log in", chromedp.Navigate(u))
+	br.waitFor("the live indicator", `document.getElementById('live').textContent === 'live'`)
+	for _, sel := range []string{"#grid .body", "#partitions .body", "#instances .body", "#auctions .body", "#audit-body", "#entries-body"} {
+		br.waitFor(sel+" settled", fmt.Sprintf(`['ok', 'empty', 'unavailable', 'problems'].includes(document.querySelector(%q).dataset.state)`, sel))
+	}
+	br.do("ask for a statement", chromedp.Evaluate[chromedp.Void](`document.getElementById('statement-form').requestSubmit()`))
+	br.waitFor("the statement", `['ok', 'unavailable', 'error'].includes(document.getElementById('statement-body').dataset.state)`)
+	br.screenshot("dashboard-running-node.png")
 	br.noProblems()
 }

@@ -68,11 +68,14 @@
     const t = Date.parse(v);
     return Number.isNaN(t) ? null : new Date(t);
   }
-  function fmtTime(v) {
+  // fmtTime shows the time of day, with the date too when full is set or the
+  // day is not today.
+  function fmtTime(v, full) {
     const d = toDate(v);
     if (!d) return el('span', { class: 'muted' }, has(v) ? String(v) : '—');
     if (d.getUTCFullYear() < 1971) return el('span', { class: 'muted' }, '—');
-    return el('time', { datetime: d.toISOString(), title: d.toISOString() }, d.toLocaleTimeString());
+    const today = new Date().toDateString() === d.toDateString();
+    return el('time', { datetime: d.toISOString(), title: d.toISOString() }, full || !today ? d.toLocaleString() : d.toLocaleTimeString());
   }
   function shortID(id) {
     if (!has(id)) return '—';
@@ -133,6 +136,11 @@
 
   // table builds an accessible table. cols: [{h, f(row) -> Node|string, num}]
   function table(caption, cols, rows, rowClass) {
+    const t = tableEl(caption, cols, rows, rowClass);
+    // Long tables scroll inside their section, so the page stays navigable.
+    return rows.length > 15 ? el('div', { class: 'scroll', tabindex: '0', role: 'region', 'aria-label': caption }, t) : t;
+  }
+  function tableEl(caption, cols, rows, rowClass) {
     return el('table', null,
       el('caption', null, caption),
       el('thead', null, el('tr', null, cols.map((c) => el('th', { scope: 'col', class: c.num ? 'num' : null }, c.h)))),
@@ -145,14 +153,15 @@
 
   // generic renders any JSON value: arrays of objects as tables, objects as
   // key/value lists. Used where the shape is not fixed (statements, problems).
-  function generic(v, caption, depth) {
+  function generic(v, caption, depth, limit) {
     depth = depth || 0;
+    limit = limit || MAX_ROWS;
     if (Array.isArray(v)) {
       if (v.length === 0) return el('p', { class: 'empty' }, 'none');
       if (v.every(isObj)) {
         const keys = [];
         for (const row of v) for (const k of Object.keys(row)) if (!keys.includes(k)) keys.push(k);
-        const rows = v.slice(0, MAX_ROWS);
+        const rows = v.slice(0, limit);
         const cap = (caption || (v.length + ' rows')) + (v.length > rows.length ? ' — first ' + rows.length + ' of ' + v.length + ' shown' : '');
         return table(cap, keys.slice(0, 14).map((k) => ({
           h: k.replace(/_/g, ' '), num: v.every((r) => typeof r[k] === 'number' || !has(r[k])),
@@ -174,7 +183,7 @@
     }
     return el('span', null, scalar(v));
   }
-  const MAX_ROWS = 200;
+  const MAX_ROWS = 100;
   // cell renders one value of a generic table according to its key.
   function cell(k, x) {
     if (isObj(x) || Array.isArray(x)) return compact(x);
@@ -440,14 +449,20 @@
         .map(([k, v]) => el('span', null, el('span', { class: 'muted' }, k.replace(/_/g, ' ') + ' '), el('strong', null, /amount$/.test(k) ? fmtCredits(v) : scalar(v)))));
     const root = el('p', null, el('span', { class: 'muted' }, 'root '), el('code', { class: 'root', id: 'audit-root' }, has(a.root) ? scalar(a.root) : '—'));
     const extra = Object.entries(a).filter(([k, v]) => !['problems'].includes(k) && Array.isArray(v) && v.length)
-      .map(([k, v]) => (v.every(isObj) ? generic(v, k.replace(/_/g, ' ') + ' (' + v.length + ')')
+      .map(([k, v]) => (v.every(isObj) ? generic(v, k.replace(/_/g, ' ') + ' (' + v.length + ')', 0, 50)
         : el('p', null, el('span', { class: 'muted' }, k.replace(/_/g, ' ') + ' (' + v.length + '): '), scalarList(v))));
-    const probs = problems.length ? table('Problems found by the audit', [
+    const byCode = {};
+    for (const p of problems) { const c = scalar(p.code || p.kind || 'problem'); byCode[c] = (byCode[c] || 0) + 1; }
+    const codes = problems.length ? el('p', null, el('span', { class: 'muted' }, 'problems by kind: '),
+      el('span', { class: 'chips' }, Object.entries(byCode).sort((x, y) => y[1] - x[1]).map(([c, n]) => el('span', { class: 'badge bad' }, c + ' × ' + n)))) : null;
+    const probs = problems.length ? table('Problems found by the audit' + (problems.length > 50 ? ' — first 50 of ' + problems.length : ''), [
       { h: 'Entry', f: (p) => el('code', { title: scalar(p.cid) }, shortID(p.cid)) },
       { h: 'Kind', f: (p) => scalar(p.kind) },
+      { h: 'Code', f: (p) => scalar(p.code) },
+      { h: 'Author', f: (p) => peer(p.author) },
       { h: 'Problem', wrap: true, f: (p) => scalar(p.problem ?? p.error ?? p.reason ?? p.message ?? compact(p).textContent) },
-    ], problems) : null;
-    setBody(body, a.ok ? 'ok' : 'problems', head, root, probs, ...extra);
+    ], problems.slice(0, 50)) : null;
+    setBody(body, a.ok ? 'ok' : 'problems', head, root, codes, probs, ...extra);
   }
 
   async function loadEntries() {
@@ -462,7 +477,7 @@
     const known = ['kind', 'cid', 'author', 'seq', 'time', 'at', 'created_at', 'sig', 'signature', 'prev'];
     const when = (e) => e.time ?? e.at ?? e.created_at;
     setBody(body, 'ok', table('The ' + es.length + ' latest ' + (kind || '') + ' entries, each signed by its author.', [
-      { h: 'Kind', f: (e) => badge(scalar(e.kind) || '?', e.kind === 'dispute' ? 'bad' : e.kind === 'receipt' ? 'ok' : 'idle') },
+      { h: 'Kind', f: (e) => badge(e.kind === 'ack' ? 'acknowledgement' : scalar(e.kind) || '?', e.kind === 'dispute' ? 'bad' : e.kind === 'receipt' ? 'ok' : 'idle') },
       { h: 'Author', f: (e) => peer(e.author) },
       { h: 'Seq', num: true, f: (e) => scalar(e.seq) },
       { h: 'Time', f: (e) => (has(when(e)) ? fmtTime(when(e)) : null) },
@@ -505,7 +520,7 @@
     const shown = lines.slice(-MAX_ROWS).reverse();
     return [head,
       periods.length ? table('Totals per period', [
-        { h: 'From', f: (p) => fmtTime(p.from) }, { h: 'To', f: (p) => fmtTime(p.to) },
+        { h: 'From', f: (p) => fmtTime(p.from, true) }, { h: 'To', f: (p) => fmtTime(p.to, true) },
         { h: 'Receipts', num: true, f: (p) => scalar(p.receipts) },
         money('acked'), money('unconfirmed'), money('disputed'),
       ], periods) : null,
