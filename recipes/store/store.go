@@ -506,16 +506,11 @@ func (s *Store) Open(c cid.Cid) (io.ReadCloser, int64, error) {
 		return nil, 0, err
 	}
 	if c.Prefix().Codec == cid.Raw {
-		f, err := os.Open(s.path(c))
+		size, err := s.BlockSize(c)
 		if err != nil {
-			return nil, 0, fmt.Errorf("%w: %s", ErrNotFound, c)
-		}
-		st, err := f.Stat()
-		if err != nil {
-			f.Close()
 			return nil, 0, err
 		}
-		return f, st.Size(), nil
+		return &chunkReader{s: s, chunks: []cid.Cid{c}}, size, nil
 	}
 	b, err := s.Block(c)
 	if err != nil {
@@ -548,45 +543,32 @@ func (s *Store) Get(c cid.Cid, max int64) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(rc, max))
 }
 
-// chunkReader reads a chunked blob chunk by chunk.
+// chunkReader reads a chunked blob chunk by chunk, each checked against
+// its hash (Block), so damaged content fails instead of reading short.
 type chunkReader struct {
 	s      *Store
 	chunks []cid.Cid
-	cur    *os.File
+	cur    []byte
 }
 
 func (r *chunkReader) Read(p []byte) (int, error) {
-	for {
-		if r.cur == nil {
-			if len(r.chunks) == 0 {
-				return 0, io.EOF
-			}
-			f, err := os.Open(r.s.path(r.chunks[0]))
-			if err != nil {
-				return 0, fmt.Errorf("%w: chunk %s", ErrNotFound, r.chunks[0])
-			}
-			r.chunks = r.chunks[1:]
-			r.cur = f
+	for len(r.cur) == 0 {
+		if len(r.chunks) == 0 {
+			return 0, io.EOF
 		}
-		n, err := r.cur.Read(p)
-		if err == io.EOF {
-			r.cur.Close()
-			r.cur = nil
-			if n > 0 {
-				return n, nil
-			}
-			continue
+		b, err := r.s.Block(r.chunks[0])
+		if err != nil {
+			return 0, err
 		}
-		return n, err
+		r.chunks = r.chunks[1:]
+		r.cur = b
 	}
+	n := copy(p, r.cur)
+	r.cur = r.cur[n:]
+	return n, nil
 }
 
-func (r *chunkReader) Close() error {
-	if r.cur != nil {
-		return r.cur.Close()
-	}
-	return nil
-}
+func (r *chunkReader) Close() error { r.cur, r.chunks = nil, nil; return nil }
 
 // Kind of a block, as far as the store knows.
 type Kind int

@@ -232,3 +232,28 @@ func TestOpenCleansTmp(t *testing.T) {
 		t.Fatal("interrupted write left behind")
 	}
 }
+
+func TestDamagedBlockIsDroppedAndMissing(t *testing.T) {
+	s := newStore(t)
+	data := randBytes(3 * ChunkSize)
+	c, err := s.PutBytes(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := s.Block(c)
+	links, _ := Links(c, b)
+	// A crash before Sync can leave a renamed but empty block file.
+	if err := os.WriteFile(s.path(links[1]), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(c, 0); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get of damaged content: %v", err)
+	}
+	if _, err := s.Block(links[1]); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("damaged block: %v", err)
+	}
+	miss, err := s.Missing(c)
+	if err != nil || len(miss) != 1 || miss[0] != links[1] {
+		t.Fatalf("missing = %v, %v; want the damaged chunk", miss, err)
+	}
+}
