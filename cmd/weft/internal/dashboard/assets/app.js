@@ -540,22 +540,24 @@
 
   // ---------- refresh scheduling ----------
   // A section reloads at most once at a time; a change during a load queues
-  // one more. The ledger's audit can be costly, so it is rate-limited.
+  // one more. Reloads are spaced by at least minGap and by five times the
+  // last load's duration, so that a costly route (the audit verifies every
+  // signature) never keeps the node busy.
   const sections = {
     grid: { topic: 'peers', load: loadGrid, minGap: 0 },
     partitions: { topic: 'partitions', load: loadPartitions, minGap: 0 },
     instances: { topic: 'instances', load: loadInstances, minGap: 0 },
     auctions: { topic: 'auctions', load: loadAuctions, minGap: 0 },
-    audit: { topic: 'ledger', load: loadAudit, minGap: 2000 },
+    audit: { topic: 'ledger', load: loadAudit, minGap: 3000 },
     entries: { topic: 'ledger', load: loadEntries, minGap: 1000 },
     statement: { topic: 'ledger', load: loadStatement, minGap: 2000, manual: true },
   };
-  for (const s of Object.values(sections)) Object.assign(s, { running: false, again: false, last: 0, timer: 0 });
+  for (const s of Object.values(sections)) Object.assign(s, { running: false, again: false, last: 0, took: 0, timer: 0 });
 
   function refresh(name) {
     const s = sections[name];
     if (s.running) { s.again = true; return; }
-    const wait = s.last + s.minGap - Date.now();
+    const wait = s.last + Math.max(s.minGap, 5 * s.took) - Date.now();
     if (wait > 0) {
       if (!s.timer) s.timer = setTimeout(() => { s.timer = 0; refresh(name); }, wait);
       return;
@@ -564,6 +566,7 @@
     s.last = Date.now();
     s.load().catch((e) => console.warn('weft dashboard: ' + name + ': ' + e.message)).finally(() => {
       s.running = false;
+      s.took = Date.now() - s.last;
       $('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
       if (s.again) { s.again = false; refresh(name); }
     });
