@@ -44,20 +44,33 @@ func (n *mktNode) logText() string {
 
 // mktGrid is a grid of nodes started by one test.
 type mktGrid struct {
-	t     *testing.T
+	t     testing.TB
 	bin   string
 	nodes []*mktNode
 	base  int
 }
 
-func newMktGrid(t *testing.T) *mktGrid {
+func newMktGrid(t testing.TB) *mktGrid {
 	t.Helper()
 	bin := os.Getenv("WEFT_BIN")
 	if bin == "" {
 		t.Skip("WEFT_BIN is not set: run 'make test' (it builds bin/weft and sets WEFT_BIN)")
 	}
-	return &mktGrid{t: t, bin: bin, base: 21000 + rand.IntN(350)*100}
+	mktBaseMu.Lock()
+	if mktNextBase == 0 || mktNextBase > 60000 {
+		mktNextBase = 21000 + rand.IntN(100)*200
+	}
+	base := mktNextBase
+	mktNextBase += 200
+	mktBaseMu.Unlock()
+	return &mktGrid{t: t, bin: bin, base: base}
 }
+
+// Each grid of a test process gets its own partition port ranges.
+var (
+	mktBaseMu   sync.Mutex
+	mktNextBase int
+)
 
 // start launches a node (bootstrapping from the first one) and waits for
 // its API.
@@ -213,7 +226,7 @@ func killUnder(dir string) {
 }
 
 // mktPoll calls cond until it returns nil or timeout passes.
-func mktPoll(t *testing.T, timeout time.Duration, cond func() error) {
+func mktPoll(t testing.TB, timeout time.Duration, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -249,7 +262,7 @@ type mktInstance struct {
 }
 
 // repoFile returns a file of the repository (tests run in test/).
-func repoFile(t *testing.T, rel string) string {
+func repoFile(t testing.TB, rel string) string {
 	t.Helper()
 	p, err := filepath.Abs(filepath.Join("..", rel))
 	if err != nil {
