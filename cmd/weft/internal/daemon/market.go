@@ -1,13 +1,400 @@
 package daemon
 
-import "context"
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
 
-// marketState is the market subsystem's part of the Daemon.
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/weftgrid/weft/cmd/weft/internal/api"
+	"github.com/weftgrid/weft/cmd/weft/internal/dashboard"
+	"github.com/weftgrid/weft/recipes"
+	"github.com/weftgrid/weft/scheduler"
+)
+
+// marketState is the market subsystem's part of the Daemon: the market
+// engine (scheduler.Market) over libp2p, the partitions and the ledger.
 type marketState struct {
+	market        *scheduler.Market
+	marketRunner  *partitionRunner
+	marketContent marketContent
 }
 
-// startMarket starts the market subsystem, registers its API routes on d.api and
-// its closers with d.onClose.
+// marketConfig turns [market] (and [node] labels, [ledger] credit_limit)
+// into the engine's config.
+func (d *Daemon) marketConfig() (scheduler.Config, error) {
+	mc := d.cfg.Market
+	cfg := scheduler.DefaultConfig()
+	veto, window, award, grace, status := mc.Durations()
+	cfg.Auction.Window, cfg.Auction.AwardTimeout, cfg.Auction.EnoughBids = window, award, mc.EnoughBids
+	cfg.Grace, cfg.StatusInterval, cfg.HookTimeout = grace, status, veto+time.Second
+	cfg.BidderSet = mc.BidderSet
+	cfg.Guardians = mc.Guardians
+	p := &cfg.Policy
+	p.Prices = scheduler.PriceList{PerCoreHour: scheduler.Amount(mc.Prices.PerCoreHour), PerGiBHour: scheduler.Amount(mc.Prices.PerGiBHour),
+		PerDiskGiBHour: scheduler.Amount(mc.Prices.PerDiskGiBHour), PerInstanceHour: scheduler.Amount(mc.Prices.PerInstanceHour)}
+	p.MaxLoad = mc.MaxLoad
+	p.Labels = maps.Clone(d.cfg.Node.Labels)
+	if mc.CheckCredit {
+		p.CheckCredit = true
+		p.CreditLimit = scheduler.Amount(-d.cfg.Ledger.CreditLimit)
+		if p.CreditLimit < 0 {
+			p.CreditLimit = 0
+		}
+	}
+	for _, l := range []struct {
+		ids []string
+		to  *[]peer.ID
+		key string
+	}{{mc.Allow, &p.Allow, "allow"}, {mc.Deny, &p.Deny, "deny"}} {
+		for _, s := range l.ids {
+			id, err := peer.Decode(s)
+			if err != nil {
+				return cfg, fmt.Errorf("market.%s: %q is not a peer ID: %w", l.key, s, err)
+			}
+			*l.to = append(*l.to, id)
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+// startMarket starts the market engine, registers its API routes on d.api
+// and its closers with d.onClose.
 func (d *Daemon) startMarket(ctx context.Context) error {
+	if d.node == nil {
+		return errors.New("market: the p2p node is not running")
+	}
+	cfg, err := d.marketConfig()
+	if err != nil {
+		return err
+	}
+	parts, content, err := d.marketBackends(ctx)
+	if err != nil {
+		return err
+	}
+	d.marketContent = content
+	d.marketRunner = newPartitionRunner(parts, content, d.cfg.Node.DataDir)
+	log := d.log.With("subsystem", "market")
+	tr, err := newLibp2pTransport(ctx, d.node, log)
+	if err != nil {
+		return err
+	}
+	d.onClose(tr.Close)
+	deps := scheduler.Deps{Transport: tr, Membership: nodeMembership{d.node}, Runner: d.marketRunner,
+		Contracts: ledgerContracts{d}, Balances: ledgerBalances{d}, Log: log}
+	if d.cfg.Market.VetoHook != "" {
+		veto, _, _, _, _ := d.cfg.Market.Durations()
+		deps.Veto = commandVeto{command: d.cfg.Market.VetoHook, timeout: veto}
+	}
+	m, err := scheduler.New(cfg, d.node.PrivKey(), deps)
+	if err != nil {
+		return err
+	}
+	if err := m.Start(ctx); err != nil {
+		return err
+	}
+	d.market = m
+	d.onClose(m.Close)
+	m.Observe(func(ev scheduler.Event) {
+		switch ev.Kind {
+		case scheduler.EventHosting, scheduler.EventFenced:
+			d.notify(dashboard.TopicPartitions)
+		default:
+			d.notify(dashboard.TopicInstances)
+			d.notify(dashboard.TopicAuctions)
+		}
+	})
+	d.statusExtras = append(d.statusExtras, func(st map[string]any) {
+		s := m.Stats()
+		st["market"] = map[string]any{"placements": s.Placements, "sent": s.Sent, "received": s.Received, "dropped": s.Dropped, "fenced": s.Fenced}
+	})
+
+	d.api.HandleFunc("POST /v1/requests", d.handleRequest)
+	d.api.HandleFunc("GET /v1/instances", func(w http.ResponseWriter, r *http.Request) { api.WriteJSON(w, http.StatusOK, m.Instances()) })
+	d.api.HandleFunc("GET /v1/instances/{name}", d.handleInstance)
+	d.api.HandleFunc("GET /v1/auctions", func(w http.ResponseWriter, r *http.Request) { api.WriteJSON(w, http.StatusOK, m.Auctions()) })
+	d.api.HandleFunc("GET /v1/hosted", func(w http.ResponseWriter, r *http.Request) { api.WriteJSON(w, http.StatusOK, m.Hosted()) })
+	d.api.HandleFunc("POST /v1/jobs", d.handleJobRun)
+	d.api.HandleFunc("GET /v1/jobs/{id}", d.handleJob)
+	d.api.HandleFunc("POST /v1/jobs/result", d.handleJobResult)
 	return nil
+}
+
+// RequestJSON is the body of POST /v1/requests and POST /v1/jobs.
+type RequestJSON struct {
+	// Name of the instance (jobs: derived from the recipe and params when empty).
+	Name string `json:"name"`
+	// RecipeCID names a recipe in the local store or on the grid; or
+	// RecipeTOML carries the recipe itself (it is stored locally first).
+	RecipeCID  string `json:"recipe_cid,omitempty"`
+	RecipeTOML string `json:"recipe_toml,omitempty"`
+	// Type is the software type ("" = the recipe's default).
+	Type   string            `json:"type,omitempty"`
+	Params map[string]string `json:"params,omitempty"`
+	// SLA are key=value constraints (see scheduler.ApplySLA).
+	SLA []string `json:"sla,omitempty"`
+	// State is started (default), stopped or destroyed.
+	State string `json:"state,omitempty"`
+	// MaxRetries re-places a failed batch job (jobs only; default [market] max_retries).
+	MaxRetries *int `json:"max_retries,omitempty"`
+}
+
+// requestError is an error with its HTTP status.
+type requestError struct {
+	status int
+	err    error
+}
+
+func (e *requestError) Error() string { return e.err.Error() }
+func (e *requestError) Unwrap() error { return e.err }
+
+func badRequest(format string, args ...any) error {
+	return &requestError{http.StatusBadRequest, fmt.Errorf(format, args...)}
+}
+
+// resolveRecipe stores an inline recipe or finds one by CID (fetching it
+// from the grid), and returns it with its CID.
+func (d *Daemon) resolveRecipe(ctx context.Context, in *RequestJSON) (*recipes.Recipe, string, error) {
+	if in.RecipeTOML != "" {
+		rc, err := recipes.Parse("recipe.toml", []byte(in.RecipeTOML))
+		if err != nil {
+			return nil, "", badRequest("market: recipe: %w", err)
+		}
+		c, err := d.marketContent.PutRecipe(rc)
+		if err != nil {
+			return nil, "", err
+		}
+		return rc, c.String(), nil
+	}
+	if in.RecipeCID == "" {
+		return nil, "", badRequest("market: a recipe is required (recipe_cid or recipe_toml)")
+	}
+	c, err := cid.Decode(in.RecipeCID)
+	if err != nil {
+		return nil, "", badRequest("market: recipe %q is not a CID: %v", in.RecipeCID, err)
+	}
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	rc, err := d.marketContent.Recipe(fctx, c)
+	if err != nil {
+		return nil, "", &requestError{http.StatusNotFound, fmt.Errorf("%w (publish it with weft recipe publish FILE, or pass --recipe FILE)", err)}
+	}
+	return rc, c.String(), nil
+}
+
+// buildSpec turns a request body into a market spec: the recipe resolved,
+// params validated against its schema, resources from the software type,
+// constraints parsed.
+func (d *Daemon) buildSpec(ctx context.Context, in *RequestJSON, batch bool) (scheduler.RequestSpec, error) {
+	var spec scheduler.RequestSpec
+	state, err := scheduler.ParseState(in.State)
+	if err != nil {
+		return spec, badRequest("%w", err)
+	}
+	spec.Name, spec.SoftwareType, spec.State = in.Name, in.Type, state
+	if state == scheduler.StateDestroyed && in.RecipeCID == "" && in.RecipeTOML == "" {
+		if v, err := d.market.Instance(in.Name); err == nil {
+			spec.RecipeCID, spec.SoftwareType, spec.Resources = v.RecipeCID, v.SoftwareType, v.Resources
+			return spec, scheduler.ApplySLA(&spec, in.SLA)
+		}
+	}
+	rc, c, err := d.resolveRecipe(ctx, in)
+	if err != nil {
+		return spec, err
+	}
+	st, err := rc.Type(in.Type)
+	if err != nil {
+		return spec, badRequest("market: %w", err)
+	}
+	if _, err := rc.ValidateParams(in.Type, in.Params); err != nil {
+		return spec, badRequest("market: %w", err)
+	}
+	if batch && !st.Batch {
+		return spec, badRequest("market: software type %q of recipe %s is not a batch job (use weft request for services)", rc.DefaultType, rc.Name)
+	}
+	spec.RecipeCID, spec.Params, spec.Batch = c, in.Params, st.Batch
+	spec.Resources = scheduler.Resources{CPUMillis: st.Resources.CPUMillis, MemoryBytes: int64(st.Resources.MemoryBytes), DiskBytes: int64(st.Resources.DiskBytes)}
+	if err := scheduler.ApplySLA(&spec, in.SLA); err != nil {
+		return spec, badRequest("%w", err)
+	}
+	return spec, nil
+}
+
+func writeMarketError(w http.ResponseWriter, err error) {
+	var re *requestError
+	switch {
+	case errors.As(err, &re):
+		api.WriteError(w, re.status, err)
+	case errors.Is(err, scheduler.ErrNotFound):
+		api.WriteError(w, http.StatusNotFound, err)
+	case errors.Is(err, scheduler.ErrInvalidRequest), errors.Is(err, scheduler.ErrUnknownConstraint),
+		errors.Is(err, scheduler.ErrBadConstraint), errors.Is(err, scheduler.ErrTooLarge):
+		api.WriteError(w, http.StatusBadRequest, err)
+	default:
+		api.WriteError(w, http.StatusInternalServerError, err)
+	}
+}
+
+func (d *Daemon) handleRequest(w http.ResponseWriter, r *http.Request) {
+	var in RequestJSON
+	if err := api.DecodeJSON(r, &in); err != nil {
+		api.WriteError(w, http.StatusBadRequest, err)
+		return
+	}
+	if err := scheduler.ValidateName(in.Name); err != nil {
+		writeMarketError(w, err)
+		return
+	}
+	spec, err := d.buildSpec(r.Context(), &in, false)
+	if err != nil {
+		writeMarketError(w, err)
+		return
+	}
+	v, err := d.market.Request(r.Context(), spec)
+	if err != nil {
+		writeMarketError(w, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, v)
+}
+
+func (d *Daemon) handleInstance(w http.ResponseWriter, r *http.Request) {
+	v, err := d.market.Instance(r.PathValue("name"))
+	if err != nil {
+		writeMarketError(w, fmt.Errorf("%w: %s (list them with weft instance list)", err, r.PathValue("name")))
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, v)
+}
+
+// JobJSON is a batch job (POST /v1/jobs, GET /v1/jobs/{id}).
+type JobJSON struct {
+	ID         string               `json:"id"`
+	InstanceID scheduler.InstanceID `json:"instance_id"`
+	Node       string               `json:"node"`
+	// State is pending, waiting, done or failed.
+	State   string    `json:"state"`
+	Result  string    `json:"result"`
+	Reason  string    `json:"reason,omitempty"`
+	Retries int       `json:"retries"`
+	Recipe  string    `json:"recipe_cid"`
+	Updated time.Time `json:"updated_at"`
+}
+
+func jobOf(v scheduler.InstanceView) JobJSON {
+	st := v.State.String()
+	if v.State == scheduler.StateStarted || v.State == scheduler.StateStopped {
+		st = "running"
+	}
+	return JobJSON{ID: v.Name, InstanceID: v.InstanceID, Node: v.Node, State: st, Result: v.Result, Reason: v.Reason,
+		Retries: v.Retries, Recipe: v.RecipeCID, Updated: v.UpdatedAt}
+}
+
+// jobName derives a job's name from what it runs, so that running the
+// same job twice is idempotent.
+func jobName(recipeCID, typ string, params map[string]string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00", recipeCID, typ)
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		fmt.Fprintf(h, "%s=%s\x00", k, params[k])
+	}
+	return "job-" + hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+func (d *Daemon) handleJobRun(w http.ResponseWriter, r *http.Request) {
+	var in RequestJSON
+	if err := api.DecodeJSON(r, &in); err != nil {
+		api.WriteError(w, http.StatusBadRequest, err)
+		return
+	}
+	in.State = ""
+	named := in.Name != ""
+	if !named {
+		in.Name = "job-pending"
+	}
+	spec, err := d.buildSpec(r.Context(), &in, true)
+	if err != nil {
+		writeMarketError(w, err)
+		return
+	}
+	if !named {
+		spec.Name = jobName(spec.RecipeCID, spec.SoftwareType, spec.Params)
+	}
+	spec.MaxRetries = d.cfg.Market.MaxRetries
+	if in.MaxRetries != nil {
+		spec.MaxRetries = *in.MaxRetries
+	}
+	if prev, err := d.market.Instance(spec.Name); err == nil && prev.State == scheduler.StateDone && prev.Result != "" {
+		api.WriteJSON(w, http.StatusOK, jobOf(prev)) // same job, already done
+		return
+	}
+	v, err := d.market.Request(r.Context(), spec)
+	if err != nil {
+		writeMarketError(w, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, jobOf(v))
+}
+
+func (d *Daemon) handleJob(w http.ResponseWriter, r *http.Request) {
+	v, err := d.market.Instance(r.PathValue("id"))
+	if err != nil || !v.Batch {
+		writeMarketError(w, fmt.Errorf("%w: job %s", scheduler.ErrNotFound, r.PathValue("id")))
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, jobOf(v))
+}
+
+// JobResultJSON is the body of POST /v1/jobs/result: fetch the result tree
+// CID (from the grid when not local) and write its files into Out (an
+// absolute path on this machine).
+type JobResultJSON struct {
+	CID string `json:"cid"`
+	Out string `json:"out"`
+}
+
+func (d *Daemon) handleJobResult(w http.ResponseWriter, r *http.Request) {
+	var in JobResultJSON
+	if err := api.DecodeJSON(r, &in); err != nil {
+		api.WriteError(w, http.StatusBadRequest, err)
+		return
+	}
+	c, err := cid.Decode(in.CID)
+	if err != nil {
+		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("market: %q is not a CID: %w", in.CID, err))
+		return
+	}
+	if !filepath.IsAbs(in.Out) {
+		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("market: out %q must be an absolute path", in.Out))
+		return
+	}
+	var hints []peer.ID
+	for _, v := range d.market.Instances() {
+		if v.Result == in.CID && v.Node != "" {
+			if id, err := peer.Decode(v.Node); err == nil {
+				hints = append(hints, id)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
+	defer cancel()
+	if err := d.marketContent.FetchDir(ctx, c, in.Out, hints...); err != nil {
+		status := http.StatusBadGateway
+		if strings.Contains(err.Error(), "not a directory") {
+			status = http.StatusBadRequest
+		}
+		api.WriteError(w, status, fmt.Errorf("market: result %s: %w", in.CID, err))
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, map[string]string{"cid": in.CID, "out": in.Out})
 }
