@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,8 +33,12 @@ func poll(ctx context.Context, every time.Duration, f func(ctx context.Context) 
 		if done && err == nil {
 			return nil
 		}
-		if err != nil {
+		if err != nil && (why == nil || ctx.Err() == nil) {
+			// An error caused by the deadline itself says less than the
+			// reason seen before it.
 			why = err
+		}
+		if err != nil {
 			if errors.Is(err, ErrNotLanded) {
 				return err
 			}
@@ -86,7 +91,12 @@ func rootsAgree(names []string, audits []auditReport) (string, error) {
 		if !a.OK {
 			p := ""
 			if len(a.Problems) > 0 {
-				p = ": " + string(a.Problems[0])
+				var c bytes.Buffer
+				if json.Compact(&c, a.Problems[0]) != nil {
+					c.Reset()
+					c.Write(a.Problems[0])
+				}
+				p = ": " + c.String()
 				if len(a.Problems) > 1 {
 					p += fmt.Sprintf(" (and %d more)", len(a.Problems)-1)
 				}

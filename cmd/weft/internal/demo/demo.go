@@ -43,6 +43,11 @@ func Run(ctx context.Context, cfg Config, machine, human io.Writer) (Summary, er
 	if err != nil {
 		return Summary{}, fmt.Errorf("demo: temporary folder: %w", err)
 	}
+	// Partition users (see grid.start) must be able to traverse it.
+	if err := os.Chmod(dir, 0o711); err != nil {
+		_ = os.RemoveAll(dir)
+		return Summary{}, fmt.Errorf("demo: temporary folder: %w", err)
+	}
 	becomeSubreaper()
 
 	rep := &reporter{human: human}

@@ -461,7 +461,7 @@ func stepReplace(ctx context.Context, s *session) (Outcome, error) {
 
 func (s *session) audit(ctx context.Context, n *node) (auditReport, error) {
 	var a auditReport
-	err := s.g.cli(ctx, n, &a, "ledger", "audit")
+	err := s.g.cliReport(ctx, n, &a, "ledger", "audit")
 	return a, err
 }
 
