@@ -291,23 +291,30 @@ func (l *Ledger) Ingest(ctx context.Context, raws [][]byte) ([]*Entry, error) {
 }
 
 // IngestStream ingests batches of raw entries from in until it is closed,
-// as a pipeline: one stage decodes and verifies a batch (in parallel on
-// cfg.Workers goroutines) while the next stage commits what was already
-// verified, grouping whatever is ready into one transaction (one fsync).
+// as a pipeline: cfg.Workers goroutines each decode and verify whole
+// batches while the commit stage stores what was already verified,
+// grouping whatever is ready into one transaction (one fsync).
 // Rejected entries are logged and skipped. It returns how many entries were
 // new, and the first local (storage) error, after which it drains in.
 func (l *Ledger) IngestStream(ctx context.Context, in <-chan [][]byte) (int, error) {
-	verified := make(chan []*Entry, 4)
-	go func() {
-		defer close(verified)
-		for raws := range in {
-			good, bad := l.VerifyAll(raws)
-			if len(bad) > 0 {
-				l.log.Debug("ledger: rejected entries", "count", len(bad), "first", bad[0])
+	// Each worker verifies whole batches on its own: no barrier between
+	// workers, so every core stays busy (order does not matter to the set).
+	verified := make(chan []*Entry, 2*l.cfg.Workers)
+	var wg sync.WaitGroup
+	for w := 0; w < l.cfg.Workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for raws := range in {
+				good, bad := verifyParallel(raws, 1)
+				if len(bad) > 0 {
+					l.log.Debug("ledger: rejected entries", "count", len(bad), "first", bad[0])
+				}
+				verified <- good
 			}
-			verified <- good
-		}
-	}()
+		}()
+	}
+	go func() { wg.Wait(); close(verified) }()
 	const maxGroup = 16 * MaxBatch
 	added := 0
 	var firstErr error
