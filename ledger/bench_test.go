@@ -156,6 +156,7 @@ func BenchmarkIngest(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(len(es)*b.N)/total.Seconds(), "receipts/s")
+	b.ReportMetric(float64(len(es)*b.N)/verify.Seconds(), "verifies/s")
 	b.ReportMetric(verify.Seconds()/total.Seconds(), "ingest/verify")
 	b.ReportMetric(float64(size)/float64(len(es)), "bytes/receipt")
 	var entryBytes int
@@ -218,6 +219,7 @@ func BenchmarkCatchUp(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(total.Seconds()/float64(b.N), "s/catchup")
+	b.ReportMetric(verify.Seconds()/float64(b.N), "s/verify")
 	b.ReportMetric(total.Seconds()/verify.Seconds(), "catchup/verify")
 	b.ReportMetric(float64(len(es)*b.N)/total.Seconds(), "receipts/s")
 }
