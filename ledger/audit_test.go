@@ -267,3 +267,26 @@ func TestBothPartiesRecordTheContract(t *testing.T) {
 		t.Fatal("two different contracts for one epoch passed the audit")
 	}
 }
+
+func TestSelfHostedReceiptsAreAcknowledged(t *testing.T) {
+	ctx := context.Background()
+	me := deterministicSigner(t, 80)
+	now := t0.Add(25 * time.Second)
+	l, _ := Open(Config{Signer: me, Now: func() time.Time { return now }})
+	defer l.Close()
+	c := Contract{InstanceID: "self", Requester: me.ID(), Provider: me.ID(), Epoch: 1, Price: Price{CPU: 1000},
+		SliceNanos: int64(10 * time.Second), StartNanos: t0.UnixNano()}
+	if _, err := l.AppendContract(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	b := NewBiller(l, &fakeUsage{u: Usage{CPUMillis: 1000}}, nil, BillerConfig{})
+	b.Tick(ctx, now) // bills slices 0 and 1
+	b.Tick(ctx, now) // answers them
+	r := l.Audit()
+	if !r.OK || r.Receipts != 2 || r.Acked != 2 {
+		t.Fatalf("receipts %d acked %d problems %+v", r.Receipts, r.Acked, r.Problems)
+	}
+	if bal := l.Balance(me.ID()); bal.Balance != 0 || bal.Earned != 2000 || bal.Spent != 2000 {
+		t.Fatalf("balance %+v", bal)
+	}
+}

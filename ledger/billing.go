@@ -129,7 +129,7 @@ func (b *Biller) Start(ctx context.Context) {
 				if !ok {
 					return
 				}
-				if e.Kind == KindReceipt && e.Author != b.l.ID() {
+				if e.Kind == KindReceipt {
 					b.answer(ctx, []*Entry{e})
 				}
 			case <-t.C:
@@ -186,7 +186,7 @@ func (b *Biller) Tick(ctx context.Context, now time.Time) time.Duration {
 				}
 				jobs = append(jobs, job{cc, c, fenceOf(s, c), next})
 			}
-			if c.Requester == me && c.Provider != me {
+			if c.Requester == me { // (a node hosting its own request acks its own receipts too)
 				for _, re := range s.receipts[cc] {
 					if !answered(s, re.id, me) {
 						pending = append(pending, re)
