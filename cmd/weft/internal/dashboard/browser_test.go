@@ -476,6 +476,17 @@ func startRealNode(t *testing.T, extra ...string) string {
 	}
 }
 
+// TestUIWithoutNode: 'weft ui' on a data dir with no running node says what to do.
+func TestUIWithoutNode(t *testing.T) {
+	var out, errOut bytes.Buffer
+	root := cli.NewRoot(&out, &errOut)
+	root.SetArgs([]string{"--data-dir", t.TempDir(), "ui"})
+	err := root.ExecuteContext(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "is a node running?") || out.Len() != 0 {
+		t.Fatalf("weft ui without a node: err=%v out=%q", err, out.String())
+	}
+}
+
 // runCLI runs one weft client command in process and returns its stdout.
 func runCLI(t *testing.T, args ...string) string {
 	t.Helper()
@@ -510,6 +521,29 @@ func TestDashboardOnRealNode(t *testing.T) {
 		t.Fatalf("weft ui printed %q, want the URL %q and a newline", plain, ui.URL)
 	}
 	base := strings.SplitN(ui.URL, "/login", 2)[0]
+
+	// --open hands the URL to xdg-open (here a stand-in that records it).
+	bin := t.TempDir()
+	got := filepath.Join(bin, "opened")
+	script := "#!/bin/sh\nprintf '%s' \"$1\" > " + got + ".tmp && mv " + got + ".tmp " + got + "\n"
+	if err := os.WriteFile(filepath.Join(bin, "xdg-open"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	runCLI(t, "--data-dir", dir, "ui", "--open")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if b, err := os.ReadFile(got); err == nil {
+			if string(b) != ui.URL {
+				t.Fatalf("xdg-open got %q, want %q", b, ui.URL)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("weft ui --open did not run xdg-open")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	br.do("log in", chromedp.Navigate(ui.URL))
 	br.waitFor("the live indicator", `document.getElementById('live').textContent === 'live'`)
