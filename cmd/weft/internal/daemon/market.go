@@ -91,7 +91,7 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 	}
 	d.onClose(tr.Close)
 	deps := scheduler.Deps{Transport: tr, Membership: nodeMembership{d.node}, Runner: d.marketRunner,
-		Contracts: ledgerContracts{d}, Balances: ledgerBalances{d}, Log: log}
+		Contracts: newLedgerContracts(d), Balances: ledgerBalances{d}, Log: log}
 	if d.cfg.Market.VetoHook != "" {
 		veto, _, _, _, _ := d.cfg.Market.Durations()
 		deps.Veto = commandVeto{command: d.cfg.Market.VetoHook, timeout: veto}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -52,24 +53,47 @@ func schedAdvert(a p2p.Advert) scheduler.Advert {
 	return scheduler.Advert{Capacity: r, Free: r, FreePartitions: a.FreePartitions, Labels: a.Labels}
 }
 
-// ledgerContracts records the market's contracts in the ledger.
-type ledgerContracts struct{ d *Daemon }
+// ledgerContracts records the market's contracts in the ledger, once per
+// contract and node (a node that hosts its own request is told twice: as
+// provider and as requester; two entries would make it bill twice).
+type ledgerContracts struct {
+	d    *Daemon
+	mu   sync.Mutex
+	seen map[string]bool // contract digests recorded by this run
+}
 
-var _ scheduler.ContractSink = ledgerContracts{}
+var _ scheduler.ContractSink = (*ledgerContracts)(nil)
+
+func newLedgerContracts(d *Daemon) *ledgerContracts {
+	return &ledgerContracts{d: d, seen: map[string]bool{}}
+}
 
 // RecordContract appends c as a ledger contract entry, with the signed
 // award and acceptance as evidence. Prices map from the market's hourly
 // list to the ledger's units (CPU per core-second, memory and disk per
 // GiB-hour).
-func (l ledgerContracts) RecordContract(ctx context.Context, c *scheduler.Contract) error {
+func (l *ledgerContracts) RecordContract(ctx context.Context, c *scheduler.Contract) error {
 	if l.d.ledger == nil {
+		return nil
+	}
+	key := string(c.Digest())
+	l.mu.Lock()
+	dup := l.seen[key]
+	l.seen[key] = true
+	l.mu.Unlock()
+	if dup {
 		return nil
 	}
 	lc := ledgerContract(c)
 	lc.SliceNanos = int64(l.d.ledgerSlice())
 	_, err := l.d.appendContract(ctx, lc)
-	if err != nil && errors.Is(err, context.Canceled) {
-		return nil
+	if err != nil {
+		l.mu.Lock()
+		delete(l.seen, key)
+		l.mu.Unlock()
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
 	}
 	return err
 }
