@@ -85,7 +85,16 @@ func rootsAgree(names []string, audits []auditReport) (string, error) {
 	if len(audits) == 0 {
 		return "", errors.New("no audits")
 	}
-	var bad []string
+	// Group the nodes by what is wrong, so that a problem every node sees
+	// is said once.
+	var order []string
+	byWhy := map[string][]string{}
+	add := func(why, name string) {
+		if _, ok := byWhy[why]; !ok {
+			order = append(order, why)
+		}
+		byWhy[why] = append(byWhy[why], name)
+	}
 	roots := map[string][]string{}
 	for i, a := range audits {
 		if !a.OK {
@@ -96,20 +105,21 @@ func rootsAgree(names []string, audits []auditReport) (string, error) {
 					c.Reset()
 					c.Write(a.Problems[0])
 				}
-				p = ": " + c.String()
-				if len(a.Problems) > 1 {
-					p += fmt.Sprintf(" (and %d more)", len(a.Problems)-1)
-				}
+				p = ", first: " + c.String()
 			}
-			bad = append(bad, fmt.Sprintf("%s audit not ok with %d problems%s", names[i], len(a.Problems), p))
+			add(fmt.Sprintf("audit not ok with %d problems%s", len(a.Problems), p), names[i])
 		}
 		if a.Root == "" {
-			bad = append(bad, names[i]+" printed no root")
+			add("no root printed", names[i])
 		}
 		roots[a.Root] = append(roots[a.Root], names[i])
 	}
-	if len(bad) > 0 {
-		return "", errors.New(strings.Join(bad, "; "))
+	if len(order) > 0 {
+		var parts []string
+		for _, why := range order {
+			parts = append(parts, strings.Join(byWhy[why], ",")+": "+why)
+		}
+		return "", errors.New(strings.Join(parts, "; "))
 	}
 	if len(roots) > 1 {
 		var parts []string

@@ -34,11 +34,16 @@ func TestRootsAgree(t *testing.T) {
 	}
 	prob := json.RawMessage(`{"cid":"bafy","problem":"bad signature"}`)
 	_, err := rootsAgree(names, []auditReport{good, {OK: false, Root: "r1", Problems: []json.RawMessage{prob}}})
-	if err == nil || !strings.Contains(err.Error(), "bad signature") || !strings.Contains(err.Error(), "b audit not ok") {
+	if err == nil || !strings.Contains(err.Error(), "bad signature") || !strings.Contains(err.Error(), "b: audit not ok") {
 		t.Fatalf("not ok: %v", err)
 	}
 	if _, err := rootsAgree(names, []auditReport{{OK: true}, {OK: true}}); err == nil {
 		t.Fatal("empty roots accepted")
+	}
+	// The same problem on several nodes is said once, naming them.
+	_, err = rootsAgree(names, []auditReport{{Root: "r", Problems: []json.RawMessage{prob}}, {Root: "r", Problems: []json.RawMessage{prob}}})
+	if err == nil || strings.Count(err.Error(), "bad signature") != 1 || !strings.Contains(err.Error(), "a,b: audit not ok") {
+		t.Fatalf("grouped: %v", err)
 	}
 	if _, err := rootsAgree(nil, nil); err == nil {
 		t.Fatal("no audits accepted")
