@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -53,6 +55,7 @@ func BenchmarkRawStream(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.SetBytes(benchBytes)
+	cpu := startCPU()
 	b.ResetTimer()
 	for b.Loop() {
 		s, err := c.NewStream(context.Background(), a.ID(), "/bench/raw")
@@ -65,6 +68,7 @@ func BenchmarkRawStream(b *testing.B) {
 		}
 		s.Close()
 	}
+	cpu.report(b)
 }
 
 // BenchmarkFetch is P8: a benchBytes artifact fetched by CID with the
@@ -111,6 +115,7 @@ func benchFetch(b *testing.B, dir func() string) {
 		b.Fatal(err)
 	}
 	b.SetBytes(benchBytes)
+	cpu := startCPU()
 	b.ResetTimer()
 	for b.Loop() {
 		b.StopTimer()
@@ -130,4 +135,22 @@ func benchFetch(b *testing.B, dir func() string) {
 		os.RemoveAll(d)
 		b.StartTimer()
 	}
+	cpu.report(b)
+}
+
+// cpuMeter reports the process's CPU time per operation (both ends of the
+// transfer run in this process): less noisy than throughput on a shared
+// machine. It includes the untimed setup of each iteration, which is small.
+type cpuMeter struct{ start time.Duration }
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func startCPU() cpuMeter { return cpuMeter{processCPU()} }
+
+func (m cpuMeter) report(b *testing.B) {
+	b.ReportMetric(float64(processCPU()-m.start)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
 }
