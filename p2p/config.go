@@ -136,8 +136,8 @@ type Config struct {
 	// MaxMessageSize caps one pubsub message in bytes (hard limit for every
 	// topic). Default 1 MiB.
 	MaxMessageSize int
-	// OutboundQueue is the per-peer pubsub outbound queue length in
-	// messages. Default 1024.
+	// OutboundQueue is the per-peer pubsub outbound queue length and the
+	// validation queue length, in messages. Default 4096.
 	OutboundQueue int
 	// Transport selects the memberlist transport. Default TransportLibp2p.
 	Transport MemberTransport
@@ -176,7 +176,7 @@ func DefaultConfig() Config {
 		ConnLow:           100,
 		ConnHigh:          400,
 		MaxMessageSize:    1 << 20,
-		OutboundQueue:     1024,
+		OutboundQueue:     4096,
 		MemberlistBind:    "127.0.0.1:0",
 		PenaltyThreshold:  32,
 		PenaltyBan:        10 * time.Minute,

@@ -435,6 +435,9 @@ func (n *Node) startMembership() error {
 	default:
 		n.tr = newStreamTransport(n)
 		c.Transport = n.tr
+		// Streams are not limited by the path MTU: gossip can carry far
+		// more updates per message than memberlist's UDP default (1400).
+		c.UDPBufferSize = StreamPacketSize
 	}
 	if n.cfg.Tune != nil {
 		n.cfg.Tune(c)

@@ -285,6 +285,8 @@ func (n *Node) Close() error {
 			if err := n.ml.Leave(n.leaveTimeout()); err != nil {
 				n.log.Warn("leave", "err", err)
 			}
+		}
+		if n.ml != nil {
 			errs = append(errs, n.ml.Shutdown())
 		}
 		n.cancel()

@@ -19,6 +19,10 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 )
 
+// StreamPacketSize is memberlist's packet size (UDPBufferSize) on the
+// libp2p transport, in bytes.
+const StreamPacketSize = 16 << 10
+
 // maxPacket bounds one memberlist packet carried on a libp2p stream.
 const maxPacket = 256 << 10
 

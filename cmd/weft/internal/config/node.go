@@ -43,8 +43,8 @@ type NodeConfig struct {
 	ConnHigh int `toml:"conn_high"`
 	// MaxMessageBytes caps one pubsub message, in bytes. Default 1048576.
 	MaxMessageBytes int `toml:"max_message_bytes"`
-	// OutboundQueue is the per-peer pubsub outbound queue, in messages.
-	// Default 1024.
+	// OutboundQueue is the per-peer pubsub outbound queue (and validation
+	// queue), in messages. Default 4096.
 	OutboundQueue int `toml:"outbound_queue"`
 	// MemberlistTransport is libp2p (memberlist over libp2p streams) or net
 	// (memberlist's own UDP/TCP on MemberlistBind; no grid key, for
@@ -74,7 +74,7 @@ func defaultNode() NodeConfig {
 		ConnLow:             100,
 		ConnHigh:            400,
 		MaxMessageBytes:     1 << 20,
-		OutboundQueue:       1024,
+		OutboundQueue:       4096,
 		MemberlistTransport: "libp2p",
 		MemberlistBind:      "127.0.0.1:0",
 	}
