@@ -118,6 +118,7 @@ func New(cfg Config, key crypto.PrivKey, d Deps) (*Market, error) {
 		cfg: cfg, signer: s, self: s.ID(), d: d,
 		log:     d.Log.With("peer", s.ID().String()),
 		eval:    make(chan func()),
+		kick:    make(chan struct{}, 1),
 		out:     make(chan outMsg, cfg.SendQueue),
 		closed:  make(chan struct{}),
 		records: map[InstanceID]*record{}, auctions: map[string]*auctionRun{},
