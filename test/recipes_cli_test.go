@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -204,6 +206,22 @@ func TestRecipePublishAndShowAcrossNodes(t *testing.T) {
 	})
 	if blocks < 5 { // recipe + manifest + 3 chunks
 		t.Fatalf("B holds %d blocks after show: the artifact was not fetched", blocks)
+	}
+	var ep struct{ Addr, Token string }
+	epb, err := os.ReadFile(filepath.Join(b.dir, "api.json"))
+	if err != nil || json.Unmarshal(epb, &ep) != nil {
+		t.Fatalf("api.json: %v", err)
+	}
+	req, _ := http.NewRequest("GET", "http://"+ep.Addr+"/v1/content/"+pub.Files[0].CID, nil)
+	req.Header.Set("Authorization", "Bearer "+ep.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Equal(got, art) {
+		t.Fatalf("GET /v1/content/%s on B: status %d, %d bytes (want the %d-byte artifact)", pub.Files[0].CID, resp.StatusCode, len(got), len(art))
 	}
 }
 
