@@ -27,7 +27,7 @@ import (
 //   - a poll: while at least one page is connected, the broker fetches the
 //     cheap read routes of each topic through the API mux every second
 //     (in-process, no socket), hashes the JSON without its volatile fields
-//     (uptime_s, rtt_ms, checked_at) and notifies the topic when the hash
+//     (uptime_s, rtt_ms, checked_at, updated_at) and notifies the topic when the hash
 //     changes. So a subsystem that never calls notify still shows up live,
 //     and a route that starts answering is picked up by open pages. With no
 //     page open, nothing is polled.
@@ -47,7 +47,8 @@ var dashboardWatch = []struct {
 	{dashboard.TopicPeers, "/v1/peers", []string{"rtt_ms"}},
 	{dashboard.TopicPeers, "/v1/status", []string{"uptime_s", "rtt_ms"}},
 	{dashboard.TopicPartitions, "/v1/partitions", []string{"checked_at"}},
-	{dashboard.TopicInstances, "/v1/instances", nil},
+	{dashboard.TopicPartitions, "/v1/hosted", nil},
+	{dashboard.TopicInstances, "/v1/instances", []string{"updated_at"}},
 	{dashboard.TopicAuctions, "/v1/auctions", nil},
 	// Heads change with every append; the audit itself is too costly to poll.
 	{dashboard.TopicLedger, "/v1/ledger/heads", nil},

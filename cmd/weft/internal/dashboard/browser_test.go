@@ -225,7 +225,7 @@ func (f *fakeNode) auctions() ([]map[string]any, bool) {
 		"bids": []map[string]any{{"node": peerB, "price": 12000000, "rtt_ms": 0.4},
 			{"node": peerSelf, "price": map[string]any{"per_core_hour": 15000000, "per_gib_hour": 2500000}, "rtt_ms": 0.1}},
 		"declines": []map[string]any{{"node": peerC, "reason": "no free partition"}},
-		"winner":   peerB, "explanation": "lowest price among 2 bids",
+		"winner":   peerB, "explanation": "lowest price among 2 bids", "phase": "closed", "epoch": 1, "reason": "new request",
 	}}, true
 }
 
@@ -262,8 +262,13 @@ func (f *fakeNode) register(srv *api.Server) {
 		{"index": 2, "user": "weft2", "dir": "/var/lib/weft/p/2", "ports": []int{20020, 20029}, "state": "free"},
 	}))
 	srv.HandleFunc("GET /v1/instances", js([]map[string]any{
-		{"name": "web", "instance_id": "inst-7f3a9c", "node": peerB, "state": "started", "epoch": 1,
-			"connection": map[string]string{"url": "http://127.0.0.1:20000/"}},
+		{"name": "web", "instance_id": "inst-7f3a9c", "node": peerB, "state": "started", "requested_state": "started", "epoch": 1,
+			"connection": map[string]string{"url": "http://127.0.0.1:20000/"}, "mine": true, "updated_at": "2026-11-22T05:00:01Z"},
+		{"name": "db", "instance_id": "inst-0d0d0d", "node": "", "state": "waiting", "requested_state": "started", "epoch": 0,
+			"reason": "no node fits: 2 declined (no free partition)", "mine": true},
+	}))
+	srv.HandleFunc("GET /v1/hosted", js([]map[string]any{
+		{"name": "web", "instance_id": "inst-7f3a9c", "requester": peerC, "epoch": 1, "state": "started", "fenced": false},
 	}))
 	srv.HandleFunc("GET /v1/auctions", func(w http.ResponseWriter, r *http.Request) {
 		a, ok := f.auctions()
@@ -368,7 +373,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	br.waitFor("market counters", `document.getElementById('market-counters').innerText.includes('placements 1')`)
 	br.waitFor("the grid summary", `document.getElementById('grid-summary').textContent === '2 alive of 3 known'`)
 	br.waitFor("partitions", sectionState("#partitions .body", "ok", "connection refused")+` || `+sectionState("#partitions .body", "ok", "✗ tcp"))
-	br.waitFor("instances", sectionState("#instances .body", "ok", "http://127.0.0.1:20000/"))
+	br.waitFor("instances", sectionState("#instances .body", "ok", "http://127.0.0.1:20000/")+" && "+sectionState("#instances .body", "ok", "no node fits: 2 declined"))
+	br.waitFor("hosted instance names in partitions", `document.querySelector('#partitions tbody tr td:nth-child(2)').innerText.includes('web')`)
 	br.waitFor("auctions unavailable", sectionState("#auctions .body", "unavailable", "Not available on this node"))
 	br.waitFor("the audit", sectionState("#audit-body", "ok", "audit clean"))
 	br.waitFor("ledger entries", sectionState("#entries-body", "ok", "acknowledgement")+" && "+sectionState("#entries-body", "ok", "amount 12 cr"))
@@ -389,7 +395,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	f.mu.Unlock()
 	br.waitFor("auctions after they appear", sectionState("#auctions .body", "ok", "lowest price among 2 bids"))
 	br.waitFor("the winner marked", `(() => { const w = document.querySelector('#auctions li.winner'); return !!w && w.innerText.includes('12D3KooW'); })()`)
-	br.waitFor("the decline", sectionState("#auctions .body", "ok", "no free partition"))
+	br.waitFor("the decline", sectionState("#auctions .body", "ok", "no free partition")+" && "+sectionState("#auctions .body", "ok", "new request"))
 	br.waitFor("prices in credits", sectionState("#auctions .body", "ok", "price 12 cr")+" && "+sectionState("#auctions .body", "ok", "/core hour 15 cr"))
 
 	// Live update, notify path: a subsystem appends to the ledger and says so.

@@ -114,7 +114,7 @@
     if (!has(state)) return badge('unknown', 'idle');
     const s = String(state).toLowerCase();
     const ok = ['alive', 'started', 'running', 'ok', 'serving', 'won', 'accepted', 'done', 'succeeded', 'completed', 'ready', 'acked', 'confirmed', 'passing'];
-    const warn = ['suspect', 'starting', 'installing', 'pending', 'placing', 'stopping', 'restarting', 'open', 'bidding', 'awarded', 'replacing', 'unconfirmed'];
+    const warn = ['suspect', 'starting', 'installing', 'pending', 'placing', 'stopping', 'restarting', 'open', 'bidding', 'awarding', 'awarded', 'replacing', 'unconfirmed', 'waiting', 'collecting'];
     const bad = ['dead', 'failed', 'error', 'crashed', 'disputed', 'destroyed', 'lost'];
     return badge(state, ok.includes(s) ? 'ok' : warn.includes(s) ? 'warn' : bad.includes(s) ? 'bad' : 'idle');
   }
@@ -358,6 +358,10 @@
     const body = document.querySelector('#partitions .body');
     let parts;
     try { parts = arr(await getJSON('/v1/partitions')); } catch (e) { showProblem(body, '/v1/partitions', e); $('partitions-summary').textContent = ''; return; }
+    // What the market knows of the instances hosted here (name, requester,
+    // fencing), when this node serves it.
+    const hosted = {};
+    try { for (const h of arr(await getJSON('/v1/hosted'))) if (has(h.instance_id)) hosted[h.instance_id] = h; } catch (_) { /* optional */ }
     parts.sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
     const used = parts.filter((p) => has(p.instance_id)).length;
     $('partitions-summary').textContent = used + ' in use of ' + parts.length;
@@ -365,7 +369,14 @@
     const u = (p) => (isObj(p.usage) ? p.usage : {});
     setBody(body, 'ok', table('Local slots: what runs in each, its promises (health checks) and metered usage.', [
       { h: '#', num: true, f: (p) => scalar(p.index) },
-      { h: 'Instance', f: (p) => (has(p.instance_id) ? el('span', { class: 'peer', title: p.instance_id }, shortID(p.instance_id)) : el('span', { class: 'muted' }, 'free')) },
+      { h: 'Instance', f: (p) => {
+        if (!has(p.instance_id)) return el('span', { class: 'muted' }, 'free');
+        const h = hosted[p.instance_id];
+        const id = el('span', { class: 'peer', title: p.instance_id }, shortID(p.instance_id));
+        if (!h) return id;
+        return el('span', null, el('strong', null, scalar(h.name)), ' ', id, h.fenced ? ' ' : null, h.fenced ? badge('fenced', 'bad') : null,
+          has(h.requester) ? el('div', { class: 'muted small' }, 'for ', peer(h.requester)) : null);
+      } },
       { h: 'State', f: (p) => stateBadge(p.state) },
       { h: 'Phase', f: (p) => scalar(p.phase) },
       { h: 'Promises', f: (p) => {
@@ -394,11 +405,14 @@
     $('instances-summary').textContent = insts.length + ' requested from this node';
     if (insts.length === 0) { setBody(body, 'empty', el('p', { class: 'empty' }, 'No instances requested from this node.')); return; }
     setBody(body, 'ok', table('Instances this node requested, where they run, and their connection parameters.', [
-      { h: 'Name', f: (i) => el('strong', null, scalar(i.name)) },
-      { h: 'State', f: (i) => stateBadge(i.state) },
+      { h: 'Name', f: (i) => el('span', null, el('strong', null, scalar(i.name)), i.mine === false ? el('span', { class: 'tag', title: 'this node guards it for its requester' }, 'guarding') : null, i.batch ? el('span', { class: 'tag' }, 'batch') : null) },
+      { h: 'State', wrap: true, f: (i) => el('span', null, stateBadge(i.state),
+        has(i.requested_state) && i.requested_state !== i.state ? el('span', { class: 'muted' }, ' → ' + i.requested_state) : null,
+        has(i.reason) ? el('div', { class: 'muted small' }, scalar(i.reason)) : null) },
       { h: 'Host', f: (i) => peer(i.node) },
       { h: 'Epoch', num: true, f: (i) => scalar(i.epoch) },
       { h: 'Instance ID', f: (i) => el('span', { class: 'peer', title: scalar(i.instance_id) }, shortID(i.instance_id)) },
+      { h: 'Updated', f: (i) => (has(i.updated_at) ? fmtTime(i.updated_at) : null) },
       { h: 'Connection', wrap: true, f: (i) => {
         if (!isObj(i.connection) || !Object.keys(i.connection).length) return el('span', { class: 'muted' }, '—');
         return el('ul', { class: 'plain' }, Object.entries(i.connection).map(([k, v]) => el('li', null, el('span', { class: 'muted' }, k + ': '), linkOrText(v))));
@@ -416,14 +430,16 @@
     $('auctions-summary').textContent = aucs.length + ' auction' + (aucs.length === 1 ? '' : 's') + (aucs.length > shown.length ? ' (latest ' + shown.length + ' shown)' : '');
     if (aucs.length === 0) { setBody(body, 'empty', el('p', { class: 'empty' }, 'No auctions seen by this node yet.')); return; }
     setBody(body, 'ok', table('Auctions, newest first: the bids and declines each received and who won.', [
-      { h: 'Request', f: (a) => el('strong', null, scalar(a.request)) },
+      { h: 'Request', wrap: true, f: (a) => el('span', null, el('strong', null, scalar(a.request)),
+        has(a.epoch) ? el('span', { class: 'muted' }, ' epoch ' + a.epoch) : null,
+        has(a.reason) ? el('div', { class: 'muted small' }, scalar(a.reason)) : null) },
       { h: 'Opened', f: (a) => fmtTime(a.opened_at) },
-      { h: 'Took', num: true, f: (a) => { const o = toDate(a.opened_at), c = toDate(a.closed_at); return o && c ? fmtMillis(c - o) : el('span', { class: 'muted' }, has(a.closed_at) ? '—' : 'open'); } },
+      { h: 'Took', num: true, f: (a) => { const o = toDate(a.opened_at), c = toDate(a.closed_at); return o && c ? fmtMillis(c - o) : has(a.phase) ? stateBadge(a.phase) : el('span', { class: 'muted' }, 'open'); } },
       { h: 'Bids', f: (a) => {
         const bs = arr(a.bids).slice().sort((x, y) => priceKey(x.price) - priceKey(y.price));
         if (!bs.length) return el('span', { class: 'muted' }, 'none');
         return el('ul', { class: 'plain' }, bs.map((b) => el('li', { class: has(a.winner) && b.node === a.winner ? 'winner' : null },
-          peer(b.node), ' ', el('span', null, 'price ', priceText(b.price)), typeof b.rtt_ms === 'number' ? el('span', { class: 'muted' }, ' · ' + b.rtt_ms.toFixed(1) + ' ms') : null)));
+          peer(b.node), ' ', el('span', null, 'price ', priceText(b.price)), typeof b.fit === 'number' ? el('span', { class: 'muted' }, ' · fit ' + b.fit) : null, typeof b.rtt_ms === 'number' ? el('span', { class: 'muted' }, ' · ' + b.rtt_ms.toFixed(1) + ' ms') : null)));
       } },
       { h: 'Declines', wrap: true, f: (a) => {
         const ds = arr(a.declines);
