@@ -68,8 +68,6 @@ type Ledger struct {
 	subs  map[int]chan *Entry
 	nsub  int
 
-	equivocations chan []*Entry
-
 	closeOnce sync.Once
 	closed    chan struct{}
 	wg        sync.WaitGroup

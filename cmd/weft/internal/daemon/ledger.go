@@ -97,6 +97,7 @@ func (d *Daemon) startLedger(ctx context.Context) error {
 	d.api.HandleFunc("GET /v1/ledger/heads", d.handleLedgerHeads)
 	d.api.HandleFunc("GET /v1/ledger/balance", d.handleLedgerBalance)
 	d.api.HandleFunc("POST /v1/ledger/grants", d.handleLedgerGrant)
+	d.api.HandleFunc("GET /v1/ledger/epochs/{instance}", d.handleLedgerEpoch)
 	d.statusExtras = append(d.statusExtras, func(m map[string]any) {
 		m["ledger"] = map[string]any{"entries": l.Len(), "root": l.RootHex(), "slice": d.ledgerSlice().String()}
 	})
@@ -306,4 +307,15 @@ func (d *Daemon) handleLedgerGrant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	api.WriteJSON(w, http.StatusOK, e)
+}
+
+// handleLedgerEpoch reports the latest contract epoch of an instance (fencing).
+func (d *Daemon) handleLedgerEpoch(w http.ResponseWriter, r *http.Request) {
+	inst := r.PathValue("instance")
+	c, epoch, ok := d.ledgerLatestEpoch(inst)
+	if !ok {
+		api.WriteError(w, http.StatusNotFound, fmt.Errorf("%w: no contract for instance %q", ledger.ErrNotFound, inst))
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, map[string]any{"instance_id": inst, "epoch": epoch, "contract": c.String()})
 }
