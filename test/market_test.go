@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -45,9 +46,9 @@ func fetchPage(url, want string) error {
 // elsewhere with updated connection parameters.
 func TestMarketGrid(t *testing.T) {
 	g := newMktGrid(t)
-	req := g.start("requester")
-	h1 := g.start("host1", "--label", "role=host")
-	h2 := g.start("host2", "--label", "role=host")
+	req := g.start("requester", "--slice", "500ms")
+	h1 := g.start("host1", "--label", "role=host", "--slice", "500ms")
+	h2 := g.start("host2", "--label", "role=host", "--slice", "500ms")
 	g.converge()
 
 	web := repoFile(t, "recipes/examples/webserver.toml")
@@ -147,4 +148,33 @@ func TestMarketGrid(t *testing.T) {
 	if moved.Epoch <= placed.Epoch || moved.Connection["url"] == placed.Connection["url"] || g.byPeer(moved.Node) == req {
 		t.Fatalf("after the kill: %+v; before: %+v", moved, placed)
 	}
+
+	// The contracts went to the ledger: the live nodes bill the instances
+	// (including one the requester hosts itself) and their audits pass.
+	var self mktInstance
+	g.mustJSON(req, &self, "request", "self", "--recipe", web, "--sla", "node="+req.peerID, "--wait", "--json")
+	if self.Node != req.peerID || self.State != "started" {
+		t.Fatalf("self-hosted instance: %+v", self)
+	}
+	mktPoll(t, 20*time.Second, func() error {
+		for _, n := range []*mktNode{req, g.byPeer(moved.Node)} {
+			var a struct {
+				OK       bool  `json:"ok"`
+				Receipts int   `json:"receipts"`
+				Problems []any `json:"problems"`
+			}
+			so, se, err := g.weft(n, "ledger", "audit", "--json")
+			if jerr := json.Unmarshal([]byte(so), &a); jerr != nil {
+				return fmt.Errorf("ledger audit on %s: %v %v: %s", n.name, err, jerr, se)
+			}
+			if !a.OK || a.Receipts < 3 {
+				first := any(nil)
+				if len(a.Problems) > 0 {
+					first = a.Problems[0]
+				}
+				return fmt.Errorf("ledger audit on %s: ok %v, %d receipts, %d problems, the first: %v", n.name, a.OK, a.Receipts, len(a.Problems), first)
+			}
+		}
+		return nil
+	})
 }
