@@ -221,3 +221,15 @@ func TestCheckStatement(t *testing.T) {
 		t.Errorf("other non-empty shape: %v", err)
 	}
 }
+
+func TestHostReceipts(t *testing.T) {
+	lines := []statementLine{
+		{Instance: "i", Provider: "old", Status: "acked"},
+		{Instance: "i", Provider: "new", Status: "acked"},
+		{Instance: "i", Provider: "new", Status: "unconfirmed"},
+		{Instance: "j", Provider: "new", Status: "acked"},
+	}
+	if n, acked := hostReceipts(lines, "i", "new"); n != 2 || acked != 1 {
+		t.Fatalf("got %d receipts, %d acked", n, acked)
+	}
+}

@@ -267,7 +267,7 @@ func (f *fake) node(args []string) error {
 					writeJSON(p, in)
 				case in.Node == peerOf(me) && children[key] != nil && billing:
 					lf, _ := os.OpenFile(filepath.Join(f.root, "ledger.txt"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
-					fmt.Fprintf(lf, "receipt %s %s epoch %d at %d\n", key, in.Node, in.Epoch, time.Now().UnixNano())
+					fmt.Fprintf(lf, "receipt %s %s %s %d %d\n", in.InstanceID, in.Requester, in.Node, in.Epoch, time.Now().UnixNano())
 					lf.Close()
 				case rq.Name() == me && in.State == "started":
 					host := strings.TrimPrefix(in.Node, "12D3KooWFake")
@@ -418,7 +418,14 @@ func (f *fake) ledger(args []string) error {
 		return f.print(map[string]any{"ok": true, "entries": n, "receipts": n, "root": hex.EncodeToString(sum[:]), "problems": []any{}})
 	case "statement":
 		if f.json {
-			return f.print(map[string]any{"requester": args[2], "receipts": n})
+			lines := []map[string]any{}
+			for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+				fs := strings.Fields(l)
+				if len(fs) == 6 && fs[2] == args[2] {
+					lines = append(lines, map[string]any{"instance_id": fs[1], "requester": fs[2], "provider": fs[3], "epoch": fs[4], "status": "acked"})
+				}
+			}
+			return f.print(map[string]any{"party": args[2], "lines": lines, "total": map[string]int{"receipts": len(lines)}})
 		}
 		fmt.Printf("requester %s: %d receipts\n", args[2], n)
 		return nil

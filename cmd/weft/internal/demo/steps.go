@@ -389,8 +389,12 @@ func stepPrimes(ctx context.Context, s *session) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, fmt.Errorf("result %s fetched on %s: %w", job.Result, f.name, err)
 	}
+	ran := ""
+	if job.Node != "" {
+		ran = " on " + s.nodeLabel(job.Node)
+	}
 	return Outcome{
-		Detail: fmt.Sprintf("%s ran primes n=%d: state %s, result %s fetched on %s holds %d (%s: %q)", r.name, s.cfg.PrimesN, job.State, short(job.Result), f.name, s.cfg.PrimesWant, file, line),
+		Detail: fmt.Sprintf("%s ran primes n=%d%s: state %s, result %s fetched on %s holds %d (%s: %q)", r.name, s.cfg.PrimesN, ran, job.State, short(job.Result), f.name, s.cfg.PrimesWant, file, line),
 		Data:   map[string]any{"result": job.Result, "state": job.State, "requester": r.peerID},
 	}, nil
 }
@@ -465,22 +469,50 @@ func (s *session) audit(ctx context.Context, n *node) (auditReport, error) {
 	return a, err
 }
 
-func stepReceipts(ctx context.Context, s *session) (Outcome, error) {
-	first, err := s.audit(ctx, s.requester)
-	if err != nil {
-		return Outcome{}, err
+// statementLine is the part of a statement line (`weft ledger statement
+// --json`) the demo reads.
+type statementLine struct {
+	Instance string `json:"instance_id"`
+	Provider string `json:"provider"`
+	Epoch    any    `json:"epoch"`
+	Slice    any    `json:"slice"`
+	Amount   any    `json:"amount"`
+	Status   string `json:"status"`
+}
+
+// hostReceipts counts the statement lines of the requester that bill the
+// followed instance from its current host, and how many are acknowledged.
+func hostReceipts(lines []statementLine, instanceID, host string) (n, acked int) {
+	for _, l := range lines {
+		if l.Instance == instanceID && l.Provider == host {
+			n++
+			if l.Status == "acked" {
+				acked++
+			}
+		}
 	}
-	// A few slices of the new host's receipts on top of what is there.
-	want := max(3, first.Receipts+3)
-	var last auditReport
-	err = poll(ctx, s.cfg.Slice/2, func(ctx context.Context) (bool, error) {
-		a, err := s.audit(ctx, s.requester)
-		if err != nil {
+	return n, acked
+}
+
+// wantHostReceipts is how many slices of receipts from the new host the
+// demo waits for.
+const wantHostReceipts = 3
+
+func stepReceipts(ctx context.Context, s *session) (Outcome, error) {
+	var n, acked int
+	var total int
+	err := poll(ctx, s.cfg.Slice/4, func(ctx context.Context) (bool, error) {
+		var st struct {
+			Lines []statementLine `json:"lines"`
+		}
+		if err := s.g.cli(ctx, s.requester, &st, "ledger", "statement", "--requester", s.requester.peerID); err != nil {
 			return false, err
 		}
-		last = a
-		if a.Receipts < want {
-			return false, fmt.Errorf("%d receipts in %s's ledger, waiting for %d", a.Receipts, s.requester.name, want)
+		n, acked = hostReceipts(st.Lines, s.web.InstanceID, s.web.Node)
+		total = len(st.Lines)
+		if n < wantHostReceipts {
+			return false, fmt.Errorf("%d receipts for %q from its new host %s in %s's statement, waiting for %d",
+				n, s.webName, s.webHost.name, s.requester.name, wantHostReceipts)
 		}
 		return true, nil
 	})
@@ -488,8 +520,9 @@ func stepReceipts(ctx context.Context, s *session) (Outcome, error) {
 		return Outcome{}, err
 	}
 	return Outcome{
-		Detail: fmt.Sprintf("%d receipts (%d entries) in %s's ledger, %d more than at the start of this step", last.Receipts, last.Entries, s.requester.name, last.Receipts-first.Receipts),
-		Data:   map[string]any{"receipts": last.Receipts, "entries": last.Entries},
+		Detail: fmt.Sprintf("%d slices of %q billed by its new host %s (%d acknowledged by %s); %d receipts in %s's statement",
+			n, s.webName, s.webHost.name, acked, s.requester.name, total, s.requester.name),
+		Data: map[string]any{"host_receipts": n, "acked": acked, "statement_receipts": total},
 	}, nil
 }
 
