@@ -294,8 +294,8 @@ func (n *Network) membershipChanged() {
 // is lost, its runner's instances keep running (as partitions do across a
 // daemon restart), its Store (if any) is kept.
 func (node *Node) Crash() {
-	node.Down()
 	_ = node.Market.Close()
+	node.Down()
 }
 
 // Restart starts a fresh market with the same key, runner and store, and
