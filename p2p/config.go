@@ -16,17 +16,22 @@ import (
 type Preset int
 
 const (
-	// PresetLAN suits machines on one local network (the default): probe
-	// every 1 s with a 500 ms timeout, suspicion multiplier 4, push/pull
-	// every 30 s, gossip to 3 nodes every 200 ms.
+	// PresetLAN suits machines on one local network (the default); it is
+	// memberlist's DefaultLANConfig: probe every 1 s with a 500 ms timeout
+	// and 3 indirect checks, suspicion multiplier 4, retransmit multiplier
+	// 4, push/pull every 30 s, gossip to 3 nodes every 200 ms, stream
+	// timeout 10 s.
 	PresetLAN Preset = iota
-	// PresetWAN suits machines across the Internet: probe every 5 s with a
-	// 3 s timeout, suspicion multiplier 6, push/pull every 60 s, gossip to 4
-	// nodes every 500 ms, stream timeout 30 s.
+	// PresetWAN suits machines across the Internet; it is memberlist's
+	// DefaultWANConfig: probe every 5 s with a 3 s timeout, suspicion
+	// multiplier 6, push/pull every 60 s, gossip to 4 nodes every 500 ms,
+	// stream timeout 30 s.
 	PresetWAN
-	// PresetLocal suits nodes on one machine (loopback) and tests: probe
-	// every 200 ms with a 100 ms timeout, suspicion multiplier 2, push/pull
-	// every 2 s, gossip to 3 nodes every 50 ms, stream timeout 1 s.
+	// PresetLocal suits nodes on one machine (loopback) and tests:
+	// memberlist's DefaultLocalConfig (1 indirect check, retransmit
+	// multiplier 2) made faster: probe every 200 ms with a 100 ms timeout,
+	// suspicion multiplier 2, push/pull every 2 s, gossip to 3 nodes every
+	// 50 ms, stream timeout 1 s.
 	PresetLocal
 )
 
