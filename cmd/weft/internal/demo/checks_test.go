@@ -233,3 +233,16 @@ func TestHostReceipts(t *testing.T) {
 		t.Fatalf("got %d receipts, %d acked", n, acked)
 	}
 }
+
+func TestPickPortBase(t *testing.T) {
+	base, err := pickPortBase(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base < minPortBase || base+100 > maxPortEnd {
+		t.Fatalf("base %d out of range", base)
+	}
+	if _, err := pickPortBase(0); err == nil {
+		t.Fatal("zero ports accepted")
+	}
+}

@@ -65,6 +65,7 @@ type grid struct {
 	dir        string
 	slice      time.Duration
 	partitions int
+	portBase   int // first partition port of node0; node i starts at portBase + i*portStride
 	flags      nodeFlagSet
 
 	mu    sync.Mutex
@@ -93,7 +94,7 @@ func (g *grid) nodeArgs(i int, dataDir string, bootstrap []string) []string {
 	}
 	// All nodes share the loopback interface: give each its own range of
 	// partition ports.
-	opt("--port-base", fmt.Sprint(portBase+i*portStride(g.partitions)))
+	opt("--port-base", fmt.Sprint(g.portBase+i*portStride(g.partitions)))
 	return args
 }
 
@@ -385,10 +386,6 @@ func probeNodeFlags(ctx context.Context, bin string) (nodeFlagSet, error) {
 	}
 	return fs, nil
 }
-
-// portBase is the first partition port of node0; node i starts at
-// portBase + i*portStride.
-const portBase = 20000
 
 // portStride is the span of ports reserved per node: room for 20 ports per
 // partition, at least 100.

@@ -98,6 +98,11 @@ func stepFlags(ctx context.Context, s *session) (Outcome, error) {
 }
 
 func stepStartGrid(ctx context.Context, s *session) (Outcome, error) {
+	base, err := pickPortBase(s.cfg.Nodes * portStride(s.cfg.Partitions))
+	if err != nil {
+		return Outcome{}, err
+	}
+	s.g.portBase = base
 	n0, err := s.g.start(0, nil)
 	if err != nil {
 		return Outcome{}, err
@@ -140,7 +145,7 @@ func stepStartGrid(ctx context.Context, s *session) (Outcome, error) {
 	return Outcome{
 		Detail: fmt.Sprintf("%d node processes answer with distinct peer IDs; bootstrap %s", len(nodes), strings.Join(boot, " ")),
 		Lines:  lines,
-		Data:   map[string]any{"dir": s.g.dir, "pids": pids, "peer_ids": peers},
+		Data:   map[string]any{"dir": s.g.dir, "pids": pids, "peer_ids": peers, "port_base": base},
 	}, nil
 }
 
