@@ -12,6 +12,12 @@ var suites = []suite{
 	// loopback), in the same run; also the store's per-chunk write.
 	{Name: "transfer", Pkg: "./recipes/transfer", Bench: "RawStream|Fetch", Benchtime: "6x", Timeout: "20m"},
 	{Name: "store", Pkg: "./recipes/store", Bench: ".", Timeout: "10m"},
+	// P1, P2, P6: placement latency p50/p99 (N=10/50/100), placements/s and
+	// CPU per placement on 50 nodes, messages and signature checks per
+	// placement (N=10..200), failover after death is declared — on simnet.
+	{Name: "market", Pkg: "./scheduler/simnet", Bench: ".", Benchtime: "200x", Timeout: "30m"},
+	// market pure cores: Decide, auction, bid decode+verify, raw verify baseline.
+	{Name: "market-core", Pkg: "./scheduler", Bench: ".", Timeout: "10m"},
 }
 
 // ratios are the brief's ratio goals, each computed from two medians of the
