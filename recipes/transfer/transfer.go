@@ -231,7 +231,7 @@ func (s *Service) handle(st network.Stream) {
 		w := bufio.NewWriter(st)
 		_ = WriteError(w, err.Error())
 		_ = w.Flush()
-		_ = st.Reset()
+		_ = st.Close() // not Reset: the fetcher should read why
 		return
 	}
 	if err := s.serve(st, want, walk); err != nil {

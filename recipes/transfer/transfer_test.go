@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -380,5 +381,29 @@ func TestFetchAsksConnectedPeersWithoutProviderRecords(t *testing.T) {
 	}
 	if !f.st.Has(rc) {
 		t.Fatal("content incomplete")
+	}
+}
+
+func TestMalformedRequestGetsAReason(t *testing.T) {
+	a := newNode(t, nil)
+	c := newHost(t)
+	connect(t, c, a.h)
+	s, err := c.NewStream(context.Background(), a.h.ID(), a.svc.Protocol())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, _ = s.Write([]byte{3, 0xff, 0xff, 0xff}) // a 3-byte "request" that is not CBOR
+	_ = s.CloseWrite()
+	f, _, err := transfer.ReadFrame(bufio.NewReader(s), nil)
+	if err != nil || f.Type != transfer.FrameError || !strings.Contains(f.Msg, "protocol violation") {
+		t.Fatalf("want an error frame explaining the violation, got %+v %v", f, err)
+	}
+	// The provider keeps serving.
+	_, rc, _ := publishRecipe(t, a)
+	f2 := newNode(t, nil)
+	connect(t, f2.h, a.h)
+	if err := f2.svc.Fetch(context.Background(), rc, a.h.ID()); err != nil {
+		t.Fatal(err)
 	}
 }
