@@ -121,8 +121,6 @@ type Summary struct {
 	Failures []string `json:"failures,omitempty"`
 	// Steps lists every planned step with its status.
 	Steps []StepBrief `json:"steps"`
-	// Dir is the grid's folder, set only while it is kept (--keep).
-	Dir string `json:"dir,omitempty"`
 }
 
 // Summarize builds the summary of a run that planned the named steps and
