@@ -144,7 +144,22 @@ func (s *Set) Log(author peer.ID, after uint64) []*Entry {
 		return nil
 	}
 	var out []*Entry
-	for seq := after + 1; seq <= a.max; seq++ {
+	// Walk the seq range when it is dense; otherwise (a log with a huge
+	// gap, e.g. a hostile author's seq 2^60) walk the seqs actually held.
+	var seqs []uint64
+	if a.max-after <= uint64(2*len(a.bySeq)) {
+		for seq := after + 1; seq <= a.max; seq++ {
+			seqs = append(seqs, seq)
+		}
+	} else {
+		for seq := range a.bySeq {
+			if seq > after {
+				seqs = append(seqs, seq)
+			}
+		}
+		sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+	}
+	for _, seq := range seqs {
 		es := a.bySeq[seq]
 		if len(es) > 1 {
 			es = append([]*Entry(nil), es...)
@@ -221,8 +236,8 @@ func (s *Set) Missing(theirs []Head) []*Entry {
 			continue
 		}
 		if h.Count != uint64(l.count) && l.forks > 0 {
-			for seq := uint64(1); seq <= min(h.Contig, l.max); seq++ {
-				if es := l.bySeq[seq]; len(es) > 1 {
+			for seq, es := range l.bySeq {
+				if len(es) > 1 && seq <= h.Contig {
 					out = append(out, es...)
 				}
 			}

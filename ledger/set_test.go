@@ -156,3 +156,27 @@ func TestEquivocationDetected(t *testing.T) {
 		t.Fatalf("%d equivocation problems, want 2: %+v", n, r.Problems)
 	}
 }
+
+// A validly signed entry with an enormous seq must not make log walks
+// iterate over the gap.
+func TestHugeSeqGapIsCheap(t *testing.T) {
+	s := deterministicSigner(t, 90)
+	w := newLogWriter(s, t0)
+	first := w.next(t, Grant{To: s.ID(), Amount: 1})
+	w.seq, w.prev = 1<<60, first.CID()
+	far := w.next(t, Grant{To: s.ID(), Amount: 2})
+	set := setOf(first, far)
+	if n := len(set.Entries()); n != 2 {
+		t.Fatalf("%d entries", n)
+	}
+	if n := len(set.Missing([]Head{{Author: s.ID(), Contig: 1, Max: 1, Count: 1}})); n != 1 {
+		t.Fatalf("missing %d, want 1", n)
+	}
+	if set.Tip(s.ID()) != far {
+		t.Fatal("tip is not the far entry")
+	}
+	r := Audit(set, AuditOptions{})
+	if r.OK || !hasCode(codesFor(r, far), CodeMissingPrev) {
+		t.Fatalf("gap not reported: %+v", r.Problems)
+	}
+}
