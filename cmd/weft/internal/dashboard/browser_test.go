@@ -428,12 +428,16 @@ func TestDashboardInBrowser(t *testing.T) {
 	br.noProblems()
 }
 
-// startRealNode runs 'weft node' in process on loopback in a temporary data
-// dir, with the flags other subsystems add when they exist (a loopback
-// listen address, the local timing preset), and returns the data dir.
-func startRealNode(t *testing.T, extra ...string) string {
+// startRealNode runs 'weft node' in process on loopback with data dir dir
+// (a new temporary one if empty), with the flags other subsystems add when
+// they exist (a loopback listen address, the local timing preset), waits
+// until its API answers and returns the data dir and a func that stops the
+// node and waits for it (also run at cleanup).
+func startRealNode(t *testing.T, dir string, extra ...string) (string, func()) {
 	t.Helper()
-	dir := t.TempDir()
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	args := append([]string{"--data-dir", dir, "node", "--api", "127.0.0.1:0"}, extra...)
 	probe := cli.NewRoot(io.Discard, io.Discard)
 	nodeCmd, _, err := probe.Find([]string{"node"})
@@ -452,17 +456,21 @@ func startRealNode(t *testing.T, extra ...string) string {
 	root.SetArgs(args)
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("node stopped with: %v", err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("node stopped with: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Error("node did not stop within 30 s of cancellation")
 			}
-		case <-time.After(30 * time.Second):
-			t.Error("node did not stop within 30 s of cancellation")
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		select {
@@ -472,7 +480,7 @@ func startRealNode(t *testing.T, extra ...string) string {
 		}
 		if c, err := api.NewClientFromDataDir(dir); err == nil {
 			if err := c.Get(context.Background(), "/v1/dashboard", nil); err == nil {
-				return dir
+				return dir, stop
 			}
 		}
 		if time.Now().After(deadline) {
@@ -512,7 +520,7 @@ func runCLI(t *testing.T, args ...string) string {
 // node serves refuses a request without the cookie.
 func TestDashboardOnRealNode(t *testing.T) {
 	br := newBrowser(t)
-	dir := startRealNode(t)
+	dir, stop := startRealNode(t, "")
 
 	var ui struct {
 		URL string `json:"url"`
@@ -599,7 +607,7 @@ func TestDashboardOnRealNode(t *testing.T) {
 		return
 	}
 	br.waitFor("one member", `document.getElementById('grid-summary').textContent === '1 alive of 1 known'`)
-	startRealNode(t, "--bootstrap", st.Addrs[0])
+	startRealNode(t, "", "--bootstrap", st.Addrs[0])
 	// How fast the grid converges is the p2p layer's business (and tested
 	// there); wait for the node's API to see the member, then require the
 	// page to follow.
@@ -628,6 +636,17 @@ func TestDashboardOnRealNode(t *testing.T) {
 	}
 	br.waitFor("the second member, live", `document.getElementById('grid-summary').textContent === '2 alive of 2 known'`)
 	br.screenshot("dashboard-real-node-joined.png")
+
+	// The node restarts on the same address: the open page notices, says so,
+	// reconnects by itself and is live again (the cookie still holds, since
+	// the token lives in the data dir).
+	connects := br.eval(`document.getElementById('live').dataset.connects`)
+	addr := strings.TrimPrefix(base, "http://")
+	stop()
+	br.waitFor("the page noticing the node went away", `document.getElementById('live').textContent !== 'live'`)
+	startRealNode(t, dir, "--api", addr)
+	br.waitFor("the page live again", `document.getElementById('live').dataset.connects !== '`+connects+`' && document.getElementById('live').textContent === 'live'`)
+	br.waitFor("the grid section after the restart", `document.querySelector('#grid .body').dataset.state === 'ok'`)
 	br.noProblems()
 }
 
