@@ -12,6 +12,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
 )
 
 // Defaults applied by Parse.
@@ -180,8 +181,12 @@ func normalizeFiles(fs []File, at string, perInstance bool, p *problems) {
 			p.add(fp, "give only one of content, cid and source")
 		}
 		if f.CID != "" {
-			if _, err := cid.Decode(f.CID); err != nil {
+			if c, err := cid.Decode(f.CID); err != nil {
 				p.add(fp+".cid", "%q is not a CID: %v", short(f.CID), err)
+			} else if pr := c.Prefix(); pr.Version != 1 || pr.MhType != multihash.SHA2_256 || (pr.Codec != cid.Raw && pr.Codec != cid.DagCBOR) {
+				p.add(fp+".cid", "%s is not a weft content ID (CIDv1, sha2-256, raw or dag-cbor: what 'weft recipe publish' or POST /v1/content gives)", short(f.CID))
+			} else {
+				f.CID = c.String() // one spelling (base32) for one CID
 			}
 		}
 		if f.Template && (!perInstance || f.Content == "") {

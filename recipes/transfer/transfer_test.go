@@ -407,3 +407,34 @@ func TestMalformedRequestGetsAReason(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestFetchSurvivesProviderHostDying(t *testing.T) {
+	dying, honest, f := newNode(t, nil), newNode(t, nil), newNode(t, nil)
+	connect(t, f.h, dying.h)
+	connect(t, f.h, honest.h)
+	_, rc, _ := publishRecipe(t, honest)
+	copyContent(t, honest.st, dying.st, rc)
+	sent := make(chan struct{})
+	dying.h.SetStreamHandler(dying.svc.Protocol(), func(s network.Stream) {
+		r := bufio.NewReader(s)
+		want, _, err := transfer.ReadRequest(r)
+		if err != nil {
+			s.Reset()
+			return
+		}
+		w := bufio.NewWriter(s)
+		b, _ := dying.st.Block(want[0])
+		_ = transfer.WriteBlock(w, want[0], b)
+		_ = w.Flush()
+		close(sent)
+		// The whole node goes away: connections close under the stream.
+		go dying.h.Close()
+	})
+	if err := f.svc.Fetch(context.Background(), rc, dying.h.ID(), honest.h.ID()); err != nil {
+		t.Fatalf("fetch after the first provider died: %v", err)
+	}
+	<-sent
+	if !f.st.Has(rc) || f.svc.Stats().FailedAttempts != 1 {
+		t.Fatalf("content complete %v, failed attempts %d (want 1)", f.st.Has(rc), f.svc.Stats().FailedAttempts)
+	}
+}
