@@ -140,6 +140,7 @@ type instance struct {
 	State      string         `json:"state"`
 	Connection map[string]any `json:"connection"`
 	Epoch      any            `json:"epoch,omitempty"`
+	Reason     string         `json:"reason,omitempty"`
 }
 
 // url returns the instance's connection parameter url, with a scheme.
@@ -169,7 +170,7 @@ func checkPlaced(in instance, isNode func(string) bool) error {
 	case !isNode(in.Node):
 		return fmt.Errorf("instance %q is hosted by %s, which is not a node of this grid", in.Name, in.Node)
 	case !in.running():
-		return fmt.Errorf("instance %q is in state %q, want started", in.Name, in.State)
+		return fmt.Errorf("instance %q is in state %q (%s), want started", in.Name, in.State, in.Reason)
 	case in.url() == "":
 		return fmt.Errorf("instance %q has no connection parameter url (connection: %v)", in.Name, in.Connection)
 	}
