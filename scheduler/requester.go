@@ -354,7 +354,23 @@ func (m *Market) onAccept(env *Signed, now time.Time) error {
 	}
 	c := &Contract{Award: run.award, Accept: *env, info: run.info}
 	m.remember(c)
-	run.a.Accepted(now, env.Signer)
+	m.won(run, c, now)
+	return nil
+}
+
+// ownAuction returns the pending auction whose award c is (the contract may
+// arrive in the host's status before its accept does).
+func (m *Market) ownAuction(c *Contract) *auctionRun {
+	run := m.auctions[string(c.Info().Award.AuctionID)]
+	if run == nil || run.a.Phase != PhaseAwarding || run.a.Awarded().Bidder != c.Provider() || !bytes.Equal(c.Award.Sig, run.award.Sig) {
+		return nil
+	}
+	return run
+}
+
+// won completes an auction with contract c.
+func (m *Market) won(run *auctionRun, c *Contract, now time.Time) {
+	run.a.Accepted(now, c.Provider())
 	m.finishAuction(run)
 	m.placements.Add(1)
 	rec := run.rec
@@ -382,7 +398,6 @@ func (m *Market) onAccept(env *Signed, now time.Time) error {
 		}
 	}
 	m.log.Debug("market: contract formed", "instance", rec.req.Instance.Short(), "epoch", c.Epoch(), "host", c.Provider())
-	return nil
 }
 
 // adopt makes c rec's current contract when it wins over what rec has.
@@ -436,7 +451,9 @@ func (m *Market) onContract(env *Signed, now time.Time) error {
 		return err
 	}
 	m.fenceHosted(c, now)
-	if rec := m.trackerFor(c); rec != nil {
+	if run := m.ownAuction(c); run != nil {
+		m.won(run, c, now)
+	} else if rec := m.trackerFor(c); rec != nil {
 		m.adopt(rec, c, now)
 	}
 	return nil
@@ -458,7 +475,11 @@ func (m *Market) onStatus(env *Signed, now time.Time) error {
 		m.send(env.Signer, m.signer.Sign(KindContract, &ContractNotice{Contract: *rec.contract}))
 		return nil
 	}
-	m.adopt(rec, c, now)
+	if run := m.ownAuction(c); run != nil {
+		m.won(run, c, now) // the status overtook the accept
+	} else {
+		m.adopt(rec, c, now)
+	}
 	if rec.status != nil && rec.status.Issued > st.Issued {
 		return errIgnored
 	}
