@@ -183,6 +183,7 @@ type jobAnswer struct {
 	Result string `json:"result"`
 	Node   string `json:"node,omitempty"`
 	ID     string `json:"id,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // failedState reports whether a job or instance state names a failure.

@@ -376,7 +376,7 @@ func stepPrimes(ctx context.Context, s *session) (Outcome, error) {
 		return Outcome{}, err
 	}
 	if failedState(job.State) || job.State == "" {
-		return Outcome{}, fmt.Errorf("job state %q (result %q)", job.State, job.Result)
+		return Outcome{}, fmt.Errorf("job state %q (%s; result %q)", job.State, job.Reason, job.Result)
 	}
 	if job.Result == "" {
 		return Outcome{}, fmt.Errorf("job in state %q has no result CID", job.State)
