@@ -123,3 +123,21 @@ func FuzzApplySLA(f *testing.F) {
 func signRaw(s *Signer, kind Kind, body []byte) []byte {
 	return ed25519.Sign(s.priv, signingBytes(kind, body))
 }
+
+// FuzzStoredEntries fuzzes the decoders of the market's persisted records.
+func FuzzStoredEntries(f *testing.F) {
+	alice, bob := testSigner(f, 1), testSigner(f, 2)
+	req := testRequest(alice.ID(), "web")
+	c := contractFor(f, alice, alice, bob, req, 1)
+	f.Add(marshal(&savedRecord{Request: c.Award, Contract: c, Mine: true}))
+	f.Add(marshal(&savedRecord{Request: alice.Sign(KindRequest, req), Contract: c, Mine: true, MaxEpoch: 1}))
+	f.Add(marshal(&savedHosted{Contract: *c, Request: alice.Sign(KindRequest, req)}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if rec, err := decodeRecord(req.Instance, data, alice.ID()); err == nil && rec.req.Instance != req.Instance {
+			t.Fatal("record of another instance restored")
+		}
+		if h, err := decodeHosted(req.Instance, data, bob.ID()); err == nil && h.contract.Provider() != bob.ID() {
+			t.Fatal("copy of another provider restored")
+		}
+	})
+}

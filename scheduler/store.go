@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Store persists what the market must not forget across a restart: the
@@ -162,47 +164,79 @@ func (m *Market) restore() error {
 		return fmt.Errorf("scheduler: loading the market store: %w", err)
 	}
 	for key, b := range all {
-		id := InstanceID(key[min(2, len(key)):])
 		switch {
 		case strings.HasPrefix(key, "r-"):
-			var s savedRecord
-			if err := unmarshal(b, &s); err != nil {
+			rec, err := decodeRecord(InstanceID(key[2:]), b, m.self)
+			if err != nil {
 				m.log.Warn("market: skipping stored record", "key", key, "err", err)
 				continue
 			}
-			req, err := OpenRequest(&s.Request)
-			if err != nil || req.Instance != id {
-				m.log.Warn("market: skipping stored record", "key", key, "err", err)
-				continue
+			m.records[rec.req.Instance] = rec
+			if rec.contract != nil {
+				m.best[rec.req.Instance] = rec.contract
 			}
-			rec := &record{mine: s.Mine && req.Requester == m.self, req: req, env: s.Request, maxEpoch: s.MaxEpoch, failed: s.Failed}
-			if s.Contract != nil && OpenContract(s.Contract) == nil && s.Contract.Instance() == id {
-				rec.contract = s.Contract
-				m.best[id] = s.Contract
-			}
-			m.records[id] = rec
 		case strings.HasPrefix(key, "h-"):
-			var s savedHosted
-			if err := unmarshal(b, &s); err != nil {
+			h, err := decodeHosted(InstanceID(key[2:]), b, m.self)
+			if err != nil {
 				m.log.Warn("market: skipping stored copy", "key", key, "err", err)
 				continue
 			}
-			req, err := OpenRequest(&s.Request)
-			if err != nil || OpenContract(&s.Contract) != nil || s.Contract.Provider() != m.self || s.Contract.Instance() != id || req.Instance != id {
-				m.log.Warn("market: skipping stored copy", "key", key)
-				continue
-			}
-			c := s.Contract
-			h := &hosted{contract: &c, req: req, reqEnv: s.Request, fenced: s.Fenced}
-			h.spec = specOf(req, c.Epoch())
-			if h.fenced {
-				h.spec.State = StateDestroyed
-			}
-			m.hosted[id] = h
-			if b := m.best[id]; b == nil || Wins(&c, b) {
-				m.best[id] = &c
+			m.hosted[h.req.Instance] = h
+			if b := m.best[h.req.Instance]; b == nil || Wins(h.contract, b) {
+				m.best[h.req.Instance] = h.contract
 			}
 		}
 	}
 	return nil
+}
+
+// decodeRecord decodes and verifies a stored record of instance id.
+func decodeRecord(id InstanceID, b []byte, self peer.ID) (*record, error) {
+	var s savedRecord
+	if err := unmarshal(b, &s); err != nil {
+		return nil, err
+	}
+	req, err := OpenRequest(&s.Request)
+	if err != nil {
+		return nil, err
+	}
+	if req.Instance != id {
+		return nil, fmt.Errorf("%w: stored under another instance ID", ErrMalformed)
+	}
+	rec := &record{mine: s.Mine && req.Requester == self, req: req, env: s.Request, maxEpoch: s.MaxEpoch, failed: s.Failed}
+	if s.Contract != nil {
+		if err := OpenContract(s.Contract); err != nil {
+			return nil, err
+		}
+		if s.Contract.Instance() != id {
+			return nil, fmt.Errorf("%w: contract of another instance", ErrMalformed)
+		}
+		rec.contract = s.Contract
+	}
+	return rec, nil
+}
+
+// decodeHosted decodes and verifies a stored hosted copy of instance id.
+func decodeHosted(id InstanceID, b []byte, self peer.ID) (*hosted, error) {
+	var s savedHosted
+	if err := unmarshal(b, &s); err != nil {
+		return nil, err
+	}
+	req, err := OpenRequest(&s.Request)
+	if err != nil {
+		return nil, err
+	}
+	if err := OpenContract(&s.Contract); err != nil {
+		return nil, err
+	}
+	if s.Contract.Provider() != self || s.Contract.Instance() != id || req.Instance != id {
+		return nil, fmt.Errorf("%w: stored copy of another node or instance", ErrMalformed)
+	}
+	c := s.Contract
+	h := &hosted{contract: &c, req: req, reqEnv: s.Request, fenced: s.Fenced}
+	h.spec = specOf(req, c.Epoch())
+	if h.fenced {
+		h.spec.State = StateDestroyed
+	}
+	return h, nil
 }
