@@ -28,7 +28,7 @@ func mustDecMode() cbor.DecMode {
 		MaxArrayElements:  1 << 16,
 		MaxMapPairs:       1 << 16,
 		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IntDec:            cbor.IntDecConvertSigned,
+		IntDec:            cbor.IntDecConvertSignedOrFail,
 		DefaultMapType:    nil,
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 		IndefLength:       cbor.IndefLengthForbidden,

@@ -83,11 +83,6 @@ func (p *problems) add(path, format string, args ...any) {
 	p.list = append(p.list, Problem{Path: path, Msg: msg})
 }
 
-func (p *problems) addLine(line int, msg string) {
-	p.list = append(p.list, Problem{Line: line, Msg: msg})
-}
-
-func (p *problems) empty() bool { return len(p.list) == 0 }
 
 // errorFor resolves lines and returns a *LintErrors, or nil.
 func (p *problems) errorFor(file string, lines map[string]int) error {

@@ -82,11 +82,7 @@ func (d *Daemon) startRecipes(ctx context.Context) error {
 		tc.ProtocolPrefix = string(d.node.ProtocolPrefix())
 		tc.IdleTimeout = dur.Idle
 		tc.MaxServing = d.cfg.Recipes.MaxServing
-		var rt transfer.Routing
-		if r := d.node.Routing(); r != nil {
-			rt = r
-		}
-		tr, err := transfer.New(d.node.Host(), st, rt, tc, log)
+		tr, err := transfer.New(d.node.Host(), st, d.node.Routing(), tc, log)
 		if err != nil {
 			return err
 		}
