@@ -83,7 +83,6 @@ func (p *problems) add(path, format string, args ...any) {
 	p.list = append(p.list, Problem{Path: path, Msg: msg})
 }
 
-
 // errorFor resolves lines and returns a *LintErrors, or nil.
 func (p *problems) errorFor(file string, lines map[string]int) error {
 	if len(p.list) == 0 {
