@@ -139,8 +139,17 @@ command = "true"
 				b.Fatal(err)
 			}
 		}
-		for i := 0; i < instances; i++ {
-			waitEvent(b, events, fmt.Sprint("i", i), PhaseRunning)
+		running := map[string]bool{}
+		timeout := time.After(2 * time.Minute)
+		for len(running) < instances {
+			select {
+			case e := <-events:
+				if e.Phase == PhaseRunning {
+					running[e.ID] = true
+				}
+			case <-timeout:
+				b.Fatalf("%d of %d instances running", len(running), instances)
+			}
 		}
 		unsub()
 		runtime.GC()

@@ -34,7 +34,7 @@ type Manager struct {
 	insts   map[string]*instance
 	slots   []string // partition index → instance ID ("" = free)
 	series  map[string]*series
-	subs    map[int]chan InstanceStatus
+	subs    map[int]*subscriber
 	nextSub int
 	started bool
 	closed  bool
@@ -86,7 +86,7 @@ func New(cfg Config) (*Manager, error) {
 		insts:       map[string]*instance{},
 		slots:       make([]string, cfg.Partitions),
 		series:      map[string]*series{},
-		subs:        map[int]chan InstanceStatus{},
+		subs:        map[int]*subscriber{},
 		installLock: map[string]*sync.Mutex{},
 		kick:        make(chan struct{}, 1),
 		dirty:       make(chan struct{}, 1),
@@ -234,8 +234,8 @@ func (m *Manager) Close() error {
 		}
 		m.mu.Lock()
 		_ = m.saveLocked()
-		for id, ch := range m.subs {
-			close(ch)
+		for id, sub := range m.subs {
+			sub.stop()
 			delete(m.subs, id)
 		}
 		m.mu.Unlock()
@@ -436,38 +436,93 @@ func (m *Manager) Usage(id string, from, to time.Time) (metering.Usage, error) {
 	return metering.Slice(samples, from, to)
 }
 
-// Subscribe returns a channel receiving every instance status change
-// (including a last PhaseDestroyed one) and a function to unsubscribe. A
-// subscriber that does not keep up misses updates (the channel holds 256);
-// List gives the full picture at any time. The channel closes on Close.
+// Subscribe returns a channel receiving instance status changes and a
+// function to unsubscribe. Delivery is lossless per instance: a subscriber
+// that falls behind gets each instance's latest status (intermediate
+// changes of one instance may be merged), never nothing. The last status of
+// a destroyed instance has PhaseDestroyed. The channel closes on Close or
+// unsubscribe.
 func (m *Manager) Subscribe() (<-chan InstanceStatus, func()) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ch := make(chan InstanceStatus, 256)
+	sub := &subscriber{pending: map[string]InstanceStatus{}, wake: make(chan struct{}, 1),
+		out: make(chan InstanceStatus, 16), done: make(chan struct{})}
+	if m.closed {
+		close(sub.out)
+		return sub.out, func() {}
+	}
 	id := m.nextSub
 	m.nextSub++
-	if m.closed {
-		close(ch)
-		return ch, func() {}
-	}
-	m.subs[id] = ch
-	return ch, func() {
+	m.subs[id] = sub
+	go sub.run()
+	return sub.out, func() {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		if c, ok := m.subs[id]; ok {
-			close(c)
+		if s, ok := m.subs[id]; ok {
+			s.stop()
 			delete(m.subs, id)
 		}
 	}
 }
 
-// emitLocked sends st to subscribers without blocking.
-func (m *Manager) emitLocked(st InstanceStatus) {
-	for _, ch := range m.subs {
+// subscriber holds each instance's latest undelivered status.
+type subscriber struct {
+	mu      sync.Mutex
+	pending map[string]InstanceStatus
+	order   []string
+	wake    chan struct{}
+	out     chan InstanceStatus
+	done    chan struct{}
+	once    sync.Once
+}
+
+func (s *subscriber) push(st InstanceStatus) {
+	s.mu.Lock()
+	if _, ok := s.pending[st.ID]; !ok {
+		s.order = append(s.order, st.ID)
+	}
+	s.pending[st.ID] = st
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *subscriber) stop() { s.once.Do(func() { close(s.done) }) }
+
+func (s *subscriber) run() {
+	defer close(s.out)
+	for {
 		select {
-		case ch <- cloneStatus(st):
-		default:
+		case <-s.done:
+			return
+		case <-s.wake:
 		}
+		for {
+			s.mu.Lock()
+			if len(s.order) == 0 {
+				s.mu.Unlock()
+				break
+			}
+			id := s.order[0]
+			s.order = s.order[1:]
+			st := s.pending[id]
+			delete(s.pending, id)
+			s.mu.Unlock()
+			select {
+			case s.out <- st:
+			case <-s.done:
+				return
+			}
+		}
+	}
+}
+
+// emitLocked queues st for every subscriber without blocking.
+func (m *Manager) emitLocked(st InstanceStatus) {
+	for _, sub := range m.subs {
+		sub.push(cloneStatus(st))
 	}
 }
 
