@@ -1,7 +1,3 @@
-// Package transfertest holds fakes for testing code that uses package
-// transfer: an in-memory provider routing shared by several hosts.
-//
-// Concurrency: MemRouting is safe for concurrent use.
 package transfertest
 
 import (
