@@ -433,14 +433,16 @@ func (n *Node) startMembership() error {
 		c.BindPort, _ = strconv.Atoi(port)
 		c.AdvertisePort = 0
 	default:
-		n.tr = newStreamTransport(n)
-		c.Transport = n.tr
 		// Streams are not limited by the path MTU: gossip can carry far
 		// more updates per message than memberlist's UDP default (1400).
 		c.UDPBufferSize = StreamPacketSize
 	}
 	if n.cfg.Tune != nil {
 		n.cfg.Tune(c)
+	}
+	if n.cfg.Transport != TransportNet {
+		n.tr = NewStreamTransport(n.host, n.prefix, c.TCPTimeout, n.log)
+		c.Transport = n.tr
 	}
 	n.mlConf = c
 	ml, err := memberlist.Create(c)

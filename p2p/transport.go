@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -34,11 +36,20 @@ const packetQueue = 256
 // transport routes by name (= peer ID) only.
 var ErrNoName = errors.New("p2p: memberlist address without node name")
 
-// streamTransport is a memberlist.NodeAwareTransport over libp2p streams.
+// StreamTransport is a memberlist.NodeAwareTransport over libp2p streams.
 // Packets to one peer share one long-lived stream, each framed by a 4-byte
-// length; memberlist's streams map to libp2p streams one to one.
+// length; memberlist's streams map to libp2p streams one to one. Nodes are
+// addressed by name = peer ID; the host:port memberlist keeps is only a
+// placeholder. Node uses it internally; NewStreamTransport exposes it for
+// simulations on other hosts (e.g. go-libp2p's x/simlibp2p).
+type StreamTransport = streamTransport
+
 type streamTransport struct {
-	n           *Node
+	h           host.Host
+	ctx         context.Context
+	cancel      context.CancelFunc
+	log         *slog.Logger
+	timeout     time.Duration
 	packetProto protocol.ID
 	streamProto protocol.ID
 	packetCh    chan *memberlist.Packet
@@ -52,19 +63,32 @@ type streamTransport struct {
 
 var _ memberlist.NodeAwareTransport = (*streamTransport)(nil)
 
-func newStreamTransport(n *Node) *streamTransport {
+// NewStreamTransport serves memberlist on h under prefix; timeout bounds
+// stream opening and writes (use memberlist's TCPTimeout).
+func NewStreamTransport(h host.Host, prefix protocol.ID, timeout time.Duration, log *slog.Logger) *StreamTransport {
+	if log == nil {
+		log = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
 	t := &streamTransport{
-		n:           n,
-		packetProto: n.prefix + "/memberlist/packet/1",
-		streamProto: n.prefix + "/memberlist/stream/1",
+		h:           h,
+		ctx:         ctx,
+		cancel:      cancel,
+		log:         log,
+		timeout:     timeout,
+		packetProto: prefix + "/memberlist/packet/1",
+		streamProto: prefix + "/memberlist/stream/1",
 		packetCh:    make(chan *memberlist.Packet, 1024),
 		streamCh:    make(chan net.Conn, 64),
 		out:         map[peer.ID]*packetSender{},
 	}
-	n.host.SetStreamHandler(t.packetProto, t.handlePackets)
-	n.host.SetStreamHandler(t.streamProto, t.handleStream)
+	h.SetStreamHandler(t.packetProto, t.handlePackets)
+	h.SetStreamHandler(t.streamProto, t.handleStream)
 	return t
 }
+
+// JoinAddr is what memberlist.Join needs to reach id over this transport.
+func (t *streamTransport) JoinAddr(id peer.ID) string { return id.String() + "/" + t.placeholderAddr() }
 
 // placeholderAddr is the host:port memberlist records for nodes; routing
 // ignores it and uses the node name.
@@ -74,7 +98,7 @@ func (t *streamTransport) placeholderAddr() string {
 }
 
 func (t *streamTransport) advertise() (net.IP, int) {
-	for _, a := range t.n.host.Addrs() {
+	for _, a := range t.h.Addrs() {
 		na, err := manet.ToNetAddr(a)
 		if err != nil {
 			continue
@@ -134,9 +158,9 @@ func (t *streamTransport) DialAddressTimeout(a memberlist.Address, timeout time.
 	if err != nil {
 		return nil, fmt.Errorf("%w: %q: %w", ErrNoName, a.Name, err)
 	}
-	ctx, cancel := context.WithTimeout(t.n.ctx, timeout)
+	ctx, cancel := context.WithTimeout(t.ctx, timeout)
 	defer cancel()
-	s, err := t.n.host.NewStream(network.WithAllowLimitedConn(ctx, "memberlist"), id, t.streamProto)
+	s, err := t.h.NewStream(network.WithAllowLimitedConn(ctx, "memberlist"), id, t.streamProto)
 	if err != nil {
 		return nil, err
 	}
@@ -152,13 +176,14 @@ func (t *streamTransport) Shutdown() error {
 		return nil
 	}
 	t.shut = true
+	t.cancel()
 	for _, s := range t.out {
 		close(s.q)
 	}
 	t.out = nil
 	t.mu.Unlock()
-	t.n.host.RemoveStreamHandler(t.packetProto)
-	t.n.host.RemoveStreamHandler(t.streamProto)
+	t.h.RemoveStreamHandler(t.packetProto)
+	t.h.RemoveStreamHandler(t.streamProto)
 	t.wg.Wait()
 	return nil
 }
@@ -174,7 +199,7 @@ func (t *streamTransport) handlePackets(s network.Stream) {
 		}
 		size := binary.BigEndian.Uint32(hdr[:])
 		if size == 0 || size > maxPacket {
-			t.n.log.Debug("memberlist packet with bad size", "from", from.String(), "size", size)
+			t.log.Debug("memberlist packet with bad size", "from", from.String(), "size", size)
 			return
 		}
 		buf := make([]byte, size)
@@ -184,7 +209,7 @@ func (t *streamTransport) handlePackets(s network.Stream) {
 		p := &memberlist.Packet{Buf: buf, From: from, Timestamp: time.Now()}
 		select {
 		case t.packetCh <- p:
-		case <-t.n.ctx.Done():
+		case <-t.ctx.Done():
 			return
 		}
 	}
@@ -193,7 +218,7 @@ func (t *streamTransport) handlePackets(s network.Stream) {
 func (t *streamTransport) handleStream(s network.Stream) {
 	select {
 	case t.streamCh <- &streamConn{Stream: s}:
-	case <-t.n.ctx.Done():
+	case <-t.ctx.Done():
 		s.Reset()
 	}
 }
@@ -232,9 +257,9 @@ func (s *packetSender) run() {
 		}
 		idle.Reset(time.Minute)
 		if st == nil {
-			ctx, cancel := context.WithTimeout(s.t.n.ctx, s.t.n.mlConf.TCPTimeout)
+			ctx, cancel := context.WithTimeout(s.t.ctx, s.t.timeout)
 			var err error
-			st, err = s.t.n.host.NewStream(network.WithAllowLimitedConn(ctx, "memberlist"), s.id, s.t.packetProto)
+			st, err = s.t.h.NewStream(network.WithAllowLimitedConn(ctx, "memberlist"), s.id, s.t.packetProto)
 			cancel()
 			if err != nil {
 				st = nil
@@ -244,7 +269,7 @@ func (s *packetSender) run() {
 		frame := make([]byte, 4+len(b))
 		binary.BigEndian.PutUint32(frame, uint32(len(b)))
 		copy(frame[4:], b)
-		_ = st.SetWriteDeadline(time.Now().Add(s.t.n.mlConf.TCPTimeout))
+		_ = st.SetWriteDeadline(time.Now().Add(s.t.timeout))
 		if _, err := st.Write(frame); err != nil {
 			st.Reset()
 			st = nil
