@@ -75,9 +75,34 @@ var (
 // start launches a node (bootstrapping from the first one) and waits for
 // its API.
 func (g *mktGrid) start(name string, args ...string) *mktNode {
+	g.t.Helper()
+	return g.startIn(name, g.t.TempDir(), len(g.nodes), args...)
+}
+
+// restart starts a killed or stopped node again in its data dir (same
+// identity, same partition ports), bootstrapping from a live node.
+func (g *mktGrid) restart(old *mktNode, args ...string) *mktNode {
+	g.t.Helper()
+	for i, n := range g.nodes {
+		if n == old {
+			return g.startIn(old.name+"'", old.dir, i, args...)
+		}
+	}
+	g.t.Fatalf("restart: %s is not a node of this grid", old.name)
+	return nil
+}
+
+// stop ends n gracefully (SIGTERM: it leaves the grid).
+func (g *mktGrid) stop(n *mktNode) {
+	n.killed = true
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	_ = n.cmd.Wait()
+}
+
+func (g *mktGrid) startIn(name, dir string, slot int, args ...string) *mktNode {
 	t := g.t
 	t.Helper()
-	n := &mktNode{name: name, dir: t.TempDir()}
+	n := &mktNode{name: name, dir: dir}
 	// Partitions run as their own Unix users when the node runs as root:
 	// they must be able to traverse the test's temporary directories.
 	for d := n.dir; d != os.TempDir() && d != "/" && d != "."; d = filepath.Dir(d) {
@@ -86,9 +111,12 @@ func (g *mktGrid) start(name string, args ...string) *mktNode {
 		}
 	}
 	all := []string{"--data-dir", n.dir, "node", "--api", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0",
-		"--preset", "local", "--partitions", "4", "--port-base", strconv.Itoa(g.base + 40*len(g.nodes))}
-	if len(g.nodes) > 0 {
-		all = append(all, "--bootstrap", g.nodes[0].addr)
+		"--preset", "local", "--partitions", "4", "--port-base", strconv.Itoa(g.base + 40*slot)}
+	for _, b := range g.nodes {
+		if !b.killed {
+			all = append(all, "--bootstrap", b.addr)
+			break
+		}
 	}
 	n.cmd = exec.Command(g.bin, append(all, args...)...)
 	n.cmd.Stdout, n.cmd.Stderr = n, n
@@ -127,7 +155,11 @@ func (g *mktGrid) start(name string, args ...string) *mktNode {
 		n.peerID, n.addr = st.PeerID, st.Addrs[0]
 		return nil
 	})
-	g.nodes = append(g.nodes, n)
+	if slot < len(g.nodes) {
+		g.nodes[slot] = n
+	} else {
+		g.nodes = append(g.nodes, n)
+	}
 	return n
 }
 

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -105,7 +106,15 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 	}
 	d.market = m
 	d.onClose(m.Close)
+	pre := newMarketPrefetch(content.fetch)
+	fctx, fcancel := context.WithCancel(ctx)
+	var bg sync.WaitGroup
+	bg.Add(2)
+	go func() { defer bg.Done(); d.fenceLoop(fctx, m) }()
+	go func() { defer bg.Done(); pre.run(fctx) }()
+	d.onClose(func() error { fcancel(); bg.Wait(); return nil })
 	m.Observe(func(ev scheduler.Event) {
+		pre.observe(ev)
 		switch ev.Kind {
 		case scheduler.EventHosting, scheduler.EventFenced:
 			d.notify(dashboard.TopicPartitions)

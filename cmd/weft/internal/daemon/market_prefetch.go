@@ -1,0 +1,98 @@
+package daemon
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/weftgrid/weft/scheduler"
+)
+
+// marketPrefetch keeps content an instance depends on available while its
+// requester or host is gone: a guardian fetches (and so provides) the
+// recipe of each instance it guards, so that it can be placed again when
+// the requester is offline and the host dead; a requester fetches the
+// result of each of its batch jobs, so that it outlives the host.
+type marketPrefetch struct {
+	fetch func(ctx context.Context, c cid.Cid, hints ...peer.ID) error
+	queue chan prefetchItem
+
+	mu   sync.Mutex
+	done map[cid.Cid]bool
+}
+
+type prefetchItem struct {
+	c     cid.Cid
+	hints []peer.ID
+}
+
+// prefetchTimeout bounds one prefetch.
+const prefetchTimeout = 2 * time.Minute
+
+func newMarketPrefetch(fetch func(ctx context.Context, c cid.Cid, hints ...peer.ID) error) *marketPrefetch {
+	return &marketPrefetch{fetch: fetch, queue: make(chan prefetchItem, 256), done: map[cid.Cid]bool{}}
+}
+
+// observe is the market observer: it runs on the market's loop and never blocks.
+func (p *marketPrefetch) observe(ev scheduler.Event) {
+	v := ev.Instance
+	if v.InstanceID == "" {
+		return
+	}
+	var hints []peer.ID
+	for _, s := range []string{v.Node, v.Requester} {
+		if id, err := peer.Decode(s); err == nil {
+			hints = append(hints, id)
+		}
+	}
+	switch {
+	case !v.Mine && v.RecipeCID != "":
+		p.add(v.RecipeCID, hints)
+	case v.Mine && v.Result != "":
+		p.add(v.Result, hints)
+	}
+}
+
+func (p *marketPrefetch) add(s string, hints []peer.ID) {
+	c, err := cid.Decode(s)
+	if err != nil {
+		return
+	}
+	p.mu.Lock()
+	seen := p.done[c]
+	p.done[c] = true
+	p.mu.Unlock()
+	if seen {
+		return
+	}
+	select {
+	case p.queue <- prefetchItem{c, hints}:
+	default:
+		p.forget(c) // full: a later event tries again
+	}
+}
+
+func (p *marketPrefetch) forget(c cid.Cid) {
+	p.mu.Lock()
+	delete(p.done, c)
+	p.mu.Unlock()
+}
+
+// run fetches queued content until ctx ends.
+func (p *marketPrefetch) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case it := <-p.queue:
+			fctx, cancel := context.WithTimeout(ctx, prefetchTimeout)
+			if err := p.fetch(fctx, it.c, it.hints...); err != nil {
+				p.forget(it.c)
+			}
+			cancel()
+		}
+	}
+}
