@@ -36,8 +36,8 @@ type session struct {
 
 func (s *session) interrupted() bool { return s.parent.Err() != nil }
 
-// webName is the name of the web server instance the demo requests.
-const webName = "web"
+// webInstance is the name of the web server instance the demo requests.
+const webInstance = "web"
 
 // Steps returns the demo's steps in order (without the final clean-up,
 // which always runs).
@@ -263,7 +263,7 @@ func (s *session) request(ctx context.Context, r *node, name string) (instance, 
 func stepPlaceWeb(ctx context.Context, s *session) (Outcome, error) {
 	r := s.g.live()[0]
 	t0 := time.Now()
-	in, err := s.request(ctx, r, webName)
+	in, err := s.request(ctx, r, webInstance)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -273,14 +273,14 @@ func stepPlaceWeb(ctx context.Context, s *session) (Outcome, error) {
 	}
 	host := s.g.byPeer(in.Node)
 	if host == r {
-		return Outcome{}, fmt.Errorf("%s, the requester, hosts %q although it lacks the label %s=%s the request demands", r.name, webName, hostLabelKey, hostLabelValue)
+		return Outcome{}, fmt.Errorf("%s, the requester, hosts %q although it lacks the label %s=%s the request demands", r.name, webInstance, hostLabelKey, hostLabelValue)
 	}
-	s.webName, s.requester, s.web, s.webHost = webName, r, in, host
+	s.webName, s.requester, s.web, s.webHost = webInstance, r, in, host
 	s.m.PlacementMS = took.Milliseconds()
 	return Outcome{
 		Detail: fmt.Sprintf("%s requested %q (sla label.%s=%s): %s won, state %s, url %s, placed in %d ms",
-			r.name, webName, hostLabelKey, hostLabelValue, host.name, in.State, in.url(), s.m.PlacementMS),
-		Data: map[string]any{"name": webName, "requester": r.peerID, "host": in.Node, "instance_id": in.InstanceID, "url": in.url(), "placement_ms": s.m.PlacementMS},
+			r.name, webInstance, hostLabelKey, hostLabelValue, host.name, in.State, in.url(), s.m.PlacementMS),
+		Data: map[string]any{"name": webInstance, "requester": r.peerID, "host": in.Node, "instance_id": in.InstanceID, "url": in.url(), "placement_ms": s.m.PlacementMS},
 	}, nil
 }
 
