@@ -48,7 +48,8 @@ func TestMarketGrid(t *testing.T) {
 	g := newMktGrid(t)
 	req := g.start("requester", "--slice", "500ms")
 	h1 := g.start("host1", "--label", "role=host", "--slice", "500ms")
-	h2 := g.start("host2", "--label", "role=host", "--slice", "500ms")
+	h2 := g.start("host2", "--label", "role=host", "--slice", "500ms",
+		"--veto-hook", `if grep -q '"name":"veto-'; then echo "no veto- instances here"; exit 1; fi`)
 	g.converge()
 
 	web := repoFile(t, "recipes/examples/webserver.toml")
@@ -104,6 +105,23 @@ func TestMarketGrid(t *testing.T) {
 	if !haveHTTPD {
 		t.Skip("weft tool httpd (run by the webserver example) is not in this binary; the web placement tests need it")
 	}
+	t.Run("veto hook", func(t *testing.T) {
+		_, se, err := g.weft(req, "request", "veto-me", "--recipe", web, "--sla", "node="+h2.peerID, "--wait")
+		if err == nil || !strings.Contains(se, "no veto- instances here") {
+			t.Fatalf("vetoed request: err %v, stderr %q; want the hook's reason", err, se)
+		}
+	})
+	t.Run("anti-affinity", func(t *testing.T) {
+		var a, b mktInstance
+		g.mustJSON(req, &a, "request", "aa-1", "--recipe", web, "--sla", "label.role=host", "--sla", "anti_affinity=pair", "--wait", "--json")
+		g.mustJSON(req, &b, "request", "aa-2", "--recipe", web, "--sla", "label.role=host", "--sla", "anti_affinity=pair", "--wait", "--json")
+		if a.Node == "" || a.Node == b.Node {
+			t.Fatalf("anti-affine instances on %s and %s", a.Node, b.Node)
+		}
+		for _, n := range []string{"aa-1", "aa-2"} {
+			g.mustJSON(req, &a, "request", n, "--state", "destroyed", "--wait", "--json")
+		}
+	})
 	t.Run("pinned to a node", func(t *testing.T) {
 		var in mktInstance
 		g.mustJSON(req, &in, "request", "pinned", "--recipe", web, "--sla", "node="+h2.peerID, "--wait", "--json")
