@@ -45,6 +45,9 @@ func parseProcStat(b []byte) (procStat, bool) {
 		return s, false
 	}
 	s.State = f[0][0]
+	if !('A' <= s.State && s.State <= 'Z' || 'a' <= s.State && s.State <= 'z') {
+		return s, false
+	}
 	num := func(k int) uint64 { v, _ := strconv.ParseUint(f[k-3], 10, 64); return v }
 	inum := func(k int) int64 { v, _ := strconv.ParseInt(f[k-3], 10, 64); return v }
 	s.PPID = int(inum(4))
