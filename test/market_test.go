@@ -141,6 +141,17 @@ func TestMarketGrid(t *testing.T) {
 		t.Fatalf("placed: %+v; want started on a host with a url", placed)
 	}
 	mktPoll(t, 10*time.Second, func() error { return fetchPage(placed.Connection["url"], "woven") })
+	// Requesting again with another parameter updates it in place.
+	var updated mktInstance
+	g.mustJSON(req, &updated, "request", "web", "--recipe", web, "--param", "message=rewoven", "--sla", "label.role=host", "--wait", "--json")
+	if updated.Node != placed.Node || updated.InstanceID != placed.InstanceID {
+		t.Fatalf("update moved the instance: %+v, before %+v", updated, placed)
+	}
+	mktPoll(t, 20*time.Second, func() error {
+		g.mustJSON(req, &updated, "instance", "show", "web", "--json")
+		return fetchPage(updated.Connection["url"], "rewoven")
+	})
+	placed = updated
 	var list []mktInstance
 	g.mustJSON(req, &list, "instance", "list", "--json")
 	found := false
@@ -161,7 +172,7 @@ func TestMarketGrid(t *testing.T) {
 		case moved.State != "started":
 			return fmt.Errorf("on %s in state %s (%s)", moved.Node, moved.State, moved.Reason)
 		}
-		return fetchPage(moved.Connection["url"], "woven")
+		return fetchPage(moved.Connection["url"], "rewoven")
 	})
 	if moved.Epoch <= placed.Epoch || moved.Connection["url"] == placed.Connection["url"] || g.byPeer(moved.Node) == req {
 		t.Fatalf("after the kill: %+v; before: %+v", moved, placed)
