@@ -123,8 +123,10 @@ type Service struct {
 }
 
 type call struct {
-	done chan struct{}
-	err  error
+	done   chan struct{}
+	err    error
+	refs   int                // waiters (under Service.mu)
+	cancel context.CancelFunc // stops the transfer
 }
 
 // New returns a service for h and st. routing may be nil (then fetches use
@@ -302,7 +304,9 @@ func (s *Service) Provide(ctx context.Context, c cid.Cid) error {
 // as it streams in, and moves on to the next provider when one lies, stops
 // or lacks something. Blocks already received are kept, so the next
 // provider only sends the rest. Once complete, the node provides c in turn.
-// Concurrent fetches of the same CID share one transfer.
+// Concurrent fetches of the same CID share one transfer (hints of later
+// callers are not used); it stops when every caller's ctx is done. Fetch
+// needs a started service.
 func (s *Service) Fetch(ctx context.Context, c cid.Cid, hints ...peer.ID) error {
 	if err := store.CheckCID(c); err != nil {
 		return err
@@ -311,39 +315,50 @@ func (s *Service) Fetch(ctx context.Context, c cid.Cid, hints ...peer.ID) error 
 		return nil
 	}
 	s.mu.Lock()
-	if s.closed {
+	if s.closed || !s.started {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	if cl, ok := s.inflight[c]; ok {
-		s.mu.Unlock()
-		select {
-		case <-cl.done:
-			return cl.err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	cl, ok := s.inflight[c]
+	if !ok {
+		// The transfer runs on its own, so that it survives any one waiter
+		// giving up; it is cancelled when every waiter has.
+		tctx, cancel := context.WithCancel(s.ctx)
+		cl = &call{done: make(chan struct{}), cancel: cancel}
+		s.inflight[c] = cl
+		s.wg.Add(1)
+		go s.runFetch(tctx, cl, c, hints)
 	}
-	cl := &call{done: make(chan struct{})}
-	s.inflight[c] = cl
+	cl.refs++
 	s.mu.Unlock()
+	select {
+	case <-cl.done:
+		return cl.err
+	case <-ctx.Done():
+		s.mu.Lock()
+		if cl.refs--; cl.refs == 0 {
+			cl.cancel()
+		}
+		s.mu.Unlock()
+		return ctx.Err()
+	}
+}
 
-	cl.err = s.fetch(ctx, c, hints)
+// runFetch is the shared transfer of c behind Fetch.
+func (s *Service) runFetch(ctx context.Context, cl *call, c cid.Cid, hints []peer.ID) {
+	defer s.wg.Done()
+	err := s.fetch(ctx, c, hints)
+	cl.cancel()
 	s.mu.Lock()
 	delete(s.inflight, c)
+	cl.err = err
 	s.mu.Unlock()
 	close(cl.done)
-	if cl.err == nil && s.routing != nil {
-		if bg, ok := s.track(); ok {
-			go func() {
-				defer s.wg.Done()
-				if err := s.Provide(bg, c); err != nil {
-					s.log.Debug("provide after fetch", "cid", c, "err", err)
-				}
-			}()
+	if err == nil && s.routing != nil {
+		if perr := s.Provide(s.ctx, c); perr != nil {
+			s.log.Debug("provide after fetch", "cid", c, "err", perr)
 		}
 	}
-	return cl.err
 }
 
 func (s *Service) fetch(ctx context.Context, c cid.Cid, hints []peer.ID) error {

@@ -438,3 +438,24 @@ func TestFetchSurvivesProviderHostDying(t *testing.T) {
 		t.Fatalf("content complete %v, failed attempts %d (want 1)", f.st.Has(rc), f.svc.Stats().FailedAttempts)
 	}
 }
+
+func TestSharedFetchSurvivesOneWaiterGivingUp(t *testing.T) {
+	a, f := newNode(t, nil), newNode(t, nil)
+	connect(t, f.h, a.h)
+	_, rc, _ := publishRecipe(t, a)
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() { first <- f.svc.Fetch(ctx1, rc, a.h.ID()) }()
+	second := make(chan error, 1)
+	go func() { second <- f.svc.Fetch(context.Background(), rc, a.h.ID()) }()
+	cancel1()
+	if err := <-second; err != nil {
+		t.Fatalf("the waiter that did not give up failed: %v", err)
+	}
+	if err := <-first; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("the waiter that gave up: %v", err)
+	}
+	if !f.st.Has(rc) {
+		t.Fatal("content incomplete")
+	}
+}
