@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -149,7 +150,7 @@ func BenchmarkGossip10(b *testing.B) {
 		}
 		topics[i] = t
 	}
-	var xs, loss []float64
+	var xs, loss, perCPU []float64
 	for range b.N {
 		var subs []*pubsub.Subscription
 		for _, t := range topics[1:] {
@@ -185,6 +186,7 @@ func BenchmarkGossip10(b *testing.B) {
 			})
 		}
 		start := time.Now()
+		cpu0 := cpuTime()
 		mu.Lock()
 		lastRecv = start
 		mu.Unlock()
@@ -204,6 +206,7 @@ func BenchmarkGossip10(b *testing.B) {
 			}
 			return fmt.Errorf("delivered %v", counts)
 		})
+		cpuUsed := cpuTime() - cpu0
 		cancel()
 		got.Wait()
 		for _, s := range subs {
@@ -219,9 +222,11 @@ func BenchmarkGossip10(b *testing.B) {
 		loss = append(loss, 100*(1-float64(delivered)/float64(msgs*len(subs))))
 		msgs := float64(delivered) / float64(len(subs))
 		xs = append(xs, msgs/el.Seconds())
+		perCPU = append(perCPU, msgs/cpuUsed.Seconds())
 	}
 	b.ReportMetric(median(xs), "msgs/s")
 	b.ReportMetric(median(loss), "loss-%")
+	b.ReportMetric(median(perCPU), "msgs/cpu-s")
 }
 
 // BenchmarkIdleRSS starts one 'weft node' process ($WEFT_BIN), lets it idle
@@ -268,4 +273,13 @@ func vmRSS(pid int) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+}
+
+// cpuTime is the process's user+system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
