@@ -224,6 +224,31 @@ func (l *Ledger) AppendContract(ctx context.Context, c Contract) (*Entry, error)
 	return l.Append(ctx, c)
 }
 
+// unheld drops the raw entries already held (a hash is much cheaper than a
+// signature check, and anti-entropy and gossip often deliver both).
+func (l *Ledger) unheld(raws [][]byte) [][]byte {
+	ids := make([]cid.Cid, len(raws))
+	for i, b := range raws {
+		ids[i] = CIDOf(b)
+	}
+	out := raws[:0:0]
+	l.mu.Lock()
+	for i, b := range raws {
+		if !l.set.Has(ids[i]) {
+			out = append(out, b)
+		}
+	}
+	l.mu.Unlock()
+	return out
+}
+
+// Has reports whether the entry with CID c is held.
+func (l *Ledger) Has(c cid.Cid) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.set.Has(c)
+}
+
 // VerifyAll decodes and verifies raw entries in parallel on cfg.Workers
 // goroutines. It returns the good entries (input order) and one error per
 // rejected input.
@@ -277,7 +302,7 @@ func verifyParallel(raws [][]byte, workers int) ([]*Entry, []error) {
 // (and why), while the good ones are still ingested; any other error is a
 // local failure and nothing was ingested.
 func (l *Ledger) Ingest(ctx context.Context, raws [][]byte) ([]*Entry, error) {
-	good, bad := l.VerifyAll(raws)
+	good, bad := l.VerifyAll(l.unheld(raws))
 	added, err := l.AddVerified(ctx, good)
 	if err != nil {
 		return nil, err
@@ -304,7 +329,7 @@ func (l *Ledger) IngestStream(ctx context.Context, in <-chan [][]byte) (int, err
 		go func() {
 			defer wg.Done()
 			for raws := range in {
-				good, bad := verifyParallel(raws, 1)
+				good, bad := verifyParallel(l.unheld(raws), 1)
 				if len(bad) > 0 {
 					l.log.Debug("ledger: rejected entries", "count", len(bad), "first", bad[0])
 				}

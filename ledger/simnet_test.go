@@ -149,12 +149,15 @@ func (n *simNet) groupConverged(g int) bool {
 }
 
 // heal ends the partition and, like a libp2p connect notification, has
-// every replica sync once with a replica of the other group.
+// each pair (i, i+n/2) — one replica of each side — sync once, initiated by
+// the lower peer ID as the adapter does.
 func (n *simNet) heal() {
 	n.setPartitioned(false)
 	for i, id := range n.order {
 		other := n.order[(i+len(n.order)/2)%len(n.order)]
-		n.nodes[id].TriggerSync(other)
+		if id < other { // both ends see the connection; the lower ID initiates
+			n.nodes[id].TriggerSync(other)
+		}
 	}
 }
 

@@ -85,7 +85,13 @@ func New(ctx context.Context, l *ledger.Ledger, n Node, cfg Config) (*Adapter, e
 		return nil, fmt.Errorf("ledger: subscribe: %w", err)
 	}
 	a.h.SetStreamHandler(a.proto, a.serve)
-	a.notif = &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) { l.TriggerSync(c.RemotePeer()) }}
+	// Both ends see a new connection; the exchange is two-way, so only the
+	// end with the lower peer ID starts it.
+	a.notif = &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+		if p := c.RemotePeer(); a.h.ID() < p {
+			l.TriggerSync(p)
+		}
+	}}
 	a.h.Network().Notify(a.notif)
 	a.wg.Add(1)
 	go a.receive()
@@ -106,13 +112,13 @@ func (a *Adapter) validate(_ context.Context, from peer.ID, m *pubsub.Message) p
 		}
 		return pubsub.ValidationAccept
 	}
+	if len(m.Data) <= ledger.MaxEntrySize && a.l.Has(ledger.CIDOf(m.Data)) {
+		return pubsub.ValidationIgnore // held already: valid, nothing to forward
+	}
 	e, err := ledger.DecodeVerified(m.Data)
 	if err != nil {
 		a.log.Debug("ledger: gossip rejected", "from", from, "err", err)
 		return pubsub.ValidationReject
-	}
-	if _, ok := a.l.Get(e.CID()); ok {
-		return pubsub.ValidationIgnore
 	}
 	m.ValidatorData = e
 	return pubsub.ValidationAccept
