@@ -32,6 +32,9 @@ type Config struct {
 	// Guardians is the default number of guardians a request delegates to.
 	// Default 3.
 	Guardians int
+	// GuardianRefresh is how long a guardian may be missing before the
+	// requester re-signs its requests with a fresh guardian list. Default 30s.
+	GuardianRefresh time.Duration
 	// BidTTL is how long a bid stays valid. Default 10s.
 	BidTTL time.Duration
 	// WaitRetry is how often a request waiting for capacity is re-auctioned.
@@ -55,20 +58,21 @@ type Config struct {
 // DefaultConfig returns the defaults (LAN-grade timings).
 func DefaultConfig() Config {
 	return Config{
-		Auction:        DefaultAuctionConfig(),
-		Policy:         Policy{MaxLoad: 1},
-		Tick:           25 * time.Millisecond,
-		MemberRefresh:  200 * time.Millisecond,
-		StatusInterval: 2 * time.Second,
-		Guardians:      3,
-		BidTTL:         10 * time.Second,
-		WaitRetry:      2 * time.Second,
-		MaxPenalty:     20,
-		PenaltyDecay:   10 * time.Second,
-		SendQueue:      4096,
-		Senders:        4,
-		HookTimeout:    5 * time.Second,
-		History:        256,
+		Auction:         DefaultAuctionConfig(),
+		Policy:          Policy{MaxLoad: 1},
+		Tick:            25 * time.Millisecond,
+		MemberRefresh:   200 * time.Millisecond,
+		StatusInterval:  2 * time.Second,
+		Guardians:       3,
+		GuardianRefresh: 30 * time.Second,
+		BidTTL:          10 * time.Second,
+		WaitRetry:       2 * time.Second,
+		MaxPenalty:      20,
+		PenaltyDecay:    10 * time.Second,
+		SendQueue:       4096,
+		Senders:         4,
+		HookTimeout:     5 * time.Second,
+		History:         256,
 	}
 }
 
@@ -78,7 +82,7 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if c.BidderSet < 0 || c.Tick <= 0 || c.MemberRefresh <= 0 || c.StatusInterval <= 0 || c.Grace < 0 || c.Guardians < 0 || c.Guardians > MaxGuardians ||
-		c.BidTTL <= 0 || c.WaitRetry <= 0 || c.MaxPenalty <= 0 || c.PenaltyDecay <= 0 || c.SendQueue <= 0 || c.Senders <= 0 ||
+		c.BidTTL <= 0 || c.GuardianRefresh <= 0 || c.WaitRetry <= 0 || c.MaxPenalty <= 0 || c.PenaltyDecay <= 0 || c.SendQueue <= 0 || c.Senders <= 0 ||
 		c.HookTimeout <= 0 || c.History < 0 {
 		return fmt.Errorf("%w: market config out of range", ErrInvalidRequest)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"time"
 
@@ -297,13 +298,26 @@ func (m *Market) onRequestUpdate(env *Signed, now time.Time) error {
 		rec.req, rec.env = req, *env
 		m.saveRecord(rec)
 		used = true
+	} else if rec == nil && req.Requester != m.self && slices.Contains(req.Delegation.Guardians, m.self) {
+		// Newly named guardian: the contract follows in a notice.
+		rec = &record{req: req, env: *env, updated: now}
+		m.records[req.Instance] = rec
+		m.saveRecord(rec)
+		used = true
 	}
 	if h := m.hosted[req.Instance]; h != nil && !h.fenced {
 		if req.Generation <= h.req.Generation {
 			return fmt.Errorf("%w: generation %d is not newer than %d", ErrReplay, req.Generation, h.req.Generation)
 		}
 		h.req, h.reqEnv = req, *env
-		m.applySpec(h, specOf(req, h.contract.Epoch()))
+		spec := specOf(req, h.contract.Epoch())
+		same := h.spec
+		same.Generation = spec.Generation
+		if reflect.DeepEqual(same, spec) {
+			h.spec.Generation = spec.Generation // only the delegation changed: nothing to apply
+		} else {
+			m.applySpec(h, spec)
+		}
 		m.saveHosted(h)
 		used = true
 	}

@@ -51,6 +51,8 @@ type record struct {
 	updated   time.Time
 	// failedOn are hosts where a batch run failed (kept off retries).
 	failedOn []peer.ID
+	// guardLost is when a guardian was first seen missing.
+	guardLost time.Time
 }
 
 // auctionRun is an auction this node runs, with what it sent.
@@ -526,6 +528,9 @@ func (m *Market) tickRecords(now time.Time) {
 		if rec.status != nil && (rec.status.State == StateDone) {
 			continue
 		}
+		if rec.mine {
+			m.refreshGuardians(rec, now)
+		}
 		if m.alive(host) {
 			rec.lostSince = time.Time{}
 			continue
@@ -590,4 +595,50 @@ func Reached(v InstanceView) (bool, error) {
 		return true, fmt.Errorf("%w: %s", ErrUnplaceable, v.Reason)
 	}
 	return false, nil
+}
+
+// refreshGuardians re-signs the request with a fresh guardian list when a
+// guardian has been missing for GuardianRefresh, and sends it to the host
+// and to the old and new guardians (hosts apply nothing: only the
+// delegation changed).
+func (m *Market) refreshGuardians(rec *record, now time.Time) {
+	gs := rec.req.Delegation.Guardians
+	if len(gs) == 0 || !slices.ContainsFunc(gs, func(g peer.ID) bool { return !m.alive(g) }) {
+		rec.guardLost = time.Time{}
+		return
+	}
+	if rec.guardLost.IsZero() {
+		rec.guardLost = now
+	}
+	if now.Sub(rec.guardLost) < m.cfg.GuardianRefresh {
+		return
+	}
+	fresh := Guardians(rec.req.Instance, slices.Collect(maps.Keys(m.live)), []peer.ID{m.self}, len(gs))
+	if slices.Equal(fresh, gs) {
+		return
+	}
+	req := *rec.req
+	req.Delegation.Guardians = fresh
+	req.Generation = max(uint64(now.UnixNano()), rec.req.Generation+1)
+	req.Timestamp = now.UnixNano()
+	env := m.signer.Sign(KindRequest, &req)
+	old := rec.req
+	rec.req, rec.env, rec.guardLost, rec.updated = &req, env, time.Time{}, now
+	m.saveRecord(rec)
+	m.send(rec.contract.Provider(), env)
+	sent := map[peer.ID]bool{m.self: true, rec.contract.Provider(): true}
+	for _, g := range append(slices.Clone(old.Delegation.Guardians), fresh...) {
+		if !sent[g] {
+			sent[g] = true
+			m.send(g, env)
+		}
+	}
+	// New guardians learn the contract too.
+	notice := m.signer.Sign(KindContract, &ContractNotice{Contract: *rec.contract})
+	for _, g := range fresh {
+		if !slices.Contains(old.Delegation.Guardians, g) && g != rec.contract.Provider() {
+			m.send(g, notice)
+		}
+	}
+	m.log.Debug("market: guardians refreshed", "instance", rec.req.Instance.Short(), "guardians", len(fresh))
 }

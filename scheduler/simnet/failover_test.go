@@ -154,3 +154,48 @@ func TestBatchJobRetries(t *testing.T) {
 		}
 	})
 }
+
+// When a guardian dies, the requester re-signs its delegation with a fresh
+// guardian list; a new guardian can then re-place the instance.
+func TestGuardiansRefreshed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net, nodes := grid(t, 8, nil)
+		req := nodes[0]
+		v := placed(t, req.Market, spec("web", "guardians=2"))
+		host := net.Node(mustDecode(t, v.Node))
+		var dead *simnet.Node
+		for _, g := range v.Guardians {
+			if n := net.Node(mustDecode(t, g)); n != host {
+				dead = n
+				break
+			}
+		}
+		dead.Down()
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		v2, err := req.Market.Wait(ctx, "web", func(x scheduler.InstanceView) bool {
+			return len(x.Guardians) == 2 && !slices.Contains(x.Guardians, dead.ID.String())
+		})
+		if err != nil {
+			t.Fatalf("guardians not refreshed: %v %+v", err, v2)
+		}
+		if v2.State != scheduler.StateStarted || v2.Node != v.Node || v2.Epoch != v.Epoch {
+			t.Fatalf("refresh disturbed the instance: %+v", v2)
+		}
+		// Every live guardian now knows the instance.
+		for _, g := range v2.Guardians {
+			gn := net.Node(mustDecode(t, g))
+			if gn == host {
+				continue
+			}
+			waitFor(t, "new guardian knows the instance", 10*time.Second, func() bool {
+				return slices.ContainsFunc(gn.Market.Instances(), func(x scheduler.InstanceView) bool {
+					return x.InstanceID == v.InstanceID && x.Node == v.Node
+				})
+			})
+		}
+		if n := len(host.Runner.Instances()); n != 1 {
+			t.Fatalf("host runs %d instances", n)
+		}
+	})
+}
