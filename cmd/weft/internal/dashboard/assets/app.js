@@ -587,7 +587,10 @@
       if (s.again) { s.again = false; refresh(name); }
     });
   }
+  // While the tab is hidden, changes are only noted; they load when it shows.
+  const hiddenChanges = new Set();
   function refreshTopic(topic) {
+    if (document.hidden) { hiddenChanges.add(topic); return; }
     for (const [name, s] of Object.entries(sections)) {
       if (s.topic !== topic) continue;
       if (s.manual && $('statement-body').dataset.state === 'idle') continue;
@@ -675,6 +678,12 @@
       refresh('statement');
     });
     $('login-retry').addEventListener('click', () => { loggedOut = false; checkSession(); });
+    document.addEventListener('visibilitychange', () => {
+      if (document.hidden) return;
+      const topics = [...hiddenChanges];
+      hiddenChanges.clear();
+      for (const t of topics) refreshTopic(t);
+    });
     setInterval(() => { if (status) renderFacts(); }, 1000);
     checkSession();
   });
