@@ -612,23 +612,25 @@
     if (es) es.close();
     if (retryTimer) { clearTimeout(retryTimer); retryTimer = 0; }
     setLive(es ? 'reconnecting' : 'connecting', es ? 'reconnecting…' : 'connecting…');
-    es = new EventSource('/v1/events');
-    es.addEventListener('hello', () => {
+    const src = new EventSource('/v1/events');
+    es = src;
+    src.addEventListener('hello', () => {
       backoff = 1000;
       const l = $('live');
       l.dataset.connects = String(Number(l.dataset.connects || 0) + 1);
       setLive('on', 'live');
       refreshAll(); // catch up with whatever changed while disconnected
     });
-    es.addEventListener('change', (ev) => {
+    src.addEventListener('change', (ev) => {
       const l = $('live');
       l.dataset.changes = String(Number(l.dataset.changes || 0) + 1);
       let topic = '';
       try { topic = JSON.parse(ev.data).topic; } catch (_) { return; }
       refreshTopic(topic);
     });
-    es.onerror = () => {
-      if (es.readyState === EventSource.CLOSED) {
+    src.onerror = () => {
+      if (src !== es) return; // a stream this page already replaced
+      if (src.readyState === EventSource.CLOSED) {
         // The server refused the stream (e.g. 401) or went away: check the
         // session, then retry with back-off.
         setLive('reconnecting', 'reconnecting…');
