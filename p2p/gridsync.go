@@ -185,5 +185,3 @@ func (n *Node) changeList(p peer.ID, f func(grid.MemberList, peer.ID, int64) gri
 	}
 	return next, nil
 }
-
-var _ = context.Background
