@@ -338,6 +338,9 @@ func (s *Service) Fetch(ctx context.Context, c cid.Cid, hints ...peer.ID) error 
 		s.mu.Lock()
 		if cl.refs--; cl.refs == 0 {
 			cl.cancel()
+			if s.inflight[c] == cl {
+				delete(s.inflight, c) // a later Fetch starts afresh
+			}
 		}
 		s.mu.Unlock()
 		return ctx.Err()
@@ -350,7 +353,9 @@ func (s *Service) runFetch(ctx context.Context, cl *call, c cid.Cid, hints []pee
 	err := s.fetch(ctx, c, hints)
 	cl.cancel()
 	s.mu.Lock()
-	delete(s.inflight, c)
+	if s.inflight[c] == cl {
+		delete(s.inflight, c)
+	}
 	cl.err = err
 	s.mu.Unlock()
 	close(cl.done)
