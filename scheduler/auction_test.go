@@ -293,3 +293,32 @@ func TestApplySLA(t *testing.T) {
 		}
 	}
 }
+
+func TestShouldReplace(t *testing.T) {
+	alice, g1, g2, other := testSigner(t, 1).ID(), testSigner(t, 2).ID(), testSigner(t, 3).ID(), testSigner(t, 4).ID()
+	req := testRequest(alice, "web", g1, g2)
+	req.Grace = 5 * time.Second
+	up := map[peer.ID]bool{alice: true, g1: true, g2: true, other: true}
+	alive := func(id peer.ID) bool { return up[id] }
+	if ShouldReplace(alice, req, 4*time.Second, alive, t0) {
+		t.Fatal("re-placed before the grace ended")
+	}
+	if !ShouldReplace(alice, req, 5*time.Second, alive, t0) {
+		t.Fatal("requester must re-place after the grace")
+	}
+	if ShouldReplace(g1, req, time.Minute, alive, t0) {
+		t.Fatal("a guardian acted while the requester is alive")
+	}
+	up[alice] = false
+	if !ShouldReplace(g1, req, time.Minute, alive, t0) || ShouldReplace(g2, req, time.Minute, alive, t0) || ShouldReplace(other, req, time.Minute, alive, t0) {
+		t.Fatal("only the first live guardian acts")
+	}
+	up[g1] = false
+	if !ShouldReplace(g2, req, time.Minute, alive, t0) {
+		t.Fatal("the next guardian must act when the first is gone")
+	}
+	req.Delegation.Expires = t0.UnixNano()
+	if ShouldReplace(g2, req, time.Minute, alive, t0) {
+		t.Fatal("acted under an expired delegation")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"slices"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -113,4 +114,19 @@ func tieBreak(auctionID []byte, id peer.ID) uint64 {
 	h.Write(auctionID)
 	h.Write([]byte(id))
 	return binary.BigEndian.Uint64(h.Sum(nil))
+}
+
+// ShouldReplace is the reconciler's decision for an instance whose host has
+// been missing from the membership for lostFor: node self re-auctions it
+// when the grace has passed and self is the requester, or the requester is
+// not alive, the delegation allows self at now, and self is the first live
+// guardian.
+func ShouldReplace(self peer.ID, req *Request, lostFor time.Duration, alive func(peer.ID) bool, now time.Time) bool {
+	if lostFor < req.Grace || req.State == StateDestroyed {
+		return false
+	}
+	if req.Requester == self {
+		return true
+	}
+	return !alive(req.Requester) && req.Delegation.Allows(self, now) && ActingGuardian(req.Delegation.Guardians, alive) == self
 }

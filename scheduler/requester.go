@@ -538,14 +538,7 @@ func (m *Market) tickRecords(now time.Time) {
 		if rec.lostSince.IsZero() {
 			rec.lostSince = now
 		}
-		if now.Sub(rec.lostSince) < rec.req.Grace {
-			continue
-		}
-		responsible := rec.mine
-		if !responsible && !m.alive(rec.req.Requester) && rec.req.Delegation.Allows(m.self, now) {
-			responsible = ActingGuardian(rec.req.Delegation.Guardians, m.alive) == m.self
-		}
-		if responsible {
+		if ShouldReplace(m.self, rec.req, now.Sub(rec.lostSince), m.alive, now) {
 			m.startAuction(rec, now, "host lost")
 		}
 	}
