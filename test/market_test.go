@@ -80,9 +80,10 @@ func TestMarketGrid(t *testing.T) {
 	})
 	t.Run("batch job result fetched on another node", func(t *testing.T) {
 		var job struct {
-			State  string `json:"state"`
-			Result string `json:"result"`
-			Node   string `json:"node"`
+			State      string `json:"state"`
+			Result     string `json:"result"`
+			Node       string `json:"node"`
+			InstanceID string `json:"instance_id"`
 		}
 		g.mustJSON(h1, &job, "job", "run", "--recipe", primes, "--param", "n=100000", "--wait", "--json")
 		if job.State != "done" || job.Result == "" {
@@ -100,6 +101,31 @@ func TestMarketGrid(t *testing.T) {
 		b, err := os.ReadFile(filepath.Join(out, "count.txt"))
 		if err != nil || strings.TrimSpace(string(b)) != "9592" {
 			t.Fatalf("count.txt: %q, %v; want 9592", b, err)
+		}
+		// Once its requester holds the result, the job's partition is freed
+		// and the job still shows its result.
+		host := g.byPeer(job.Node)
+		mktPoll(t, 20*time.Second, func() error {
+			var parts []struct {
+				InstanceID string `json:"instance_id"`
+			}
+			if err := json.Unmarshal(g.weftOK(host, "partition", "list", "--json"), &parts); err != nil {
+				return err
+			}
+			for _, p := range parts {
+				if p.InstanceID == job.InstanceID {
+					return fmt.Errorf("the finished job still holds a partition on %s", host.name)
+				}
+			}
+			return nil
+		})
+		var again struct {
+			State  string `json:"state"`
+			Result string `json:"result"`
+		}
+		g.mustJSON(h1, &again, "job", "run", "--recipe", primes, "--param", "n=100000", "--wait", "--json")
+		if again.State != "done" || again.Result != job.Result {
+			t.Fatalf("the same job again: %+v, want done with %s", again, job.Result)
 		}
 	})
 	if !haveHTTPD {

@@ -70,6 +70,7 @@ non-zero, with the reason). With --json it prints an object with id, state
 			if wait {
 				raw, err = waitJob(ctx, g, c, j.ID, timeout)
 				if raw != nil {
+					j = jobJSON{}
 					_ = remarshal(raw, &j)
 				}
 				if err != nil {

@@ -173,6 +173,7 @@ connection, epoch, ...`,
 			if wait {
 				raw, err = waitMarketInstance(ctx, g, c, args[0], timeout)
 				if raw != nil {
+					v = instanceJSON{}
 					_ = remarshal(raw, &v)
 				}
 				if err != nil {

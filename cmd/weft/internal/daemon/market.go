@@ -29,6 +29,13 @@ type marketState struct {
 	market        *scheduler.Market
 	marketRunner  *partitionRunner
 	marketContent marketContent
+	// marketJobs maps a finished job's name to its result CID: a job's
+	// instance is destroyed (its partition freed) once this node holds the
+	// result, and the job keeps showing it.
+	marketJobs sync.Map
+	// marketJobNames are the jobs run through POST /v1/jobs (only those are
+	// released when done; a batch type requested with weft request stays).
+	marketJobNames sync.Map
 }
 
 // marketConfig turns [market] (and [node] labels, [ledger] credit_limit)
@@ -107,6 +114,7 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 	d.market = m
 	d.onClose(m.Close)
 	pre := newMarketPrefetch(content.fetch)
+	pre.jobDone = func(v scheduler.InstanceView) { d.releaseJob(ctx, v) }
 	fctx, fcancel := context.WithCancel(ctx)
 	var bg sync.WaitGroup
 	bg.Add(2)
@@ -300,10 +308,27 @@ type JobJSON struct {
 	Updated time.Time `json:"updated_at"`
 }
 
-func jobOf(v scheduler.InstanceView) JobJSON {
+// releaseJob records a finished job's result and destroys its instance,
+// freeing the host's partition (the result stays in the content stores).
+func (d *Daemon) releaseJob(ctx context.Context, v scheduler.InstanceView) {
+	if _, ok := d.marketJobNames.Load(v.Name); !ok {
+		return
+	}
+	d.marketJobs.Store(v.Name, v.Result)
+	spec := scheduler.RequestSpec{Name: v.Name, RecipeCID: v.RecipeCID, SoftwareType: v.SoftwareType, Resources: v.Resources,
+		State: scheduler.StateDestroyed, Batch: true}
+	if _, err := d.market.Request(ctx, spec); err != nil && ctx.Err() == nil {
+		d.log.Warn("market: releasing a finished job", "job", v.Name, "err", err)
+	}
+}
+
+func (d *Daemon) jobOf(v scheduler.InstanceView) JobJSON {
 	st := v.State.String()
 	if v.State == scheduler.StateStarted || v.State == scheduler.StateStopped {
 		st = "running"
+	}
+	if r, ok := d.marketJobs.Load(v.Name); ok && v.RequestedState == scheduler.StateDestroyed {
+		st, v.Result, v.Reason = scheduler.StateDone.String(), r.(string), ""
 	}
 	return JobJSON{ID: v.Name, InstanceID: v.InstanceID, Node: v.Node, State: st, Result: v.Result, Reason: v.Reason,
 		Retries: v.Retries, Recipe: v.RecipeCID, Updated: v.UpdatedAt}
@@ -343,16 +368,19 @@ func (d *Daemon) handleJobRun(w http.ResponseWriter, r *http.Request) {
 	if in.MaxRetries != nil {
 		spec.MaxRetries = *in.MaxRetries
 	}
-	if prev, err := d.market.Instance(spec.Name); err == nil && prev.State == scheduler.StateDone && prev.Result != "" {
-		api.WriteJSON(w, http.StatusOK, jobOf(prev)) // same job, already done
-		return
+	if prev, err := d.market.Instance(spec.Name); err == nil {
+		if j := d.jobOf(prev); j.State == "done" && j.Result != "" {
+			api.WriteJSON(w, http.StatusOK, j) // same job, already done
+			return
+		}
 	}
+	d.marketJobNames.Store(spec.Name, true)
 	v, err := d.market.Request(r.Context(), spec)
 	if err != nil {
 		writeMarketError(w, err)
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, jobOf(v))
+	api.WriteJSON(w, http.StatusOK, d.jobOf(v))
 }
 
 func (d *Daemon) handleJob(w http.ResponseWriter, r *http.Request) {
@@ -361,7 +389,7 @@ func (d *Daemon) handleJob(w http.ResponseWriter, r *http.Request) {
 		writeMarketError(w, fmt.Errorf("%w: job %s", scheduler.ErrNotFound, r.PathValue("id")))
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, jobOf(v))
+	api.WriteJSON(w, http.StatusOK, d.jobOf(v))
 }
 
 // JobResultJSON is the body of POST /v1/jobs/result: fetch the result tree

@@ -19,6 +19,9 @@ import (
 type marketPrefetch struct {
 	fetch func(ctx context.Context, c cid.Cid, hints ...peer.ID) error
 	queue chan prefetchItem
+	// jobDone, if set, is called (from the prefetch goroutine) once the
+	// result of one of this node's batch jobs is held locally.
+	jobDone func(v scheduler.InstanceView)
 
 	mu   sync.Mutex
 	done map[cid.Cid]bool
@@ -27,6 +30,7 @@ type marketPrefetch struct {
 type prefetchItem struct {
 	c     cid.Cid
 	hints []peer.ID
+	job   *scheduler.InstanceView
 }
 
 // prefetchTimeout bounds one prefetch.
@@ -50,13 +54,13 @@ func (p *marketPrefetch) observe(ev scheduler.Event) {
 	}
 	switch {
 	case !v.Mine && v.RecipeCID != "":
-		p.add(v.RecipeCID, hints)
-	case v.Mine && v.Result != "":
-		p.add(v.Result, hints)
+		p.add(v.RecipeCID, hints, nil)
+	case v.Mine && v.Batch && v.State == scheduler.StateDone && v.Result != "":
+		p.add(v.Result, hints, &v)
 	}
 }
 
-func (p *marketPrefetch) add(s string, hints []peer.ID) {
+func (p *marketPrefetch) add(s string, hints []peer.ID, job *scheduler.InstanceView) {
 	c, err := cid.Decode(s)
 	if err != nil {
 		return
@@ -69,7 +73,7 @@ func (p *marketPrefetch) add(s string, hints []peer.ID) {
 		return
 	}
 	select {
-	case p.queue <- prefetchItem{c, hints}:
+	case p.queue <- prefetchItem{c, hints, job}:
 	default:
 		p.forget(c) // full: a later event tries again
 	}
@@ -89,10 +93,14 @@ func (p *marketPrefetch) run(ctx context.Context) {
 			return
 		case it := <-p.queue:
 			fctx, cancel := context.WithTimeout(ctx, prefetchTimeout)
-			if err := p.fetch(fctx, it.c, it.hints...); err != nil {
-				p.forget(it.c)
-			}
+			err := p.fetch(fctx, it.c, it.hints...)
 			cancel()
+			switch {
+			case err != nil:
+				p.forget(it.c)
+			case it.job != nil && p.jobDone != nil:
+				p.jobDone(*it.job)
+			}
 		}
 	}
 }
