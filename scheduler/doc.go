@@ -26,10 +26,12 @@
 //
 // # Usage
 //
+//	store, err := scheduler.NewDirStore(filepath.Join(dataDir, "market"))
 //	m, err := scheduler.New(scheduler.DefaultConfig(), privKey, scheduler.Deps{
-//		Transport: t, Membership: mem, Runner: r, Contracts: ledgerSink, Log: log,
+//		Transport: t, Membership: mem, Runner: r, Contracts: ledgerSink, Store: store, Log: log,
 //	})
 //	err = m.Start(ctx)
+//	// on every membership event: m.MembershipChanged()
 //	defer m.Close()
 //	spec := scheduler.RequestSpec{Name: "web", RecipeCID: c, Resources: res}
 //	err = scheduler.ApplySLA(&spec, []string{"region=eu", "max_rtt=20ms"})
@@ -47,6 +49,6 @@
 // goroutines, so a slow Transport never blocks the loop. Runner.Apply and
 // VetoHook.Veto run in their own goroutines and report back to the loop.
 // Observers registered with Observe run on the loop and must not block.
-// Auction, Decide, Wins, ShouldStop, Guardians and BidderSet are pure and
+// Auction, Decide, Wins, ShouldStop, ShouldReplace, Guardians and BidderSet are pure and
 // hold no locks.
 package scheduler
