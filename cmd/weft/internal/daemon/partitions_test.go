@@ -1,0 +1,117 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/weftgrid/weft/cmd/weft/internal/api"
+	"github.com/weftgrid/weft/cmd/weft/internal/config"
+	"github.com/weftgrid/weft/partition"
+)
+
+// TestLocalInstancesAPI runs a batch recipe given inline through POST
+// /v1/local/instances, follows it to completion and checks the partition
+// listing, parameter validation and destroy.
+func TestLocalInstancesAPI(t *testing.T) {
+	cfg := config.Default()
+	cfg.Node.DataDir = t.TempDir()
+	cfg.Partitions.Count = 2
+	cfg.Partitions.PortBase = 41000
+	cfg.Partitions.Users = false
+	d, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := api.LoadOrCreateToken(cfg.Node.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.api = api.NewServer(token, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := d.startPartitions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer d.closeAll()
+	call := func(method, path string, body any, out any) int {
+		t.Helper()
+		var b []byte
+		if body != nil {
+			b, _ = json.Marshal(body)
+		}
+		req := httptest.NewRequest(method, path, bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		d.api.ServeHTTP(rec, req)
+		if out != nil {
+			if err := json.Unmarshal(rec.Body.Bytes(), out); err != nil {
+				t.Fatalf("%s %s: %v: %s", method, path, err, rec.Body.String())
+			}
+		}
+		return rec.Code
+	}
+	recipe := `
+name = "count"
+version = "1"
+[params.n]
+type = "int"
+default = 3
+max = 100
+[types.default]
+batch = true
+[[types.default.processes]]
+name = "main"
+command = "/bin/sh"
+args = ["-c", "seq {{.Params.n}} > $WEFT_OUT/seq.txt"]
+`
+	var bad api.ErrorBody
+	if code := call("POST", "/v1/local/instances", map[string]any{"toml": recipe, "params": map[string]any{"n": 1000}}, &bad); code != http.StatusBadRequest {
+		t.Errorf("out-of-range param: HTTP %d %s", code, bad.Error)
+	}
+	var st partition.InstanceStatus
+	if code := call("POST", "/v1/local/instances", map[string]any{"name": "job", "toml": recipe, "params": map[string]any{"n": 5}}, &st); code != http.StatusOK {
+		t.Fatalf("run: HTTP %d", code)
+	}
+	if st.ID != "local-job" {
+		t.Fatalf("id %q", st.ID)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for st.Phase != partition.PhaseCompleted {
+		if time.Now().After(deadline) || st.Phase == partition.PhaseFailed {
+			t.Fatalf("instance: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+		call("GET", "/v1/local/instances/local-job", nil, &st)
+	}
+	out, err := os.ReadFile(filepath.Join(st.ResultDir, "seq.txt"))
+	if err != nil || string(out) != "1\n2\n3\n4\n5\n" {
+		t.Fatalf("seq.txt = %q, %v", out, err)
+	}
+	var parts []partition.PartitionStatus
+	call("GET", "/v1/partitions", nil, &parts)
+	if len(parts) != 2 || parts[st.Partition].InstanceID != "local-job" || parts[st.Partition].Phase != "completed" {
+		t.Fatalf("partitions %+v", parts)
+	}
+	var list []partition.InstanceStatus
+	call("GET", "/v1/local/instances", nil, &list)
+	if len(list) != 1 {
+		t.Fatalf("list %+v", list)
+	}
+	if code := call("DELETE", "/v1/local/instances/local-job", nil, &st); code != http.StatusOK {
+		t.Fatalf("destroy: HTTP %d", code)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for call("GET", "/v1/local/instances/local-job", nil, nil) != http.StatusNotFound {
+		if time.Now().After(deadline) {
+			t.Fatal("not destroyed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
