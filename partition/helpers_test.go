@@ -79,7 +79,10 @@ func helperBurn(args []string) {
 	if err := os.WriteFile(args[1], []byte(strconv.FormatInt(cpu(), 10)), 0o644); err != nil {
 		os.Exit(1)
 	}
-	os.Exit(x & 0) // keep x alive
+	if x == 42 { // keep the loop from being optimized away
+		fmt.Print("")
+	}
+	os.Exit(0)
 }
 
 // helperNode DATADIR PORTBASE: a node that runs one web instance and waits

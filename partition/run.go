@@ -91,14 +91,6 @@ func (m *Manager) fail(in *instance, gen string, err error) {
 	m.refreshLocked(in)
 }
 
-func (m *Manager) setPhase(in *instance, ph Phase) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	in.rec.Phase = ph
-	m.persistLocked()
-	m.refreshLocked(in)
-}
-
 // startInstance allocates a partition if needed, installs the recipe,
 // writes the instance's files and starts its processes and promises.
 func (m *Manager) startInstance(in *instance) {
