@@ -53,6 +53,9 @@ type record struct {
 	failedOn []peer.ID
 	// guardLost is when a guardian was first seen missing.
 	guardLost time.Time
+	// lastHost and lastEpoch name the host of a destroyed instance (views).
+	lastHost  peer.ID
+	lastEpoch uint64
 }
 
 // auctionRun is an auction this node runs, with what it sent.
@@ -496,6 +499,7 @@ func (m *Market) onStatus(env *Signed, now time.Time) error {
 	}
 	rec.updated = now
 	if rec.req.State == StateDestroyed && st.State == StateDestroyed {
+		rec.lastHost, rec.lastEpoch = rec.contract.Provider(), rec.contract.Epoch()
 		rec.contract = nil
 		m.saveRecord(rec)
 	}

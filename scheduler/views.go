@@ -15,7 +15,8 @@ type InstanceView struct {
 	Name       string     `json:"name"`
 	InstanceID InstanceID `json:"instance_id"`
 	Requester  string     `json:"requester"`
-	// Node is the host's peer ID ("" while unplaced).
+	// Node is the host's peer ID ("" while unplaced; for a destroyed
+	// instance, the host it ran on).
 	Node string `json:"node"`
 	// State is the observed state: pending, started, stopped, destroyed,
 	// failed, waiting or done.
@@ -122,6 +123,8 @@ func (m *Market) view(rec *record) InstanceView {
 	if rec.contract != nil {
 		v.Node = rec.contract.Provider().String()
 		v.Epoch = rec.contract.Epoch()
+	} else if rec.lastHost != "" && req.State == StateDestroyed {
+		v.Node, v.Epoch = rec.lastHost.String(), rec.lastEpoch // where it ran
 	}
 	switch {
 	case rec.auction != nil:
