@@ -246,9 +246,14 @@ func (m *Manager) Close() error {
 // Apply records spec as the desired state of instance spec.ID (persisted
 // before it returns), then lets the loop act. It is idempotent; a change of
 // recipe, type or params restarts the instance in its partition; a change
-// of epoch only is recorded. A new started instance is refused with
+// of epoch only is recorded (a failed instance is retried by any change).
+// A new started instance is refused with
 // ErrNoFreePartition when every partition is taken.
-func (m *Manager) Apply(spec InstanceSpec) error {
+func (m *Manager) Apply(spec InstanceSpec) error { return m.apply(spec, false) }
+
+// apply is Apply; retry restarts a failed instance even when the spec is
+// unchanged.
+func (m *Manager) apply(spec InstanceSpec, retry bool) error {
 	if spec.ID == "" || len(spec.ID) > 256 || !spec.State.Valid() {
 		return fmt.Errorf("%w: id %q, state %q", ErrInvalidSpec, spec.ID, spec.State)
 	}
@@ -305,8 +310,11 @@ func (m *Manager) Apply(spec InstanceSpec) error {
 	in.rec.Recipe = rc.Canonical()
 	in.rec.Params = spec.Params
 	in.rec.State, in.rec.Epoch, in.rec.Requester, in.rec.Gen = spec.State, spec.Epoch, spec.Requester, gen
-	if known && prev.State == in.rec.State && prev.Gen == gen && prev.Epoch == spec.Epoch && prev.Name == spec.Name && prev.Requester == spec.Requester {
-		return nil // nothing changed
+	unchanged := known && prev.State == in.rec.State && prev.Gen == gen && prev.Epoch == spec.Epoch && prev.Name == spec.Name && prev.Requester == spec.Requester
+	if known && in.rec.Phase == PhaseFailed && spec.State == StateStarted && (!unchanged || retry) {
+		in.rec.RunGen, in.rec.Error = "", "" // a failed instance asked again: retry it
+	} else if unchanged {
+		return nil
 	}
 	m.insts[spec.ID] = in
 	if err := m.saveLocked(); err != nil {
@@ -767,6 +775,7 @@ func killGroup(pid int, sig syscall.Signal) {
 
 // SetState changes only the requested state of a known instance (keeping
 // its recipe, type, params and epoch), persisted before it returns.
+// Setting started on a failed instance retries it.
 func (m *Manager) SetState(id string, s State) error {
 	if !s.Valid() {
 		return fmt.Errorf("%w: state %q", ErrInvalidSpec, s)
@@ -783,5 +792,5 @@ func (m *Manager) SetState(id string, s State) error {
 	spec := InstanceSpec{ID: id, Name: in.rec.Name, RecipeCID: in.rec.RecipeCID, Recipe: in.recipe,
 		Type: in.rec.Type, Params: in.rec.Params, State: s, Epoch: in.rec.Epoch, Requester: in.rec.Requester}
 	m.mu.Unlock()
-	return m.Apply(spec)
+	return m.apply(spec, s == StateStarted)
 }

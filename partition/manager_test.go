@@ -227,7 +227,7 @@ func TestBatchCompletesWithResult(t *testing.T) {
 		t.Errorf("result cid %q", st.ResultCID)
 	}
 	// A failing batch fails.
-	rc2 := mustParse(shRecipe("exit 7", true, ""))
+	rc2 := mustParse(shRecipe("echo run >> $HOME/runs; exit 7", true, ""))
 	if err := m.Apply(InstanceSpec{ID: "bad", Recipe: rc2, State: StateStarted}); err != nil {
 		t.Fatal(err)
 	}
@@ -235,6 +235,16 @@ func TestBatchCompletesWithResult(t *testing.T) {
 	if !strings.Contains(st.Error, "exit status 7") {
 		t.Errorf("error %q", st.Error)
 	}
+	// Asking a failed instance to start again retries it.
+	runs := filepath.Join(m.partDir(st.Partition), "runs")
+	if err := m.SetState("bad", StateStarted); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "second run", func() bool {
+		b, _ := os.ReadFile(runs)
+		return strings.Count(string(b), "run") == 2
+	})
+	waitPhase(t, m, "bad", PhaseFailed)
 }
 
 type fakeResults struct{}
