@@ -75,6 +75,12 @@ func genReceipts(tb testing.TB, n int) []*Entry {
 // rawVerifyRate verifies every entry's signature with crypto/ed25519 on the
 // same number of goroutines as ingest, and returns signatures per second.
 func rawVerifyRate(b *testing.B, es []*Entry) time.Duration {
+	d, _ := rawVerify(b, es)
+	return d
+}
+
+// rawVerify returns the wall-clock and CPU time of verifying es.
+func rawVerify(b *testing.B, es []*Entry) (wall, cpu time.Duration) {
 	type job struct {
 		pub      ed25519.PublicKey
 		msg, sig []byte
@@ -86,6 +92,7 @@ func rawVerifyRate(b *testing.B, es []*Entry) time.Duration {
 		jobs[i] = job{pub, append([]byte(EntryDomain), msg...), e.Sig}
 	}
 	workers := runtime.GOMAXPROCS(0)
+	cpu0 := cpuTime()
 	start := time.Now()
 	var wg sync.WaitGroup
 	chunk := (len(jobs) + workers - 1) / workers
@@ -102,7 +109,7 @@ func rawVerifyRate(b *testing.B, es []*Entry) time.Duration {
 		}()
 	}
 	wg.Wait()
-	return time.Since(start)
+	return time.Since(start), cpuTime() - cpu0
 }
 
 // BenchmarkVerifyRaw is P3's baseline: raw Ed25519 verifications per second.
@@ -124,17 +131,19 @@ func BenchmarkIngest(b *testing.B) {
 	es := genReceipts(b, envInt("WEFT_LEDGER_BENCH_N", 20000))
 	raws := rawsOf(es)
 	b.ResetTimer()
-	var total, verify time.Duration
+	var total, verify, cpuIngest, cpuVerify time.Duration
 	var size int64
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		verify += rawVerifyRate(b, es) // same-run baseline, adjacent in time
+		w, c := rawVerify(b, es) // same-run baseline, adjacent in time
+		verify, cpuVerify = verify+w, cpuVerify+c
 		dir := b.TempDir()
 		l, err := Open(Config{Path: filepath.Join(dir, "l.db")})
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
+		cpu0 := cpuTime()
 		start := time.Now()
 		in := make(chan [][]byte, 2)
 		go func() {
@@ -147,6 +156,7 @@ func BenchmarkIngest(b *testing.B) {
 			b.Fatal(err)
 		}
 		total += time.Since(start)
+		cpuIngest += cpuTime() - cpu0
 		b.StopTimer()
 		if l.Len() != len(es) {
 			b.Fatalf("ingested %d of %d", l.Len(), len(es))
@@ -158,6 +168,10 @@ func BenchmarkIngest(b *testing.B) {
 	b.ReportMetric(float64(len(es)*b.N)/total.Seconds(), "receipts/s")
 	b.ReportMetric(float64(len(es)*b.N)/verify.Seconds(), "verifies/s")
 	b.ReportMetric(verify.Seconds()/total.Seconds(), "ingest/verify")
+	if cpuIngest > 0 {
+		// Rate per CPU-second: insensitive to other load on a shared machine.
+		b.ReportMetric(cpuVerify.Seconds()/cpuIngest.Seconds(), "ingest/verify-cpu")
+	}
 	b.ReportMetric(float64(size)/float64(len(es)), "bytes/receipt")
 	var entryBytes int
 	for _, r := range raws {
@@ -193,10 +207,11 @@ func BenchmarkCatchUp(b *testing.B) {
 	}
 	src.Root()
 	b.ResetTimer()
-	var total, verify time.Duration
+	var total, verify, cpuCatch, cpuVerify time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		verify += rawVerifyRate(b, es) // same-run baseline, adjacent in time
+		w, c := rawVerify(b, es) // same-run baseline, adjacent in time
+		verify, cpuVerify = verify+w, cpuVerify+c
 		dst, err := Open(Config{Path: filepath.Join(b.TempDir(), "l.db")})
 		if err != nil {
 			b.Fatal(err)
@@ -204,12 +219,14 @@ func BenchmarkCatchUp(b *testing.B) {
 		c1, c2 := net.Pipe()
 		go func() { _, _ = src.ServeSync(context.Background(), c2); c2.Close() }()
 		b.StartTimer()
+		cpu0 := cpuTime()
 		start := time.Now()
 		st, err := dst.Sync(context.Background(), c1)
 		if err == nil && !bytes.Equal(dst.Root(), src.Root()) {
 			err = fmt.Errorf("roots differ after catch-up (%+v)", st)
 		}
 		total += time.Since(start)
+		cpuCatch += cpuTime() - cpu0
 		b.StopTimer()
 		c1.Close()
 		if err != nil {
@@ -221,6 +238,10 @@ func BenchmarkCatchUp(b *testing.B) {
 	b.ReportMetric(total.Seconds()/float64(b.N), "s/catchup")
 	b.ReportMetric(verify.Seconds()/float64(b.N), "s/verify")
 	b.ReportMetric(total.Seconds()/verify.Seconds(), "catchup/verify")
+	if cpuCatch > 0 {
+		// CPU-seconds ratio (includes the serving side, which shares the process).
+		b.ReportMetric(cpuCatch.Seconds()/cpuVerify.Seconds(), "catchup/verify-cpu")
+	}
 	b.ReportMetric(float64(len(es)*b.N)/total.Seconds(), "receipts/s")
 }
 
