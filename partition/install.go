@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -94,51 +95,91 @@ func (m *Manager) install(ctx context.Context, c string, rc *recipes.Recipe) (st
 			}
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, installedMarker), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
+	// The install ran as another user: replace whatever it left at the
+	// marker's path (a symlink included) instead of writing through it.
+	marker := filepath.Join(dir, installedMarker)
+	_ = os.Remove(marker)
+	mf, err := os.OpenFile(marker, os.O_CREATE|os.O_EXCL|os.O_WRONLY|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInstall, err)
+	}
+	_, err = mf.WriteString(time.Now().UTC().Format(time.RFC3339) + "\n")
+	if cerr := mf.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrInstall, err)
 	}
 	return dir, nil
 }
 
 // writeFiles writes fs below dir: inline content, or artifacts by CID
-// through the Fetcher. Paths may not leave dir.
+// through the Fetcher. Paths may not leave dir, and no symlink below dir is
+// followed (dir may belong to an instance).
 func (m *Manager) writeFiles(ctx context.Context, dir string, fs []recipes.File, owner account) error {
 	for _, f := range fs {
 		if !filepath.IsLocal(f.Path) {
 			return fmt.Errorf("partition: file path %q leaves its directory", f.Path)
 		}
 		dest := filepath.Join(dir, f.Path)
-		if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		// Parent directories, created component by component, never through a symlink.
+		rel, _ := filepath.Rel(dir, filepath.Dir(dest))
+		cur := dir
+		if rel != "." {
+			for _, p := range strings.Split(rel, string(filepath.Separator)) {
+				cur = filepath.Join(cur, p)
+				if err := mkdirSafe(dir, cur, owner); err != nil {
+					return err
+				}
+				if err := os.Chmod(cur, 0o755); err != nil {
+					return err
+				}
+			}
+		}
+		if err := checkNoSymlinks(dir, filepath.Dir(dest)); err != nil {
 			return err
 		}
 		mode := f.Mode.Perm()
 		if mode == 0 {
 			mode = 0o644
 		}
+		// Whatever is at dest (a planted symlink included) is replaced.
+		if err := os.Remove(dest); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		tmp := dest + ".weft-tmp"
+		_ = os.Remove(tmp)
 		switch {
 		case f.CID != "":
 			if m.cfg.Fetcher == nil {
 				return fmt.Errorf("%w: %s (%s)", ErrNoFetcher, f.Path, f.CID)
 			}
-			if err := m.cfg.Fetcher.FetchFile(ctx, f.CID, dest); err != nil {
+			if err := m.cfg.Fetcher.FetchFile(ctx, f.CID, tmp); err != nil {
 				return fmt.Errorf("partition: fetch %s (%s): %w", f.Path, f.CID, err)
 			}
-			if err := os.Chmod(dest, mode); err != nil {
-				return err
-			}
 		default:
-			_ = os.Remove(dest)
-			if err := os.WriteFile(dest, []byte(f.Content), mode); err != nil {
+			w, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY|syscall.O_NOFOLLOW, mode)
+			if err != nil {
 				return err
 			}
-			if err := os.Chmod(dest, mode); err != nil { // umask
+			_, err = w.WriteString(f.Content)
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
 				return err
 			}
 		}
+		if err := os.Chmod(tmp, mode); err != nil { // umask
+			return err
+		}
 		if owner.set() {
-			if err := os.Lchown(dest, owner.UID, owner.GID); err != nil {
+			if err := os.Lchown(tmp, owner.UID, owner.GID); err != nil {
 				return err
 			}
+		}
+		if err := os.Rename(tmp, dest); err != nil {
+			return err
 		}
 	}
 	return nil

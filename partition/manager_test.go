@@ -506,3 +506,51 @@ func TestPartitionIsolationUnderRoot(t *testing.T) {
 		t.Error("limits do not report users")
 	}
 }
+
+// An instance that plants symlinks in its partition cannot make the node
+// (root) write through them when it restarts the instance.
+func TestSymlinksInPartitionNotFollowed(t *testing.T) {
+	m := newTestManager(t, nil)
+	victimDir := t.TempDir()
+	victim := filepath.Join(victimDir, "victim")
+	if err := os.WriteFile(victim, []byte("orig"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rc := mustParse(`
+name = "evil"
+version = "1"
+[params.v]
+default = "1"
+[types.default]
+[[types.default.files]]
+path = "conf/app.conf"
+content = "v={{.Params.v}}"
+template = true
+[[types.default.processes]]
+name = "main"
+command = "/bin/sh"
+args = ["-c", "rm -rf $HOME/conf && ln -s ` + victimDir + ` $HOME/conf && rm -f $HOME/log/main.log && ln -s ` + victim + ` $HOME/log/main.log && touch $HOME/planted && exec sleep 1000"]
+`)
+	if err := m.Apply(InstanceSpec{ID: "evil", Recipe: rc, State: StateStarted}); err != nil {
+		t.Fatal(err)
+	}
+	st := waitPhase(t, m, "evil", PhaseRunning)
+	waitFor(t, "symlinks planted", func() bool {
+		_, err := os.Stat(filepath.Join(m.partDir(st.Partition), "planted"))
+		return err == nil
+	})
+	// A params change restarts it: the node rewrites conf/app.conf and reopens the log.
+	if err := m.Apply(InstanceSpec{ID: "evil", Recipe: rc, State: StateStarted, Params: map[string]any{"v": "2"}}); err != nil {
+		t.Fatal(err)
+	}
+	st = waitPhase(t, m, "evil", PhaseFailed)
+	if !strings.Contains(st.Error, "symlink") {
+		t.Errorf("error %q", st.Error)
+	}
+	if got := readFileString(t, victim); got != "orig" {
+		t.Errorf("victim file changed: %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(victimDir, "app.conf")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("file written through the planted symlink: %v", err)
+	}
+}

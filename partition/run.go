@@ -138,7 +138,7 @@ func (m *Manager) startInstance(in *instance) {
 	if t.Batch {
 		out := filepath.Join(m.partDir(idx), "out")
 		_ = os.RemoveAll(out)
-		if err := mkdirOwned(out, m.users[idx]); err != nil {
+		if err := mkdirSafe(m.dir, out, m.users[idx]); err != nil {
 			m.fail(in, gen, err)
 			return
 		}
@@ -210,27 +210,15 @@ func (m *Manager) preparePartition(idx int, res recipes.Resources) error {
 	dir := m.partDir(idx)
 	acct := m.users[idx]
 	for _, d := range []string{dir, filepath.Join(dir, "tmp"), filepath.Join(dir, "log")} {
-		if err := mkdirOwned(d, acct); err != nil {
+		if err := mkdirSafe(m.dir, d, acct); err != nil {
 			return err
 		}
 	}
-	if err := os.Chmod(dir, 0o700); err != nil {
+	if err := os.Chmod(dir, 0o700); err != nil { // dir itself was checked by mkdirSafe
 		return err
 	}
 	if err := m.cg.create(idx, res.CPUMillis, int64(res.MemoryBytes), m.cfg.PidsMax); err != nil {
 		return fmt.Errorf("partition: cgroup of partition %d: %w", idx, err)
-	}
-	return nil
-}
-
-func mkdirOwned(d string, acct account) error {
-	if err := os.MkdirAll(d, 0o700); err != nil {
-		return fmt.Errorf("partition: %w", err)
-	}
-	if acct.set() {
-		if err := os.Chown(d, acct.UID, acct.GID); err != nil {
-			return fmt.Errorf("partition: %w", err)
-		}
 	}
 	return nil
 }
@@ -359,7 +347,7 @@ func (m *Manager) supervise(in *instance, rs *runState, p *proc, adoptRec procRe
 // launch starts p's OS process in its own process group, as the partition's
 // user, in its cgroup, with rlimits, writing to its log file.
 func (m *Manager) launch(in *instance, rs *runState, p *proc) (chan struct{}, error) {
-	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	logf, err := openNoFollow(m.dir, p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("partition: log: %w", err)
 	}

@@ -190,26 +190,28 @@ func duBytes(dir string) int64 {
 // copied and truncated rather than renamed; lines written between the copy
 // and the truncation are lost.
 func rotateLog(path string, maxBytes int64, keep int) {
-	fi, err := os.Stat(path)
-	if err != nil || fi.Size() <= maxBytes {
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() <= maxBytes {
 		return
 	}
+	// The log directory belongs to the instance: never follow a symlink.
 	for i := keep - 1; i >= 1; i-- {
 		_ = os.Rename(path+"."+strconv.Itoa(i), path+"."+strconv.Itoa(i+1))
 	}
-	src, err := os.Open(path)
+	src, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return
 	}
 	defer src.Close()
-	dst, err := os.OpenFile(path+".1", os.O_CREATE|os.O_WRONLY|os.O_TRUNC, fi.Mode().Perm())
+	_ = os.Remove(path + ".1")
+	dst, err := os.OpenFile(path+".1", os.O_CREATE|os.O_EXCL|os.O_WRONLY|syscall.O_NOFOLLOW, fi.Mode().Perm())
 	if err != nil {
 		return
 	}
 	_, _ = io.Copy(dst, src)
-	dst.Close()
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		_ = os.Lchown(path+".1", int(st.Uid), int(st.Gid))
+		_ = dst.Chown(int(st.Uid), int(st.Gid))
 	}
-	_ = os.Truncate(path, 0)
+	dst.Close()
+	_ = src.Truncate(0)
 }
