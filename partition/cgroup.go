@@ -385,3 +385,22 @@ func statField(b []byte, key string) (int64, bool) {
 	}
 	return 0, false
 }
+
+// cleanup removes the empty cgroups of partitions 0..n-1 and the node's
+// directory when nothing is left in it (called at Close; create makes
+// them again).
+func (c *cgroups) cleanup(n int) {
+	for i := 0; i < n; i++ {
+		if len(c.procs(i)) == 0 {
+			_ = c.remove(i)
+		}
+	}
+	switch c.version {
+	case "v2":
+		_ = os.Remove(c.base)
+	case "v1":
+		for _, d := range c.ctl {
+			_ = os.Remove(d)
+		}
+	}
+}

@@ -232,6 +232,9 @@ func (m *Manager) Close() error {
 			m.mu.Unlock()
 			wg.Wait()
 		}
+		if !m.cfg.KeepRunningOnClose {
+			m.cg.cleanup(len(m.slots))
+		}
 		m.mu.Lock()
 		_ = m.saveLocked()
 		for id, sub := range m.subs {
