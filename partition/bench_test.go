@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/weftgrid/weft/partition/metering"
+	"github.com/weftgrid/weft/recipes"
 )
 
 // BenchmarkStartLatency measures Apply → phase running (processes started,
@@ -46,8 +48,28 @@ func BenchmarkStartLatency(b *testing.B) {
 			b.StartTimer()
 		}
 	})
-	b.Run("partition", func(b *testing.B) {
+	b.Run("partition", func(b *testing.B) { benchStart(b, mustParse(webRecipe(os.Args[0], "")), "") })
+	// The example recipe itself, served by 'weft tool httpd' (needs the
+	// weft binary: make bench sets WEFT_BIN).
+	b.Run("webserver.toml", func(b *testing.B) {
+		bin := os.Getenv("WEFT_BIN")
+		if bin == "" {
+			b.Skip("WEFT_BIN not set (make bench sets it)")
+		}
+		src, err := os.ReadFile(filepath.Join("..", "recipes", "examples", "webserver.toml"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchStart(b, mustParse(string(src)), bin)
+	})
+}
+
+func benchStart(b *testing.B, rc *recipes.Recipe, weft string) {
+	{
 		cfg := testConfig(b.TempDir())
+		if weft != "" {
+			cfg.Weft = weft
+		}
 		cfg.PortBase = freePortBase(b, cfg.Partitions*cfg.PortsPerPartition)
 		cfg.SampleInterval, cfg.ReconcileInterval = 2*time.Second, 2*time.Second
 		m, err := New(cfg)
@@ -60,7 +82,6 @@ func BenchmarkStartLatency(b *testing.B) {
 		defer m.Close()
 		events, unsub := m.Subscribe()
 		defer unsub()
-		rc := mustParse(webRecipe(os.Args[0], ""))
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			id := "web" + strconv.Itoa(i)
@@ -75,7 +96,7 @@ func BenchmarkStartLatency(b *testing.B) {
 			waitEvent(b, events, id, PhaseDestroyed)
 			b.StartTimer()
 		}
-	})
+	}
 }
 
 func waitEvent(b *testing.B, events <-chan InstanceStatus, id string, ph Phase) {
