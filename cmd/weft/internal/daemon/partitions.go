@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/dashboard"
@@ -122,6 +123,9 @@ func (d *Daemon) startPartitions(ctx context.Context) error {
 		}
 	})
 	d.setLedgerUsage(partitionUsage{m})
+	if err := d.metrics.Register(partitionCollector{m}); err != nil {
+		d.log.Warn("partitions: metrics", "err", err)
+	}
 
 	// Follow changes: refresh the dashboard and the capacity advert.
 	events, unsub := m.Subscribe()
@@ -380,4 +384,52 @@ func (d *Daemon) handleLocalDestroy(w http.ResponseWriter, r *http.Request) {
 		st = partition.InstanceStatus{ID: id, State: partition.StateDestroyed, Phase: partition.PhaseDestroyed, Partition: -1}
 	}
 	api.WriteJSON(w, http.StatusOK, st)
+}
+
+// partitionCollector exports the partitions' state to Prometheus at scrape
+// time: slots, instances by phase, restarts and failing promises.
+type partitionCollector struct{ m *partition.Manager }
+
+var (
+	descPartitions = prometheus.NewDesc("weft_partitions", "Partition slots on this node.", nil, nil)
+	descFree       = prometheus.NewDesc("weft_partitions_free", "Partitions available for new instances.", nil, nil)
+	descInstances  = prometheus.NewDesc("weft_partition_instances", "Instances on this node by phase.", []string{"phase"}, nil)
+	descRestarts   = prometheus.NewDesc("weft_partition_process_restarts", "Process restarts since each instance started, summed.", nil, nil)
+	descPromises   = prometheus.NewDesc("weft_partition_promises_failing", "Promises whose last check failed.", nil, nil)
+	descEnforced   = prometheus.NewDesc("weft_partition_limits_enforced", "1 when CPU and memory limits are enforced on partitions.", nil, nil)
+)
+
+func (c partitionCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descPartitions, descFree, descInstances, descRestarts, descPromises, descEnforced} {
+		ch <- d
+	}
+}
+
+func (c partitionCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(descPartitions, prometheus.GaugeValue, float64(len(c.m.Partitions())))
+	ch <- prometheus.MustNewConstMetric(descFree, prometheus.GaugeValue, float64(c.m.Free()))
+	phases := map[partition.Phase]int{}
+	restarts, failing := 0, 0
+	for _, st := range c.m.List() {
+		phases[st.Phase]++
+		for _, p := range st.Processes {
+			restarts += p.Restarts
+		}
+		for _, p := range st.Promises {
+			if !p.OK && !p.CheckedAt.IsZero() {
+				failing++
+			}
+		}
+	}
+	for _, ph := range []partition.Phase{partition.PhasePending, partition.PhaseInstalling, partition.PhaseStarting,
+		partition.PhaseRunning, partition.PhaseFailed, partition.PhaseCompleted, partition.PhaseStopped, partition.PhaseDestroying} {
+		ch <- prometheus.MustNewConstMetric(descInstances, prometheus.GaugeValue, float64(phases[ph]), string(ph))
+	}
+	ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.GaugeValue, float64(restarts))
+	ch <- prometheus.MustNewConstMetric(descPromises, prometheus.GaugeValue, float64(failing))
+	enforced := 0.0
+	if c.m.Limits().Enforced {
+		enforced = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descEnforced, prometheus.GaugeValue, enforced)
 }

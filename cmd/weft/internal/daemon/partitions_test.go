@@ -104,6 +104,19 @@ args = ["-c", "seq {{.Params.n}} > $WEFT_OUT/seq.txt"]
 	if len(list) != 1 {
 		t.Fatalf("list %+v", list)
 	}
+	mfs, err := d.metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, mf := range mfs {
+		if mf.GetName() == "weft_partitions_free" {
+			found = mf.GetMetric()[0].GetGauge().GetValue() == 1
+		}
+	}
+	if !found {
+		t.Error("weft_partitions_free is not 1 with one of two partitions used")
+	}
 	if code := call("DELETE", "/v1/local/instances/local-job", nil, &st); code != http.StatusOK {
 		t.Fatalf("destroy: HTTP %d", code)
 	}
