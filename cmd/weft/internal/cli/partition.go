@@ -67,7 +67,7 @@ measured), limits_enforced.`,
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			if len(ps) > 0 && !ps[0].LimitsEnforced {
+			if len(ps) > 0 {
 				var st map[string]any
 				if c.Get(cmd.Context(), "/v1/status", &st) == nil {
 					if l, ok := st["limits"].(map[string]any); ok && l["partitions"] != nil {
