@@ -11,7 +11,6 @@ import (
 func supported() error                { return errors.New("demo: weft demo needs a Unix system") }
 func isolate(*exec.Cmd)               {}
 func signalGroup(int, syscall.Signal) {}
-func signalPID(int, syscall.Signal)   {}
 func alive(int) bool                  { return false }
 func becomeSubreaper()                {}
 func descendants(int) []int           { return nil }

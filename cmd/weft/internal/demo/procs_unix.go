@@ -25,9 +25,6 @@ func signalGroup(pid int, sig syscall.Signal) {
 	_ = syscall.Kill(pid, sig)
 }
 
-// signalPID sends sig to one process.
-func signalPID(pid int, sig syscall.Signal) { _ = syscall.Kill(pid, sig) }
-
 // alive reports whether pid exists and is not a zombie.
 func alive(pid int) bool {
 	if pid <= 0 {
