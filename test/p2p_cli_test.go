@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -134,7 +137,13 @@ func TestP2PCLIThreeNodes(t *testing.T) {
 		}
 	}
 	b := startCLINode(t, bin, "--bootstrap", sa.Addrs[0])
-	c := startCLINode(t, bin, "--bootstrap", b.status(t, bin).Addrs[0])
+	// The third node takes its bootstrap address and labels from a config file.
+	cfg := filepath.Join(t.TempDir(), "weft.toml")
+	toml := fmt.Sprintf("[node]\nbootstrap = [%q]\nmdns = \"off\"\nlabels = { region = \"test-eu\" }\n", b.status(t, bin).Addrs[0])
+	if err := os.WriteFile(cfg, []byte(toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := startCLINode(t, bin, "--config", cfg)
 	nodes := []*cliNode{a, b, c}
 	p2pWait(t, 30*time.Second, func() error {
 		for _, n := range nodes {
@@ -145,6 +154,22 @@ func TestP2PCLIThreeNodes(t *testing.T) {
 		}
 		return nil
 	})
+	// The labels from c's config file reach a through c's signed advert.
+	p2pWait(t, 15*time.Second, func() error {
+		out := string(a.run(t, bin, "peers", "--json"))
+		if !strings.Contains(out, `"region": "test-eu"`) {
+			return fmt.Errorf("label not seen by a:\n%s", out)
+		}
+		return nil
+	})
+	// Prometheus metrics need the token.
+	metrics := p2pGetMetrics(t, a.dir, true)
+	if !strings.Contains(metrics, "weft_p2p_members{state=\"alive\"} 3") || !strings.Contains(metrics, "libp2p_") {
+		t.Fatalf("metrics lack the membership gauge or libp2p's metrics:\n%.2000s", metrics)
+	}
+	if p2pGetMetrics(t, a.dir, false) != "401" {
+		t.Fatal("/metrics answered without the token")
+	}
 	ps := a.peers(t, bin)
 	if len(ps) != 3 {
 		t.Fatalf("peers --json lists %d, want 3: %+v", len(ps), ps)
@@ -244,4 +269,32 @@ func startCLINodeIn(t *testing.T, bin, dir string, args ...string) *cliNode {
 		return err
 	})
 	return n
+}
+
+// p2pGetMetrics fetches /metrics from the node in dir, with or without its
+// token; without, it returns the status code.
+func p2pGetMetrics(t *testing.T, dir string, withToken bool) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "api.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ep struct{ Addr, Token string }
+	if err := json.Unmarshal(b, &ep); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", "http://"+ep.Addr+"/metrics", nil)
+	if withToken {
+		req.Header.Set("Authorization", "Bearer "+ep.Token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if !withToken {
+		return strconv.Itoa(resp.StatusCode)
+	}
+	return string(body)
 }
