@@ -261,7 +261,8 @@ func (c *cgroups) create(idx int, cpuMillis, memBytes, pidsMax int64) error {
 		}
 		if c.mem && memBytes > 0 {
 			w("memory", "memory.max", strconv.FormatInt(memBytes, 10))
-			w("memory", "memory.swap.max", "0")
+			// Best effort: without swap accounting the file does not exist.
+			_ = os.WriteFile(filepath.Join(c.dir("memory", idx), "memory.swap.max"), []byte("0"), 0)
 		}
 		if c.pids && pidsMax > 0 {
 			w("pids", "pids.max", strconv.FormatInt(pidsMax, 10))

@@ -2,8 +2,11 @@ package config
 
 import (
 	"fmt"
+	"regexp"
 	"time"
 )
+
+var userPrefixRe = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,23}$`)
 
 // PartitionsConfig is the [partitions] section: the local runtime's slots.
 type PartitionsConfig struct {
@@ -19,6 +22,10 @@ type PartitionsConfig struct {
 	// Users runs each partition as its own Unix user (weftuserN, created
 	// with useradd) when the node runs as root. Default true.
 	Users bool `toml:"users"`
+	// UserPrefix names the partition users: PREFIX0, PREFIX1… Default
+	// "weftuser". Give each node its own prefix when several nodes run as
+	// root on one machine, or their partitions N share a user.
+	UserPrefix string `toml:"user_prefix"`
 	// Cgroups puts each partition in a cgroup (v2, else v1) with CPU,
 	// memory and pids limits where the host allows. Default true.
 	Cgroups bool `toml:"cgroups"`
@@ -36,7 +43,7 @@ type PartitionsConfig struct {
 }
 
 func defaultPartitions() PartitionsConfig {
-	return PartitionsConfig{Count: 8, PortBase: 20000, PortsPerPartition: 10, Users: true, Cgroups: true,
+	return PartitionsConfig{Count: 8, PortBase: 20000, PortsPerPartition: 10, Users: true, UserPrefix: "weftuser", Cgroups: true,
 		Host: "127.0.0.1", StopGrace: "5s", SampleInterval: "2s", LogMaxBytes: 10 << 20}
 }
 
@@ -74,6 +81,9 @@ func (c *PartitionsConfig) validate() error {
 		if d, err := time.ParseDuration(s); err != nil || d <= 0 {
 			return fmt.Errorf("partitions.%s: %q is not a positive duration", name, s)
 		}
+	}
+	if c.UserPrefix != "" && !userPrefixRe.MatchString(c.UserPrefix) {
+		return fmt.Errorf("partitions.user_prefix: %q (lower-case letters, digits, '-' and '_', starting with a letter, at most 24)", c.UserPrefix)
 	}
 	if c.LogMaxBytes < 0 {
 		return fmt.Errorf("partitions.log_max_bytes: negative")

@@ -82,6 +82,9 @@ func (d *Daemon) startPartitions(ctx context.Context) error {
 	cfg.PortBase = pc.PortBase
 	cfg.PortsPerPartition = pc.PortsPerPartition
 	cfg.Users = pc.Users
+	if pc.UserPrefix != "" {
+		cfg.UserPrefix = pc.UserPrefix
+	}
 	cfg.Cgroups = pc.Cgroups
 	cfg.Host = pc.Host
 	cfg.StopGrace = pc.StopGraceDuration()
