@@ -137,6 +137,10 @@ func (g *mktGrid) startIn(name, dir string, slot int, args ...string) *mktNode {
 			}
 		}
 		killUnder(n.dir)
+		if log := n.logText(); strings.Contains(log, "WARNING: DATA RACE") {
+			i := strings.Index(log, "WARNING: DATA RACE")
+			t.Errorf("node %s reported a data race (binary built with -race):\n%s", n.name, firstN(log[i:], 80))
+		}
 		if t.Failed() {
 			t.Logf("node %s (%s) log:\n%s", n.name, n.peerID, lastN(n.logText(), 60))
 		}
@@ -271,6 +275,14 @@ func mktPoll(t testing.TB, timeout time.Duration, cond func() error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+func firstN(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, "\n")
 }
 
 func lastN(s string, n int) string {
