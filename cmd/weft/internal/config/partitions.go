@@ -48,7 +48,9 @@ func defaultPartitions() PartitionsConfig {
 }
 
 // StopGraceDuration is StopGrace parsed (5 s if empty or invalid).
-func (c PartitionsConfig) StopGraceDuration() time.Duration { return parseOr(c.StopGrace, 5*time.Second) }
+func (c PartitionsConfig) StopGraceDuration() time.Duration {
+	return parseOr(c.StopGrace, 5*time.Second)
+}
 
 // SampleIntervalDuration is SampleInterval parsed (2 s if empty or invalid).
 func (c PartitionsConfig) SampleIntervalDuration() time.Duration {
