@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -92,6 +93,7 @@ func (n *Node) discoveryLoop(boot []peer.AddrInfo) {
 		if n.ml.NumMembers() <= 1 {
 			n.bootstrap(n.ctx, boot)
 		}
+		n.reconnectOne()
 		if !n.cfg.DHTDiscovery || len(n.host.Network().Peers()) == 0 {
 			continue
 		}
@@ -151,5 +153,35 @@ func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 func (n *Node) onConnected(p peer.ID) {
 	if n.grid != nil {
 		n.pushMemberListTo(p)
+	}
+}
+
+// reconnectWindow is how long failed members are retried.
+const reconnectWindow = 24 * time.Hour
+
+// reconnectOne tries to rejoin one member that failed (not one that left),
+// picked at random, as Serf does: memberlist never probes dead members, so
+// without this two sides of a healed network partition would stay apart.
+func (n *Node) reconnectOne() {
+	if n.tr == nil {
+		return
+	}
+	var cands []Member
+	for _, m := range n.Members() {
+		if m.State == StateDead && !m.Left && time.Since(m.Since) < reconnectWindow && n.gater.allowed(m.ID, true) {
+			cands = append(cands, m)
+		}
+	}
+	if len(cands) == 0 {
+		return
+	}
+	m := cands[rand.IntN(len(cands))]
+	ctx, cancel := context.WithTimeout(n.ctx, n.mlConf.TCPTimeout)
+	defer cancel()
+	if err := n.host.Connect(ctx, peer.AddrInfo{ID: m.ID, Addrs: m.Addrs}); err != nil {
+		return
+	}
+	if _, err := n.joinPeers([]peer.ID{m.ID}); err == nil {
+		n.log.Debug("reconnected to a failed member", "member", m.ID.String())
 	}
 }
