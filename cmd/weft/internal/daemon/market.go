@@ -16,6 +16,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/dashboard"
@@ -131,6 +132,20 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 			d.notify(dashboard.TopicAuctions)
 		}
 	})
+	for _, c := range []struct {
+		name, help string
+		f          func(scheduler.Stats) uint64
+	}{
+		{"weft_market_placements_total", "Contracts formed by this node as auctioneer.", func(s scheduler.Stats) uint64 { return s.Placements }},
+		{"weft_market_messages_sent_total", "Market messages sent (a broadcast counts once).", func(s scheduler.Stats) uint64 { return s.Sent }},
+		{"weft_market_messages_received_total", "Market messages received.", func(s scheduler.Stats) uint64 { return s.Received }},
+		{"weft_market_messages_dropped_total", "Market messages rejected or over the queue bound.", func(s scheduler.Stats) uint64 { return s.Dropped }},
+		{"weft_market_fenced_total", "Local copies stopped because a newer contract won.", func(s scheduler.Stats) uint64 { return s.Fenced }},
+	} {
+		f := c.f
+		_ = d.metrics.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
+			func() float64 { return float64(f(m.Stats())) }))
+	}
 	d.statusExtras = append(d.statusExtras, func(st map[string]any) {
 		s := m.Stats()
 		st["market"] = map[string]any{"placements": s.Placements, "sent": s.Sent, "received": s.Received, "dropped": s.Dropped, "fenced": s.Fenced}
