@@ -154,6 +154,10 @@ func TestMarketGrid(t *testing.T) {
 		if in.Node != h2.peerID || in.State != "started" {
 			t.Fatalf("pinned instance: %+v; want started on %s", in, h2.peerID)
 		}
+		g.mustJSON(req, &in, "request", "pinned", "--recipe", web, "--sla", "node="+h2.peerID, "--state", "stopped", "--wait", "--json")
+		if in.State != "stopped" || in.Node != h2.peerID {
+			t.Fatalf("stopped instance: %+v", in)
+		}
 		g.mustJSON(req, &in, "request", "pinned", "--recipe", web, "--state", "destroyed", "--wait", "--json")
 		if in.State != "destroyed" {
 			t.Fatalf("destroyed instance: %+v", in)
