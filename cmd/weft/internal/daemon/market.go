@@ -235,10 +235,12 @@ func (d *Daemon) buildSpec(ctx context.Context, in *RequestJSON, batch bool) (sc
 	}
 	spec.Name, spec.SoftwareType, spec.State = in.Name, in.Type, state
 	if state == scheduler.StateDestroyed && in.RecipeCID == "" && in.RecipeTOML == "" {
-		if v, err := d.market.Instance(in.Name); err == nil {
-			spec.RecipeCID, spec.SoftwareType, spec.Resources = v.RecipeCID, v.SoftwareType, v.Resources
-			return spec, scheduler.ApplySLA(&spec, in.SLA)
+		v, err := d.market.Instance(in.Name)
+		if err != nil {
+			return spec, &requestError{http.StatusNotFound, fmt.Errorf("market: no instance %s to destroy (list them with weft instance list)", in.Name)}
 		}
+		spec.RecipeCID, spec.SoftwareType, spec.Resources, spec.Batch = v.RecipeCID, v.SoftwareType, v.Resources, v.Batch
+		return spec, scheduler.ApplySLA(&spec, in.SLA)
 	}
 	rc, c, err := d.resolveRecipe(ctx, in)
 	if err != nil {
