@@ -236,4 +236,24 @@ func TestMarketGrid(t *testing.T) {
 		}
 		return nil
 	})
+
+	// A request that asked to wait for capacity is placed when a fitting
+	// node joins.
+	var later mktInstance
+	g.mustJSON(req, &later, "request", "later", "--recipe", web, "--sla", "region=late", "--sla", "wait_for_capacity=true", "--json")
+	mktPoll(t, 10*time.Second, func() error {
+		g.mustJSON(req, &later, "instance", "show", "later", "--json")
+		if later.State != "waiting" || !strings.Contains(later.Reason, "excluded by region=late") {
+			return fmt.Errorf("state %s (%s), want waiting with the explanation", later.State, later.Reason)
+		}
+		return nil
+	})
+	late := g.start("late", "--label", "region=late")
+	mktPoll(t, 30*time.Second, func() error {
+		g.mustJSON(req, &later, "instance", "show", "later", "--json")
+		if later.Node != late.peerID || later.State != "started" {
+			return fmt.Errorf("state %s on %.12s (%s)", later.State, later.Node, later.Reason)
+		}
+		return nil
+	})
 }
