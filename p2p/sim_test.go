@@ -210,6 +210,7 @@ func BenchmarkSimMembership(b *testing.B) {
 		{"N=50/pkt=stream", 50, p2p.StreamPacketSize},
 		{"N=100/pkt=stream", 100, p2p.StreamPacketSize},
 		{"N=100/pkt=udp", 100, 1400},
+		{"N=200/pkt=stream", 200, p2p.StreamPacketSize},
 	} {
 		n := bc.n
 		b.Run(bc.name, func(b *testing.B) {

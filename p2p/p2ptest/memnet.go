@@ -12,8 +12,8 @@ import (
 // MemNetwork is an in-memory network for memberlist, for simulations of
 // large grids in one process (run inside testing/synctest so that time is
 // virtual). Unlike memberlist's MockNetwork it is safe for concurrent use,
-// delivers packets after a latency, drops them when a receiver's queue is
-// full or the receiver is down, and can take nodes down and up.
+// delivers packets after a latency, drops them when the receiver is down or
+// more than 65536 packets behind, and can take nodes down and up.
 type MemNetwork struct {
 	// Latency is the one-way delay of every packet and stream dial.
 	Latency time.Duration
@@ -37,7 +37,7 @@ func (n *MemNetwork) NewTransport(name string) *MemTransport {
 		net:      n,
 		name:     name,
 		addr:     &net.TCPAddr{IP: net.IPv4(10, byte(n.port>>16), byte(n.port>>8), byte(n.port)), Port: 7946},
-		packetCh: make(chan *memberlist.Packet, 1024),
+		packetCh: make(chan *memberlist.Packet, 65536),
 		streamCh: make(chan net.Conn, 64),
 		done:     make(chan struct{}),
 	}
