@@ -11,7 +11,8 @@ import (
 // of its instance is killed; a guardian named in the request re-places the
 // instance on the other labelled host. The killed host is then restarted:
 // its partitions bring back the old copy (epoch 1), which the node stops
-// once the newer contract reaches its ledger.
+// once it learns of the newer contract. Last, the requester restarts and
+// still knows its instance, on its new host.
 func TestMarketGuardianAndFencing(t *testing.T) {
 	g := newMktGrid(t)
 	req := g.start("requester")
@@ -96,4 +97,18 @@ func TestMarketGuardianAndFencing(t *testing.T) {
 	if err := fetchPage(moved.Connection["url"], "guarded"); err != nil {
 		t.Fatalf("the re-placed instance stopped serving: %v", err)
 	}
+
+	// The requester comes back: it still knows its instance, now on the
+	// node the guardian chose.
+	req2 := g.restart(req)
+	mktPoll(t, 30*time.Second, func() error {
+		var in mktInstance
+		if err := json.Unmarshal(g.weftOK(req2, "instance", "show", "web", "--json"), &in); err != nil {
+			return err
+		}
+		if in.Node != moved.Node || in.State != "started" || in.Epoch != moved.Epoch {
+			return fmt.Errorf("the restarted requester sees %s on %.12s epoch %d (%s)", in.State, in.Node, in.Epoch, in.Reason)
+		}
+		return nil
+	})
 }

@@ -39,6 +39,10 @@ type marketState struct {
 	marketJobNames sync.Map
 }
 
+// MarketDir is where the market keeps its requests and hosted contracts
+// across restarts, inside the data directory.
+const MarketDir = "market"
+
 // marketConfig turns [market] (and [node] labels, [ledger] credit_limit)
 // into the engine's config.
 func (d *Daemon) marketConfig() (scheduler.Config, error) {
@@ -101,6 +105,13 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 	d.onClose(tr.Close)
 	deps := scheduler.Deps{Transport: tr, Membership: nodeMembership{d.node}, Runner: d.marketRunner,
 		Contracts: newLedgerContracts(d), Balances: ledgerBalances{d}, Log: log}
+	storeDir := filepath.Join(d.cfg.Node.DataDir, MarketDir)
+	store, err := scheduler.NewDirStore(storeDir)
+	if err != nil {
+		return fmt.Errorf("market: state dir: %w", err)
+	}
+	deps.Store = store
+	d.awaitMembership(ctx, storeDir)
 	if d.cfg.Market.VetoHook != "" {
 		veto, _, _, _, _ := d.cfg.Market.Durations()
 		deps.Veto = commandVeto{command: d.cfg.Market.VetoHook, timeout: veto}

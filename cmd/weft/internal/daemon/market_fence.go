@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"os"
 	"time"
 
 	"github.com/weftgrid/weft/partition"
@@ -63,4 +64,36 @@ func (d *Daemon) fenceLoop(ctx context.Context, m *scheduler.Market) {
 			d.log.Info("market: stale copy from an earlier run fenced by a newer contract in the ledger", "instance", scheduler.InstanceID(id).Short())
 		}
 	}
+}
+
+// marketSettle bounds how long a restarted node waits for the grid's
+// membership before its market starts.
+const marketSettle = 10 * time.Second
+
+// awaitMembership runs before the market starts when it remembers
+// instances (dir, its store, is not empty): it waits until the membership
+// has found other members and stayed the same size for a second, or
+// marketSettle passed, so that the remembered hosts are not taken for lost
+// (and their instances placed again) merely because memberlist has not
+// heard of them yet after the restart.
+func (d *Daemon) awaitMembership(ctx context.Context, dir string) {
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) == 0 {
+		return
+	}
+	deadline := time.Now().Add(marketSettle)
+	prev, since := -1, time.Now()
+	for time.Now().Before(deadline) {
+		n := d.node.AliveCount()
+		if n != prev {
+			prev, since = n, time.Now()
+		} else if n > 1 && time.Since(since) >= time.Second {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	d.log.Info("market: starting before the membership settled", "members", prev)
 }
