@@ -54,6 +54,10 @@ func NewServer(token string, log *slog.Logger) *Server {
 	}
 	s := &Server{mux: http.NewServeMux(), token: token, log: log}
 	s.mux.HandleFunc("GET /login", s.login)
+	// The http.Server exists from the start so that Close racing with Serve
+	// (a node stopped while it is starting) needs no lock: http.Server itself
+	// makes Serve after Close return ErrServerClosed.
+	s.server = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
 	return s
 }
 
@@ -110,7 +114,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 
 // Serve serves on ln until Close.
 func (s *Server) Serve(ln net.Listener) error {
-	s.server = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
 	err := s.server.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -120,9 +123,6 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Close stops the server. It is safe to call more than once.
 func (s *Server) Close() error {
-	if s.server == nil {
-		return nil
-	}
 	return s.server.Close()
 }
 
