@@ -38,6 +38,15 @@ type suite struct {
 	Benchtime string   // -benchtime, e.g. "1x" or "2s"
 	Env       []string // extra environment
 	Timeout   string   // -timeout
+	Count     int      // runs, when not -count (slow suites)
+}
+
+// goal checks one median against an absolute bound from the brief.
+type goal struct {
+	Name     string
+	M        metric
+	Goal     string
+	Min, Max float64
 }
 
 // ratio divides the median of one metric by another from the same run.
@@ -76,6 +85,7 @@ type Report struct {
 	Count   int      `json:"count"`
 	Figures []Figure `json:"figures"`
 	Ratios  []Ratio  `json:"ratios"`
+	Goals   []Ratio  `json:"goals"`
 	Skipped []string `json:"skipped,omitempty"`
 }
 
@@ -102,7 +112,11 @@ func main() {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "== %s (%s, -bench %s)\n", s.Name, s.Pkg, s.Bench)
-		figs, err := runSuite(s, *count)
+		n := *count
+		if s.Count > 0 && s.Count < n {
+			n = s.Count
+		}
+		figs, err := runSuite(s, n)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "   skipped: %v\n", err)
 			rep.Skipped = append(rep.Skipped, s.Name+": "+err.Error())
@@ -123,6 +137,14 @@ func main() {
 		v := n / d
 		met := (r.Min == 0 || v >= r.Min) && (r.Max == 0 || v <= r.Max)
 		rep.Ratios = append(rep.Ratios, Ratio{Name: r.Name, Value: v, Goal: r.Goal, Met: met})
+	}
+	for _, g := range goals {
+		v, ok := medians[g.M]
+		if !ok {
+			continue
+		}
+		met := (g.Min == 0 || v >= g.Min) && (g.Max == 0 || v <= g.Max)
+		rep.Goals = append(rep.Goals, Ratio{Name: g.Name, Value: v, Goal: g.Goal, Met: met})
 	}
 	text := markdown(rep)
 	fmt.Print(text)
@@ -214,6 +236,13 @@ func markdown(rep Report) string {
 		b.WriteString("| ratio (same run) | value | goal | met |\n|---|---|---|---|\n")
 		for _, r := range rep.Ratios {
 			fmt.Fprintf(&b, "| %s | %.3g | %s | %v |\n", r.Name, r.Value, r.Goal, r.Met)
+		}
+		b.WriteString("\n")
+	}
+	if len(rep.Goals) > 0 {
+		b.WriteString("| goal (median) | value | goal | met |\n|---|---|---|---|\n")
+		for _, r := range rep.Goals {
+			fmt.Fprintf(&b, "| %s | %.4g | %s | %v |\n", r.Name, r.Value, r.Goal, r.Met)
 		}
 		b.WriteString("\n")
 	}

@@ -18,6 +18,23 @@ var suites = []suite{
 	{Name: "market", Pkg: "./scheduler/simnet", Bench: ".", Benchtime: "200x", Timeout: "30m"},
 	// market pure cores: Decide, auction, bid decode+verify, raw verify baseline.
 	{Name: "market-core", Pkg: "./scheduler", Bench: ".", Timeout: "10m"},
+	// market messages over a real libp2p stream vs a raw stream.
+	{Name: "market-stream", Pkg: "./cmd/weft/internal/daemon", Bench: "MarketDirectMessage", Timeout: "10m"},
+	// P1 and P6 as a user sees them: real `weft node` processes on
+	// loopback, placement through the CLI and SIGKILL of the host.
+	{Name: "grid", Pkg: "./test", Bench: "MarketPlacement|MarketFailover", Benchtime: "5x", Count: 3, Timeout: "30m"},
+	// P3 ingest vs raw verify, P5 convergence of 50 replicas after a heal.
+	{Name: "ledger", Pkg: "./ledger", Bench: "VerifyRaw|Ingest|Converge50", Benchtime: "1x", Timeout: "30m"},
+	// P4: a fresh node catching up a 1M-receipt ledger vs verifying the
+	// same 1M signatures (three runs: each verifies 2M signatures).
+	{Name: "ledger-catchup", Pkg: "./ledger", Bench: "CatchUp$", Benchtime: "1x", Count: 3, Timeout: "60m",
+		Env: []string{"WEFT_LEDGER_CATCHUP_N=1000000"}},
+	// partitions: start latency vs a bare fork/exec, metering cost, and the
+	// supervisor's CPU with 50 live instances vs none.
+	{Name: "partitions", Pkg: "./partition", Bench: "StartLatency|MeteringSlice", Benchtime: "30x", Timeout: "10m"},
+	{Name: "partitions-50", Pkg: "./partition", Bench: "Supervise50", Benchtime: "1x", Timeout: "10m"},
+	// dashboard: event fan-out and snapshot fingerprinting.
+	{Name: "dashboard", Pkg: "./cmd/weft/internal/dashboard", Bench: ".", Timeout: "10m"},
 }
 
 // ratios are the brief's ratio goals, each computed from two medians of the
@@ -26,4 +43,24 @@ var ratios = []ratio{
 	// Both move 64 MiB per op, so the inverse ratio of times is the ratio of throughputs.
 	{Name: "P8 artifact transfer / raw libp2p stream throughput", Num: metric{"BenchmarkRawStream", "sec/op"},
 		Den: metric{"BenchmarkFetch", "sec/op"}, Goal: ">= 0.8", Min: 0.8},
+	{Name: "P3 ledger ingest / raw Ed25519 verify rate", Num: metric{"BenchmarkIngest", "receipts/s"},
+		Den: metric{"BenchmarkIngest", "verifies/s"}, Goal: ">= 0.70", Min: 0.70},
+	{Name: "P4 catch-up of 1M receipts / verifying 1M signatures", Num: metric{"BenchmarkCatchUp", "s/catchup"},
+		Den: metric{"BenchmarkCatchUp", "s/verify"}, Goal: "<= 1.3", Max: 1.3},
+	{Name: "P2 signature checks per placement, N=200 / N=10", Num: metric{"BenchmarkMessagesPerPlacement/bidders=8/N=200", "sigchecks/placement"},
+		Den: metric{"BenchmarkMessagesPerPlacement/bidders=8/N=10", "sigchecks/placement"}, Goal: "flat (<= 1.5)", Max: 1.5},
+	{Name: "P2 messages per placement, N=200 / N=10", Num: metric{"BenchmarkMessagesPerPlacement/bidders=8/N=200", "msgs/placement"},
+		Den: metric{"BenchmarkMessagesPerPlacement/bidders=8/N=10", "msgs/placement"}, Goal: "flat (<= 1.5)", Max: 1.5},
+}
+
+// goals are the brief's absolute goals, checked against one median.
+var goals = []goal{
+	{Name: "P1 placement p50, 50 nodes (simulated network)", M: metric{"BenchmarkPlacementLatency/bidders=8/N=50", "p50-ms"}, Goal: "<= 250 ms", Max: 250},
+	{Name: "P1 placement p99, 50 nodes (simulated network)", M: metric{"BenchmarkPlacementLatency/bidders=8/N=50", "p99-ms"}, Goal: "<= 1000 ms", Max: 1000},
+	{Name: "P1 placement p50, real nodes through the CLI", M: metric{"BenchmarkMarketPlacement", "p50-ms"}, Goal: "<= 250 ms", Max: 250},
+	{Name: "P2 placements/s, 50 nodes, 2 cores", M: metric{"BenchmarkPlacementThroughput/N=50/bidders=8", "placements/s"}, Goal: ">= 300", Min: 300},
+	{Name: "P5 convergence after a heal, 50 replicas", M: metric{"BenchmarkConverge50", "ms/converge"}, Goal: "<= 2000 ms", Max: 2000},
+	{Name: "P6 re-placement after death is declared (simulated)", M: metric{"BenchmarkFailover", "p50-ms"}, Goal: "<= 3000 ms", Max: 3000},
+	{Name: "P6 SIGKILL of the host to serving again (real nodes)", M: metric{"BenchmarkMarketFailover", "kill-to-serving-p50-ms"}, Goal: "<= 10000 ms", Max: 10000},
+	{Name: "P7 idle node RSS", M: metric{"BenchmarkIdleRSS", "rss-MiB"}, Goal: "<= 40 MB (38.1 MiB)", Max: 38.1},
 }
