@@ -54,6 +54,9 @@ func newBrowser(t *testing.T) *browser {
 	t.Helper()
 	path := findChromium()
 	if path == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI is set but no chromium binary was found: .ci/run installs Debian's chromium for this test")
+		}
 		t.Skip("no chromium binary found (install Debian's chromium: apt-get install chromium; .ci/run does); the dashboard browser test needs it")
 	}
 	opts := []chromedp.ExecAllocatorOption{
