@@ -671,6 +671,7 @@ func (m *Manager) refreshLocked(in *instance) {
 	if in.rec.Error == "" && st.Phase != PhasePending {
 		st.Error = ""
 	}
+	st.Stale = in.rec.State == StateStarted && in.rec.RunGen != "" && in.rec.RunGen != in.rec.Gen
 	st.UpdatedAt = m.cfg.Now().UTC()
 	in.st = st
 	m.emitLocked(st)

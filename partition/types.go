@@ -167,6 +167,10 @@ type InstanceStatus struct {
 	ResultCID string `json:"result_cid,omitempty"`
 	// Error says why the instance failed or waits.
 	Error string `json:"error,omitempty"`
+	// Stale is true while a started instance still runs an earlier recipe,
+	// type or parameters than the last applied spec (an in-place update
+	// being rolled out): Phase and Connection then describe the old run.
+	Stale bool `json:"stale,omitempty"`
 	// StartedAt is when the processes were (last) started.
 	StartedAt time.Time `json:"started_at,omitzero"`
 	// ReadyAt is when the test promises (last) passed.

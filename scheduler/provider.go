@@ -27,11 +27,15 @@ type hosted struct {
 	spec     InstanceSpec
 	applying bool
 	pending  bool
-	applyErr string
-	fenced   bool
-	last     RunStatus
-	lastSent time.Time
-	sentOnce bool
+	// applied is the generation of the last spec the runner finished
+	// applying; sentApplied the one the last status carried.
+	applied     uint64
+	sentApplied uint64
+	applyErr    string
+	fenced      bool
+	last        RunStatus
+	lastSent    time.Time
+	sentOnce    bool
 }
 
 func (m *Market) onAnnounce(env *Signed, now time.Time) error {
@@ -246,6 +250,7 @@ func (m *Market) applySpec(h *hosted, spec InstanceSpec) {
 				m.applySpec(h, h.spec)
 				return
 			}
+			h.applied = h.spec.Generation // h.spec equals spec, up to delegation-only updates
 			h.applyErr = ""
 			if err != nil {
 				h.applyErr = err.Error()
@@ -315,6 +320,9 @@ func (m *Market) onRequestUpdate(env *Signed, now time.Time) error {
 		same.Generation = spec.Generation
 		if reflect.DeepEqual(same, spec) {
 			h.spec.Generation = spec.Generation // only the delegation changed: nothing to apply
+			if !h.applying {
+				h.applied = spec.Generation
+			}
 		} else {
 			m.applySpec(h, spec)
 		}
@@ -358,13 +366,13 @@ func (m *Market) report(id InstanceID, h *hosted, now time.Time) {
 		}
 		return // a fenced copy reports nothing more and bills nothing
 	}
-	changed := !h.sentOnce || rs.State != h.last.State || rs.Reason != h.last.Reason || rs.Result != h.last.Result || !maps.Equal(rs.Connection, h.last.Connection)
+	changed := !h.sentOnce || h.applied != h.sentApplied || rs.State != h.last.State || rs.Reason != h.last.Reason || rs.Result != h.last.Result || !maps.Equal(rs.Connection, h.last.Connection)
 	if !changed && now.Sub(h.lastSent) < m.cfg.StatusInterval {
 		return
 	}
-	h.last, h.lastSent, h.sentOnce = rs, now, true
+	h.last, h.lastSent, h.sentOnce, h.sentApplied = rs, now, true, h.applied
 	st := &Status{Contract: *h.contract, Generation: h.req.Generation, State: rs.State, Connection: rs.Connection,
-		Reason: truncate(rs.Reason, 1024), Result: rs.Result, Issued: now.UnixNano()}
+		Reason: truncate(rs.Reason, 1024), Result: rs.Result, Issued: now.UnixNano(), Applied: min(h.applied, h.req.Generation)}
 	if len(st.Connection) > MaxParams {
 		st.Connection = nil
 		st.Reason = "too many connection parameters"

@@ -25,6 +25,10 @@ type InstanceView struct {
 	Connection     map[string]string `json:"connection"`
 	Epoch          uint64            `json:"epoch"`
 	Generation     uint64            `json:"generation"`
+	// StatusGeneration is the generation of the request the host's last
+	// status reflects (0 before any): State and Connection describe the
+	// latest request once StatusGeneration >= Generation.
+	StatusGeneration uint64 `json:"status_generation"`
 	// Reason explains a failed, waiting or pending state.
 	Reason       string    `json:"reason,omitempty"`
 	Result       string    `json:"result,omitempty"`
@@ -144,6 +148,7 @@ func (m *Market) view(rec *record) InstanceView {
 		v.Reason = "placed; waiting for the host's status"
 	default:
 		v.State = rec.status.State
+		v.StatusGeneration = rec.status.Applied
 		v.Reason = rec.status.Reason
 		v.Result = rec.status.Result
 		if rec.status.Connection != nil {

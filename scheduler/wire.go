@@ -663,10 +663,16 @@ type Status struct {
 	// Result is a batch job's result CID.
 	Result string `cbor:"6,keyasint,omitempty"`
 	Issued int64  `cbor:"7,keyasint"`
+	// Applied is the generation of the last request the host has finished
+	// applying (0 while the first apply runs). Generation says which
+	// request the host holds; Applied says whether State and Connection
+	// already reflect it, so a requester waiting on an in-place update can
+	// tell the old status from the new one.
+	Applied uint64 `cbor:"8,keyasint,omitempty"`
 }
 
 func (s *Status) validate() error {
-	if len(s.Connection) > MaxParams || len(s.Reason) > 1024 || len(s.Result) > 256 || s.Issued <= 0 || s.State > StateDone {
+	if len(s.Connection) > MaxParams || len(s.Reason) > 1024 || len(s.Result) > 256 || s.Issued <= 0 || s.State > StateDone || s.Applied > s.Generation {
 		return fmt.Errorf("%w: status fields", ErrMalformed)
 	}
 	for k, v := range s.Connection {

@@ -303,6 +303,10 @@ type mktInstance struct {
 	Connection     map[string]string `json:"connection"`
 	Epoch          uint64            `json:"epoch"`
 	Reason         string            `json:"reason"`
+	// Generation is the latest request's; StatusGeneration the one the
+	// host's last status reflects.
+	Generation       uint64 `json:"generation"`
+	StatusGeneration uint64 `json:"status_generation"`
 }
 
 // repoFile returns a file of the repository (tests run in test/).

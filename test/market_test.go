@@ -177,10 +177,14 @@ func TestMarketGrid(t *testing.T) {
 	if updated.Node != placed.Node || updated.InstanceID != placed.InstanceID {
 		t.Fatalf("update moved the instance: %+v, before %+v", updated, placed)
 	}
-	mktPoll(t, 20*time.Second, func() error {
-		g.mustJSON(req, &updated, "instance", "show", "web", "--json")
-		return fetchPage(updated.Connection["url"], "rewoven")
-	})
+	// --wait returned only once the host applied the update: the page it
+	// serves already holds the new message.
+	if updated.State != "started" || updated.StatusGeneration < updated.Generation {
+		t.Fatalf("update --wait returned before the host applied it: %+v", updated)
+	}
+	if err := fetchPage(updated.Connection["url"], "rewoven"); err != nil {
+		t.Fatalf("right after update --wait: %v", err)
+	}
 	placed = updated
 	var list []mktInstance
 	g.mustJSON(req, &list, "instance", "list", "--json")

@@ -33,10 +33,14 @@ type instanceJSON struct {
 	RequestedState string            `json:"requested_state"`
 	Connection     map[string]string `json:"connection"`
 	Epoch          uint64            `json:"epoch"`
-	Reason         string            `json:"reason"`
-	Result         string            `json:"result"`
-	RecipeCID      string            `json:"recipe_cid"`
-	Mine           bool              `json:"mine"`
+	Generation     uint64            `json:"generation"`
+	// StatusGeneration is the request generation the host's last status
+	// reflects; below Generation, an update is still being applied.
+	StatusGeneration uint64 `json:"status_generation"`
+	Reason           string `json:"reason"`
+	Result           string `json:"result"`
+	RecipeCID        string `json:"recipe_cid"`
+	Mine             bool   `json:"mine"`
 }
 
 // requestBody is the body of POST /v1/requests and /v1/jobs.
@@ -232,14 +236,17 @@ func waitMarketInstance(ctx context.Context, g *Globals, c *api.Client, name str
 		}
 		var v instanceJSON
 		_ = remarshal(raw, &v)
+		applying := v.Node != "" && v.State != "destroyed" && v.StatusGeneration < v.Generation
 		switch {
+		case v.State == "failed":
+			return raw, fmt.Errorf("%s failed: %s", name, v.Reason)
+		case applying:
+			v.Reason = "the host is applying the update"
 		case v.State == v.RequestedState, v.State == "done" && v.RequestedState == "started":
 			if time.Since(start) > time.Second {
 				fmt.Fprintf(g.Err(), "%s: %s after %s\n", name, v.State, time.Since(start).Round(100*time.Millisecond))
 			}
 			return raw, nil
-		case v.State == "failed":
-			return raw, fmt.Errorf("%s failed: %s", name, v.Reason)
 		}
 		if now := v.State + " " + v.Reason; now != last && time.Since(start) > time.Second {
 			last = now

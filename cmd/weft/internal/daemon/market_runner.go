@@ -149,6 +149,10 @@ func (r *partitionRunner) Status(id scheduler.InstanceID) (scheduler.RunStatus, 
 		return scheduler.RunStatus{}, false
 	}
 	rs := scheduler.RunStatus{State: scheduler.StatePending, Connection: st.Connection, Reason: st.Error}
+	if st.Stale {
+		rs.Reason = "applying an update (restarting with the new recipe, type or parameters)"
+		return rs, true
+	}
 	switch st.Phase {
 	case partition.PhaseRunning:
 		if !st.Batch {
