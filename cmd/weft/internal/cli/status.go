@@ -58,9 +58,51 @@ subsystems add.`,
 			}
 			sort.Strings(extra)
 			for _, k := range extra {
-				fmt.Fprintf(tw, "%s\t%v\n", k, strings.TrimSpace(fmt.Sprint(st[k])))
+				fmt.Fprintf(tw, "%s\t%s\n", k, statusValue(st[k]))
+			}
+			// What the host enforces on partitions, said plainly.
+			if p, ok := st["partitions"].(map[string]any); ok {
+				if l, ok := p["limits"].(map[string]any); ok && l["summary"] != nil {
+					fmt.Fprintf(tw, "limits\t%v\n", l["summary"])
+				}
 			}
 			return tw.Flush()
 		},
+	}
+}
+
+// statusValue renders one subsystem's status for people: scalars as they
+// are, objects as sorted key=value pairs (a nested object with a summary
+// shows only that; the limits line says it in full).
+func statusValue(v any) string {
+	switch x := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, 0, len(keys))
+		for _, k := range keys {
+			if sub, ok := x[k].(map[string]any); ok {
+				if _, has := sub["summary"]; has {
+					continue
+				}
+				parts = append(parts, k+"={"+statusValue(sub)+"}")
+				continue
+			}
+			parts = append(parts, k+"="+statusValue(x[k]))
+		}
+		return strings.Join(parts, " ")
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = statusValue(e)
+		}
+		return strings.Join(parts, ", ")
+	case nil:
+		return "-"
+	default:
+		return strings.TrimSpace(fmt.Sprint(x))
 	}
 }
