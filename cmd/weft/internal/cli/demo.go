@@ -32,8 +32,10 @@ Every process and folder it made is removed at the end, also on Ctrl-C.
 With --keep the grid stays up after the steps until Ctrl-C, and the demo
 prints how to reach it (status commands, the dashboard).
 
-The example recipes are read from recipes/examples (found from the working
-directory upwards, or next to the binary's folder), or from --recipes DIR.`,
+The example recipes are read from --recipes DIR, else from recipes/examples
+(found from the working directory upwards, or next to the binary's folder),
+else from the copies embedded in the binary, so an installed weft runs the
+demo from any directory.`,
 		Example: `  make demo                          # builds bin/weft, then: weft demo
   weft demo --nodes 3 --slice 1s --json
   weft demo --keep                   # explore the grid afterwards; Ctrl-C stops it`,
@@ -57,7 +59,7 @@ directory upwards, or next to the binary's folder), or from --recipes DIR.`,
 	f.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "number of node processes in the local grid (at least 2)")
 	f.DurationVar(&cfg.Slice, "slice", cfg.Slice, "ledger slice length for the grid (receipts are cut once per slice)")
 	f.BoolVar(&cfg.Keep, "keep", false, "leave the grid running after the steps, until Ctrl-C")
-	f.StringVar(&cfg.RecipesDir, "recipes", "", "folder holding webserver.toml and primes.toml (default: recipes/examples found from the working directory)")
+	f.StringVar(&cfg.RecipesDir, "recipes", "", "folder holding webserver.toml and primes.toml (default: recipes/examples found from the working directory, else the copies built into weft)")
 	f.IntVar(&cfg.Partitions, "partitions", cfg.Partitions, "partitions per node")
 	f.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "deadline for all steps (not counting --keep)")
 	return cmd

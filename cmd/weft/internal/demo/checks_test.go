@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weftgrid/weft/recipes"
 )
 
 func TestMemberCounts(t *testing.T) {
@@ -178,7 +181,7 @@ func TestMissingFeature(t *testing.T) {
 
 func TestFindRecipesDir(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := findRecipesDir(dir, ""); !errors.Is(err, ErrNoRecipes) {
+	if _, _, err := findRecipesDir(dir, "", ""); !errors.Is(err, ErrNoRecipes) {
 		t.Fatalf("empty dir: %v", err)
 	}
 	ex := filepath.Join(dir, "recipes", "examples")
@@ -190,7 +193,7 @@ func TestFindRecipesDir(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got, err := findRecipesDir(ex, ""); err != nil || got != ex {
+	if got, _, err := findRecipesDir(ex, "", ""); err != nil || got != ex {
 		t.Fatalf("configured: %q %v", got, err)
 	}
 	// Next to the binary: DIR/bin/weft → DIR/recipes/examples.
@@ -202,10 +205,65 @@ func TestFindRecipesDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Chdir(t.TempDir())
-	if got, err := findRecipesDir("", bin); err != nil || got != ex {
+	if got, _, err := findRecipesDir("", bin, ""); err != nil || got != ex {
 		t.Fatalf("next to the binary: %q %v", got, err)
 	}
 }
+
+// An installed weft run from a folder outside the source tree, with no
+// recipes next to its binary, uses the copies embedded in the binary.
+func TestFindRecipesDirEmbedded(t *testing.T) {
+	pkgDir, err := os.Getwd() // go test runs in the package's folder
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcDir := filepath.Join(pkgDir, "..", "..", "..", "..", "recipes", "examples")
+	t.Chdir(t.TempDir())
+	bin := filepath.Join(t.TempDir(), "bin", "weft")
+	if err := os.MkdirAll(filepath.Dir(bin), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, nil, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := findRecipesDir("", bin, ""); !errors.Is(err, ErrNoRecipes) {
+		t.Fatalf("no scratch folder: want ErrNoRecipes, got %v", err)
+	}
+	scratch := t.TempDir()
+	dir, from, err := findRecipesDir("", bin, scratch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from != "embedded in the binary" || filepath.Dir(dir) != scratch {
+		t.Fatalf("got %q from %q, want a folder of %s from the binary", dir, from, scratch)
+	}
+	for _, f := range demoRecipes {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := recipes.Parse(f, b)
+		if err != nil {
+			t.Fatalf("embedded %s does not parse: %v", f, err)
+		}
+		// The embedded copy is the file of the source tree, byte for byte.
+		src, err := os.ReadFile(filepath.Join(srcDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b, src) {
+			t.Fatalf("embedded %s differs from recipes/examples/%s", f, f)
+		}
+		if r.CID().String() == "" {
+			t.Fatalf("%s: no CID", f)
+		}
+	}
+	// A --recipes folder without them is still an error, never the fallback.
+	if _, _, err := findRecipesDir(t.TempDir(), bin, scratch); !errors.Is(err, ErrNoRecipes) {
+		t.Fatalf("configured empty folder: %v", err)
+	}
+}
+
 
 func TestCheckStatement(t *testing.T) {
 	good := `{"party":"P","role":"requester","lines":[{"receipts":3}],"total":{"receipts":3}}`

@@ -30,7 +30,7 @@ type Config struct {
 	Bin string
 	// RecipesDir holds webserver.toml and primes.toml. Default "" = found
 	// by looking for recipes/examples from the working directory upwards and
-	// next to the binary.
+	// next to the binary, else the copies embedded in the binary.
 	RecipesDir string
 	// WorkDir is the parent of the demo's temporary folder. Default "" = the
 	// system temporary directory.

@@ -201,7 +201,7 @@ func nodeNames(nodes []*node) []string {
 }
 
 func stepPublish(ctx context.Context, s *session) (Outcome, error) {
-	dir, err := findRecipesDir(s.cfg.RecipesDir, s.g.bin)
+	dir, from, err := findRecipesDir(s.cfg.RecipesDir, s.g.bin, s.g.dir)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -236,9 +236,9 @@ func stepPublish(ctx context.Context, s *session) (Outcome, error) {
 		}
 	}
 	return Outcome{
-		Detail: fmt.Sprintf("%d recipes published on %s and fetched by CID on %s", len(demoRecipes), pub.name, other.name),
+		Detail: fmt.Sprintf("%d recipes (%s) published on %s and fetched by CID on %s", len(demoRecipes), from, pub.name, other.name),
 		Lines:  lines,
-		Data:   map[string]any{"cids": s.cids, "dir": dir},
+		Data:   map[string]any{"cids": s.cids, "dir": dir, "from": from},
 	}, nil
 }
 
