@@ -264,7 +264,6 @@ func TestFindRecipesDirEmbedded(t *testing.T) {
 	}
 }
 
-
 func TestCheckStatement(t *testing.T) {
 	good := `{"party":"P","role":"requester","lines":[{"receipts":3}],"total":{"receipts":3}}`
 	if err := checkStatement([]byte(good)); err != nil {
