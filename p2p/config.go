@@ -4,83 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/memberlist"
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-// Preset is a named set of membership timings, after memberlist's
-// DefaultLANConfig, DefaultWANConfig and DefaultLocalConfig.
-type Preset int
-
-const (
-	// PresetLAN suits machines on one local network (the default); it is
-	// memberlist's DefaultLANConfig: probe every 1 s with a 500 ms timeout
-	// and 3 indirect checks, suspicion multiplier 4, retransmit multiplier
-	// 4, push/pull every 30 s, gossip to 3 nodes every 200 ms, stream
-	// timeout 10 s.
-	PresetLAN Preset = iota
-	// PresetWAN suits machines across the Internet; it is memberlist's
-	// DefaultWANConfig: probe every 5 s with a 3 s timeout, suspicion
-	// multiplier 6, push/pull every 60 s, gossip to 4 nodes every 500 ms,
-	// stream timeout 30 s.
-	PresetWAN
-	// PresetLocal suits nodes on one machine (loopback) and tests:
-	// memberlist's DefaultLocalConfig (1 indirect check, retransmit
-	// multiplier 2) made faster: probe every 200 ms with a 100 ms timeout,
-	// suspicion multiplier 2, push/pull every 2 s, gossip to 3 nodes every
-	// 50 ms, stream timeout 1 s.
-	PresetLocal
-)
-
-// String returns "lan", "wan" or "local".
-func (p Preset) String() string {
-	switch p {
-	case PresetLAN:
-		return "lan"
-	case PresetWAN:
-		return "wan"
-	case PresetLocal:
-		return "local"
-	}
-	return fmt.Sprintf("preset(%d)", int(p))
-}
-
-// ParsePreset parses "lan", "wan" or "local".
-func ParsePreset(s string) (Preset, error) {
-	switch strings.ToLower(s) {
-	case "lan", "":
-		return PresetLAN, nil
-	case "wan":
-		return PresetWAN, nil
-	case "local":
-		return PresetLocal, nil
-	}
-	return 0, fmt.Errorf("%w: unknown preset %q (want lan, wan or local)", ErrConfig, s)
-}
-
-// MemberlistConfig returns the memberlist configuration of the preset,
-// without name, transport or delegates.
-func (p Preset) MemberlistConfig() *memberlist.Config {
-	switch p {
-	case PresetWAN:
-		return memberlist.DefaultWANConfig()
-	case PresetLocal:
-		c := memberlist.DefaultLocalConfig()
-		c.ProbeInterval = 200 * time.Millisecond
-		c.ProbeTimeout = 100 * time.Millisecond
-		c.SuspicionMult = 2
-		c.PushPullInterval = 2 * time.Second
-		c.GossipInterval = 50 * time.Millisecond
-		c.GossipNodes = 3
-		c.TCPTimeout = time.Second
-		return c
-	default:
-		return memberlist.DefaultLANConfig()
-	}
-}
 
 // MemberTransport selects how memberlist traffic travels.
 type MemberTransport int

@@ -81,7 +81,7 @@ func simulate(n int, preset p2p.Preset, latency time.Duration, packetSize int) (
 		if err != nil {
 			return simResult{}, err
 		}
-		c := preset.MemberlistConfig()
+		c := simConfig(preset)
 		c.Name = id.String()
 		c.Transport = mn.NewTransport(c.Name)
 		c.UDPBufferSize = packetSize
