@@ -7,30 +7,48 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 )
 
-// ErrNoNode means the data dir has no running node's endpoint.
+// ErrNoNode means the data dir has no running node's endpoint (no or a
+// malformed api.json).
 var ErrNoNode = errors.New("api: no running node found")
+
+// ErrUnreachable means nothing answers at the address api.json names: the
+// node stopped (or crashed) and left its api.json behind.
+var ErrUnreachable = errors.New("api: no node answers")
 
 // Client talks to one node's API.
 type Client struct {
 	// Base is the server's base URL, e.g. http://127.0.0.1:7000.
-	Base  string
-	token string
-	http  *http.Client
+	Base string
+	// DataDir is the data dir the endpoint was read from ("" for NewClient);
+	// error messages use it to say how to start the node.
+	DataDir string
+	token   string
+	http    *http.Client
 }
 
 // Error is a non-2xx answer from the API.
 type Error struct {
-	Status  int
+	// Status is the HTTP status code.
+	Status int
+	// Message is the API's error text.
 	Message string
 }
 
 func (e *Error) Error() string { return e.Message }
+
+// StartHint says how to start a node for dataDir, for error messages.
+func StartHint(dataDir string) string {
+	return fmt.Sprintf("start one with `weft node --data-dir %s` (or set WEFT_DATA_DIR)", dataDir)
+}
 
 // NewClient returns a client for addr (host:port) with token.
 func NewClient(addr, token string) *Client {
@@ -41,13 +59,16 @@ func NewClient(addr, token string) *Client {
 func NewClientFromDataDir(dataDir string) (*Client, error) {
 	b, err := os.ReadFile(filepath.Join(dataDir, "api.json"))
 	if err != nil {
-		return nil, fmt.Errorf("%w in %s", ErrNoNode, dataDir)
+		return nil, &hintError{ErrNoNode, fmt.Sprintf("no weft node answers for data dir %s (is a node running?): %s", dataDir, StartHint(dataDir))}
 	}
 	var ep Endpoint
 	if err := json.Unmarshal(b, &ep); err != nil || ep.Addr == "" {
-		return nil, fmt.Errorf("%w: %s/api.json is malformed", ErrNoNode, dataDir)
+		return nil, &hintError{ErrNoNode, fmt.Sprintf("%s is malformed (is a node running?): stop any node of that data dir, remove the file, and %s",
+			filepath.Join(dataDir, "api.json"), StartHint(dataDir))}
 	}
-	return NewClient(ep.Addr, ep.Token), nil
+	c := NewClient(ep.Addr, ep.Token)
+	c.DataDir = dataDir
+	return c, nil
 }
 
 // Token returns the client's token.
@@ -96,7 +117,10 @@ func (c *Client) Raw(ctx context.Context, method, path string, in any) (*http.Re
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("api: cannot reach the node at %s: %w", c.Base, err)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("api: %s %s: %w", method, path, ctx.Err())
+		}
+		return nil, c.unreachable(err)
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
@@ -105,9 +129,44 @@ func (c *Client) Raw(ctx context.Context, method, path string, in any) (*http.Re
 		if json.Unmarshal(b, &eb) != nil || eb.Error == "" {
 			eb.Error = fmt.Sprintf("api: %s %s: %s", method, path, resp.Status)
 		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			eb.Error += "; the token in api.json is not this node's: another node now listens at " + c.Base +
+				" — restart the node of " + c.dirOr("this data dir")
+		}
 		return nil, &Error{Status: resp.StatusCode, Message: eb.Error}
 	}
 	return resp, nil
+}
+
+// unreachable explains a failed connection: refused means the node that
+// wrote api.json is gone.
+func (c *Client) unreachable(err error) error {
+	var op *net.OpError
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &op) && op.Op == "dial" {
+		if c.DataDir != "" {
+			return &hintError{ErrUnreachable, fmt.Sprintf("no weft node answers at %s for data dir %s (is a node running? its api.json is left from a node that stopped): %s",
+				strings.TrimPrefix(c.Base, "http://"), c.DataDir, StartHint(c.DataDir))}
+		}
+		return &hintError{ErrUnreachable, fmt.Sprintf("no weft node answers at %s (is a node running?): %v", strings.TrimPrefix(c.Base, "http://"), err)}
+	}
+	return fmt.Errorf("api: cannot reach the node at %s: %w", c.Base, err)
+}
+
+// hintError is an error whose text says what to do next; errors.Is matches
+// its sentinel.
+type hintError struct {
+	sentinel error
+	msg      string
+}
+
+func (e *hintError) Error() string { return e.msg }
+func (e *hintError) Unwrap() error { return e.sentinel }
+
+func (c *Client) dirOr(s string) string {
+	if c.DataDir != "" {
+		return c.DataDir
+	}
+	return s
 }
 
 // Get is Do with GET.

@@ -137,6 +137,8 @@ func newGridChangeCmd(g *Globals, verb, short string) *cobra.Command {
 		Use:   verb + " PEER_ID",
 		Short: short,
 		Args:  cobra.ExactArgs(1),
+
+		ValidArgsFunction: completePeers(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := peer.Decode(args[0]); err != nil {
 				return fmt.Errorf("grid %s: %q is not a peer ID: %w", verb, args[0], err)

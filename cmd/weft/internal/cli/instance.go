@@ -68,6 +68,8 @@ requested_state, connection, epoch, reason, ...`,
 		Use:   "show NAME",
 		Short: "Show one instance: state, host, connection parameters",
 		Args:  cobra.ExactArgs(1),
+
+		ValidArgsFunction: completeInstances(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.Client()
 			if err != nil {
@@ -75,7 +77,7 @@ requested_state, connection, epoch, reason, ...`,
 			}
 			var raw map[string]any
 			if err := c.Get(cmd.Context(), "/v1/instances/"+url.PathEscape(args[0]), &raw); err != nil {
-				return err
+				return notFound(err, "instance", "weft instance list")
 			}
 			if g.JSON {
 				return g.PrintJSON(raw)

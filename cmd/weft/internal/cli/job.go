@@ -99,6 +99,8 @@ non-zero, with the reason). With --json it prints an object with id, state
 		Use:   "show ID",
 		Short: "Show a job's state and result",
 		Args:  cobra.ExactArgs(1),
+
+		ValidArgsFunction: completeJobs(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.Client()
 			if err != nil {
@@ -106,7 +108,7 @@ non-zero, with the reason). With --json it prints an object with id, state
 			}
 			var raw map[string]any
 			if err := c.Get(cmd.Context(), "/v1/jobs/"+url.PathEscape(args[0]), &raw); err != nil {
-				return err
+				return notFound(err, "job", "weft instance list")
 			}
 			if g.JSON {
 				return g.PrintJSON(raw)
@@ -141,7 +143,10 @@ non-zero, with the reason). With --json it prints an object with id, state
 				return err
 			}
 			var res map[string]any
-			if err := c.Post(cmd.Context(), "/v1/jobs/result", map[string]string{"cid": args[0], "out": abs}, &res); err != nil {
+			prog := g.startProgress("fetching result " + shortID(args[0]))
+			err = c.Post(cmd.Context(), "/v1/jobs/result", map[string]string{"cid": args[0], "out": abs}, &res)
+			prog.Stop()
+			if err != nil {
 				return fmt.Errorf("job result %s: %w", args[0], err)
 			}
 			if g.JSON {
@@ -176,6 +181,8 @@ func waitJob(ctx context.Context, g *Globals, c *api.Client, id string, timeout 
 	defer cancel()
 	start := time.Now()
 	last := ""
+	prog := g.startProgress("job " + id + ": waiting")
+	defer prog.Stop()
 	for {
 		var raw map[string]any
 		if err := c.Get(ctx, "/v1/jobs/"+url.PathEscape(id), &raw); err != nil {
@@ -188,6 +195,7 @@ func waitJob(ctx context.Context, g *Globals, c *api.Client, id string, timeout 
 		_ = remarshal(raw, &j)
 		switch {
 		case j.State == "done" && j.Result != "":
+			prog.Stop()
 			if time.Since(start) > time.Second {
 				fmt.Fprintf(g.Err(), "job %s: done after %s\n", id, time.Since(start).Round(100*time.Millisecond))
 			}
@@ -201,7 +209,11 @@ func waitJob(ctx context.Context, g *Globals, c *api.Client, id string, timeout 
 			if j.Reason != "" {
 				msg += " (" + j.Reason + ")"
 			}
-			fmt.Fprintf(g.Err(), "job %s: %s, %s so far...\n", id, msg, time.Since(start).Round(time.Second))
+			if prog != nil {
+				prog.Describe("job " + id + ": " + msg)
+			} else {
+				fmt.Fprintf(g.Err(), "job %s: %s, %s so far...\n", id, msg, time.Since(start).Round(time.Second))
+			}
 		}
 		select {
 		case <-ctx.Done():

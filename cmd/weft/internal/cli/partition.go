@@ -159,13 +159,19 @@ non-zero if the instance fails.
 func waitInstance(cmd *cobra.Command, g *Globals, c *api.Client, id string, timeout time.Duration) (partition.InstanceStatus, error) {
 	deadline := time.Now().Add(timeout)
 	last := partition.Phase("")
+	prog := g.startProgress(id + ": waiting")
+	defer prog.Stop()
 	for {
 		var st partition.InstanceStatus
 		if err := c.Get(cmd.Context(), "/v1/local/instances/"+url.PathEscape(id), &st); err != nil {
 			return st, err
 		}
 		if st.Phase != last && !g.JSON {
-			fmt.Fprintf(g.Err(), "%s: %s\n", id, st.Phase)
+			if prog != nil {
+				prog.Describe(fmt.Sprintf("%s: %s", id, st.Phase))
+			} else {
+				fmt.Fprintf(g.Err(), "%s: %s\n", id, st.Phase)
+			}
 			last = st.Phase
 		}
 		switch st.Phase {
@@ -178,6 +184,7 @@ func waitInstance(cmd *cobra.Command, g *Globals, c *api.Client, id string, time
 			}
 			return st, nil
 		case partition.PhaseFailed:
+			prog.Stop()
 			_ = printInstance(g, st)
 			return st, withExitCode(1, fmt.Errorf("instance %s failed: %s", id, st.Error))
 		case partition.PhaseStopped:
@@ -201,6 +208,8 @@ func newPartitionShowCmd(g *Globals) *cobra.Command {
 		Use:   "show ID",
 		Short: "Show a local instance: phase, processes, promises, connection",
 		Args:  cobra.ExactArgs(1),
+
+		ValidArgsFunction: completeLocalInstances(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.Client()
 			if err != nil {
@@ -211,7 +220,7 @@ func newPartitionShowCmd(g *Globals) *cobra.Command {
 			}
 			var st partition.InstanceStatus
 			if err := c.Get(cmd.Context(), "/v1/local/instances/"+url.PathEscape(args[0]), &st); err != nil {
-				return err
+				return notFound(err, "local instance", "weft partition list")
 			}
 			return printInstance(g, st)
 		},
@@ -224,6 +233,8 @@ func newPartitionStateCmd(g *Globals, verb string, state partition.State) *cobra
 		Use:   verb + " ID",
 		Short: strings.ToUpper(verb[:1]) + verb[1:] + " a local instance (requested state " + string(state) + ")",
 		Args:  cobra.ExactArgs(1),
+
+		ValidArgsFunction: completeLocalInstances(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.Client()
 			if err != nil {
@@ -231,7 +242,7 @@ func newPartitionStateCmd(g *Globals, verb string, state partition.State) *cobra
 			}
 			var st partition.InstanceStatus
 			if err := c.Post(cmd.Context(), "/v1/local/instances", map[string]any{"id": args[0], "state": string(state)}, &st); err != nil {
-				return err
+				return notFound(err, "local instance", "weft partition list")
 			}
 			if wait && state != partition.StateDestroyed {
 				if st, err = waitInstance(cmd, g, c, args[0], 5*time.Minute); err != nil {
@@ -245,12 +256,27 @@ func newPartitionStateCmd(g *Globals, verb string, state partition.State) *cobra
 	return cmd
 }
 
+// logJSON is one process's log in 'weft partition logs --json'.
+type logJSON struct {
+	Name   string `json:"name"`
+	Log    string `json:"log"`
+	Output string `json:"output"`
+}
+
+// maxLogJSON bounds the bytes of one log 'partition logs --json' includes
+// (the end of the log is kept).
+const maxLogJSON = 1 << 20
+
 func newPartitionLogsCmd(g *Globals) *cobra.Command {
 	var proc string
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "logs ID [--process NAME]",
 		Short: "Print a local instance's process logs (stdout and stderr)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Print the logs (stdout and stderr) of a local instance's processes, each
+after a "==> NAME (FILE) <==" line. With --json it prints an object
+{id, processes: [{name, log, output}]}, output being the last MiB of the log.`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeLocalInstances(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.Client()
 			if err != nil {
@@ -258,9 +284,10 @@ func newPartitionLogsCmd(g *Globals) *cobra.Command {
 			}
 			var st partition.InstanceStatus
 			if err := c.Get(cmd.Context(), "/v1/local/instances/"+url.PathEscape(args[0]), &st); err != nil {
-				return err
+				return notFound(err, "local instance", "weft partition list")
 			}
 			found := false
+			logs := []logJSON{}
 			for _, p := range st.Processes {
 				if proc != "" && p.Name != proc {
 					continue
@@ -270,6 +297,18 @@ func newPartitionLogsCmd(g *Globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				if g.JSON {
+					if fi, err := f.Stat(); err == nil && fi.Size() > maxLogJSON {
+						_, _ = f.Seek(fi.Size()-maxLogJSON, io.SeekStart)
+					}
+					b, err := io.ReadAll(io.LimitReader(f, maxLogJSON))
+					f.Close()
+					if err != nil {
+						return err
+					}
+					logs = append(logs, logJSON{Name: p.Name, Log: p.Log, Output: string(b)})
+					continue
+				}
 				fmt.Fprintf(g.Out(), "==> %s (%s) <==\n", p.Name, p.Log)
 				_, err = io.Copy(g.Out(), f)
 				f.Close()
@@ -278,11 +317,16 @@ func newPartitionLogsCmd(g *Globals) *cobra.Command {
 				}
 			}
 			if !found {
-				return fmt.Errorf("no process %q in instance %s", proc, args[0])
+				return fmt.Errorf("no process %q in instance %s (its processes: weft partition show %s)", proc, args[0], args[0])
+			}
+			if g.JSON {
+				return g.PrintJSON(map[string]any{"id": st.ID, "processes": logs})
 			}
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&proc, "process", "", "only this process's log")
+	return cmd
 }
 
 func printInstance(g *Globals, st partition.InstanceStatus) error {

@@ -156,7 +156,9 @@ when the node starts.`,
 			b, _ := os.ReadFile(path)
 			var out map[string]any
 			if c, cerr := api.NewClientFromDataDir(g.DataDir); cerr == nil {
+				prog := g.startProgress("publishing " + filepath.Base(path))
 				err = c.Post(cmd.Context(), "/v1/recipes", map[string]string{"toml": string(b), "file": path, "base_dir": abs}, &out)
+				prog.Stop()
 				if err != nil && !isUnreachable(err) {
 					return err
 				}
@@ -237,9 +239,11 @@ func newRecipeShowCmd(g *Globals) *cobra.Command {
 				}
 			default:
 				if client, err := api.NewClientFromDataDir(g.DataDir); err == nil {
+					prog := g.startProgress("fetching recipe " + shortID(c.String()))
 					err = client.Get(cmd.Context(), "/v1/recipes/"+c.String(), &out)
+					prog.Stop()
 					if err != nil && !isUnreachable(err) {
-						return err
+						return notFound(err, "recipe", "weft recipe list")
 					}
 				}
 				if out == nil {

@@ -142,7 +142,8 @@ With --wait it returns once the instance reached the requested state, or
 fails (non-zero) with the reason, e.g. why no node could place it.
 With --json it prints the instance: name, instance_id, node, state,
 connection, epoch, ...`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeInstances(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			c, err := g.Client()
@@ -226,6 +227,8 @@ func waitMarketInstance(ctx context.Context, g *Globals, c *api.Client, name str
 	start := time.Now()
 	last := ""
 	path := "/v1/instances/" + url.PathEscape(name)
+	prog := g.startProgress(name + ": waiting")
+	defer prog.Stop()
 	for {
 		var raw map[string]any
 		if err := c.Get(ctx, path, &raw); err != nil {
@@ -243,6 +246,7 @@ func waitMarketInstance(ctx context.Context, g *Globals, c *api.Client, name str
 		case applying:
 			v.Reason = "the host is applying the update"
 		case v.State == v.RequestedState, v.State == "done" && v.RequestedState == "started":
+			prog.Stop()
 			if time.Since(start) > time.Second {
 				fmt.Fprintf(g.Err(), "%s: %s after %s\n", name, v.State, time.Since(start).Round(100*time.Millisecond))
 			}
@@ -254,7 +258,11 @@ func waitMarketInstance(ctx context.Context, g *Globals, c *api.Client, name str
 			if v.Reason != "" {
 				msg += " (" + v.Reason + ")"
 			}
-			fmt.Fprintf(g.Err(), "%s: %s, %s so far...\n", name, msg, time.Since(start).Round(time.Second))
+			if prog != nil {
+				prog.Describe(name + ": " + msg)
+			} else {
+				fmt.Fprintf(g.Err(), "%s: %s, %s so far...\n", name, msg, time.Since(start).Round(time.Second))
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -38,12 +38,9 @@ func (g *Globals) Out() io.Writer { return g.out }
 func (g *Globals) Err() io.Writer { return g.err }
 
 // Client returns an API client for the node whose data dir is g.DataDir.
+// Its errors say how to start that node.
 func (g *Globals) Client() (*api.Client, error) {
-	c, err := api.NewClientFromDataDir(g.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("%w\n(is a node running? start one with: weft --data-dir %s node)", err, g.DataDir)
-	}
-	return c, nil
+	return api.NewClientFromDataDir(g.DataDir)
 }
 
 // PrintJSON writes v as indented JSON followed by a newline.
