@@ -11,6 +11,11 @@ type Config struct {
 	// DataDir is the node's data directory; partitions live in
 	// DataDir/partitions/N, installed software in DataDir/software/CID.
 	DataDir string
+	// RunDir holds partitions and installed software, in
+	// RunDir/nodes/<hash of DataDir>/, when partitions run as separate
+	// users who cannot traverse DataDir's parents (a root node with its
+	// data dir under /root). Default DefaultRunDir.
+	RunDir string
 	// Partitions is the number of partition slots. Default 8.
 	Partitions int
 	// PortBase is the first port of partition 0. Default 20000.
@@ -76,9 +81,13 @@ type Config struct {
 	Now func() time.Time
 }
 
+// DefaultRunDir is Config.RunDir's default.
+const DefaultRunDir = "/var/lib/weft"
+
 // DefaultConfig returns the defaults; set DataDir before use.
 func DefaultConfig() Config {
 	return Config{
+		RunDir:            DefaultRunDir,
 		Partitions:        8,
 		PortBase:          20000,
 		PortsPerPartition: 10,
@@ -115,6 +124,9 @@ func (c *Config) validate() error {
 	}
 	if c.UserPrefix == "" {
 		c.UserPrefix = "weftuser"
+	}
+	if c.RunDir == "" {
+		c.RunDir = DefaultRunDir
 	}
 	if c.InstallUser == "" {
 		c.InstallUser = "weftinstall"

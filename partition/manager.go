@@ -21,9 +21,9 @@ import (
 // their desired state.
 type Manager struct {
 	cfg       Config
-	dir       string // DataDir/partitions
-	softDir   string // DataDir/software
-	statePath string
+	dir       string // DataDir/partitions, or below RunDir (layout.go)
+	softDir   string // DataDir/software, or below RunDir
+	statePath string // DataDir/partitions/state.cbor
 	cg        *cgroups
 	limits    Limits
 	users     []account // per partition; zero accounts when not isolated
@@ -79,10 +79,16 @@ func New(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	cfg.DataDir = abs
+	isolated := cfg.Users && os.Geteuid() == 0
+	lay, err := resolveLayout(abs, cfg.RunDir, isolated)
+	if err != nil {
+		return nil, err
+	}
 	m := &Manager{
 		cfg:         cfg,
-		dir:         filepath.Join(abs, "partitions"),
-		softDir:     filepath.Join(abs, "software"),
+		dir:         lay.parts,
+		softDir:     lay.soft,
+		statePath:   lay.state,
 		insts:       map[string]*instance{},
 		slots:       make([]string, cfg.Partitions),
 		series:      map[string]*series{},
@@ -92,16 +98,13 @@ func New(cfg Config) (*Manager, error) {
 		dirty:       make(chan struct{}, 1),
 		weft:        cfg.Weft,
 	}
-	m.statePath = filepath.Join(m.dir, "state.cbor")
 	if m.weft == "" {
 		if exe, err := os.Executable(); err == nil {
 			m.weft = exe
 		}
 	}
-	for _, d := range []string{m.dir, m.softDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("partition: %w", err)
-		}
+	if err := lay.create(abs, isolated); err != nil {
+		return nil, err
 	}
 	sum := sha256.Sum256([]byte(abs))
 	m.cg = detectCgroups("weft-"+hex.EncodeToString(sum[:4]), cfg.Cgroups)
@@ -110,7 +113,7 @@ func New(cfg Config) (*Manager, error) {
 	switch {
 	case !cfg.Users:
 		why = append(why, "separate partition users disabled by configuration")
-	case os.Geteuid() != 0:
+	case !isolated:
 		why = append(why, "partitions share the node's Unix user (the node does not run as root)")
 	default:
 		for i := range m.users {
@@ -125,14 +128,19 @@ func New(cfg Config) (*Manager, error) {
 			return nil, err
 		}
 		m.installAs = a
-		// Partition users must traverse the data dir to reach their own
-		// directory (mode 0700, owned by them); 0711 lists nothing.
-		for _, d := range []string{abs, m.dir} {
-			if err := os.Chmod(d, 0o711); err != nil {
-				return nil, fmt.Errorf("partition: %w", err)
+		// Partition users run {{.Weft}}: give them a copy they can reach
+		// when the executable sits in a directory only root may enter.
+		if m.weft != "" {
+			w, err := reachableExecutable(m.weft, filepath.Join(lay.base, "bin"))
+			if err != nil {
+				return nil, err
 			}
+			m.weft = w
 		}
-		_ = os.Chmod(m.softDir, 0o755)
+		if lay.relocated {
+			cfg.Log.Info("partition: the data dir is not reachable by partition users; partitions and software live in the run dir",
+				"data_dir", abs, "dir", lay.base)
+		}
 	}
 	m.limits = computeLimits(m.cg, m.users[0].set(), why)
 	st, err := loadState(m.statePath)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"time"
 )
@@ -26,6 +27,12 @@ type PartitionsConfig struct {
 	// "weftuser". Give each node its own prefix when several nodes run as
 	// root on one machine, or their partitions N share a user.
 	UserPrefix string `toml:"user_prefix"`
+	// RunDir holds partitions and installed software (in
+	// RUN_DIR/nodes/<hash of the data dir>/) when the node runs as root
+	// with separate partition users and the data dir's parents are not
+	// world-traversable (the default ~/.weft under /root). Absolute path.
+	// Default "/var/lib/weft".
+	RunDir string `toml:"run_dir"`
 	// Cgroups puts each partition in a cgroup (v2, else v1) with CPU,
 	// memory and pids limits where the host allows. Default true.
 	Cgroups bool `toml:"cgroups"`
@@ -43,7 +50,7 @@ type PartitionsConfig struct {
 }
 
 func defaultPartitions() PartitionsConfig {
-	return PartitionsConfig{Count: 8, PortBase: 20000, PortsPerPartition: 10, Users: true, UserPrefix: "weftuser", Cgroups: true,
+	return PartitionsConfig{Count: 8, PortBase: 20000, PortsPerPartition: 10, Users: true, UserPrefix: "weftuser", RunDir: "/var/lib/weft", Cgroups: true,
 		Host: "127.0.0.1", StopGrace: "5s", SampleInterval: "2s", LogMaxBytes: 10 << 20}
 }
 
@@ -86,6 +93,9 @@ func (c *PartitionsConfig) validate() error {
 	}
 	if c.UserPrefix != "" && !userPrefixRe.MatchString(c.UserPrefix) {
 		return fmt.Errorf("partitions.user_prefix: %q (lower-case letters, digits, '-' and '_', starting with a letter, at most 24)", c.UserPrefix)
+	}
+	if c.RunDir != "" && !filepath.IsAbs(c.RunDir) {
+		return fmt.Errorf("partitions.run_dir: %q is not an absolute path", c.RunDir)
 	}
 	if c.LogMaxBytes < 0 {
 		return fmt.Errorf("partitions.log_max_bytes: negative")

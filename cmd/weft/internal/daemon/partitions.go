@@ -85,6 +85,9 @@ func (d *Daemon) startPartitions(ctx context.Context) error {
 	if pc.UserPrefix != "" {
 		cfg.UserPrefix = pc.UserPrefix
 	}
+	if pc.RunDir != "" {
+		cfg.RunDir = pc.RunDir
+	}
 	cfg.Cgroups = pc.Cgroups
 	cfg.Host = pc.Host
 	cfg.StopGrace = pc.StopGraceDuration()
