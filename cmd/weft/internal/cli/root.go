@@ -102,8 +102,9 @@ $WEFT_DATA_DIR) and accept --json for machine-readable output.`,
 	root.SetErr(errOut)
 	root.PersistentFlags().StringVar(&g.DataDir, "data-dir", DefaultDataDir(), "node data directory (env WEFT_DATA_DIR)")
 	root.PersistentFlags().BoolVar(&g.JSON, "json", false, "print machine-readable JSON")
-	sort.SliceStable(factories, func(i, j int) bool { return factories[i].order < factories[j].order })
-	for _, f := range factories {
+	fs := append([]commandFactory(nil), factories...)
+	sort.SliceStable(fs, func(i, j int) bool { return fs[i].order < fs[j].order })
+	for _, f := range fs {
 		root.AddCommand(f.make(g))
 	}
 	return root

@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/weftgrid/weft/cmd/weft/internal/api"
+)
+
+// No api.json in the data dir: the error names the data dir and the command
+// that starts a node there.
+func TestErrorNoNode(t *testing.T) {
+	dir := t.TempDir()
+	_, _, err := cliRun(t, "--data-dir", dir, "status")
+	if !errors.Is(err, api.ErrNoNode) {
+		t.Fatalf("want ErrNoNode, got %v", err)
+	}
+	for _, want := range []string{"no weft node answers for data dir " + dir, "weft node --data-dir " + dir, "WEFT_DATA_DIR", "is a node running?"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
+
+// api.json left by a node that stopped: connection refused says so.
+func TestErrorStaleEndpoint(t *testing.T) {
+	dir := t.TempDir()
+	addr := closedAddr(t)
+	if err := api.WriteEndpoint(dir, api.Endpoint{Addr: addr, Token: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"status"}, {"peers"}, {"instance", "list"}, {"partition", "list"}} {
+		_, _, err := cliRun(t, append([]string{"--data-dir", dir}, args...)...)
+		if !errors.Is(err, api.ErrUnreachable) {
+			t.Fatalf("%v: want ErrUnreachable, got %v", args, err)
+		}
+		for _, want := range []string{addr, "left from a node that stopped", "weft node --data-dir " + dir} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%v: error %q lacks %q", args, err, want)
+			}
+		}
+	}
+}
+
+// A malformed api.json says which file and what to do.
+func TestErrorMalformedEndpoint(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "api.json"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := cliRun(t, "--data-dir", dir, "status")
+	if !errors.Is(err, api.ErrNoNode) || !strings.Contains(err.Error(), filepath.Join(dir, "api.json")+" is malformed") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// A token another node does not accept: the error says the endpoint is stale.
+func TestErrorWrongToken(t *testing.T) {
+	f := newFakeNode(t)
+	f.token = "rotated"
+	_, _, err := cliRun(t, "--data-dir", f.dir, "status")
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Status != 401 || !strings.Contains(err.Error(), "token in api.json is not this node's") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// Unknown names suggest the command that lists what exists.
+func TestErrorUnknownNamesSuggestList(t *testing.T) {
+	f := newFakeNode(t)
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"instance", "show", "nope"}, "weft instance list"},
+		{[]string{"job", "show", "nope"}, "weft instance list"},
+		{[]string{"partition", "show", "nope"}, "weft partition list"},
+		{[]string{"partition", "stop", "nope"}, "weft partition list"},
+		{[]string{"partition", "logs", "nope"}, "weft partition list"},
+		{[]string{"recipe", "show", "bafyreigdmqpykrgxyaxtlafqpqhzrb7qy2rh75nldvfd4tucqmthnaxhri"}, "weft recipe list"},
+		{[]string{"partition", "logs", "local-web", "--process", "nope"}, "weft partition show local-web"},
+	}
+	for _, c := range cases {
+		_, _, err := cliRun(t, append([]string{"--data-dir", f.dir}, c.args...)...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: want a hint %q, got %v", c.args, c.want, err)
+		}
+	}
+	// The API error stays in the chain (callers test for it).
+	_, _, err := cliRun(t, "--data-dir", f.dir, "instance", "show", "nope")
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Status != 404 {
+		t.Fatalf("api.Error lost: %v", err)
+	}
+}
