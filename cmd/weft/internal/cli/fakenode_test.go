@@ -259,4 +259,3 @@ func closedAddr(t *testing.T) string {
 	ln.Close()
 	return addr
 }
-
