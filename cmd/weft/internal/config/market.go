@@ -46,8 +46,10 @@ type MarketConfig struct {
 	BidderSet int `toml:"bidder_set"`
 	// Grace is how long a host may be missing from the membership before
 	// its instances are re-placed, unless a request sets its own (--sla
-	// grace=...). Go duration string. Default "0s" = as soon as the
-	// membership declares it dead.
+	// grace=...). Go duration string. Default "1s": long enough for a live
+	// host to refute a stale "dead" notice (gossip a healed partition
+	// replays), short against the membership's detection time. "0s"
+	// re-places as soon as the membership declares the host dead.
 	Grace string `toml:"grace"`
 	// Guardians is how many guardians each request delegates re-placement
 	// to while its requester is offline (0..16). Default 3.
@@ -82,7 +84,7 @@ func defaultMarket() MarketConfig {
 		CheckCredit:    true,
 		AuctionWindow:  "500ms",
 		AwardTimeout:   "2s",
-		Grace:          "0s",
+		Grace:          "1s",
 		Guardians:      3,
 		StatusInterval: "2s",
 		MaxRetries:     2,
