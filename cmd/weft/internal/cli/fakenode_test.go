@@ -32,6 +32,7 @@ type fakeNode struct {
 	logFile string
 
 	pendingFor time.Duration
+	notFounder bool // grid admit/revoke answer 403
 
 	mu        sync.Mutex
 	recipes   map[string]map[string]any
@@ -66,7 +67,16 @@ func newFakeNode(t *testing.T) *fakeNode {
 		f.json(w, gridInfo{Grid: "lab", ID: "g1", Founder: true, Version: 2, Members: []string{f.peerID}, Revoked: []string{}})
 	}
 	mux.HandleFunc("GET /v1/grid", grid)
-	mux.HandleFunc("POST /v1/grid/{verb}", grid)
+	mux.HandleFunc("POST /v1/grid/{verb}", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		nf := f.notFounder
+		f.mu.Unlock()
+		if nf {
+			api.WriteError(w, http.StatusForbidden, errors.New("p2p: only the grid's founder can change its members"))
+			return
+		}
+		grid(w, r)
+	})
 	mux.HandleFunc("POST /v1/recipes", func(w http.ResponseWriter, r *http.Request) {
 		var in map[string]string
 		_ = json.NewDecoder(r.Body).Decode(&in)

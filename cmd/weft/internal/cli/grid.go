@@ -3,12 +3,14 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"text/tabwriter"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
 
+	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/p2p"
 	"github.com/weftgrid/weft/p2p/grid"
 )
@@ -149,11 +151,22 @@ func newGridChangeCmd(g *Globals, verb, short string) *cobra.Command {
 			}
 			var gi gridInfo
 			if err := c.Post(cmd.Context(), "/v1/grid/"+verb, map[string]string{"peer_id": args[0]}, &gi); err != nil {
-				return err
+				return gridChangeHint(err, verb)
 			}
 			return printGrid(g, gi)
 		},
 	}
+}
+
+// gridChangeHint says where admit and revoke work: on the founder's node
+// of a private grid.
+func gridChangeHint(err error, verb string) error {
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Status != http.StatusForbidden {
+		return err
+	}
+	return fmt.Errorf("%w\n(grid %s runs on the founder's node of a private grid: weft --data-dir FOUNDER_DIR grid %s PEER_ID; "+
+		"to found one: weft grid init --name NAME --out FILE, then weft node --grid FILE)", err, verb, verb)
 }
 
 func printGrid(g *Globals, gi gridInfo) error {

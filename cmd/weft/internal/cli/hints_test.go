@@ -89,6 +89,12 @@ func TestErrorUnknownNamesSuggestList(t *testing.T) {
 			t.Errorf("%v: want a hint %q, got %v", c.args, c.want, err)
 		}
 	}
+	f.mu.Lock()
+	f.notFounder = true
+	f.mu.Unlock()
+	if _, _, err := cliRun(t, "--data-dir", f.dir, "grid", "admit", fakePeer); err == nil || !strings.Contains(err.Error(), "founder's node of a private grid") {
+		t.Errorf("grid admit on a non-founder: %v", err)
+	}
 	// The API error stays in the chain (callers test for it).
 	_, _, err := cliRun(t, "--data-dir", f.dir, "instance", "show", "nope")
 	var ae *api.Error

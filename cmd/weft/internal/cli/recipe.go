@@ -173,7 +173,7 @@ when the node starts.`,
 				}
 				for _, a := range r.ArtifactCIDs() {
 					if !st.Has(a) {
-						return fmt.Errorf("artifact %s is not in %s and no node is running to fetch it", a, g.DataDir)
+						return fmt.Errorf("artifact %s is not in %s and no node is running to fetch it: %s", a, g.DataDir, api.StartHint(g.DataDir))
 					}
 					_ = st.MarkRoot(a)
 				}
@@ -228,7 +228,7 @@ func newRecipeShowCmd(g *Globals) *cobra.Command {
 			switch {
 			case cerr != nil:
 				if _, err := os.Stat(arg); err != nil {
-					return fmt.Errorf("%q is neither a CID nor a recipe file", arg)
+					return fmt.Errorf("%q is neither a CID nor a recipe file (the CIDs this node stores: weft recipe list)", arg)
 				}
 				r, err := readRecipeFile(arg)
 				if err != nil {
@@ -253,7 +253,7 @@ func newRecipeShowCmd(g *Globals) *cobra.Command {
 					}
 					r, err := st.Recipe(c)
 					if err != nil {
-						return fmt.Errorf("%w\n(no node is running in %s to fetch it from the grid)", err, g.DataDir)
+						return fmt.Errorf("%w\n(no node is running in %s to fetch it from the grid: %s)", err, g.DataDir, api.StartHint(g.DataDir))
 					}
 					if out, err = docMap(recipes.Document{CID: c.String(), Recipe: r}); err != nil {
 						return err
