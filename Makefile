@@ -29,7 +29,7 @@ lint:
 
 # Benchmarks: Go benchmarks plus the grid harness; prints medians and ratios.
 bench: build
-	WEFT_BIN=$(CURDIR)/$(BIN) $(GO) run ./test/benchharness -out bench-results.json
+	WEFT_BIN=$(CURDIR)/$(BIN) $(GO) run ./test/benchharness -out bench-results.json -md bench-results.md
 
 # Short fuzzing pass over every fuzz target (FUZZTIME per target).
 FUZZTIME ?= 10s

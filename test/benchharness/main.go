@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	go run ./test/benchharness [-count 5] [-only REGEXP] [-out bench-results.json] [-md FILE]
+//	go run ./test/benchharness [-count 5] [-only REGEXP] [-out bench-results.json] [-md FILE] [-readme README.md]
 //
 // Every suite is `go test -run=^$ -bench=...` on one package; results are
 // parsed with golang.org/x/perf/benchfmt. A figure is the median of -count
@@ -94,6 +94,7 @@ func main() {
 	only := flag.String("only", "", "run only suites whose name matches this regexp")
 	out := flag.String("out", "bench-results.json", "write the JSON report here")
 	md := flag.String("md", "", "also write the markdown report here")
+	readme := flag.String("readme", "", "also put the ratio and goal tables between the bench:begin/bench:end markers of this file (README.md)")
 	flag.Parse()
 
 	var onlyRE *regexp.Regexp
@@ -150,6 +151,12 @@ func main() {
 	fmt.Print(text)
 	if *md != "" {
 		if err := os.WriteFile(*md, []byte(text), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	if *readme != "" {
+		if err := updateReadme(*readme, summary(rep)); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -279,4 +286,52 @@ func tail(s string, n int) string {
 		return s
 	}
 	return s[len(s)-n:]
+}
+
+// summary is the part of the report the README shows: date, machine, and
+// the ratio and goal tables.
+func summary(rep Report) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Measured by `make bench` on %s — %s; %s; medians of %d runs (some slow suites fewer).\n\n", rep.Date, rep.Machine, rep.Go, rep.Count)
+	b.WriteString("| measure | median | goal | met |\n|---|---|---|---|\n")
+	for _, r := range rep.Ratios {
+		fmt.Fprintf(&b, "| %s | %.3g× | %s | %s |\n", r.Name, r.Value, r.Goal, yesNo(r.Met))
+	}
+	for _, r := range rep.Goals {
+		fmt.Fprintf(&b, "| %s | %.4g | %s | %s |\n", r.Name, r.Value, r.Goal, yesNo(r.Met))
+	}
+	for _, s := range rep.Skipped {
+		fmt.Fprintf(&b, "\nNot measured in this run: %s\n", firstLine(s))
+	}
+	return b.String()
+}
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// updateReadme replaces what lies between the bench markers of file.
+func updateReadme(file, text string) error {
+	const begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	s := string(b)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s: no %s ... %s block", file, begin, end)
+	}
+	s = s[:i+len(begin)] + "\n" + text + s[j:]
+	return os.WriteFile(file, []byte(s), 0o644)
 }
