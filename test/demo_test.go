@@ -43,18 +43,21 @@ type demoSummary struct {
 }
 
 // TestDemo runs `weft demo --nodes 3 --slice 1s --json` as `make demo` would
-// and requires exit 0 and a summary that says every step was verified.
+// and requires exit 0 and a summary that says every step was verified. It
+// runs an installed copy of the binary from a folder outside the source
+// tree, so the demo must use the example recipes embedded in the binary
+// (TestDemoInterruptCleansUp runs it from the repository).
 //
 // The one allowance while subsystems land: when the first step that failed
 // failed because the binary lacks a command, flag or API route (the demo
 // marks it not_landed), the test is skipped naming that step. Any other
 // failure fails the test, so it tightens by itself as pieces land.
 func TestDemo(t *testing.T) {
-	bin := demoWeftBin(t)
+	bin := demoInstalledCopy(t, demoWeftBin(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "demo", "--nodes", "3", "--slice", "1s", "--json")
-	cmd.Dir = ".." // the repository root, where recipes/examples is
+	cmd.Dir = t.TempDir() // no recipes/examples here, nor next to the binary
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()
@@ -74,16 +77,42 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("summary: %s", lines[len(lines)-1])
 	}
 	// Every step line before the summary passed.
+	from := ""
 	for _, l := range lines[:len(lines)-1] {
 		var st struct {
-			Step string `json:"step"`
-			OK   bool   `json:"ok"`
+			Step string         `json:"step"`
+			OK   bool           `json:"ok"`
+			Data map[string]any `json:"data"`
 		}
 		if err := json.Unmarshal([]byte(l), &st); err != nil || !st.OK {
 			t.Errorf("step line %s (%v)", l, err)
 		}
+		if st.Step == "publish recipes" {
+			from, _ = st.Data["from"].(string)
+		}
+	}
+	if from != "embedded in the binary" {
+		t.Errorf("the recipes came from %q, want the copies embedded in the binary", from)
 	}
 	t.Logf("demo: placement %d ms, re-placement %d ms, %d receipts, root %s", *sum.PlacementMS, *sum.ReplacementMS, *sum.Receipts, sum.Root)
+}
+
+// demoInstalledCopy copies bin into a fresh folder (DIR/bin/weft), as an
+// installed weft with no source tree around it.
+func demoInstalledCopy(t *testing.T, bin string) string {
+	t.Helper()
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "bin", "weft")
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dst
 }
 
 // TestDemoInterruptCleansUp runs the demo with --keep, and once it keeps

@@ -47,6 +47,7 @@ func TestJSONEveryClientCommand(t *testing.T) {
 		{"weft recipe publish", []string{"recipe", "publish", web}, "cid"},
 		{"weft recipe list", []string{"recipe", "list"}, "cid"},
 		{"weft recipe show", []string{"recipe", "show", web}, "cid"},
+		{"weft recipe examples", []string{"recipe", "examples"}, "cid"},
 		{"weft partition list", []string{"partition", "list"}, "instance_id"},
 		{"weft partition run", []string{"partition", "run", "--recipe", web, "--name", "web"}, "phase"},
 		{"weft partition show", []string{"partition", "show", "local-web"}, "processes"},

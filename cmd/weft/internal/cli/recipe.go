@@ -34,11 +34,21 @@ See docs/recipes.md and recipes/examples/.
   weft recipe lint recipes/examples/webserver.toml
   weft recipe publish recipes/examples/webserver.toml    # store + announce
   weft recipe show bafyrei...                            # from any node of the grid
-  weft recipe list`,
+  weft recipe list
+  weft recipe examples --out DIR                         # the examples built into weft`,
 	}
 	cmd.AddCommand(newRecipeLintCmd(g), newRecipePublishCmd(g), newRecipeShowCmd(g), newRecipeListCmd(g))
+	for _, f := range recipeSubs {
+		cmd.AddCommand(f(g))
+	}
 	return cmd
 }
+
+// recipeSubs are further 'weft recipe' subcommands, kept in their own files.
+var recipeSubs []func(*Globals) *cobra.Command
+
+// registerRecipeSub adds a 'weft recipe' subcommand.
+func registerRecipeSub(f func(*Globals) *cobra.Command) { recipeSubs = append(recipeSubs, f) }
 
 // lintResult is the --json output of 'weft recipe lint' for one file.
 type lintResult struct {
