@@ -6,14 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
 
-	"github.com/ipfs/go-cid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
@@ -96,12 +93,13 @@ func (d *Daemon) startPartitions(ctx context.Context) error {
 		cfg.LogMaxBytes = pc.LogMaxBytes
 	}
 	cfg.Log = d.log.With("subsystem", "partitions")
+	// The recipe store (artifacts, batch results, recipes by CID) is
+	// plugged in by startRecipes through setPartitionContent.
 	cfg.Fetcher = contentSwitch{d}
 	cfg.Results = contentSwitch{d}
 	if d.node != nil {
 		cfg.PeerID = d.node.ID().String()
 	}
-	d.wireRecipeStore()
 	m, err := partition.New(cfg)
 	if err != nil {
 		return err
@@ -144,62 +142,6 @@ func (d *Daemon) startPartitions(ctx context.Context) error {
 		}
 	}()
 	return nil
-}
-
-// wireRecipeStore plugs the recipes subsystem's content store (started
-// before the partitions) into the partitions: artifacts by CID, batch
-// results, recipes by CID.
-func (d *Daemon) wireRecipeStore() {
-	st := d.recipesStore
-	if st == nil {
-		return
-	}
-	d.setPartitionContent(PartitionContent{
-		Fetch: func(ctx context.Context, s, dest string) error {
-			c, err := cid.Decode(s)
-			if err != nil {
-				return fmt.Errorf("partitions: artifact CID %q: %w", s, err)
-			}
-			if err := d.recipesFetch(ctx, c); err != nil {
-				return err
-			}
-			rc, _, err := st.Open(c)
-			if err != nil {
-				return err
-			}
-			defer rc.Close()
-			tmp := dest + ".part"
-			f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(f, rc); err != nil {
-				f.Close()
-				os.Remove(tmp)
-				return err
-			}
-			if err := f.Close(); err != nil {
-				os.Remove(tmp)
-				return err
-			}
-			return os.Rename(tmp, dest)
-		},
-		PutDir: func(ctx context.Context, dir string) (string, error) {
-			c, err := st.PutDir(dir)
-			if err != nil {
-				return "", err
-			}
-			d.recipesAnnounce(c)
-			return c.String(), nil
-		},
-		Recipe: func(ctx context.Context, s string) (*recipes.Recipe, error) {
-			c, err := cid.Decode(s)
-			if err != nil {
-				return nil, fmt.Errorf("%w: recipe CID %q: %v", errBadRequest, s, err)
-			}
-			return d.recipesGet(ctx, c)
-		},
-	})
 }
 
 // publishFreePartitions puts the free partition count in the node's advert.
