@@ -19,6 +19,10 @@ import (
 
 	"github.com/weftgrid/weft/cmd/weft/internal/cli"
 	"github.com/weftgrid/weft/cmd/weft/internal/config"
+	"github.com/weftgrid/weft/ledger"
+	"github.com/weftgrid/weft/ledger/ledgerp2p"
+	"github.com/weftgrid/weft/recipes/transfer"
+	"github.com/weftgrid/weft/scheduler"
 )
 
 var (
@@ -143,6 +147,33 @@ func TestConfigDocCoversEveryNodeFlag(t *testing.T) {
 	for _, f := range flags {
 		if !strings.Contains(doc, "`--"+f) {
 			t.Errorf("docs/config.md does not document the flag --%s of weft node", f)
+		}
+	}
+}
+
+// TestProtocolsDocNamesEveryProtocol checks docs/protocols.md against the
+// exported protocol IDs, topic names, message kinds, domains and formats.
+func TestProtocolsDocNamesEveryProtocol(t *testing.T) {
+	doc := readFile(t, filepath.Join(docsDir, "protocols.md"))
+	want := []string{
+		"`<prefix>" + transfer.ProtocolSuffix + "`",
+		"`<prefix>" + ledger.SyncProtocol + "`",
+		"`<prefix>/topic/" + ledgerp2p.TopicName + "`",
+		"`" + strings.TrimSuffix(ledger.EntryDomain, "\x00") + "`",
+		"`" + ledger.ExportFormat + "`",
+		"`" + ledger.ProofFormat + "`",
+	}
+	n := 0
+	for k := scheduler.Kind(1); !strings.HasPrefix(k.String(), "kind("); k++ {
+		want = append(want, "| `"+k.String()+"` |")
+		n++
+	}
+	if n < 8 {
+		t.Fatalf("found only %d market kinds", n)
+	}
+	for _, w := range want {
+		if !strings.Contains(doc, w) {
+			t.Errorf("docs/protocols.md does not mention %s", w)
 		}
 	}
 }
