@@ -56,7 +56,7 @@ demo from any directory.`,
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "number of node processes in the local grid (at least 2)")
+	f.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "number of node processes in the local grid (at least 3)")
 	f.DurationVar(&cfg.Slice, "slice", cfg.Slice, "ledger slice length for the grid (receipts are cut once per slice)")
 	f.BoolVar(&cfg.Keep, "keep", false, "leave the grid running after the steps, until Ctrl-C")
 	f.StringVar(&cfg.RecipesDir, "recipes", "", "folder holding webserver.toml and primes.toml (default: recipes/examples found from the working directory, else the copies built into weft)")

@@ -102,3 +102,28 @@ func TestErrorUnknownNamesSuggestList(t *testing.T) {
 		t.Fatalf("api.Error lost: %v", err)
 	}
 }
+
+// Command-line mistakes exit 2 and point at the command's help.
+func TestUsageErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"instance", "show"}, "see: weft instance show --help"},
+		{[]string{"instance", "show", "--bogus", "x"}, "unknown flag: --bogus"},
+		{[]string{"instance", "bogus"}, "its commands: weft instance --help"},
+		{[]string{"grid", "admit", "a", "b"}, "usage: weft grid admit PEER_ID"},
+	}
+	for _, c := range cases {
+		_, _, err := cliRun(t, append([]string{"--data-dir", t.TempDir()}, c.args...)...)
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != ExitUsage || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: want exit %d with %q, got %v", c.args, ExitUsage, c.want, err)
+		}
+	}
+	// A group without a subcommand prints its help and succeeds.
+	out, _, err := cliRun(t, "instance")
+	if err != nil || !strings.Contains(out, "Available Commands") {
+		t.Fatalf("weft instance: %v %q", err, out)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -107,7 +108,55 @@ $WEFT_DATA_DIR) and accept --json for machine-readable output.`,
 	for _, f := range fs {
 		root.AddCommand(f.make(g))
 	}
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError(cmd, err) })
+	wrapArgs(root)
 	return root
+}
+
+// Exit codes of Main.
+const (
+	// ExitOK: the command did what it was asked and verified it.
+	ExitOK = 0
+	// ExitFailed: the command failed (the message says why and what next).
+	ExitFailed = 1
+	// ExitUsage: the command line is wrong (unknown command or flag, wrong
+	// number of arguments).
+	ExitUsage = 2
+	// ExitInterrupted: stopped by Ctrl-C (SIGINT) or SIGTERM.
+	ExitInterrupted = 130
+)
+
+// usageError marks err as a command-line mistake (exit ExitUsage) and says
+// where the usage is.
+func usageError(cmd *cobra.Command, err error) error {
+	return withExitCode(ExitUsage, fmt.Errorf("%w\n(usage: %s; see: %s --help)", err, cmd.UseLine(), cmd.CommandPath()))
+}
+
+// wrapArgs makes every command's argument check a usage error, and a
+// group (weft instance, weft job, ...) given an unknown subcommand one too
+// (cobra would print the help and exit 0).
+func wrapArgs(cmd *cobra.Command) {
+	if cmd.HasParent() && !cmd.Runnable() && cmd.HasSubCommands() {
+		cmd.Args = cobra.ArbitraryArgs
+		cmd.RunE = func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return c.Help()
+			}
+			return withExitCode(ExitUsage, fmt.Errorf("unknown command %q for %q\n(its commands: %s --help)", args[0], c.CommandPath(), c.CommandPath()))
+		}
+		cmd.ValidArgsFunction = cobra.NoFileCompletions
+	}
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if err := check(c, args); err != nil {
+				return usageError(c, err)
+			}
+			return nil
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		wrapArgs(sub)
+	}
 }
 
 // exitError carries a specific exit code out of a command.
@@ -129,7 +178,14 @@ func Main(args []string) int {
 	root := NewRoot(os.Stdout, os.Stderr)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			fmt.Fprintln(os.Stderr, "weft: interrupted")
+			return ExitInterrupted
+		}
 		var ee *exitError
+		if !errors.As(err, &ee) && strings.HasPrefix(err.Error(), "unknown command") {
+			err = withExitCode(ExitUsage, fmt.Errorf("%w\n(see: weft --help)", err))
+		}
 		if errors.As(err, &ee) {
 			if ee.err != nil && ee.err.Error() != "" {
 				fmt.Fprintln(os.Stderr, "weft:", ee.err)
@@ -137,7 +193,7 @@ func Main(args []string) int {
 			return ee.code
 		}
 		fmt.Fprintln(os.Stderr, "weft:", err)
-		return 1
+		return ExitFailed
 	}
-	return 0
+	return ExitOK
 }
