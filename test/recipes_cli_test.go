@@ -241,3 +241,66 @@ func TestRecipePublishWithoutNode(t *testing.T) {
 		t.Fatalf("show: %d %s %s", code, out, errOut)
 	}
 }
+
+// TestCLIPolish checks, on the real binary, what a person meets first: the
+// errors without a node and after the node died say how to start one, an
+// unknown instance points at the list, shell completion prints a script,
+// and the built-in examples can be written out anywhere.
+func TestCLIPolish(t *testing.T) {
+	bin := rcpBin(t)
+	empty := t.TempDir()
+	_, stderr, code := rcpRun(t, bin, "--data-dir", empty, "status")
+	if code != 1 || !strings.Contains(stderr, "no weft node answers for data dir "+empty) || !strings.Contains(stderr, "weft node --data-dir "+empty) {
+		t.Fatalf("no node: exit %d, stderr %q", code, stderr)
+	}
+	if _, stderr, code = rcpRun(t, bin, "--data-dir", empty, "instance", "show"); code != 2 || !strings.Contains(stderr, "weft instance show --help") {
+		t.Fatalf("missing argument: exit %d, stderr %q", code, stderr)
+	}
+
+	out, _, code := rcpRun(t, bin, "completion", "bash")
+	if code != 0 || !strings.Contains(out, "__start_weft") {
+		t.Fatalf("completion bash: exit %d, %d bytes", code, len(out))
+	}
+
+	n := rcpStart(t, bin, "41200")
+	_, stderr, code = rcpRun(t, bin, "--data-dir", n.dir, "instance", "show", "nope")
+	if code != 1 || !strings.Contains(stderr, "weft instance list") {
+		t.Fatalf("unknown instance: exit %d, stderr %q", code, stderr)
+	}
+	// Completion asks the running node.
+	out, _, _ = rcpRun(t, bin, "--data-dir", n.dir, "__complete", "grid", "admit", "")
+	var st struct {
+		PeerID string `json:"peer_id"`
+	}
+	sj, _, _ := rcpRun(t, bin, "--data-dir", n.dir, "status", "--json")
+	if err := json.Unmarshal([]byte(sj), &st); err != nil || st.PeerID == "" || !strings.Contains(out, st.PeerID) {
+		t.Fatalf("completion of peer IDs: %q (status %q, %v)", out, sj, err)
+	}
+	// The node dies without removing its api.json.
+	_ = n.cmd.Process.Kill()
+	_ = n.cmd.Wait()
+	_, stderr, code = rcpRun(t, bin, "--data-dir", n.dir, "peers")
+	if code != 1 || !strings.Contains(stderr, "left from a node that stopped") {
+		t.Fatalf("stale api.json: exit %d, stderr %q", code, stderr)
+	}
+
+	// Outside the source tree: the examples built into the binary.
+	cmd := exec.Command(bin, "recipe", "examples", "--out", "ex", "--json")
+	cmd.Dir = t.TempDir()
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []struct {
+		File, CID, Written string
+	}
+	if err := json.Unmarshal(b, &rows); err != nil || len(rows) == 0 {
+		t.Fatalf("recipe examples: %v %s", err, b)
+	}
+	for _, r := range rows {
+		_, stderr, code := rcpRun(t, bin, "recipe", "lint", filepath.Join(cmd.Dir, r.Written))
+		if code != 0 {
+			t.Fatalf("lint %s: %s", r.Written, stderr)
+		}
+	}
+}
