@@ -3,11 +3,13 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -113,6 +115,19 @@ func Verify(c cid.Cid, data []byte) error {
 	return nil
 }
 
+// Digest returns the sha2-256 digest c names (for checking data hashed
+// while it streams in), or an error unless CheckCID accepts c.
+func Digest(c cid.Cid) ([]byte, error) {
+	if err := CheckCID(c); err != nil {
+		return nil, err
+	}
+	dh, err := multihash.Decode(c.Hash())
+	if err != nil || len(dh.Digest) != sha256.Size {
+		return nil, fmt.Errorf("%w: %s: bad sha2-256 multihash", ErrBadCID, c)
+	}
+	return dh.Digest, nil
+}
+
 func (s *Store) path(c cid.Cid) string {
 	k := c.String()
 	return filepath.Join(s.dir, "blocks", k[len(k)-2:], k)
@@ -162,32 +177,38 @@ func (s *Store) BlockSize(c cid.Cid) (int64, error) {
 // ReadBlockInto reads block c into buf (grown as needed) and returns it,
 // without checking its hash (for serving: the receiver checks it).
 func (s *Store) ReadBlockInto(c cid.Cid, buf []byte) ([]byte, error) {
+	return s.AppendBlock(buf[:0], c)
+}
+
+// AppendBlock appends block c to dst (grown as needed) and returns the
+// extended slice, without checking the hash (for serving: the receiver
+// checks it). A provider leaves room for a frame header in front of the
+// data, so that header and block go out in one write with no extra copy.
+func (s *Store) AppendBlock(dst []byte, c cid.Cid) ([]byte, error) {
 	if err := CheckCID(c); err != nil {
-		return nil, err
+		return dst, err
 	}
 	f, err := os.Open(s.path(c))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, c)
+		return dst, fmt.Errorf("%w: %s", ErrNotFound, c)
 	}
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	if st.Size() > MaxBlockSize {
-		return nil, fmt.Errorf("%w: %s", ErrTooLarge, c)
+		return dst, fmt.Errorf("%w: %s", ErrTooLarge, c)
 	}
-	if int64(cap(buf)) < st.Size() {
-		buf = make([]byte, st.Size())
+	n := int(st.Size())
+	dst = slices.Grow(dst, n)
+	if _, err := io.ReadFull(f, dst[len(dst):len(dst)+n]); err != nil {
+		return dst, fmt.Errorf("store: read %s: %w", c, err)
 	}
-	buf = buf[:st.Size()]
-	if _, err := io.ReadFull(f, buf); err != nil {
-		return nil, fmt.Errorf("store: read %s: %w", c, err)
-	}
-	return buf, nil
+	return dst[:len(dst)+n], nil
 }
 
 // PutBlock verifies data against c and stores it. Storing a block that is

@@ -138,6 +138,80 @@ func benchFetch(b *testing.B, dir func() string) {
 	cpu.report(b)
 }
 
+// BenchmarkP8Ratio is P8 as one figure: each iteration moves benchBytes
+// over a raw stream and then fetches a fresh benchBytes artifact by CID, on
+// the same two hosts and connection, so both see the same load from other
+// work on the machine. It reports each one's throughput and the ratio of
+// the fetch's to the raw stream's (the goal is ≥ 80 %).
+func BenchmarkP8Ratio(b *testing.B) {
+	a, c := noiseHost(b), noiseHost(b)
+	dir := shmDir(b)
+	buf := make([]byte, 256<<10)
+	a.SetStreamHandler("/bench/raw", func(s network.Stream) {
+		defer s.Close()
+		w := bufio.NewWriterSize(s, 256<<10)
+		for sent := 0; sent < benchBytes; sent += len(buf) {
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+		}
+		_ = w.Flush()
+	})
+	pst, err := store.Open(dir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	root, err := pst.PutBytes(randBytes(benchBytes))
+	if err != nil {
+		b.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	prov, _ := transfer.New(a, pst, nil, transfer.DefaultConfig(), quiet)
+	_ = prov.Start(context.Background())
+	b.Cleanup(func() { prov.Close() })
+	if err := c.Connect(context.Background(), peer.AddrInfo{ID: a.ID(), Addrs: a.Addrs()}); err != nil {
+		b.Fatal(err)
+	}
+	var raw, fetch time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		d := dir()
+		fst, err := store.Open(d)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f, _ := transfer.New(c, fst, nil, transfer.DefaultConfig(), quiet)
+		_ = f.Start(context.Background())
+		b.StartTimer()
+
+		t0 := time.Now()
+		s, err := c.NewStream(context.Background(), a.ID(), "/bench/raw")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n, err := io.Copy(io.Discard, s); err != nil || n != benchBytes {
+			b.Fatalf("read %d bytes: %v", n, err)
+		}
+		s.Close()
+		t1 := time.Now()
+		if err := f.Fetch(context.Background(), root, a.ID()); err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		raw += t1.Sub(t0)
+		fetch += t2.Sub(t1)
+
+		b.StopTimer()
+		f.Close()
+		os.RemoveAll(d)
+		b.StartTimer()
+	}
+	mbps := func(d time.Duration) float64 { return float64(benchBytes) * float64(b.N) / d.Seconds() / 1e6 }
+	b.ReportMetric(mbps(raw), "raw-MB/s")
+	b.ReportMetric(mbps(fetch), "fetch-MB/s")
+	b.ReportMetric(100*raw.Seconds()/fetch.Seconds(), "fetch/raw-%")
+}
+
 // cpuMeter reports the process's CPU time per operation (both ends of the
 // transfer run in this process): less noisy than throughput on a shared
 // machine. It includes the untimed setup of each iteration, which is small.

@@ -2,7 +2,9 @@ package transfer
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -244,12 +246,32 @@ func (s *Service) handle(st network.Stream) {
 	_ = st.Close()
 }
 
-// serve streams the wanted blocks (and, with walk, what they link to).
+// blockBufs holds buffers for a frame header and a chunk (provider) or a
+// block being received (fetcher), so that a transfer allocates nothing per
+// block and the garbage collector stays quiet.
+var blockBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, MaxBlockHeader+store.ChunkSize)
+	return &b
+}}
+
+func getBuf() *[]byte { return blockBufs.Get().(*[]byte) }
+
+func putBuf(b *[]byte) {
+	if cap(*b) <= MaxBlockHeader+store.ChunkSize { // manifests up to 8 MiB are not kept
+		*b = (*b)[:0]
+		blockBufs.Put(b)
+	}
+}
+
+// serve streams the wanted blocks (and, with walk, what they link to). Each
+// block is read from the store behind room for its frame header, so header
+// and data go to the stream in one write, without a copy through a buffer.
 func (s *Service) serve(st network.Stream, want []cid.Cid, walk bool) error {
-	w := bufio.NewWriterSize(st, 256<<10)
+	w := bufio.NewWriterSize(st, 4096) // end and error frames
+	bp := getBuf()
+	defer putBuf(bp)
 	queue := append([]cid.Cid(nil), want...)
 	seen := make(map[cid.Cid]bool, len(want))
-	var buf []byte
 	for len(queue) > 0 {
 		c := queue[0]
 		queue = queue[1:]
@@ -257,20 +279,25 @@ func (s *Service) serve(st network.Stream, want []cid.Cid, walk bool) error {
 			continue
 		}
 		seen[c] = true
-		var err error
-		buf, err = s.store.ReadBlockInto(c, buf)
+		frame, err := s.store.AppendBlock((*bp)[:MaxBlockHeader], c)
+		*bp = frame[:0]
 		if err != nil {
 			_ = WriteError(w, fmt.Sprintf("not found: %s", c))
 			_ = w.Flush()
 			return nil
 		}
+		data := frame[MaxBlockHeader:]
+		var hb [MaxBlockHeader]byte
+		hdr := AppendBlockHeader(hb[:0], c, len(data))
+		start := MaxBlockHeader - len(hdr)
+		copy(frame[start:], hdr)
 		_ = st.SetWriteDeadline(time.Now().Add(s.cfg.IdleTimeout))
-		if err := WriteBlock(w, c, buf); err != nil {
+		if _, err := st.Write(frame[start:]); err != nil {
 			return err
 		}
-		s.bytesServed.Add(int64(len(buf)))
+		s.bytesServed.Add(int64(len(data)))
 		if walk && c.Prefix().Codec == cid.DagCBOR {
-			links, err := store.Links(c, buf)
+			links, err := store.Links(c, data)
 			if err != nil {
 				_ = WriteError(w, fmt.Sprintf("cannot walk %s: %v", c, err))
 				_ = w.Flush()
@@ -483,42 +510,68 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 	for _, c := range want {
 		expected[c] = true
 	}
-	// A reader goroutine decodes frames (and decrypts, inside the stream)
-	// while this one verifies and stores the previous block.
-	frames := make(chan Frame, pipelineDepth)
-	free := make(chan []byte, pipelineDepth+1)
-	for range pipelineDepth + 1 {
-		free <- nil
+	// A reader goroutine decodes frames and hashes each block piece by
+	// piece as it arrives (the stream decrypts in yamux's own goroutine),
+	// while this one stores the previous verified block.
+	frames := make(chan rxFrame, pipelineDepth)
+	free := make(chan *[]byte, pipelineDepth+2)
+	for range pipelineDepth + 2 {
+		free <- getBuf()
 	}
+	defer func() { // buffers the reader no longer holds go back to the pool
+		for {
+			select {
+			case b := <-free:
+				putBuf(b)
+			default:
+				return
+			}
+		}
+	}()
 	readErr := make(chan error, 1)
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
 		defer close(frames)
-		r := bufio.NewReaderSize(st, 256<<10)
+		r := bufio.NewReaderSize(st, 64<<10)
+		hs := sha256.New()
+		var sum [sha256.Size]byte
 		for {
-			var buf []byte
+			var bp *[]byte
 			select {
-			case buf = <-free:
+			case bp = <-free:
 			case <-done:
 				return
 			}
 			_ = st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
-			f, _, err := ReadFrame(r, buf)
-			if err == nil && f.Type == FrameBlock {
-				// Hash while the block is hot in the cache.
-				f.verr = store.Verify(f.CID, f.Data)
-			}
+			fh, err := ReadFrameHeader(r)
 			if err != nil {
 				readErr <- err
 				return
+			}
+			f := rxFrame{FrameHeader: fh, buf: bp}
+			if fh.Type == FrameBlock {
+				digest, derr := store.Digest(fh.CID)
+				if derr != nil {
+					f.verr = derr
+				} else {
+					hs.Reset()
+					*bp, err = ReadBlockData(r, fh.Len, *bp, hs)
+					if err != nil {
+						readErr <- fmt.Errorf("block %s: %w", fh.CID, err)
+						return
+					}
+					if !bytes.Equal(hs.Sum(sum[:0]), digest) {
+						f.verr = fmt.Errorf("%w: %s", store.ErrHashMismatch, fh.CID)
+					}
+				}
 			}
 			select {
 			case frames <- f:
 			case <-done:
 				return
 			}
-			if f.Type != FrameBlock {
+			if fh.Type != FrameBlock || f.verr != nil {
 				return
 			}
 		}
@@ -541,14 +594,15 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 			_ = st.Reset()
 			return stored, fmt.Errorf("block %s: %w", f.CID, f.verr)
 		}
-		if err := s.store.PutVerifiedBlock(f.CID, f.Data); err != nil {
+		data := *f.buf
+		if err := s.store.PutVerifiedBlock(f.CID, data); err != nil {
 			_ = st.Reset()
 			return stored, fmt.Errorf("block %s: %w", f.CID, err)
 		}
 		stored++
-		s.bytesFetched.Add(int64(len(f.Data)))
+		s.bytesFetched.Add(int64(len(data)))
 		if f.CID.Prefix().Codec == cid.DagCBOR {
-			links, err := store.Links(f.CID, f.Data)
+			links, err := store.Links(f.CID, data)
 			if err != nil {
 				_ = st.Reset()
 				return stored, err
@@ -557,7 +611,7 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 				expected[l] = true
 			}
 		}
-		free <- f.Data[:0]
+		free <- f.buf
 	}
 	_ = st.Reset()
 	err = <-readErr
@@ -565,6 +619,13 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 		return stored, ctx.Err()
 	}
 	return stored, err
+}
+
+// rxFrame is a received frame with its block checked against its CID.
+type rxFrame struct {
+	FrameHeader
+	buf  *[]byte // the block's data (a blockBufs buffer)
+	verr error   // why the data does not match the CID
 }
 
 // pipelineDepth is how many received blocks may wait for verification.

@@ -2,11 +2,12 @@ package transfer
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"slices"
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/ipfs/go-cid"
@@ -148,15 +149,24 @@ func ReadRequest(r *bufio.Reader) ([]cid.Cid, bool, error) {
 	return out, req.Walk, nil
 }
 
+// MaxBlockHeader bounds the header of a block frame (type, CID length,
+// CID, data length).
+const MaxBlockHeader = 1 + binary.MaxVarintLen64 + MaxCIDLen + binary.MaxVarintLen64
+
+// AppendBlockHeader appends the header of a block frame for c with n bytes
+// of data to dst; the data follows it on the wire.
+func AppendBlockHeader(dst []byte, c cid.Cid, n int) []byte {
+	cb := c.Bytes()
+	dst = append(dst, FrameBlock)
+	dst = binary.AppendUvarint(dst, uint64(len(cb)))
+	dst = append(dst, cb...)
+	return binary.AppendUvarint(dst, uint64(n))
+}
+
 // WriteBlock writes a block frame (the caller flushes w).
 func WriteBlock(w *bufio.Writer, c cid.Cid, data []byte) error {
-	cb := c.Bytes()
-	var hdr [1 + 2*binary.MaxVarintLen64 + MaxCIDLen]byte
-	hdr[0] = FrameBlock
-	n := 1 + binary.PutUvarint(hdr[1:], uint64(len(cb)))
-	n += copy(hdr[n:], cb)
-	n += binary.PutUvarint(hdr[n:], uint64(len(data)))
-	if _, err := w.Write(hdr[:n]); err != nil {
+	var hdr [MaxBlockHeader]byte
+	if _, err := w.Write(AppendBlockHeader(hdr[:0], c, len(data))); err != nil {
 		return err
 	}
 	_, err := w.Write(data)
@@ -191,74 +201,117 @@ type Frame struct {
 	Data []byte
 	// Msg of an error frame.
 	Msg string
-
-	verr error // result of checking Data against CID (fetcher side)
 }
 
-// ReadFrame reads one frame, reusing buf for block data. It checks sizes
-// against the wire limits but not hashes (the fetcher does).
-func ReadFrame(r *bufio.Reader, buf []byte) (Frame, []byte, error) {
+// FrameHeader is a response frame up to a block's data: the type, a
+// block's CID and data length (Len bytes of data follow it on the wire), or
+// an error frame's message.
+type FrameHeader struct {
+	// Type is FrameBlock, FrameEnd or FrameError.
+	Type byte
+	// CID of a block frame.
+	CID cid.Cid
+	// Len is a block frame's data length (at most store.MaxBlockSize).
+	Len int
+	// Msg of an error frame.
+	Msg string
+}
+
+// ReadFrameHeader reads a frame up to a block's data (which the caller
+// reads next), or a whole end or error frame. It checks sizes against the
+// wire limits.
+func ReadFrameHeader(r *bufio.Reader) (FrameHeader, error) {
 	t, err := r.ReadByte()
 	if err != nil {
-		return Frame{}, buf, fmt.Errorf("%w: %v", ErrTruncated, eofOr(err))
+		return FrameHeader{}, fmt.Errorf("%w: %v", ErrTruncated, eofOr(err))
 	}
 	switch t {
 	case FrameEnd:
-		return Frame{Type: FrameEnd}, buf, nil
+		return FrameHeader{Type: FrameEnd}, nil
 	case FrameError:
 		n, err := binary.ReadUvarint(r)
 		if err != nil {
-			return Frame{}, buf, fmt.Errorf("%w: %v", ErrTruncated, eofOr(err))
+			return FrameHeader{}, fmt.Errorf("%w: %v", ErrTruncated, eofOr(err))
 		}
 		if n > MaxErrorLen {
-			return Frame{}, buf, fmt.Errorf("%w: error message of %d bytes", ErrProtocol, n)
+			return FrameHeader{}, fmt.Errorf("%w: error message of %d bytes", ErrProtocol, n)
 		}
 		m := make([]byte, n)
 		if _, err := io.ReadFull(r, m); err != nil {
-			return Frame{}, buf, fmt.Errorf("%w: %v", ErrTruncated, eofOr(err))
+			return FrameHeader{}, fmt.Errorf("%w: %v", ErrTruncated, eofOr(err))
 		}
-		return Frame{Type: FrameError, Msg: string(m)}, buf, nil
+		return FrameHeader{Type: FrameError, Msg: string(m)}, nil
 	case FrameBlock:
 	default:
-		return Frame{}, buf, fmt.Errorf("%w: unknown frame type 0x%02x", ErrProtocol, t)
+		return FrameHeader{}, fmt.Errorf("%w: unknown frame type 0x%02x", ErrProtocol, t)
 	}
 	cl, err := binary.ReadUvarint(r)
 	if err != nil {
-		return Frame{}, buf, fmt.Errorf("%w: %v", ErrTruncated, eofOr(err))
+		return FrameHeader{}, fmt.Errorf("%w: %v", ErrTruncated, eofOr(err))
 	}
 	if cl == 0 || cl > MaxCIDLen {
-		return Frame{}, buf, fmt.Errorf("%w: CID of %d bytes", ErrProtocol, cl)
+		return FrameHeader{}, fmt.Errorf("%w: CID of %d bytes", ErrProtocol, cl)
 	}
 	var cb [MaxCIDLen]byte
 	if _, err := io.ReadFull(r, cb[:cl]); err != nil {
-		return Frame{}, buf, fmt.Errorf("%w: %v", ErrTruncated, eofOr(err))
+		return FrameHeader{}, fmt.Errorf("%w: %v", ErrTruncated, eofOr(err))
 	}
 	c, err := cid.Cast(cb[:cl])
 	if err != nil {
-		return Frame{}, buf, fmt.Errorf("%w: bad CID: %v", ErrProtocol, err)
+		return FrameHeader{}, fmt.Errorf("%w: bad CID: %v", ErrProtocol, err)
 	}
 	dl, err := binary.ReadUvarint(r)
 	if err != nil {
-		return Frame{}, buf, fmt.Errorf("%w: %v", ErrTruncated, eofOr(err))
+		return FrameHeader{}, fmt.Errorf("%w: %v", ErrTruncated, eofOr(err))
 	}
 	if dl > store.MaxBlockSize {
-		return Frame{}, buf, fmt.Errorf("%w: block of %d bytes (limit %d)", ErrProtocol, dl, store.MaxBlockSize)
+		return FrameHeader{}, fmt.Errorf("%w: block of %d bytes (limit %d)", ErrProtocol, dl, store.MaxBlockSize)
 	}
-	if uint64(cap(buf)) >= dl {
-		buf = buf[:dl]
-		if n, err := io.ReadFull(r, buf); err != nil {
-			return Frame{}, buf, fmt.Errorf("%w: block %s cut after %d of %d bytes: %v", ErrTruncated, c, n, dl, eofOr(err))
+	return FrameHeader{Type: FrameBlock, CID: c, Len: int(dl)}, nil
+}
+
+// readPiece is how much block data is read (and hashed, on the fetcher)
+// at a time: small enough to stay in the CPU cache between the read and
+// the hash, and to grow a buffer only with what actually arrived.
+const readPiece = 128 << 10
+
+// ReadBlockData reads the n data bytes of a block frame into buf (reused
+// when large enough, else grown with the bytes that actually arrive, so a
+// peer that announces a large block and sends nothing costs little
+// memory). When h is not nil, every piece is written to h right after it
+// is read, while it is in the CPU cache.
+func ReadBlockData(r *bufio.Reader, n int, buf []byte, h hash.Hash) ([]byte, error) {
+	buf = buf[:0]
+	for len(buf) < n {
+		k := min(n-len(buf), readPiece)
+		buf = slices.Grow(buf, k)
+		piece := buf[len(buf) : len(buf)+k]
+		if m, err := io.ReadFull(r, piece); err != nil {
+			return buf, fmt.Errorf("%w: block cut after %d of %d bytes: %v", ErrTruncated, len(buf)+m, n, eofOr(err))
 		}
-	} else {
-		// Grow with what actually arrives, so a peer that announces a large
-		// block and sends nothing costs little memory.
-		bb := bytes.NewBuffer(make([]byte, 0, min(dl, store.ChunkSize+4096)))
-		if n, err := io.CopyN(bb, r, int64(dl)); err != nil {
-			return Frame{}, buf, fmt.Errorf("%w: block %s cut after %d of %d bytes: %v", ErrTruncated, c, n, dl, eofOr(err))
+		if h != nil {
+			h.Write(piece)
 		}
-		buf = bb.Bytes()
+		buf = buf[:len(buf)+k]
 	}
-	return Frame{Type: FrameBlock, CID: c, Data: buf}, buf, nil
+	return buf, nil
+}
+
+// ReadFrame reads one whole frame, reusing buf for block data. It checks
+// sizes against the wire limits but not hashes (the fetcher does).
+func ReadFrame(r *bufio.Reader, buf []byte) (Frame, []byte, error) {
+	fh, err := ReadFrameHeader(r)
+	if err != nil {
+		return Frame{}, buf, err
+	}
+	if fh.Type != FrameBlock {
+		return Frame{Type: fh.Type, Msg: fh.Msg}, buf, nil
+	}
+	buf, err = ReadBlockData(r, fh.Len, buf, nil)
+	if err != nil {
+		return Frame{}, buf, fmt.Errorf("block %s: %w", fh.CID, err)
+	}
+	return Frame{Type: FrameBlock, CID: fh.CID, Data: buf}, buf, nil
 }
 
 func eofOr(err error) error {
