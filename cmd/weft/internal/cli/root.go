@@ -95,7 +95,9 @@ Start a node, then talk to it with the client commands:
   weft ledger audit
 
 Client commands find the node through --data-dir (default ~/.weft or
-$WEFT_DATA_DIR) and accept --json for machine-readable output.`,
+$WEFT_DATA_DIR) and accept --json for machine-readable output. Shell
+completion: weft completion --help. Exit codes: 0 done, 1 failed, 2 wrong
+command line, 130 interrupted. A tour of every command: docs/cli.md.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
