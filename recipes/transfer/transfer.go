@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"strings"
 	"sync"
@@ -535,7 +536,6 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 		defer close(frames)
 		r := bufio.NewReaderSize(st, 64<<10)
 		hs := sha256.New()
-		var sum [sha256.Size]byte
 		for {
 			var bp *[]byte
 			select {
@@ -544,28 +544,13 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 				return
 			}
 			_ = st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
-			fh, err := ReadFrameHeader(r)
+			fh, data, verr, err := readVerified(r, (*bp)[:0], hs)
+			*bp = data
 			if err != nil {
 				readErr <- err
 				return
 			}
-			f := rxFrame{FrameHeader: fh, buf: bp}
-			if fh.Type == FrameBlock {
-				digest, derr := store.Digest(fh.CID)
-				if derr != nil {
-					f.verr = derr
-				} else {
-					hs.Reset()
-					*bp, err = ReadBlockData(r, fh.Len, *bp, hs)
-					if err != nil {
-						readErr <- fmt.Errorf("block %s: %w", fh.CID, err)
-						return
-					}
-					if !bytes.Equal(hs.Sum(sum[:0]), digest) {
-						f.verr = fmt.Errorf("%w: %s", store.ErrHashMismatch, fh.CID)
-					}
-				}
-			}
+			f := rxFrame{FrameHeader: fh, buf: bp, verr: verr}
 			select {
 			case frames <- f:
 			case <-done:
@@ -619,6 +604,31 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 		return stored, ctx.Err()
 	}
 	return stored, err
+}
+
+// readVerified reads one frame; a block's data goes into buf, is hashed
+// piece by piece as it arrives and checked against the block's CID: verr
+// says why it does not match (then the stream must be dropped). err is a
+// broken or cut stream.
+func readVerified(r *bufio.Reader, buf []byte, hs hash.Hash) (fh FrameHeader, data []byte, verr, err error) {
+	fh, err = ReadFrameHeader(r)
+	if err != nil || fh.Type != FrameBlock {
+		return fh, buf, nil, err
+	}
+	digest, verr := store.Digest(fh.CID)
+	if verr != nil {
+		return fh, buf, verr, nil
+	}
+	hs.Reset()
+	data, err = ReadBlockData(r, fh.Len, buf, hs)
+	if err != nil {
+		return fh, data, nil, fmt.Errorf("block %s: %w", fh.CID, err)
+	}
+	var sum [sha256.Size]byte
+	if !bytes.Equal(hs.Sum(sum[:0]), digest) {
+		return fh, data, fmt.Errorf("%w: %s", store.ErrHashMismatch, fh.CID), nil
+	}
+	return fh, data, nil, nil
 }
 
 // rxFrame is a received frame with its block checked against its CID.

@@ -3,12 +3,14 @@ package transfer
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"testing"
 
 	"github.com/ipfs/go-cid"
 
 	"github.com/weftgrid/weft/recipes"
+	"github.com/weftgrid/weft/recipes/store"
 )
 
 func TestWireRoundTrip(t *testing.T) {
@@ -116,6 +118,50 @@ func FuzzReadRequest(f *testing.F) {
 		var out bytes.Buffer
 		if err := WriteRequest(&out, want, walk); err != nil {
 			t.Fatalf("accepted request cannot be re-encoded: %v", err)
+		}
+	})
+}
+
+// FuzzReadVerified fuzzes the fetcher's decoder: whatever the bytes, a block
+// it accepts hashes to its CID, and every error is classified.
+func FuzzReadVerified(f *testing.F) {
+	good := []byte("chunk")
+	c := recipes.CIDOf(cid.Raw, good)
+	var buf bytes.Buffer
+	w := bufio.NewWriter(&buf)
+	_ = WriteBlock(w, c, good)
+	_ = WriteBlock(w, c, []byte("chunX")) // a lie
+	_ = WriteBlock(w, recipes.CIDOf(cid.DagCBOR, good), good)
+	_ = WriteError(w, "busy")
+	_ = WriteEnd(w)
+	_ = w.Flush()
+	f.Add(buf.Bytes())
+	f.Add(buf.Bytes()[:buf.Len()/2])
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := bufio.NewReader(bytes.NewReader(in))
+		hs := sha256.New()
+		var b []byte
+		for range 64 {
+			fh, data, verr, err := readVerified(r, b[:0], hs)
+			b = data
+			if err != nil {
+				if !errors.Is(err, ErrProtocol) && !errors.Is(err, ErrTruncated) {
+					t.Fatalf("unclassified error: %v", err)
+				}
+				return
+			}
+			if fh.Type != FrameBlock {
+				continue
+			}
+			if verr != nil {
+				if !errors.Is(verr, store.ErrHashMismatch) && !errors.Is(verr, store.ErrBadCID) {
+					t.Fatalf("unclassified verification error: %v", verr)
+				}
+				return
+			}
+			if err := store.Verify(fh.CID, data); err != nil {
+				t.Fatalf("accepted a block that does not match its CID: %v", err)
+			}
 		}
 	})
 }
