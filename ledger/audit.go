@@ -39,6 +39,7 @@ const (
 	CodeFenced          = "fenced"           // billed under an epoch after a newer one began
 	CodeBadAck          = "bad_ack"          // ack or dispute inconsistent with its receipt
 	CodeBadGrant        = "bad_grant"        // grant by an author not allowed to grant
+	CodeBadCheckpoint   = "bad_checkpoint"   // checkpoint that is not a root or undercounts
 	CodeRootMismatch    = "root_mismatch"    // export root ≠ root of its entries
 )
 
@@ -65,6 +66,8 @@ type Report struct {
 	Contracts int `json:"contracts"`
 	// Authors is the number of distinct authors.
 	Authors int `json:"authors"`
+	// Checkpoints is the number of checkpoint entries.
+	Checkpoints int `json:"checkpoints"`
 	// Root is the ledger's Merkle root, hex.
 	Root string `json:"root"`
 	// Problems lists what is wrong, each naming the entry.
@@ -162,6 +165,9 @@ func Audit(s *Set, opt AuditOptions, extra ...Problem) Report {
 			r.Problems = append(r.Problems, ackProblems(s, e, v.Receipt, &v.Amount)...)
 		case Dispute:
 			r.Problems = append(r.Problems, ackProblems(s, e, v.Receipt, nil)...)
+		case Checkpoint:
+			r.Checkpoints++
+			r.Problems = append(r.Problems, checkpointProblems(e, v)...)
 		case Grant:
 			if len(granters) > 0 && !granters[e.Author] {
 				r.Problems = append(r.Problems, problem(e, CodeBadGrant, "author is not a granter of this grid"))

@@ -32,10 +32,10 @@ func TestAuditCleanLedger(t *testing.T) {
 	m := newMarket(t, 20)
 	es := []*Entry{m.ce}
 	for i := 0; i < 3; i++ {
-		r := m.receipt(t, Usage{CPUMillis: 2000, MemByteSeconds: 60 << 30})
+		r := m.receipt(t, Usage{CPUMicros: 2000, MemByteSeconds: 60 << 30})
 		es = append(es, r, m.ack(t, r))
 	}
-	unacked := m.receipt(t, Usage{CPUMillis: 1})
+	unacked := m.receipt(t, Usage{CPUMicros: 1})
 	es = append(es, unacked)
 	r := Audit(setOf(es...), AuditOptions{})
 	if !r.OK || r.Entries != len(es) || r.Receipts != 4 || r.Acked != 3 {
@@ -44,7 +44,7 @@ func TestAuditCleanLedger(t *testing.T) {
 	if len(r.Unconfirmed) != 1 || r.Unconfirmed[0] != unacked.CID().String() {
 		t.Fatalf("unconfirmed %v", r.Unconfirmed)
 	}
-	want := 3 * Amount(m.c.Price, Usage{CPUMillis: 2000, MemByteSeconds: 60 << 30})
+	want := 3 * Amount(m.c.Price, Usage{CPUMicros: 2000, MemByteSeconds: 60 << 30})
 	if r.AckedAmount != want {
 		t.Fatalf("acked amount %d want %d", r.AckedAmount, want)
 	}
@@ -52,21 +52,21 @@ func TestAuditCleanLedger(t *testing.T) {
 
 func TestAuditFindsBadReceipts(t *testing.T) {
 	m := newMarket(t, 22)
-	good := m.receipt(t, Usage{CPUMillis: 1000})
+	good := m.receipt(t, Usage{CPUMicros: 1000})
 	from, to := m.c.SliceBounds(1)
-	wrongAmount := m.pw.next(t, Receipt{Contract: m.ce.CID(), InstanceID: m.c.InstanceID, Epoch: 1, Slice: 1, FromNanos: from, ToNanos: to, Usage: Usage{CPUMillis: 1000}, Amount: 7})
+	wrongAmount := m.pw.next(t, Receipt{Contract: m.ce.CID(), InstanceID: m.c.InstanceID, Epoch: 1, Slice: 1, FromNanos: from, ToNanos: to, Usage: Usage{CPUMicros: 1000}, Amount: 7})
 	from, to = m.c.SliceBounds(2)
 	overCaps := m.pw.next(t, Receipt{Contract: m.ce.CID(), InstanceID: m.c.InstanceID, Epoch: 1, Slice: 2, FromNanos: from, ToNanos: to,
-		Usage: Usage{CPUMillis: 999_999}, Amount: Amount(m.c.Price, Usage{CPUMillis: 999_999})})
+		Usage: Usage{CPUMicros: 999_999}, Amount: Amount(m.c.Price, Usage{CPUMicros: 999_999})})
 	// Slice 0 billed twice.
 	f0, t0_ := m.c.SliceBounds(0)
-	twice := m.pw.next(t, Receipt{Contract: m.ce.CID(), InstanceID: m.c.InstanceID, Epoch: 1, Slice: 0, FromNanos: f0, ToNanos: t0_, Usage: Usage{CPUMillis: 1}, Amount: Amount(m.c.Price, Usage{CPUMillis: 1})})
+	twice := m.pw.next(t, Receipt{Contract: m.ce.CID(), InstanceID: m.c.InstanceID, Epoch: 1, Slice: 0, FromNanos: f0, ToNanos: t0_, Usage: Usage{CPUMicros: 1}, Amount: Amount(m.c.Price, Usage{CPUMicros: 1})})
 	// A newer epoch begins at slice 5; the old provider bills slice 6.
 	c2 := m.c
 	c2.Epoch, c2.StartNanos = 2, m.c.StartNanos+5*m.c.SliceNanos
 	newer := m.rw.next(t, c2)
 	f6, t6 := m.c.SliceBounds(6)
-	fenced := m.pw.next(t, Receipt{Contract: m.ce.CID(), InstanceID: m.c.InstanceID, Epoch: 1, Slice: 6, FromNanos: f6, ToNanos: t6, Usage: Usage{CPUMillis: 1}, Amount: Amount(m.c.Price, Usage{CPUMillis: 1})})
+	fenced := m.pw.next(t, Receipt{Contract: m.ce.CID(), InstanceID: m.c.InstanceID, Epoch: 1, Slice: 6, FromNanos: f6, ToNanos: t6, Usage: Usage{CPUMicros: 1}, Amount: Amount(m.c.Price, Usage{CPUMicros: 1})})
 	// Ack by the wrong party and with the wrong amount.
 	badAck := m.pw.next(t, Ack{Receipt: good.CID(), Amount: 1})
 	// Receipt by someone else than the provider, for an unknown contract.
@@ -139,13 +139,13 @@ func TestBillerReceiptsAcksAndDisputes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lr.Close()
-	c := Contract{InstanceID: "i", Requester: req.ID(), Provider: prov.ID(), Epoch: 1, Price: Price{CPU: 500}, Caps: Usage{CPUMillis: 5000},
+	c := Contract{InstanceID: "i", Requester: req.ID(), Provider: prov.ID(), Epoch: 1, Price: Price{CPU: 1800}, Caps: Usage{CPUMicros: 5_000_000},
 		SliceNanos: int64(10 * time.Second), StartNanos: t0.UnixNano()}
 	ce, err := lp.AppendContract(ctx, c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := &fakeUsage{u: Usage{CPUMillis: 9000}} // above caps: clamped
+	src := &fakeUsage{u: Usage{CPUMicros: 9_000_000}} // above caps: clamped
 	bp := NewBiller(lp, src, nil, BillerConfig{CatchUp: 10})
 	br := NewBiller(lr, nil, nil, BillerConfig{})
 	mu.Lock()
@@ -159,8 +159,9 @@ func TestBillerReceiptsAcksAndDisputes(t *testing.T) {
 	}
 	for _, re := range receipts {
 		r := re.Value().(Receipt)
-		if r.Usage.CPUMillis != 5000 || r.Amount != 2500 {
-			t.Fatalf("receipt %+v: want clamped usage 5000 and amount 2500", r)
+		// 5 CPU-s at 1800 µcr/core-h = 0.5 µcr/s: 2.5 µcr = 2,500,000 pcr.
+		if r.Usage.CPUMicros != 5_000_000 || r.Amount != 2_500_000 {
+			t.Fatalf("receipt %+v: want clamped usage 5000000 and amount 2500000", r)
 		}
 	}
 	bp.Tick(ctx, clock()) // idempotent: nothing more
@@ -169,7 +170,7 @@ func TestBillerReceiptsAcksAndDisputes(t *testing.T) {
 	}
 	// A bogus receipt from the provider (wrong amount) is disputed.
 	from, to := c.SliceBounds(3)
-	bogus, err := lp.Append(ctx, Receipt{Contract: ce.CID(), InstanceID: "i", Epoch: 1, Slice: 3, FromNanos: from, ToNanos: to, Usage: Usage{CPUMillis: 1}, Amount: 10_000})
+	bogus, err := lp.Append(ctx, Receipt{Contract: ce.CID(), InstanceID: "i", Epoch: 1, Slice: 3, FromNanos: from, ToNanos: to, Usage: Usage{CPUMicros: 1}, Amount: 10_000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,14 +184,14 @@ func TestBillerReceiptsAcksAndDisputes(t *testing.T) {
 		t.Fatalf("acked %d disputed %+v", rep.Acked, rep.Disputed)
 	}
 	bal := lr.Balance(req.ID())
-	if bal.Spent != 7500 || bal.Balance != -7500 {
+	if bal.Spent != 7_500_000 || bal.Balance != -7_500_000 {
 		t.Fatalf("requester balance %+v", bal)
 	}
-	if b := lr.Balance(prov.ID()); b.Earned != 7500 || b.Balance != 7500 {
+	if b := lr.Balance(prov.ID()); b.Earned != 7_500_000 || b.Balance != 7_500_000 {
 		t.Fatalf("provider balance %+v", b)
 	}
 	st := lr.Statement(RoleRequester, req.ID(), time.Time{}, time.Time{}, 0)
-	if len(st.Lines) != 4 || st.Total.Acked != 7500 || st.Total.Disputed != 10_000 {
+	if len(st.Lines) != 4 || st.Total.Acked != 7_500_000 || st.Total.Disputed != 10_000 {
 		t.Fatalf("statement %+v", st.Total)
 	}
 	var csv bytes.Buffer
@@ -243,7 +244,7 @@ func TestBothPartiesRecordTheContract(t *testing.T) {
 	if _, err := lp.AddVerified(ctx, []*Entry{theirs}); err != nil {
 		t.Fatal(err)
 	}
-	NewBiller(lp, &fakeUsage{u: Usage{CPUMillis: 1000}}, nil, BillerConfig{}).Tick(ctx, now)
+	NewBiller(lp, &fakeUsage{u: Usage{CPUMicros: 1000}}, nil, BillerConfig{}).Tick(ctx, now)
 	lp.View(func(s *Set) {
 		if n := len(s.ReceiptsOf(mine.CID())); n != 2 {
 			t.Errorf("%d receipts under the provider's contract entry, want 2", n)
@@ -274,12 +275,12 @@ func TestSelfHostedReceiptsAreAcknowledged(t *testing.T) {
 	now := t0.Add(25 * time.Second)
 	l, _ := Open(Config{Signer: me, Now: func() time.Time { return now }})
 	defer l.Close()
-	c := Contract{InstanceID: "self", Requester: me.ID(), Provider: me.ID(), Epoch: 1, Price: Price{CPU: 1000},
+	c := Contract{InstanceID: "self", Requester: me.ID(), Provider: me.ID(), Epoch: 1, Price: Price{CPU: 3600},
 		SliceNanos: int64(10 * time.Second), StartNanos: t0.UnixNano()}
 	if _, err := l.AppendContract(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	b := NewBiller(l, &fakeUsage{u: Usage{CPUMillis: 1000}}, nil, BillerConfig{})
+	b := NewBiller(l, &fakeUsage{u: Usage{CPUMicros: 1000}}, nil, BillerConfig{})
 	b.Tick(ctx, now) // bills slices 0 and 1
 	b.Tick(ctx, now) // answers them
 	r := l.Audit()

@@ -58,7 +58,7 @@ func genReceipts(tb testing.TB, n int) []*Entry {
 			out := []*Entry{m.ce}
 			cnt := min(per, n-p*per)
 			for i := 0; i < cnt; i++ {
-				out = append(out, m.receipt(tb, Usage{CPUMillis: uint64(1000 + i%5000), MemByteSeconds: 30 << 30, MemPeakBytes: 512 << 20, NetBytes: uint64(i % 100000)}))
+				out = append(out, m.receipt(tb, Usage{CPUMicros: uint64(1000 + i%5000), MemByteSeconds: 30 << 30, MemPeakBytes: 512 << 20, NetBytes: uint64(i % 100000)}))
 			}
 			chunks[p] = out
 		}()

@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -18,10 +17,38 @@ type UsageSource interface {
 	Usage(instanceID string, from, to time.Time) (u Usage, running bool, err error)
 }
 
+// Reach is a requester's verdict on whether an instance was reachable.
+type Reach uint8
+
+// Reach verdicts.
+const (
+	// ReachUnknown: no verdict yet (e.g. the requester's view has not caught
+	// up with the receipt's epoch); the receipt is answered at a later tick.
+	ReachUnknown Reach = iota
+	// Reachable: acknowledge (if the receipt is otherwise consistent).
+	Reachable
+	// Unreachable: dispute, with the reason given.
+	Unreachable
+)
+
+// String returns the verdict's name.
+func (r Reach) String() string {
+	switch r {
+	case ReachUnknown:
+		return "unknown"
+	case Reachable:
+		return "reachable"
+	case Unreachable:
+		return "unreachable"
+	}
+	return fmt.Sprintf("reach(%d)", uint8(r))
+}
+
 // Reachability tells a requester whether an instance it pays for was
-// reachable; receipts of unreachable instances are disputed.
+// reachable on the receipt's provider; receipts of unreachable instances are
+// disputed with the reason returned.
 type Reachability interface {
-	Reachable(instanceID string) bool
+	Reachable(r Receipt, provider peer.ID) (verdict Reach, reason string)
 }
 
 // ClampUsage returns u with every component limited to its cap (zero caps
@@ -33,7 +60,7 @@ func ClampUsage(u, caps Usage) Usage {
 		}
 		return v
 	}
-	return Usage{c(u.CPUMillis, caps.CPUMillis), c(u.MemByteSeconds, caps.MemByteSeconds), c(u.MemPeakBytes, caps.MemPeakBytes), c(u.DiskByteSeconds, caps.DiskByteSeconds), c(u.NetBytes, caps.NetBytes)}
+	return Usage{c(u.CPUMicros, caps.CPUMicros), c(u.MemByteSeconds, caps.MemByteSeconds), c(u.MemPeakBytes, caps.MemPeakBytes), c(u.DiskByteSeconds, caps.DiskByteSeconds), c(u.NetBytes, caps.NetBytes)}
 }
 
 // SlicePeriod returns the period of slice i of contract c that may be billed:
@@ -103,7 +130,8 @@ type Biller struct {
 }
 
 // NewBiller returns a billing loop over l. src may be nil (no receipts are
-// produced, receipts of others are still answered); reach may be nil.
+// produced, receipts of others are still answered); reach may be nil (every
+// consistent receipt is acknowledged).
 func NewBiller(l *Ledger, src UsageSource, reach Reachability, cfg BillerConfig) *Biller {
 	if cfg.CatchUp == 0 {
 		cfg.CatchUp = 2
@@ -260,34 +288,54 @@ func answered(s *Set, r cid.Cid, me peer.ID) bool {
 
 // answer acknowledges or disputes receipts of contracts this node requested.
 func (b *Biller) answer(ctx context.Context, receipts []*Entry) {
-	me := b.l.ID()
 	for _, re := range receipts {
-		var body any
-		var skip bool
-		b.l.View(func(s *Set) {
-			r := re.Value().(Receipt)
-			ce, ok := s.contracts[r.Contract]
-			if !ok || ce.Value().(Contract).Requester != me || answered(s, re.id, me) {
-				skip = true // unknown contract: anti-entropy will bring it; retry next tick
-				return
-			}
-			err := CheckReceipt(s, re)
-			if err == nil && b.reach != nil && !b.reach.Reachable(r.InstanceID) {
-				err = errors.New("instance was not reachable")
-			}
-			if err != nil {
-				body = Dispute{Receipt: re.id, Reason: trimReason(err)}
-			} else {
-				body = Ack{Receipt: re.id, Amount: r.Amount}
-			}
-		})
-		if skip {
+		body, ok := b.decide(re)
+		if !ok {
 			continue
 		}
 		if _, err := b.l.Append(ctx, body); err != nil {
 			b.l.log.Warn("ledger: billing: answer receipt", "receipt", re.id, "err", err)
 		}
 	}
+}
+
+// decide returns the Ack or Dispute this node (the requester) files for
+// receipt re, or ok false when it is not this node's to answer or not yet
+// (unknown contract: anti-entropy will bring it; unknown reachability).
+func (b *Biller) decide(re *Entry) (body any, ok bool) {
+	me := b.l.ID()
+	var r Receipt
+	var provider peer.ID
+	var err error
+	b.l.View(func(s *Set) {
+		r = re.Value().(Receipt)
+		ce, known := s.contracts[r.Contract]
+		if !known || ce.Value().(Contract).Requester != me || answered(s, re.id, me) {
+			return
+		}
+		provider = ce.Value().(Contract).Provider
+		ok = true
+		err = CheckReceipt(s, re)
+	})
+	if !ok {
+		return nil, false
+	}
+	if err == nil && b.reach != nil {
+		// Outside the ledger lock: the verdict may consult the market.
+		switch v, reason := b.reach.Reachable(r, provider); v {
+		case ReachUnknown:
+			return nil, false
+		case Unreachable:
+			if reason == "" {
+				reason = "instance was not reachable"
+			}
+			err = fmt.Errorf("unreachable: %s", reason)
+		}
+	}
+	if err != nil {
+		return Dispute{Receipt: re.id, Reason: trimReason(err)}, true
+	}
+	return Ack{Receipt: re.id, Amount: r.Amount}, true
 }
 
 func trimReason(err error) string {

@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	// Pricing (pure, integer micro-credits):
+//	// Pricing (pure, integer pico-credits from µcr-per-hour prices):
 //	amount := ledger.Amount(contract.Price, usage)
 //
 //	// A node's ledger over a bbolt file:

@@ -74,7 +74,7 @@ func newMarket(tb testing.TB, seed byte) *market {
 	m := &market{req: deterministicSigner(tb, seed), prov: deterministicSigner(tb, seed+1), slice: time.Minute}
 	m.rw, m.pw = newLogWriter(m.req, t0), newLogWriter(m.prov, t0)
 	m.c = Contract{InstanceID: "inst-" + string(rune('a'+seed%26)), Request: "web", Requester: m.req.ID(), Provider: m.prov.ID(), Epoch: 1,
-		Price: Price{CPU: 1000, Mem: 3600, Net: 10}, Caps: Usage{CPUMillis: 60_000, MemPeakBytes: 1 << 30},
+		Price: Price{CPU: 1000, Mem: 3600, Net: 10}, Caps: Usage{CPUMicros: 60_000, MemPeakBytes: 1 << 30},
 		SliceNanos: int64(m.slice), StartNanos: t0.UnixNano()}
 	m.ce = m.pw.next(tb, m.c)
 	return m

@@ -11,7 +11,7 @@ import (
 func TestIngestRejectsTamperedForgedReplayed(t *testing.T) {
 	ctx := context.Background()
 	m := newMarket(t, 5)
-	r := m.receipt(t, Usage{CPUMillis: 500})
+	r := m.receipt(t, Usage{CPUMicros: 500})
 	l := memLedger(t, nil)
 	if added, err := l.Ingest(ctx, rawsOf([]*Entry{m.ce, r})); err != nil || len(added) != 2 {
 		t.Fatalf("good entries: added %d, err %v", len(added), err)
@@ -49,7 +49,7 @@ func TestIngestRejectsTamperedForgedReplayed(t *testing.T) {
 		t.Fatalf("ledger has %d entries, want 2", l.Len())
 	}
 	// Good and bad mixed in one batch: the good one still gets in.
-	r2 := m.receipt(t, Usage{CPUMillis: 1})
+	r2 := m.receipt(t, Usage{CPUMicros: 1})
 	added, err = l.Ingest(ctx, [][]byte{tampered, r2.Bytes()})
 	if len(added) != 1 || !errors.Is(err, ErrRejected) {
 		t.Fatalf("mixed batch: added %d, err %v", len(added), err)

@@ -15,7 +15,7 @@ func pool(t testing.TB) []*Entry {
 	m := newMarket(t, 1)
 	out := []*Entry{m.ce}
 	for i := 0; i < 6; i++ {
-		r := m.receipt(t, Usage{CPUMillis: uint64(1000 * (i + 1)), NetBytes: 1 << 20})
+		r := m.receipt(t, Usage{CPUMicros: uint64(1000 * (i + 1)), NetBytes: 1 << 20})
 		out = append(out, r)
 		if i%2 == 0 {
 			out = append(out, m.ack(t, r))
@@ -88,7 +88,7 @@ func TestSetMissingStreamsOnlySuffixes(t *testing.T) {
 	m := newMarket(t, 3)
 	es := []*Entry{m.ce}
 	for i := 0; i < 20; i++ {
-		es = append(es, m.receipt(t, Usage{CPUMillis: 10}))
+		es = append(es, m.receipt(t, Usage{CPUMicros: 10}))
 	}
 	full := setOf(es...)
 	partial := setOf(es[:15]...)

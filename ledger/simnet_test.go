@@ -219,7 +219,7 @@ func TestSyncMovesOnlyWhatIsMissing(t *testing.T) {
 	m := newMarket(t, 60)
 	es := []*Entry{m.ce}
 	for i := 0; i < 50; i++ {
-		es = append(es, m.receipt(t, Usage{CPUMillis: 5}))
+		es = append(es, m.receipt(t, Usage{CPUMicros: 5}))
 	}
 	a, b := memLedger(t, nil), memLedger(t, nil)
 	if _, err := a.Ingest(ctx, rawsOf(es)); err != nil {

@@ -70,7 +70,7 @@ type PeriodTotal struct {
 }
 
 // Statement lists a party's receipts, per period, with totals. Amounts are
-// micro-credits.
+// pico-credits.
 type Statement struct {
 	Party   string          `json:"party"`
 	Role    string          `json:"role"`
@@ -163,7 +163,7 @@ func satAdd(a, b uint64) uint64 {
 
 // Balance is a peer's account: what it earned as provider and spent as
 // requester on acknowledged receipts, plus grants it received. Amounts are
-// micro-credits.
+// pico-credits.
 type Balance struct {
 	Peer    string `json:"peer"`
 	Earned  uint64 `json:"earned"`
@@ -276,11 +276,11 @@ func (l *Ledger) Balances() []Balance {
 func WriteCSV(w io.Writer, st Statement) error {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"from", "to", "instance_id", "request", "contract", "receipt", "requester", "provider", "epoch", "slice",
-		"cpu_ms", "mem_byte_seconds", "mem_peak_bytes", "disk_byte_seconds", "net_bytes", "amount", "status"})
+		"cpu_us", "mem_byte_seconds", "mem_peak_bytes", "disk_byte_seconds", "net_bytes", "amount", "status"})
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
 	for _, l := range st.Lines {
 		_ = cw.Write([]string{l.From.Format(time.RFC3339Nano), l.To.Format(time.RFC3339Nano), l.Instance, l.Request, l.Contract, l.Receipt,
-			l.Requester, l.Provider, u(l.Epoch), u(l.Slice), u(l.Usage.CPUMillis), u(l.Usage.MemByteSeconds), u(l.Usage.MemPeakBytes),
+			l.Requester, l.Provider, u(l.Epoch), u(l.Slice), u(l.Usage.CPUMicros), u(l.Usage.MemByteSeconds), u(l.Usage.MemPeakBytes),
 			u(l.Usage.DiskByteSeconds), u(l.Usage.NetBytes), u(l.Amount), l.Status})
 	}
 	cw.Flush()
@@ -303,7 +303,24 @@ func WriteTable(w io.Writer, st Statement) error {
 	return tw.Flush()
 }
 
-// Credits formats micro-credits as credits with six decimals.
-func Credits(micro uint64) string {
-	return fmt.Sprintf("%d.%06d", micro/1_000_000, micro%1_000_000)
+// Credits formats pico-credits as credits with twelve decimals, trailing
+// zeros beyond the sixth trimmed (0.000000000790, 12.500000).
+func Credits(pico uint64) string {
+	s := fmt.Sprintf("%d.%012d", pico/PicoPerCredit, pico%PicoPerCredit)
+	for i := 0; i < 6 && s[len(s)-1] == '0'; i++ {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// MicroFloor converts a balance in pico-credits to micro-credits, rounding
+// toward minus infinity (a debt of any fraction of a micro-credit counts as
+// a whole one): what the market, which counts in micro-credits, compares
+// with a credit limit.
+func MicroFloor(pico int64) int64 {
+	q := pico / PicoPerMicro
+	if pico%PicoPerMicro < 0 {
+		q--
+	}
+	return q
 }

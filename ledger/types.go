@@ -62,10 +62,13 @@ func (k Kind) valid() bool { return k >= KindContract && k <= KindCheckpoint }
 
 // Usage is what an instance consumed during one slice (or, in a contract's
 // Caps, the most it may consume in one full slice). Integers only, so that
-// amounts are bit-identical on every node.
+// amounts are bit-identical on every node. Units are fine-grained (CPU in
+// microseconds, memory and disk in byte-seconds) so that a lightly loaded
+// instance still shows its use in a one-second slice.
 type Usage struct {
-	// CPUMillis is CPU time used, in milliseconds (1000 = one core for one second).
-	CPUMillis uint64 `cbor:"1,keyasint,omitempty" json:"cpu_ms"`
+	// CPUMicros is CPU time used, in microseconds (1,000,000 = one core for
+	// one second).
+	CPUMicros uint64 `cbor:"1,keyasint,omitempty" json:"cpu_us"`
 	// MemByteSeconds is memory use integrated over the period, in byte-seconds
 	// (average resident bytes × seconds).
 	MemByteSeconds uint64 `cbor:"2,keyasint,omitempty" json:"mem_byte_seconds"`
@@ -81,16 +84,28 @@ type Usage struct {
 // component of caps. A zero cap means "no cap" for that resource.
 func (u Usage) Within(caps Usage) bool {
 	le := func(v, c uint64) bool { return c == 0 || v <= c }
-	return le(u.CPUMillis, caps.CPUMillis) && le(u.MemByteSeconds, caps.MemByteSeconds) &&
+	return le(u.CPUMicros, caps.CPUMicros) && le(u.MemByteSeconds, caps.MemByteSeconds) &&
 		le(u.MemPeakBytes, caps.MemPeakBytes) && le(u.DiskByteSeconds, caps.DiskByteSeconds) &&
 		le(u.NetBytes, caps.NetBytes)
 }
 
+// Money units. The ledger counts money in integer pico-credits (pcr) so that
+// the bill of a lightly loaded instance over a one-second slice is not
+// rounded away; prices are quoted, like the market's price list, in
+// micro-credits (µcr) per hour.
+const (
+	// PicoPerMicro is the number of pico-credits in one micro-credit.
+	PicoPerMicro = 1_000_000
+	// PicoPerCredit is the number of pico-credits in one credit.
+	PicoPerCredit = 1_000_000_000_000
+)
+
 // Price is what a provider charges, in integer micro-credits (1 credit =
-// 1,000,000 micro-credits) per unit of each resource.
+// 1,000,000 micro-credits) per hour of each resource: the market's price
+// list, unchanged.
 type Price struct {
-	// CPU is micro-credits per CPU-second (1000 CPUMillis).
-	CPU uint64 `cbor:"1,keyasint,omitempty" json:"cpu_per_s"`
+	// CPU is micro-credits per core-hour (3.6e9 CPUMicros).
+	CPU uint64 `cbor:"1,keyasint,omitempty" json:"cpu_per_core_h"`
 	// Mem is micro-credits per GiB-hour of memory (3600 × 2^30 MemByteSeconds).
 	Mem uint64 `cbor:"2,keyasint,omitempty" json:"mem_per_gib_h"`
 	// Disk is micro-credits per GiB-hour of disk (3600 × 2^30 DiskByteSeconds).
@@ -99,29 +114,36 @@ type Price struct {
 	Net uint64 `cbor:"4,keyasint,omitempty" json:"net_per_gib"`
 }
 
-// Divisors turning usage units into price units.
+// Factors turning usage × price (µcr per hour-unit) into pico-credits:
+// cost = usage × price × mul / div, with mul/div = 10^6 pcr/µcr ÷ units per
+// price unit, reduced so that every intermediate stays small.
+//
+//	CPU:  10^6 / 3.6e9 µs          = 1 / 3600
+//	Mem:  10^6 / (3600 × 2^30) B·s = 2500 / (9 × 2^30)
+//	Net:  10^6 / 2^30 B            = 15625 / 2^24
 const (
-	cpuDiv  = 1000
-	gib     = 1 << 30
-	gibHour = 3600 * gib
+	cpuMul, cpuDiv = 1, 3600
+	byteSecMul     = 2500
+	byteSecDiv     = 9 << 30
+	netMul, netDiv = 15625, 1 << 24
 )
 
-// Amount is the price of usage u at price p, in micro-credits.
+// Amount is the price of usage u at price p, in pico-credits.
 //
-// Rounding: each resource's cost is usage × price / divisor computed exactly
-// with a 128-bit intermediate and rounded down (floor); the four costs are
-// then added. A total that would exceed 2^64-1 saturates at math.MaxUint64.
-// The function is pure and uses integers only, so every node computes the
-// same amount bit for bit.
+// Rounding: each resource's cost is usage × price × 10^6 / (units per price
+// unit), computed exactly (128-bit intermediate) and rounded down (floor);
+// the four costs are then added. A total that would exceed 2^64-1
+// saturates at math.MaxUint64. The function is pure and uses integers
+// only, so every node computes the same amount bit for bit.
 func Amount(p Price, u Usage) uint64 {
 	var total uint64
-	for _, t := range [...]struct{ units, price, div uint64 }{
-		{u.CPUMillis, p.CPU, cpuDiv},
-		{u.MemByteSeconds, p.Mem, gibHour},
-		{u.DiskByteSeconds, p.Disk, gibHour},
-		{u.NetBytes, p.Net, gib},
+	for _, t := range [...]struct{ units, price, mul, div uint64 }{
+		{u.CPUMicros, p.CPU, cpuMul, cpuDiv},
+		{u.MemByteSeconds, p.Mem, byteSecMul, byteSecDiv},
+		{u.DiskByteSeconds, p.Disk, byteSecMul, byteSecDiv},
+		{u.NetBytes, p.Net, netMul, netDiv},
 	} {
-		c := mulDiv(t.units, t.price, t.div)
+		c := mulDiv(t.units, t.price, t.mul, t.div)
 		s, carry := bits.Add64(total, c, 0)
 		if carry != 0 {
 			return math.MaxUint64
@@ -131,18 +153,30 @@ func Amount(p Price, u Usage) uint64 {
 	return total
 }
 
-// mulDiv returns floor(a*b/d), saturating at MaxUint64.
-func mulDiv(a, b, d uint64) uint64 {
+// mulDiv returns floor(a×b×m/d) for m, d < 2^34, saturating at MaxUint64.
+// With a×b = q×d + r: a×b×m/d = q×m + r×m/d, and r×m < 2^68 is split the
+// same way.
+func mulDiv(a, b, m, d uint64) uint64 {
 	hi, lo := bits.Mul64(a, b)
 	if hi >= d {
 		return math.MaxUint64
 	}
-	q, _ := bits.Div64(hi, lo, d)
-	return q
+	q, r := bits.Div64(hi, lo, d)
+	qhi, qm := bits.Mul64(q, m)
+	if qhi != 0 {
+		return math.MaxUint64
+	}
+	rhi, rlo := bits.Mul64(r, m)
+	frac, _ := bits.Div64(rhi, rlo, d) // rhi < d since r < d
+	s, carry := bits.Add64(qm, frac, 0)
+	if carry != 0 {
+		return math.MaxUint64
+	}
+	return s
 }
 
 // Estimate is the most a contract at price p with per-slice caps can bill for
-// one full slice: Amount(p, caps). The market uses it to compare bids.
+// one full slice: Amount(p, caps), in pico-credits.
 func (p Price) Estimate(caps Usage) uint64 { return Amount(p, caps) }
 
 // Contract is an award accepted by a provider: who runs which instance for
@@ -215,7 +249,7 @@ type Receipt struct {
 	ToNanos   int64 `cbor:"6,keyasint" json:"to_ns"`
 	// Usage is what was consumed in the period.
 	Usage Usage `cbor:"7,keyasint" json:"usage"`
-	// Amount is the bill in micro-credits.
+	// Amount is the bill in pico-credits: Amount(contract.Price, Usage).
 	Amount uint64 `cbor:"8,keyasint" json:"amount"`
 }
 
@@ -223,7 +257,7 @@ type Receipt struct {
 type Ack struct {
 	// Receipt is the CID of the acknowledged receipt entry.
 	Receipt cid.Cid `cbor:"1,keyasint" json:"receipt"`
-	// Amount repeats the receipt's amount.
+	// Amount repeats the receipt's amount (pico-credits).
 	Amount uint64 `cbor:"2,keyasint" json:"amount"`
 }
 
@@ -239,7 +273,7 @@ type Dispute struct {
 type Grant struct {
 	// To receives the credits.
 	To peer.ID `cbor:"1,keyasint" json:"to"`
-	// Amount is in micro-credits.
+	// Amount is in pico-credits (1 credit = 10^12).
 	Amount uint64 `cbor:"2,keyasint" json:"amount"`
 	// Memo is free text.
 	Memo string `cbor:"3,keyasint,omitempty" json:"memo,omitempty"`

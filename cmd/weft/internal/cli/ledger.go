@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -41,7 +42,9 @@ and 'ledger verify-proof' need no node at all.
   weft ledger balance                      # earned − spent + grants, per peer
   weft ledger prove CID --out proof.json && weft ledger verify-proof proof.json
 
-Amounts are micro-credits in JSON and CSV (1 credit = 1,000,000).`,
+Amounts in JSON and CSV are integer pico-credits (1 credit = 10^12), fine
+enough that a one-second slice of a lightly loaded instance is not rounded
+to zero; tables show credits. Prices and credit limits are micro-credits.`,
 	}
 	cmd.AddCommand(newLedgerAuditCmd(g), newLedgerExportCmd(g), newLedgerStatementCmd(g), newLedgerBalanceCmd(g),
 		newLedgerProveCmd(g), newLedgerVerifyProofCmd(g), newLedgerEntriesCmd(g), newLedgerHeadsCmd(g), newLedgerGrantCmd(g))
@@ -250,7 +253,8 @@ func newLedgerStatementCmd(g *Globals) *cobra.Command {
 it pays) or the provider (what it earns), with usage, amount and status
 (acked, disputed, unconfirmed), summed per period (--period, default 24h)
 and in total. Table by default; --json for the full statement; --csv for one
-row per receipt. Amounts are micro-credits in JSON and CSV, credits in the table.`,
+row per receipt. Amounts are pico-credits (1 credit = 10^12) in JSON and
+CSV, credits in the table; usage is CPU microseconds, byte-seconds and bytes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (requester == "") == (provider == "") {
@@ -324,7 +328,8 @@ func newLedgerBalanceCmd(g *Globals) *cobra.Command {
 		Long: `Show each peer's balance from acknowledged receipts and grants, plus what is
 pending (receipts not yet acknowledged). Without PEER_ID, every peer that
 appears in a contract or grant. Providers refuse bids from requesters whose
-balance is below their [ledger] credit_limit.`,
+balance is below their [ledger] credit_limit (micro-credits). Amounts are
+credits in the table, pico-credits (1 credit = 10^12) in JSON.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var who peer.ID
@@ -545,14 +550,15 @@ func newLedgerGrantCmd(g *Globals) *cobra.Command {
 		Short: "Issue credits to a peer (a private grid's founders)",
 		Long: `Append a signed grant of MICRO_CREDITS (1 credit = 1000000) to PEER_ID. Grants
 count in balances; when [ledger] granters is set, only grants by those peers
-count (a private grid lists its founders). Needs a running node.`,
+count (a private grid lists its founders). The grant entry records the
+amount in pico-credits, the ledger's unit. Needs a running node.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := peer.Decode(args[0]); err != nil {
 				return fmt.Errorf("peer ID %q: %w", args[0], err)
 			}
 			amount, err := strconv.ParseUint(args[1], 10, 64)
-			if err != nil || amount == 0 {
+			if err != nil || amount == 0 || amount > math.MaxUint64/ledger.PicoPerMicro {
 				return fmt.Errorf("MICRO_CREDITS %q: a positive integer", args[1])
 			}
 			c, err := g.Client()
@@ -566,7 +572,7 @@ count (a private grid lists its founders). Needs a running node.`,
 			if g.JSON {
 				return g.PrintJSON(e)
 			}
-			fmt.Fprintf(g.Out(), "granted %s credits to %s (entry %v)\n", ledger.Credits(amount), args[0], e["cid"])
+			fmt.Fprintf(g.Out(), "granted %s credits to %s (entry %v)\n", ledger.Credits(amount*ledger.PicoPerMicro), args[0], e["cid"])
 			return nil
 		},
 	}

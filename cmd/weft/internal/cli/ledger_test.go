@@ -63,7 +63,7 @@ func TestLedgerCommandsOnStoppedNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now().Add(-time.Hour).Truncate(time.Minute)
-	c := ledger.Contract{InstanceID: "i1", Request: "web", Requester: req.ID(), Provider: prov.ID(), Epoch: 1, Price: ledger.Price{CPU: 1000},
+	c := ledger.Contract{InstanceID: "i1", Request: "web", Requester: req.ID(), Provider: prov.ID(), Epoch: 1, Price: ledger.Price{CPU: 3600},
 		SliceNanos: int64(time.Minute), StartNanos: start.UnixNano()}
 	ce, err := lp.AppendContract(ctx, c)
 	if err != nil {
@@ -72,7 +72,7 @@ func TestLedgerCommandsOnStoppedNode(t *testing.T) {
 	var receipt *ledger.Entry
 	for i := uint64(0); i < 3; i++ {
 		from, to := c.SliceBounds(i)
-		if receipt, err = lp.Append(ctx, ledger.MakeReceipt(ce.CID(), c, i, from, to, ledger.Usage{CPUMillis: 1500})); err != nil {
+		if receipt, err = lp.Append(ctx, ledger.MakeReceipt(ce.CID(), c, i, from, to, ledger.Usage{CPUMicros: 1500})); err != nil {
 			t.Fatal(err)
 		}
 	}

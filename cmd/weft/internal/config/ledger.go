@@ -19,13 +19,17 @@ type LedgerConfig struct {
 	// a requester may have for this node to bid on its requests. Default
 	// -1000000000 (1000 credits of debt); the market enforces it.
 	CreditLimit int64 `toml:"credit_limit"`
+	// CheckpointSlices is how many slices apart this node appends a
+	// checkpoint (the root and entry count of the ledger it holds) to its
+	// log; 0 disables. Default 10 (10 minutes with 60 s slices).
+	CheckpointSlices int `toml:"checkpoint_slices"`
 	// Granters are the peer IDs whose grants count in balances (a private
 	// grid's founders). Default none = grants by anyone count.
 	Granters []string `toml:"granters"`
 }
 
 func defaultLedger() LedgerConfig {
-	return LedgerConfig{Slice: "60s", AntiEntropy: "1s", CreditLimit: -1_000_000_000}
+	return LedgerConfig{Slice: "60s", AntiEntropy: "1s", CreditLimit: -1_000_000_000, CheckpointSlices: 10}
 }
 
 // SliceDuration is Slice parsed (60 s if empty).
@@ -46,7 +50,18 @@ func (c LedgerConfig) AntiEntropyDuration() time.Duration {
 	return d
 }
 
+// CheckpointInterval is CheckpointSlices × the slice length (0: disabled).
+func (c LedgerConfig) CheckpointInterval() time.Duration {
+	if c.CheckpointSlices <= 0 {
+		return 0
+	}
+	return time.Duration(c.CheckpointSlices) * c.SliceDuration()
+}
+
 func (c *LedgerConfig) validate() error {
+	if c.CheckpointSlices < 0 || c.CheckpointSlices > 1_000_000 {
+		return fmt.Errorf("ledger.checkpoint_slices: %d outside [0, 1000000]", c.CheckpointSlices)
+	}
 	if c.Slice != "" {
 		d, err := time.ParseDuration(c.Slice)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -16,6 +17,8 @@ import (
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/ledger"
 	"github.com/weftgrid/weft/ledger/ledgerp2p"
+	"github.com/weftgrid/weft/p2p"
+	"github.com/weftgrid/weft/scheduler"
 )
 
 // LedgerFile is the ledger's bbolt file inside the data directory.
@@ -29,10 +32,12 @@ const LedgerFile = "ledger.db"
 // d.setLedgerUsage plugs the metering in (the billing loop asks it for each
 // instance this node provides, every slice).
 type ledgerState struct {
-	ledger      *ledger.Ledger
-	ledgerNet   *ledgerp2p.Adapter
-	biller      *ledger.Biller
-	ledgerUsage usageSwitch
+	ledger       *ledger.Ledger
+	ledgerNet    *ledgerp2p.Adapter
+	biller       *ledger.Biller
+	checkpointer *ledger.Checkpointer
+	ledgerUsage  usageSwitch
+	ledgerReach  marketReach
 }
 
 // usageSwitch lets the usage source be plugged in after the ledger starts.
@@ -85,9 +90,15 @@ func (d *Daemon) startLedger(ctx context.Context) error {
 		d.ledgerNet = a
 		d.onClose(a.Close)
 	}
-	d.biller = ledger.NewBiller(l, &d.ledgerUsage, nil, ledger.BillerConfig{})
+	d.ledgerReach.node = d.node
+	d.biller = ledger.NewBiller(l, &d.ledgerUsage, &d.ledgerReach, ledger.BillerConfig{})
 	d.biller.Start(ctx)
 	d.onClose(d.biller.Close)
+	d.checkpointer = ledger.NewCheckpointer(l, d.cfg.Ledger.CheckpointInterval())
+	if signer != nil {
+		d.checkpointer.Start(ctx)
+	}
+	d.onClose(d.checkpointer.Close)
 
 	d.api.HandleFunc("GET /v1/ledger/audit", d.handleLedgerAudit)
 	d.api.HandleFunc("GET /v1/ledger/entries", d.handleLedgerEntries)
@@ -127,22 +138,23 @@ func (d *Daemon) ledgerLatestEpoch(instance string) (cid.Cid, uint64, bool) {
 	return d.ledger.LatestEpoch(instance)
 }
 
-// ledgerBalance returns p's balance in micro-credits.
+// ledgerBalance returns p's balance in micro-credits (the market's unit;
+// the ledger counts pico-credits), rounded toward minus infinity.
 func (d *Daemon) ledgerBalance(p peer.ID) (int64, bool) {
 	if d.ledger == nil {
 		return 0, false
 	}
-	return d.ledger.Balance(p).Balance, true
+	return ledger.MicroFloor(d.ledger.Balance(p).Balance), true
 }
 
 // setLedgerUsage plugs in the metering the billing loop bills from.
 func (d *Daemon) setLedgerUsage(src ledger.UsageSource) { d.ledgerUsage.p.Store(&src) }
 
-// ledgerUsageFromMeter converts a metered period (CPU ms, average and peak
-// memory bytes, disk bytes, net bytes; negative = unknown) into a ledger
-// usage vector over a period of length dur: memory and disk are integrated
-// to byte-seconds with integer arithmetic.
-func ledgerUsageFromMeter(cpuMs, memAvg, memPeak, disk, net int64, dur time.Duration) ledger.Usage {
+// ledgerUsageFromMeter converts a metered period (CPU nanoseconds, average
+// and peak memory bytes, disk bytes, net bytes; negative = unknown) into a
+// ledger usage vector over a period of length dur: CPU in microseconds,
+// memory and disk integrated to byte-seconds, with integer arithmetic.
+func ledgerUsageFromMeter(cpuNanos, memAvg, memPeak, disk, net int64, dur time.Duration) ledger.Usage {
 	pos := func(v int64) uint64 {
 		if v < 0 {
 			return 0
@@ -157,7 +169,94 @@ func ledgerUsageFromMeter(cpuMs, memAvg, memPeak, disk, net int64, dur time.Dura
 		}
 		return b * ns / 1e9
 	}
-	return ledger.Usage{CPUMillis: pos(cpuMs), MemByteSeconds: byteSeconds(memAvg), MemPeakBytes: pos(memPeak), DiskByteSeconds: byteSeconds(disk), NetBytes: pos(net)}
+	return ledger.Usage{CPUMicros: pos(cpuNanos) / 1000, MemByteSeconds: byteSeconds(memAvg), MemPeakBytes: pos(memPeak), DiskByteSeconds: byteSeconds(disk), NetBytes: pos(net)}
+}
+
+// ledgerPrice is the ledger price of a market price list: the same
+// micro-credits per core-hour, per GiB-hour of memory and of disk, so no
+// precision is lost (amounts are pico-credits). The flat per-instance price
+// has no usage to multiply and is not billed per slice.
+func ledgerPrice(p scheduler.PriceList) ledger.Price {
+	pos := func(a scheduler.Amount) uint64 {
+		if a < 0 {
+			return 0
+		}
+		return uint64(a)
+	}
+	return ledger.Price{CPU: pos(p.PerCoreHour), Mem: pos(p.PerGiBHour), Disk: pos(p.PerDiskGiBHour)}
+}
+
+// marketReach is the requester's ledger.Reachability: the market's view of
+// the instance and the membership decide whether a receipt's instance was
+// reachable on its provider (see reachVerdict). The market is plugged in
+// when it starts (setLedgerMarket), after the ledger.
+type marketReach struct {
+	node   *p2p.Node
+	market atomic.Pointer[scheduler.Market]
+}
+
+var _ ledger.Reachability = (*marketReach)(nil)
+
+// setLedgerMarket lets the billing loop consult the market's instance view.
+func (d *Daemon) setLedgerMarket(m *scheduler.Market) { d.ledgerReach.market.Store(m) }
+
+// Reachable implements ledger.Reachability.
+func (m *marketReach) Reachable(r ledger.Receipt, provider peer.ID) (ledger.Reach, string) {
+	mk := m.market.Load()
+	if mk == nil || m.node == nil {
+		return ledger.Reachable, "" // no market here: no evidence either way
+	}
+	var view *scheduler.InstanceView
+	for _, v := range mk.Instances() {
+		if string(v.InstanceID) == r.InstanceID && v.Mine {
+			view = &v
+			break
+		}
+	}
+	alive := map[peer.ID]bool{}
+	for _, mem := range m.node.Members() {
+		if mem.State == p2p.StateAlive {
+			alive[mem.ID] = true
+		}
+	}
+	return reachVerdict(view, alive, r.Epoch, provider)
+}
+
+// reachVerdict is the pure reachability rule. An instance was reachable
+// for a receipt of provider at epoch when the requester's market view
+// (view; nil when it has none) shows it started on that provider — the
+// host reports "started" only once the recipe's promises pass — and the
+// provider is alive in the membership. States the requester asked for
+// itself (stopped, destroyed) and a finished batch job count as reachable:
+// their last slices are billed legitimately. A view at an older epoch than
+// the receipt's has not caught up: no verdict yet. A view at a newer epoch
+// cannot judge a superseded contract; fencing (the audit) does.
+func reachVerdict(view *scheduler.InstanceView, alive map[peer.ID]bool, epoch uint64, provider peer.ID) (ledger.Reach, string) {
+	switch {
+	case view == nil:
+		return ledger.Reachable, "" // not (or no longer) in this node's view: no evidence
+	case view.Epoch < epoch:
+		return ledger.ReachUnknown, ""
+	case view.Epoch > epoch:
+		return ledger.Reachable, ""
+	case view.Node != provider.String():
+		return ledger.Unreachable, fmt.Sprintf("instance %s is placed on %q, not on the receipt's provider", view.Name, view.Node)
+	case !alive[provider]:
+		return ledger.Unreachable, fmt.Sprintf("provider %s is not alive in the membership", provider)
+	}
+	switch view.State {
+	case scheduler.StateStarted, scheduler.StateDone:
+		return ledger.Reachable, ""
+	case scheduler.StateStopped, scheduler.StateDestroyed:
+		if view.RequestedState == view.State {
+			return ledger.Reachable, ""
+		}
+	}
+	reason := fmt.Sprintf("instance %s is %s, not started", view.Name, view.State)
+	if view.Reason != "" {
+		reason += ": " + view.Reason
+	}
+	return ledger.Unreachable, reason
 }
 
 func (d *Daemon) handleLedgerAudit(w http.ResponseWriter, r *http.Request) {
@@ -271,7 +370,8 @@ func (d *Daemon) handleLedgerBalance(w http.ResponseWriter, r *http.Request) {
 
 // grantRequest is the body of POST /v1/ledger/grants.
 type grantRequest struct {
-	To     string `json:"to"`
+	To string `json:"to"`
+	// Amount is in micro-credits (stored in the grant as pico-credits).
 	Amount uint64 `json:"amount"`
 	Memo   string `json:"memo"`
 }
@@ -287,8 +387,8 @@ func (d *Daemon) handleLedgerGrant(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("to: peer ID %q: %w", req.To, err))
 		return
 	}
-	if req.Amount == 0 {
-		api.WriteError(w, http.StatusBadRequest, errors.New("amount must be positive (micro-credits)"))
+	if req.Amount == 0 || req.Amount > math.MaxUint64/ledger.PicoPerMicro {
+		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("amount must be a positive number of micro-credits, at most %d", uint64(math.MaxUint64/ledger.PicoPerMicro)))
 		return
 	}
 	if gs := d.cfg.Ledger.Granters; len(gs) > 0 {
@@ -301,7 +401,7 @@ func (d *Daemon) handleLedgerGrant(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	e, err := d.ledger.Append(r.Context(), ledger.Grant{To: to, Amount: req.Amount, Memo: req.Memo})
+	e, err := d.ledger.Append(r.Context(), ledger.Grant{To: to, Amount: req.Amount * ledger.PicoPerMicro, Memo: req.Memo})
 	if err != nil {
 		api.WriteError(w, http.StatusInternalServerError, err)
 		return

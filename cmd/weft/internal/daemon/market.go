@@ -60,10 +60,9 @@ func (d *Daemon) marketConfig() (scheduler.Config, error) {
 	p.Labels = maps.Clone(d.cfg.Node.Labels)
 	if mc.CheckCredit {
 		p.CheckCredit = true
+		// Decide declines when balance < -CreditLimit, i.e. below [ledger]
+		// credit_limit, which may be positive (a required deposit).
 		p.CreditLimit = scheduler.Amount(-d.cfg.Ledger.CreditLimit)
-		if p.CreditLimit < 0 {
-			p.CreditLimit = 0
-		}
 	}
 	for _, l := range []struct {
 		ids []string
@@ -124,6 +123,7 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 		return err
 	}
 	d.market = m
+	d.setLedgerMarket(m)
 	d.onClose(m.Close)
 	pre := newMarketPrefetch(content.fetch)
 	pre.jobDone = func(v scheduler.InstanceView) { d.releaseJob(ctx, v) }

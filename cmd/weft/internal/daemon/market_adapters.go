@@ -69,9 +69,8 @@ func newLedgerContracts(d *Daemon) *ledgerContracts {
 }
 
 // RecordContract appends c as a ledger contract entry, with the signed
-// award and acceptance as evidence. Prices map from the market's hourly
-// list to the ledger's units (CPU per core-second, memory and disk per
-// GiB-hour).
+// award and acceptance as evidence. Prices are the market's hourly list
+// (micro-credits per core-hour, per GiB-hour of memory and of disk).
 func (l *ledgerContracts) RecordContract(ctx context.Context, c *scheduler.Contract) error {
 	if l.d.ledger == nil {
 		return nil
@@ -102,17 +101,7 @@ func (l *ledgerContracts) RecordContract(ctx context.Context, c *scheduler.Contr
 func ledgerContract(c *scheduler.Contract) ledger.Contract {
 	info := c.Info()
 	req, bid := info.Request, info.Bid
-	pos := func(a scheduler.Amount) uint64 {
-		if a < 0 {
-			return 0
-		}
-		return uint64(a)
-	}
-	price := ledger.Price{
-		CPU:  (pos(bid.Prices.PerCoreHour) + 3599) / 3600, // per core-second, rounded up
-		Mem:  pos(bid.Prices.PerGiBHour),
-		Disk: pos(bid.Prices.PerDiskGiBHour),
-	}
+	price := ledgerPrice(bid.Prices)
 	return ledger.Contract{
 		InstanceID: string(req.Instance), Request: req.Name, Requester: req.Requester, Provider: info.Provider,
 		Epoch: c.Epoch(), Price: price, StartNanos: info.Award.Issued, RecipeCID: req.RecipeCID,

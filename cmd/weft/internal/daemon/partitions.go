@@ -171,7 +171,7 @@ func (p partitionUsage) Usage(id string, from, to time.Time) (ledger.Usage, bool
 	if err != nil {
 		return ledger.Usage{}, true, err
 	}
-	return ledgerUsageFromMeter(u.CPUMs, u.MemAvgBytes, u.MemPeakBytes, u.DiskBytes, u.NetBytes, to.Sub(from)), true, nil
+	return ledgerUsageFromMeter(u.CPUNanos, u.MemAvgBytes, u.MemPeakBytes, u.DiskBytes, u.NetBytes, to.Sub(from)), true, nil
 }
 
 // LocalRunRequest is the body of POST /v1/local/instances: run an instance

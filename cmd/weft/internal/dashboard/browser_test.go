@@ -196,7 +196,7 @@ func (f *fakeNode) addEntry(kind string) {
 	f.entries = append(f.entries, map[string]any{
 		"cid": "bafyrei" + hex.EncodeToString(cid[:])[:40], "kind": kind, "author": peerB, "seq": n + 1,
 		"time": time.Date(2026, 11, 22, 5, 0, n, 0, time.UTC).Format(time.RFC3339),
-		"body": map[string]any{"contract": map[string]string{"/": "bafyreicontract1"}, "slice": n, "amount": 12000000,
+		"body": map[string]any{"contract": map[string]string{"/": "bafyreicontract1"}, "slice": n, "amount": 12000000000000,
 			"from_ns": time.Date(2026, 11, 22, 5, 0, n, 0, time.UTC).UnixNano(), "usage": map[string]any{"cpu_ms": 120}},
 	})
 }
@@ -214,7 +214,7 @@ func (f *fakeNode) audit() map[string]any {
 	}
 	return map[string]any{"ok": true, "entries": len(f.entries), "receipts": receipts, "contracts": 1, "authors": 1,
 		"root": hex.EncodeToString(h.Sum(nil)), "problems": []any{}, "unconfirmed": []string{"bafyreiunconfirmedreceipt0000000001"},
-		"disputed": []any{}, "equivocations": [][]string{}, "acked": 1, "acked_amount": 24000000}
+		"disputed": []any{}, "equivocations": [][]string{}, "acked": 1, "acked_amount": 24000000000000}
 }
 
 func (f *fakeNode) auctions() ([]map[string]any, bool) {
@@ -299,13 +299,13 @@ func (f *fakeNode) register(srv *api.Server) {
 			return map[string]any{"from": from, "to": from.Add(time.Second), "instance_id": "inst-7f3a9c", "request": "web",
 				"contract": "bafyreicontract1", "receipt": fmt.Sprintf("bafyreireceipt%d", slice), "requester": peerB,
 				"provider": r.URL.Query().Get("provider"), "epoch": 1, "slice": slice,
-				"usage": map[string]any{"cpu_ms": 120, "mem_peak_bytes": 1 << 20}, "amount": 12000000, "status": status}
+				"usage": map[string]any{"cpu_ms": 120, "mem_peak_bytes": 1 << 20}, "amount": 12000000000000, "status": status}
 		}
 		api.WriteJSON(w, 200, map[string]any{
 			"party": r.URL.Query().Get("provider"), "role": "provider", "period": "all",
 			"lines":   []map[string]any{line(0, "acked"), line(1, "acked"), line(2, "unconfirmed")},
-			"periods": []map[string]any{{"from": "2026-11-22T05:00:00Z", "to": "2026-11-22T05:00:03Z", "receipts": 3, "acked": 24000000, "disputed": 0, "unconfirmed": 12000000}},
-			"total":   map[string]any{"from": "2026-11-22T05:00:00Z", "to": "2026-11-22T05:00:03Z", "receipts": 3, "acked": 24000000, "disputed": 0, "unconfirmed": 12000000},
+			"periods": []map[string]any{{"from": "2026-11-22T05:00:00Z", "to": "2026-11-22T05:00:03Z", "receipts": 3, "acked": 24000000000000, "disputed": 0, "unconfirmed": 12000000000000}},
+			"total":   map[string]any{"from": "2026-11-22T05:00:00Z", "to": "2026-11-22T05:00:03Z", "receipts": 3, "acked": 24000000000000, "disputed": 0, "unconfirmed": 12000000000000},
 		})
 	})
 }

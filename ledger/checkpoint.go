@@ -1,0 +1,105 @@
+package ledger
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Checkpoint appends a checkpoint of the ledger as this node holds it now:
+// the root over every entry held and their number, signed into this node's
+// log. With `ledger prove` on the checkpoint entry, anyone can later show
+// that this node had seen that set by the checkpoint's time. It appends
+// nothing and returns nil when the ledger has not grown since this node's
+// last checkpoint (an idle ledger does not fill with checkpoints).
+func (l *Ledger) Checkpoint(ctx context.Context) (*Entry, error) {
+	if l.cfg.Signer == nil || l.cfg.ReadOnly {
+		return nil, fmt.Errorf("%w: read-only ledger", ErrInvalid)
+	}
+	var cp Checkpoint
+	var skip bool
+	l.mu.Lock()
+	n := uint64(l.set.Len())
+	if tip := l.set.Tip(l.cfg.Signer.ID()); tip != nil && tip.Kind == KindCheckpoint {
+		// Only our previous checkpoint was added since it was taken.
+		skip = tip.Value().(Checkpoint).Entries+1 == n
+	}
+	if !skip {
+		cp = Checkpoint{Root: append([]byte(nil), l.set.Root()...), Entries: n}
+	}
+	l.mu.Unlock()
+	if skip {
+		return nil, nil
+	}
+	return l.Append(ctx, cp)
+}
+
+// checkpointProblems checks a checkpoint's own consistency. Its root is not
+// compared with the current root (the ledger grows after it); what must
+// hold is that it is a root (32 bytes) and that the author had seen at least
+// its own earlier entries (Entries ≥ Seq−1).
+func checkpointProblems(e *Entry, cp Checkpoint) []Problem {
+	var out []Problem
+	if len(cp.Root) != sha256.Size {
+		out = append(out, problem(e, CodeBadCheckpoint, "root of %d bytes, want %d", len(cp.Root), sha256.Size))
+	}
+	if cp.Entries < e.Seq-1 {
+		out = append(out, problem(e, CodeBadCheckpoint, "counts %d entries, fewer than the author's own %d earlier entries", cp.Entries, e.Seq-1))
+	}
+	return out
+}
+
+// Checkpointer appends a checkpoint at a fixed interval (see
+// Ledger.Checkpoint).
+type Checkpointer struct {
+	l        *Ledger
+	interval time.Duration
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	once     sync.Once
+}
+
+// NewCheckpointer returns a checkpointer over l; interval ≤ 0 makes Start
+// do nothing.
+func NewCheckpointer(l *Ledger, interval time.Duration) *Checkpointer {
+	return &Checkpointer{l: l, interval: interval}
+}
+
+// Start runs the loop until Close or ctx ends.
+func (c *Checkpointer) Start(ctx context.Context) {
+	if c.interval <= 0 {
+		return
+	}
+	ctx, c.cancel = context.WithCancel(ctx)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		t := time.NewTicker(c.interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if e, err := c.l.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+					c.l.log.Warn("ledger: checkpoint", "err", err)
+				} else if e != nil {
+					c.l.log.Debug("ledger: checkpoint", "cid", e.CID(), "entries", e.Value().(Checkpoint).Entries)
+				}
+			}
+		}
+	}()
+}
+
+// Close stops the loop and waits for it. Idempotent.
+func (c *Checkpointer) Close() error {
+	c.once.Do(func() {
+		if c.cancel != nil {
+			c.cancel()
+		}
+		c.wg.Wait()
+	})
+	return nil
+}
