@@ -3,6 +3,8 @@ package ledger
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -101,5 +103,31 @@ func (c *Checkpointer) Close() error {
 		}
 		c.wg.Wait()
 	})
+	return nil
+}
+
+// checkpointJSON is the JSON view of a checkpoint: the root in hex, like
+// every other root weft prints.
+type checkpointJSON struct {
+	Root    string `json:"root"`
+	Entries uint64 `json:"entries"`
+}
+
+// MarshalJSON renders the root in hex.
+func (c Checkpoint) MarshalJSON() ([]byte, error) {
+	return json.Marshal(checkpointJSON{Root: hex.EncodeToString(c.Root), Entries: c.Entries})
+}
+
+// UnmarshalJSON is the inverse of MarshalJSON.
+func (c *Checkpoint) UnmarshalJSON(b []byte) error {
+	var j checkpointJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	root, err := hex.DecodeString(j.Root)
+	if err != nil {
+		return fmt.Errorf("%w: checkpoint root: %w", ErrMalformed, err)
+	}
+	c.Root, c.Entries = root, j.Entries
 	return nil
 }

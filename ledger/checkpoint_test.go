@@ -3,6 +3,9 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -34,6 +37,15 @@ func TestCheckpointRecordsRootAndAudits(t *testing.T) {
 	e2, err := l.Checkpoint(ctx)
 	if err != nil || e2 == nil || e2.Value().(Checkpoint).Entries != n+2 {
 		t.Fatalf("second checkpoint %v %v", e2, err)
+	}
+	// JSON shows the root in hex and round-trips.
+	js, err := json.Marshal(e)
+	if err != nil || !strings.Contains(string(js), `"root":"`+hex.EncodeToString(before)+`"`) {
+		t.Fatalf("checkpoint JSON %s (%v): want the root in hex", js, err)
+	}
+	var back Checkpoint
+	if b, _ := json.Marshal(cp); json.Unmarshal(b, &back) != nil || !bytes.Equal(back.Root, cp.Root) || back.Entries != cp.Entries {
+		t.Fatalf("checkpoint JSON round trip: %+v", back)
 	}
 	rep := l.Audit()
 	if !rep.OK || rep.Checkpoints != 2 {
