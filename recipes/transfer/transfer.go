@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -264,13 +265,20 @@ func putBuf(b *[]byte) {
 	}
 }
 
-// serve streams the wanted blocks (and, with walk, what they link to). Each
-// block is read from the store behind room for its frame header, so header
-// and data go to the stream in one write, without a copy through a buffer.
-func (s *Service) serve(st network.Stream, want []cid.Cid, walk bool) error {
+// serve streams the wanted blocks (and, with walk, what they link to).
+// Each block is mapped from the store and handed to the stream as it is:
+// the stream copies it once into its frames, with no read into a buffer
+// first.
+func (s *Service) serve(st network.Stream, want []cid.Cid, walk bool) (err error) {
+	// A block file truncated behind the store's back faults when read
+	// through its mapping: fail this stream, not the node.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("transfer: reading a mapped block: %v", r)
+		}
+	}()
 	w := bufio.NewWriterSize(st, 4096) // end and error frames
-	bp := getBuf()
-	defer putBuf(bp)
 	queue := append([]cid.Cid(nil), want...)
 	seen := make(map[cid.Cid]bool, len(want))
 	for len(queue) > 0 {
@@ -280,37 +288,54 @@ func (s *Service) serve(st network.Stream, want []cid.Cid, walk bool) error {
 			continue
 		}
 		seen[c] = true
-		frame, err := s.store.AppendBlock((*bp)[:MaxBlockHeader], c)
-		*bp = frame[:0]
+		data, release, err := s.store.MapBlock(c)
 		if err != nil {
 			_ = WriteError(w, fmt.Sprintf("not found: %s", c))
 			_ = w.Flush()
 			return nil
 		}
-		data := frame[MaxBlockHeader:]
-		var hb [MaxBlockHeader]byte
-		hdr := AppendBlockHeader(hb[:0], c, len(data))
-		start := MaxBlockHeader - len(hdr)
-		copy(frame[start:], hdr)
-		_ = st.SetWriteDeadline(time.Now().Add(s.cfg.IdleTimeout))
-		if _, err := st.Write(frame[start:]); err != nil {
-			return err
-		}
-		s.bytesServed.Add(int64(len(data)))
-		if walk && c.Prefix().Codec == cid.DagCBOR {
-			links, err := store.Links(c, data)
-			if err != nil {
-				_ = WriteError(w, fmt.Sprintf("cannot walk %s: %v", c, err))
+		links, err := s.sendBlock(st, c, data, walk)
+		release()
+		if err != nil {
+			var lerr linkError
+			if errors.As(err, &lerr) {
+				_ = WriteError(w, lerr.Error())
 				_ = w.Flush()
 				return nil
 			}
-			queue = append(queue, links...)
+			return err
 		}
+		queue = append(queue, links...)
 	}
 	if err := WriteEnd(w); err != nil {
 		return err
 	}
 	return w.Flush()
+}
+
+// linkError is a block the provider cannot walk (told to the fetcher).
+type linkError struct{ error }
+
+// sendBlock writes the block frame of c and returns, with walk, the blocks
+// it links to.
+func (s *Service) sendBlock(st network.Stream, c cid.Cid, data []byte, walk bool) ([]cid.Cid, error) {
+	var hb [MaxBlockHeader]byte
+	_ = st.SetWriteDeadline(time.Now().Add(s.cfg.IdleTimeout))
+	if _, err := st.Write(AppendBlockHeader(hb[:0], c, len(data))); err != nil {
+		return nil, err
+	}
+	if _, err := st.Write(data); err != nil {
+		return nil, err
+	}
+	s.bytesServed.Add(int64(len(data)))
+	if !walk || c.Prefix().Codec != cid.DagCBOR {
+		return nil, nil
+	}
+	links, err := store.Links(c, data)
+	if err != nil {
+		return nil, linkError{fmt.Errorf("cannot walk %s: %v", c, err)}
+	}
+	return links, nil
 }
 
 // Provide announces c in the routing (no-op without routing).
