@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -21,4 +22,11 @@ func notFound(err error, what, hint string) error {
 		return err
 	}
 	return fmt.Errorf("%w\n(no such %s here; see what there is with: %s)", err, what, hint)
+}
+
+// interrupted is the error of a wait stopped by Ctrl-C: what was asked of
+// the grid stays asked, and follow says how to follow it ("instance show
+// web"). It wraps the context's error.
+func interrupted(ctx context.Context, follow string) error {
+	return fmt.Errorf("stopped waiting: %w (what you asked stays asked; follow it with: weft %s)", context.Cause(ctx), follow)
 }

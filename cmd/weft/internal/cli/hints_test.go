@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 )
@@ -125,5 +128,36 @@ func TestUsageErrors(t *testing.T) {
 	out, _, err := cliRun(t, "instance")
 	if err != nil || !strings.Contains(out, "Available Commands") {
 		t.Fatalf("weft instance: %v %q", err, out)
+	}
+}
+
+// Ctrl-C during a wait: exit 130, and the message says the request stays
+// and how to follow it.
+func TestInterruptedWait(t *testing.T) {
+	f := newFakeNode(t)
+	f.pendingFor = time.Hour
+	web := exampleRecipe(t, "webserver.toml")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		// The signal arrives once the request is in and the wait began.
+		for ctx.Err() == nil {
+			f.mu.Lock()
+			_, in := f.instances["web"]
+			f.mu.Unlock()
+			if in {
+				cancel()
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	var out, errOut bytes.Buffer
+	code := run(ctx, []string{"--data-dir", f.dir, "request", "web", "--recipe", web, "--wait"}, &out, &errOut)
+	if code != ExitInterrupted {
+		t.Fatalf("exit %d, want %d; stderr %q", code, ExitInterrupted, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "stopped waiting") || !strings.Contains(errOut.String(), "weft instance show web") {
+		t.Fatalf("stderr %q", errOut.String())
 	}
 }

@@ -176,8 +176,8 @@ func printJob(g *Globals, j jobJSON) {
 }
 
 // waitJob polls a job until it is done (nil error) or failed.
-func waitJob(ctx context.Context, g *Globals, c *api.Client, id string, timeout time.Duration) (map[string]any, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+func waitJob(parent context.Context, g *Globals, c *api.Client, id string, timeout time.Duration) (map[string]any, error) {
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	start := time.Now()
 	last := ""
@@ -186,6 +186,9 @@ func waitJob(ctx context.Context, g *Globals, c *api.Client, id string, timeout 
 	for {
 		var raw map[string]any
 		if err := c.Get(ctx, "/v1/jobs/"+url.PathEscape(id), &raw); err != nil {
+			if parent.Err() != nil {
+				return nil, interrupted(parent, "job show "+id)
+			}
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("job %s: gave up waiting after %s (check it with: weft job show %s)", id, timeout, id)
 			}
@@ -217,6 +220,9 @@ func waitJob(ctx context.Context, g *Globals, c *api.Client, id string, timeout 
 		}
 		select {
 		case <-ctx.Done():
+			if parent.Err() != nil {
+				return raw, interrupted(parent, "job show "+id)
+			}
 			return raw, fmt.Errorf("job %s: still %s after %s (check it with: weft job show %s)", id, j.State, timeout, id)
 		case <-time.After(200 * time.Millisecond):
 		}

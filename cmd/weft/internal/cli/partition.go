@@ -197,7 +197,7 @@ func waitInstance(cmd *cobra.Command, g *Globals, c *api.Client, id string, time
 		}
 		select {
 		case <-cmd.Context().Done():
-			return st, cmd.Context().Err()
+			return st, interrupted(cmd.Context(), "partition show "+id)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -221,8 +221,8 @@ func remarshal(in any, v any) error {
 // waitMarketInstance polls the instance until it reached its requested state
 // (nil error), failed (an error with the reason) or the timeout passed.
 // Progress goes to stderr once the wait lasts more than a second.
-func waitMarketInstance(ctx context.Context, g *Globals, c *api.Client, name string, timeout time.Duration) (map[string]any, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+func waitMarketInstance(parent context.Context, g *Globals, c *api.Client, name string, timeout time.Duration) (map[string]any, error) {
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	start := time.Now()
 	last := ""
@@ -232,6 +232,9 @@ func waitMarketInstance(ctx context.Context, g *Globals, c *api.Client, name str
 	for {
 		var raw map[string]any
 		if err := c.Get(ctx, path, &raw); err != nil {
+			if parent.Err() != nil {
+				return nil, interrupted(parent, "instance show "+name)
+			}
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("%s: gave up waiting after %s (check it with: weft instance show %s)", name, timeout, name)
 			}
@@ -266,6 +269,9 @@ func waitMarketInstance(ctx context.Context, g *Globals, c *api.Client, name str
 		}
 		select {
 		case <-ctx.Done():
+			if parent.Err() != nil {
+				return raw, interrupted(parent, "instance show "+name)
+			}
 			why := v.State
 			if v.Reason != "" {
 				why += ": " + v.Reason

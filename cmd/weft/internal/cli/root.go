@@ -177,11 +177,21 @@ func withExitCode(code int, err error) error { return &exitError{code, err} }
 func Main(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	root := NewRoot(os.Stdout, os.Stderr)
+	return run(ctx, args, os.Stdout, os.Stderr)
+}
+
+// run runs the CLI with args until ctx ends (a signal) and returns the exit
+// code; errors go to errOut prefixed with "weft:".
+func run(ctx context.Context, args []string, out, errOut io.Writer) int {
+	root := NewRoot(out, errOut)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
-		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-			fmt.Fprintln(os.Stderr, "weft: interrupted")
+		if ctx.Err() != nil {
+			// Interrupted: whatever failed, failed because of the signal.
+			var ee *exitError
+			if !errors.As(err, &ee) || ee.err != nil {
+				fmt.Fprintln(errOut, "weft:", err)
+			}
 			return ExitInterrupted
 		}
 		var ee *exitError
@@ -190,11 +200,11 @@ func Main(args []string) int {
 		}
 		if errors.As(err, &ee) {
 			if ee.err != nil && ee.err.Error() != "" {
-				fmt.Fprintln(os.Stderr, "weft:", ee.err)
+				fmt.Fprintln(errOut, "weft:", ee.err)
 			}
 			return ee.code
 		}
-		fmt.Fprintln(os.Stderr, "weft:", err)
+		fmt.Fprintln(errOut, "weft:", err)
 		return ExitFailed
 	}
 	return ExitOK
