@@ -21,6 +21,7 @@ func pool(t testing.TB) []*Entry {
 			out = append(out, m.ack(t, r))
 		}
 	}
+	out = append(out, m.rw.next(t, Checkpoint{Root: setOf(out...).Root(), Entries: uint64(len(out))}))
 	g := newLogWriter(deterministicSigner(t, 9), t0)
 	out = append(out, g.next(t, Grant{To: m.req.ID(), Amount: 5_000_000}))
 	// Equivocation: a second entry at the grant author's seq 1.
