@@ -61,6 +61,10 @@ func TestDynamicCompletion(t *testing.T) {
 	if got := completions(t, "--data-dir", f.dir, "grid", "admit", ""); strings.Join(got, ",") != fakePeer {
 		t.Fatalf("grid admit: %v", got)
 	}
+	// Flags with a fixed set of values.
+	if got := completions(t, "request", "web", "--state", ""); strings.Join(got, ",") != "started,stopped,destroyed" {
+		t.Fatalf("--state: %v", got)
+	}
 	// No node: nothing offered, no error, no file names.
 	dir := t.TempDir()
 	out, _, err := cliRun(t, "--data-dir", dir, "__complete", "instance", "show", "")

@@ -94,6 +94,7 @@ non-zero, with the reason). With --json it prints an object with id, state
 	f.StringArrayVar(&sla, "sla", nil, "constraint KEY=VALUE, repeatable (see weft request --help)")
 	f.BoolVar(&wait, "wait", false, "wait until the job is done (or failed)")
 	f.DurationVar(&timeout, "timeout", 15*time.Minute, "how long --wait waits")
+	_ = run.MarkFlagFilename("recipe", "toml")
 
 	show := &cobra.Command{
 		Use:   "show ID",
@@ -157,6 +158,7 @@ non-zero, with the reason). With --json it prints an object with id, state
 		},
 	}
 	result.Flags().StringVar(&out, "out", "", "directory to write the result's files into (created if missing)")
+	_ = result.MarkFlagDirname("out")
 	cmd.AddCommand(run, show, result)
 	return cmd
 }

@@ -151,6 +151,7 @@ non-zero if the instance fails.
 	f.StringArrayVarP(&params, "param", "p", nil, "parameter key=value (repeatable)")
 	f.BoolVar(&wait, "wait", false, "wait until running with promises passing, or completed")
 	f.DurationVar(&timeout, "timeout", 5*time.Minute, "how long --wait waits")
+	_ = cmd.MarkFlagFilename("recipe", "toml")
 	return cmd
 }
 

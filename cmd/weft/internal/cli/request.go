@@ -206,6 +206,8 @@ connection, epoch, ...`,
 	f.StringVar(&state, "state", "", "requested state: started (default), stopped or destroyed")
 	f.BoolVar(&wait, "wait", false, "wait until the instance reached the requested state (or failed)")
 	f.DurationVar(&timeout, "timeout", 5*time.Minute, "how long --wait waits")
+	_ = cmd.MarkFlagFilename("recipe", "toml")
+	_ = cmd.RegisterFlagCompletionFunc("state", cobra.FixedCompletions([]cobra.Completion{"started", "stopped", "destroyed"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 

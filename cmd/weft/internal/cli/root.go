@@ -105,6 +105,7 @@ command line, 130 interrupted. A tour of every command: docs/cli.md.`,
 	root.SetErr(errOut)
 	root.PersistentFlags().StringVar(&g.DataDir, "data-dir", DefaultDataDir(), "node data directory (env WEFT_DATA_DIR)")
 	root.PersistentFlags().BoolVar(&g.JSON, "json", false, "print machine-readable JSON")
+	_ = root.MarkPersistentFlagDirname("data-dir")
 	fs := append([]commandFactory(nil), factories...)
 	sort.SliceStable(fs, func(i, j int) bool { return fs[i].order < fs[j].order })
 	for _, f := range fs {
