@@ -95,3 +95,48 @@ func TestProgressDrawnOnTerminal(t *testing.T) {
 		t.Fatalf("stdout is not JSON: %q", stdout)
 	}
 }
+
+// A byte bar on a terminal shows what is stored and how much.
+func TestTransferBarOnTerminal(t *testing.T) {
+	master, slave := openPTY(t)
+	defer master.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(master)
+		got <- b
+	}()
+	g := &Globals{err: slave}
+	p := g.startTransfer("storing blob.bin", 3<<20)
+	if p == nil {
+		t.Fatal("no bar on a terminal")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p.mu.Lock()
+		drawn := p.bar != nil
+		p.mu.Unlock()
+		if drawn {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the bar never appeared")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	n, err := io.Copy(io.Discard, p.Reader(bytes.NewReader(make([]byte, 3<<20))))
+	if err != nil || n != 3<<20 {
+		t.Fatalf("read %d: %v", n, err)
+	}
+	p.mu.Lock()
+	counted := p.bar.State().CurrentNum
+	p.mu.Unlock()
+	if counted != 3<<20 {
+		t.Fatalf("the bar counted %d bytes, want %d", counted, 3<<20)
+	}
+	p.Stop()
+	slave.Close()
+	tty := string(<-got)
+	if !strings.Contains(tty, "storing blob.bin") || !strings.Contains(tty, "%") || !strings.Contains(tty, "\r") {
+		t.Fatalf("no byte bar: %q", tty)
+	}
+}

@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -48,4 +51,31 @@ func TestProgressNilIsNoop(t *testing.T) {
 	}
 	p.Describe("y")
 	p.Stop()
+}
+
+// Storing a recipe's files without a node, stderr not a terminal: the
+// files are stored and nothing is drawn, even with no delay.
+func TestTransferNotDrawnWithoutTerminal(t *testing.T) {
+	old := progressDelay
+	progressDelay = 0
+	defer func() { progressDelay = old }()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "blob.bin"), bytes.Repeat([]byte("weft"), 1<<18), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	web, err := os.ReadFile(exampleRecipe(t, "webserver.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := string(web) + "\n[[files]]\npath = \"share/blob.bin\"\nsource = \"blob.bin\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "web.toml"), []byte(rc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, err := cliRun(t, "--data-dir", t.TempDir(), "recipe", "publish", filepath.Join(dir, "web.toml"))
+	if err != nil {
+		t.Fatalf("%v: %s", err, stderr)
+	}
+	if strings.ContainsAny(stdout+stderr, "\r\x1b") || !strings.HasPrefix(stdout, "bafy") {
+		t.Fatalf("stdout %q stderr %q", stdout, stderr)
+	}
 }

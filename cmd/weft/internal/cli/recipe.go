@@ -178,7 +178,7 @@ when the node starts.`,
 				if err != nil {
 					return err
 				}
-				if err := r.ResolveSources(abs, st.PutFile); err != nil {
+				if err := r.ResolveSources(abs, func(p string) (cid.Cid, error) { return putFileProgress(g, st, p) }); err != nil {
 					return err
 				}
 				for _, a := range r.ArtifactCIDs() {
@@ -209,6 +209,23 @@ when the node starts.`,
 			return nil
 		},
 	}
+}
+
+// putFileProgress stores the file at path in st, with a byte bar on a
+// terminal when it takes more than a second.
+func putFileProgress(g *Globals, st *store.Store, path string) (cid.Cid, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return cid.Undef, err
+	}
+	defer f.Close()
+	var size int64 = -1
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	prog := g.startTransfer("storing "+filepath.Base(path), size)
+	defer prog.Stop()
+	return st.Put(prog.Reader(f))
 }
 
 // isUnreachable reports an API error meaning no node answers (a stale api.json).
