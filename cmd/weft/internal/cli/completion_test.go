@@ -61,6 +61,12 @@ func TestDynamicCompletion(t *testing.T) {
 	if got := completions(t, "--data-dir", f.dir, "grid", "admit", ""); strings.Join(got, ",") != fakePeer {
 		t.Fatalf("grid admit: %v", got)
 	}
+	if _, _, err := cliRun(t, "--data-dir", f.dir, "job", "run", "--recipe", exampleRecipe(t, "primes.toml")); err != nil {
+		t.Fatal(err)
+	}
+	if got := completions(t, "--data-dir", f.dir, "job", "show", ""); strings.Join(got, ",") != "job-1" {
+		t.Fatalf("job show: %v (only batch jobs)", got)
+	}
 	// Flags with a fixed set of values.
 	if got := completions(t, "request", "web", "--state", ""); strings.Join(got, ",") != "started,stopped,destroyed" {
 		t.Fatalf("--state: %v", got)
