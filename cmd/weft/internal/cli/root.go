@@ -1,6 +1,3 @@
-// Package cli holds weft's command-line interface. Each command group lives in
-// its own file and registers itself with register from an init function, so
-// the root command never needs editing when a group is added.
 package cli
 
 import (
