@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -248,6 +249,9 @@ func (s *Store) putVerified(c cid.Cid, data []byte) error {
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
+	if err == nil {
+		startWriteback(f)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -268,29 +272,60 @@ func (s *Store) putVerified(c cid.Cid, data []byte) error {
 // files, then of their directories). Put, PutBytes, PutFile, PutDir and
 // PutRecipe call it before returning; callers of PutBlock (transfers) call
 // it when a unit of content is complete. Batching the fsyncs matters: one
-// per 1 MiB block would bound throughput by the disk's sync latency.
+// per 1 MiB block would bound throughput by the disk's sync latency. The
+// fsyncs run syncWorkers at a time, so that the file system can commit
+// them together (ext4 joins concurrent fsyncs into one journal commit),
+// and each block's writeback was started when it was written.
 func (s *Store) Sync() error {
 	s.mu.Lock()
 	paths := s.pending
 	s.pending = map[string]bool{}
 	s.mu.Unlock()
+	files := make([]string, 0, len(paths))
 	dirs := map[string]bool{}
-	var errs []error
 	for p := range paths {
+		files = append(files, p)
 		dirs[filepath.Dir(p)] = true
-		if err := syncPath(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
 	}
-	for d := range dirs {
-		if err := syncPath(d); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	errs := syncAll(files, true)
+	errs = append(errs, syncAll(slices.Collect(maps.Keys(dirs)), false)...)
 	if len(errs) > 0 {
 		return fmt.Errorf("store: sync: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// syncWorkers bounds the fsyncs in flight.
+const syncWorkers = 16
+
+// syncAll fsyncs paths, syncWorkers at a time; a file removed meanwhile
+// (a damaged block dropped) is no error when missingOK.
+func syncAll(paths []string, missingOK bool) []error {
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		next = make(chan string)
+	)
+	for range min(syncWorkers, len(paths)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range next {
+				if err := syncPath(p); err != nil && !(missingOK && errors.Is(err, os.ErrNotExist)) {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, p := range paths {
+		next <- p
+	}
+	close(next)
+	wg.Wait()
+	return errs
 }
 
 func syncPath(p string) error {
