@@ -106,8 +106,16 @@ type BillerConfig struct {
 	// 1 s when there is no contract.
 	Tick time.Duration
 	// CatchUp is how many past slices a provider still bills after a pause
-	// (restart). Default 2.
+	// (restart, or waiting for a sync). Default 2.
 	CatchUp uint64
+	// RequireSync makes a provider bill a slice only once an anti-entropy
+	// exchange that began after the slice ended has completed
+	// (Ledger.LastSync): it then holds any newer contract of the instance
+	// its peer held, and fences by it. A provider cut off from the grid —
+	// possibly while the instance was re-placed under a newer epoch — bills
+	// nothing until it is back, and then nothing past the newer epoch's
+	// start. The daemon sets it; CatchUp must cover the sync interval.
+	RequireSync bool
 }
 
 // Biller is the daemon's billing loop. As provider, every completed slice
@@ -186,6 +194,8 @@ func (b *Biller) Tick(ctx context.Context, now time.Time) time.Duration {
 	if me == "" {
 		return time.Second
 	}
+	// Read before the set: what that exchange delivered is in the view below.
+	synced := b.l.lastSync.Load()
 	type job struct {
 		cc    cid.Cid
 		c     Contract
@@ -233,6 +243,9 @@ func (b *Biller) Tick(ctx context.Context, now time.Time) time.Duration {
 			first = last - b.cfg.CatchUp
 		}
 		for i := first; i < last; i++ {
+			if _, end := j.c.SliceBounds(i); b.cfg.RequireSync && synced < end {
+				break // not synced since the slice ended: a newer epoch may be unknown here
+			}
 			from, to, ok := SlicePeriod(j.c, i, j.fence)
 			if !ok {
 				break // fenced: a newer epoch began

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -150,5 +151,71 @@ func TestBillerDisputesUnreachableInstances(t *testing.T) {
 	br.Tick(ctx, now)
 	if s := status(); s[2] != StatusAcked || s[1] != StatusDisputed {
 		t.Fatalf("statuses after the verdict: %v", s)
+	}
+}
+
+// A provider cut off from the grid while the instance is re-placed under a
+// newer epoch: with RequireSync it bills nothing while cut off, and once an
+// exchange brings the newer contract, nothing past the newer epoch's start.
+// Without the gate, the same provider bills fenced, overlapping slices.
+func TestCutOffProviderBillsNothingPastNewerEpoch(t *testing.T) {
+	for _, gate := range []bool{true, false} {
+		ctx := context.Background()
+		req, prov, next := deterministicSigner(t, 94), deterministicSigner(t, 95), deterministicSigner(t, 96)
+		now := t0.Add(5500 * time.Millisecond)
+		clock := func() time.Time { return now }
+		lp, _ := Open(Config{Signer: prov, Now: clock})
+		defer lp.Close()
+		lr, _ := Open(Config{Signer: req, Now: clock})
+		defer lr.Close()
+		c1 := Contract{InstanceID: "web", Requester: req.ID(), Provider: prov.ID(), Epoch: 1, Price: Price{CPU: 3600},
+			SliceNanos: int64(time.Second), StartNanos: t0.UnixNano()}
+		if _, err := lp.AppendContract(ctx, c1); err != nil {
+			t.Fatal(err)
+		}
+		// Cut off: the requester re-places the instance at 3 s under epoch 2.
+		c2 := c1
+		c2.Provider, c2.Epoch, c2.StartNanos = next.ID(), 2, t0.Add(3*time.Second).UnixNano()
+		if _, err := lr.AppendContract(ctx, c2); err != nil {
+			t.Fatal(err)
+		}
+		b := NewBiller(lp, &fakeUsage{u: Usage{CPUMicros: 1000}}, nil, BillerConfig{CatchUp: 10, RequireSync: gate})
+		b.Tick(ctx, now)
+		receipts := func() int { n := 0; lp.View(func(s *Set) { n = s.Receipts() }); return n }
+		if gate && receipts() != 0 {
+			t.Fatalf("a provider that never synced billed %d receipts", receipts())
+		}
+		// Back on the wire: one exchange with the requester.
+		a, bb := net.Pipe()
+		done := make(chan error, 1)
+		go func() { _, err := lr.ServeSync(ctx, bb); bb.Close(); done <- err }()
+		if _, err := lp.Sync(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		a.Close()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if gate && !lp.LastSync().Equal(now) {
+			t.Fatalf("last sync %v, want %v", lp.LastSync(), now)
+		}
+		b.Tick(ctx, now)
+		// Merge everything and audit.
+		if _, err := lr.Ingest(ctx, rawsOf(setEntries(lp))); err != nil {
+			t.Fatal(err)
+		}
+		rep := lr.Audit()
+		fenced := 0
+		for _, p := range rep.Problems {
+			if p.Code == CodeFenced || p.Code == CodeOverlap {
+				fenced++
+			}
+		}
+		if gate && (!rep.OK || receipts() != 3) {
+			t.Fatalf("with the sync gate: %d receipts (want slices 0-2), problems %+v", receipts(), rep.Problems)
+		}
+		if !gate && fenced == 0 {
+			t.Fatalf("without the gate the cut-off provider should bill past epoch 2 (control); receipts %d", receipts())
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -72,6 +73,7 @@ type Ledger struct {
 	closed    chan struct{}
 	wg        sync.WaitGroup
 	syncReq   chan peer.ID
+	lastSync  atomic.Int64 // Unix ns: start of the last completed anti-entropy exchange
 }
 
 // Open loads (or creates) the ledger at cfg.Path.

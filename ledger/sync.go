@@ -237,8 +237,8 @@ func (l *Ledger) receiveBatches(ctx context.Context, r *bufio.Reader, st *SyncSt
 // Sync runs the initiator side of anti-entropy over an open stream: send
 // hello; read the peer's hello; if roots differ, receive what this node
 // lacks, then send what the peer lacks.
-func (l *Ledger) Sync(ctx context.Context, rw io.ReadWriter) (SyncStats, error) {
-	var st SyncStats
+func (l *Ledger) Sync(ctx context.Context, rw io.ReadWriter) (st SyncStats, err error) {
+	defer l.noteSync(l.cfg.Now(), &err)
 	r, w := bufio.NewReaderSize(rw, 64<<10), bufio.NewWriterSize(rw, 64<<10)
 	mine := l.hello()
 	if err := writeFrame(w, mine); err != nil {
@@ -247,9 +247,9 @@ func (l *Ledger) Sync(ctx context.Context, rw io.ReadWriter) (SyncStats, error) 
 	if err := w.Flush(); err != nil {
 		return st, err
 	}
-	b, err := readFrame(r)
-	if err != nil {
-		return st, err
+	b, rerr := readFrame(r)
+	if rerr != nil {
+		return st, rerr
 	}
 	theirs, err := decodeHello(b)
 	if err != nil {
@@ -268,8 +268,8 @@ func (l *Ledger) Sync(ctx context.Context, rw io.ReadWriter) (SyncStats, error) 
 }
 
 // ServeSync runs the responder side of anti-entropy over an accepted stream.
-func (l *Ledger) ServeSync(ctx context.Context, rw io.ReadWriter) (SyncStats, error) {
-	var st SyncStats
+func (l *Ledger) ServeSync(ctx context.Context, rw io.ReadWriter) (st SyncStats, err error) {
+	defer l.noteSync(l.cfg.Now(), &err)
 	r, w := bufio.NewReaderSize(rw, 64<<10), bufio.NewWriterSize(rw, 64<<10)
 	b, err := readFrame(r)
 	if err != nil {
@@ -293,6 +293,31 @@ func (l *Ledger) ServeSync(ctx context.Context, rw io.ReadWriter) (SyncStats, er
 		return st, err
 	}
 	return st, l.receiveBatches(ctx, r, &st)
+}
+
+// noteSync records that an exchange begun at start completed (*err nil):
+// this node then holds every entry its peer held at start.
+func (l *Ledger) noteSync(start time.Time, err *error) {
+	if *err != nil {
+		return
+	}
+	t := start.UnixNano()
+	for {
+		old := l.lastSync.Load()
+		if old >= t || l.lastSync.CompareAndSwap(old, t) {
+			return
+		}
+	}
+}
+
+// LastSync is when the most recent anti-entropy exchange that completed
+// began (zero time before any): by then this node held every entry that
+// exchange's peer held.
+func (l *Ledger) LastSync() time.Time {
+	if t := l.lastSync.Load(); t != 0 {
+		return time.Unix(0, t)
+	}
+	return time.Time{}
 }
 
 // PeerPicker lists the peers anti-entropy may pick from.

@@ -91,7 +91,7 @@ func (d *Daemon) startLedger(ctx context.Context) error {
 		d.onClose(a.Close)
 	}
 	d.ledgerReach.node = d.node
-	d.biller = ledger.NewBiller(l, &d.ledgerUsage, &d.ledgerReach, ledger.BillerConfig{})
+	d.biller = ledger.NewBiller(l, &d.ledgerUsage, &d.ledgerReach, billerConfig(d.ledgerNet != nil, d.cfg.Ledger.AntiEntropyDuration(), d.ledgerSlice()))
 	d.biller.Start(ctx)
 	d.onClose(d.biller.Close)
 	d.checkpointer = ledger.NewCheckpointer(l, d.cfg.Ledger.CheckpointInterval())
@@ -113,6 +113,20 @@ func (d *Daemon) startLedger(ctx context.Context) error {
 		m["ledger"] = map[string]any{"entries": l.Len(), "root": l.RootHex(), "slice": d.ledgerSlice().String()}
 	})
 	return nil
+}
+
+// billerConfig is the billing loop's config. On a grid (networked), a
+// provider bills a slice only after an anti-entropy exchange begun after
+// the slice ended (so a host cut off from the grid bills nothing a newer
+// epoch may have taken over), and catches up as many slices as two
+// anti-entropy intervals span, plus two.
+func billerConfig(networked bool, antiEntropy, slice time.Duration) ledger.BillerConfig {
+	var bc ledger.BillerConfig
+	if networked && slice > 0 {
+		bc.RequireSync = true
+		bc.CatchUp = 2 + uint64((2*antiEntropy+slice-1)/slice)
+	}
+	return bc
 }
 
 // ledgerSlice is the grid's slice length ([ledger] slice, --slice).
