@@ -248,18 +248,18 @@ func (s *Service) handle(st network.Stream) {
 	_ = st.Close()
 }
 
-// blockBufs holds buffers for a frame header and a chunk (provider) or a
-// block being received (fetcher), so that a transfer allocates nothing per
-// block and the garbage collector stays quiet.
+// blockBufs holds the buffers fetchers receive blocks into, so that a
+// transfer allocates nothing per block and the garbage collector stays
+// quiet.
 var blockBufs = sync.Pool{New: func() any {
-	b := make([]byte, 0, MaxBlockHeader+store.ChunkSize)
+	b := make([]byte, 0, store.ChunkSize)
 	return &b
 }}
 
 func getBuf() *[]byte { return blockBufs.Get().(*[]byte) }
 
 func putBuf(b *[]byte) {
-	if cap(*b) <= MaxBlockHeader+store.ChunkSize { // manifests up to 8 MiB are not kept
+	if cap(*b) <= store.ChunkSize { // buffers grown for manifests (up to 8 MiB) are not kept
 		*b = (*b)[:0]
 		blockBufs.Put(b)
 	}
