@@ -74,6 +74,10 @@ type sampleTarget struct {
 	idx   int
 	pgids map[int]bool
 	disk  bool
+	// dead is the series' deadCPU when pgids were taken, before /proc is
+	// scanned: a process reaped after this is still in the scan (or, reaped
+	// before the scan, missing from both, for one sample), never counted twice.
+	dead int64
 }
 
 // sampleIDs takes one sample of each instance; forceDisk measures disk now.
@@ -92,7 +96,7 @@ func (m *Manager) sampleIDs(ids []string, forceDisk bool) {
 			m.series[id] = s
 		}
 		t := sampleTarget{id: id, idx: in.rec.Partition, pgids: map[int]bool{},
-			disk: forceDisk || now.Sub(s.diskAt) >= m.cfg.DiskInterval}
+			disk: forceDisk || now.Sub(s.diskAt) >= m.cfg.DiskInterval, dead: s.deadCPU}
 		if rs := in.run; rs != nil {
 			for _, p := range rs.procs {
 				if p.running && p.pid > 0 {
@@ -136,7 +140,12 @@ func (m *Manager) sampleIDs(ids []string, forceDisk bool) {
 			continue
 		}
 		if !cpuOK {
-			cpu = procCPU + s.deadCPU
+			cpu = procCPU + t.dead
+			// CPU time is cumulative: a process reaped between the
+			// snapshot and the scan is missing from this sample only.
+			if n := len(s.samples); n > 0 && cpu < s.samples[n-1].CPUNanos {
+				cpu = s.samples[n-1].CPUNanos
+			}
 		}
 		if disk != -2 {
 			s.disk, s.diskAt = disk, now
