@@ -187,4 +187,61 @@ command = "{{.Weft}}"
 	if _, err := os.Stat(filepath.Join(dataDir, "partitions", "state.cbor")); err != nil {
 		t.Errorf("desired state not kept in the data dir: %v", err)
 	}
+
+	// Once its last instance is destroyed, the node leaves nothing in the
+	// run dir when it closes.
+	if err := m.SetState("p", StateDestroyed); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the instance destroyed", func() bool { _, ok := m.Get("p"); return !ok })
+	m.Close()
+	if _, err := os.Stat(filepath.Join(runDir, "nodes")); !os.IsNotExist(err) {
+		t.Errorf("the run dir still holds the node's directory after its last instance and Close: %v", err)
+	}
+}
+
+// A root node that never runs an instance creates nothing in the run dir
+// (test suites start many nodes and kill some).
+func TestNoRunDirWithoutInstancesUnderRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("separate partition users need the node to run as root; not root here")
+	}
+	if _, err := exec.LookPath("useradd"); err != nil {
+		t.Skip("no useradd on this host")
+	}
+	top := t.TempDir()
+	for d := top; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dataDir := filepath.Join(top, "home", ".weft")
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Dir(dataDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(dataDir)
+	cfg.Users = true
+	cfg.UserPrefix = "wefttest"
+	cfg.InstallUser = "wefttestinstall"
+	cfg.RunDir = filepath.Join(top, "run")
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(m.partDir(0), cfg.RunDir) {
+		t.Errorf("partition 0 would live in %s, not in the run dir", m.partDir(0))
+	}
+	if _, err := os.Stat(cfg.RunDir); !os.IsNotExist(err) {
+		t.Errorf("run dir created by a node without instances: %v", err)
+	}
+	m.Close()
+	if _, err := os.Stat(cfg.RunDir); !os.IsNotExist(err) {
+		t.Errorf("run dir left by a node without instances: %v", err)
+	}
 }

@@ -28,7 +28,12 @@ type Manager struct {
 	limits    Limits
 	users     []account // per partition; zero accounts when not isolated
 	installAs account
-	weft      string
+	weft      string // guarded by layoutMu until the layout is created
+
+	lay        layout
+	isolated   bool // partitions run as their own users
+	layoutMu   sync.Mutex
+	layoutDone bool
 
 	mu      sync.Mutex
 	insts   map[string]*instance
@@ -103,8 +108,9 @@ func New(cfg Config) (*Manager, error) {
 			m.weft = exe
 		}
 	}
-	if err := lay.create(abs, isolated); err != nil {
-		return nil, err
+	m.lay, m.isolated = lay, isolated
+	if err := os.MkdirAll(filepath.Dir(lay.state), 0o700); err != nil {
+		return nil, fmt.Errorf("partition: %w", err)
 	}
 	sum := sha256.Sum256([]byte(abs))
 	m.cg = detectCgroups("weft-"+hex.EncodeToString(sum[:4]), cfg.Cgroups)
@@ -128,15 +134,6 @@ func New(cfg Config) (*Manager, error) {
 			return nil, err
 		}
 		m.installAs = a
-		// Partition users run {{.Weft}}: give them a copy they can reach
-		// when the executable sits in a directory only root may enter.
-		if m.weft != "" {
-			w, err := reachableExecutable(m.weft, filepath.Join(lay.base, "bin"))
-			if err != nil {
-				return nil, err
-			}
-			m.weft = w
-		}
 		if lay.relocated {
 			cfg.Log.Info("partition: the data dir is not reachable by partition users; partitions and software live in the run dir",
 				"data_dir", abs, "dir", lay.base)
@@ -166,7 +163,56 @@ func New(cfg Config) (*Manager, error) {
 		}
 		m.insts[r.ID] = in
 	}
+	// In the run dir, a node's directories exist only while it has
+	// instances (ensureLayout, Close); in the data dir, always.
+	if !lay.relocated || len(m.insts) > 0 {
+		if err := m.ensureLayout(); err != nil {
+			return nil, err
+		}
+	}
 	return m, nil
+}
+
+// ensureLayout creates the partition and software roots and, for
+// partition users who cannot reach the executable, its copy ({{.Weft}}).
+func (m *Manager) ensureLayout() error {
+	m.layoutMu.Lock()
+	defer m.layoutMu.Unlock()
+	if m.layoutDone {
+		return nil
+	}
+	if err := m.lay.create(m.cfg.DataDir, m.isolated); err != nil {
+		return err
+	}
+	if m.isolated && m.weft != "" {
+		w, err := reachableExecutable(m.weft, filepath.Join(m.lay.base, "bin"))
+		if err != nil {
+			return err
+		}
+		m.weft = w
+	}
+	m.layoutDone = true
+	return nil
+}
+
+// removeEmptyLayout removes the node's directory in the run dir when no
+// instance is left (at Close): nodes that run nothing leave nothing there.
+// Installed software goes with it (a cache: installed again when needed).
+func (m *Manager) removeEmptyLayout() {
+	m.layoutMu.Lock()
+	defer m.layoutMu.Unlock()
+	if !m.lay.relocated || !m.layoutDone {
+		return
+	}
+	if err := os.RemoveAll(m.lay.base); err != nil {
+		m.cfg.Log.Warn("partition: remove the node's run directory", "dir", m.lay.base, "err", err)
+		return
+	}
+	nodes := filepath.Dir(m.lay.base)
+	if os.Remove(nodes) == nil { // only when empty
+		_ = os.Remove(filepath.Dir(nodes))
+	}
+	m.layoutDone = false
 }
 
 // Start re-adopts instance processes that survived the last run (verified
@@ -245,11 +291,15 @@ func (m *Manager) Close() error {
 		}
 		m.mu.Lock()
 		_ = m.saveLocked()
+		empty := len(m.insts) == 0
 		for id, sub := range m.subs {
 			sub.stop()
 			delete(m.subs, id)
 		}
 		m.mu.Unlock()
+		if empty {
+			m.removeEmptyLayout()
+		}
 	})
 	return nil
 }

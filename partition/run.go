@@ -117,6 +117,10 @@ func (m *Manager) startInstance(in *instance) {
 		m.fail(in, gen, err)
 		return
 	}
+	if err := m.ensureLayout(); err != nil {
+		m.fail(in, gen, err)
+		return
+	}
 	if err := m.preparePartition(idx, t.Resources); err != nil {
 		m.fail(in, gen, err)
 		return
