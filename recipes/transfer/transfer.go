@@ -663,5 +663,5 @@ type rxFrame struct {
 	verr error   // why the data does not match the CID
 }
 
-// pipelineDepth is how many received blocks may wait for verification.
+// pipelineDepth is how many verified blocks may wait to be stored.
 const pipelineDepth = 3
