@@ -57,8 +57,8 @@ type Meta struct {
 }
 
 type metaBody struct {
-	Seq    uint64   `cbor:"1,keyasint"`
-	Advert Advert   `cbor:"2,keyasint"`
+	Seq     uint64   `cbor:"1,keyasint"`
+	Advert  Advert   `cbor:"2,keyasint"`
 	Addrs   [][]byte `cbor:"3,keyasint,omitempty"`
 	Leaving bool     `cbor:"4,keyasint,omitempty"`
 }
@@ -80,11 +80,11 @@ func init() {
 		panic(err)
 	}
 	decMode, err = cbor.DecOptions{
-		MaxArrayElements: 4096,
-		MaxMapPairs:      4096,
-		MaxNestedLevels:  16,
-		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-		IndefLength:      cbor.IndefLengthForbidden,
+		MaxArrayElements:  4096,
+		MaxMapPairs:       4096,
+		MaxNestedLevels:   16,
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		IndefLength:       cbor.IndefLengthForbidden,
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 	}.DecMode()
 	if err != nil {

@@ -140,7 +140,9 @@ func BenchmarkGossip10(b *testing.B) {
 	const n, msgs = 10, 2000
 	c := p2ptest.NewCluster(b, n)
 	c.WaitConverged(b, time.Minute)
-	accept := func(context.Context, peer.ID, *pubsub.Message) pubsub.ValidationResult { return pubsub.ValidationAccept }
+	accept := func(context.Context, peer.ID, *pubsub.Message) pubsub.ValidationResult {
+		return pubsub.ValidationAccept
+	}
 	topics := make([]*pubsub.Topic, n)
 	var got sync.WaitGroup
 	for i, nd := range c.Nodes {

@@ -322,7 +322,7 @@ func (t *memberTable) close() {
 // eventDelegate adapts memberlist's events to the table.
 type eventDelegate struct{ t *memberTable }
 
-func (e eventDelegate) NotifyJoin(node *memberlist.Node) { e.t.upsert(node, EventJoin) }
+func (e eventDelegate) NotifyJoin(node *memberlist.Node)   { e.t.upsert(node, EventJoin) }
 func (e eventDelegate) NotifyUpdate(node *memberlist.Node) { e.t.upsert(node, EventUpdate) }
 func (e eventDelegate) NotifyLeave(node *memberlist.Node) {
 	if node.State == memberlist.StateLeft {

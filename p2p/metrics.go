@@ -3,10 +3,10 @@ package p2p
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	members  *prometheus.GaugeVec
-	events   *prometheus.CounterVec
-	rejected *prometheus.CounterVec
-	gated    prometheus.Counter
+	members   *prometheus.GaugeVec
+	events    *prometheus.CounterVec
+	rejected  *prometheus.CounterVec
+	gated     prometheus.Counter
 	penalised prometheus.Counter
 }
 

@@ -73,7 +73,9 @@ func TestReachVerdict(t *testing.T) {
 		{"placed elsewhere", with(func(v *scheduler.InstanceView) { v.Node = other.String() }), alive, 2, ledger.Unreachable, "not on the receipt's provider"},
 		{"promises not passing", with(func(v *scheduler.InstanceView) { v.State, v.Reason = scheduler.StatePending, "promise http failing" }), alive, 2, ledger.Unreachable, "promise http failing"},
 		{"failed", with(func(v *scheduler.InstanceView) { v.State = scheduler.StateFailed }), alive, 2, ledger.Unreachable, "failed"},
-		{"stopped by the requester", with(func(v *scheduler.InstanceView) { v.State, v.RequestedState = scheduler.StateStopped, scheduler.StateStopped }), alive, 2, ledger.Reachable, ""},
+		{"stopped by the requester", with(func(v *scheduler.InstanceView) {
+			v.State, v.RequestedState = scheduler.StateStopped, scheduler.StateStopped
+		}), alive, 2, ledger.Reachable, ""},
 		{"stopped against the request", with(func(v *scheduler.InstanceView) { v.State = scheduler.StateStopped }), alive, 2, ledger.Unreachable, "stopped"},
 		{"batch done", with(func(v *scheduler.InstanceView) { v.State = scheduler.StateDone }), alive, 2, ledger.Reachable, ""},
 		{"view behind the receipt's epoch", &started, alive, 3, ledger.ReachUnknown, ""},
