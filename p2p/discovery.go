@@ -6,9 +6,11 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	dutil "github.com/libp2p/go-libp2p/p2p/discovery/util"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -118,12 +120,55 @@ func (n *Node) found(ctx context.Context, ai peer.AddrInfo) {
 	if ai.ID == n.id || n.isAliveMember(ai.ID) || !n.gater.allowed(ai.ID, true) {
 		return
 	}
-	if err := n.host.Connect(ctx, ai); err != nil {
+	if err := n.connectFound(ctx, ai); err != nil {
+		n.log.Debug("connect to discovered peer", "peer", ai.ID.String(), "addrs", ai.Addrs, "err", err)
 		return
 	}
 	if _, err := n.Join(ai); err != nil {
 		n.log.Debug("join discovered peer", "peer", ai.ID.String(), "err", err)
 	}
+}
+
+// connectFound dials a discovered peer. Two nodes of a LAN hear each
+// other's mDNS announcement at the same moment and, both listening and
+// dialling from the same reused port, can meet in a TCP simultaneous open,
+// where both sides act as the client and the security handshake fails. So
+// the node with the greater peer ID lets the other dial first, and a
+// failed dial is retried a few times after a random pause.
+func (n *Node) connectFound(ctx context.Context, ai peer.AddrInfo) error {
+	pause := func(lo, hi time.Duration) error {
+		t := time.NewTimer(lo + rand.N(hi-lo))
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if n.id > ai.ID {
+		if err := pause(200*time.Millisecond, 600*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	var err error
+	for attempt := range 4 {
+		if n.host.Network().Connectedness(ai.ID) == network.Connected {
+			return nil
+		}
+		if attempt > 0 {
+			if perr := pause(100*time.Millisecond, time.Duration(attempt)*time.Second); perr != nil {
+				return err
+			}
+			if sw, ok := n.host.Network().(*swarm.Swarm); ok {
+				sw.Backoff().Clear(ai.ID) // the failed dial put the address on hold
+			}
+		}
+		if err = n.host.Connect(ctx, ai); err == nil {
+			return nil
+		}
+	}
+	return err
 }
 
 func (n *Node) isAliveMember(p peer.ID) bool {
@@ -140,6 +185,7 @@ func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 	if n.ctx.Err() != nil {
 		return
 	}
+	n.log.Debug("mdns: peer found", "peer", ai.ID.String(), "addrs", ai.Addrs)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()

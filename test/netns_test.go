@@ -317,7 +317,7 @@ func getFrom(ns, url string) (string, error) {
 func TestNetnsMDNSDiscovery(t *testing.T) {
 	lab := newNetLab(t, 2)
 	for _, h := range lab.hosts {
-		lab.start(h, "--preset", "local", "--mdns", "on")
+		lab.start(h, "--preset", "local", "--mdns", "on", "--log-level", "debug")
 	}
 	mktPoll(t, 45*time.Second, func() error {
 		for _, h := range lab.hosts {
