@@ -64,6 +64,7 @@ var goals = []goal{
 	{Name: "P2 placements/s, 50 nodes, 2 cores", M: metric{"BenchmarkPlacementThroughput/N=50/bidders=8", "placements/s"}, Goal: ">= 300", Min: 300},
 	{Name: "P5 convergence after a heal, 50 replicas", M: metric{"BenchmarkConverge50", "ms/converge"}, Goal: "<= 2000 ms", Max: 2000},
 	{Name: "P6 re-placement after death is declared (simulated)", M: metric{"BenchmarkFailover", "p50-ms"}, Goal: "<= 3000 ms", Max: 3000},
-	{Name: "P6 SIGKILL of the host to serving again (real nodes)", M: metric{"BenchmarkMarketFailover", "kill-to-serving-p50-ms"}, Goal: "<= 10000 ms", Max: 10000},
+	{Name: "P6 SIGKILL of the host to serving again (real nodes, LAN preset)", M: metric{"BenchmarkMarketFailover/preset=lan", "kill-to-serving-p50-ms"}, Goal: "<= 10000 ms", Max: 10000},
+	{Name: "P6 death declared to serving again (real nodes, LAN preset)", M: metric{"BenchmarkMarketFailover/preset=lan", "declared-to-serving-p50-ms"}, Goal: "<= 3000 ms", Max: 3000},
 	{Name: "P7 idle node RSS", M: metric{"BenchmarkIdleRSS", "rss-MiB"}, Goal: "<= 40 MB (38.1 MiB)", Max: 38.1},
 }
