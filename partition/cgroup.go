@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // cgroups places partitions in cgroups (v2 or v1) written directly through
@@ -123,6 +124,18 @@ func (c *cgroups) tryV2(own, name string, avail []string) bool {
 		}
 	}
 	// Controllers must be enabled in the parent (our own cgroup) and in base.
+	// cgroup v2 refuses that (EBUSY) while our own cgroup holds processes —
+	// the node itself, e.g. as a systemd service with Delegate=yes — so the
+	// node first moves into a leaf of its own cgroup, as systemd's
+	// delegation guide recommends.
+	if err := os.WriteFile(filepath.Join(own, "cgroup.subtree_control"), []byte(want0(want)), 0); errors.Is(err, syscall.EBUSY) {
+		leaf := filepath.Join(own, name+"-node")
+		if err := os.MkdirAll(leaf, 0o755); err == nil {
+			if err := os.WriteFile(filepath.Join(leaf, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+				c.why = append(c.why, fmt.Sprintf("cgroup v2: cannot move the node into %s: %v", leaf, err))
+			}
+		}
+	}
 	for _, dir := range []string{own, base} {
 		for _, w := range want {
 			if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte(w), 0); err != nil {
@@ -404,4 +417,12 @@ func (c *cgroups) cleanup(n int) {
 			_ = os.Remove(d)
 		}
 	}
+}
+
+// want0 is the first controller to enable ("+cpu"), or "" when none.
+func want0(want []string) string {
+	if len(want) == 0 {
+		return ""
+	}
+	return want[0]
 }
