@@ -94,6 +94,7 @@ func main() {
 	only := flag.String("only", "", "run only suites whose name matches this regexp")
 	out := flag.String("out", "bench-results.json", "write the JSON report here")
 	md := flag.String("md", "", "also write the markdown report here")
+	from := flag.String("from", "", "run nothing: recompute ratios and goals from this JSON report and print it (with -readme, -md, -out)")
 	readme := flag.String("readme", "", "also put the ratio and goal tables between the bench:begin/bench:end markers of this file (README.md)")
 	flag.Parse()
 
@@ -107,8 +108,20 @@ func main() {
 		Go:      runtime.Version(),
 		Count:   *count,
 	}
-	medians := map[metric]float64{}
+	if *from != "" {
+		b, err := os.ReadFile(*from)
+		if err == nil {
+			err = json.Unmarshal(b, &rep)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
 	for _, s := range suites {
+		if *from != "" {
+			break
+		}
 		if onlyRE != nil && !onlyRE.MatchString(s.Name) {
 			continue
 		}
@@ -124,29 +137,11 @@ func main() {
 			continue
 		}
 		for _, f := range figs {
-			medians[metric{f.Bench, f.Unit}] = f.Median
 			fmt.Fprintf(os.Stderr, "   %-60s %14.4g %s\n", f.Bench, f.Median, f.Unit)
 		}
 		rep.Figures = append(rep.Figures, figs...)
 	}
-	for _, r := range ratios {
-		n, okN := medians[r.Num]
-		d, okD := medians[r.Den]
-		if !okN || !okD || d == 0 {
-			continue
-		}
-		v := n / d
-		met := (r.Min == 0 || v >= r.Min) && (r.Max == 0 || v <= r.Max)
-		rep.Ratios = append(rep.Ratios, Ratio{Name: r.Name, Value: v, Goal: r.Goal, Met: met})
-	}
-	for _, g := range goals {
-		v, ok := medians[g.M]
-		if !ok {
-			continue
-		}
-		met := (g.Min == 0 || v >= g.Min) && (g.Max == 0 || v <= g.Max)
-		rep.Goals = append(rep.Goals, Ratio{Name: g.Name, Value: v, Goal: g.Goal, Met: met})
-	}
+	evaluate(&rep)
 	text := markdown(rep)
 	fmt.Print(text)
 	if *md != "" {
@@ -165,6 +160,34 @@ func main() {
 	if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
+	}
+}
+
+// evaluate computes the ratios and goals from the report's figures
+// (replacing any it held).
+func evaluate(rep *Report) {
+	medians := map[metric]float64{}
+	for _, f := range rep.Figures {
+		medians[metric{f.Bench, f.Unit}] = f.Median
+	}
+	rep.Ratios, rep.Goals = nil, nil
+	for _, r := range ratios {
+		n, okN := medians[r.Num]
+		d, okD := medians[r.Den]
+		if !okN || !okD || d == 0 {
+			continue
+		}
+		v := n / d
+		met := (r.Min == 0 || v >= r.Min) && (r.Max == 0 || v <= r.Max)
+		rep.Ratios = append(rep.Ratios, Ratio{Name: r.Name, Value: v, Goal: r.Goal, Met: met})
+	}
+	for _, g := range goals {
+		v, ok := medians[g.M]
+		if !ok {
+			continue
+		}
+		met := (g.Min == 0 || v >= g.Min) && (g.Max == 0 || v <= g.Max)
+		rep.Goals = append(rep.Goals, Ratio{Name: g.Name, Value: v, Goal: g.Goal, Met: met})
 	}
 }
 
