@@ -68,7 +68,7 @@ var (
 			MaxArrayElements: 1 << 16,
 			MaxMapPairs:      1 << 16,
 			DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-			IntDec:           cbor.IntDecConvertSignedOrError,
+			IntDec:           cbor.IntDecConvertSignedOrFail,
 			IndefLength:      cbor.IndefLengthForbidden,
 		}.DecMode()
 		if err != nil {
