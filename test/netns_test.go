@@ -428,6 +428,26 @@ func TestNetnsCutCableFailover(t *testing.T) {
 		}
 		return nil
 	})
+	// Stop billing, then every node's ledger must come to the same root
+	// (while the instance runs, each slice adds receipts and the roots
+	// are equal only between them).
+	mktPoll(t, 60*time.Second, func() error {
+		var a struct {
+			Receipts int `json:"receipts"`
+		}
+		out, _ := lab.weft(req, "ledger", "audit", "--json")
+		if err := json.Unmarshal(out, &a); err != nil {
+			return fmt.Errorf("audit: %v: %s", err, out)
+		}
+		if a.Receipts < 2 {
+			return fmt.Errorf("%d receipts so far", a.Receipts)
+		}
+		return nil
+	})
+	var gone mktInstance
+	if err := lab.json(req, &gone, "request", "web", "--recipe", web, "--state", "destroyed", "--wait"); err != nil {
+		t.Fatal(err)
+	}
 	mktPoll(t, 60*time.Second, func() error {
 		roots := map[string]bool{}
 		receipts := 0
