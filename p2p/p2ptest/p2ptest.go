@@ -8,7 +8,9 @@
 //	n := c.Nodes[0]                          // *p2p.Node
 //	extra := p2ptest.NewNode(t, p2ptest.Bootstrap(n))
 //
-// Nodes listen on 127.0.0.1 TCP with ephemeral ports, use the local preset,
+// Nodes listen on 127.0.0.1 TCP with ephemeral ports, use the local preset
+// (with longer probe timeouts in a binary built with -race, which is ten
+// times slower),
 // and have mDNS, DHT rendezvous and NAT services off so that concurrently
 // running tests never discover each other. Nodes are closed by t.Cleanup.
 //
@@ -25,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/weftgrid/weft/p2p"
@@ -57,6 +60,15 @@ func Config(dir string) p2p.Config {
 	c.DataDir = dir
 	c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 	c.Preset = p2p.PresetLocal
+	if raceDetector {
+		// Ten times slower: probes get the time to answer, while the
+		// local preset's 2 s state sync still repairs missed gossip fast.
+		c.Tune = func(m *memberlist.Config) {
+			m.ProbeInterval *= 3
+			m.ProbeTimeout *= 5
+			m.TCPTimeout *= 3
+		}
+	}
 	c.MDNS = false
 	c.DHTDiscovery = false
 	c.NAT = false
