@@ -8,11 +8,13 @@ import (
 
 func init() {
 	var count, portBase int
+	var keep bool
 	registerNodeFlags(nodeFlagHook{
 		add: func(fs *pflag.FlagSet) {
 			def := config.Default().Partitions
 			fs.IntVar(&count, "partitions", def.Count, "number of partitions (slots for instances) on this node")
 			fs.IntVar(&portBase, "port-base", def.PortBase, "first TCP port of partition 0 (each partition gets ports_per_partition ports)")
+			fs.BoolVar(&keep, "keep-instances", def.KeepOnStop, "on SIGTERM leave instances running and do not leave the grid, to restart in place (upgrades) [partitions.keep_on_stop]")
 		},
 		apply: func(fs *pflag.FlagSet, c *config.Config) error {
 			if fs.Changed("partitions") {
@@ -20,6 +22,9 @@ func init() {
 			}
 			if fs.Changed("port-base") {
 				c.Partitions.PortBase = portBase
+			}
+			if fs.Changed("keep-instances") {
+				c.Partitions.KeepOnStop = keep
 			}
 			return nil
 		},

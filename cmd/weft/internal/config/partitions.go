@@ -47,6 +47,13 @@ type PartitionsConfig struct {
 	SampleInterval string `toml:"sample_interval"`
 	// LogMaxBytes rotates a process log past this many bytes. Default 10485760.
 	LogMaxBytes int64 `toml:"log_max_bytes"`
+	// KeepOnStop makes SIGTERM an in-place restart: the node leaves its
+	// instances running and stops without leaving the grid, so that when
+	// it starts again (an upgrade) it re-adopts them and keeps its
+	// contracts. Requesters move the instances only if it stays away
+	// longer than their grace. Default false: SIGTERM stops the instances
+	// and leaves the grid. 'weft node --keep-instances'.
+	KeepOnStop bool `toml:"keep_on_stop"`
 }
 
 func defaultPartitions() PartitionsConfig {

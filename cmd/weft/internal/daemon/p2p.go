@@ -128,7 +128,13 @@ func (d *Daemon) startP2P(ctx context.Context) error {
 	}
 	d.node = n
 	d.log = d.log.With("peer", n.ID().String())
-	d.onClose(n.Close)
+	if d.cfg.Partitions.KeepOnStop {
+		// In-place restart: no graceful leave, so requesters wait out
+		// their grace instead of re-placing the instances at once.
+		d.onClose(n.Abort)
+	} else {
+		d.onClose(n.Close)
+	}
 
 	d.api.HandleFunc("GET /v1/status", d.handleStatus)
 	d.api.HandleFunc("GET /v1/peers", d.handlePeers)

@@ -92,6 +92,9 @@ func (d *Daemon) startPartitions(ctx context.Context) error {
 	if pc.LogMaxBytes > 0 {
 		cfg.LogMaxBytes = pc.LogMaxBytes
 	}
+	// An in-place restart (upgrade) leaves the processes to the next run,
+	// which re-adopts them.
+	cfg.KeepRunningOnClose = pc.KeepOnStop
 	cfg.Log = d.log.With("subsystem", "partitions")
 	// The recipe store (artifacts, batch results, recipes by CID) is
 	// plugged in by startRecipes through setPartitionContent.
