@@ -33,15 +33,7 @@ func TestNotifyBeforeStart(t *testing.T) {
 func TestSnapshot(t *testing.T) {
 	cfg := config.Default()
 	cfg.Node.DataDir = t.TempDir()
-	d, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, err := api.LoadOrCreateToken(cfg.Node.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.api = api.NewServer(token, nil)
+	d, token := newTestDaemon(t, cfg)
 	uptime := 1
 	d.api.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		api.WriteJSON(w, 200, map[string]any{"peer_id": "p", "members": 2, "uptime_s": uptime})

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/config"
 	"github.com/weftgrid/weft/recipes"
 )
@@ -28,15 +27,7 @@ func wiringNode(t *testing.T, ctx context.Context, boot string) *Daemon {
 	cfg.Partitions.Count = 1
 	cfg.Partitions.PortBase = 42000 + rand.IntN(1000)*10
 	cfg.Partitions.Users = false
-	d, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, err := api.LoadOrCreateToken(cfg.Node.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.api = api.NewServer(token, nil)
+	d, _ := newTestDaemon(t, cfg)
 	t.Cleanup(func() { _ = d.closeAll() })
 	for _, start := range []func(context.Context) error{d.startP2P, d.startRecipes, d.startPartitions} {
 		if err := start(ctx); err != nil {

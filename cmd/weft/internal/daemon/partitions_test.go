@@ -25,15 +25,7 @@ func TestLocalInstancesAPI(t *testing.T) {
 	cfg.Partitions.Count = 2
 	cfg.Partitions.PortBase = 41000
 	cfg.Partitions.Users = false
-	d, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, err := api.LoadOrCreateToken(cfg.Node.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.api = api.NewServer(token, nil)
+	d, token := newTestDaemon(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := d.startPartitions(ctx); err != nil {
