@@ -19,6 +19,7 @@ import (
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/recipes"
+	"github.com/weftgrid/weft/scheduler"
 )
 
 func init() { register(40, newRequestCmd) }
@@ -221,6 +222,7 @@ func remarshal(in any, v any) error {
 }
 
 // waitMarketInstance polls the instance until it reached its requested state
+// under the latest request (scheduler.Reached)
 // (nil error), failed (an error with the reason) or the timeout passed.
 // Progress goes to stderr once the wait lasts more than a second.
 func waitMarketInstance(parent context.Context, g *Globals, c *api.Client, name string, timeout time.Duration) (map[string]any, error) {
@@ -244,13 +246,17 @@ func waitMarketInstance(parent context.Context, g *Globals, c *api.Client, name 
 		}
 		var v instanceJSON
 		_ = remarshal(raw, &v)
-		applying := v.Node != "" && v.State != "destroyed" && v.StatusGeneration < v.Generation
+		var sv scheduler.InstanceView
+		if err := remarshal(raw, &sv); err != nil {
+			return raw, fmt.Errorf("%s: unexpected instance from the node: %w", name, err)
+		}
+		done, failed := scheduler.Reached(sv)
 		switch {
-		case v.State == "failed":
+		case failed != nil:
 			return raw, fmt.Errorf("%s failed: %s", name, v.Reason)
-		case applying:
+		case !done && v.Node != "" && v.StatusGeneration < v.Generation:
 			v.Reason = "the host is applying the update"
-		case v.State == v.RequestedState, v.State == "done" && v.RequestedState == "started":
+		case done:
 			prog.Stop()
 			if time.Since(start) > time.Second {
 				fmt.Fprintf(g.Err(), "%s: %s after %s\n", name, v.State, time.Since(start).Round(100*time.Millisecond))
