@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -126,22 +127,31 @@ func (c *cgroups) tryV2(own, name string, avail []string) bool {
 	// Controllers must be enabled in the parent (our own cgroup) and in base.
 	// cgroup v2 refuses that (EBUSY) while our own cgroup holds processes —
 	// the node itself, e.g. as a systemd service with Delegate=yes — so the
-	// node first moves into a leaf of its own cgroup, as systemd's
-	// delegation guide recommends.
-	if err := os.WriteFile(filepath.Join(own, "cgroup.subtree_control"), []byte(want0(want)), 0); errors.Is(err, syscall.EBUSY) {
-		leaf := filepath.Join(own, name+"-node")
-		if err := os.MkdirAll(leaf, 0o755); err == nil {
-			if err := os.WriteFile(filepath.Join(leaf, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
-				c.why = append(c.why, fmt.Sprintf("cgroup v2: cannot move the node into %s: %v", leaf, err))
-			}
-		}
-	}
-	for _, dir := range []string{own, base} {
+	// node then moves into a leaf of its own cgroup, as systemd's
+	// delegation guide recommends, and tries again.
+	enable := func(dir string) (errs []error) {
 		for _, w := range want {
 			if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte(w), 0); err != nil {
-				c.why = append(c.why, fmt.Sprintf("cgroup v2: cannot enable %s in %s: %v (run the node in a cgroup of its own with delegation, e.g. systemd Delegate=yes)", w[1:], dir, err))
+				errs = append(errs, fmt.Errorf("cannot enable %s in %s: %w", w[1:], dir, err))
 			}
 		}
+		return errs
+	}
+	errs := enable(own)
+	if slices.ContainsFunc(errs, func(err error) bool { return errors.Is(err, syscall.EBUSY) }) {
+		leaf := filepath.Join(own, name+"-node")
+		err := os.MkdirAll(leaf, 0o755)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(leaf, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0)
+		}
+		if err != nil {
+			c.why = append(c.why, fmt.Sprintf("cgroup v2: cannot move the node into %s: %v", leaf, err))
+		} else {
+			errs = enable(own)
+		}
+	}
+	for _, err := range append(errs, enable(base)...) {
+		c.why = append(c.why, fmt.Sprintf("cgroup v2: %v (run the node in a cgroup of its own with delegation, e.g. systemd Delegate=yes)", err))
 	}
 	enabled, _ := os.ReadFile(filepath.Join(base, "cgroup.subtree_control"))
 	for _, e := range strings.Fields(string(enabled)) {
@@ -417,12 +427,4 @@ func (c *cgroups) cleanup(n int) {
 			_ = os.Remove(d)
 		}
 	}
-}
-
-// want0 is the first controller to enable ("+cpu"), or "" when none.
-func want0(want []string) string {
-	if len(want) == 0 {
-		return ""
-	}
-	return want[0]
 }
