@@ -17,29 +17,49 @@ import (
 	"time"
 )
 
+// procLog collects a node process's stdout and stderr (safe for the two
+// writers at once).
+type procLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *procLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *procLog) logText() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// stopGently sends SIGTERM to a node process and waits for it, killing
+// its process group if it has not exited within 15 s.
+func stopGently(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
 // mktNode is one `weft node` process of a market test, in its own process
 // group so that a kill takes it down like a crash.
 type mktNode struct {
+	procLog
 	name   string
 	dir    string
 	peerID string
 	addr   string
 	cmd    *exec.Cmd
-	mu     sync.Mutex
-	log    bytes.Buffer
 	killed bool
-}
-
-func (n *mktNode) Write(p []byte) (int, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.log.Write(p)
-}
-
-func (n *mktNode) logText() string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.log.String()
 }
 
 // mktGrid is a grid of nodes started by one test.
@@ -126,15 +146,7 @@ func (g *mktGrid) startIn(name, dir string, slot int, args ...string) *mktNode {
 	}
 	t.Cleanup(func() {
 		if !n.killed {
-			_ = n.cmd.Process.Signal(syscall.SIGTERM)
-			done := make(chan struct{})
-			go func() { _ = n.cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(15 * time.Second):
-				_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
-				<-done
-			}
+			stopGently(n.cmd)
 		}
 		killUnder(n.dir)
 		if log := n.logText(); strings.Contains(log, "WARNING: DATA RACE") {

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,6 +41,7 @@ type netLab struct {
 
 // labHost is one namespace with one weft node.
 type labHost struct {
+	procLog
 	name   string // namespace
 	ip     string
 	inner  string // veth end inside the host namespace
@@ -50,21 +50,7 @@ type labHost struct {
 	cmd    *exec.Cmd
 	peerID string
 	addr   string
-	mu     sync.Mutex
-	log    bytes.Buffer
 	down   bool
-}
-
-func (h *labHost) Write(p []byte) (int, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.log.Write(p)
-}
-
-func (h *labHost) logText() string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.log.String()
 }
 
 // labSkip skips, or fails under CI, where the lab cannot be built.
@@ -146,15 +132,7 @@ func (lab *netLab) must(args ...string) {
 func (lab *netLab) close() {
 	for _, h := range lab.hosts {
 		if h.cmd != nil && h.cmd.Process != nil && h.cmd.ProcessState == nil {
-			_ = h.cmd.Process.Signal(syscall.SIGTERM)
-			done := make(chan struct{})
-			go func() { _ = h.cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(15 * time.Second):
-				_ = syscall.Kill(-h.cmd.Process.Pid, syscall.SIGKILL)
-				<-done
-			}
+			stopGently(h.cmd)
 		}
 		killUnder(h.dir)
 		if lab.t.Failed() && h.cmd != nil {
