@@ -3,7 +3,6 @@ package p2p_test
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/memberlist"
 
@@ -34,19 +33,7 @@ func BenchmarkSimPresets(b *testing.B) {
 			preset p2p.Preset
 		}{{"lan", p2p.PresetLAN}, {"memberlist-lan", presetMemberlistLAN}} {
 			b.Run(fmt.Sprintf("N=%d/preset=%s", n, pc.name), func(b *testing.B) {
-				var conv, det []float64
-				for range b.N {
-					inBubble(b, func(t *testing.T) {
-						res, err := simulate(n, pc.preset, time.Millisecond, p2p.StreamPacketSize)
-						if err != nil {
-							t.Fatal(err)
-						}
-						conv = append(conv, float64(res.converge.Milliseconds()))
-						det = append(det, float64(res.detect.Milliseconds()))
-					})
-				}
-				b.ReportMetric(median(conv), "converge-ms")
-				b.ReportMetric(median(det), "detect-ms")
+				benchSimulate(b, n, pc.preset, p2p.StreamPacketSize)
 			})
 		}
 	}
