@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -252,12 +251,20 @@ func CIDOf(b []byte) cid.Cid {
 // (Ed25519 author, Seq ≥ 1, Prev present exactly when Seq > 1, known kind,
 // 64-byte signature) and a body that decodes for its kind. It does not check
 // the signature; call Verify.
+//
+// The entry keeps b (and parts of it): the caller must not modify b after.
 func Decode(b []byte) (*Entry, error) {
+	return decodeAs(b, cid.Undef)
+}
+
+// decodeAs is Decode for bytes whose CID the caller already computed
+// (cid.Undef: compute it).
+func decodeAs(b []byte, id cid.Cid) (*Entry, error) {
 	if len(b) > MaxEntrySize {
 		return nil, fmt.Errorf("%w: entry of %d bytes (max %d)", ErrTooLarge, len(b), MaxEntrySize)
 	}
-	var w wireEntry
-	if err := unmarshalCanonical(b, &w); err != nil {
+	w, err := decodeWire(b)
+	if err != nil {
 		return nil, err
 	}
 	e := &Entry{Author: peer.ID(w.Author), Seq: w.Seq, Kind: Kind(w.Kind), TimeNanos: w.Time, Body: w.Body, Sig: w.Sig}
@@ -292,7 +299,10 @@ func Decode(b []byte) (*Entry, error) {
 	}
 	e.body = body
 	e.raw = b
-	e.id = CIDOf(b)
+	if !id.Defined() {
+		id = CIDOf(b)
+	}
+	e.id = id
 	return e, nil
 }
 
@@ -305,39 +315,33 @@ func DecodeVerified(b []byte) (*Entry, error) {
 	return e, e.Verify()
 }
 
-// Verify checks the signature against the author's public key.
+// Verify checks the signature against the author's public key, under the
+// ledger's signature rule (see verifyOpts).
 func (e *Entry) Verify() error {
-	pub, err := pubKeyOf(e.Author)
-	if err != nil {
-		return err
-	}
 	msg, err := e.signedMessage()
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	if !ed25519.Verify(pub, msg, e.Sig) {
+	ok, err := verifySig(e.Author, msg, e.Sig)
+	if err != nil {
+		return err
+	}
+	if !ok {
 		return fmt.Errorf("%w: entry %s by %s", ErrBadSignature, e.id, e.Author)
 	}
 	return nil
 }
 
-// pubKeys caches the raw Ed25519 key of each author seen.
-var pubKeys sync.Map // peer.ID -> ed25519.PublicKey
-
 // pubKeyOf extracts the raw Ed25519 public key inlined in an identity-hash
-// peer ID (fast path, no protobuf or interface allocation after the first).
+// peer ID. Nothing is cached here: entries under made-up authors must not
+// grow memory (verified authors' expanded keys are cached, bounded, in
+// expandedKeys).
 func pubKeyOf(id peer.ID) (ed25519.PublicKey, error) {
-	if v, ok := pubKeys.Load(id); ok {
-		return v.(ed25519.PublicKey), nil
-	}
 	// identity multihash (0x00), length 36, protobuf {KeyType=1 (Ed25519), Data: 32 bytes}.
-	b := []byte(id)
-	if len(b) != 38 || b[0] != 0x00 || b[1] != 36 || b[2] != 0x08 || b[3] != 0x01 || b[4] != 0x12 || b[5] != 0x20 {
+	if len(id) != 38 || id[0] != 0x00 || id[1] != 36 || id[2] != 0x08 || id[3] != 0x01 || id[4] != 0x12 || id[5] != 0x20 {
 		return nil, fmt.Errorf("%w: %q", ErrBadAuthor, id)
 	}
-	pub := ed25519.PublicKey(bytes.Clone(b[6:]))
-	pubKeys.Store(id, pub)
-	return pub, nil
+	return ed25519.PublicKey(id[6:]), nil
 }
 
 // Signer signs entries with a node's Ed25519 key.

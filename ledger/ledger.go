@@ -227,21 +227,23 @@ func (l *Ledger) AppendContract(ctx context.Context, c Contract) (*Entry, error)
 }
 
 // unheld drops the raw entries already held (a hash is much cheaper than a
-// signature check, and anti-entropy and gossip often deliver both).
-func (l *Ledger) unheld(raws [][]byte) [][]byte {
+// signature check, and anti-entropy and gossip often deliver both). It
+// returns the others with their CIDs.
+func (l *Ledger) unheld(raws [][]byte) ([][]byte, []cid.Cid) {
 	ids := make([]cid.Cid, len(raws))
 	for i, b := range raws {
 		ids[i] = CIDOf(b)
 	}
-	out := raws[:0:0]
+	out, outIDs := raws[:0:0], ids[:0]
 	l.mu.Lock()
 	for i, b := range raws {
 		if !l.set.Has(ids[i]) {
 			out = append(out, b)
+			outIDs = append(outIDs, ids[i])
 		}
 	}
 	l.mu.Unlock()
-	return out
+	return out, outIDs
 }
 
 // Has reports whether the entry with CID c is held.
@@ -255,37 +257,36 @@ func (l *Ledger) Has(c cid.Cid) bool {
 // goroutines. It returns the good entries (input order) and one error per
 // rejected input.
 func (l *Ledger) VerifyAll(raws [][]byte) ([]*Entry, []error) {
-	return verifyParallel(raws, l.cfg.Workers)
+	return verifyParallel(raws, nil, l.cfg.Workers)
 }
 
-func verifyParallel(raws [][]byte, workers int) ([]*Entry, []error) {
+// verifyParallel decodes and verifies raws (whose CIDs are ids, or nil to
+// compute them) on up to workers goroutines.
+func verifyParallel(raws [][]byte, ids []cid.Cid, workers int) ([]*Entry, []error) {
 	out := make([]*Entry, len(raws))
 	errs := make([]error, len(raws))
 	if workers < 1 {
 		workers = 1
 	}
-	if len(raws) < 4 || workers == 1 {
-		for i, b := range raws {
-			out[i], errs[i] = DecodeVerified(b)
+	workers = max(1, min(workers, len(raws)/batchMin))
+	var wg sync.WaitGroup
+	chunk := (len(raws) + workers - 1) / workers
+	for w := 0; w < workers; w++ {
+		lo, hi := w*chunk, min((w+1)*chunk, len(raws))
+		if lo >= hi {
+			break
 		}
-	} else {
-		var wg sync.WaitGroup
-		chunk := (len(raws) + workers - 1) / workers
-		for w := 0; w < workers; w++ {
-			lo, hi := w*chunk, min((w+1)*chunk, len(raws))
-			if lo >= hi {
-				break
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var part []cid.Cid
+			if ids != nil {
+				part = ids[lo:hi]
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := lo; i < hi; i++ {
-					out[i], errs[i] = DecodeVerified(raws[i])
-				}
-			}()
-		}
-		wg.Wait()
+			decodeVerifyBatch(raws[lo:hi], part, out[lo:hi], errs[lo:hi])
+		}()
 	}
+	wg.Wait()
 	good := out[:0]
 	var bad []error
 	for i, e := range out {
@@ -298,13 +299,41 @@ func verifyParallel(raws [][]byte, workers int) ([]*Entry, []error) {
 	return good, bad
 }
 
+// decodeVerifyBatch decodes raws into out (errs gets each refusal) and
+// verifies the decoded entries' signatures as one batch.
+func decodeVerifyBatch(raws [][]byte, ids []cid.Cid, out []*Entry, errs []error) {
+	decoded := make([]*Entry, 0, len(raws))
+	at := make([]int, 0, len(raws))
+	for i, b := range raws {
+		id := cid.Undef
+		if ids != nil {
+			id = ids[i]
+		}
+		e, err := decodeAs(b, id)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		decoded = append(decoded, e)
+		at = append(at, i)
+	}
+	for j, err := range verifyEntries(decoded) {
+		if err != nil {
+			errs[at[j]] = err
+			continue
+		}
+		out[at[j]] = decoded[j]
+	}
+}
+
 // Ingest verifies raw entries received from peers (in parallel), stores the
 // new ones in one transaction (one fsync) and merges them. It returns the
 // entries that were new. Rejected inputs give an error wrapping ErrRejected
 // (and why), while the good ones are still ingested; any other error is a
 // local failure and nothing was ingested.
 func (l *Ledger) Ingest(ctx context.Context, raws [][]byte) ([]*Entry, error) {
-	good, bad := l.VerifyAll(l.unheld(raws))
+	fresh, ids := l.unheld(raws)
+	good, bad := verifyParallel(fresh, ids, l.cfg.Workers)
 	added, err := l.AddVerified(ctx, good)
 	if err != nil {
 		return nil, err
@@ -331,7 +360,8 @@ func (l *Ledger) IngestStream(ctx context.Context, in <-chan [][]byte) (int, err
 		go func() {
 			defer wg.Done()
 			for raws := range in {
-				good, bad := verifyParallel(l.unheld(raws), 1)
+				fresh, ids := l.unheld(raws)
+				good, bad := verifyParallel(fresh, ids, 1)
 				if len(bad) > 0 {
 					l.log.Debug("ledger: rejected entries", "count", len(bad), "first", bad[0])
 				}
