@@ -324,8 +324,10 @@ func (s *Service) sendBlock(st network.Stream, c cid.Cid, data []byte, walk bool
 	if _, err := st.Write(AppendBlockHeader(hb[:0], c, len(data))); err != nil {
 		return nil, err
 	}
-	if _, err := st.Write(data); err != nil {
-		return nil, err
+	for off := 0; off < len(data); off += wirePiece {
+		if _, err := st.Write(data[off:min(off+wirePiece, len(data))]); err != nil {
+			return nil, err
+		}
 	}
 	s.bytesServed.Add(int64(len(data)))
 	if !walk || c.Prefix().Codec != cid.DagCBOR {
@@ -665,3 +667,10 @@ type rxFrame struct {
 
 // pipelineDepth is how many verified blocks may wait to be stored.
 const pipelineDepth = 3
+
+// wirePiece is the largest write that yamux sends as one frame inside one
+// Noise message: a Noise message carries at most 65 519 bytes of plaintext
+// and a yamux frame header takes 12 of them. A larger write becomes frames
+// of 65 536 bytes that straddle two Noise messages each (two encryptions,
+// two socket writes, and on the fetcher two decryptions and a copy).
+const wirePiece = 65519 - 12
