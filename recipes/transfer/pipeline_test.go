@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -101,6 +103,10 @@ func TestPipelinedLieMidStreamIsRejectedAndRetried(t *testing.T) {
 				if got := f.st.HasBlock(c); got != (i < lieAt) {
 					t.Fatalf("block %d of %d stored = %v: only the blocks verified before the lie may be kept", i, len(order), got)
 				}
+			}
+			// The lie was received into a temporary file: dropped with it.
+			if left, err := os.ReadDir(filepath.Join(f.st.Dir(), "tmp")); err != nil || len(left) != 0 {
+				t.Fatalf("the fetcher's tmp/ keeps %d files after the lie (%v)", len(left), err)
 			}
 
 			before := honest.svc.Stats().BytesServed

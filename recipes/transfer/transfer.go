@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"log/slog"
 	"runtime/debug"
 	"strings"
@@ -248,11 +249,11 @@ func (s *Service) handle(st network.Stream) {
 	_ = st.Close()
 }
 
-// blockBufs holds the buffers fetchers receive blocks into, so that a
-// transfer allocates nothing per block and the garbage collector stays
-// quiet.
+// blockBufs holds the buffers fetchers read block data into (a piece of a
+// chunk on its way to the store, or a whole manifest), so that a transfer
+// allocates almost nothing and the garbage collector stays quiet.
 var blockBufs = sync.Pool{New: func() any {
-	b := make([]byte, 0, store.ChunkSize)
+	b := make([]byte, 0, readPiece)
 	return &b
 }}
 
@@ -538,83 +539,67 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 	for _, c := range want {
 		expected[c] = true
 	}
-	// A reader goroutine decodes frames and hashes each block piece by
-	// piece as it arrives (the stream decrypts in yamux's own goroutine),
-	// while this one stores the previous verified block.
-	frames := make(chan rxFrame, pipelineDepth)
-	free := make(chan *[]byte, pipelineDepth+2)
-	for range pipelineDepth + 2 {
-		free <- getBuf()
+	// One goroutine reads every frame and stores each block as it streams
+	// in: each piece of data is hashed and written into the block's
+	// temporary file right after it is read, while it is in the CPU cache
+	// (the stream decrypts in yamux's own goroutine). A block joins the
+	// store only after its last piece matched the CID.
+	r := bufio.NewReaderSize(st, 64<<10)
+	hs := sha256.New()
+	bp := getBuf()
+	defer putBuf(bp)
+	var bw *store.BlockWriter
+	defer func() {
+		if bw != nil {
+			bw.Abort()
+		}
+	}()
+	begin := func(fh FrameHeader) (io.Writer, bool, error) {
+		if !expected[fh.CID] {
+			return nil, false, fmt.Errorf("%w: %s", ErrUnexpectedBlock, fh.CID)
+		}
+		delete(expected, fh.CID)
+		w, err := s.store.NewBlockWriter(fh.CID)
+		if err != nil {
+			return nil, false, fmt.Errorf("block %s: %w", fh.CID, err)
+		}
+		bw = w
+		// The fetcher needs a manifest's links: keep its data.
+		return w, fh.CID.Prefix().Codec == cid.DagCBOR, nil
 	}
-	defer func() { // buffers the reader no longer holds go back to the pool
-		for {
-			select {
-			case b := <-free:
-				putBuf(b)
-			default:
-				return
-			}
-		}
-	}()
-	readErr := make(chan error, 1)
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		defer close(frames)
-		r := bufio.NewReaderSize(st, 64<<10)
-		hs := sha256.New()
-		for {
-			var bp *[]byte
-			select {
-			case bp = <-free:
-			case <-done:
-				return
-			}
-			_ = st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
-			fh, data, verr, err := readVerified(r, (*bp)[:0], hs)
-			*bp = data
-			if err != nil {
-				readErr <- err
-				return
-			}
-			f := rxFrame{FrameHeader: fh, buf: bp, verr: verr}
-			select {
-			case frames <- f:
-			case <-done:
-				return
-			}
-			if fh.Type != FrameBlock || f.verr != nil {
-				return
-			}
-		}
-	}()
 	stored := 0
-	for f := range frames {
-		switch f.Type {
+	for {
+		_ = st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		fh, data, verr, err := readVerified(r, (*bp)[:0], hs, begin)
+		*bp = data
+		if err != nil {
+			_ = st.Reset()
+			if ctx.Err() != nil {
+				return stored, ctx.Err()
+			}
+			return stored, err
+		}
+		switch fh.Type {
 		case FrameEnd:
 			return stored, nil
 		case FrameError:
 			_ = st.Reset()
-			return stored, fmt.Errorf("%w: %s", ErrRemote, f.Msg)
+			return stored, fmt.Errorf("%w: %s", ErrRemote, fh.Msg)
 		}
-		if !expected[f.CID] {
+		if verr != nil {
 			_ = st.Reset()
-			return stored, fmt.Errorf("%w: %s", ErrUnexpectedBlock, f.CID)
+			return stored, fmt.Errorf("block %s: %w", fh.CID, verr)
 		}
-		delete(expected, f.CID)
-		if f.verr != nil {
+		err = bw.Commit()
+		bw = nil
+		if err != nil {
 			_ = st.Reset()
-			return stored, fmt.Errorf("block %s: %w", f.CID, f.verr)
-		}
-		data := *f.buf
-		if err := s.store.PutVerifiedBlock(f.CID, data); err != nil {
-			_ = st.Reset()
-			return stored, fmt.Errorf("block %s: %w", f.CID, err)
+			return stored, fmt.Errorf("block %s: %w", fh.CID, err)
 		}
 		stored++
-		s.bytesFetched.Add(int64(len(data)))
-		if f.CID.Prefix().Codec == cid.DagCBOR {
-			links, err := store.Links(f.CID, data)
+		s.bytesFetched.Add(int64(fh.Len))
+		if fh.CID.Prefix().Codec == cid.DagCBOR {
+			links, err := store.Links(fh.CID, data)
 			if err != nil {
 				_ = st.Reset()
 				return stored, err
@@ -623,21 +608,19 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 				expected[l] = true
 			}
 		}
-		free <- f.buf
 	}
-	_ = st.Reset()
-	err = <-readErr
-	if ctx.Err() != nil {
-		return stored, ctx.Err()
-	}
-	return stored, err
 }
 
-// readVerified reads one frame; a block's data goes into buf, is hashed
-// piece by piece as it arrives and checked against the block's CID: verr
-// says why it does not match (then the stream must be dropped). err is a
-// broken or cut stream.
-func readVerified(r *bufio.Reader, buf []byte, hs hash.Hash) (fh FrameHeader, data []byte, verr, err error) {
+// readVerified reads one frame. For a block frame, begin is called once
+// the header is read (its error ends the read) and says where the data
+// goes: each piece of at most readPiece bytes is hashed right after it is
+// read and then written to w, while it is still in the CPU cache; with
+// keep, the whole data is also returned in buf (grown as needed; else buf
+// only holds the piece being read). At the end of the block the digest is
+// compared with the CID's: verr says why it does not match (then what w
+// received must be dropped, and the stream too). err is a broken or cut
+// stream, or begin's or w's error.
+func readVerified(r *bufio.Reader, buf []byte, hs hash.Hash, begin func(FrameHeader) (w io.Writer, keep bool, err error)) (fh FrameHeader, data []byte, verr, err error) {
 	fh, err = ReadFrameHeader(r)
 	if err != nil || fh.Type != FrameBlock {
 		return fh, buf, nil, err
@@ -646,8 +629,12 @@ func readVerified(r *bufio.Reader, buf []byte, hs hash.Hash) (fh FrameHeader, da
 	if verr != nil {
 		return fh, buf, verr, nil
 	}
+	w, keep, err := begin(fh)
+	if err != nil {
+		return fh, buf, nil, err
+	}
 	hs.Reset()
-	data, err = ReadBlockData(r, fh.Len, buf, hs)
+	data, err = readBlockData(r, fh.Len, buf, keep, hs, w)
 	if err != nil {
 		return fh, data, nil, fmt.Errorf("block %s: %w", fh.CID, err)
 	}
@@ -657,16 +644,6 @@ func readVerified(r *bufio.Reader, buf []byte, hs hash.Hash) (fh FrameHeader, da
 	}
 	return fh, data, nil, nil
 }
-
-// rxFrame is a received frame with its block checked against its CID.
-type rxFrame struct {
-	FrameHeader
-	buf  *[]byte // the block's data (a blockBufs buffer)
-	verr error   // why the data does not match the CID
-}
-
-// pipelineDepth is how many verified blocks may wait to be stored.
-const pipelineDepth = 3
 
 // wirePiece is the largest write that yamux sends as one frame inside one
 // Noise message: a Noise message carries at most 65 519 bytes of plaintext

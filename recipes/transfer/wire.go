@@ -281,18 +281,34 @@ const readPiece = 128 << 10
 // memory). When h is not nil, every piece is written to h right after it
 // is read, while it is in the CPU cache.
 func ReadBlockData(r *bufio.Reader, n int, buf []byte, h hash.Hash) ([]byte, error) {
+	return readBlockData(r, n, buf, true, h, nil)
+}
+
+// readBlockData reads the n data bytes of a block frame in pieces of at
+// most readPiece bytes, each written to h and then to w (when not nil)
+// right after it is read. With keep, the data accumulates in buf (grown
+// with what arrives); without, buf only holds the current piece.
+func readBlockData(r *bufio.Reader, n int, buf []byte, keep bool, h hash.Hash, w io.Writer) ([]byte, error) {
 	buf = buf[:0]
-	for len(buf) < n {
-		k := min(n-len(buf), readPiece)
+	for got := 0; got < n; {
+		k := min(n-got, readPiece)
 		buf = slices.Grow(buf, k)
 		piece := buf[len(buf) : len(buf)+k]
 		if m, err := io.ReadFull(r, piece); err != nil {
-			return buf, fmt.Errorf("%w: block cut after %d of %d bytes: %v", ErrTruncated, len(buf)+m, n, eofOr(err))
+			return buf, fmt.Errorf("%w: block cut after %d of %d bytes: %v", ErrTruncated, got+m, n, eofOr(err))
 		}
 		if h != nil {
 			h.Write(piece)
 		}
-		buf = buf[:len(buf)+k]
+		if w != nil {
+			if _, err := w.Write(piece); err != nil {
+				return buf, err
+			}
+		}
+		got += k
+		if keep {
+			buf = buf[:len(buf)+k]
+		}
 	}
 	return buf, nil
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"io"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -141,8 +142,13 @@ func FuzzReadVerified(f *testing.F) {
 		r := bufio.NewReader(bytes.NewReader(in))
 		hs := sha256.New()
 		var b []byte
+		var got bytes.Buffer // what the fetcher would write into the store
+		begin := func(FrameHeader) (io.Writer, bool, error) {
+			got.Reset()
+			return &got, true, nil
+		}
 		for range 64 {
-			fh, data, verr, err := readVerified(r, b[:0], hs)
+			fh, data, verr, err := readVerified(r, b[:0], hs, begin)
 			b = data
 			if err != nil {
 				if !errors.Is(err, ErrProtocol) && !errors.Is(err, ErrTruncated) {
@@ -161,6 +167,9 @@ func FuzzReadVerified(f *testing.F) {
 			}
 			if err := store.Verify(fh.CID, data); err != nil {
 				t.Fatalf("accepted a block that does not match its CID: %v", err)
+			}
+			if !bytes.Equal(got.Bytes(), data) {
+				t.Fatalf("wrote %d bytes for a block of %d", got.Len(), len(data))
 			}
 		}
 	})
