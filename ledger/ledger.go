@@ -347,25 +347,47 @@ func (l *Ledger) Ingest(ctx context.Context, raws [][]byte) ([]*Entry, error) {
 // IngestStream ingests batches of raw entries from in until it is closed,
 // as a pipeline: cfg.Workers goroutines each decode and verify whole
 // batches while the commit stage stores what was already verified,
-// grouping whatever is ready into one transaction (one fsync).
-// Rejected entries are logged and skipped. It returns how many entries were
-// new, and the first local (storage) error, after which it drains in.
+// grouping whatever is ready into one transaction (one fsync). The commit
+// stage takes batches in the order they arrived, so that a log streamed in
+// order is appended to the store in order (a batch committed ahead of the
+// one before it would make every insert of the latter shift the B+tree
+// leaf it lands in). Rejected entries are logged and skipped. It returns
+// how many entries were new, and the first local (storage) error, after
+// which it drains in.
 func (l *Ledger) IngestStream(ctx context.Context, in <-chan [][]byte) (int, error) {
+	type job struct {
+		n    int
+		raws [][]byte
+	}
+	type done struct {
+		n  int
+		es []*Entry
+	}
+	workers := max(1, l.cfg.Workers)
+	jobs := make(chan job, workers)
+	go func() {
+		n := 0
+		for raws := range in {
+			jobs <- job{n, raws}
+			n++
+		}
+		close(jobs)
+	}()
 	// Each worker verifies whole batches on its own: no barrier between
-	// workers, so every core stays busy (order does not matter to the set).
-	verified := make(chan []*Entry, 2*l.cfg.Workers)
+	// workers, so every core stays busy.
+	verified := make(chan done, 2*workers)
 	var wg sync.WaitGroup
-	for w := 0; w < l.cfg.Workers; w++ {
+	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for raws := range in {
-				fresh, ids := l.unheld(raws)
+			for j := range jobs {
+				fresh, ids := l.unheld(j.raws)
 				good, bad := verifyParallel(fresh, ids, 1)
 				if len(bad) > 0 {
 					l.log.Debug("ledger: rejected entries", "count", len(bad), "first", bad[0])
 				}
-				verified <- good
+				verified <- done{j.n, good}
 			}
 		}()
 	}
@@ -373,29 +395,44 @@ func (l *Ledger) IngestStream(ctx context.Context, in <-chan [][]byte) (int, err
 	const maxGroup = 16 * MaxBatch
 	added := 0
 	var firstErr error
-	for batch := range verified {
-		// Group what is already waiting into one commit.
-		group := batch
+	waiting := map[int][]*Entry{} // verified ahead of their turn
+	next := 0
+	var group []*Entry
+	commit := func() {
+		if len(group) > 0 && firstErr == nil {
+			n, err := l.AddVerified(ctx, group)
+			added += len(n)
+			if err != nil {
+				firstErr = err
+			}
+		}
+		group = nil
+	}
+	for d := range verified {
+		waiting[d.n] = d.es
+		// Take whatever else is already verified, then every batch whose
+		// turn has come, into one commit.
 	more:
-		for len(group) < maxGroup {
+		for {
 			select {
-			case b, ok := <-verified:
+			case d, ok := <-verified:
 				if !ok {
 					break more
 				}
-				group = append(group, b...)
+				waiting[d.n] = d.es
 			default:
 				break more
 			}
 		}
-		if firstErr != nil {
-			continue
+		for es, ok := waiting[next]; ok; es, ok = waiting[next] {
+			delete(waiting, next)
+			next++
+			group = append(group, es...)
+			if len(group) >= maxGroup {
+				commit()
+			}
 		}
-		n, err := l.AddVerified(ctx, group)
-		added += len(n)
-		if err != nil {
-			firstErr = err
-		}
+		commit()
 	}
 	return added, firstErr
 }
