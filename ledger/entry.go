@@ -226,18 +226,23 @@ func (e *Entry) unsignedBytes() ([]byte, error) {
 // cut from the canonical encoding (array header 0x87 → 0x86, signature
 // dropped), which is exactly what unsignedBytes would re-encode.
 func (e *Entry) signedMessage() ([]byte, error) {
+	return e.appendSignedMessage(nil)
+}
+
+// appendSignedMessage appends signedMessage to buf.
+func (e *Entry) appendSignedMessage(buf []byte) ([]byte, error) {
 	const sigEnc = 2 + ed25519.SignatureSize // 0x58 0x40 + 64 bytes
 	if n := len(e.raw); n > 1+sigEnc && e.raw[0] == 0x87 && e.raw[n-sigEnc] == 0x58 && e.raw[n-sigEnc+1] == ed25519.SignatureSize {
-		msg := make([]byte, 0, len(EntryDomain)+n-sigEnc)
-		msg = append(msg, EntryDomain...)
-		msg = append(msg, 0x86)
-		return append(msg, e.raw[1:n-sigEnc]...), nil
+		buf = append(buf, EntryDomain...)
+		buf = append(buf, 0x86)
+		return append(buf, e.raw[1:n-sigEnc]...), nil
 	}
 	u, err := e.unsignedBytes()
 	if err != nil {
 		return nil, err
 	}
-	return append([]byte(EntryDomain), u...), nil
+	buf = append(buf, EntryDomain...)
+	return append(buf, u...), nil
 }
 
 // CIDOf returns the CID of encoded entry bytes: CIDv1, dag-cbor, sha2-256.

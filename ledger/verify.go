@@ -90,6 +90,12 @@ func verifyEntries(es []*Entry) []error {
 		return errs
 	}
 	bv := voi.NewBatchVerifierWithCapacity(len(es))
+	// Every message in one buffer: the verifier keeps them until Verify.
+	size := 0
+	for _, e := range es {
+		size += len(EntryDomain) + len(e.raw)
+	}
+	buf := make([]byte, 0, size)
 	idx := make([]int, 0, len(es)) // batch position -> index in es
 	var fresh map[peer.ID]*voi.ExpandedPublicKey
 	for i, e := range es {
@@ -108,12 +114,14 @@ func verifyEntries(es []*Entry) []error {
 				fresh[e.Author] = k
 			}
 		}
-		msg, err := e.signedMessage()
+		start := len(buf)
+		grown, err := e.appendSignedMessage(buf)
 		if err != nil {
 			errs[i] = fmt.Errorf("%w: %w", ErrMalformed, err)
 			continue
 		}
-		bv.AddExpandedWithOptions(k, msg, e.Sig, verifyOpts)
+		buf = grown
+		bv.AddExpandedWithOptions(k, buf[start:len(buf):len(buf)], e.Sig, verifyOpts)
 		idx = append(idx, i)
 	}
 	if len(idx) == 0 {
