@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
 	"slices"
 	"sort"
+	"sync"
 
 	"github.com/ipfs/go-cid"
 	"github.com/transparency-dev/merkle/compact"
@@ -26,7 +28,7 @@ var hasher = rfc6962.New(crypto.SHA256)
 // leaves merges pending CIDs into the sorted leaf list and returns it.
 func (s *Set) leaves() [][]byte {
 	if len(s.pending) > 0 {
-		sort.Slice(s.pending, func(i, j int) bool { return bytes.Compare(s.pending[i], s.pending[j]) < 0 })
+		sortCIDs(s.pending)
 		if len(s.sorted) == 0 {
 			s.sorted, s.pending = s.pending, nil
 		} else {
@@ -64,17 +66,64 @@ func rootOf(leaves [][]byte) []byte {
 		return hasher.EmptyRoot()
 	}
 	rf := compact.RangeFactory{Hash: hasher.HashChildren}
-	r := rf.NewEmptyRange(0)
-	for _, l := range leaves {
-		if err := r.Append(hasher.HashLeaf(l), nil); err != nil {
-			panic(err) // cannot happen: appending to a range starting at 0
-		}
+	// Large trees: the left part (a power of two) and the rest are hashed
+	// on two goroutines and joined, as RFC 6962 splits a tree.
+	split := 0
+	if len(leaves) >= parallelMin {
+		split = 1 << (bits.Len(uint(len(leaves)-1)) - 1)
 	}
-	root, err := r.GetRootHash(nil)
+	left := rf.NewEmptyRange(0)
+	right := rf.NewEmptyRange(uint64(split))
+	var wg sync.WaitGroup
+	wg.Go(func() { appendLeaves(right, leaves[split:]) })
+	appendLeaves(left, leaves[:split])
+	wg.Wait()
+	if err := left.AppendRange(right, nil); err != nil {
+		panic(err) // cannot happen: right starts where left ends
+	}
+	root, err := left.GetRootHash(nil)
 	if err != nil {
 		panic(err)
 	}
 	return root
+}
+
+// parallelMin is the number of leaves from which sorting and hashing are
+// split over two goroutines.
+const parallelMin = 1 << 14
+
+func appendLeaves(r *compact.Range, leaves [][]byte) {
+	for _, l := range leaves {
+		if err := r.Append(hasher.HashLeaf(l), nil); err != nil {
+			panic(err) // cannot happen: appending at the range's end
+		}
+	}
+}
+
+// sortCIDs sorts CID bytes (two halves on two goroutines when large).
+func sortCIDs(l [][]byte) {
+	if len(l) < parallelMin {
+		slices.SortFunc(l, bytes.Compare)
+		return
+	}
+	a, b := l[:len(l)/2], l[len(l)/2:]
+	var wg sync.WaitGroup
+	wg.Go(func() { slices.SortFunc(b, bytes.Compare) })
+	slices.SortFunc(a, bytes.Compare)
+	wg.Wait()
+	merged := make([][]byte, 0, len(l))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		if bytes.Compare(a[i], b[j]) <= 0 {
+			merged = append(merged, a[i])
+			i++
+		} else {
+			merged = append(merged, b[j])
+			j++
+		}
+	}
+	merged = append(append(merged, a[i:]...), b[j:]...)
+	copy(l, merged)
 }
 
 // RootOf returns the root over a list of CIDs, in any order.
@@ -83,7 +132,7 @@ func RootOf(cids []cid.Cid) []byte {
 	for i, c := range cids {
 		l[i] = c.Bytes()
 	}
-	sort.Slice(l, func(i, j int) bool { return bytes.Compare(l[i], l[j]) < 0 })
+	sortCIDs(l)
 	return rootOf(l)
 }
 

@@ -3,9 +3,11 @@ package ledger
 import (
 	"bytes"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/transparency-dev/merkle/compact"
 	"pgregory.net/rapid"
 )
 
@@ -179,5 +181,38 @@ func TestHugeSeqGapIsCheap(t *testing.T) {
 	r := Audit(set, AuditOptions{})
 	if r.OK || !hasCode(codesFor(r, far), CodeMissingPrev) {
 		t.Fatalf("gap not reported: %+v", r.Problems)
+	}
+}
+
+// Large sets sort and hash on two goroutines; the root must be the one a
+// single RFC 6962 range computes over the sorted leaves, for sizes around
+// the split (powers of two and their neighbours).
+func TestParallelRootMatchesSequential(t *testing.T) {
+	for _, n := range []int{parallelMin - 1, parallelMin, parallelMin + 1, 3*parallelMin + 7, 4 * parallelMin} {
+		leaves := make([][]byte, n)
+		for i := range leaves {
+			leaves[i] = CIDOf([]byte{byte(i), byte(i >> 8), byte(i >> 16)}).Bytes()
+		}
+		want := slices.Clone(leaves)
+		slices.SortFunc(want, bytes.Compare)
+		got := slices.Clone(leaves)
+		sortCIDs(got)
+		if !slices.EqualFunc(got, want, bytes.Equal) {
+			t.Fatalf("n=%d: sortCIDs order differs", n)
+		}
+		rf := compact.RangeFactory{Hash: hasher.HashChildren}
+		r := rf.NewEmptyRange(0)
+		for _, l := range want {
+			if err := r.Append(hasher.HashLeaf(l), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		seq, err := r.GetRootHash(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if par := rootOf(want); !bytes.Equal(par, seq) {
+			t.Fatalf("n=%d: root %x, sequential %x", n, par, seq)
+		}
 	}
 }
