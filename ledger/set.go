@@ -30,6 +30,7 @@ type Set struct {
 
 	sorted  [][]byte // CID bytes of every entry, sorted (Merkle leaves order)
 	pending [][]byte // CID bytes added since sorted was last merged
+	chunk   []*Entry // storage for authorLog.bySeq's one-entry slices
 	root    []byte   // cached root; nil when stale
 }
 
@@ -78,7 +79,20 @@ func (s *Set) Add(e *Entry) (added, equivocation bool) {
 		s.authors[e.Author] = a
 	}
 	prev := a.bySeq[e.Seq]
-	a.bySeq[e.Seq] = append(prev, e)
+	if prev == nil {
+		// The first entry at a seq (nearly all of them): a one-element,
+		// full-capacity window of a shared chunk, so a log costs no
+		// allocation per entry; a second entry at the seq (an
+		// equivocation) gets a slice of its own from append.
+		if len(s.chunk) == cap(s.chunk) {
+			s.chunk = make([]*Entry, 0, 1024)
+		}
+		s.chunk = append(s.chunk, e)
+		n := len(s.chunk)
+		a.bySeq[e.Seq] = s.chunk[n-1 : n : n]
+	} else {
+		a.bySeq[e.Seq] = append(prev, e)
+	}
 	a.count++
 	if len(prev) == 1 {
 		a.forks++
