@@ -1,10 +1,7 @@
 package partition
 
 import (
-	"bytes"
-	"os"
-	"strconv"
-	"strings"
+	"github.com/prometheus/procfs"
 )
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat times (100 on Linux).
@@ -24,46 +21,39 @@ type procStat struct {
 	RSSPages int64
 }
 
-// parseProcStat parses the content of /proc/PID/stat. The command name
-// (field 2) may contain spaces and parentheses, so fields are counted from
-// the last ')'.
-func parseProcStat(b []byte) (procStat, bool) {
-	var s procStat
-	open := bytes.IndexByte(b, '(')
-	end := bytes.LastIndexByte(b, ')')
-	if open < 1 || end < open || end+2 >= len(b) {
-		return s, false
+// procFS reads /proc. Metering samples each partition's processes once per
+// metering interval; prometheus/procfs parses /proc/PID/stat (a command
+// name may hold spaces and parentheses, fields move between kernels).
+var procFS, procFSErr = procfs.NewDefaultFS()
+
+func fromProcfs(st procfs.ProcStat) (procStat, bool) {
+	if st.State == "" {
+		return procStat{}, false
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b[:open])))
-	if err != nil {
-		return s, false
-	}
-	s.PID = pid
-	f := strings.Fields(string(b[end+2:]))
-	// f[0] is field 3 (state); field k is f[k-3].
-	if len(f) < 22 {
-		return s, false
-	}
-	s.State = f[0][0]
-	if !('A' <= s.State && s.State <= 'Z' || 'a' <= s.State && s.State <= 'z') {
-		return s, false
-	}
-	num := func(k int) uint64 { v, _ := strconv.ParseUint(f[k-3], 10, 64); return v }
-	inum := func(k int) int64 { v, _ := strconv.ParseInt(f[k-3], 10, 64); return v }
-	s.PPID = int(inum(4))
-	s.PGID = int(inum(5))
-	s.CPUTicks = num(14) + num(15) + uint64(max(inum(16), 0)) + uint64(max(inum(17), 0))
-	s.Start = num(22)
-	s.RSSPages = inum(24)
-	return s, true
+	return procStat{
+		PID:      st.PID,
+		State:    st.State[0],
+		PPID:     st.PPID,
+		PGID:     st.PGRP,
+		CPUTicks: uint64(st.UTime) + uint64(st.STime) + uint64(max(st.CUTime, 0)) + uint64(max(st.CSTime, 0)),
+		Start:    st.Starttime,
+		RSSPages: int64(st.RSS),
+	}, true
 }
 
 func readProcStat(pid int) (procStat, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if procFSErr != nil {
+		return procStat{}, false
+	}
+	p, err := procFS.Proc(pid)
 	if err != nil {
 		return procStat{}, false
 	}
-	return parseProcStat(b)
+	st, err := p.Stat()
+	if err != nil {
+		return procStat{}, false
+	}
+	return fromProcfs(st)
 }
 
 // procAlive reports whether pid runs and is the process that started at
@@ -82,17 +72,20 @@ func procStart(pid int) uint64 {
 // scanProcs reads every process's stat once (for the /proc fallback of
 // metering and for finding a process group's members).
 func scanProcs() []procStat {
-	ents, err := os.ReadDir("/proc")
+	if procFSErr != nil {
+		return nil
+	}
+	all, err := procFS.AllProcs()
 	if err != nil {
 		return nil
 	}
-	out := make([]procStat, 0, len(ents))
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
+	out := make([]procStat, 0, len(all))
+	for _, p := range all {
+		st, err := p.Stat()
 		if err != nil {
-			continue
+			continue // exited since the listing
 		}
-		if s, ok := readProcStat(pid); ok && s.State != 'Z' {
+		if s, ok := fromProcfs(st); ok && s.State != 'Z' {
 			out = append(out, s)
 		}
 	}
