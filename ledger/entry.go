@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -83,7 +84,7 @@ type unsignedEntry struct {
 }
 
 var (
-	encMode cbor.EncMode
+	encMode cbor.UserBufferEncMode
 	decMode cbor.DecMode
 )
 
@@ -91,7 +92,7 @@ func init() {
 	eo := cbor.CoreDetEncOptions()
 	eo.String = cbor.StringToByteString
 	var err error
-	if encMode, err = eo.EncMode(); err != nil {
+	if encMode, err = eo.UserBufferEncMode(); err != nil {
 		panic(err)
 	}
 	do := cbor.DecOptions{
@@ -119,15 +120,20 @@ func unmarshalCanonical(b []byte, v any) error {
 	if err := decMode.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	again, err := encMode.Marshal(v)
-	if err != nil {
+	again := reencodeBufs.Get().(*bytes.Buffer)
+	defer reencodeBufs.Put(again)
+	again.Reset()
+	if err := encMode.MarshalToBuffer(v, again); err != nil {
 		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	if !bytes.Equal(again, b) {
+	if !bytes.Equal(again.Bytes(), b) {
 		return fmt.Errorf("%w: not canonical CBOR", ErrMalformed)
 	}
 	return nil
 }
+
+// reencodeBufs holds the buffers of unmarshalCanonical's re-encoding.
+var reencodeBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // EncodeBody returns the canonical CBOR of a body struct (Contract, Receipt,
 // Ack, Dispute, Grant or Checkpoint).
