@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -85,54 +86,64 @@ func TestPipelinedLieMidStreamIsRejectedAndRetried(t *testing.T) {
 		{"corrupted chunk, stream goes on", false, store.ErrHashMismatch},
 		{"stream cut inside a chunk", true, transfer.ErrTruncated},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			liar, honest, f := newNode(t, nil), newNode(t, nil), newNode(t, nil)
-			connect(t, f.h, liar.h)
-			connect(t, f.h, honest.h)
-			_, rc, art := publishRecipe(t, honest)
-			copyContent(t, honest.st, liar.st, rc)
-			order := walkOrder(t, honest.st, rc) // recipe, manifest, 4 chunks
-			const lieAt = 3                      // the second chunk
-			liar.h.SetStreamHandler(liar.svc.Protocol(), streamingLiar(liar.st, order[lieAt], tc.cut))
+		for _, batched := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s, batched=%v", tc.name, batched), func(t *testing.T) {
+				defer transfer.SetBatchHash(batched)()
+				testLieMidStream(t, tc.cut, tc.want)
+			})
+		}
+	}
+}
 
-			err := f.svc.Fetch(context.Background(), rc, liar.h.ID())
-			if !errors.Is(err, transfer.ErrNoProvider) || !errors.Is(err, tc.want) {
-				t.Fatalf("want %v from the only provider, got %v", tc.want, err)
-			}
-			for i, c := range order {
-				if got := f.st.HasBlock(c); got != (i < lieAt) {
-					t.Fatalf("block %d of %d stored = %v: only the blocks verified before the lie may be kept", i, len(order), got)
-				}
-			}
-			// The lie was received into a temporary file: dropped with it.
-			if left, err := os.ReadDir(filepath.Join(f.st.Dir(), "tmp")); err != nil || len(left) != 0 {
-				t.Fatalf("the fetcher's tmp/ keeps %d files after the lie (%v)", len(left), err)
-			}
+// testLieMidStream fetches from a provider that lies about the second
+// chunk (cut: ends the stream inside it; else: flips a byte and streams on
+// to the end frame), then from an honest one.
+func testLieMidStream(t *testing.T, cut bool, want error) {
+	liar, honest, f := newNode(t, nil), newNode(t, nil), newNode(t, nil)
+	connect(t, f.h, liar.h)
+	connect(t, f.h, honest.h)
+	_, rc, art := publishRecipe(t, honest)
+	copyContent(t, honest.st, liar.st, rc)
+	order := walkOrder(t, honest.st, rc) // recipe, manifest, 4 chunks
+	const lieAt = 3                      // the second chunk
+	liar.h.SetStreamHandler(liar.svc.Protocol(), streamingLiar(liar.st, order[lieAt], cut))
 
-			before := honest.svc.Stats().BytesServed
-			if err := f.svc.Fetch(context.Background(), rc, liar.h.ID(), honest.h.ID()); err != nil {
-				t.Fatalf("retry with another provider: %v", err)
-			}
-			if !f.st.Has(rc) {
-				t.Fatal("content incomplete after the retry")
-			}
-			rd, _, err := f.st.Open(mustArtifact(t, f.st, rc))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rd.Close()
-			got := make([]byte, len(art)+1)
-			n, _ := readFull(rd, got)
-			if n != len(art) || string(got[:n]) != string(art) {
-				t.Fatalf("fetched artifact differs from the published one (%d of %d bytes)", n, len(art))
-			}
-			if served := honest.svc.Stats().BytesServed - before; served >= int64(len(art)) {
-				t.Fatalf("honest provider served %d bytes: the blocks verified before the lie were thrown away", served)
-			}
-			if f.svc.Stats().FailedAttempts != 2 {
-				t.Fatalf("failed attempts = %d, want the liar's two", f.svc.Stats().FailedAttempts)
-			}
-		})
+	err := f.svc.Fetch(context.Background(), rc, liar.h.ID())
+	if !errors.Is(err, transfer.ErrNoProvider) || !errors.Is(err, want) {
+		t.Fatalf("want %v from the only provider, got %v", want, err)
+	}
+	for i, c := range order {
+		if got := f.st.HasBlock(c); got != (i < lieAt) {
+			t.Fatalf("block %d of %d stored = %v: only the blocks verified before the lie may be kept", i, len(order), got)
+		}
+	}
+	// The lie was received into a temporary file: dropped with it.
+	if left, err := os.ReadDir(filepath.Join(f.st.Dir(), "tmp")); err != nil || len(left) != 0 {
+		t.Fatalf("the fetcher's tmp/ keeps %d files after the lie (%v)", len(left), err)
+	}
+
+	before := honest.svc.Stats().BytesServed
+	if err := f.svc.Fetch(context.Background(), rc, liar.h.ID(), honest.h.ID()); err != nil {
+		t.Fatalf("retry with another provider: %v", err)
+	}
+	if !f.st.Has(rc) {
+		t.Fatal("content incomplete after the retry")
+	}
+	rd, _, err := f.st.Open(mustArtifact(t, f.st, rc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	got := make([]byte, len(art)+1)
+	n, _ := readFull(rd, got)
+	if n != len(art) || string(got[:n]) != string(art) {
+		t.Fatalf("fetched artifact differs from the published one (%d of %d bytes)", n, len(art))
+	}
+	if served := honest.svc.Stats().BytesServed - before; served >= int64(len(art)) {
+		t.Fatalf("honest provider served %d bytes: the blocks verified before the lie were thrown away", served)
+	}
+	if f.svc.Stats().FailedAttempts != 2 {
+		t.Fatalf("failed attempts = %d, want the liar's two", f.svc.Stats().FailedAttempts)
 	}
 }
 

@@ -540,10 +540,12 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 		expected[c] = true
 	}
 	// One goroutine reads every frame and stores each block as it streams
-	// in: each piece of data is hashed and written into the block's
-	// temporary file right after it is read, while it is in the CPU cache
-	// (the stream decrypts in yamux's own goroutine). A block joins the
-	// store only after its last piece matched the CID.
+	// in (the stream decrypts in yamux's own goroutine): each piece of
+	// data is written into the block's temporary file right after it is
+	// read, while it is in the CPU cache, and a block joins the store only
+	// once it matched its CID. Raw chunks are checked 16 at a time with
+	// sha256x16 where the CPU has it (see batch); anything else is hashed
+	// piece by piece as it arrives.
 	r := bufio.NewReaderSize(st, 64<<10)
 	hs := sha256.New()
 	bp := getBuf()
@@ -554,6 +556,8 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 			bw.Abort()
 		}
 	}()
+	b := &batch{s: s}
+	defer b.release()
 	begin := func(fh FrameHeader) (io.Writer, bool, error) {
 		if !expected[fh.CID] {
 			return nil, false, fmt.Errorf("%w: %s", ErrUnexpectedBlock, fh.CID)
@@ -568,23 +572,68 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 		return w, fh.CID.Prefix().Codec == cid.DagCBOR, nil
 	}
 	stored := 0
+	// fail ends the request with err after keeping the chunks that arrived
+	// whole before it and match their CIDs.
+	fail := func(err error) (int, error) {
+		_ = st.Reset()
+		n, verr := b.verify()
+		stored += n
+		if verr != nil {
+			return stored, verr // it came first in the stream
+		}
+		if ctx.Err() != nil {
+			return stored, ctx.Err()
+		}
+		return stored, err
+	}
 	for {
 		_ = st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
-		fh, data, verr, err := readVerified(r, (*bp)[:0], hs, begin)
-		*bp = data
+		fh, err := ReadFrameHeader(r)
 		if err != nil {
-			_ = st.Reset()
-			if ctx.Err() != nil {
-				return stored, ctx.Err()
-			}
-			return stored, err
+			return fail(err)
 		}
 		switch fh.Type {
 		case FrameEnd:
-			return stored, nil
+			n, err := b.verify()
+			stored += n
+			if err != nil {
+				_ = st.Reset()
+			}
+			return stored, err
 		case FrameError:
+			return fail(fmt.Errorf("%w: %s", ErrRemote, fh.Msg))
+		}
+		if b.takes(fh) {
+			if _, _, err := begin(fh); err != nil {
+				return fail(err)
+			}
+			w := bw
+			bw = nil // the batch owns it now
+			if err := b.receive(r, fh, w); err != nil {
+				return fail(err)
+			}
+			if b.full() {
+				n, err := b.verify()
+				stored += n
+				if err != nil {
+					_ = st.Reset()
+					return stored, err
+				}
+			}
+			continue
+		}
+		// Blocks are kept in stream order: what waits in the batch is
+		// checked before this block is.
+		n, err := b.verify()
+		stored += n
+		if err != nil {
 			_ = st.Reset()
-			return stored, fmt.Errorf("%w: %s", ErrRemote, fh.Msg)
+			return stored, err
+		}
+		data, verr, err := receiveVerified(r, fh, (*bp)[:0], hs, begin)
+		*bp = data
+		if err != nil {
+			return fail(err)
 		}
 		if verr != nil {
 			_ = st.Reset()
@@ -611,38 +660,151 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 	}
 }
 
-// readVerified reads one frame. For a block frame, begin is called once
-// the header is read (its error ends the read) and says where the data
-// goes: each piece of at most readPiece bytes is hashed right after it is
-// read and then written to w, while it is still in the CPU cache; with
-// keep, the whole data is also returned in buf (grown as needed; else buf
-// only holds the piece being read). At the end of the block the digest is
-// compared with the CID's: verr says why it does not match (then what w
-// received must be dropped, and the stream too). err is a broken or cut
-// stream, or begin's or w's error.
+// readVerified reads one frame; a block frame's data is received with
+// receiveVerified.
 func readVerified(r *bufio.Reader, buf []byte, hs hash.Hash, begin func(FrameHeader) (w io.Writer, keep bool, err error)) (fh FrameHeader, data []byte, verr, err error) {
 	fh, err = ReadFrameHeader(r)
 	if err != nil || fh.Type != FrameBlock {
 		return fh, buf, nil, err
 	}
+	data, verr, err = receiveVerified(r, fh, buf, hs, begin)
+	return fh, data, verr, err
+}
+
+// receiveVerified receives the data of the block frame fh. begin is called
+// first (its error ends the read) and says where the data goes: each piece
+// of at most readPiece bytes is hashed right after it is read and then
+// written to w, while it is still in the CPU cache; with keep, the whole
+// data is also returned in buf (grown as needed; else buf only holds the
+// piece being read). At the end of the block the digest is compared with
+// the CID's: verr says why it does not match (then what w received must be
+// dropped, and the stream too). err is a broken or cut stream, or begin's
+// or w's error.
+func receiveVerified(r *bufio.Reader, fh FrameHeader, buf []byte, hs hash.Hash, begin func(FrameHeader) (w io.Writer, keep bool, err error)) (data []byte, verr, err error) {
 	digest, verr := store.Digest(fh.CID)
 	if verr != nil {
-		return fh, buf, verr, nil
+		return buf, verr, nil
 	}
 	w, keep, err := begin(fh)
 	if err != nil {
-		return fh, buf, nil, err
+		return buf, nil, err
 	}
 	hs.Reset()
 	data, err = readBlockData(r, fh.Len, buf, keep, hs, w)
 	if err != nil {
-		return fh, data, nil, fmt.Errorf("block %s: %w", fh.CID, err)
+		return data, nil, fmt.Errorf("block %s: %w", fh.CID, err)
 	}
 	var sum [sha256.Size]byte
 	if !bytes.Equal(hs.Sum(sum[:0]), digest) {
-		return fh, data, fmt.Errorf("%w: %s", store.ErrHashMismatch, fh.CID), nil
+		return data, fmt.Errorf("%w: %s", store.ErrHashMismatch, fh.CID), nil
 	}
-	return fh, data, nil, nil
+	return data, nil, nil
+}
+
+// batchHash says whether fetchers check raw chunks in batches with
+// sha256x16 (where the CPU has it; tests turn it off to cover the other
+// path).
+var batchHash = haveX16
+
+// batchLen is how many chunks a batch holds: one per lane of sha256x16.
+const batchLen = 16
+
+// arenas holds the memory batches receive chunks into (16 MiB each).
+var arenas = sync.Pool{New: func() any {
+	b := make([]byte, batchLen*store.ChunkSize)
+	return &b
+}}
+
+// batch holds raw chunks that arrived whole, each already in its
+// temporary file (store.BlockWriter), until they are checked together:
+// verify hashes them side by side with sha256x16 and commits them in
+// stream order up to the first that does not match its CID; that one and
+// everything after it are dropped. Nothing in a batch is part of the
+// store before verify.
+type batch struct {
+	s     *Service
+	arena *[]byte
+	x     *sha256x16
+	cids  []cid.Cid
+	ws    []*store.BlockWriter
+	data  [][]byte
+	sums  [batchLen][sha256.Size]byte
+}
+
+// takes says whether the block frame fh goes into the batch: a raw chunk
+// of at most store.ChunkSize bytes with a CID the store accepts.
+func (b *batch) takes(fh FrameHeader) bool {
+	return batchHash && fh.Len <= store.ChunkSize && store.CheckCID(fh.CID) == nil && fh.CID.Prefix().Codec == cid.Raw
+}
+
+// receive reads the data of fh into the next slot of the arena and, piece
+// by piece, into w; the chunk then waits in the batch (w belongs to it).
+func (b *batch) receive(r *bufio.Reader, fh FrameHeader, w *store.BlockWriter) error {
+	if b.arena == nil {
+		b.arena = arenas.Get().(*[]byte)
+		b.x = newSHA256x16()
+	}
+	i := len(b.cids)
+	slot := (*b.arena)[i*store.ChunkSize : (i+1)*store.ChunkSize]
+	data, err := readBlockData(r, fh.Len, slot[:0], true, nil, w)
+	if err != nil {
+		w.Abort()
+		return fmt.Errorf("block %s: %w", fh.CID, err)
+	}
+	b.cids = append(b.cids, fh.CID)
+	b.ws = append(b.ws, w)
+	b.data = append(b.data, data)
+	return nil
+}
+
+func (b *batch) full() bool { return len(b.cids) == batchLen }
+
+// verify checks the chunks of the batch against their CIDs, commits them
+// in order up to the first that does not match (whose error it returns)
+// and drops the rest; it returns how many it committed and empties the
+// batch.
+func (b *batch) verify() (int, error) {
+	if len(b.cids) == 0 {
+		return 0, nil
+	}
+	defer b.clear()
+	b.x.sum(*b.arena, b.data, b.sums[:len(b.data)])
+	for i, c := range b.cids {
+		digest, err := store.Digest(c)
+		if err == nil && !bytes.Equal(b.sums[i][:], digest) {
+			err = fmt.Errorf("block %s: %w: %s", c, store.ErrHashMismatch, c)
+		}
+		if err == nil {
+			if err = b.ws[i].Commit(); err != nil {
+				err = fmt.Errorf("block %s: %w", c, err)
+			}
+		}
+		if err != nil {
+			return i, err // clear drops the rest
+		}
+		b.s.bytesFetched.Add(int64(len(b.data[i])))
+	}
+	return len(b.cids), nil
+}
+
+// clear drops the chunks still waiting (Abort does nothing on committed
+// ones) and empties the batch.
+func (b *batch) clear() {
+	for _, w := range b.ws {
+		w.Abort()
+	}
+	clear(b.ws)
+	clear(b.data)
+	b.cids, b.ws, b.data = b.cids[:0], b.ws[:0], b.data[:0]
+}
+
+// release drops what waits and gives the arena back.
+func (b *batch) release() {
+	b.clear()
+	if b.arena != nil {
+		arenas.Put(b.arena)
+		b.arena = nil
+	}
 }
 
 // wirePiece is the largest write that yamux sends as one frame inside one
