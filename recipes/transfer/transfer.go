@@ -556,7 +556,7 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 			bw.Abort()
 		}
 	}()
-	b := &batch{s: s}
+	b := &chunks{s: s}
 	defer b.release()
 	begin := func(fh FrameHeader) (io.Writer, bool, error) {
 		if !expected[fh.CID] {
@@ -576,7 +576,7 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 	// whole before it and match their CIDs.
 	fail := func(err error) (int, error) {
 		_ = st.Reset()
-		n, verr := b.verify()
+		n, verr := b.settle()
 		stored += n
 		if verr != nil {
 			return stored, verr // it came first in the stream
@@ -594,7 +594,7 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 		}
 		switch fh.Type {
 		case FrameEnd:
-			n, err := b.verify()
+			n, err := b.settle()
 			stored += n
 			if err != nil {
 				_ = st.Reset()
@@ -613,7 +613,7 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 				return fail(err)
 			}
 			if b.full() {
-				n, err := b.verify()
+				n, err := b.handOff()
 				stored += n
 				if err != nil {
 					_ = st.Reset()
@@ -624,7 +624,7 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 		}
 		// Blocks are kept in stream order: what waits in the batch is
 		// checked before this block is.
-		n, err := b.verify()
+		n, err := b.settle()
 		stored += n
 		if err != nil {
 			_ = st.Reset()
@@ -731,9 +731,98 @@ type batch struct {
 	sums  [batchLen][sha256.Size]byte
 }
 
-// takes says whether the block frame fh goes into the batch: a raw chunk
+// chunks are the batches of one request: one receives chunks while the
+// previous one is checked in a goroutine of its own (hashing 16 MiB takes
+// a few milliseconds, during which the stream goes on), and they are
+// committed in stream order.
+type chunks struct {
+	s          *Service
+	cur, spare *batch
+	checking   chan checked // the batch being checked; nil if none
+}
+
+// checked is the outcome of checking a batch.
+type checked struct {
+	b   *batch
+	n   int
+	err error
+}
+
+func (c *chunks) takes(fh FrameHeader) bool { return takesChunk(fh) }
+
+func (c *chunks) receive(r *bufio.Reader, fh FrameHeader, w *store.BlockWriter) error {
+	if c.cur == nil {
+		c.cur = &batch{s: c.s}
+	}
+	return c.cur.receive(r, fh, w)
+}
+
+func (c *chunks) full() bool { return c.cur != nil && c.cur.full() }
+
+// wait returns what the batch being checked committed and why it stopped.
+func (c *chunks) wait() (int, error) {
+	if c.checking == nil {
+		return 0, nil
+	}
+	r := <-c.checking
+	c.checking = nil
+	c.spare = r.b
+	return r.n, r.err
+}
+
+// handOff waits for the previous batch, then starts checking the current
+// one and receives into the other. It returns what the previous one
+// committed; after its error, the current one is dropped.
+func (c *chunks) handOff() (int, error) {
+	n, err := c.wait()
+	if err != nil {
+		c.cur.clear()
+		return n, err
+	}
+	b := c.cur
+	c.cur, c.spare = c.spare, nil
+	if c.cur == nil {
+		c.cur = &batch{s: c.s}
+	}
+	done := make(chan checked, 1)
+	c.checking = done
+	go func() {
+		n, err := b.verify()
+		done <- checked{b, n, err}
+	}()
+	return n, nil
+}
+
+// settle checks everything received so far: it returns how many chunks
+// it committed and the first mismatch or error, after which nothing is
+// committed.
+func (c *chunks) settle() (int, error) {
+	n, err := c.wait()
+	if c.cur == nil {
+		return n, err
+	}
+	if err != nil {
+		c.cur.clear()
+		return n, err
+	}
+	m, err := c.cur.verify()
+	return n + m, err
+}
+
+// release waits for a check in progress, drops what is not committed and
+// gives the arenas back.
+func (c *chunks) release() {
+	_, _ = c.wait()
+	for _, b := range []*batch{c.cur, c.spare} {
+		if b != nil {
+			b.release()
+		}
+	}
+}
+
+// takesChunk says whether the block frame fh goes into a batch: a raw chunk
 // of at most store.ChunkSize bytes with a CID the store accepts.
-func (b *batch) takes(fh FrameHeader) bool {
+func takesChunk(fh FrameHeader) bool {
 	return batchHash && fh.Len <= store.ChunkSize && store.CheckCID(fh.CID) == nil && fh.CID.Prefix().Codec == cid.Raw
 }
 
