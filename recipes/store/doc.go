@@ -10,12 +10,13 @@
 //	roots/<CID>                                     empty marker: content to announce
 //	tmp/                                            writes in progress
 //
-// Every block is written to tmp/ and renamed into place; Sync fsyncs the
-// blocks written since the last Sync (the Put functions and a completed
-// transfer call it), so acknowledged content survives a crash. A block
-// damaged by a crash before its Sync fails its hash check when read, is
-// removed and counts as missing, so it is fetched again; tmp/ is emptied at
-// Open.
+// Every block is written to tmp/ and renamed into place (a transfer
+// receives a block into tmp/ with a BlockWriter and commits it only once
+// its hash matched); Sync fsyncs the blocks written since the last Sync
+// (the Put functions and a completed transfer call it), so acknowledged
+// content survives a crash. A block damaged by a crash before its Sync
+// fails its hash check when read, is removed and counts as missing, so it
+// is fetched again; tmp/ is emptied at Open.
 //
 // Usage:
 //

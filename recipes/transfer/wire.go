@@ -270,9 +270,11 @@ func ReadFrameHeader(r *bufio.Reader) (FrameHeader, error) {
 	return FrameHeader{Type: FrameBlock, CID: c, Len: int(dl)}, nil
 }
 
-// readPiece is how much block data is read (and hashed, on the fetcher)
-// at a time: small enough to stay in the CPU cache between the read and
-// the hash, and to grow a buffer only with what actually arrived.
+// readPiece is how much block data is read at a time (and, on the
+// fetcher, written to the block's temporary file and, for blocks not
+// checked in batches, hashed): small enough to stay in the CPU cache
+// between the read and what follows, and to grow a buffer only with what
+// actually arrived.
 const readPiece = 128 << 10
 
 // ReadBlockData reads the n data bytes of a block frame into buf (reused
