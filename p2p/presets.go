@@ -21,8 +21,8 @@ const (
 	// half the time, so that an instance is serving again on another host
 	// within 10 s of its host's death (brief P6): probe every 500 ms with
 	// a 250 ms timeout and 3 indirect checks, suspicion multiplier 3 (max
-	// timeout multiplier 6), retransmit multiplier 4, gossip to 3 nodes
-	// every 100 ms, push/pull every 30 s, stream timeout 10 s.
+	// timeout multiplier 6), retransmit multiplier 6, gossip to 3 nodes
+	// every 100 ms, push/pull every 10 s, stream timeout 10 s.
 	PresetLAN Preset = iota
 	// PresetWAN suits machines across the Internet; it is memberlist's
 	// DefaultWANConfig: probe every 5 s with a 3 s timeout, suspicion
@@ -43,6 +43,8 @@ const (
 	lanProbeTimeout   = 250 * time.Millisecond
 	lanSuspicionMult  = 3
 	lanGossipInterval = 100 * time.Millisecond
+	lanRetransmit     = 6
+	lanPushPull       = 10 * time.Second
 )
 
 // String returns "lan", "wan" or "local".
@@ -93,6 +95,8 @@ func (p Preset) MemberlistConfig() *memberlist.Config {
 		c.ProbeTimeout = lanProbeTimeout
 		c.SuspicionMult = lanSuspicionMult
 		c.GossipInterval = lanGossipInterval
+		c.RetransmitMult = lanRetransmit
+		c.PushPullInterval = lanPushPull
 		return c
 	}
 }

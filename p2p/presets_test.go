@@ -47,19 +47,17 @@ func TestLANPresetFitsFailoverBudget(t *testing.T) {
 		t.Errorf("suspicion multiplier %d: Lifeguard expects SuspicionMult-2 confirmations, at least 0", got.SuspicionMult)
 	}
 	// Fields the preset changes, then everything else must be memberlist's.
-	got.ProbeInterval, got.ProbeTimeout, got.SuspicionMult, got.GossipInterval =
-		ref.ProbeInterval, ref.ProbeTimeout, ref.SuspicionMult, ref.GossipInterval
+	got.ProbeInterval, got.ProbeTimeout, got.SuspicionMult, got.GossipInterval, got.RetransmitMult, got.PushPullInterval =
+		ref.ProbeInterval, ref.ProbeTimeout, ref.SuspicionMult, ref.GossipInterval, ref.RetransmitMult, ref.PushPullInterval
 	same := []struct {
 		name     string
 		got, ref any
 	}{
 		{"IndirectChecks", got.IndirectChecks, ref.IndirectChecks},
-		{"RetransmitMult", got.RetransmitMult, ref.RetransmitMult},
 		{"SuspicionMaxTimeoutMult", got.SuspicionMaxTimeoutMult, ref.SuspicionMaxTimeoutMult},
 		{"AwarenessMaxMultiplier", got.AwarenessMaxMultiplier, ref.AwarenessMaxMultiplier},
 		{"GossipNodes", got.GossipNodes, ref.GossipNodes},
 		{"GossipToTheDeadTime", got.GossipToTheDeadTime, ref.GossipToTheDeadTime},
-		{"PushPullInterval", got.PushPullInterval, ref.PushPullInterval},
 		{"TCPTimeout", got.TCPTimeout, ref.TCPTimeout},
 		{"DisableTcpPings", got.DisableTcpPings, ref.DisableTcpPings},
 	}
