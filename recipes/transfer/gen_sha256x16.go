@@ -63,29 +63,26 @@ func main() {
 		p("\tVPGATHERDD %d(SI)(Z27*1), K1, %s", 4*j, w(j))
 		p("\tVPSHUFB Z28, %s, %s", w(j), w(j))
 	}
+	// sigma adds to dst the xor of x rotated right by r1 and r2 and
+	// shifted or rotated (op) by r3: SHA-256's σ0, σ1, Σ0 and Σ1.
+	sigma := func(x string, r1, r2 int, op string, r3 int, dst string) {
+		p("\tVPRORD $%d, %s, Z24", r1, x)
+		p("\tVPRORD $%d, %s, Z25", r2, x)
+		p("\t%s $%d, %s, Z26", op, r3, x)
+		p("\tVPTERNLOGD $0x96, Z26, Z25, Z24")
+		p("\tVPADDD Z24, %s, %s", dst, dst)
+	}
 	regs := []string{"Z0", "Z1", "Z2", "Z3", "Z4", "Z5", "Z6", "Z7"}
 	for t := 0; t < 64; t++ {
 		if t >= 16 {
 			wt, w15, w7, w2 := w(t), w(t+1), w(t+9), w(t+14)
-			p("\tVPRORD $7, %s, Z24", w15)
-			p("\tVPRORD $18, %s, Z25", w15)
-			p("\tVPSRLD $3, %s, Z26", w15)
-			p("\tVPTERNLOGD $0x96, Z26, Z25, Z24")
-			p("\tVPADDD Z24, %s, %s", wt, wt)
-			p("\tVPRORD $17, %s, Z24", w2)
-			p("\tVPRORD $19, %s, Z25", w2)
-			p("\tVPSRLD $10, %s, Z26", w2)
-			p("\tVPTERNLOGD $0x96, Z26, Z25, Z24")
-			p("\tVPADDD Z24, %s, %s", wt, wt)
+			sigma(w15, 7, 18, "VPSRLD", 3, wt)  // σ0(w[t-15])
+			sigma(w2, 17, 19, "VPSRLD", 10, wt) // σ1(w[t-2])
 			p("\tVPADDD %s, %s, %s", w7, wt, wt)
 		}
 		a, bb, c, d, e, f, g, h := regs[0], regs[1], regs[2], regs[3], regs[4], regs[5], regs[6], regs[7]
 		p("\t// round %d", t)
-		p("\tVPRORD $6, %s, Z24", e)
-		p("\tVPRORD $11, %s, Z25", e)
-		p("\tVPRORD $25, %s, Z26", e)
-		p("\tVPTERNLOGD $0x96, Z26, Z25, Z24")
-		p("\tVPADDD Z24, %s, %s", h, h)
+		sigma(e, 6, 11, "VPRORD", 25, h) // Σ1(e)
 		p("\tVMOVDQA32 %s, Z24", e)
 		p("\tVPTERNLOGD $0xca, %s, %s, Z24", g, f)
 		p("\tVPADDD Z24, %s, %s", h, h)
@@ -93,11 +90,7 @@ func main() {
 		p("\tVPADDD Z24, %s, %s", h, h)
 		p("\tVPADDD %s, %s, %s", w(t), h, h)
 		p("\tVPADDD %s, %s, %s", h, d, d)
-		p("\tVPRORD $2, %s, Z24", a)
-		p("\tVPRORD $13, %s, Z25", a)
-		p("\tVPRORD $22, %s, Z26", a)
-		p("\tVPTERNLOGD $0x96, Z26, Z25, Z24")
-		p("\tVPADDD Z24, %s, %s", h, h)
+		sigma(a, 2, 13, "VPRORD", 22, h) // Σ0(a)
 		p("\tVMOVDQA32 %s, Z24", a)
 		p("\tVPTERNLOGD $0xe8, %s, %s, Z24", c, bb)
 		p("\tVPADDD Z24, %s, %s", h, h)
