@@ -603,7 +603,7 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 		case FrameError:
 			return fail(fmt.Errorf("%w: %s", ErrRemote, fh.Msg))
 		}
-		if b.takes(fh) {
+		if takesChunk(fh) {
 			if _, _, err := begin(fh); err != nil {
 				return fail(err)
 			}
@@ -658,17 +658,6 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 			}
 		}
 	}
-}
-
-// readVerified reads one frame; a block frame's data is received with
-// receiveVerified.
-func readVerified(r *bufio.Reader, buf []byte, hs hash.Hash, begin func(FrameHeader) (w io.Writer, keep bool, err error)) (fh FrameHeader, data []byte, verr, err error) {
-	fh, err = ReadFrameHeader(r)
-	if err != nil || fh.Type != FrameBlock {
-		return fh, buf, nil, err
-	}
-	data, verr, err = receiveVerified(r, fh, buf, hs, begin)
-	return fh, data, verr, err
 }
 
 // receiveVerified receives the data of the block frame fh. begin is called
@@ -747,8 +736,6 @@ type checked struct {
 	n   int
 	err error
 }
-
-func (c *chunks) takes(fh FrameHeader) bool { return takesChunk(fh) }
 
 func (c *chunks) receive(r *bufio.Reader, fh FrameHeader, w *store.BlockWriter) error {
 	if c.cur == nil {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"hash"
 	"io"
 	"testing"
 
@@ -173,4 +174,15 @@ func FuzzReadVerified(f *testing.F) {
 			}
 		}
 	})
+}
+
+// readVerified reads one frame as the fetcher does; a block frame's data
+// is received with receiveVerified.
+func readVerified(r *bufio.Reader, buf []byte, hs hash.Hash, begin func(FrameHeader) (w io.Writer, keep bool, err error)) (fh FrameHeader, data []byte, verr, err error) {
+	fh, err = ReadFrameHeader(r)
+	if err != nil || fh.Type != FrameBlock {
+		return fh, buf, nil, err
+	}
+	data, verr, err = receiveVerified(r, fh, buf, hs, begin)
+	return fh, data, verr, err
 }
