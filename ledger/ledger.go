@@ -265,9 +265,6 @@ func (l *Ledger) VerifyAll(raws [][]byte) ([]*Entry, []error) {
 func verifyParallel(raws [][]byte, ids []cid.Cid, workers int) ([]*Entry, []error) {
 	out := make([]*Entry, len(raws))
 	errs := make([]error, len(raws))
-	if workers < 1 {
-		workers = 1
-	}
 	workers = max(1, min(workers, len(raws)/batchMin))
 	var wg sync.WaitGroup
 	chunk := (len(raws) + workers - 1) / workers
