@@ -45,9 +45,19 @@ func (s *lineScanner) next() {
 	s.i++
 }
 
+// record notes the line of path and of those of its ancestors not seen
+// yet: a header [a.b] or a dotted key a.b = 1 is where a first appears too.
 func (s *lineScanner) record(path string) {
-	if _, ok := s.lines[path]; !ok && path != "" {
-		s.lines[path] = s.line
+	for p := path; p != ""; {
+		if _, ok := s.lines[p]; ok {
+			return // its ancestors were seen no later
+		}
+		s.lines[p] = s.line
+		i := strings.LastIndexByte(p, '.')
+		if i < 0 {
+			return
+		}
+		p = p[:i]
 	}
 }
 

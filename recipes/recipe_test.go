@@ -372,12 +372,28 @@ func TestParseBytes(t *testing.T) {
 }
 
 func TestKeyLines(t *testing.T) {
-	src := "a = 1\n[t]\nb = \"\"\"x\ny\"\"\"\nc = [\n  { d = 1 },\n  { d = 2, e = 'q' },\n]\n[[arr]]\nf = 1\n[[arr]]\nf = 2\n[arr.sub]\ng = 1\n"
+	src := "a = 1\n[t]\nb = \"\"\"x\ny\"\"\"\nc = [\n  { d = 1 },\n  { d = 2, e = 'q' },\n]\n[[arr]]\nf = 1\n[[arr]]\nf = 2\n[arr.sub]\ng = 1\n[x.y.z]\nh.i = 1\n"
 	l := keyLines(src)
-	want := map[string]int{"a": 1, "t": 2, "t.b": 3, "t.c": 5, "t.c.0.d": 6, "t.c.1.e": 7, "arr.0.f": 10, "arr.1.f": 12, "arr.1.sub.g": 14}
+	want := map[string]int{"a": 1, "t": 2, "t.b": 3, "t.c": 5, "t.c.0.d": 6, "t.c.1.e": 7, "arr.0.f": 10, "arr.1.f": 12, "arr.1.sub.g": 14,
+		// parents written only as part of a header or a dotted key
+		"arr.1.sub": 13, "x": 15, "x.y": 15, "x.y.z.h": 16, "x.y.z.h.i": 16}
 	for k, v := range want {
 		if l[k] != v {
 			t.Errorf("%s: line %d, want %d (all: %v)", k, l[k], v, l)
 		}
+	}
+}
+
+// An unknown table written only as part of a header is reported on that
+// header's line, not on line 1.
+func TestUnknownTableLine(t *testing.T) {
+	src := "name = \"x\"\nversion = \"1\"\n\n[software_types.default]\ncommand = \"true\"\n"
+	_, err := Parse("t.toml", []byte(src))
+	var le *LintErrors
+	if !errors.As(err, &le) {
+		t.Fatalf("want *LintErrors, got %v", err)
+	}
+	if !hasProblem(le, 4, `unknown key "software_types"`) {
+		t.Errorf("unknown table not reported on line 4:\n%v", err)
 	}
 }
