@@ -3,9 +3,11 @@ package transfer_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -227,4 +229,127 @@ func startCPU() cpuMeter { return cpuMeter{processCPU()} }
 
 func (m cpuMeter) report(b *testing.B) {
 	b.ReportMetric(float64(processCPU()-m.start)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+}
+
+// BenchmarkP8Ceiling measures, in the same run, what bounds P8 on this
+// machine when both ends share its cores: the raw stream's time and CPU,
+// plus the two things a verified fetch must do on top of it for every
+// byte, each alone: hash it (sha256x16 over 16 MiB arenas, as the fetcher
+// does), write it into fresh files of the store's file system (1 MiB files
+// in 64 KiB writes, as the fetcher does, on /dev/shm) and, on the
+// provider's side, read it out of its stored blocks (mapped, copied out in
+// 64 KiB pieces as yamux copies a write). floor-cpu-ms is their sum; ceiling-% is the best fetch/raw ratio a fetch needing only
+// that CPU could reach with every core busy all the time, and
+// ceiling-at-raw-busy-% the same at the cores the raw stream keeps busy.
+func BenchmarkP8Ceiling(b *testing.B) {
+	a, c := noiseHost(b), noiseHost(b)
+	dir := shmDir(b)
+	buf := make([]byte, 256<<10)
+	a.SetStreamHandler("/bench/raw", func(s network.Stream) {
+		defer s.Close()
+		w := bufio.NewWriterSize(s, 256<<10)
+		for sent := 0; sent < benchBytes; sent += len(buf) {
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+		}
+		_ = w.Flush()
+	})
+	if err := c.Connect(context.Background(), peer.AddrInfo{ID: a.ID(), Addrs: a.Addrs()}); err != nil {
+		b.Fatal(err)
+	}
+	const arenaLen = 16 * store.ChunkSize
+	arena := randBytes(arenaLen)
+	msgs := make([][]byte, 16)
+	for i := range msgs {
+		msgs[i] = arena[i*store.ChunkSize : (i+1)*store.ChunkSize]
+	}
+	sums := make([][32]byte, 16)
+	var rawWall, rawCPU, hashCPU, writeCPU, readCPU time.Duration
+	for b.Loop() {
+		t0, c0 := time.Now(), processCPU()
+		s, err := c.NewStream(context.Background(), a.ID(), "/bench/raw")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n, err := io.Copy(io.Discard, s); err != nil || n != benchBytes {
+			b.Fatalf("read %d bytes: %v", n, err)
+		}
+		s.Close()
+		rawWall += time.Since(t0)
+		c1 := processCPU()
+		rawCPU += c1 - c0
+
+		for range benchBytes / arenaLen {
+			transfer.SumX16(arena, msgs, sums)
+		}
+		c2 := processCPU()
+		hashCPU += c2 - c1
+
+		b.StopTimer()
+		d := dir()
+		b.StartTimer()
+		c3 := processCPU()
+		for i := range benchBytes / store.ChunkSize {
+			f, err := os.Create(fmt.Sprintf("%s/%d", d, i))
+			if err != nil {
+				b.Fatal(err)
+			}
+			chunk := msgs[i%16]
+			for off := 0; off < len(chunk); off += 64 << 10 {
+				if _, err := f.Write(chunk[off : off+64<<10]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			f.Close()
+		}
+		c4 := processCPU()
+		writeCPU += c4 - c3
+		for i := range benchBytes / store.ChunkSize {
+			readMapped(b, fmt.Sprintf("%s/%d", d, i), buf[:64<<10])
+		}
+		readCPU += processCPU() - c4
+		b.StopTimer()
+		os.RemoveAll(d)
+		b.StartTimer()
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) / float64(b.N) }
+	floor := rawCPU + hashCPU + writeCPU + readCPU
+	busy := float64(rawCPU) / float64(rawWall)
+	ceiling := func(cores float64) float64 {
+		return 100 * min(1, float64(rawWall)*cores/float64(floor))
+	}
+	b.ReportMetric(ms(rawWall), "raw-ms")
+	b.ReportMetric(ms(rawCPU), "raw-cpu-ms")
+	b.ReportMetric(ms(hashCPU), "hash-cpu-ms")
+	b.ReportMetric(ms(writeCPU), "write-cpu-ms")
+	b.ReportMetric(ms(readCPU), "read-cpu-ms")
+	b.ReportMetric(ms(floor), "floor-cpu-ms")
+	b.ReportMetric(busy, "raw-busy-cores")
+	b.ReportMetric(ceiling(float64(runtime.GOMAXPROCS(0))), "ceiling-%")
+	b.ReportMetric(ceiling(busy), "ceiling-at-raw-busy-%")
+}
+
+// readMapped maps the file at path and copies it out through buf, as a
+// provider serves a stored block.
+func readMapped(b *testing.B, path string, buf []byte) {
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for off := 0; off < len(m); off += len(buf) {
+		copy(buf, m[off:])
+	}
+	if err := syscall.Munmap(m); err != nil {
+		b.Fatal(err)
+	}
 }
