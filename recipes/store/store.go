@@ -550,7 +550,10 @@ func (s *Store) Missing(c cid.Cid) ([]cid.Cid, error) {
 		if err != nil {
 			return nil, err
 		}
-		stack = append(stack, links...)
+		// In link order: a file's chunks are listed first to last.
+		for i := len(links) - 1; i >= 0; i-- {
+			stack = append(stack, links[i])
+		}
 	}
 	return miss, nil
 }

@@ -24,7 +24,7 @@ import (
 // pipelined transfer.
 func streamingLiar(st *store.Store, lie cid.Cid, cut bool) network.StreamHandler {
 	return func(s network.Stream) {
-		want, _, err := transfer.ReadRequest(bufio.NewReader(s))
+		want, walk, err := transfer.ReadRequest(bufio.NewReader(s))
 		if err != nil {
 			s.Reset()
 			return
@@ -40,8 +40,10 @@ func streamingLiar(st *store.Store, lie cid.Cid, cut bool) network.StreamHandler
 			if err != nil {
 				return
 			}
-			links, _ := store.Links(c, b)
-			queue = append(queue, links...)
+			if walk {
+				links, _ := store.Links(c, b)
+				queue = append(queue, links...)
+			}
 			if c == lie {
 				if cut {
 					var hb [transfer.MaxBlockHeader]byte
@@ -99,7 +101,7 @@ func TestPipelinedLieMidStreamIsRejectedAndRetried(t *testing.T) {
 // chunk (cut: ends the stream inside it; else: flips a byte and streams on
 // to the end frame), then from an honest one.
 func testLieMidStream(t *testing.T, cut bool, want error) {
-	liar, honest, f := newNode(t, nil), newNode(t, nil), newNode(t, nil)
+	liar, honest, f := newNode(t, nil), newNode(t, nil), newSequentialNode(t)
 	connect(t, f.h, liar.h)
 	connect(t, f.h, honest.h)
 	_, rc, art := publishRecipe(t, honest)

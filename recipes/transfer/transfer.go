@@ -75,6 +75,12 @@ type Config struct {
 	// neither the hints nor the routing's providers delivered (a record
 	// may not have reached the DHT yet on a young grid). Default 16; 0 never.
 	AskConnected int
+	// Parallel is how many providers one fetch downloads the chunks of
+	// its content from at once (each takes a share of the chunks and
+	// hands half of what it has left to a provider that joins). Each
+	// needs up to 32 MiB of buffers while it streams. Default 3; 1
+	// fetches from one provider at a time.
+	Parallel int
 }
 
 // DefaultConfig returns the defaults.
@@ -87,11 +93,12 @@ func DefaultConfig() Config {
 		MaxServing:     32,
 		ProvideTimeout: time.Minute,
 		AskConnected:   16,
+		Parallel:       3,
 	}
 }
 
 func (c *Config) validate() error {
-	if c.IdleTimeout <= 0 || c.AttemptTimeout <= 0 || c.MaxProviders <= 0 || c.MaxServing <= 0 || c.ProvideTimeout <= 0 || c.AskConnected < 0 {
+	if c.IdleTimeout <= 0 || c.AttemptTimeout <= 0 || c.MaxProviders <= 0 || c.MaxServing <= 0 || c.ProvideTimeout <= 0 || c.AskConnected < 0 || c.Parallel <= 0 {
 		return errors.New("transfer: timeouts and limits must be positive")
 	}
 	return nil
@@ -422,107 +429,11 @@ func (s *Service) runFetch(ctx context.Context, cl *call, c cid.Cid, hints []pee
 	}
 }
 
-func (s *Service) fetch(ctx context.Context, c cid.Cid, hints []peer.ID) error {
-	s.fetches.Add(1)
-	tried := map[peer.ID]bool{s.host.ID(): true}
-	var errs []error
-	attempt := func(p peer.ID) bool {
-		if tried[p] {
-			return false
-		}
-		tried[p] = true
-		err := s.fetchFrom(ctx, p, c)
-		if err == nil {
-			return true
-		}
-		s.failed.Add(1)
-		s.log.Info("fetch attempt failed; trying another provider", "cid", c, "peer", p, "err", err)
-		errs = append(errs, fmt.Errorf("peer %s: %w", p, err))
-		return false
-	}
-	for _, p := range hints {
-		if attempt(p) {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-	}
-	if s.routing != nil {
-		fctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		for ai := range s.routing.FindProvidersAsync(fctx, c, s.cfg.MaxProviders) {
-			if tried[ai.ID] {
-				continue
-			}
-			if len(ai.Addrs) > 0 {
-				s.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, 10*time.Minute)
-			}
-			if attempt(ai.ID) {
-				return nil
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-		}
-	}
-	asked := 0
-	for _, p := range s.host.Network().Peers() {
-		if asked >= s.cfg.AskConnected {
-			break
-		}
-		if tried[p] {
-			continue
-		}
-		asked++
-		if attempt(p) {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if len(errs) == 0 {
-		return fmt.Errorf("%w: %s: no peer provides it", ErrNoProvider, c)
-	}
-	return fmt.Errorf("%w: %s: %w", ErrNoProvider, c, errors.Join(errs...))
-}
-
-// fetchFrom gets the missing blocks of root from p, in requests of at most
-// MaxWant CIDs, until nothing is missing.
-func (s *Service) fetchFrom(ctx context.Context, p peer.ID, root cid.Cid) error {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.AttemptTimeout)
-	defer cancel()
-	for {
-		miss, err := s.store.Missing(root)
-		if err != nil {
-			return err
-		}
-		if len(miss) == 0 {
-			return nil
-		}
-		if len(miss) > MaxWant {
-			miss = miss[:MaxWant]
-		}
-		got, err := s.request(ctx, p, miss)
-		if serr := s.store.Sync(); serr != nil && err == nil {
-			err = serr
-		}
-		if err != nil {
-			return err
-		}
-		if got == 0 {
-			return ErrIncomplete
-		}
-	}
-}
-
-// request asks p for want (walking links) and stores what arrives. It
-// returns how many new blocks were stored.
-func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, error) {
+// request asks p for want (with walk, and every block they link to) and
+// stores what arrives. Before each block, stopAt (when not nil) may end the
+// request: the stream is reset and what arrived before is kept. It returns
+// how many new blocks were stored.
+func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid, walk bool, stopAt func(cid.Cid) bool) (int, error) {
 	st, err := s.host.NewStream(network.WithAllowLimitedConn(ctx, "content"), p, s.proto)
 	if err != nil {
 		return 0, fmt.Errorf("transfer: open stream: %w", err)
@@ -530,7 +441,7 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 	stop := context.AfterFunc(ctx, func() { _ = st.Reset() })
 	defer stop()
 	defer st.Close()
-	if err := WriteRequest(st, want, true); err != nil {
+	if err := WriteRequest(st, want, walk); err != nil {
 		_ = st.Reset()
 		return 0, err
 	}
@@ -602,6 +513,12 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid) (int, 
 			return stored, err
 		case FrameError:
 			return fail(fmt.Errorf("%w: %s", ErrRemote, fh.Msg))
+		}
+		if stopAt != nil && stopAt(fh.CID) {
+			// Another provider sends the rest.
+			_ = st.Reset()
+			n, err := b.settle()
+			return stored + n, err
 		}
 		if takesChunk(fh) {
 			if _, _, err := begin(fh); err != nil {

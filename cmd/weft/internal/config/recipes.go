@@ -21,6 +21,10 @@ type RecipesConfig struct {
 	// are refused with "busy" so the fetcher tries another provider.
 	// Default 32.
 	MaxServing int `toml:"max_serving"`
+	// FetchParallel is how many providers one fetch downloads chunks from
+	// at once (each needs up to 32 MiB of buffers while it streams).
+	// Default 3; 1 asks one provider at a time.
+	FetchParallel int `toml:"fetch_parallel"`
 	// ReprovideInterval is how often the node re-announces the content it
 	// provides in the DHT (provider records expire after 48h). Go duration
 	// string. Default "12h".
@@ -28,7 +32,7 @@ type RecipesConfig struct {
 }
 
 func defaultRecipes() RecipesConfig {
-	return RecipesConfig{FetchTimeout: "2m", IdleTimeout: "20s", MaxServing: 32, ReprovideInterval: "12h"}
+	return RecipesConfig{FetchTimeout: "2m", IdleTimeout: "20s", MaxServing: 32, FetchParallel: 3, ReprovideInterval: "12h"}
 }
 
 // RecipesDurations is the parsed durations of RecipesConfig.
@@ -56,6 +60,9 @@ func (c *RecipesConfig) validate() error {
 	}
 	if c.MaxServing < 1 || c.MaxServing > 4096 {
 		return fmt.Errorf("recipes.max_serving: %d is out of range (1..4096)", c.MaxServing)
+	}
+	if c.FetchParallel < 1 || c.FetchParallel > 16 {
+		return fmt.Errorf("recipes.fetch_parallel: %d is out of range (1..16)", c.FetchParallel)
 	}
 	return nil
 }

@@ -82,6 +82,7 @@ func (d *Daemon) startRecipes(ctx context.Context) error {
 		tc.ProtocolPrefix = string(d.node.ProtocolPrefix())
 		tc.IdleTimeout = dur.Idle
 		tc.MaxServing = d.cfg.Recipes.MaxServing
+		tc.Parallel = d.cfg.Recipes.FetchParallel
 		tr, err := transfer.New(d.node.Host(), st, d.node.Routing(), tc, log)
 		if err != nil {
 			return err
