@@ -34,6 +34,12 @@ type runState struct {
 	procs    []*proc
 
 	timedOut atomic.Bool
+	// timeout is closed when a batch run times out (it ends back-offs).
+	timeout chan struct{}
+	// launchMu orders launches with stopRun and the batch timeout: a
+	// process is either registered (pid, exited) before they look, or not
+	// started at all once the run is cancelled or timed out.
+	launchMu sync.Mutex
 	// launched is closed once every process was started (or failed to
 	// start) for the first time; readiness is judged only after.
 	launched chan struct{}
@@ -95,7 +101,7 @@ func (m *Manager) fail(in *instance, gen string, err error) {
 // writes the instance's files and starts its processes and promises.
 func (m *Manager) startInstance(in *instance) {
 	m.mu.Lock()
-	gen, rc, typ := in.rec.Gen, in.recipe, in.rec.Type
+	gen, rc, typ, cid := in.rec.Gen, in.recipe, in.rec.Type, in.rec.RecipeCID
 	if in.rec.Partition < 0 {
 		idx := slices.Index(m.slots, "")
 		if idx < 0 {
@@ -108,6 +114,7 @@ func (m *Manager) startInstance(in *instance) {
 	}
 	idx := in.rec.Partition
 	in.rec.Phase, in.rec.Error, in.rec.Procs = PhaseInstalling, "", nil
+	rec := in.rec // what this start runs: Apply may change in.rec meanwhile
 	m.persistLocked()
 	m.refreshLocked(in)
 	m.mu.Unlock()
@@ -125,12 +132,12 @@ func (m *Manager) startInstance(in *instance) {
 		m.fail(in, gen, err)
 		return
 	}
-	soft, err := m.install(m.ctx, in.rec.RecipeCID, rc)
+	soft, err := m.install(m.ctx, cid, rc)
 	if err != nil {
 		m.fail(in, gen, err)
 		return
 	}
-	rs, ports, err := m.newRun(in, idx, soft, t)
+	rs, ports, err := m.newRun(rec, rc, idx, soft, t)
 	if err != nil {
 		m.fail(in, gen, err)
 		return
@@ -182,13 +189,18 @@ func (m *Manager) runProcs(in *instance, rs *runState, adopt map[string]procReco
 			defer timer.Stop()
 			select {
 			case <-timer.C:
-				rs.timedOut.Store(true)
 				m.mu.Lock()
 				if rs.failMsg == "" {
 					rs.failMsg = "batch timeout after " + t.Timeout.String()
 				}
+				m.mu.Unlock()
+				rs.launchMu.Lock() // no launch after this: see launch
+				rs.timedOut.Store(true)
+				close(rs.timeout)
+				m.mu.Lock()
 				pids := rs.pidsLocked()
 				m.mu.Unlock()
+				rs.launchMu.Unlock()
 				for _, pid := range pids {
 					killGroup(pid, syscall.SIGKILL)
 				}
@@ -228,18 +240,16 @@ func (m *Manager) preparePartition(idx int, res recipes.Resources) error {
 }
 
 // newRun renders the software type for the instance in partition idx.
-func (m *Manager) newRun(in *instance, idx int, soft string, t *recipes.SoftwareType) (*runState, map[string]int, error) {
+// rec and rc are a snapshot of the instance's record and recipe.
+func (m *Manager) newRun(rec record, rc *recipes.Recipe, idx int, soft string, t *recipes.SoftwareType) (*runState, map[string]int, error) {
 	dir := m.partDir(idx)
 	lo, _ := m.portRange(idx)
 	ports := make(map[string]int, len(t.Ports))
 	for i, name := range t.Ports {
 		ports[name] = lo + i
 	}
-	m.mu.Lock()
-	params := in.rec.Params
-	id, typ := in.rec.ID, in.rec.Type
-	m.mu.Unlock()
-	params = withDefaults(params, in.recipe, t)
+	id, typ := rec.ID, rec.Type
+	params := withDefaults(rec.Params, rc, t)
 	tctx := recipes.TemplateContext{
 		Params: params,
 		Partition: recipes.PartitionInfo{ID: idx, Dir: dir, Tmp: filepath.Join(dir, "tmp"),
@@ -263,7 +273,8 @@ func (m *Manager) newRun(in *instance, idx int, soft string, t *recipes.Software
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
 	rs := &runState{ctx: ctx, cancel: cancel, idx: idx, acct: acct, batch: t.Batch, env: env,
-		rendered: rendered, connection: rendered.Connection, launched: make(chan struct{})}
+		rendered: rendered, connection: rendered.Connection, launched: make(chan struct{}),
+		timeout: make(chan struct{})}
 	for _, p := range rendered.Processes {
 		if p.Dir == "" {
 			p.Dir = dir
@@ -303,6 +314,9 @@ func (m *Manager) supervise(in *instance, rs *runState, p *proc, adoptRec procRe
 		if first && rs.toLaunch.Add(-1) == 0 {
 			close(rs.launched)
 		}
+		if errors.Is(err, errRunStopped) {
+			return
+		}
 		ok, msg := false, ""
 		if err != nil {
 			msg = err.Error()
@@ -338,7 +352,12 @@ func (m *Manager) supervise(in *instance, rs *runState, p *proc, adoptRec procRe
 			"exit", msg, "backoff", backoff)
 		select {
 		case <-time.After(backoff):
+		case <-rs.timeout:
 		case <-rs.ctx.Done():
+			return
+		}
+		if rs.timedOut.Load() { // the batch timed out while waiting: no new run
+			m.procFinished(in, rs, p, false, msg)
 			return
 		}
 		backoff = min(backoff*2, m.cfg.RestartBackoffMax)
@@ -351,7 +370,18 @@ func (m *Manager) supervise(in *instance, rs *runState, p *proc, adoptRec procRe
 // launch starts p's OS process in its own process group, as the partition's
 // user, in its cgroup, with rlimits, writing to its log file.
 func (m *Manager) launch(in *instance, rs *runState, p *proc) (chan struct{}, error) {
-	logf, err := openNoFollow(m.dir, p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if testHookLaunch != nil {
+		testHookLaunch(rs)
+	}
+	rs.launchMu.Lock()
+	defer rs.launchMu.Unlock()
+	if rs.ctx.Err() != nil {
+		return nil, errRunStopped
+	}
+	if rs.timedOut.Load() {
+		return nil, fmt.Errorf("start %s: batch timed out", p.name)
+	}
+	logf, err := openLogFile(m.dir, p.log)
 	if err != nil {
 		return nil, fmt.Errorf("partition: log: %w", err)
 	}
@@ -412,6 +442,9 @@ func (m *Manager) launch(in *instance, rs *runState, p *proc) (chan struct{}, er
 	}()
 	return exited, nil
 }
+
+// errRunStopped: the run was cancelled before the process could start.
+var errRunStopped = errors.New("partition: run stopped")
 
 // watchAdopted follows a process started by an earlier run of the node: it
 // is not our child, so it is polled (pid and start time) until it is gone.
@@ -502,6 +535,9 @@ func (m *Manager) procFinished(in *instance, rs *runState, p *proc, ok bool, msg
 // everything left in the partition's cgroup, then SIGKILL after the grace.
 func (m *Manager) stopRun(in *instance, rs *runState) {
 	rs.cancel()
+	// A launch in progress finishes registering its process (or sees the
+	// cancellation and starts nothing) before the processes are listed.
+	rs.launchMu.Lock()
 	m.mu.Lock()
 	type target struct {
 		pid    int
@@ -514,6 +550,7 @@ func (m *Manager) stopRun(in *instance, rs *runState) {
 		}
 	}
 	m.mu.Unlock()
+	rs.launchMu.Unlock()
 	signal := func(sig syscall.Signal) {
 		for _, t := range ts {
 			killGroup(t.pid, sig)
@@ -632,11 +669,15 @@ func (m *Manager) recover() {
 	m.mu.Unlock()
 	sort.Slice(ins, func(i, j int) bool { return ins[i].rec.ID < ins[j].rec.ID })
 	for _, in := range ins {
+		m.mu.Lock()
 		r := in.rec
-		var alive []procRecord
+		m.mu.Unlock()
+		var alive, dead []procRecord
 		for _, p := range r.Procs {
 			if procAlive(p.PID, p.Start) {
 				alive = append(alive, p)
+			} else {
+				dead = append(dead, p)
 			}
 		}
 		if m.tryAdopt(in, alive) {
@@ -646,13 +687,16 @@ func (m *Manager) recover() {
 		for _, p := range alive {
 			killGroup(p.PID, syscall.SIGKILL)
 		}
+		// What is left in the groups of leaders that died with the node
+		// (without cgroups, nothing else finds those processes).
+		left := killLeftoverGroups(dead)
 		if r.Partition >= 0 {
 			for _, pid := range m.cg.procs(r.Partition) {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
 		}
 		deadline := time.Now().Add(5 * time.Second)
-		for _, p := range alive {
+		for _, p := range append(alive, left...) {
 			for procAlive(p.PID, p.Start) && time.Now().Before(deadline) {
 				time.Sleep(10 * time.Millisecond)
 			}
@@ -672,16 +716,18 @@ func (m *Manager) recover() {
 
 // tryAdopt takes over a service instance whose processes all survived.
 func (m *Manager) tryAdopt(in *instance, alive []procRecord) bool {
-	r := in.rec
+	m.mu.Lock()
+	r, rc, stErr := in.rec, in.recipe, in.st.Error
+	m.mu.Unlock()
 	if r.State != StateStarted || !active(r.Phase) || r.RunGen != r.Gen || r.Partition < 0 ||
-		len(r.Procs) == 0 || len(alive) != len(r.Procs) || in.recipe == nil || in.st.Error != "" {
+		len(r.Procs) == 0 || len(alive) != len(r.Procs) || rc == nil || stErr != "" {
 		return false
 	}
-	t, err := in.recipe.Type(r.Type)
+	t, err := rc.Type(r.Type)
 	if err != nil || t.Batch || len(t.Processes) != len(alive) {
 		return false
 	}
-	rs, _, err := m.newRun(in, r.Partition, filepath.Join(m.softDir, r.RecipeCID), t)
+	rs, _, err := m.newRun(r, rc, r.Partition, filepath.Join(m.softDir, r.RecipeCID), t)
 	if err != nil {
 		return false
 	}
@@ -753,4 +799,39 @@ func lookPath(name string, env []string) string {
 		}
 	}
 	return name
+}
+
+// testHookLaunch, when set by tests, runs at the start of each launch.
+var testHookLaunch func(rs *runState)
+
+// killLeftoverGroups SIGKILLs the members of the process groups led by the
+// dead recorded leaders and returns them. The group's id is the leader's
+// pid, which the kernel does not hand out again while the group has
+// members; a live group leader with that pid is a reuse (the recorded
+// leader is dead) and its group is left alone. Members started before the
+// recorded leader cannot be its children and are left alone too.
+func killLeftoverGroups(dead []procRecord) []procRecord {
+	if len(dead) == 0 {
+		return nil
+	}
+	procs := scanProcs()
+	leaders := map[int]bool{}
+	for _, p := range procs {
+		if p.PID == p.PGID {
+			leaders[p.PID] = true
+		}
+	}
+	var out []procRecord
+	for _, r := range dead {
+		if leaders[r.PID] {
+			continue
+		}
+		for _, p := range procs {
+			if p.PGID == r.PID && p.Start >= r.Start {
+				_ = syscall.Kill(p.PID, syscall.SIGKILL)
+				out = append(out, procRecord{Name: r.Name, PID: p.PID, Start: p.Start})
+			}
+		}
+	}
+	return out
 }

@@ -1,11 +1,13 @@
 package partition
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // The node runs as root and writes into directories that instances (other
@@ -67,11 +69,65 @@ func mkdirSafe(base, dir string, acct account) error {
 	return nil
 }
 
-// openNoFollow opens path with flag|O_NOFOLLOW after checking that no
-// component below base is a symlink.
-func openNoFollow(base, path string, flag int, perm os.FileMode) (*os.File, error) {
-	if err := checkNoSymlinks(base, filepath.Dir(path)); err != nil {
+// openDirNoFollow opens dir, refusing a symlink as its last component. The
+// components above it must not be writable by instances (a partition's
+// log directory: partitions/N belongs to root's partitions directory).
+// Files opened relative to the descriptor stay in that directory even if
+// the instance swaps the path for a symlink meanwhile.
+func openDirNoFollow(dir string) (int, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+			return -1, fmt.Errorf("%w: %s", errSymlink, dir)
+		}
+		return -1, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	return fd, nil
+}
+
+// openRegularAt opens name in the directory dfd without following a
+// symlink and without blocking (an instance may plant a FIFO), and only if
+// it is a regular file.
+func openRegularAt(dfd int, name string, flag int, perm uint32) (*os.File, error) {
+	fd, err := unix.Openat(dfd, name, flag|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, perm)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return nil, fmt.Errorf("%w: %s", errSymlink, name)
+		}
+		return nil, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "fstat", Path: name, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, fmt.Errorf("partition: %s is not a regular file", name)
+	}
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
 		return nil, err
 	}
-	return os.OpenFile(path, flag|syscall.O_NOFOLLOW, perm)
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+// openLogFile opens (creating it) a process's log for appending: no
+// symlink followed below base, race-free for the log directory, which the
+// instance owns and can change while its other processes run.
+func openLogFile(base, path string) (*os.File, error) {
+	dir := filepath.Dir(path)
+	if err := checkNoSymlinks(base, dir); err != nil {
+		return nil, err
+	}
+	dfd, err := openDirNoFollow(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(dfd)
+	f, err := openRegularAt(dfd, filepath.Base(path), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
 }

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/weftgrid/weft/partition/metering"
 )
 
@@ -26,8 +28,10 @@ type series struct {
 func (m *Manager) ensureSeries(id string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.series[id] == nil {
+	if s := m.series[id]; s == nil {
 		m.series[id] = &series{disk: metering.Unknown}
+	} else {
+		s.gone = time.Time{} // running again: keep it past the retention of its destroy
 	}
 }
 
@@ -197,30 +201,40 @@ func duBytes(dir string) int64 {
 // rotateLog rotates path when it is over maxBytes: path.1 … path.keep hold
 // older content. Processes keep writing to path (opened O_APPEND), so it is
 // copied and truncated rather than renamed; lines written between the copy
-// and the truncation are lost.
+// and the truncation are lost. It runs while the instance runs, in a log
+// directory the instance owns: everything is done relative to the
+// directory opened without following a symlink, and only regular files are
+// opened (never blocking on a FIFO).
 func rotateLog(path string, maxBytes int64, keep int) {
-	fi, err := os.Lstat(path)
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() <= maxBytes {
+	dfd, err := openDirNoFollow(filepath.Dir(path))
+	if err != nil {
 		return
 	}
-	// The log directory belongs to the instance: never follow a symlink.
-	for i := keep - 1; i >= 1; i-- {
-		_ = os.Rename(path+"."+strconv.Itoa(i), path+"."+strconv.Itoa(i+1))
+	defer unix.Close(dfd)
+	name := filepath.Base(path)
+	var st unix.Stat_t
+	if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil ||
+		st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size <= maxBytes {
+		return
 	}
-	src, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW, 0)
+	for i := keep - 1; i >= 1; i-- {
+		_ = unix.Renameat(dfd, name+"."+strconv.Itoa(i), dfd, name+"."+strconv.Itoa(i+1))
+	}
+	src, err := openRegularAt(dfd, name, os.O_RDWR, 0)
 	if err != nil {
 		return
 	}
 	defer src.Close()
-	_ = os.Remove(path + ".1")
-	dst, err := os.OpenFile(path+".1", os.O_CREATE|os.O_EXCL|os.O_WRONLY|syscall.O_NOFOLLOW, fi.Mode().Perm())
+	if err := unix.Fstat(int(src.Fd()), &st); err != nil {
+		return
+	}
+	_ = unix.Unlinkat(dfd, name+".1", 0)
+	dst, err := openRegularAt(dfd, name+".1", os.O_CREATE|os.O_EXCL|os.O_WRONLY, st.Mode&0o777)
 	if err != nil {
 		return
 	}
 	_, _ = io.Copy(dst, src)
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		_ = dst.Chown(int(st.Uid), int(st.Gid))
-	}
+	_ = dst.Chown(int(st.Uid), int(st.Gid))
 	dst.Close()
 	_ = src.Truncate(0)
 }
