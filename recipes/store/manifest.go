@@ -260,6 +260,16 @@ func (s *Store) GetDir(ctx context.Context, c cid.Cid, outDir string) error {
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
+	// The links of the tree: nothing is written through one, and no link
+	// goes through another, so checking each path and target lexically is
+	// enough to keep everything inside outDir (a target such as "x/up/.."
+	// is lexically inside, but leaves the tree when x/up is a link to "..").
+	links := map[string]bool{}
+	for _, e := range m.Entries {
+		if e.Link != "" {
+			links[e.Path] = true
+		}
+	}
 	var dirs []entry
 	for _, e := range m.Entries {
 		if err := ctxErr(ctx); err != nil {
@@ -268,6 +278,11 @@ func (s *Store) GetDir(ctx context.Context, c cid.Cid, outDir string) error {
 		dst, err := safeJoin(outDir, e.Path)
 		if err != nil {
 			return err
+		}
+		for i := range len(e.Path) {
+			if e.Path[i] == '/' && links[e.Path[:i]] {
+				return fmt.Errorf("%w: %s is under the link %s", ErrBadBlock, e.Path, e.Path[:i])
+			}
 		}
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return fmt.Errorf("store: %w", err)
@@ -280,7 +295,7 @@ func (s *Store) GetDir(ctx context.Context, c cid.Cid, outDir string) error {
 			dirs = append(dirs, e)
 		case e.Link != "":
 			t := filepath.Join(filepath.Dir(e.Path), e.Link)
-			if filepath.IsAbs(e.Link) || t == ".." || strings.HasPrefix(t, "../") {
+			if filepath.IsAbs(e.Link) || t == ".." || strings.HasPrefix(t, "../") || linkThroughLink(e, links) {
 				return fmt.Errorf("store: link %s -> %s points outside the tree", e.Path, e.Link)
 			}
 			if err := os.Symlink(e.Link, dst); err != nil {
@@ -299,6 +314,25 @@ func (s *Store) GetDir(ctx context.Context, c cid.Cid, outDir string) error {
 		}
 	}
 	return nil
+}
+
+// linkThroughLink reports whether the target of the link e goes through a
+// link of the tree (a path component other than the last one that names a
+// link): lexically its target may look inside the tree while on disk it
+// resolves elsewhere.
+func linkThroughLink(e entry, links map[string]bool) bool {
+	cur := filepath.Dir(e.Path)
+	parts := strings.Split(filepath.ToSlash(e.Link), "/")
+	for i, p := range parts {
+		if p == "" || p == "." {
+			continue
+		}
+		cur = filepath.ToSlash(filepath.Join(cur, p))
+		if i < len(parts)-1 && links[cur] {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Store) writeFile(dst string, e entry) error {

@@ -51,9 +51,12 @@ const MaxBlockSize = 8 << 20
 type Store struct {
 	dir string
 
+	lock *os.File // held (shared) while the store is open; nil on some platforms
+
 	mu      sync.Mutex
 	closed  bool
 	pending map[string]bool // block files renamed into place, not yet fsynced
+	syncing chan struct{}   // held by the Sync in progress
 }
 
 // Open opens (creating) the store in dir.
@@ -63,13 +66,20 @@ func Open(dir string) (*Store, error) {
 			return nil, fmt.Errorf("store: %w", err)
 		}
 	}
-	// Leftovers of writes interrupted by a crash.
-	if ents, err := os.ReadDir(filepath.Join(dir, "tmp")); err == nil {
-		for _, e := range ents {
-			_ = os.Remove(filepath.Join(dir, "tmp", e.Name()))
+	// Leftovers of writes interrupted by a crash, unless another store
+	// (another process: the CLI, the node) has the directory open: then
+	// they may be its writes in progress.
+	lock, err := lockDir(dir, func() {
+		if ents, err := os.ReadDir(filepath.Join(dir, "tmp")); err == nil {
+			for _, e := range ents {
+				_ = os.Remove(filepath.Join(dir, "tmp", e.Name()))
+			}
 		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
 	}
-	return &Store{dir: dir, pending: map[string]bool{}}, nil
+	return &Store{dir: dir, lock: lock, pending: map[string]bool{}, syncing: make(chan struct{}, 1)}, nil
 }
 
 // Dir returns the store's directory.
@@ -79,8 +89,11 @@ func (s *Store) Dir() string { return s.dir }
 // safe to call more than once.
 func (s *Store) Close() error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed && s.lock != nil {
+		_ = s.lock.Close()
+	}
 	s.closed = true
-	s.mu.Unlock()
 	return nil
 }
 
@@ -276,7 +289,13 @@ func (s *Store) putVerified(c cid.Cid, data []byte) error {
 // fsyncs run syncWorkers at a time, so that the file system can commit
 // them together (ext4 joins concurrent fsyncs into one journal commit),
 // and each block's writeback was started when it was written.
+//
+// One Sync runs at a time: a block written before a Sync that another Sync
+// already took is durable only once that one is done, so the second waits
+// for it rather than return at once with nothing left to do.
 func (s *Store) Sync() error {
+	s.syncing <- struct{}{}
+	defer func() { <-s.syncing }()
 	s.mu.Lock()
 	paths := s.pending
 	s.pending = map[string]bool{}
@@ -312,7 +331,7 @@ func syncAll(paths []string, missingOK bool) []error {
 		go func() {
 			defer wg.Done()
 			for p := range next {
-				if err := syncPath(p); err != nil && !(missingOK && errors.Is(err, os.ErrNotExist)) {
+				if err := syncFile(p); err != nil && !(missingOK && errors.Is(err, os.ErrNotExist)) {
 					mu.Lock()
 					errs = append(errs, err)
 					mu.Unlock()
@@ -327,6 +346,9 @@ func syncAll(paths []string, missingOK bool) []error {
 	wg.Wait()
 	return errs
 }
+
+// syncFile fsyncs one path (a variable for tests).
+var syncFile = syncPath
 
 func syncPath(p string) error {
 	f, err := os.Open(p)

@@ -220,9 +220,11 @@ func TestRecipes(t *testing.T) {
 
 func TestOpenCleansTmp(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := Open(dir); err != nil {
+	s, err := Open(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
+	s.Close() // its process ended (a crashed one holds no lock either)
 	junk := filepath.Join(dir, "tmp", "blk-123")
 	_ = os.WriteFile(junk, []byte("half"), 0o600)
 	if _, err := Open(dir); err != nil {

@@ -302,8 +302,10 @@ func (s *Service) serve(st network.Stream, want []cid.Cid, walk bool) (err error
 			_ = w.Flush()
 			return nil
 		}
-		links, err := s.sendBlock(st, c, data, walk)
-		release()
+		links, err := func() ([]cid.Cid, error) {
+			defer release() // also when reading the mapping faults
+			return s.sendBlock(st, c, data, walk)
+		}()
 		if err != nil {
 			var lerr linkError
 			if errors.As(err, &lerr) {
@@ -414,6 +416,11 @@ func (s *Service) Fetch(ctx context.Context, c cid.Cid, hints ...peer.ID) error 
 func (s *Service) runFetch(ctx context.Context, cl *call, c cid.Cid, hints []peer.ID) {
 	defer s.wg.Done()
 	err := s.fetch(ctx, c, hints)
+	if err != nil && s.ctx.Err() != nil {
+		// Close stopped it, not a waiter's context: say so (a waiter whose
+		// own context is done returns that context's error anyway).
+		err = fmt.Errorf("%w: fetch of %s stopped", ErrClosed, c)
+	}
 	cl.cancel()
 	s.mu.Lock()
 	if s.inflight[c] == cl {
