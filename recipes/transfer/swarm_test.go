@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -170,4 +171,38 @@ func manifestLen(t *testing.T, st *store.Store, root cid.Cid) int64 {
 		t.Fatal(err)
 	}
 	return int64(len(b))
+}
+
+// The idle timeout is a bound on silence: a provider on a thin uplink that
+// takes longer than it to send one chunk, but never pauses that long, is
+// not dropped.
+func TestSlowProviderIsNotIdle(t *testing.T) {
+	p := newNode(t, nil)
+	f := newNodeWith(t, nil, func(c *transfer.Config) { c.IdleTimeout = time.Second })
+	connect(t, f.h, p.h)
+	root, art := publishArtifact(t, p.st, 1) // one raw chunk
+	p.h.SetStreamHandler(p.svc.Protocol(), func(s network.Stream) {
+		want, _, err := transfer.ReadRequest(bufio.NewReader(s))
+		if err != nil || len(want) != 1 {
+			s.Reset()
+			return
+		}
+		defer s.Close()
+		b, _ := p.st.Block(want[0])
+		var hb [transfer.MaxBlockHeader]byte
+		_, _ = s.Write(transfer.AppendBlockHeader(hb[:0], want[0], len(b)))
+		// 1.5 s for the chunk, never more than 50 ms without data.
+		const pieces = 30
+		for i := range pieces {
+			if _, err := s.Write(b[i*len(b)/pieces : (i+1)*len(b)/pieces]); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		_, _ = s.Write([]byte{transfer.FrameEnd})
+	})
+	if err := f.svc.Fetch(context.Background(), root, p.h.ID()); err != nil {
+		t.Fatalf("a provider that never paused for the idle timeout was dropped: %v", err)
+	}
+	checkArtifact(t, f.st, root, art)
 }

@@ -335,6 +335,8 @@ func (s *Service) sendBlock(st network.Stream, c cid.Cid, data []byte, walk bool
 		return nil, err
 	}
 	for off := 0; off < len(data); off += wirePiece {
+		// Each piece may wait IdleTimeout for the fetcher's window.
+		_ = st.SetWriteDeadline(time.Now().Add(s.cfg.IdleTimeout))
 		if _, err := st.Write(data[off:min(off+wirePiece, len(data))]); err != nil {
 			return nil, err
 		}
@@ -448,6 +450,7 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid, walk b
 	stop := context.AfterFunc(ctx, func() { _ = st.Reset() })
 	defer stop()
 	defer st.Close()
+	_ = st.SetWriteDeadline(time.Now().Add(s.cfg.IdleTimeout))
 	if err := WriteRequest(st, want, walk); err != nil {
 		_ = st.Reset()
 		return 0, err
@@ -464,7 +467,10 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid, walk b
 	// once it matched its CID. Raw chunks are checked 16 at a time with
 	// sha256x16 where the CPU has it (see batch); anything else is hashed
 	// piece by piece as it arrives.
-	r := bufio.NewReaderSize(st, 64<<10)
+	// Idle, not slow: each read may wait IdleTimeout, so a provider on a
+	// thin uplink delivers a 1 MiB chunk however long it takes as long as
+	// data keeps coming.
+	r := bufio.NewReaderSize(idleReader{st, s.cfg.IdleTimeout}, 64<<10)
 	hs := sha256.New()
 	bp := getBuf()
 	defer putBuf(bp)
@@ -505,7 +511,6 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid, walk b
 		return stored, err
 	}
 	for {
-		_ = st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 		fh, err := ReadFrameHeader(r)
 		if err != nil {
 			return fail(err)
@@ -813,3 +818,15 @@ func (b *batch) release() {
 // of 65 536 bytes that straddle two Noise messages each (two encryptions,
 // two socket writes, and on the fetcher two decryptions and a copy).
 const wirePiece = 65519 - 12
+
+// idleReader reads from a stream, giving each read up to timeout: a
+// deadline on silence, not on the time a whole frame takes.
+type idleReader struct {
+	st      network.Stream
+	timeout time.Duration
+}
+
+func (r idleReader) Read(p []byte) (int, error) {
+	_ = r.st.SetReadDeadline(time.Now().Add(r.timeout))
+	return r.st.Read(p)
+}
