@@ -334,9 +334,14 @@ func (s *Service) sendBlock(st network.Stream, c cid.Cid, data []byte, walk bool
 	if _, err := st.Write(AppendBlockHeader(hb[:0], c, len(data))); err != nil {
 		return nil, err
 	}
+	set := time.Now()
 	for off := 0; off < len(data); off += wirePiece {
-		// Each piece may wait IdleTimeout for the fetcher's window.
-		_ = st.SetWriteDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		// Each piece may wait at least 7/8 of IdleTimeout for the
+		// fetcher's window (see idleReader).
+		if now := time.Now(); now.Sub(set) > s.cfg.IdleTimeout/8 {
+			_ = st.SetWriteDeadline(now.Add(s.cfg.IdleTimeout))
+			set = now
+		}
 		if _, err := st.Write(data[off:min(off+wirePiece, len(data))]); err != nil {
 			return nil, err
 		}
@@ -470,7 +475,7 @@ func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid, walk b
 	// Idle, not slow: each read may wait IdleTimeout, so a provider on a
 	// thin uplink delivers a 1 MiB chunk however long it takes as long as
 	// data keeps coming.
-	r := bufio.NewReaderSize(idleReader{st, s.cfg.IdleTimeout}, 64<<10)
+	r := bufio.NewReaderSize(&idleReader{st: st, timeout: s.cfg.IdleTimeout}, 64<<10)
 	hs := sha256.New()
 	bp := getBuf()
 	defer putBuf(bp)
@@ -819,14 +824,20 @@ func (b *batch) release() {
 // two socket writes, and on the fetcher two decryptions and a copy).
 const wirePiece = 65519 - 12
 
-// idleReader reads from a stream, giving each read up to timeout: a
-// deadline on silence, not on the time a whole frame takes.
+// idleReader reads from a stream with a deadline on silence, not on the
+// time a whole frame takes: each read may wait at least 7/8 of timeout.
+// (The deadline is moved only when an eighth of it has passed: setting
+// one costs a timer.)
 type idleReader struct {
 	st      network.Stream
 	timeout time.Duration
+	set     time.Time // when the deadline was last moved
 }
 
-func (r idleReader) Read(p []byte) (int, error) {
-	_ = r.st.SetReadDeadline(time.Now().Add(r.timeout))
+func (r *idleReader) Read(p []byte) (int, error) {
+	if now := time.Now(); now.Sub(r.set) > r.timeout/8 {
+		_ = r.st.SetReadDeadline(now.Add(r.timeout))
+		r.set = now
+	}
 	return r.st.Read(p)
 }
