@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -32,7 +33,7 @@ import (
 
 // netLab is a switch namespace and the node namespaces plugged into it.
 type netLab struct {
-	t      *testing.T
+	t      testing.TB
 	sw     string // switch namespace
 	prefix string
 	hosts  []*labHost
@@ -54,7 +55,7 @@ type labHost struct {
 }
 
 // labSkip skips, or fails under CI, where the lab cannot be built.
-func labSkip(t *testing.T, why string) {
+func labSkip(t testing.TB, why string) {
 	t.Helper()
 	if os.Getenv("CI") != "" {
 		t.Fatalf("CI is set but %s (network namespace tests need root and iproute2)", why)
@@ -62,7 +63,7 @@ func labSkip(t *testing.T, why string) {
 	t.Skip(why)
 }
 
-func newNetLab(t *testing.T, n int) *netLab {
+func newNetLab(t testing.TB, n int) *netLab {
 	t.Helper()
 	bin := os.Getenv("WEFT_BIN")
 	if bin == "" {
@@ -457,4 +458,175 @@ func TestNetnsCutCableFailover(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// tbf limits what h sends to rate (e.g. "80mbit"): a thin uplink.
+func (lab *netLab) tbf(h *labHost, rate string) {
+	lab.t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", h.name, "tc", "qdisc", "replace", "dev", h.inner, "root",
+		"tbf", "rate", rate, "burst", "256kb", "latency", "500ms").CombinedOutput()
+	if err != nil {
+		lab.t.Fatalf("tc tbf on %s: %v: %s", h.name, err, out)
+	}
+}
+
+// contentStats is the content part of h's status.
+func (lab *netLab) contentStats(h *labHost) (served, fetched int64, err error) {
+	var st struct {
+		Content struct {
+			Served  int64 `json:"bytes_served"`
+			Fetched int64 `json:"bytes_fetched"`
+		} `json:"content"`
+	}
+	err = lab.json(h, &st, "status")
+	return st.Content.Served, st.Content.Fetched, err
+}
+
+// Three nodes hold a recipe's 16 MiB artifact, each behind an uplink of
+// 80 Mbit/s; a fourth shows the recipe, which fetches it from the grid:
+// the chunks come from several providers at once, every byte once.
+func TestNetnsFetchFromSeveralProviders(t *testing.T) {
+	lab := newNetLab(t, 4)
+	f, provs := lab.hosts[0], lab.hosts[1:]
+	lab.start(f, "--preset", "local", "--mdns", "off")
+	for _, h := range provs {
+		lab.start(h, "--preset", "local", "--mdns", "off", "--bootstrap", f.addr)
+	}
+	mktPoll(t, 45*time.Second, func() error {
+		for _, h := range lab.hosts {
+			if n, err := lab.members(h); err != nil || n != len(lab.hosts) {
+				return fmt.Errorf("%s sees %d members (%v)", h.name, n, err)
+			}
+		}
+		return nil
+	})
+
+	const size = 16 << 20
+	cid := lab.publishBlob(t.TempDir(), size, provs)
+	for _, h := range provs {
+		lab.tbf(h, "80mbit")
+	}
+
+	start := time.Now()
+	var shown struct {
+		CID string `json:"cid"`
+	}
+	if err := lab.json(f, &shown, "recipe", "show", cid); err != nil || shown.CID != cid {
+		t.Fatalf("show %s on the fetcher: %+v, %v", cid, shown, err)
+	}
+	t.Logf("16 MiB fetched in %v", time.Since(start).Round(time.Millisecond))
+	_, fetched, err := lab.contentStats(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var servers []string
+	var served int64
+	for _, h := range provs {
+		s, _, err := lab.contentStats(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s > 0 {
+			servers = append(servers, fmt.Sprintf("%s: %d bytes", h.name, s))
+		}
+		served += s
+	}
+	t.Logf("served by %v", servers)
+	if len(servers) < 2 {
+		t.Fatalf("the artifact came from %d provider(s) (%v); want several", len(servers), servers)
+	}
+	if fetched < size || served > fetched+size/8 {
+		t.Fatalf("fetched %d bytes, providers served %d, for a %d-byte artifact", fetched, served, size)
+	}
+}
+
+// publishBlob writes a recipe with an artifact of size random bytes into
+// dir, publishes it on every host of on and returns its CID.
+func (lab *netLab) publishBlob(dir string, size int, on []*labHost) string {
+	t := lab.t
+	t.Helper()
+	blob := make([]byte, size)
+	if _, err := io.ReadFull(randReader{}, blob); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "blob.bin"), blob, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recipe := filepath.Join(dir, "blob.toml")
+	if err := os.WriteFile(recipe, []byte(`name = "blob"
+version = "1"
+[[files]]
+path = "blob.bin"
+source = "blob.bin"
+[types.default]
+[[types.default.processes]]
+name = "run"
+command = "/bin/true"
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var cid string
+	for _, h := range on {
+		var pub struct {
+			CID string `json:"cid"`
+		}
+		if err := lab.json(h, &pub, "recipe", "publish", recipe); err != nil {
+			t.Fatal(err)
+		}
+		if cid != "" && pub.CID != cid {
+			t.Fatalf("%s published %s, another node %s: the same recipe must have one CID", h.name, pub.CID, cid)
+		}
+		cid = pub.CID
+	}
+	return cid
+}
+
+// randReader reads pseudo-random bytes (content for tests, not secrets).
+type randReader struct{}
+
+func (randReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(mrand.Uint32())
+	}
+	return len(p), nil
+}
+
+// BenchmarkNetnsFetch fetches a 16 MiB artifact (with its recipe, through
+// the CLI) from one provider and from three, each behind an uplink of
+// 80 Mbit/s: what drawing on several providers at once gives where the
+// providers' uplinks are the bottleneck.
+func BenchmarkNetnsFetch(b *testing.B) {
+	lab := newNetLab(b, 4)
+	f, provs := lab.hosts[0], lab.hosts[1:]
+	lab.start(f, "--preset", "local", "--mdns", "off")
+	for _, h := range provs {
+		lab.start(h, "--preset", "local", "--mdns", "off", "--bootstrap", f.addr)
+		lab.tbf(h, "80mbit")
+	}
+	mktPoll(b, 45*time.Second, func() error {
+		for _, h := range lab.hosts {
+			if n, err := lab.members(h); err != nil || n != len(lab.hosts) {
+				return fmt.Errorf("%s sees %d members (%v)", h.name, n, err)
+			}
+		}
+		return nil
+	})
+	const size = 16 << 20
+	for _, k := range []int{1, 3} {
+		b.Run(fmt.Sprintf("providers=%d", k), func(b *testing.B) {
+			b.SetBytes(size)
+			var total time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				cid := lab.publishBlob(b.TempDir(), size, provs[:k])
+				b.StartTimer()
+				start := time.Now()
+				if _, err := lab.weft(f, "recipe", "show", cid, "--json"); err != nil {
+					b.Fatal(err)
+				}
+				total += time.Since(start)
+			}
+			b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/fetch")
+		})
+	}
 }

@@ -14,6 +14,10 @@ var suites = []suite{
 	// P8Ceiling measures what bounds that ratio on this machine.
 	{Name: "transfer", Pkg: "./recipes/transfer", Bench: "RawStream|Fetch|P8Ratio|P8Ceiling", Benchtime: "6x", Timeout: "20m"},
 	{Name: "store", Pkg: "./recipes/store", Bench: ".", Timeout: "10m"},
+	// A 16 MiB artifact fetched through the CLI from one provider and from
+	// three, each behind an 80 Mbit/s uplink (network namespaces, tc tbf;
+	// root and iproute2).
+	{Name: "swarm", Pkg: "./test", Bench: "NetnsFetch", Benchtime: "3x", Timeout: "10m"},
 	// P1, P2, P6: placement latency p50/p99 (N=10/50/100), placements/s and
 	// CPU per placement on 50 nodes, messages and signature checks per
 	// placement (N=10..200), failover after death is declared — on simnet.
