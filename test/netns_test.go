@@ -38,6 +38,7 @@ type netLab struct {
 	prefix string
 	hosts  []*labHost
 	bin    string
+	extra  []string // more namespaces to remove (NAT routers)
 }
 
 // labHost is one namespace with one weft node.
@@ -142,6 +143,9 @@ func (lab *netLab) close() {
 	}
 	for _, h := range lab.hosts {
 		_ = lab.ip("netns", "del", h.name)
+	}
+	for _, ns := range lab.extra {
+		_ = lab.ip("netns", "del", ns)
 	}
 	_ = lab.ip("netns", "del", lab.sw)
 }
@@ -628,5 +632,125 @@ func BenchmarkNetnsFetch(b *testing.B) {
 			}
 			b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/fetch")
 		})
+	}
+}
+
+// natHost puts a new host behind a home router: the host has a private
+// address on its own LAN (192.168.N.2), and the router, plugged into the
+// switch at 10.231.0.(100+N), masquerades its connections (nftables), with
+// no port forwarded — it can dial out, nothing can dial in.
+func (lab *netLab) natHost(n int) *labHost {
+	t := lab.t
+	t.Helper()
+	if _, err := exec.LookPath("nft"); err != nil {
+		labSkip(t, "no nft command (nftables)")
+	}
+	id := os.Getpid() % 100000
+	rt := fmt.Sprintf("%sr%d", lab.prefix, n)
+	h := &labHost{
+		name:  fmt.Sprintf("%sh%d", lab.prefix, n),
+		ip:    fmt.Sprintf("192.168.%d.2", 100+n),
+		inner: fmt.Sprintf("h%05d%da", id, n),
+		outer: fmt.Sprintf("h%05d%db", id, n),
+		dir:   t.TempDir(),
+	}
+	wanIn, wanOut := fmt.Sprintf("w%05d%da", id, n), fmt.Sprintf("w%05d%db", id, n)
+	wan := fmt.Sprintf("10.231.0.%d", 100+n)
+	lan := fmt.Sprintf("192.168.%d.1", 100+n)
+	lab.extra = append(lab.extra, rt)
+	lab.hosts = append(lab.hosts, h)
+	lab.must("netns", "add", rt)
+	lab.must("netns", "add", h.name)
+	lab.must("-n", rt, "link", "set", "lo", "up")
+	lab.must("-n", h.name, "link", "set", "lo", "up")
+	// The router's WAN cable into the switch.
+	lab.must("link", "add", wanIn, "type", "veth", "peer", "name", wanOut)
+	lab.must("link", "set", wanIn, "netns", rt)
+	lab.must("link", "set", wanOut, "netns", lab.sw)
+	lab.must("-n", rt, "addr", "add", wan+"/24", "dev", wanIn)
+	lab.must("-n", rt, "link", "set", wanIn, "up")
+	lab.must("-n", lab.sw, "link", "set", wanOut, "master", "br0")
+	lab.must("-n", lab.sw, "link", "set", wanOut, "up")
+	// The LAN cable between the router and the host.
+	lab.must("link", "add", h.inner, "type", "veth", "peer", "name", h.outer)
+	lab.must("link", "set", h.inner, "netns", h.name)
+	lab.must("link", "set", h.outer, "netns", rt)
+	lab.must("-n", rt, "addr", "add", lan+"/24", "dev", h.outer)
+	lab.must("-n", rt, "link", "set", h.outer, "up")
+	lab.must("-n", h.name, "addr", "add", h.ip+"/24", "dev", h.inner)
+	lab.must("-n", h.name, "link", "set", h.inner, "up")
+	lab.must("-n", h.name, "route", "add", "default", "via", lan)
+	for _, c := range [][]string{
+		{"sysctl", "-q", "-w", "net.ipv4.ip_forward=1"},
+		{"nft", "add", "table", "ip", "nat"},
+		{"nft", "add chain ip nat post { type nat hook postrouting priority 100 ; }"},
+		{"nft", "add", "rule", "ip", "nat", "post", "oifname", wanIn, "masquerade"},
+	} {
+		if out, err := exec.Command("ip", append([]string{"netns", "exec", rt}, c...)...).CombinedOutput(); err != nil {
+			t.Fatalf("%s in %s: %v: %s", strings.Join(c, " "), rt, err, out)
+		}
+	}
+	for d := h.dir; d != os.TempDir() && d != "/" && d != "."; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o011 != 0o011 {
+			_ = os.Chmod(d, fi.Mode().Perm()|0o011)
+		}
+	}
+	return h
+}
+
+// A hobbyist's machine behind a home router (NAT, nothing forwarded)
+// joins the grid through a public node, wins a batch job pinned to it, runs
+// it, and another public node fetches the result from it: every
+// connection to it is one it dialled out.
+func TestNetnsNodeBehindNAT(t *testing.T) {
+	lab := newNetLab(t, 2)
+	pub, req := lab.hosts[0], lab.hosts[1]
+	home := lab.natHost(1)
+	lab.start(pub, "--preset", "local", "--mdns", "off")
+	lab.start(req, "--preset", "local", "--mdns", "off", "--bootstrap", pub.addr)
+	lab.start(home, "--preset", "local", "--mdns", "off", "--bootstrap", pub.addr, "--label", "where=home")
+	mktPoll(t, 45*time.Second, func() error {
+		for _, h := range lab.hosts {
+			if n, err := lab.members(h); err != nil || n != 3 {
+				return fmt.Errorf("%s sees %d members (%v), want 3", h.name, n, err)
+			}
+		}
+		return nil
+	})
+	var job struct {
+		State  string `json:"state"`
+		Result string `json:"result"`
+		Node   string `json:"node"`
+	}
+	primes := repoFile(t, "recipes/examples/primes.toml")
+	if err := lab.json(req, &job, "job", "run", "--recipe", primes, "--param", "n=100000", "--sla", "label.where=home", "--wait"); err != nil {
+		t.Fatal(err)
+	}
+	if job.State != "done" || job.Node != home.peerID || job.Result == "" {
+		t.Fatalf("job: %+v; want done on the home node %s", job, home.peerID)
+	}
+	// Nothing dials in: the router forwards no port.
+	if _, err := getFrom(pub.name, "http://10.231.0.101:4001/"); err == nil {
+		t.Fatal("the home node's port is reachable through its router")
+	}
+	// Seen from the public nodes, the home node is its router's WAN
+	// address: its connections went through the NAT.
+	for _, h := range []*labHost{pub, req} {
+		out, err := exec.Command("ip", "netns", "exec", h.name, "ss", "-Htn", "state", "established").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ss in %s: %v: %s", h.name, err, out)
+		}
+		if !strings.Contains(string(out), "10.231.0.101:") || strings.Contains(string(out), home.ip) {
+			t.Fatalf("connections of %s do not come through the NAT:\n%s", h.name, out)
+		}
+	}
+	// The result is only on the home node (and on the requester, which
+	// fetched it when the job ended): fetch it on the third node.
+	out := filepath.Join(t.TempDir(), "result")
+	if _, err := lab.weft(pub, "job", "result", job.Result, "--out", out); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "count.txt")); err != nil || strings.TrimSpace(string(b)) != "9592" {
+		t.Fatalf("count.txt: %q, %v; want 9592", b, err)
 	}
 }
