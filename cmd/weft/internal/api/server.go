@@ -3,8 +3,9 @@
 //
 // The node writes DataDir/api.json ({"addr", "token"}, mode 0600) when it
 // starts listening; NewClientFromDataDir reads it. Requests authenticate with
-// "Authorization: Bearer TOKEN", or with the weft_token cookie that
-// GET /login?token=TOKEN sets for the browser dashboard.
+// "Authorization: Bearer TOKEN", or, for reads (GET, HEAD) only, with the
+// weft_token cookie that GET /login?token=TOKEN sets for the browser
+// dashboard.
 //
 // Concurrency: a Server is safe for concurrent use once Serve is called;
 // handlers must be registered before.
@@ -77,20 +78,39 @@ func (s *Server) HandlePublic(pattern string, h http.Handler) {
 	s.mux.Handle(pattern, h)
 }
 
-// Authorized reports whether r carries the token.
+// Authorized reports whether r carries the token: in the Authorization
+// header for any method, or in the login cookie for reads (GET, HEAD) only.
+// The browser sends the cookie with requests made by any page of the same
+// site, and every port of the loopback address is the same site (an
+// instance's web page included); the dashboard only reads, so the cookie
+// must not let such a page change anything.
 func (s *Server) Authorized(r *http.Request) bool {
-	tok := ""
-	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-		tok = strings.TrimPrefix(h, "Bearer ")
-	} else if c, err := r.Cookie(TokenCookie); err == nil {
-		tok = c.Value
+	tok, cookie := s.credential(r)
+	if cookie && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
 	}
 	return tok != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.token)) == 1
+}
+
+// credential returns the token r carries and whether it came from the
+// login cookie.
+func (s *Server) credential(r *http.Request) (tok string, cookie bool) {
+	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+		return strings.TrimPrefix(h, "Bearer "), false
+	}
+	if c, err := r.Cookie(TokenCookie); err == nil {
+		return c.Value, true
+	}
+	return "", false
 }
 
 func (s *Server) auth(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.Authorized(r) {
+			if _, cookie := s.credential(r); cookie && r.Method != http.MethodGet && r.Method != http.MethodHead {
+				WriteError(w, http.StatusForbidden, errors.New("api: the login cookie only allows reads; changes need the token in an Authorization header (the CLI sends it)"))
+				return
+			}
 			WriteError(w, http.StatusUnauthorized, errors.New("api: missing or wrong token (the CLI reads it from the data dir; browsers log in through the URL 'weft ui' prints)"))
 			return
 		}

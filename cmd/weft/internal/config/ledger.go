@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -51,11 +52,19 @@ func (c LedgerConfig) AntiEntropyDuration() time.Duration {
 }
 
 // CheckpointInterval is CheckpointSlices × the slice length (0: disabled).
+// A product beyond time.Duration's range (e.g. 200000 slices of 24h, both
+// valid) is capped at the longest duration rather than wrapping around to
+// a negative (checkpoints silently off) or tiny (a checkpoint every few
+// microseconds) interval.
 func (c LedgerConfig) CheckpointInterval() time.Duration {
 	if c.CheckpointSlices <= 0 {
 		return 0
 	}
-	return time.Duration(c.CheckpointSlices) * c.SliceDuration()
+	slice := c.SliceDuration()
+	if slice > 0 && time.Duration(c.CheckpointSlices) > math.MaxInt64/slice {
+		return math.MaxInt64
+	}
+	return time.Duration(c.CheckpointSlices) * slice
 }
 
 func (c *LedgerConfig) validate() error {

@@ -1,0 +1,86 @@
+package api
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+const testToken = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// loginCookie logs in through GET /login and returns the cookie it sets.
+func loginCookie(t *testing.T, s *Server) *http.Cookie {
+	t.Helper()
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/login?token="+testToken, nil))
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("login: status %d", w.Code)
+	}
+	for _, c := range w.Result().Cookies() {
+		if c.Name == TokenCookie {
+			return c
+		}
+	}
+	t.Fatal("login set no cookie")
+	return nil
+}
+
+// The login cookie is sent by the browser with requests from any page of
+// the same site, and every port of 127.0.0.1 is the same site (SameSite
+// ignores ports): an instance's web page at 127.0.0.1:20000 can make the
+// browser POST to the API with the cookie (a "simple" text/plain request
+// needs no CORS preflight). The dashboard only reads, so the cookie must
+// not authorize state-changing methods; the CLI's bearer token still does.
+func TestCookieDoesNotAuthorizeWrites(t *testing.T) {
+	s := NewServer(testToken, nil)
+	calls := 0
+	for _, p := range []string{"POST /v1/local/instances", "DELETE /v1/local/instances/{id}", "GET /v1/status"} {
+		s.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			calls++
+			WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
+		})
+	}
+	cookie := loginCookie(t, s)
+
+	for _, m := range []struct{ method, path string }{
+		{http.MethodPost, "/v1/local/instances"},
+		{http.MethodDelete, "/v1/local/instances/x"},
+	} {
+		req := httptest.NewRequest(m.method, m.path, strings.NewReader(`{"toml":"..."}`))
+		req.Header.Set("Content-Type", "text/plain")
+		req.Header.Set("Origin", "http://127.0.0.1:20000")
+		req.Header.Set("Sec-Fetch-Site", "same-site")
+		req.AddCookie(cookie)
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, req)
+		if w.Code/100 == 2 || calls != 0 {
+			t.Fatalf("%s %s with only the login cookie: status %d, handler ran %d times; want it refused", m.method, m.path, w.Code, calls)
+		}
+	}
+
+	// The dashboard's reads still work with the cookie.
+	req := httptest.NewRequest(http.MethodGet, "/v1/status", nil)
+	req.AddCookie(cookie)
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, req)
+	if w.Code != http.StatusOK || calls != 1 {
+		t.Fatalf("GET with the cookie: status %d, calls %d", w.Code, calls)
+	}
+
+	// The CLI's bearer token authorizes writes.
+	req = httptest.NewRequest(http.MethodPost, "/v1/local/instances", strings.NewReader(`{}`))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	w = httptest.NewRecorder()
+	s.ServeHTTP(w, req)
+	if w.Code != http.StatusOK || calls != 2 {
+		t.Fatalf("POST with the bearer token: status %d, calls %d", w.Code, calls)
+	}
+
+	// No token at all: 401.
+	w = httptest.NewRecorder()
+	s.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/status", nil))
+	if w.Code != http.StatusUnauthorized {
+		t.Fatalf("no token: status %d", w.Code)
+	}
+}
