@@ -12,6 +12,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -46,6 +47,9 @@ type Server struct {
 	token  string
 	log    *slog.Logger
 	server *http.Server
+	// stop cancels the context of every request (event streams never end
+	// on their own), so that Close can wait for handlers to return.
+	stop context.CancelFunc
 }
 
 // NewServer returns a server that requires token on every non-public route.
@@ -58,7 +62,10 @@ func NewServer(token string, log *slog.Logger) *Server {
 	// The http.Server exists from the start so that Close racing with Serve
 	// (a node stopped while it is starting) needs no lock: http.Server itself
 	// makes Serve after Close return ErrServerClosed.
-	s.server = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	base, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	s.server = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return base }}
 	return s
 }
 
@@ -141,10 +148,21 @@ func (s *Server) Serve(ln net.Listener) error {
 	return err
 }
 
-// Close stops the server. It is safe to call more than once.
+// Close stops the server: it stops accepting, cancels the requests in
+// progress and waits (up to closeWait) for their handlers to return, so that
+// what they use can be closed after it. It is safe to call more than once.
 func (s *Server) Close() error {
-	return s.server.Close()
+	s.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), closeWait)
+	defer cancel()
+	if err := s.server.Shutdown(ctx); err != nil {
+		return s.server.Close()
+	}
+	return nil
 }
+
+// closeWait bounds how long Close waits for handlers in progress.
+const closeWait = 5 * time.Second
 
 // LoadOrCreateToken returns the token in dataDir/api.token, creating it.
 func LoadOrCreateToken(dataDir string) (string, error) {

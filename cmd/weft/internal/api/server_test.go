@@ -1,9 +1,11 @@
 package api
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -82,5 +84,38 @@ func TestCookieDoesNotAuthorizeWrites(t *testing.T) {
 	s.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/status", nil))
 	if w.Code != http.StatusUnauthorized {
 		t.Fatalf("no token: status %d", w.Code)
+	}
+}
+
+// Close waits for a handler in progress (and cancels its request, so an
+// endless one such as an event stream returns) before it returns: the
+// daemon closes the subsystems handlers use right after.
+func TestCloseWaitsForHandlers(t *testing.T) {
+	s := NewServer("tok", nil)
+	entered := make(chan struct{})
+	var returned atomic.Bool
+	s.HandleFunc("GET /v1/slow", func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-r.Context().Done() // like an event stream: ends only when cancelled
+		returned.Store(true)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.Serve(ln) }()
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+ln.Addr().String()+"/v1/slow", nil)
+		req.Header.Set("Authorization", "Bearer tok")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-entered
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !returned.Load() {
+		t.Fatal("Close returned while a handler was still running")
 	}
 }
