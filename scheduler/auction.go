@@ -187,6 +187,13 @@ func (a *Auction) AddBid(now time.Time, e *BidEntry) ([]Action, error) {
 	a.responded[e.Bidder] = true
 	f := &a.Ann.Filter
 	switch {
+	case f.Node != "" && e.Bidder != f.Node, slices.Contains(f.ExcludeNodes, e.Bidder):
+		// Bidders check the filter themselves, but the pin and the
+		// exclusions name peers: the auctioneer enforces them too, so a
+		// bidder that ignores them cannot take the instance.
+		code, text := f.CheckNode(e.Bidder, nil)
+		a.declines = append(a.declines, DeclineEntry{e.Bidder, code, text})
+		return a.Tick(now), fmt.Errorf("%w: bid from a node the filter rules out (%s)", ErrUnauthorized, text)
 	case f.MaxPrice > 0 && e.Bid.Total > f.MaxPrice:
 		a.declines = append(a.declines, DeclineEntry{e.Bidder, DeclineMaxPrice, "over max price"})
 		return a.Tick(now), fmt.Errorf("%w: bid over max price", ErrMalformed)

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"reflect"
@@ -40,6 +41,11 @@ type hosted struct {
 
 func (m *Market) onAnnounce(env *Signed, now time.Time) error {
 	ann, err := OpenAnnouncement(env, now)
+	if errors.Is(err, ErrReplay) {
+		// Late (or early) gossip: the relayer that delivered it is not to
+		// blame (the topic validator cannot check the time).
+		return errIgnored
+	}
 	if err != nil {
 		return err
 	}
@@ -267,7 +273,11 @@ func (m *Market) applySpec(h *hosted, spec InstanceSpec) {
 // fenceHosted stops the local copy when c wins over the contract it runs under.
 func (m *Market) fenceHosted(c *Contract, now time.Time) {
 	id := c.Instance()
-	if b := m.best[id]; b == nil || Wins(c, b) {
+	b, known := m.best[id]
+	if !known && m.hosted[id] == nil && m.records[id] == nil && !m.tracks(c) {
+		return // a stranger's contract: keeping it would let any peer grow best without bound
+	}
+	if b == nil || Wins(c, b) {
 		m.best[id] = c
 	}
 	h := m.hosted[id]
@@ -282,6 +292,13 @@ func (m *Market) fenceHosted(c *Contract, now time.Time) {
 	m.saveHosted(h)
 	m.log.Info("market: stale copy fenced", "instance", id.Short(), "mine", h.contract.Epoch(), "newer", c.Epoch(), "host", c.Provider())
 	m.notify(Event{Kind: EventFenced, Hosted: m.hostedView(h)})
+}
+
+// tracks reports whether this node is the requester or a guardian of c's
+// instance (trackerFor creates its record).
+func (m *Market) tracks(c *Contract) bool {
+	req := c.Info().Request
+	return req.Requester == m.self || slices.Contains(req.Delegation.Guardians, m.self)
 }
 
 // onRequestUpdate applies a newer generation of a request to the local

@@ -56,6 +56,9 @@ type record struct {
 	// lastHost and lastEpoch name the host of a destroyed instance (views).
 	lastHost  peer.ID
 	lastEpoch uint64
+	// failedAt is when the last auction failed (re-placements of a lost
+	// host are retried every WaitRetry, not at every tick).
+	failedAt time.Time
 }
 
 // auctionRun is an auction this node runs, with what it sent.
@@ -136,6 +139,16 @@ func (m *Market) Request(ctx context.Context, spec RequestSpec) (InstanceView, e
 			return
 		}
 		env := m.signer.Sign(KindRequest, req)
+		var oldGuardians []peer.ID
+		// revive: an instance destroyed (or being destroyed) is asked
+		// for again. Its host may have forgotten its copy already and
+		// ignores updates then: place it afresh (a new epoch, which
+		// also fences a copy still there).
+		revive := false
+		if rec != nil {
+			oldGuardians = rec.req.Delegation.Guardians
+			revive = rec.req.State == StateDestroyed && req.State != StateDestroyed
+		}
 		if rec == nil {
 			rec = &record{mine: true}
 			m.records[id] = rec
@@ -143,13 +156,19 @@ func (m *Market) Request(ctx context.Context, spec RequestSpec) (InstanceView, e
 		rec.mine = true
 		rec.req, rec.env, rec.updated = req, env, now
 		rec.retries = 0
+		if revive {
+			rec.contract, rec.status = nil, nil
+		}
 		switch {
 		case rec.contract != nil && m.alive(rec.contract.Provider()):
 			// Update in place: the host applies the new generation.
 			m.send(rec.contract.Provider(), env)
-			m.sendToGuardians(rec, env)
+			m.sendToGuardians(rec, env, oldGuardians)
 		case req.State == StateDestroyed:
 			rec.contract, rec.status = nil, nil
+			// The guardians (old and new) must learn it, or one would
+			// place the instance again when the requester is offline too.
+			m.sendToGuardians(rec, env, oldGuardians)
 		case rec.auction == nil:
 			m.startAuction(rec, now, "request")
 		}
@@ -163,9 +182,17 @@ func (m *Market) Request(ctx context.Context, spec RequestSpec) (InstanceView, e
 	return view, err
 }
 
-func (m *Market) sendToGuardians(rec *record, env Signed) {
-	for _, g := range rec.req.Delegation.Guardians {
-		if g != m.self {
+// sendToGuardians sends env to rec's guardians and to the former ones
+// (a new generation may name others), once each, skipping this node and
+// the host (sent to already).
+func (m *Market) sendToGuardians(rec *record, env Signed, former []peer.ID) {
+	sent := map[peer.ID]bool{m.self: true}
+	if rec.contract != nil {
+		sent[rec.contract.Provider()] = true
+	}
+	for _, g := range append(slices.Clone(rec.req.Delegation.Guardians), former...) {
+		if !sent[g] {
+			sent[g] = true
 			m.send(g, env)
 		}
 	}
@@ -266,6 +293,7 @@ func (m *Market) startAuction(rec *record, now time.Time, reason string) {
 
 func (m *Market) failAuction(rec *record, now time.Time, why string) {
 	rec.failed = why
+	rec.failedAt = now
 	rec.auction = nil
 	if rec.req.WaitForCapacity && rec.waitSince.IsZero() {
 		rec.waitSince = now
@@ -418,7 +446,7 @@ func (m *Market) adopt(rec *record, c *Contract, now time.Time) bool {
 	}
 	rec.contract = c
 	rec.maxEpoch = max(rec.maxEpoch, c.Epoch())
-	rec.failed, rec.waitSince, rec.lostSince = "", time.Time{}, time.Time{}
+	rec.failed, rec.failedAt, rec.waitSince, rec.lostSince = "", time.Time{}, time.Time{}, time.Time{}
 	if info := c.Info(); info.Request.Generation > rec.req.Generation {
 		rec.req, rec.env = info.Request, info.Award.Request
 	}
@@ -541,6 +569,9 @@ func (m *Market) tickRecords(now time.Time) {
 		}
 		if rec.lostSince.IsZero() {
 			rec.lostSince = now
+		}
+		if d := now.Sub(rec.failedAt); !rec.failedAt.IsZero() && d >= 0 && d < m.cfg.WaitRetry {
+			continue // the last re-placement failed: retry at the WaitRetry pace
 		}
 		if ShouldReplace(m.self, rec.req, now.Sub(rec.lostSince), m.alive, now) {
 			m.startAuction(rec, now, "host lost")

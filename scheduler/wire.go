@@ -379,8 +379,11 @@ func OpenAnnouncement(s *Signed, now time.Time) (*Announcement, error) {
 	if err := s.open(KindAnnounce, &a); err != nil {
 		return nil, err
 	}
+	// The window is the auctioneer's clock: tolerate MaxClockSkew both
+	// ways (the window itself is only Window+AwardTimeout long). Replays
+	// within the tolerance are caught by the seen set, kept longer.
 	n := now.UnixNano()
-	if a.Issued > n+int64(MaxClockSkew) || n > a.Expires {
+	if a.Issued > n+int64(MaxClockSkew) || n > a.Expires+int64(MaxClockSkew) {
 		return nil, fmt.Errorf("%w: announcement outside its window", ErrReplay)
 	}
 	return &a, nil

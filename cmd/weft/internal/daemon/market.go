@@ -129,9 +129,24 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 	pre.jobDone = func(v scheduler.InstanceView) { d.releaseJob(ctx, v) }
 	fctx, fcancel := context.WithCancel(ctx)
 	var bg sync.WaitGroup
-	bg.Add(2)
+	bg.Add(3)
 	go func() { defer bg.Done(); d.fenceLoop(fctx, m) }()
 	go func() { defer bg.Done(); pre.run(fctx) }()
+	// A member declared dead (or back) is acted on at once, not at the
+	// market's next membership refresh.
+	events, unsubscribe := d.node.SubscribeMembers()
+	go func() {
+		defer bg.Done()
+		defer unsubscribe()
+		for {
+			select {
+			case <-events:
+				m.MembershipChanged()
+			case <-fctx.Done():
+				return
+			}
+		}
+	}()
 	d.onClose(func() error { fcancel(); bg.Wait(); return nil })
 	m.Observe(func(ev scheduler.Event) {
 		pre.observe(ev)
