@@ -150,15 +150,24 @@ func Audit(s *Set, opt AuditOptions, extra ...Problem) Report {
 		switch v := e.Value().(type) {
 		case Receipt:
 			r.Problems = append(r.Problems, receiptProblems(s, e, v)...)
-			acks, disputes := s.acks[e.id], s.disputes[e.id]
-			if len(acks) > 0 {
+			// Only the contract's requester answers a receipt (as in
+			// statements and balances); anyone else's ack or dispute is a
+			// bad_ack and leaves the receipt unconfirmed.
+			var requester peer.ID
+			if ce, ok := s.contracts[v.Contract]; ok {
+				requester = ce.Value().(Contract).Requester
+			}
+			switch receiptStatus(s, e, requester) {
+			case StatusAcked:
 				r.Acked++
-				r.AckedAmount += v.Amount
-			}
-			for _, d := range disputes {
-				r.Disputed = append(r.Disputed, Disputed{Receipt: e.id.String(), Dispute: d.id.String(), Reason: d.Value().(Dispute).Reason})
-			}
-			if len(acks) == 0 && len(disputes) == 0 {
+				r.AckedAmount = satAdd(r.AckedAmount, v.Amount)
+			case StatusDisputed:
+				for _, d := range s.disputes[e.id] {
+					if d.Author == requester {
+						r.Disputed = append(r.Disputed, Disputed{Receipt: e.id.String(), Dispute: d.id.String(), Reason: d.Value().(Dispute).Reason})
+					}
+				}
+			default:
 				r.Unconfirmed = append(r.Unconfirmed, e.id.String())
 			}
 		case Ack:

@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"sort"
 
 	"github.com/ipfs/go-cid"
@@ -40,6 +42,13 @@ type authorLog struct {
 	max    uint64
 	count  int
 	forks  int // number of seqs holding more than one entry
+
+	// Digest of the log's entries (see logDigest): chain is a hash chain
+	// over seqs 1..chainSeq (extended lazily up to contig), digest the
+	// cached result (nil when the log changed since).
+	chainSeq uint64
+	chain    [sha256.Size]byte
+	digest   []byte
 }
 
 // NewSet returns an empty set.
@@ -79,6 +88,11 @@ func (s *Set) Add(e *Entry) (added, equivocation bool) {
 		s.authors[e.Author] = a
 	}
 	prev := a.bySeq[e.Seq]
+	a.digest = nil
+	if len(prev) > 0 && e.Seq <= a.chainSeq {
+		// A new fork inside the chained prefix: rechain from seq 1.
+		a.chainSeq, a.chain = 0, [sha256.Size]byte{}
+	}
 	if prev == nil {
 		// The first entry at a seq (nearly all of them): a one-element,
 		// full-capacity window of a shared chunk, so a log costs no
@@ -194,6 +208,56 @@ type Head struct {
 	Max uint64 `cbor:"3,keyasint" json:"max"`
 	// Count is the number of entries held (more than Max with equivocations).
 	Count uint64 `cbor:"4,keyasint" json:"count"`
+	// Digest is a sha2-256 digest of the CIDs held (see Set.logDigest):
+	// two replicas can hold logs with the same Contig, Max and Count but
+	// different entries (different gaps past Contig, or two sides of an
+	// equivocation), which only the digest tells apart. Empty from a peer
+	// that does not send it.
+	Digest []byte `cbor:"5,keyasint,omitempty" json:"-"`
+}
+
+// logDigest returns the digest of author's log: sha2-256 over the hash
+// chain of seqs 1..contig (each link hashes the previous link and the CIDs
+// held at that seq, sorted) followed by every entry held past contig (seq
+// and CID). The chain is extended incrementally, so computing heads costs
+// what was added since, not the size of the log (a new fork inside the
+// chained prefix rechains it once).
+func (s *Set) logDigest(author peer.ID, a *authorLog) []byte {
+	if a.digest != nil {
+		return a.digest
+	}
+	h := sha256.New()
+	var buf [binary.MaxVarintLen64]byte
+	writeCID := func(e *Entry) {
+		b := e.id.Bytes()
+		h.Write(buf[:binary.PutUvarint(buf[:], uint64(len(b)))])
+		h.Write(b)
+	}
+	for a.chainSeq < a.contig {
+		seq := a.chainSeq + 1
+		es := a.bySeq[seq]
+		if len(es) > 1 {
+			es = append([]*Entry(nil), es...)
+			sort.Slice(es, func(i, j int) bool { return bytes.Compare(es[i].id.Bytes(), es[j].id.Bytes()) < 0 })
+		}
+		h.Reset()
+		h.Write(a.chain[:])
+		h.Write(buf[:binary.PutUvarint(buf[:], uint64(len(es)))])
+		for _, e := range es {
+			writeCID(e)
+		}
+		h.Sum(a.chain[:0])
+		a.chainSeq = seq
+	}
+	h.Reset()
+	h.Write(a.chain[:])
+	h.Write(buf[:binary.PutUvarint(buf[:], a.chainSeq)])
+	for _, e := range s.Log(author, a.chainSeq) {
+		h.Write(buf[:binary.PutUvarint(buf[:], e.Seq)])
+		writeCID(e)
+	}
+	a.digest = h.Sum(nil)
+	return a.digest
 }
 
 // Heads returns one Head per author, sorted by author.
@@ -201,7 +265,7 @@ func (s *Set) Heads() []Head {
 	out := make([]Head, 0, len(s.authors))
 	for _, a := range s.Authors() {
 		l := s.authors[a]
-		out = append(out, Head{Author: a, Contig: l.contig, Max: l.max, Count: uint64(l.count)})
+		out = append(out, Head{Author: a, Contig: l.contig, Max: l.max, Count: uint64(l.count), Digest: s.logDigest(a, l)})
 	}
 	return out
 }
@@ -212,7 +276,7 @@ func (s *Set) Head(author peer.ID) Head {
 	if l == nil {
 		return Head{Author: author}
 	}
-	return Head{Author: author, Contig: l.contig, Max: l.max, Count: uint64(l.count)}
+	return Head{Author: author, Contig: l.contig, Max: l.max, Count: uint64(l.count), Digest: s.logDigest(author, l)}
 }
 
 // Tip returns the entry at author's highest seq (the lowest CID if forked).
@@ -229,10 +293,13 @@ func (s *Set) Tip(author peer.ID) *Entry {
 }
 
 // Missing returns the entries s holds that a replica with heads theirs
-// lacks or may lack: for each author, every entry past their contiguous
-// prefix, plus the entries at forked seqs when the counts differ (so proofs
-// of equivocation spread). The cost follows what is missing, not the size
-// of the ledger. Order: author, then seq.
+// lacks or may lack: for each author whose log digest differs from theirs,
+// every entry past their contiguous prefix, plus the entries at forked seqs
+// when the counts differ (so proofs of equivocation spread); when the two
+// logs have the same shape (contig, max, count) but different digests, the
+// difference can be anywhere (gaps past contig, or an equivocation neither
+// side has seen yet), and the whole log is sent. The cost follows what is
+// missing, not the size of the ledger. Order: author, then seq.
 func (s *Set) Missing(theirs []Head) []*Entry {
 	th := make(map[peer.ID]Head, len(theirs))
 	for _, h := range theirs {
@@ -245,6 +312,15 @@ func (s *Set) Missing(theirs []Head) []*Entry {
 		if !ok {
 			out = append(out, s.Log(a, 0)...)
 			continue
+		}
+		if len(h.Digest) > 0 {
+			if bytes.Equal(h.Digest, s.logDigest(a, l)) {
+				continue
+			}
+			if h.Contig == l.contig && h.Max == l.max && h.Count == uint64(l.count) {
+				out = append(out, s.Log(a, 0)...)
+				continue
+			}
 		}
 		if h.Contig >= l.max && h.Count >= uint64(l.count) {
 			continue

@@ -17,8 +17,10 @@ import (
 )
 
 // SyncProtocol is the stream protocol ID suffix of anti-entropy; the
-// adapter prefixes it with the grid's protocol prefix.
-const SyncProtocol = "/weft/ledger/sync/1.0.0"
+// adapter prefixes it with the grid's protocol prefix. 1.1.0: heads carry
+// a digest of each log (1.0.0 peers reject the field, so they do not sync
+// with 1.1.0 ones; gossip still reaches both).
+const SyncProtocol = "/weft/ledger/sync/1.1.0"
 
 // Sync wire limits.
 const (
@@ -32,8 +34,9 @@ const (
 
 // helloMsg opens each side of a sync: a digest of the sender's heads and
 // the heads themselves. Equal digests mean both hold the same entries of
-// every log (same contiguous prefix, highest seq and count), so the
-// exchange ends; computing it costs O(authors), not O(entries) like the
+// every log (same contiguous prefix, highest seq, count and per-log digest
+// of the CIDs held), so the exchange ends; computing it costs O(authors)
+// plus what was added since the last hello, not O(entries) like the
 // Merkle root.
 type helloMsg struct {
 	_     struct{} `cbor:",toarray"`
@@ -96,6 +99,9 @@ func decodeHello(b []byte) (helloMsg, error) {
 		}
 		if h.Contig > h.Max || (h.Count < h.Contig) {
 			return m, fmt.Errorf("%w: hello: inconsistent head", ErrMalformed)
+		}
+		if len(h.Digest) != 0 && len(h.Digest) != sha256.Size {
+			return m, fmt.Errorf("%w: hello: head digest of %d bytes", ErrMalformed, len(h.Digest))
 		}
 	}
 	return m, nil
@@ -352,6 +358,17 @@ func (l *Ledger) SyncWith(ctx context.Context, opener StreamOpener, p peer.ID) (
 		return SyncStats{}, err
 	}
 	defer s.Close()
+	// A stalled peer must not hold the exchange (and Close, which waits
+	// for the anti-entropy loop) until the deadline: abort the stream as
+	// soon as ctx ends.
+	stop := context.AfterFunc(ctx, func() {
+		if r, ok := s.(interface{ Reset() error }); ok {
+			_ = r.Reset()
+			return
+		}
+		_ = s.Close()
+	})
+	defer stop()
 	if d, ok := ctx.Deadline(); ok {
 		if ds, ok := s.(interface{ SetDeadline(time.Time) error }); ok {
 			_ = ds.SetDeadline(d)
