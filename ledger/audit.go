@@ -25,22 +25,23 @@ type Problem struct {
 
 // Problem codes.
 const (
-	CodeBadEntry        = "bad_entry"        // bytes that do not decode or verify
-	CodeCIDMismatch     = "cid_mismatch"     // bytes that do not hash to their CID
-	CodeMissingPrev     = "missing_prev"     // predecessor in the author's log not held
-	CodeBrokenLink      = "broken_link"      // prev does not name the author's entry seq-1
-	CodeEquivocation    = "equivocation"     // two entries with the same author and seq
-	CodeBadContract     = "bad_contract"     // contract breaks a rule
-	CodeUnknownContract = "unknown_contract" // receipt for a contract not in the ledger
-	CodeBadReceipt      = "bad_receipt"      // receipt inconsistent with its contract
-	CodeWrongAmount     = "wrong_amount"     // amount ≠ price × usage
-	CodeOverCaps        = "over_caps"        // usage above the contract's caps
-	CodeOverlap         = "overlap"          // slice billed twice / periods overlap
-	CodeFenced          = "fenced"           // billed under an epoch after a newer one began
-	CodeBadAck          = "bad_ack"          // ack or dispute inconsistent with its receipt
-	CodeBadGrant        = "bad_grant"        // grant by an author not allowed to grant
-	CodeBadCheckpoint   = "bad_checkpoint"   // checkpoint that is not a root or undercounts
-	CodeRootMismatch    = "root_mismatch"    // export root ≠ root of its entries
+	CodeBadEntry         = "bad_entry"         // bytes that do not decode or verify
+	CodeCIDMismatch      = "cid_mismatch"      // bytes that do not hash to their CID
+	CodeMissingPrev      = "missing_prev"      // predecessor in the author's log not held
+	CodeBrokenLink       = "broken_link"       // prev does not name the author's entry seq-1
+	CodeEquivocation     = "equivocation"      // two entries with the same author and seq
+	CodeBadContract      = "bad_contract"      // contract breaks a rule
+	CodeUnknownContract  = "unknown_contract"  // receipt for a contract not in the ledger
+	CodeBadReceipt       = "bad_receipt"       // receipt inconsistent with its contract
+	CodeWrongAmount      = "wrong_amount"      // amount ≠ price × usage
+	CodeOverCaps         = "over_caps"         // usage above the contract's caps
+	CodeOverlap          = "overlap"           // slice billed twice / periods overlap
+	CodeFenced           = "fenced"            // billed under an epoch after a newer one began
+	CodeUnagreedContract = "unagreed_contract" // a contract whose evidence does not check out (Config.ContractCheck)
+	CodeBadAck           = "bad_ack"           // ack or dispute inconsistent with its receipt
+	CodeBadGrant         = "bad_grant"         // grant by an author not allowed to grant
+	CodeBadCheckpoint    = "bad_checkpoint"    // checkpoint that is not a root or undercounts
+	CodeRootMismatch     = "root_mismatch"     // export root ≠ root of its entries
 )
 
 // Disputed is a receipt the requester refused.
@@ -87,6 +88,9 @@ type Report struct {
 type AuditOptions struct {
 	// Granters, when not empty, are the only authors allowed to write grants.
 	Granters []peer.ID
+	// ContractCheck, when set and the set has none, is the contract check
+	// (Set.SetContractCheck) of an audit of an export.
+	ContractCheck func(Contract) error
 }
 
 func problem(e *Entry, code, format string, args ...any) Problem {
@@ -102,6 +106,9 @@ func problem(e *Entry, code, format string, args ...any) Problem {
 // root. extra are problems found while loading (e.g. undecodable records of
 // an export file); they are included in the report.
 func Audit(s *Set, opt AuditOptions, extra ...Problem) Report {
+	if opt.ContractCheck != nil && s.check == nil {
+		s.SetContractCheck(opt.ContractCheck)
+	}
 	r := Report{Entries: s.Len(), Receipts: s.Receipts(), Contracts: len(s.contracts), Authors: len(s.authors), Root: s.RootHex()}
 	r.Problems = append(r.Problems, extra...)
 	granters := map[peer.ID]bool{}
@@ -242,6 +249,10 @@ func instanceProblems(s *Set, inst string) []Problem {
 	byEpoch := map[uint64][]*Entry{}
 	var receipts []*Entry
 	for _, ce := range s.byInstance[inst] {
+		if err := s.ContractErr(ce); err != nil {
+			out = append(out, problem(ce, CodeUnagreedContract, "contract for instance %q not agreed by its parties: %v", inst, err))
+			continue
+		}
 		c := ce.Value().(Contract)
 		byEpoch[c.Epoch] = append(byEpoch[c.Epoch], ce)
 		receipts = append(receipts, s.receipts[ce.id]...)
@@ -308,6 +319,9 @@ func receiptProblems(s *Set, e *Entry, r Receipt) []Problem {
 		out = append(out, problem(e, CodeWrongAmount, "amount %d ≠ price × usage = %d", r.Amount, want))
 	}
 	for _, oe := range s.byInstance[c.InstanceID] {
+		if s.ContractErr(oe) != nil {
+			continue
+		}
 		o := oe.Value().(Contract)
 		if o.Epoch > c.Epoch && o.StartNanos < r.ToNanos {
 			out = append(out, problem(e, CodeFenced, "billed under epoch %d after epoch %d began (contract %s)", c.Epoch, o.Epoch, oe.id))

@@ -88,6 +88,9 @@ func MakeReceipt(cc cid.Cid, c Contract, i uint64, from, to int64, u Usage) Rece
 func fenceOf(s *Set, c Contract) int64 {
 	var f int64
 	for _, oe := range s.byInstance[c.InstanceID] {
+		if s.ContractErr(oe) != nil {
+			continue // not agreed by its parties: fences nothing
+		}
 		o := oe.Value().(Contract)
 		if o.Epoch > c.Epoch && (f == 0 || o.StartNanos < f) {
 			f = o.StartNanos

@@ -39,6 +39,11 @@ type Config struct {
 	Workers int
 	// Granters, when not empty, are the only authors whose grants count.
 	Granters []peer.ID
+	// ContractCheck, when set, verifies that a contract was agreed by its
+	// parties (the market's signed award and acceptance in Evidence):
+	// contracts failing it are kept (every replica holds the same set) but
+	// fence nothing and are reported by the audit. See Set.SetContractCheck.
+	ContractCheck func(Contract) error
 }
 
 // DefaultConfig returns a Config for a ledger stored at path.
@@ -91,6 +96,7 @@ func Open(cfg Config) (*Ledger, error) {
 		cfg.Log = slog.Default()
 	}
 	l := &Ledger{cfg: cfg, log: cfg.Log, set: NewSet(), subs: map[int]chan *Entry{}, closed: make(chan struct{}), syncReq: make(chan peer.ID, 64)}
+	l.set.SetContractCheck(cfg.ContractCheck)
 	if cfg.Path != "" {
 		st, err := openStore(cfg.Path, cfg.ReadOnly)
 		if err != nil {

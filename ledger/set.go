@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"sort"
 
 	"github.com/ipfs/go-cid"
@@ -22,13 +23,17 @@ type Set struct {
 	authors map[peer.ID]*authorLog
 
 	// derived indexes for billing and audit
-	contracts  map[cid.Cid]*Entry   // contract CID -> entry
-	byInstance map[string][]*Entry  // instance -> contract entries
-	receipts   map[cid.Cid][]*Entry // contract CID -> receipt entries
-	acks       map[cid.Cid][]*Entry // receipt CID -> ack entries
-	disputes   map[cid.Cid][]*Entry // receipt CID -> dispute entries
-	grants     []*Entry
-	nReceipts  int
+	contracts  map[cid.Cid]*Entry  // contract CID -> entry
+	byInstance map[string][]*Entry // instance -> contract entries
+	// check, when set, says whether a contract was agreed by its parties
+	// (SetContractCheck); checked caches its verdict per entry.
+	check     func(Contract) error
+	checked   map[cid.Cid]error
+	receipts  map[cid.Cid][]*Entry // contract CID -> receipt entries
+	acks      map[cid.Cid][]*Entry // receipt CID -> ack entries
+	disputes  map[cid.Cid][]*Entry // receipt CID -> dispute entries
+	grants    []*Entry
+	nReceipts int
 
 	sorted  [][]byte // CID bytes of every entry, sorted (Merkle leaves order)
 	pending [][]byte // CID bytes added since sorted was last merged
@@ -379,13 +384,48 @@ func (s *Set) AcksOf(r cid.Cid) []*Entry { return s.acks[r] }
 // DisputesOf returns the disputes of receipt r.
 func (s *Set) DisputesOf(r cid.Cid) []*Entry { return s.disputes[r] }
 
+// SetContractCheck sets the check a contract must pass to count for
+// fencing (LatestEpoch, billing, the audit's fenced receipts): f verifies
+// the market's evidence that the requester (or its guardian) awarded it and
+// the provider accepted. The entry signature only proves who wrote a
+// contract, and anyone can write one naming any instance, requester and
+// provider; without this check such a contract, at a higher epoch, would
+// fence the real provider. Nil counts every contract.
+func (s *Set) SetContractCheck(f func(Contract) error) {
+	s.check, s.checked = f, map[cid.Cid]error{}
+}
+
+// ContractErr says why the contract entry e does not count for fencing
+// (nil when it does, and always without a check).
+func (s *Set) ContractErr(e *Entry) error {
+	if s.check == nil {
+		return nil
+	}
+	if err, ok := s.checked[e.id]; ok {
+		return err
+	}
+	c, ok := e.Value().(Contract)
+	var err error
+	if !ok {
+		err = fmt.Errorf("%w: not a contract", ErrMalformed)
+	} else {
+		err = s.check(c)
+	}
+	s.checked[e.id] = err
+	return err
+}
+
 // LatestEpoch returns the highest epoch of any contract for instance and
 // that contract's entry (nil, 0 when there is none). Ties between two
 // contracts of the same epoch go to the lower CID, so every node agrees.
+// Contracts that fail the contract check do not count.
 func (s *Set) LatestEpoch(instance string) (*Entry, uint64) {
 	var best *Entry
 	var epoch uint64
 	for _, e := range s.byInstance[instance] {
+		if s.ContractErr(e) != nil {
+			continue
+		}
 		c := e.Value().(Contract)
 		if best == nil || c.Epoch > epoch || (c.Epoch == epoch && bytes.Compare(e.id.Bytes(), best.id.Bytes()) < 0) {
 			best, epoch = e, c.Epoch

@@ -73,6 +73,7 @@ func openLedgerSource(ctx context.Context, g *Globals) (*ledgerSource, error) {
 	}
 	cfg := ledger.DefaultConfig(path)
 	cfg.ReadOnly = true
+	cfg.ContractCheck = daemon.CheckContract
 	l, err := ledger.Open(cfg)
 	if err != nil {
 		return nil, err
@@ -138,7 +139,7 @@ The exit status is 1 when there is any problem.`,
 					return err
 				}
 				defer f.Close()
-				r, err := ledger.AuditExport(f, ledger.AuditOptions{})
+				r, err := ledger.AuditExport(f, ledger.AuditOptions{ContractCheck: daemon.CheckContract})
 				if err != nil {
 					return err
 				}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,9 +16,18 @@ import (
 
 	"github.com/weftgrid/weft/cmd/weft/internal/daemon"
 	"github.com/weftgrid/weft/ledger"
+	"github.com/weftgrid/weft/scheduler"
+	"github.com/weftgrid/weft/scheduler/schedtest"
 )
 
 func signer(t *testing.T) *ledger.Signer {
+	t.Helper()
+	s, _ := signers(t)
+	return s
+}
+
+// signers returns a ledger and a market signer of one new key.
+func signers(t *testing.T) (*ledger.Signer, *scheduler.Signer) {
 	t.Helper()
 	priv, _, err := crypto.GenerateEd25519Key(nil)
 	if err != nil {
@@ -27,7 +37,11 @@ func signer(t *testing.T) *ledger.Signer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	m, err := scheduler.NewSigner(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, m
 }
 
 // runCLI runs the weft CLI in-process and returns stdout, stderr and the error.
@@ -57,14 +71,21 @@ func TestLedgerCommandsOnStoppedNode(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("WEFT_DATA_DIR", dir)
 	ctx := context.Background()
-	req, prov := signer(t), signer(t)
+	req, reqMarket := signers(t)
+	prov, provMarket := signers(t)
 	lp, err := ledger.Open(ledger.Config{Path: filepath.Join(dir, daemon.LedgerFile), Signer: prov})
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now().Add(-time.Hour).Truncate(time.Minute)
-	c := ledger.Contract{InstanceID: "i1", Request: "web", Requester: req.ID(), Provider: prov.ID(), Epoch: 1, Price: ledger.Price{CPU: 3600},
-		SliceNanos: int64(time.Minute), StartNanos: start.UnixNano()}
+	// A contract as the market records it, with the signed award and
+	// acceptance as evidence (the audit checks them).
+	mc, err := schedtest.Contract(reqMarket, provMarket, "web", 1, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := daemon.LedgerContract(mc)
+	c.SliceNanos = int64(time.Minute)
 	ce, err := lp.AppendContract(ctx, c)
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +143,7 @@ func TestLedgerCommandsOnStoppedNode(t *testing.T) {
 		t.Fatalf("statement csv: %v\n%s", err, out)
 	}
 	out, _, err = runCLI(t, "--data-dir", dir, "ledger", "statement", "--provider", prov.ID().String(), "--json")
-	if err != nil || !strings.Contains(out, `"unconfirmed": 4500`) {
+	if want := fmt.Sprintf(`"unconfirmed": %d`, 3*ledger.Amount(c.Price, ledger.Usage{CPUMicros: 1500})); err != nil || !strings.Contains(out, want) {
 		t.Fatalf("statement json: %v\n%s", err, out)
 	}
 	if out, _, err = runCLI(t, "--data-dir", dir, "ledger", "statement", "--provider", prov.ID().String()); err != nil || !strings.Contains(out, "TOTAL") {

@@ -74,6 +74,7 @@ func (d *Daemon) startLedger(ctx context.Context) error {
 	}
 	cfg := ledger.DefaultConfig(filepath.Join(d.cfg.Node.DataDir, LedgerFile))
 	cfg.Signer, cfg.Log, cfg.Granters = signer, d.log.With("subsystem", "ledger"), granters
+	cfg.ContractCheck = CheckContract
 	l, err := ledger.Open(cfg)
 	if err != nil {
 		return err

@@ -1,0 +1,122 @@
+package daemon
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/weftgrid/weft/ledger"
+	"github.com/weftgrid/weft/scheduler"
+	"github.com/weftgrid/weft/scheduler/schedtest"
+)
+
+type party struct {
+	market *scheduler.Signer
+	ledger *ledger.Signer
+}
+
+func newParty(t *testing.T) party {
+	t.Helper()
+	priv, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := scheduler.NewSigner(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := ledger.NewSigner(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return party{ms, ls}
+}
+
+// A contract counts only when its evidence — the requester's award and the
+// provider's acceptance — says what it says: a peer that writes a contract
+// at a higher epoch for someone else's instance fences nothing, and the
+// audit names it.
+func TestForgedContractFencesNothing(t *testing.T) {
+	ctx := context.Background()
+	alice, bob, mallory := newParty(t), newParty(t), newParty(t)
+	start := time.Now().Add(-time.Hour).Truncate(time.Minute)
+	mc, err := schedtest.Contract(alice.market, bob.market, "web", 1, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := LedgerContract(mc)
+	real.SliceNanos = int64(time.Minute)
+	if err := CheckContract(real); err != nil {
+		t.Fatalf("a contract agreed by both parties fails the check: %v", err)
+	}
+	for name, c := range map[string]ledger.Contract{
+		"no evidence":       func() ledger.Contract { c := real; c.Evidence = nil; return c }(),
+		"another provider":  func() ledger.Contract { c := real; c.Provider = mallory.ledger.ID(); return c }(),
+		"a higher epoch":    func() ledger.Contract { c := real; c.Epoch = 2; return c }(),
+		"an earlier start":  func() ledger.Contract { c := real; c.StartNanos -= int64(time.Hour); return c }(),
+		"a different price": func() ledger.Contract { c := real; c.Price.CPU++; return c }(),
+	} {
+		if CheckContract(c) == nil {
+			t.Errorf("%s: passes the check", name)
+		}
+	}
+
+	// Mallory's own agreement with herself, passed off as a newer epoch of
+	// Alice's instance.
+	own, err := schedtest.Contract(mallory.market, mallory.market, "mine", 7, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := real
+	forged.Provider, forged.Epoch, forged.StartNanos, forged.Evidence = mallory.ledger.ID(), 2, start.UnixNano(), own.Encode()
+
+	l, err := ledger.Open(ledger.Config{Signer: bob.ledger, ContractCheck: CheckContract})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ce, err := l.AppendContract(ctx, real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to := real.SliceBounds(0)
+	if _, err := l.Append(ctx, ledger.MakeReceipt(ce.CID(), real, 0, from, to, ledger.Usage{CPUMicros: 1000})); err != nil {
+		t.Fatal(err)
+	}
+	ml, err := ledger.Open(ledger.Config{Signer: mallory.ledger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ml.Close()
+	fe, err := ml.AppendContract(ctx, forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Ingest(ctx, [][]byte{fe.Bytes()}); err != nil {
+		t.Fatal(err)
+	}
+	if !l.Has(fe.CID()) {
+		t.Fatal("the forged contract was not kept: replicas must hold the same set")
+	}
+	if got, epoch, ok := l.LatestEpoch(real.InstanceID); !ok || got != ce.CID() || epoch != 1 {
+		t.Fatalf("latest epoch = %s %d, want the real contract at epoch 1", got, epoch)
+	}
+	rep := l.Audit()
+	var unagreed, fenced int
+	for _, p := range rep.Problems {
+		switch p.Code {
+		case ledger.CodeUnagreedContract:
+			unagreed++
+			if p.CID != fe.CID().String() {
+				t.Errorf("unagreed_contract names %s, want the forged %s", p.CID, fe.CID())
+			}
+		case ledger.CodeFenced:
+			fenced++
+		}
+	}
+	if unagreed != 1 || fenced != 0 {
+		t.Fatalf("audit: %d unagreed contracts (want 1), %d fenced receipts (want 0): %+v", unagreed, fenced, rep.Problems)
+	}
+}

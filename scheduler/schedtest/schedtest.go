@@ -1,0 +1,34 @@
+// Package schedtest builds valid market messages for tests of the packages
+// that consume them (the ledger's contract check, the daemon, the CLI).
+package schedtest
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/weftgrid/weft/scheduler"
+)
+
+// RecipeCID is a syntactically valid recipe CID for test requests.
+const RecipeCID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+
+// Contract returns a verified contract: requester asks for instance name,
+// and awards (itself, as auctioneer) provider's bid at epoch, issued at
+// issued; the provider accepts. Prices: 1000 micro-credits per core-hour.
+func Contract(requester, provider *scheduler.Signer, name string, epoch uint64, issued time.Time) (*scheduler.Contract, error) {
+	req := &scheduler.Request{Requester: requester.ID(), Name: name, Instance: scheduler.NewInstanceID(requester.ID(), name),
+		Generation: 1, Timestamp: issued.UnixNano(), RecipeCID: RecipeCID,
+		Resources: scheduler.Resources{CPUMillis: 500, MemoryBytes: 1 << 28}, State: scheduler.StateStarted}
+	auction := bytes.Repeat([]byte{byte(epoch)}, scheduler.AuctionIDLen)
+	prices := scheduler.PriceList{PerCoreHour: 1000}
+	bid := provider.Sign(scheduler.KindBid, &scheduler.Bid{AuctionID: auction, Prices: prices, Total: prices.Cost(req.Resources),
+		Fit: 500, Expires: issued.Add(10 * time.Second).UnixNano()})
+	award := requester.Sign(scheduler.KindAward, &scheduler.Award{AuctionID: auction, Request: requester.Sign(scheduler.KindRequest, req),
+		Bid: bid, Epoch: epoch, Issued: issued.UnixNano()})
+	accept := provider.Sign(scheduler.KindAccept, &scheduler.Accept{AuctionID: auction, Award: award.Digest(), Issued: issued.UnixNano()})
+	c := &scheduler.Contract{Award: award, Accept: accept}
+	if err := scheduler.OpenContract(c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
