@@ -149,6 +149,9 @@ func (a *Adapter) receive() {
 func (a *Adapter) serve(s network.Stream) {
 	defer s.Close()
 	_ = s.SetDeadline(time.Now().Add(2 * time.Minute))
+	// Close must not wait for a stalled peer's deadline.
+	stop := context.AfterFunc(a.ctx, func() { _ = s.Reset() })
+	defer stop()
 	if _, err := a.l.ServeSync(a.ctx, s); err != nil && !errors.Is(err, io.EOF) {
 		a.log.Debug("ledger: serving sync", "peer", s.Conn().RemotePeer(), "err", err)
 		_ = s.Reset()
