@@ -20,12 +20,6 @@ import (
 	"github.com/weftgrid/weft/scheduler/schedtest"
 )
 
-func signer(t *testing.T) *ledger.Signer {
-	t.Helper()
-	s, _ := signers(t)
-	return s
-}
-
 // signers returns a ledger and a market signer of one new key.
 func signers(t *testing.T) (*ledger.Signer, *scheduler.Signer) {
 	t.Helper()
