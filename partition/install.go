@@ -14,8 +14,11 @@ import (
 	"github.com/weftgrid/weft/recipes"
 )
 
-// installedMarker marks a software directory whose install completed.
-const installedMarker = ".weft-installed"
+// installedSuffix names the marker of a completed install: software/CID +
+// installedSuffix, next to the software directory and not in it, where
+// neither the recipe's files nor its install commands (run as the install
+// user, who owns the directory meanwhile) can put it.
+const installedSuffix = ".installed"
 
 // SoftwareDir returns where the recipe with CID c is installed.
 func (m *Manager) SoftwareDir(c string) string { return filepath.Join(m.softDir, c) }
@@ -34,9 +37,11 @@ func (m *Manager) install(ctx context.Context, c string, rc *recipes.Recipe) (st
 	m.installMu.Unlock()
 	l.Lock()
 	defer l.Unlock()
-	if _, err := os.Stat(filepath.Join(dir, installedMarker)); err == nil {
+	marker := dir + installedSuffix
+	if fi, err := os.Lstat(marker); err == nil && fi.Mode().IsRegular() {
 		return dir, nil
 	}
+	_ = os.Remove(marker)
 	_ = os.RemoveAll(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrInstall, err)
@@ -95,10 +100,6 @@ func (m *Manager) install(ctx context.Context, c string, rc *recipes.Recipe) (st
 			}
 		}
 	}
-	// The install ran as another user: replace whatever it left at the
-	// marker's path (a symlink included) instead of writing through it.
-	marker := filepath.Join(dir, installedMarker)
-	_ = os.Remove(marker)
 	mf, err := os.OpenFile(marker, os.O_CREATE|os.O_EXCL|os.O_WRONLY|syscall.O_NOFOLLOW, 0o644)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrInstall, err)

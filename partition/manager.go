@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/weftgrid/weft/partition/metering"
 	"github.com/weftgrid/weft/recipes"
 )
@@ -345,10 +346,17 @@ func (m *Manager) apply(spec InstanceSpec, retry bool) error {
 	if typ == "" {
 		typ = rc.DefaultType
 	}
-	cidStr := spec.RecipeCID
-	if cidStr == "" {
-		cidStr = rc.CID().String()
+	// The software dir and the generation are keyed by the recipe's own
+	// CID in one spelling: a CID spelled in another base would install the
+	// recipe again elsewhere, and another recipe's CID would share (and
+	// skip) that recipe's install.
+	rcCID := rc.CID()
+	if spec.RecipeCID != "" && spec.State != StateDestroyed {
+		if c, err := cid.Decode(spec.RecipeCID); err != nil || !c.Equals(rcCID) {
+			return fmt.Errorf("%w: recipe CID %q is not the recipe's (%s)", ErrInvalidSpec, spec.RecipeCID, rcCID)
+		}
 	}
+	cidStr := rcCID.String()
 	if !filepath.IsLocal(cidStr) || filepath.Base(cidStr) != cidStr {
 		return fmt.Errorf("%w: recipe CID %q", ErrInvalidSpec, cidStr)
 	}

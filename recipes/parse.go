@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"path"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -119,8 +121,16 @@ func (r *Recipe) normalize(p *problems) {
 }
 
 func (res *Resources) normalize(def Resources, at string, p *problems) {
+	// The TOML decoder rejects negative sizes; a canonical encoding
+	// (a recipe fetched by CID) is checked here.
 	if res.CPUMillis < 0 {
 		p.add(at+".cpu_millis", "cannot be negative")
+	}
+	if res.MemoryBytes < 0 {
+		p.add(at+".memory", "cannot be negative")
+	}
+	if res.DiskBytes < 0 {
+		p.add(at+".disk", "cannot be negative")
 	}
 	if res.CPUMillis == 0 {
 		res.CPUMillis = def.CPUMillis
@@ -140,8 +150,17 @@ func (in *Install) normalize(p *problems) {
 		}
 	}
 	checkEnv(in.Env, "install.env", p)
+	checkDuration(in.Timeout, "install.timeout", p)
 	if in.Timeout == 0 && len(in.Commands) > 0 {
 		in.Timeout = Duration(DefaultInstallTimeout)
+	}
+}
+
+// checkDuration rejects a negative duration (which only a canonical
+// encoding, not the TOML decoder, can hold).
+func checkDuration(d Duration, at string, p *problems) {
+	if d < 0 {
+		p.add(at, "a duration cannot be negative")
 	}
 }
 
@@ -196,8 +215,20 @@ func normalizeFiles(fs []File, at string, perInstance bool, p *problems) {
 				p.add(fp+".template", "only inline content can be a template")
 			}
 		}
+		if f.Mode > 0o777 {
+			p.add(fp+".mode", "mode %o is out of range (0 to 0777)", uint32(f.Mode))
+		}
 		if f.Mode == 0 {
 			f.Mode = DefaultFileMode
+		}
+	}
+	// A file cannot also be a directory of another: writing both fails.
+	for i, f := range fs {
+		for dir := path.Dir(f.Path); dir != "." && dir != "/" && f.Path != ""; dir = path.Dir(dir) {
+			if seen[dir] {
+				p.add(fmt.Sprintf("%s.%d.path", at, i), "%q is below %q, which is declared as a file", f.Path, dir)
+				break
+			}
 		}
 	}
 }
@@ -218,6 +249,7 @@ func (t *SoftwareType) normalize(r *Recipe, name, at string, p *problems) {
 	if len(t.Processes) == 0 {
 		p.add(at, "software type %q has no processes: add at least one [[%s.processes]]", name, at)
 	}
+	checkDuration(t.Timeout, at+".timeout", p)
 	if !t.Batch && t.Timeout != 0 {
 		p.add(at+".timeout", "only batch software types have a timeout")
 	}
@@ -296,6 +328,8 @@ func (t *SoftwareType) normalize(r *Recipe, name, at string, p *problems) {
 		} else if pr.ExpectStatus != 0 || pr.ExpectBody != "" {
 			p.add(pp, "expect_status and expect_body are for http promises")
 		}
+		checkDuration(pr.Period, pp+".period", p)
+		checkDuration(pr.Timeout, pp+".timeout", p)
 		if pr.Period == 0 {
 			pr.Period = Duration(DefaultPromisePeriod)
 		}
@@ -319,6 +353,15 @@ func (t *SoftwareType) normalize(r *Recipe, name, at string, p *problems) {
 		}
 	}
 	normalizeFiles(t.Files, at+".files", true, p)
+	// The partition's own directories: log (process logs), tmp (TMPDIR)
+	// and, for batch types, out (emptied before the run: files there would
+	// be lost).
+	for i, f := range t.Files {
+		top, _, below := strings.Cut(f.Path, "/")
+		if (top == "log" || top == "tmp") && !below || t.Batch && top == "out" {
+			p.add(fmt.Sprintf("%s.files.%d.path", at, i), "%q is the partition's own directory %s", f.Path, top)
+		}
+	}
 }
 
 func normalizeParams(ps map[string]*Param, at string, p *problems) {
@@ -410,9 +453,13 @@ func (pa *Param) convert(v any) (any, error) {
 		case uint64:
 			return float64(x), nil
 		case float64:
-			return x, nil
+			if !math.IsNaN(x) { // NaN is within no bounds and equal to no enum value
+				return x, nil
+			}
 		case float32:
-			return float64(x), nil
+			if !math.IsNaN(float64(x)) {
+				return float64(x), nil
+			}
 		}
 	}
 	return nil, fmt.Errorf("%s is not %s", describe(v), map[ParamType]string{TypeString: "a string", TypeInt: "an integer", TypeNumber: "a number", TypeBool: "true or false"}[pa.Type])
@@ -554,8 +601,9 @@ func parseString(t ParamType, s string) (any, error) {
 		}
 		return n, nil
 	case TypeNumber:
-		var f float64
-		if _, err := fmt.Sscan(s, &f); err != nil {
+		// The whole string, not its first word (fmt.Sscan stops there).
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil || math.IsNaN(f) {
 			return nil, fmt.Errorf("%q is not a number", short(s))
 		}
 		return f, nil

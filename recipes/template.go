@@ -3,9 +3,12 @@ package recipes
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"reflect"
 	"strings"
 	"sync"
 	"text/template"
+	"text/template/parse"
 )
 
 // TemplateContext is what templates in a recipe see, e.g.
@@ -51,17 +54,6 @@ type NodeInfo struct {
 	PeerID string
 }
 
-// templateFuncs are the functions templates may call besides text/template's
-// built-ins: shquote (quote for /bin/sh), json (JSON-encode), join.
-var templateFuncs = template.FuncMap{
-	"shquote": ShellQuote,
-	"json": func(v any) (string, error) {
-		b, err := json.Marshal(v)
-		return string(b), err
-	},
-	"join": strings.Join,
-}
-
 // ShellQuote quotes s as one /bin/sh word.
 func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
@@ -69,16 +61,157 @@ func ShellQuote(s string) string {
 
 var tplCache sync.Map // string → *template.Template
 
+// Templates come from recipes fetched from peers and are executed by lint
+// (Parse, DecodeCanonical) and by the partitions: their execution is
+// bounded. Template definitions and calls ({{define}}, {{template}},
+// {{block}}: recursion) are refused; every range is charged its number of
+// iterations (range over an integer included), and what the functions and
+// the template produce is charged its length, against a budget per Render.
+const (
+	renderMaxIterations = 1 << 16
+	renderMaxBytes      = 4 * MaxRecipeBytes
+)
+
+// rangeGuard is the function appended to every range's pipeline.
+const rangeGuard = "weft_range_guard"
+
 func compile(tpl string) (*template.Template, error) {
 	if t, ok := tplCache.Load(tpl); ok {
 		return t.(*template.Template), nil
 	}
-	t, err := template.New("").Funcs(templateFuncs).Option("missingkey=error").Parse(tpl)
+	b := &renderBudget{}
+	t, err := template.New("").Funcs(b.funcs()).Option("missingkey=error").Parse(tpl)
+	if err == nil {
+		err = bound(t)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrTemplate, cleanTemplateErr(err))
 	}
 	tplCache.Store(tpl, t)
 	return t, nil
+}
+
+// bound refuses template definitions and calls and guards every range.
+func bound(t *template.Template) error {
+	if len(t.Templates()) > 1 {
+		return fmt.Errorf("{{define}} and {{block}} are not allowed in a recipe")
+	}
+	if t.Tree == nil || t.Root == nil {
+		return nil
+	}
+	var walk func(n parse.Node) error
+	walk = func(n parse.Node) error {
+		switch x := n.(type) {
+		case *parse.ListNode:
+			if x == nil {
+				return nil
+			}
+			for _, c := range x.Nodes {
+				if err := walk(c); err != nil {
+					return err
+				}
+			}
+		case *parse.TemplateNode:
+			return fmt.Errorf("{{template}} is not allowed in a recipe")
+		case *parse.IfNode:
+			return walkBranch(&x.BranchNode, walk)
+		case *parse.WithNode:
+			return walkBranch(&x.BranchNode, walk)
+		case *parse.RangeNode:
+			x.Pipe.Cmds = append(x.Pipe.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: x.Pipe.Pos,
+				Args: []parse.Node{parse.NewIdentifier(rangeGuard).SetTree(t.Tree).SetPos(x.Pipe.Pos)}})
+			return walkBranch(&x.BranchNode, walk)
+		}
+		return nil
+	}
+	return walk(t.Root)
+}
+
+func walkBranch(b *parse.BranchNode, walk func(parse.Node) error) error {
+	if err := walk(b.List); err != nil {
+		return err
+	}
+	if b.ElseList != nil {
+		return walk(b.ElseList)
+	}
+	return nil
+}
+
+// renderBudget is what one Render may still spend.
+type renderBudget struct {
+	iterations int
+	bytes      int
+}
+
+func (b *renderBudget) charge(n int) error {
+	b.bytes -= n
+	if b.bytes < 0 {
+		return fmt.Errorf("the output is over %d bytes", renderMaxBytes)
+	}
+	return nil
+}
+
+// Write charges the template's output.
+func (b *renderBudget) Write(p []byte) (int, error) {
+	if err := b.charge(len(p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// funcs returns the functions templates may call besides text/template's
+// other built-ins — shquote (quote for /bin/sh), json (JSON-encode), join —
+// and the string-building built-ins, all charging their results to b, and
+// the range guard.
+func (b *renderBudget) funcs() template.FuncMap {
+	str := func(f func(...any) string) func(...any) (string, error) {
+		return func(args ...any) (string, error) {
+			if b.bytes < 0 {
+				return "", fmt.Errorf("the output is over %d bytes", renderMaxBytes)
+			}
+			s := f(args...)
+			return s, b.charge(len(s))
+		}
+	}
+	fm := template.FuncMap{
+		"print":   str(fmt.Sprint),
+		"println": str(fmt.Sprintln),
+		"printf": func(format string, args ...any) (string, error) {
+			return str(func(a ...any) string { return fmt.Sprintf(format, a...) })(args...)
+		},
+		"html":     str(template.HTMLEscaper),
+		"js":       str(template.JSEscaper),
+		"urlquery": str(template.URLQueryEscaper),
+		"shquote":  func(s string) (string, error) { r := ShellQuote(s); return r, b.charge(len(r)) },
+		"json": func(v any) (string, error) {
+			out, err := json.Marshal(v)
+			if err != nil {
+				return "", err
+			}
+			return string(out), b.charge(len(out))
+		},
+		"join": func(elems []string, sep string) (string, error) {
+			r := strings.Join(elems, sep)
+			return r, b.charge(len(r))
+		},
+		rangeGuard: func(v reflect.Value) (reflect.Value, error) {
+			n := 0
+			switch v.Kind() {
+			case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+				n = int(min(max(v.Int(), 0), renderMaxIterations+1))
+			case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+				n = int(min(v.Uint(), renderMaxIterations+1))
+			case reflect.Array, reflect.Slice, reflect.Map, reflect.String:
+				n = v.Len()
+			}
+			b.iterations += n
+			if b.iterations > renderMaxIterations {
+				return v, fmt.Errorf("range: more than %d iterations", renderMaxIterations)
+			}
+			return v, nil
+		},
+	}
+	return fm
 }
 
 // Render fills in one template string. Strings without "{{" are returned
@@ -91,8 +224,15 @@ func Render(tpl string, ctx TemplateContext) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// A fresh budget for this execution (the parsed template is shared).
+	budget := &renderBudget{bytes: renderMaxBytes}
+	t, err = t.Clone()
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrTemplate, err)
+	}
+	t.Funcs(budget.funcs())
 	var b strings.Builder
-	if err := t.Execute(&b, ctx); err != nil {
+	if err := t.Execute(io.MultiWriter(budget, &b), ctx); err != nil {
 		return "", fmt.Errorf("%w: %s", ErrTemplate, cleanTemplateErr(err))
 	}
 	return b.String(), nil
