@@ -165,11 +165,18 @@ func (s *Store) PutDir(dir string) (cid.Cid, error) {
 			}
 			e.Link = t
 		case info.Mode().IsRegular():
-			f, err := os.Open(p)
+			// The tree may belong to someone else (a partition's out/,
+			// stored by root): open without following a symlink, without
+			// blocking on a FIFO, and only the very file the walk saw, so
+			// that a file swapped for a link meanwhile is not read.
+			f, err := os.OpenFile(p, os.O_RDONLY|noFollow, 0)
 			if err != nil {
 				return err
 			}
 			defer f.Close()
+			if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || !os.SameFile(fi, info) {
+				return fmt.Errorf("store: %s changed while it was being stored", rel)
+			}
 			for {
 				n, rerr := io.ReadFull(f, buf)
 				if n > 0 {
