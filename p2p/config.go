@@ -88,7 +88,8 @@ type Config struct {
 	// PenaltyThreshold is how many rejected pubsub messages from one peer
 	// get it disconnected and refused for PenaltyBan. Default 32.
 	PenaltyThreshold int
-	// PenaltyBan is how long a penalised peer stays refused. Default 10 min.
+	// PenaltyBan is how long a penalised peer stays refused, and the
+	// half-life of its rejection count. Default 10 min.
 	PenaltyBan time.Duration
 }
 
@@ -132,8 +133,8 @@ func (c *Config) validate() error {
 	if c.MaxMessageSize <= 0 || c.OutboundQueue <= 0 || c.DiscoveryInterval <= 0 {
 		return fmt.Errorf("%w: message size, queue and discovery interval must be positive", ErrConfig)
 	}
-	if c.PenaltyThreshold <= 0 {
-		return fmt.Errorf("%w: penalty threshold must be positive", ErrConfig)
+	if c.PenaltyThreshold <= 0 || c.PenaltyBan <= 0 {
+		return fmt.Errorf("%w: penalty threshold and ban must be positive", ErrConfig)
 	}
 	return nil
 }

@@ -195,8 +195,17 @@ func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 	}()
 }
 
-// onConnected runs for every new connection.
-func (n *Node) onConnected(p peer.ID) {
+// onConnected runs for every new connection, once it is registered. The
+// gater checked the peer when the connection was secured; a revocation or a
+// ban since then swept only the connections registered at that time, so the
+// check is repeated here, where no connection can slip between the two.
+func (n *Node) onConnected(c network.Conn) {
+	p := c.RemotePeer()
+	if !n.gater.allowed(p, c.Stat().Direction == network.DirOutbound) {
+		n.log.Info("closing a connection refused since its handshake", "peer", p.String())
+		_ = c.Close() // safe inside a Connected notification
+		return
+	}
 	if n.grid != nil {
 		n.pushMemberListTo(p)
 	}

@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/control"
@@ -21,6 +22,11 @@ type gater struct {
 	banned map[peer.ID]time.Time
 	list   grid.MemberList
 	listB  []byte // signed encoding of list; nil before any list is known
+
+	// secured, if set, is called after InterceptSecured admits a peer
+	// (tests: to change the list between the gater's check and the
+	// connection's registration).
+	secured atomic.Pointer[func(peer.ID)]
 }
 
 func newGater(n *Node) *gater { return &gater{n: n, banned: map[peer.ID]time.Time{}} }
@@ -46,6 +52,14 @@ func (g *gater) allowed(p peer.ID, outbound bool) bool {
 
 func (g *gater) ban(p peer.ID, until time.Time) {
 	g.mu.Lock()
+	if len(g.banned) >= maxPenaltyRecords {
+		now := time.Now()
+		for q, u := range g.banned {
+			if !now.Before(u) {
+				delete(g.banned, q)
+			}
+		}
+	}
 	g.banned[p] = until
 	g.mu.Unlock()
 }
@@ -60,6 +74,8 @@ func (g *gater) InterceptSecured(dir network.Direction, p peer.ID, _ network.Con
 	ok := g.allowed(p, dir == network.DirOutbound)
 	if !ok {
 		g.n.met.gated.Inc()
+	} else if f := g.secured.Load(); f != nil {
+		(*f)(p)
 	}
 	return ok
 }

@@ -37,6 +37,7 @@ func (n *Node) loadMemberList() error {
 			n.log.Warn("stored member list rejected; waiting for one from the grid", "err", err)
 		} else {
 			n.gater.list, n.gater.listB = l, b
+			n.storedVersion = l.Version
 			return nil
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -75,10 +76,7 @@ func (n *Node) applyMemberList(b []byte) (bool, error) {
 	}
 	g.list, g.listB = l, b
 	g.mu.Unlock()
-	tmp := n.memberListPath() + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err == nil {
-		_ = os.Rename(tmp, n.memberListPath())
-	}
+	n.storeMemberList()
 	n.log.Info("grid member list installed", "version", l.Version, "members", len(l.Members)+1)
 	if n.host != nil {
 		for _, p := range n.host.Network().Peers() {
@@ -91,6 +89,31 @@ func (n *Node) applyMemberList(b []byte) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// storeMemberList writes the current list to the data dir. Lists are
+// installed concurrently (every peer floods each version); the writes are
+// serialised and each writes the list current at that moment, so that the
+// file always ends with the newest version, never an older one or a mix.
+func (n *Node) storeMemberList() {
+	n.storeMu.Lock()
+	defer n.storeMu.Unlock()
+	n.gater.mu.RLock()
+	b, v := n.gater.listB, n.gater.list.Version
+	n.gater.mu.RUnlock()
+	if b == nil || v <= n.storedVersion {
+		return
+	}
+	tmp := n.memberListPath() + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		n.log.Warn("store member list", "err", err)
+		return
+	}
+	if err := os.Rename(tmp, n.memberListPath()); err != nil {
+		n.log.Warn("store member list", "err", err)
+		return
+	}
+	n.storedVersion = v
 }
 
 func (n *Node) memberListProto() string { return string(n.prefix) + "/grid/members/1" }

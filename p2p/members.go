@@ -55,6 +55,8 @@ type Member struct {
 	Left bool
 	// leaving is set from the member's last advert.
 	leaving bool
+	// seq is the sequence number of the member's advert (valid if AdvertOK).
+	seq uint64
 	// Since is when the local node last saw the state change.
 	Since time.Time
 }
@@ -161,7 +163,7 @@ func (t *memberTable) fromNode(node *memberlist.Node, st MemberState) (Member, b
 	}
 	m := Member{ID: id, State: st, Since: time.Now()}
 	if meta, err := DecodeMeta(id, node.Meta); err == nil {
-		m.Advert, m.Addrs, m.AdvertOK, m.leaving = meta.Advert, meta.Addrs, true, meta.Leaving
+		m.Advert, m.Addrs, m.AdvertOK, m.leaving, m.seq = meta.Advert, meta.Addrs, true, meta.Leaving, meta.Seq
 	} else if len(node.Meta) > 0 {
 		t.n.log.Warn("member advert rejected", "member", id.String(), "err", err)
 	}
@@ -178,8 +180,22 @@ func (t *memberTable) upsert(node *memberlist.Node, typ MemberEventType) {
 		return
 	}
 	t.mu.Lock()
-	if old, ok := t.members[m.ID]; ok && typ == EventDead && old.leaving {
-		typ = EventLeave // memberlist's leave notice does not say which it was
+	if old, ok := t.members[m.ID]; ok {
+		// memberlist does not authenticate who gossips a member's state:
+		// any member can send an alive message for another with a replayed
+		// (older, validly signed) or unverifiable advert. Adverts only move
+		// forward: higher Seq wins.
+		if old.AdvertOK && (!m.AdvertOK || m.seq < old.seq) {
+			if typ == EventJoin || typ == EventUpdate {
+				t.mu.Unlock()
+				t.n.log.Warn("stale or unverifiable advert ignored", "member", m.ID.String(), "seq", m.seq, "known", old.seq)
+				return
+			}
+			m.Advert, m.Addrs, m.AdvertOK, m.leaving, m.seq = old.Advert, old.Addrs, old.AdvertOK, old.leaving, old.seq
+		}
+		if typ == EventDead && old.leaving {
+			typ = EventLeave // memberlist's leave notice does not say which it was
+		}
 	}
 	t.mu.Unlock()
 	m.Left = typ == EventLeave

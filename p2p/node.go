@@ -59,9 +59,12 @@ type Node struct {
 	met    *metrics
 	start  time.Time
 
-	listMu    sync.Mutex
-	penMu     sync.Mutex
-	penalties map[peer.ID]int
+	listMu  sync.Mutex
+	storeMu sync.Mutex // serialises writes of the member list file
+	// storedVersion is the version of the member list file (under storeMu).
+	storedVersion uint64
+	penMu         sync.Mutex
+	penalties     map[peer.ID]*penalty
 
 	advertMu sync.Mutex
 	meta     Meta
@@ -201,7 +204,7 @@ func (n *Node) startHost() error {
 	n.host = h
 	n.closers = append(n.closers, h.Close)
 	h.Network().Notify(&network.NotifyBundle{
-		ConnectedF: func(_ network.Network, c network.Conn) { n.onConnected(c.RemotePeer()) },
+		ConnectedF: func(_ network.Network, c network.Conn) { n.onConnected(c) },
 	})
 	return nil
 }

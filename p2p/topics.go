@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -51,11 +52,35 @@ func (n *Node) JoinTopic(name string, v pubsub.ValidatorEx, maxSize int) (*pubsu
 	return t, nil
 }
 
-// Penalty returns how many messages from p were rejected.
+// penalty is one peer's record of rejected messages.
+type penalty struct {
+	v           float64   // rejections, decayed to at
+	at          time.Time // when v was last updated
+	bannedUntil time.Time // end of the last ban
+}
+
+// maxPenaltyRecords bounds the penalty table before decayed records are swept.
+const maxPenaltyRecords = 4096
+
+// decayedLocked returns e's rejection count at now: it halves every
+// PenaltyBan, so that a peer is not held to old rejections forever.
+func (n *Node) decayedLocked(e *penalty, now time.Time) float64 {
+	if e == nil {
+		return 0
+	}
+	dt := now.Sub(e.at)
+	if dt <= 0 {
+		return e.v
+	}
+	return e.v * math.Exp2(-float64(dt)/float64(n.cfg.PenaltyBan))
+}
+
+// Penalty returns how many messages from p were rejected, decayed: the
+// count halves every Config.PenaltyBan.
 func (n *Node) Penalty(p peer.ID) int {
 	n.penMu.Lock()
 	defer n.penMu.Unlock()
-	return n.penalties[p]
+	return int(math.Round(n.decayedLocked(n.penalties[p], time.Now())))
 }
 
 // appScore is gossipsub's application-specific score: -10 per rejection.
@@ -65,18 +90,37 @@ func (n *Node) penalise(p peer.ID, why string) {
 	if p == n.id || p == "" {
 		return
 	}
+	now := time.Now()
 	n.penMu.Lock()
 	if n.penalties == nil {
-		n.penalties = map[peer.ID]int{}
+		n.penalties = map[peer.ID]*penalty{}
 	}
-	n.penalties[p]++
-	c := n.penalties[p]
+	if len(n.penalties) >= maxPenaltyRecords {
+		for q, e := range n.penalties {
+			if n.decayedLocked(e, now) < 0.5 && !now.Before(e.bannedUntil) {
+				delete(n.penalties, q)
+			}
+		}
+	}
+	e := n.penalties[p]
+	if e == nil {
+		e = &penalty{}
+		n.penalties[p] = e
+	}
+	e.v, e.at = n.decayedLocked(e, now)+1, now
+	c := int(math.Round(e.v))
+	// Ban whenever the count reaches the threshold outside a ban, so that a
+	// peer that goes on after its ban expires is banned again.
+	ban := c >= n.cfg.PenaltyThreshold && !now.Before(e.bannedUntil)
+	if ban {
+		e.bannedUntil = now.Add(n.cfg.PenaltyBan)
+	}
 	n.penMu.Unlock()
 	n.log.Debug("peer penalised", "from", p.String(), "why", why, "count", c)
-	if c == n.cfg.PenaltyThreshold {
+	if ban {
 		n.log.Warn("peer banned for invalid messages", "from", p.String(), "count", c, "for", n.cfg.PenaltyBan)
 		n.met.penalised.Inc()
-		n.gater.ban(p, time.Now().Add(n.cfg.PenaltyBan))
+		n.gater.ban(p, now.Add(n.cfg.PenaltyBan))
 		go n.host.Network().ClosePeer(p)
 	}
 }
