@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -209,26 +210,49 @@ func (b *Biller) Tick(ctx context.Context, now time.Time) time.Duration {
 	var pending []*Entry
 	shortest := time.Duration(0)
 	b.l.View(func(s *Set) {
-		for cc, ce := range s.contracts {
+		// Both parties may record the same agreement (identical bodies); the
+		// provider bills each agreement once, under the contract entry it
+		// signed itself, or, when it has none (it crashed, or its append
+		// failed, after it began hosting: the market does not record the
+		// contract again), under the requester's agreed record of it.
+		chosen := map[string]*Entry{}
+		records := map[string][]*Entry{}
+		for _, ce := range s.contracts {
 			c := ce.Value().(Contract)
-			if sl := c.SliceLength(); sl > 0 && (shortest == 0 || sl < shortest) {
-				shortest = sl
+			if c.Provider != me || b.src == nil || c.SliceNanos <= 0 {
+				continue
 			}
-			// Both parties may record the same agreement; the provider bills
-			// only under the contract entry it signed itself.
-			if c.Provider == me && ce.Author == me && b.src != nil && c.SliceNanos > 0 {
-				next, ok := b.billed[cc]
-				if !ok {
-					for _, re := range s.receipts[cc] {
+			if ce.Author != me && (ce.Author != c.Requester || s.ContractErr(ce) != nil) {
+				continue
+			}
+			k := string(ce.Body)
+			records[k] = append(records[k], ce)
+			if cur := chosen[k]; cur == nil || billUnder(ce, cur, me) {
+				chosen[k] = ce
+			}
+		}
+		for k, ce := range chosen {
+			c := ce.Value().(Contract)
+			next, ok := b.billed[ce.id]
+			if !ok {
+				// Receipts under any record of the agreement count.
+				for _, oe := range records[k] {
+					for _, re := range s.receipts[oe.id] {
 						if re.Author == me {
 							next = max(next, re.Value().(Receipt).Slice+1)
 						}
 					}
 				}
-				jobs = append(jobs, job{cc, c, fenceOf(s, c), next})
+			}
+			jobs = append(jobs, job{ce.id, c, fenceOf(s, c), next})
+		}
+		for _, ce := range s.contracts {
+			c := ce.Value().(Contract)
+			if sl := c.SliceLength(); sl > 0 && (shortest == 0 || sl < shortest) {
+				shortest = sl
 			}
 			if c.Requester == me { // (a node hosting its own request acks its own receipts too)
-				for _, re := range s.receipts[cc] {
+				for _, re := range s.receipts[ce.id] {
 					if !answered(s, re.id, me) {
 						pending = append(pending, re)
 					}
@@ -288,6 +312,15 @@ func (b *Biller) Tick(ctx context.Context, now time.Time) time.Duration {
 	return max(shortest/4, 50*time.Millisecond)
 }
 
+// billUnder reports whether provider me bills under contract record a
+// rather than b (same agreement): its own record first, then the lowest CID.
+func billUnder(a, b *Entry, me peer.ID) bool {
+	if (a.Author == me) != (b.Author == me) {
+		return a.Author == me
+	}
+	return bytes.Compare(a.id.Bytes(), b.id.Bytes()) < 0
+}
+
 func answered(s *Set, r cid.Cid, me peer.ID) bool {
 	for _, a := range s.acks[r] {
 		if a.Author == me {
@@ -332,6 +365,9 @@ func (b *Biller) decide(re *Entry) (body any, ok bool) {
 		provider = ce.Value().(Contract).Provider
 		ok = true
 		err = CheckReceipt(s, re)
+		if err == nil {
+			err = overlapsAcked(s, re, r, me)
+		}
 	})
 	if !ok {
 		return nil, false
@@ -352,6 +388,34 @@ func (b *Biller) decide(re *Entry) (body any, ok bool) {
 		return Dispute{Receipt: re.id, Reason: trimReason(err)}, true
 	}
 	return Ack{Receipt: re.id, Amount: r.Amount}, true
+}
+
+// overlapsAcked returns an error when me already acknowledged another
+// receipt of r's instance whose period overlaps r's. CheckReceipt flags only
+// the later of two overlapping receipts in (period, CID) order, so without
+// this a second bill for a slice already paid, whose CID happens to sort
+// first, would be acknowledged too.
+func overlapsAcked(s *Set, re *Entry, r Receipt, me peer.ID) error {
+	for _, ce := range s.byInstance[r.InstanceID] {
+		if s.ContractErr(ce) != nil {
+			continue
+		}
+		for _, oe := range s.receipts[ce.id] {
+			if oe.id == re.id {
+				continue
+			}
+			o := oe.Value().(Receipt)
+			if o.FromNanos >= r.ToNanos || r.FromNanos >= o.ToNanos {
+				continue
+			}
+			for _, a := range s.acks[oe.id] {
+				if a.Author == me {
+					return fmt.Errorf("%w: %s: period overlaps receipt %s, already acknowledged (slice billed twice)", ErrInvalid, CodeOverlap, oe.id)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func trimReason(err error) string {

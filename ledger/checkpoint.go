@@ -14,8 +14,9 @@ import (
 // the root over every entry held and their number, signed into this node's
 // log. With `ledger prove` on the checkpoint entry, anyone can later show
 // that this node had seen that set by the checkpoint's time. It appends
-// nothing and returns nil when the ledger has not grown since this node's
-// last checkpoint (an idle ledger does not fill with checkpoints).
+// nothing and returns nil when nothing but checkpoints (this node's or
+// other nodes') was added since this node's last checkpoint: an idle grid
+// does not fill with checkpoints answering each other.
 func (l *Ledger) Checkpoint(ctx context.Context) (*Entry, error) {
 	if l.cfg.Signer == nil || l.cfg.ReadOnly {
 		return nil, fmt.Errorf("%w: read-only ledger", ErrInvalid)
@@ -24,9 +25,15 @@ func (l *Ledger) Checkpoint(ctx context.Context) (*Entry, error) {
 	var skip bool
 	l.mu.Lock()
 	n := uint64(l.set.Len())
+	others := l.set.Len() - l.set.nChecks
 	if tip := l.set.Tip(l.cfg.Signer.ID()); tip != nil && tip.Kind == KindCheckpoint {
-		// Only our previous checkpoint was added since it was taken.
-		skip = tip.Value().(Checkpoint).Entries+1 == n
+		if tip.id == l.cpID {
+			// Only checkpoints were added since ours was taken.
+			skip = others == l.cpOthers
+		} else {
+			// Taken before a restart: only it was added since.
+			skip = tip.Value().(Checkpoint).Entries+1 == n
+		}
 	}
 	if !skip {
 		cp = Checkpoint{Root: append([]byte(nil), l.set.Root()...), Entries: n}
@@ -35,7 +42,13 @@ func (l *Ledger) Checkpoint(ctx context.Context) (*Entry, error) {
 	if skip {
 		return nil, nil
 	}
-	return l.Append(ctx, cp)
+	e, err := l.Append(ctx, cp)
+	if err == nil {
+		l.mu.Lock()
+		l.cpID, l.cpOthers = e.id, others
+		l.mu.Unlock()
+	}
+	return e, err
 }
 
 // checkpointProblems checks a checkpoint's own consistency. Its root is not

@@ -65,9 +65,13 @@ type Ledger struct {
 	log *slog.Logger
 
 	wmu sync.Mutex // serialises own appends (seq assignment) and commits
-	mu  sync.Mutex // guards set
+	mu  sync.Mutex // guards set, cpID and cpOthers
 	set *Set
-	st  *store
+	// cpID is this node's last checkpoint taken by this process, and
+	// cpOthers how many entries other than checkpoints were held then.
+	cpID     cid.Cid
+	cpOthers int
+	st       *store
 
 	bmu   sync.RWMutex
 	bcast Broadcaster

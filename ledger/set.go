@@ -34,6 +34,7 @@ type Set struct {
 	disputes  map[cid.Cid][]*Entry // receipt CID -> dispute entries
 	grants    []*Entry
 	nReceipts int
+	nChecks   int // checkpoint entries
 
 	sorted  [][]byte // CID bytes of every entry, sorted (Merkle leaves order)
 	pending [][]byte // CID bytes added since sorted was last merged
@@ -140,6 +141,8 @@ func (s *Set) index(e *Entry) {
 		s.disputes[v.Receipt] = append(s.disputes[v.Receipt], e)
 	case Grant:
 		s.grants = append(s.grants, e)
+	case Checkpoint:
+		s.nChecks++
 	}
 }
 

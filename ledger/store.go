@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -42,7 +43,22 @@ func openStore(path string, readOnly bool) (*store, error) {
 			return nil, fmt.Errorf("ledger: open %s: %w", path, err)
 		}
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, ReadOnly: readOnly, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
+	// bbolt treats a damaged page as a broken invariant and panics; on a
+	// read-write open it does so in a goroutine of its own, while it
+	// rebuilds the free list (NoFreelistSync), where no recover can catch
+	// it and the whole node dies. So walk every page of an existing file
+	// first, read-only and in this goroutine, turning a panic or a memory
+	// fault into an error.
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+		if err := checkFile(path); err != nil {
+			return nil, fmt.Errorf("ledger: open %s: %w", path, err)
+		}
+	}
+	var db *bolt.DB
+	err := guard(func() (err error) {
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, ReadOnly: readOnly, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
 	}
@@ -51,25 +67,27 @@ func openStore(path string, readOnly bool) (*store, error) {
 	if readOnly {
 		txf = db.View
 	}
-	err = txf(func(tx *bolt.Tx) error {
-		if !readOnly {
-			if _, err := tx.CreateBucketIfNotExists(bucketAuthors); err != nil {
-				return err
+	err = guard(func() error {
+		return txf(func(tx *bolt.Tx) error {
+			if !readOnly {
+				if _, err := tx.CreateBucketIfNotExists(bucketAuthors); err != nil {
+					return err
+				}
+				if _, err := tx.CreateBucketIfNotExists(bucketEntries); err != nil {
+					return err
+				}
 			}
-			if _, err := tx.CreateBucketIfNotExists(bucketEntries); err != nil {
-				return err
+			ab := tx.Bucket(bucketAuthors)
+			if ab == nil || tx.Bucket(bucketEntries) == nil {
+				return fmt.Errorf("%w: not a ledger file", ErrMalformed)
 			}
-		}
-		ab := tx.Bucket(bucketAuthors)
-		if ab == nil || tx.Bucket(bucketEntries) == nil {
-			return fmt.Errorf("%w: not a ledger file", ErrMalformed)
-		}
-		return ab.ForEach(func(k, v []byte) error {
-			if len(v) != 4 {
-				return fmt.Errorf("%w: author record", ErrMalformed)
-			}
-			s.authors[string(k)] = binary.BigEndian.Uint32(v)
-			return nil
+			return ab.ForEach(func(k, v []byte) error {
+				if len(v) != 4 {
+					return fmt.Errorf("%w: author record", ErrMalformed)
+				}
+				s.authors[string(k)] = binary.BigEndian.Uint32(v)
+				return nil
+			})
 		})
 	})
 	if err != nil {
@@ -84,6 +102,10 @@ func openStore(path string, readOnly bool) (*store, error) {
 // reported rather than silently loaded. Signatures were verified before the
 // entries were stored and are not checked again.
 func (s *store) load(fn func(*Entry) error) error {
+	return guard(func() error { return s.loadUnguarded(fn) })
+}
+
+func (s *store) loadUnguarded(fn func(*Entry) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketEntries).ForEach(func(k, v []byte) error {
 			sum := sha256.Sum256(v)
@@ -97,6 +119,51 @@ func (s *store) load(fn func(*Entry) error) error {
 			return fn(e)
 		})
 	})
+}
+
+// checkFile opens the file at path read-only (which does not rebuild the
+// free list) and reads every page reachable from its root, so that a
+// damaged file is an error here rather than a panic inside bbolt later.
+func checkFile(path string) error {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return guard(func() error {
+		return db.View(func(tx *bolt.Tx) error {
+			return tx.ForEach(func(_ []byte, b *bolt.Bucket) error { return walkBucket(b) })
+		})
+	})
+}
+
+// walkBucket visits every key of b and of its nested buckets: every branch
+// and leaf page under b.
+func walkBucket(b *bolt.Bucket) error {
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if v != nil {
+			continue
+		}
+		if sub := b.Bucket(k); sub != nil {
+			if err := walkBucket(sub); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// guard runs fn, turning a panic (bbolt's assertions on a damaged page) or
+// a fault on the memory-mapped file into an error wrapping ErrMalformed.
+func guard(fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: damaged ledger file (restore it from a backup, or move it away to resync from peers): %v", ErrMalformed, r)
+		}
+	}()
+	return fn()
 }
 
 // put stores entries in one transaction (one fsync).
