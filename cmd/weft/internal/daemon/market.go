@@ -37,11 +37,55 @@ type marketState struct {
 	// marketJobNames are the jobs run through POST /v1/jobs (only those are
 	// released when done; a batch type requested with weft request stays).
 	marketJobNames sync.Map
+	// marketJobStore keeps marketJobNames and marketJobs across restarts
+	// (nil in tests that start no market).
+	marketJobStore *scheduler.DirStore
 }
 
 // MarketDir is where the market keeps its requests and hosted contracts
 // across restarts, inside the data directory.
 const MarketDir = "market"
+
+// MarketJobsDir is where the node keeps the jobs run through POST /v1/jobs
+// (one file per job, holding its result CID once this node holds the
+// result) across restarts, inside the data directory.
+const MarketJobsDir = "market-jobs"
+
+// jobKey is a job's file name in MarketJobsDir (a job name may start with
+// a dot, which the store refuses).
+func jobKey(name string) string { return "j-" + name }
+
+// loadMarketJobs opens MarketJobsDir and loads the jobs it holds.
+func (d *Daemon) loadMarketJobs() error {
+	js, err := scheduler.NewDirStore(filepath.Join(d.cfg.Node.DataDir, MarketJobsDir))
+	if err != nil {
+		return fmt.Errorf("market: jobs dir: %w", err)
+	}
+	saved, err := js.Load()
+	if err != nil {
+		return fmt.Errorf("market: jobs dir: %w", err)
+	}
+	for k, res := range saved {
+		name, ok := strings.CutPrefix(k, "j-")
+		if !ok {
+			continue
+		}
+		d.marketJobNames.Store(name, true)
+		if len(res) > 0 {
+			d.marketJobs.Store(name, string(res))
+		}
+	}
+	d.marketJobStore = js
+	return nil
+}
+
+// saveJob records a job (and its result, once held) in MarketJobsDir.
+func (d *Daemon) saveJob(name, result string) error {
+	if d.marketJobStore == nil {
+		return nil
+	}
+	return d.marketJobStore.Put(jobKey(name), []byte(result))
+}
 
 // marketConfig turns [market] (and [node] labels, [ledger] credit_limit)
 // into the engine's config.
@@ -110,6 +154,9 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 		return fmt.Errorf("market: state dir: %w", err)
 	}
 	deps.Store = store
+	if err := d.loadMarketJobs(); err != nil {
+		return err
+	}
 	d.awaitMembership(ctx, storeDir)
 	if d.cfg.Market.VetoHook != "" {
 		veto, _, _, _, _ := d.cfg.Market.Durations()
@@ -358,6 +405,9 @@ func (d *Daemon) releaseJob(ctx context.Context, v scheduler.InstanceView) {
 		return
 	}
 	d.marketJobs.Store(v.Name, v.Result)
+	if err := d.saveJob(v.Name, v.Result); err != nil {
+		d.log.Warn("market: recording a finished job", "job", v.Name, "err", err)
+	}
 	spec := scheduler.RequestSpec{Name: v.Name, RecipeCID: v.RecipeCID, SoftwareType: v.SoftwareType, Resources: v.Resources,
 		State: scheduler.StateDestroyed, Batch: true}
 	if _, err := d.market.Request(ctx, spec); err != nil && ctx.Err() == nil {
@@ -417,7 +467,19 @@ func (d *Daemon) handleJobRun(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	d.marketJobNames.Store(spec.Name, true)
+	if _, known := d.marketJobNames.Load(spec.Name); !known {
+		// Recorded before the request, so that a restart does not forget
+		// to release it once done.
+		if err := scheduler.ValidateName(spec.Name); err != nil {
+			writeMarketError(w, err)
+			return
+		}
+		if err := d.saveJob(spec.Name, ""); err != nil {
+			writeMarketError(w, fmt.Errorf("market: recording job %s: %w", spec.Name, err))
+			return
+		}
+		d.marketJobNames.Store(spec.Name, true)
+	}
 	v, err := d.market.Request(r.Context(), spec)
 	if err != nil {
 		writeMarketError(w, err)

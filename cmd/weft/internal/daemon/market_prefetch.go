@@ -23,11 +23,15 @@ type marketPrefetch struct {
 	// result of one of this node's batch jobs is held locally.
 	jobDone func(v scheduler.InstanceView)
 
-	mu   sync.Mutex
-	done map[cid.Cid]bool
+	mu sync.Mutex
+	// done holds what is queued or fetched: a recipe by CID, a job's
+	// result by CID and instance (jobs with the same result are each
+	// released).
+	done map[string]bool
 }
 
 type prefetchItem struct {
+	key   string
 	c     cid.Cid
 	hints []peer.ID
 	job   *scheduler.InstanceView
@@ -37,7 +41,7 @@ type prefetchItem struct {
 const prefetchTimeout = 2 * time.Minute
 
 func newMarketPrefetch(fetch func(ctx context.Context, c cid.Cid, hints ...peer.ID) error) *marketPrefetch {
-	return &marketPrefetch{fetch: fetch, queue: make(chan prefetchItem, 256), done: map[cid.Cid]bool{}}
+	return &marketPrefetch{fetch: fetch, queue: make(chan prefetchItem, 256), done: map[string]bool{}}
 }
 
 // observe is the market observer: it runs on the market's loop and never blocks.
@@ -65,23 +69,27 @@ func (p *marketPrefetch) add(s string, hints []peer.ID, job *scheduler.InstanceV
 	if err != nil {
 		return
 	}
+	key := c.String()
+	if job != nil {
+		key += " " + string(job.InstanceID)
+	}
 	p.mu.Lock()
-	seen := p.done[c]
-	p.done[c] = true
+	seen := p.done[key]
+	p.done[key] = true
 	p.mu.Unlock()
 	if seen {
 		return
 	}
 	select {
-	case p.queue <- prefetchItem{c, hints, job}:
+	case p.queue <- prefetchItem{key, c, hints, job}:
 	default:
-		p.forget(c) // full: a later event tries again
+		p.forget(key) // full: a later event tries again
 	}
 }
 
-func (p *marketPrefetch) forget(c cid.Cid) {
+func (p *marketPrefetch) forget(key string) {
 	p.mu.Lock()
-	delete(p.done, c)
+	delete(p.done, key)
 	p.mu.Unlock()
 }
 
@@ -97,7 +105,7 @@ func (p *marketPrefetch) run(ctx context.Context) {
 			cancel()
 			switch {
 			case err != nil:
-				p.forget(it.c)
+				p.forget(it.key)
 			case it.job != nil && p.jobDone != nil:
 				p.jobDone(*it.job)
 			}

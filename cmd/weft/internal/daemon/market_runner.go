@@ -170,9 +170,16 @@ func (r *partitionRunner) Status(id scheduler.InstanceID) (scheduler.RunStatus, 
 	case partition.PhaseDestroyed:
 		rs.State = scheduler.StateDestroyed
 	case partition.PhaseCompleted:
-		if res := r.result(st); res != "" {
-			rs.State, rs.Result = scheduler.StateDone, res
-		} else {
+		res, err := r.result(st)
+		switch {
+		case res != "":
+			rs.State, rs.Result, rs.Reason = scheduler.StateDone, res, ""
+		case err != nil:
+			// The output cannot be stored (not a regular file, too many
+			// entries, no space): report it, the requester would
+			// otherwise wait for a result that never comes.
+			rs.State, rs.Reason = scheduler.StateFailed, "storing the result: "+err.Error()
+		default:
 			rs.Reason = "storing the result"
 		}
 	default:
@@ -184,28 +191,29 @@ func (r *partitionRunner) Status(id scheduler.InstanceID) (scheduler.RunStatus, 
 }
 
 // result is a completed batch instance's result CID: the manager's, or
-// the output directory stored by the runner.
-func (r *partitionRunner) result(st partition.InstanceStatus) string {
+// the output directory stored by the runner. It returns an error when the
+// output directory cannot be stored.
+func (r *partitionRunner) result(st partition.InstanceStatus) (string, error) {
 	if st.ResultCID != "" {
-		return st.ResultCID
+		return st.ResultCID, nil
 	}
 	if st.ResultDir == "" {
-		return ""
+		return "", nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if c, ok := r.results[st.ID]; ok {
-		return c
+		return c, nil
 	}
 	if _, err := os.Stat(st.ResultDir); err != nil {
-		return ""
+		return "", err
 	}
 	c, err := r.content.PutDir(context.Background(), st.ResultDir)
 	if err != nil {
-		return ""
+		return "", err
 	}
 	r.results[st.ID] = c
-	return c
+	return c, nil
 }
 
 // Capacity returns the node's resources and free partitions (the market
