@@ -36,6 +36,10 @@ type Manager struct {
 	layoutMu   sync.Mutex
 	layoutDone bool
 
+	// sampleMu orders concurrent samplers (see sampleIDs): a sample's
+	// timestamp and its cgroup readings are taken together under it.
+	sampleMu sync.Mutex
+
 	mu      sync.Mutex
 	insts   map[string]*instance
 	slots   []string // partition index → instance ID ("" = free)

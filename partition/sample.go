@@ -115,8 +115,17 @@ func (m *Manager) sampleIDs(ids []string, forceDisk bool) {
 	scanned := false
 	pageSize := int64(os.Getpagesize())
 	for _, t := range ts {
+		// Samplers run concurrently (this loop, every supervisor when its
+		// process exits, start and stop). The timestamp is taken with the
+		// cgroup readings, so a later timestamp means a later reading; a
+		// sample whose timestamp is older than one already appended is
+		// dropped below, which keeps the series sorted and its counters
+		// from seeming to reset.
+		m.sampleMu.Lock()
+		at := m.cfg.Now()
 		cpu, cpuOK := m.cg.cpuNanos(t.idx)
 		mem, memOK := m.cg.memBytes(t.idx)
+		m.sampleMu.Unlock()
 		var procCPU int64
 		if !cpuOK || !memOK {
 			if !scanned {
@@ -139,7 +148,7 @@ func (m *Manager) sampleIDs(ids []string, forceDisk bool) {
 		}
 		m.mu.Lock()
 		s := m.series[t.id]
-		if s == nil {
+		if s == nil || len(s.samples) > 0 && at.Before(s.samples[len(s.samples)-1].At) {
 			m.mu.Unlock()
 			continue
 		}
@@ -154,11 +163,11 @@ func (m *Manager) sampleIDs(ids []string, forceDisk bool) {
 		if disk != -2 {
 			s.disk, s.diskAt = disk, now
 		}
-		s.samples = append(s.samples, metering.Sample{At: now, CPUNanos: cpu, MemBytes: mem,
+		s.samples = append(s.samples, metering.Sample{At: at, CPUNanos: cpu, MemBytes: mem,
 			DiskBytes: s.disk, NetBytes: metering.Unknown})
 		// Drop what is older than the retention.
 		cut := 0
-		for cut < len(s.samples)-1 && now.Sub(s.samples[cut].At) > m.cfg.Retention {
+		for cut < len(s.samples)-1 && at.Sub(s.samples[cut].At) > m.cfg.Retention {
 			cut++
 		}
 		if cut > 0 {

@@ -87,10 +87,12 @@ func Slice(samples []Sample, from, to time.Time) (Usage, error) {
 	if len(samples) == 0 || !to.After(from) {
 		return u, ErrNoSamples
 	}
-	// Only the samples around the period matter: the last at or before
-	// from through the first at or after to.
-	first := sort.Search(len(samples), func(i int) bool { return samples[i].At.After(from) })
-	last := sort.Search(len(samples), func(i int) bool { return !samples[i].At.Before(to) })
+	// Only the samples around the period matter: the last before from
+	// through the first after to, with every sample at from or at to (two
+	// samples may share a timestamp: both edges must see all of them, or
+	// the growth between them would be dropped by both slices).
+	first := sort.Search(len(samples), func(i int) bool { return !samples[i].At.Before(from) })
+	last := sort.Search(len(samples), func(i int) bool { return samples[i].At.After(to) })
 	samples = samples[max(first-1, 0):min(last+1, len(samples))]
 	// Counters: build the reset-adjusted cumulative series.
 	cpu := counterSeries(samples, func(s Sample) int64 { return s.CPUNanos })

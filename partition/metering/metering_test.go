@@ -169,3 +169,28 @@ func TestAdd(t *testing.T) {
 		t.Errorf("coverage %v from %v to %v", s.Coverage, s.From, s.To)
 	}
 }
+
+// Two samples may share a timestamp (a coarse clock); the counter's growth
+// between them belongs to exactly one of the slices meeting there.
+func TestSliceDuplicateTimestampAtBoundary(t *testing.T) {
+	samples := []Sample{
+		{At: at(0), CPUNanos: 0, NetBytes: Unknown, DiskBytes: Unknown},
+		{At: at(1), CPUNanos: 1e9, NetBytes: Unknown, DiskBytes: Unknown},
+		{At: at(1), CPUNanos: 2e9, NetBytes: Unknown, DiskBytes: Unknown},
+		{At: at(2), CPUNanos: 3e9, NetBytes: Unknown, DiskBytes: Unknown},
+	}
+	a, err := Slice(samples, at(0), at(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Slice(samples, at(1), at(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := a.CPUNanos + b.CPUNanos; sum != 3e9 {
+		t.Errorf("slices bill %d + %d = %d ns, the counter grew 3e9", a.CPUNanos, b.CPUNanos, sum)
+	}
+	if a.Samples+b.Samples != 3 {
+		t.Errorf("samples %d + %d, want 3 (the last lies at the end of b)", a.Samples, b.Samples)
+	}
+}
