@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"text/tabwriter"
@@ -74,6 +75,9 @@ func newGridInitCmd(g *Globals) *cobra.Command {
 				return err
 			}
 			if err := f.WriteFile(out); err != nil {
+				if errors.Is(err, fs.ErrExist) {
+					return fmt.Errorf("%w\n(grid init never overwrites a grid file: its key admits every member; write to another --out, or remove %s if that grid is no longer used)", err, out)
+				}
 				return err
 			}
 			if g.JSON {

@@ -115,6 +115,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"instance", "show"}, "see: weft instance show --help"},
 		{[]string{"instance", "show", "--bogus", "x"}, "unknown flag: --bogus"},
 		{[]string{"instance", "bogus"}, "its commands: weft instance --help"},
+		{[]string{"completion", "tcsh"}, "its commands: weft completion --help"},
 		{[]string{"grid", "admit", "a", "b"}, "usage: weft grid admit PEER_ID"},
 	}
 	for _, c := range cases {
@@ -125,9 +126,11 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 	// A group without a subcommand prints its help and succeeds.
-	out, _, err := cliRun(t, "instance")
-	if err != nil || !strings.Contains(out, "Available Commands") {
-		t.Fatalf("weft instance: %v %q", err, out)
+	for _, group := range []string{"instance", "completion"} {
+		out, _, err := cliRun(t, group)
+		if err != nil || !strings.Contains(out, "Available Commands") {
+			t.Fatalf("weft %s: %v %q", group, err, out)
+		}
 	}
 }
 
@@ -159,5 +162,37 @@ func TestInterruptedWait(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), "stopped waiting") || !strings.Contains(errOut.String(), "weft instance show web") {
 		t.Fatalf("stderr %q", errOut.String())
+	}
+}
+
+// 'job result --out DIR' into a directory that already holds files fails
+// before fetching anything, and says what to do (pasting the README's
+// 'weft job result CID --out ./out' twice).
+func TestJobResultIntoNonEmptyDir(t *testing.T) {
+	f := newFakeNode(t)
+	out := t.TempDir()
+	if err := os.WriteFile(filepath.Join(out, "count.txt"), []byte("9592\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := cliRun(t, "--data-dir", f.dir, "job", "result", "bafkreiresult", "--out", out)
+	if err == nil || !strings.Contains(err.Error(), "is not empty") || !strings.Contains(err.Error(), "pick another --out") {
+		t.Fatalf("job result into a non-empty dir: %v", err)
+	}
+	if _, _, err := cliRun(t, "--data-dir", f.dir, "job", "result", "bafkreiresult", "--out", filepath.Join(out, "new")); err != nil {
+		t.Fatalf("job result into a new dir: %v", err)
+	}
+}
+
+// 'grid init' onto an existing grid file refuses, and says why and what
+// to do instead.
+func TestGridInitExistingFile(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "lab.grid")
+	if _, _, err := cliRun(t, "--data-dir", filepath.Join(dir, "d"), "grid", "init", "--name", "lab", "--out", out); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := cliRun(t, "--data-dir", filepath.Join(dir, "d"), "grid", "init", "--name", "lab", "--out", out)
+	if err == nil || !strings.Contains(err.Error(), "never overwrites") || !strings.Contains(err.Error(), "another --out") {
+		t.Fatalf("grid init onto an existing file: %v", err)
 	}
 }

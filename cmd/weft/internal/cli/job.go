@@ -136,6 +136,9 @@ non-zero, with the reason). With --json it prints an object with id, state
 			if err != nil {
 				return err
 			}
+			if ents, err := os.ReadDir(abs); err == nil && len(ents) > 0 {
+				return fmt.Errorf("--out %s is not empty: the result is written only into a new or empty directory (pick another --out, or empty this one)", out)
+			}
 			if err := os.MkdirAll(abs, 0o755); err != nil {
 				return err
 			}
@@ -157,7 +160,7 @@ non-zero, with the reason). With --json it prints an object with id, state
 			return nil
 		},
 	}
-	result.Flags().StringVar(&out, "out", "", "directory to write the result's files into (created if missing)")
+	result.Flags().StringVar(&out, "out", "", "directory to write the result's files into (created if missing; must be empty)")
 	_ = result.MarkFlagDirname("out")
 	cmd.AddCommand(run, show, result)
 	return cmd

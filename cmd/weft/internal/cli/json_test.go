@@ -60,7 +60,7 @@ func TestJSONEveryClientCommand(t *testing.T) {
 		{"weft instance show", []string{"instance", "show", "web"}, "node"},
 		{"weft job run", []string{"job", "run", "--recipe", primes, "--wait"}, "result"},
 		{"weft job show", []string{"job", "show", "job-1"}, "result"},
-		{"weft job result", []string{"job", "result", "bafkreiresult", "--out", out}, "out"},
+		{"weft job result", []string{"job", "result", "bafkreiresult", "--out", filepath.Join(out, "result")}, "out"},
 		{"weft ui", []string{"ui"}, "url"},
 	}
 	tested := map[string]bool{}

@@ -13,8 +13,8 @@ func init() {
 	var creditLimit int64
 	registerNodeFlags(nodeFlagHook{
 		add: func(fs *pflag.FlagSet) {
-			fs.DurationVar(&slice, "slice", config.Default().Ledger.SliceDuration(), "billing slice length, a grid setting (short slices for a test or demo grid)")
-			fs.Int64Var(&creditLimit, "credit-limit", config.Default().Ledger.CreditLimit, "lowest requester balance (micro-credits, may be negative) this node bids for")
+			fs.DurationVar(&slice, "slice", config.Default().Ledger.SliceDuration(), "billing slice length, a grid setting (short slices for a test or demo grid) [ledger.slice]")
+			fs.Int64Var(&creditLimit, "credit-limit", config.Default().Ledger.CreditLimit, "lowest requester balance (micro-credits, may be negative) this node bids for [ledger.credit_limit]")
 		},
 		apply: func(fs *pflag.FlagSet, c *config.Config) error {
 			if fs.Changed("slice") {

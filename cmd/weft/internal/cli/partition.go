@@ -158,7 +158,8 @@ non-zero if the instance fails.
 // waitInstance polls until the instance is running (promises passed),
 // completed, failed or gone.
 func waitInstance(cmd *cobra.Command, g *Globals, c *api.Client, id string, timeout time.Duration) (partition.InstanceStatus, error) {
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	deadline := start.Add(timeout)
 	last := partition.Phase("")
 	prog := g.startProgress(id + ": waiting")
 	defer prog.Stop()
@@ -167,7 +168,9 @@ func waitInstance(cmd *cobra.Command, g *Globals, c *api.Client, id string, time
 		if err := c.Get(cmd.Context(), "/v1/local/instances/"+url.PathEscape(id), &st); err != nil {
 			return st, err
 		}
-		if st.Phase != last && !g.JSON {
+		// Without a terminal, plain lines only once the wait lasts more
+		// than a second (docs/cli.md, "Progress").
+		if st.Phase != last && !g.JSON && (prog != nil || time.Since(start) > time.Second) {
 			if prog != nil {
 				prog.Describe(fmt.Sprintf("%s: %s", id, st.Phase))
 			} else {
@@ -177,8 +180,8 @@ func waitInstance(cmd *cobra.Command, g *Globals, c *api.Client, id string, time
 		}
 		switch st.Phase {
 		case partition.PhaseRunning, partition.PhaseCompleted:
-			if st.Phase == partition.PhaseRunning && st.Batch {
-				break // a batch job is done when completed
+			if st.Phase == partition.PhaseRunning && (st.Batch || st.State == partition.StateStopped || st.Stale) {
+				break // a batch job is done when completed; a stop, once stopped; an update, once the new run runs
 			}
 			if st.Phase == partition.PhaseCompleted && st.Batch && st.ResultCID == "" && st.Error == "" && time.Now().Before(deadline) {
 				break // the result is being stored

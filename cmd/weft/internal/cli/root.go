@@ -109,6 +109,9 @@ command line, 130 interrupted. A tour of every command: docs/cli.md.`,
 		root.AddCommand(f.make(g))
 	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError(cmd, err) })
+	// Add cobra's 'completion' now rather than at Execute, so that wrapArgs
+	// covers it too: 'weft completion tcsh' is a usage error (exit 2).
+	root.InitDefaultCompletionCmd()
 	wrapArgs(root)
 	return root
 }

@@ -151,6 +151,42 @@ func TestConfigDocCoversEveryNodeFlag(t *testing.T) {
 	}
 }
 
+// TestNodeFlagHelpNamesItsKey checks that 'weft node --help' names, in
+// brackets, the config key of every flag, as docs/cli.md promises: the key
+// is the one the "Flags of weft node at a glance" table of docs/config.md
+// gives.
+func TestNodeFlagHelpNamesItsKey(t *testing.T) {
+	doc := readFile(t, configDoc)
+	re := regexp.MustCompile("(?m)^\\| `--([a-z-]+)[^`]*` \\| `([a-z_.]+)` \\|$")
+	keys := map[string]string{}
+	for _, m := range re.FindAllStringSubmatch(doc, -1) {
+		keys[m[1]] = m[2]
+	}
+	root := cli.NewRoot(new(strings.Builder), new(strings.Builder))
+	node, _, err := root.Find([]string{"node"})
+	if err != nil || node.Name() != "node" {
+		t.Fatalf("no node command: %v", err)
+	}
+	n := 0
+	node.LocalFlags().VisitAll(func(f *pflag.Flag) {
+		if f.Name == "help" || f.Name == "config" {
+			return
+		}
+		n++
+		key, ok := keys[f.Name]
+		if !ok {
+			t.Errorf("docs/config.md's table of flags has no row for --%s", f.Name)
+			return
+		}
+		if !strings.Contains(f.Usage, "["+key+"]") {
+			t.Errorf("weft node --help: --%s does not name its key [%s]: %q", f.Name, key, f.Usage)
+		}
+	})
+	if n < 20 {
+		t.Fatalf("found only %d flags of weft node", n)
+	}
+}
+
 // TestProtocolsDocNamesEveryProtocol checks docs/protocols.md against the
 // exported protocol IDs, topic names, message kinds, domains and formats.
 func TestProtocolsDocNamesEveryProtocol(t *testing.T) {
