@@ -290,6 +290,21 @@ func (m *Market) fenceHosted(c *Contract, now time.Time) {
 	spec.State = StateDestroyed
 	m.applySpec(h, spec)
 	m.saveHosted(h)
+	// The copy's trackers may not know the contract that fenced it (it
+	// came from another tracker, on the other side of a healed partition):
+	// a requester still holding the contract of this copy would take its
+	// live host for the instance's and never place it again if the
+	// winning contract's host is dead. This copy reports nothing more, so
+	// tell them now.
+	notice := m.signer.Sign(KindContract, &ContractNotice{Contract: *c})
+	targets := append([]peer.ID{h.req.Requester}, h.req.Delegation.Guardians...)
+	targets = append(targets, h.contract.Info().Request.Delegation.Guardians...)
+	slices.Sort(targets)
+	for _, t := range slices.Compact(targets) {
+		if t != m.self && t != c.Provider() {
+			m.send(t, notice)
+		}
+	}
 	m.log.Info("market: stale copy fenced", "instance", id.Short(), "mine", h.contract.Epoch(), "newer", c.Epoch(), "host", c.Provider())
 	m.notify(Event{Kind: EventFenced, Hosted: m.hostedView(h)})
 }
@@ -313,7 +328,9 @@ func (m *Market) onRequestUpdate(env *Signed, now time.Time) error {
 		return fmt.Errorf("%w: request from the future", ErrReplay)
 	}
 	used := false
-	if rec := m.records[req.Instance]; rec != nil && !rec.mine {
+	if rec := m.records[req.Instance]; rec != nil && !rec.mine && bytes.Equal(rec.env.Sig, env.Sig) {
+		used = true // the request held already (a host repeats it to former guardians)
+	} else if rec != nil && !rec.mine {
 		if req.Generation <= rec.req.Generation {
 			return fmt.Errorf("%w: generation %d is not newer than %d", ErrReplay, req.Generation, rec.req.Generation)
 		}
@@ -398,6 +415,21 @@ func (m *Market) report(id InstanceID, h *hosted, now time.Time) {
 	targets := append([]peer.ID{h.req.Requester}, h.req.Delegation.Guardians...)
 	for _, t := range slices.Compact(targets) {
 		m.send(t, env)
+	}
+	// The guardians named when this contract was awarded, and dropped
+	// since (the requester refreshed them while they were cut off), may
+	// be the only trackers a copy that lost to this one still reports to:
+	// they must learn this contract to fence it, and the request that no
+	// longer names them, so that they do not place the instance again.
+	award := h.contract.Info().Request
+	for _, g := range award.Delegation.Guardians {
+		if slices.Contains(targets, g) || g == m.self {
+			continue
+		}
+		if h.req.Generation > award.Generation {
+			m.send(g, h.reqEnv)
+		}
+		m.send(g, env)
 	}
 	if changed {
 		m.notify(Event{Kind: EventHosting, Hosted: m.hostedView(h)})
