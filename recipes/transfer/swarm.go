@@ -175,6 +175,9 @@ func (f *fetchRun) chunks(ctx context.Context, first peer.ID, src <-chan candida
 		}
 	}()
 	var idle []peer.ID // providers that delivered their shares
+	// Connected peers asked only because they are connected: they never
+	// join providers at work, but take over when every provider failed.
+	var spare []peer.ID
 	// start gives p a share (taken here, so that providers get them in
 	// the order they come) and runs it; without a share p waits in idle.
 	start := func(p peer.ID) {
@@ -199,6 +202,12 @@ func (f *fetchRun) chunks(ctx context.Context, first peer.ID, src <-chan candida
 				start(p)
 				continue
 			}
+			if active == 0 && len(spare) > 0 {
+				p := spare[0]
+				spare = spare[1:]
+				start(p)
+				continue
+			}
 			more = src
 		}
 		if active == 0 && more == nil {
@@ -213,10 +222,14 @@ func (f *fetchRun) chunks(ctx context.Context, first peer.ID, src <-chan candida
 		}
 		select {
 		case cand, ok := <-more:
-			if !ok || cand.fallback {
-				// Connected peers are asked only when no provider is
-				// known; here one is, or was.
+			if !ok {
 				src = nil
+				continue
+			}
+			if cand.fallback && active > 0 {
+				// Connected peers are asked only when no provider is
+				// at work: this one waits for every provider to fail.
+				spare = append(spare, cand.id)
 				continue
 			}
 			start(cand.id)

@@ -298,6 +298,7 @@ func (s *Service) serve(st network.Stream, want []cid.Cid, walk bool) (err error
 		seen[c] = true
 		data, release, err := s.store.MapBlock(c)
 		if err != nil {
+			_ = st.SetWriteDeadline(time.Now().Add(s.cfg.IdleTimeout))
 			_ = WriteError(w, fmt.Sprintf("not found: %s", c))
 			_ = w.Flush()
 			return nil
@@ -309,6 +310,7 @@ func (s *Service) serve(st network.Stream, want []cid.Cid, walk bool) (err error
 		if err != nil {
 			var lerr linkError
 			if errors.As(err, &lerr) {
+				_ = st.SetWriteDeadline(time.Now().Add(s.cfg.IdleTimeout))
 				_ = WriteError(w, lerr.Error())
 				_ = w.Flush()
 				return nil
@@ -317,6 +319,9 @@ func (s *Service) serve(st network.Stream, want []cid.Cid, walk bool) (err error
 		}
 		queue = append(queue, links...)
 	}
+	// The end frame may wait for the window as a piece does, after the
+	// last piece used up its deadline.
+	_ = st.SetWriteDeadline(time.Now().Add(s.cfg.IdleTimeout))
 	if err := WriteEnd(w); err != nil {
 		return err
 	}
@@ -330,11 +335,14 @@ type linkError struct{ error }
 // it links to.
 func (s *Service) sendBlock(st network.Stream, c cid.Cid, data []byte, walk bool) ([]cid.Cid, error) {
 	var hb [MaxBlockHeader]byte
-	_ = st.SetWriteDeadline(time.Now().Add(s.cfg.IdleTimeout))
+	// set is when the deadline was last moved, taken before the header:
+	// the header may wait for the window too, and the first piece must
+	// then get a deadline of its own.
+	set := time.Now()
+	_ = st.SetWriteDeadline(set.Add(s.cfg.IdleTimeout))
 	if _, err := st.Write(AppendBlockHeader(hb[:0], c, len(data))); err != nil {
 		return nil, err
 	}
-	set := time.Now()
 	for off := 0; off < len(data); off += wirePiece {
 		// Each piece may wait at least 7/8 of IdleTimeout for the
 		// fetcher's window (see idleReader).
