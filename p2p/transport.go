@@ -18,7 +18,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // StreamPacketSize is memberlist's packet size (UDPBufferSize) on the
@@ -57,8 +56,10 @@ type streamTransport struct {
 
 	mu   sync.Mutex
 	out  map[peer.ID]*packetSender
+	in   map[network.Stream]struct{} // inbound packet streams, reset by Shutdown
 	shut bool
-	wg   sync.WaitGroup
+	wg   sync.WaitGroup // packet senders
+	hwg  sync.WaitGroup // inbound stream handlers
 }
 
 var _ memberlist.NodeAwareTransport = (*streamTransport)(nil)
@@ -81,6 +82,7 @@ func NewStreamTransport(h host.Host, prefix protocol.ID, timeout time.Duration, 
 		packetCh:    make(chan *memberlist.Packet, 1024),
 		streamCh:    make(chan net.Conn, 64),
 		out:         map[peer.ID]*packetSender{},
+		in:          map[network.Stream]struct{}{},
 	}
 	h.SetStreamHandler(t.packetProto, t.handlePackets)
 	h.SetStreamHandler(t.streamProto, t.handleStream)
@@ -90,29 +92,23 @@ func NewStreamTransport(h host.Host, prefix protocol.ID, timeout time.Duration, 
 // JoinAddr is what memberlist.Join needs to reach id over this transport.
 func (t *streamTransport) JoinAddr(id peer.ID) string { return id.String() + "/" + t.placeholderAddr() }
 
-// placeholderAddr is the host:port memberlist records for nodes; routing
-// ignores it and uses the node name.
-func (t *streamTransport) placeholderAddr() string {
-	ip, port := t.advertise()
-	return net.JoinHostPort(ip.String(), strconv.Itoa(port))
-}
+// placeholderIP and placeholderPort are the host:port memberlist records
+// for every node on this transport; routing ignores it and uses the node
+// name. It must not follow the libp2p listen addresses: memberlist rejects
+// an alive message whose address differs from the one it holds for a live
+// node ("conflicting address"), so a member restarted with the same
+// identity on another port would have every alive message, and so every
+// new advert, ignored for as long as its probes (routed by name) succeed.
+var placeholderIP = net.IPv4(127, 0, 0, 1)
 
-func (t *streamTransport) advertise() (net.IP, int) {
-	for _, a := range t.h.Addrs() {
-		na, err := manet.ToNetAddr(a)
-		if err != nil {
-			continue
-		}
-		if ta, ok := na.(*net.TCPAddr); ok && ta.IP.To4() != nil && ta.Port > 0 {
-			return ta.IP, ta.Port
-		}
-	}
-	return net.IPv4(127, 0, 0, 1), 1
+const placeholderPort = 1
+
+func (t *streamTransport) placeholderAddr() string {
+	return net.JoinHostPort(placeholderIP.String(), strconv.Itoa(placeholderPort))
 }
 
 func (t *streamTransport) FinalAdvertiseAddr(string, int) (net.IP, int, error) {
-	ip, port := t.advertise()
-	return ip, port, nil
+	return placeholderIP, placeholderPort, nil
 }
 
 func (t *streamTransport) WriteTo(b []byte, addr string) (time.Time, error) {
@@ -181,15 +177,61 @@ func (t *streamTransport) Shutdown() error {
 		close(s.q)
 	}
 	t.out = nil
+	in := t.in
+	t.in = nil
 	t.mu.Unlock()
 	t.h.RemoveStreamHandler(t.packetProto)
 	t.h.RemoveStreamHandler(t.streamProto)
+	// A packet handler waits in a read for as long as the peer keeps its
+	// stream open; the host may outlive the transport.
+	for s := range in {
+		s.Reset()
+	}
+	t.hwg.Wait()
+	// memberlist stops taking streams at shutdown: close those it left.
+drain:
+	for {
+		select {
+		case c := <-t.streamCh:
+			c.(*streamConn).Reset()
+		default:
+			break drain
+		}
+	}
 	t.wg.Wait()
 	return nil
 }
 
+// enter registers an inbound stream handler (and, with track, its stream
+// for Shutdown to reset); it reports false once the transport is shut.
+func (t *streamTransport) enter(s network.Stream, track bool) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.shut {
+		return false
+	}
+	t.hwg.Add(1)
+	if track {
+		t.in[s] = struct{}{}
+	}
+	return true
+}
+
+func (t *streamTransport) leave(s network.Stream) {
+	t.mu.Lock()
+	if t.in != nil {
+		delete(t.in, s)
+	}
+	t.mu.Unlock()
+	t.hwg.Done()
+}
+
 func (t *streamTransport) handlePackets(s network.Stream) {
 	defer s.Reset()
+	if !t.enter(s, true) {
+		return
+	}
+	defer t.leave(s)
 	from := peerAddr(s.Conn().RemotePeer())
 	r := bufio.NewReader(s)
 	var hdr [4]byte
@@ -216,6 +258,11 @@ func (t *streamTransport) handlePackets(s network.Stream) {
 }
 
 func (t *streamTransport) handleStream(s network.Stream) {
+	if !t.enter(s, false) {
+		s.Reset()
+		return
+	}
+	defer t.leave(s)
 	select {
 	case t.streamCh <- &streamConn{Stream: s}:
 	case <-t.ctx.Done():
