@@ -6,12 +6,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/weftgrid/weft/recipes"
+	"golang.org/x/sys/unix"
 )
 
 // promiseClient makes HTTP promise checks (no keep-alive: each check is a
@@ -49,7 +51,15 @@ func (m *Manager) checkPromise(ctx context.Context, rs *runState, pr recipes.Pro
 			return err
 		}
 		defer resp.Body.Close()
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		// A response cut short (or still coming at the timeout) is a failure,
+		// whatever its status line said.
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if err != nil {
+			if ctx.Err() == context.DeadlineExceeded {
+				return fmt.Errorf("HTTP %d: body not received within %s", resp.StatusCode, timeout)
+			}
+			return fmt.Errorf("HTTP %d: reading body: %w", resp.StatusCode, err)
+		}
 		want := pr.ExpectStatus
 		if want == 0 {
 			want = http.StatusOK
@@ -62,32 +72,86 @@ func (m *Manager) checkPromise(ctx context.Context, rs *runState, pr recipes.Pro
 		}
 		return nil
 	case recipes.PromiseCommand:
-		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", pr.Command)
-		cmd.Dir = m.partDir(rs.idx)
-		cmd.Env = rs.env
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if rs.acct.set() {
-			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(rs.acct.UID), Gid: uint32(rs.acct.GID), Groups: []uint32{}}
-		}
-		cmd.Cancel = func() error { killGroup(cmd.Process.Pid, syscall.SIGKILL); return nil }
-		cmd.WaitDelay = time.Second
-		out, err := cmd.CombinedOutput()
-		if ctx.Err() == context.DeadlineExceeded {
-			return fmt.Errorf("timed out after %s", timeout)
-		}
-		if err != nil {
-			msg := strings.TrimSpace(string(out))
-			if len(msg) > 200 {
-				msg = msg[:200] + "…"
-			}
-			if msg != "" {
-				return fmt.Errorf("%v: %s", err, msg)
-			}
-			return err
-		}
-		return nil
+		return m.checkCommand(ctx, rs, pr, timeout)
 	}
 	return fmt.Errorf("unknown promise kind %q", pr.Kind)
+}
+
+// checkCommand runs a command promise as the partition's user in its own
+// process group. When the shell exits (by itself, or killed at the
+// timeout), whatever it left in its group is killed before the shell is
+// reaped (so the group id is still ours): a check leaves no process behind,
+// and a background child holding its output does not hold the check.
+func (m *Manager) checkCommand(ctx context.Context, rs *runState, pr recipes.Promise, timeout time.Duration) error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", pr.Command)
+	cmd.Dir = m.partDir(rs.idx)
+	cmd.Env = rs.env
+	cmd.Stdout, cmd.Stderr = w, w // a file: Wait does not wait for the output
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if rs.acct.set() {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(rs.acct.UID), Gid: uint32(rs.acct.GID), Groups: []uint32{}}
+	}
+	cmd.Cancel = func() error { killGroup(cmd.Process.Pid, syscall.SIGKILL); return nil }
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		return err
+	}
+	output := make(chan []byte, 1)
+	go func() {
+		var out []byte
+		buf := make([]byte, 4096)
+		for {
+			n, err := r.Read(buf)
+			if len(out) < 4096 {
+				out = append(out, buf[:min(n, 4096-len(out))]...)
+			}
+			if err != nil {
+				output <- out
+				return
+			}
+		}
+	}()
+	pid := cmd.Process.Pid
+	waitExitNoReap(pid)
+	_ = syscall.Kill(-pid, syscall.SIGKILL) // what the shell left behind
+	err = cmd.Wait()
+	var out []byte
+	select {
+	case out = <-output:
+	case <-time.After(time.Second): // held by a process that left the group
+	}
+	if ctx.Err() == context.DeadlineExceeded && (cmd.ProcessState == nil || !cmd.ProcessState.Exited()) {
+		return fmt.Errorf("timed out after %s", timeout)
+	}
+	if err != nil {
+		msg := strings.TrimSpace(string(out))
+		if len(msg) > 200 {
+			msg = msg[:200] + "…"
+		}
+		if msg != "" {
+			return fmt.Errorf("%v: %s", err, msg)
+		}
+		return err
+	}
+	return nil
+}
+
+// waitExitNoReap waits until the child pid has exited without reaping it:
+// until the caller reaps it, its pid and process group id stay taken.
+func waitExitNoReap(pid int) {
+	for {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err != unix.EINTR {
+			return
+		}
+	}
 }
 
 // promiseLoop checks test promises right after start until they all pass

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,6 +70,9 @@ type proc struct {
 	exitOK   bool
 	adopted  bool
 	exited   chan struct{} // closed when the current OS process is gone
+	// settled: the current OS process is gone and its group was killed
+	// after it; its pid may belong to another process by now.
+	settled bool
 }
 
 // do carries out one reconcile action.
@@ -335,6 +339,9 @@ func (m *Manager) supervise(in *instance, rs *runState, p *proc, adoptRec procRe
 			pid := p.pid
 			m.mu.Unlock()
 			killGroup(pid, syscall.SIGKILL) // what the leader left behind
+			m.mu.Lock()
+			p.settled = true // stopRun no longer signals that pid
+			m.mu.Unlock()
 			m.sampleIDs([]string{in.rec.ID}, false)
 		}
 		if rs.ctx.Err() != nil {
@@ -416,7 +423,7 @@ func (m *Manager) launch(in *instance, rs *runState, p *proc) (chan struct{}, er
 	start := procStart(pid)
 	exited := make(chan struct{})
 	m.mu.Lock()
-	p.pid, p.start, p.running, p.adopted, p.exited = pid, start, true, false, exited
+	p.pid, p.start, p.running, p.adopted, p.exited, p.settled = pid, start, true, false, exited, false
 	m.recordProcsLocked(in, rs)
 	m.refreshLocked(in)
 	m.mu.Unlock()
@@ -451,7 +458,7 @@ var errRunStopped = errors.New("partition: run stopped")
 func (m *Manager) watchAdopted(in *instance, rs *runState, p *proc, r procRecord) chan struct{} {
 	exited := make(chan struct{})
 	m.mu.Lock()
-	p.pid, p.start, p.running, p.adopted, p.exited = r.PID, r.Start, true, true, exited
+	p.pid, p.start, p.running, p.adopted, p.exited, p.settled = r.PID, r.Start, true, true, exited, false
 	m.refreshLocked(in)
 	m.mu.Unlock()
 	go func() {
@@ -545,7 +552,9 @@ func (m *Manager) stopRun(in *instance, rs *runState) {
 	}
 	var ts []target
 	for _, p := range rs.procs {
-		if p.exited != nil {
+		// A process that exited earlier (restart = never, a back-off) was
+		// dealt with by its supervisor: its pid may be another's now.
+		if p.exited != nil && !p.settled {
 			ts = append(ts, target{p.pid, p.exited})
 		}
 	}
@@ -727,8 +736,10 @@ func (m *Manager) tryAdopt(in *instance, alive []procRecord) bool {
 	if err != nil || t.Batch || len(t.Processes) != len(alive) {
 		return false
 	}
-	rs, _, err := m.newRun(r, rc, r.Partition, filepath.Join(m.softDir, r.RecipeCID), t)
-	if err != nil {
+	rs, ports, err := m.newRun(r, rc, r.Partition, filepath.Join(m.softDir, r.RecipeCID), t)
+	if err != nil || !maps.Equal(ports, r.Ports) {
+		// The port range moved (port_base or ports_per_partition changed):
+		// the survivors listen on ports that are no longer the partition's.
 		return false
 	}
 	adopt := map[string]procRecord{}
