@@ -96,8 +96,18 @@ func ApplySLA(spec *RequestSpec, kvs []string) error {
 			}
 			c.AntiAffinity = v
 		case k == "anti_affinity_scope":
+			// A label key, written as in the label keys ("zone" or
+			// "label.building"): node labels carry it without "label.".
 			if v == "node" {
 				v = ""
+			} else if key, ok := strings.CutPrefix(v, "label."); ok {
+				if key == "" {
+					return fmt.Errorf("%w: anti_affinity_scope=%q: want node or a label key", ErrBadConstraint, v)
+				}
+				v = key
+			}
+			if len(v) > maxLabelLen {
+				return fmt.Errorf("%w: anti_affinity_scope=%q: a label key is 1..%d characters", ErrBadConstraint, v, maxLabelLen)
 			}
 			c.AntiAffinityScope = v
 		case k == "max_price":
@@ -144,7 +154,8 @@ func ApplySLA(spec *RequestSpec, kvs []string) error {
 // ParseAmount parses a decimal number of credits ("0.25") into an Amount.
 func ParseAmount(s string) (Amount, error) {
 	whole, frac, _ := strings.Cut(s, ".")
-	if len(frac) > 6 || whole == "" && frac == "" {
+	// Digits only: ParseInt would take a sign, and "-0.5" came out as 0.5.
+	if len(frac) > 6 || whole == "" && frac == "" || strings.ContainsAny(s, "+-") {
 		return 0, fmt.Errorf("%w: amount %q", ErrBadConstraint, s)
 	}
 	w, err := strconv.ParseInt(whole, 10, 40)

@@ -615,12 +615,13 @@ func (m *Market) Wait(ctx context.Context, name string, cond func(InstanceView) 
 // error when it cannot (failed, or unplaceable without waiting).
 func Reached(v InstanceView) (bool, error) {
 	switch {
-	case v.State == StateFailed:
-		return true, fmt.Errorf("%w: %s", ErrUnplaceable, v.Reason)
 	case v.Node != "" && v.State != StateDestroyed && v.StatusGeneration < v.Generation:
 		// The host's last status predates the latest request (an
-		// in-place update still being applied).
+		// in-place update still being applied): even a failed state is
+		// the earlier request's, which the update may fix.
 		return false, nil
+	case v.State == StateFailed:
+		return true, fmt.Errorf("%w: %s", ErrUnplaceable, v.Reason)
 	case v.State == v.RequestedState:
 		return true, nil
 	case v.State == StateDone && v.RequestedState == StateStarted:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -37,6 +38,10 @@ type marketState struct {
 	// marketJobNames are the jobs run through POST /v1/jobs (only those are
 	// released when done; a batch type requested with weft request stays).
 	marketJobNames sync.Map
+	// marketJobRuns maps an explicitly named job to what it last ran
+	// (jobName of its recipe, type and params): only a run of the same
+	// job may be answered with the finished one's result.
+	marketJobRuns sync.Map
 	// marketJobStore keeps marketJobNames and marketJobs across restarts
 	// (nil in tests that start no market).
 	marketJobStore *scheduler.DirStore
@@ -55,6 +60,14 @@ const MarketJobsDir = "market-jobs"
 // a dot, which the store refuses).
 func jobKey(name string) string { return "j-" + name }
 
+// jobRecord is a job's file in MarketJobsDir.
+type jobRecord struct {
+	// Result is the result CID once this node holds the result.
+	Result string `json:"result,omitempty"`
+	// Run is what an explicitly named job last ran (see marketJobRuns).
+	Run string `json:"run,omitempty"`
+}
+
 // loadMarketJobs opens MarketJobsDir and loads the jobs it holds.
 func (d *Daemon) loadMarketJobs() error {
 	js, err := scheduler.NewDirStore(filepath.Join(d.cfg.Node.DataDir, MarketJobsDir))
@@ -65,26 +78,42 @@ func (d *Daemon) loadMarketJobs() error {
 	if err != nil {
 		return fmt.Errorf("market: jobs dir: %w", err)
 	}
-	for k, res := range saved {
+	for k, b := range saved {
 		name, ok := strings.CutPrefix(k, "j-")
 		if !ok {
 			continue
 		}
+		var rec jobRecord
+		if err := json.Unmarshal(b, &rec); err != nil {
+			rec = jobRecord{Result: string(b)} // a bare result CID
+		}
 		d.marketJobNames.Store(name, true)
-		if len(res) > 0 {
-			d.marketJobs.Store(name, string(res))
+		if rec.Result != "" {
+			d.marketJobs.Store(name, rec.Result)
+		}
+		if rec.Run != "" {
+			d.marketJobRuns.Store(name, rec.Run)
 		}
 	}
 	d.marketJobStore = js
 	return nil
 }
 
-// saveJob records a job (and its result, once held) in MarketJobsDir.
+// saveJob records a job (its result, once held, and for a named job what
+// it last ran) in MarketJobsDir.
 func (d *Daemon) saveJob(name, result string) error {
 	if d.marketJobStore == nil {
 		return nil
 	}
-	return d.marketJobStore.Put(jobKey(name), []byte(result))
+	rec := jobRecord{Result: result}
+	if run, ok := d.marketJobRuns.Load(name); ok {
+		rec.Run = run.(string)
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return d.marketJobStore.Put(jobKey(name), b)
 }
 
 // marketConfig turns [market] (and [node] labels, [ledger] credit_limit)
@@ -404,6 +433,9 @@ func (d *Daemon) releaseJob(ctx context.Context, v scheduler.InstanceView) {
 	if _, ok := d.marketJobNames.Load(v.Name); !ok {
 		return
 	}
+	if cur, err := d.market.Instance(v.Name); err == nil && cur.Generation != v.Generation {
+		return // the job was asked again since (another run): not this result's to release
+	}
 	d.marketJobs.Store(v.Name, v.Result)
 	if err := d.saveJob(v.Name, v.Result); err != nil {
 		d.log.Warn("market: recording a finished job", "job", v.Name, "err", err)
@@ -419,6 +451,11 @@ func (d *Daemon) jobOf(v scheduler.InstanceView) JobJSON {
 	st := v.State.String()
 	if v.State == scheduler.StateStarted || v.State == scheduler.StateStopped {
 		st = "running"
+	}
+	if v.Node != "" && v.StatusGeneration < v.Generation && v.State != scheduler.StateDestroyed {
+		// The host's status is the earlier run's: its done or failed is
+		// not this run's outcome (scheduler.Reached).
+		st, v.Result, v.Reason = "running", "", "the host is applying the new run"
 	}
 	if r, ok := d.marketJobs.Load(v.Name); ok && v.RequestedState == scheduler.StateDestroyed {
 		st, v.Result, v.Reason = scheduler.StateDone.String(), r.(string), ""
@@ -461,18 +498,28 @@ func (d *Daemon) handleJobRun(w http.ResponseWriter, r *http.Request) {
 	if in.MaxRetries != nil {
 		spec.MaxRetries = *in.MaxRetries
 	}
-	if prev, err := d.market.Instance(spec.Name); err == nil {
+	fingerprint := jobName(spec.RecipeCID, spec.SoftwareType, spec.Params)
+	same := !named
+	if named {
+		last, ok := d.marketJobRuns.Load(spec.Name)
+		same = ok && last.(string) == fingerprint
+	}
+	if prev, err := d.market.Instance(spec.Name); err == nil && same {
 		if j := d.jobOf(prev); j.State == "done" && j.Result != "" {
 			api.WriteJSON(w, http.StatusOK, j) // same job, already done
 			return
 		}
 	}
-	if _, known := d.marketJobNames.Load(spec.Name); !known {
-		// Recorded before the request, so that a restart does not forget
-		// to release it once done.
+	if _, known := d.marketJobNames.Load(spec.Name); !known || named {
+		// Recorded before the request (with, for a named job, what it
+		// runs now), so that a restart does not forget to release it
+		// once done, nor which run its result belongs to.
 		if err := scheduler.ValidateName(spec.Name); err != nil {
 			writeMarketError(w, err)
 			return
+		}
+		if named {
+			d.marketJobRuns.Store(spec.Name, fingerprint)
 		}
 		if err := d.saveJob(spec.Name, ""); err != nil {
 			writeMarketError(w, fmt.Errorf("market: recording job %s: %w", spec.Name, err))

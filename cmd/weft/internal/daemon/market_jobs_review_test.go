@@ -1,0 +1,94 @@
+package daemon
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/weftgrid/weft/cmd/weft/internal/config"
+	"github.com/weftgrid/weft/recipes/store"
+	"github.com/weftgrid/weft/scheduler/simnet"
+)
+
+const reviewJobRecipe = `name = "report"
+version = "1"
+[params.month]
+type = "string"
+[types.default]
+batch = true
+[[types.default.processes]]
+name = "main"
+command = "/bin/true"
+`
+
+// A job run again under its name with other parameters is another job:
+// POST /v1/jobs must run it, not answer with the earlier run's result, and
+// the job must not show that result as its own while the host applies the
+// new run.
+func TestNamedJobRunWithOtherParamsIsNotTheFinishedOne(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := simnet.New(simnet.Options{Seed: 3})
+		defer net.Close()
+		nodes, err := net.AddNodes(t.Context(), 2, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := store.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		d := &Daemon{cfg: config.Default(), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		d.market, d.marketContent = nodes[0].Market, marketContent{st: st}
+
+		run := func(month string) JobJSON {
+			t.Helper()
+			b, _ := json.Marshal(RequestJSON{Name: "report", RecipeTOML: reviewJobRecipe, Params: map[string]string{"month": month}})
+			w := httptest.NewRecorder()
+			d.handleJobRun(w, httptest.NewRequest(http.MethodPost, "/v1/jobs", bytes.NewReader(b)))
+			if w.Code != http.StatusOK {
+				t.Fatalf("run %s: %d %s", month, w.Code, w.Body)
+			}
+			var j JobJSON
+			if err := json.Unmarshal(w.Body.Bytes(), &j); err != nil {
+				t.Fatal(err)
+			}
+			return j
+		}
+		show := func() JobJSON {
+			v, err := d.market.Instance("report")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d.jobOf(v)
+		}
+		run("jan")
+		for deadline := time.Now().Add(30 * time.Second); show().State != "done"; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("january job: %+v", show())
+			}
+		}
+		before, _ := d.market.Instance("report")
+		if j := run("feb"); j.State == "done" {
+			after, _ := d.market.Instance("report")
+			t.Fatalf("february run answered done (%s) without being requested (generation %d, was %d)", j.Result, after.Generation, before.Generation)
+		}
+		if j := run("jan"); j.State == "done" {
+			t.Fatalf("january again, after february: answered done at once (%+v)", j)
+		}
+		for deadline := time.Now().Add(30 * time.Second); show().State != "done"; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("january rerun: %+v", show())
+			}
+		}
+		if j := run("jan"); j.State != "done" || j.Result == "" {
+			t.Fatalf("the same job again: %+v, want the finished one", j)
+		}
+	})
+}
