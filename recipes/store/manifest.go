@@ -83,17 +83,29 @@ func decodeManifest(data []byte) (*manifest, error) {
 	}
 	switch m.Kind {
 	case kindFile:
-		if m.Size < 0 || len(m.Entries) > 0 {
+		if !sizeFits(m.Size, m.Chunks) || len(m.Entries) > 0 {
 			return nil, fmt.Errorf("%w: bad file manifest", ErrBadBlock)
 		}
 	case kindDir:
 		if len(m.Chunks) > 0 {
 			return nil, fmt.Errorf("%w: bad dir manifest", ErrBadBlock)
 		}
+		for _, e := range m.Entries {
+			if !sizeFits(e.Size, e.Chunks) {
+				return nil, fmt.Errorf("%w: bad size of %q", ErrBadBlock, e.Path)
+			}
+		}
 	default:
 		return nil, fmt.Errorf("%w: not a manifest", ErrBadBlock)
 	}
 	return &m, nil
+}
+
+// sizeFits says whether size bytes can be made of chunks (no block is
+// over MaxBlockSize), so that a manifest cannot announce a size its chunks
+// could never reach.
+func sizeFits(size int64, chunks [][]byte) bool {
+	return size >= 0 && size <= int64(len(chunks))*MaxBlockSize
 }
 
 func rawCIDs(bs [][]byte) ([]cid.Cid, error) {
@@ -358,6 +370,12 @@ func (s *Store) writeFile(dst string, e entry) error {
 			f.Close()
 			return err
 		}
+		if n+int64(len(b)) > e.Size {
+			// Stop here: a chunk listed over and over would otherwise
+			// fill the disk before the sizes are compared.
+			f.Close()
+			return fmt.Errorf("%w: %s: chunks add up to more than the %d bytes the manifest says", ErrBadBlock, e.Path, e.Size)
+		}
 		if _, err := f.Write(b); err != nil {
 			f.Close()
 			return fmt.Errorf("store: %w", err)
@@ -395,5 +413,5 @@ func (s *Store) OpenPath(c cid.Cid, path string) (io.ReadCloser, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	return &chunkReader{s: s, chunks: chunks}, e.Size, nil
+	return &chunkReader{s: s, chunks: chunks, left: e.Size}, e.Size, nil
 }

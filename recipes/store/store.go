@@ -109,7 +109,9 @@ func CheckCID(c cid.Cid) error {
 		return fmt.Errorf("%w: undefined", ErrBadCID)
 	}
 	p := c.Prefix()
-	if p.Version != 1 || p.MhType != multihash.SHA2_256 || (p.Codec != cid.Raw && p.Codec != cid.DagCBOR) {
+	// A sha2-256 multihash may carry a truncated digest: no block hashes
+	// to it, and Digest refuses it, so neither does the store.
+	if p.Version != 1 || p.MhType != multihash.SHA2_256 || p.MhLength != sha256.Size || (p.Codec != cid.Raw && p.Codec != cid.DagCBOR) {
 		return fmt.Errorf("%w: %s (want CIDv1, sha2-256, raw or dag-cbor)", ErrBadCID, c)
 	}
 	return nil
@@ -410,7 +412,12 @@ func (s *Store) Recipe(c cid.Cid) (*recipes.Recipe, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: %w", c, err)
 	}
-	_ = s.markRecipe(c)
+	// Only a recipe whose artifacts are all here joins the list (which is
+	// announced, see Roots): a fetch cut after the recipe's own block
+	// leaves a recipe this node cannot serve.
+	if _, err := os.Stat(filepath.Join(s.dir, "recipes", c.String())); err != nil && s.Has(c) {
+		_ = s.markRecipe(c)
+	}
 	return r, nil
 }
 
@@ -591,7 +598,7 @@ func (s *Store) Open(c cid.Cid) (io.ReadCloser, int64, error) {
 		if err != nil {
 			return nil, 0, err
 		}
-		return &chunkReader{s: s, chunks: []cid.Cid{c}}, size, nil
+		return &chunkReader{s: s, chunks: []cid.Cid{c}, left: size}, size, nil
 	}
 	b, err := s.Block(c)
 	if err != nil {
@@ -605,7 +612,7 @@ func (s *Store) Open(c cid.Cid) (io.ReadCloser, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	return &chunkReader{s: s, chunks: chunks}, m.Size, nil
+	return &chunkReader{s: s, chunks: chunks, left: m.Size}, m.Size, nil
 }
 
 // Get returns the whole blob c (at most max bytes; 0 means MaxBlockSize).
@@ -625,24 +632,35 @@ func (s *Store) Get(c cid.Cid, max int64) ([]byte, error) {
 }
 
 // chunkReader reads a chunked blob chunk by chunk, each checked against
-// its hash (Block), so damaged content fails instead of reading short.
+// its hash (Block), so damaged content fails instead of reading short. It
+// yields exactly the size the manifest gives, or fails: chunks that add up
+// to more (the same chunk listed over and over) are not read past it, and
+// chunks that add up to less end in an error, not a short blob.
 type chunkReader struct {
 	s      *Store
 	chunks []cid.Cid
 	cur    []byte
+	left   int64 // bytes the manifest says remain after cur
 }
 
 func (r *chunkReader) Read(p []byte) (int, error) {
 	for len(r.cur) == 0 {
 		if len(r.chunks) == 0 {
+			if r.left != 0 {
+				return 0, fmt.Errorf("%w: chunks end %d bytes before the size the manifest gives", ErrBadBlock, r.left)
+			}
 			return 0, io.EOF
 		}
 		b, err := r.s.Block(r.chunks[0])
 		if err != nil {
 			return 0, err
 		}
+		if int64(len(b)) > r.left {
+			return 0, fmt.Errorf("%w: chunks add up to more than the size the manifest gives", ErrBadBlock)
+		}
 		r.chunks = r.chunks[1:]
 		r.cur = b
+		r.left -= int64(len(b))
 	}
 	n := copy(p, r.cur)
 	r.cur = r.cur[n:]
