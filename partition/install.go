@@ -20,6 +20,55 @@ import (
 // user, who owns the directory meanwhile) can put it.
 const installedSuffix = ".installed"
 
+// legacyMarker is where versions before installedSuffix marked a completed
+// install: inside the software directory. migratedMarkers, in the software
+// root, records that the legacy markers found there were carried over, once:
+// a legacy marker left later (by a failed install of this version, where a
+// recipe file or an install command may write it) is never trusted.
+const (
+	legacyMarker    = ".weft-installed"
+	migratedMarkers = ".weft-markers-migrated"
+)
+
+// migrateLegacyMarkers gives every install the previous version completed
+// in soft (software/CID/.weft-installed) the marker this version looks for
+// (software/CID.installed), so that an upgraded node neither wipes nor
+// installs again software its instances run from. It runs once per root.
+func migrateLegacyMarkers(soft string) error {
+	done := filepath.Join(soft, migratedMarkers)
+	if _, err := os.Lstat(done); err == nil {
+		return nil
+	}
+	ents, err := os.ReadDir(soft)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		dir := filepath.Join(soft, e.Name())
+		if fi, err := os.Lstat(filepath.Join(dir, legacyMarker)); err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		mf, err := os.OpenFile(dir+installedSuffix, os.O_CREATE|os.O_EXCL|os.O_WRONLY|syscall.O_NOFOLLOW, 0o644)
+		if err != nil {
+			if os.IsExist(err) {
+				continue
+			}
+			return err
+		}
+		_, err = mf.WriteString(time.Now().UTC().Format(time.RFC3339) + " (carried over from " + legacyMarker + ")\n")
+		if cerr := mf.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(done, nil, 0o644)
+}
+
 // SoftwareDir returns where the recipe with CID c is installed.
 func (m *Manager) SoftwareDir(c string) string { return filepath.Join(m.softDir, c) }
 

@@ -189,6 +189,9 @@ func (m *Manager) ensureLayout() error {
 	if err := m.lay.create(m.cfg.DataDir, m.isolated); err != nil {
 		return err
 	}
+	if err := migrateLegacyMarkers(m.lay.soft); err != nil {
+		return fmt.Errorf("partition: install markers of the previous version: %w", err)
+	}
 	if m.isolated && m.weft != "" {
 		w, err := reachableExecutable(m.weft, filepath.Join(m.lay.base, "bin"))
 		if err != nil {
