@@ -8,8 +8,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -18,9 +20,22 @@ import (
 
 // SyncProtocol is the stream protocol ID suffix of anti-entropy; the
 // adapter prefixes it with the grid's protocol prefix. 1.1.0: heads carry
-// a digest of each log (1.0.0 peers reject the field, so they do not sync
-// with 1.1.0 ones; gossip still reaches both).
-const SyncProtocol = "/weft/ledger/sync/1.1.0"
+// a digest of each log. A 1.1.0 node still speaks SyncProtocolV1 (heads
+// without digests, which 1.0.0 decoders reject as an unknown field) with
+// nodes that know only that, so a grid upgraded node by node keeps its
+// replicas converging and its providers billing (they bill a slice only
+// after a sync).
+const (
+	SyncProtocol   = "/weft/ledger/sync/1.1.0"
+	SyncProtocolV1 = "/weft/ledger/sync/1.0.0"
+)
+
+// legacySync reports whether the stream speaks SyncProtocolV1 (a libp2p
+// stream says which protocol it negotiated).
+func legacySync(rw any) bool {
+	p, ok := rw.(interface{ Protocol() protocol.ID })
+	return ok && strings.HasSuffix(string(p.Protocol()), SyncProtocolV1)
+}
 
 // Sync wire limits.
 const (
@@ -165,10 +180,15 @@ type SyncStats struct {
 	Sent, Received, Added int
 }
 
-func (l *Ledger) hello() helloMsg {
+func (l *Ledger) hello(legacy bool) helloMsg {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	heads := l.set.Heads()
+	if legacy {
+		for i := range heads {
+			heads[i].Digest = nil
+		}
+	}
 	return helloMsg{Root: headsDigest(heads), Heads: heads}
 }
 
@@ -246,7 +266,7 @@ func (l *Ledger) receiveBatches(ctx context.Context, r *bufio.Reader, st *SyncSt
 func (l *Ledger) Sync(ctx context.Context, rw io.ReadWriter) (st SyncStats, err error) {
 	defer l.noteSync(l.cfg.Now(), &err)
 	r, w := bufio.NewReaderSize(rw, 64<<10), bufio.NewWriterSize(rw, 64<<10)
-	mine := l.hello()
+	mine := l.hello(legacySync(rw))
 	if err := writeFrame(w, mine); err != nil {
 		return st, err
 	}
@@ -285,7 +305,7 @@ func (l *Ledger) ServeSync(ctx context.Context, rw io.ReadWriter) (st SyncStats,
 	if err != nil {
 		return st, err
 	}
-	mine := l.hello()
+	mine := l.hello(legacySync(rw))
 	if err := writeFrame(w, mine); err != nil {
 		return st, err
 	}

@@ -43,10 +43,13 @@ type Adapter struct {
 	l     *ledger.Ledger
 	h     host.Host
 	proto protocol.ID
-	topic *pubsub.Topic
-	sub   *pubsub.Subscription
-	log   *slog.Logger
-	peers func() []peer.ID
+	// protoV1 is the sync protocol of nodes before per-log digests,
+	// served and dialled too (see ledger.SyncProtocolV1).
+	protoV1 protocol.ID
+	topic   *pubsub.Topic
+	sub     *pubsub.Subscription
+	log     *slog.Logger
+	peers   func() []peer.ID
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -68,7 +71,8 @@ func New(ctx context.Context, l *ledger.Ledger, n Node, cfg Config) (*Adapter, e
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	a := &Adapter{l: l, h: n.Host(), proto: n.ProtocolPrefix() + protocol.ID(ledger.SyncProtocol), log: cfg.Log, peers: cfg.Peers}
+	a := &Adapter{l: l, h: n.Host(), proto: n.ProtocolPrefix() + protocol.ID(ledger.SyncProtocol),
+		protoV1: n.ProtocolPrefix() + protocol.ID(ledger.SyncProtocolV1), log: cfg.Log, peers: cfg.Peers}
 	if a.peers == nil {
 		a.peers = func() []peer.ID { return a.h.Network().Peers() }
 	}
@@ -85,6 +89,7 @@ func New(ctx context.Context, l *ledger.Ledger, n Node, cfg Config) (*Adapter, e
 		return nil, fmt.Errorf("ledger: subscribe: %w", err)
 	}
 	a.h.SetStreamHandler(a.proto, a.serve)
+	a.h.SetStreamHandler(a.protoV1, a.serve)
 	// Both ends see a new connection; the exchange is two-way, so only the
 	// end with the lower peer ID starts it.
 	a.notif = &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
@@ -165,7 +170,7 @@ func (a *Adapter) Broadcast(ctx context.Context, entry []byte) error {
 
 // OpenSync opens a sync stream to p.
 func (a *Adapter) OpenSync(ctx context.Context, p peer.ID) (io.ReadWriteCloser, error) {
-	s, err := a.h.NewStream(ctx, p, a.proto)
+	s, err := a.h.NewStream(ctx, p, a.proto, a.protoV1) // the newest the peer speaks
 	if err != nil {
 		return nil, err
 	}
@@ -181,6 +186,7 @@ func (a *Adapter) Close() error {
 		a.l.SetBroadcaster(nil)
 		a.h.Network().StopNotify(a.notif)
 		a.h.RemoveStreamHandler(a.proto)
+		a.h.RemoveStreamHandler(a.protoV1)
 		a.cancel()
 		a.sub.Cancel()
 		a.wg.Wait()
