@@ -417,6 +417,10 @@ func (d *Daemon) handleLedgerGrant(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	e, err := d.ledger.Append(r.Context(), ledger.Grant{To: to, Amount: req.Amount * ledger.PicoPerMicro, Memo: req.Memo})
+	if errors.Is(err, ledger.ErrTooLarge) {
+		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("memo too long: %w", err))
+		return
+	}
 	if err != nil {
 		api.WriteError(w, http.StatusInternalServerError, err)
 		return

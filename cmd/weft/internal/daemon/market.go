@@ -481,6 +481,12 @@ func (d *Daemon) handleJobRun(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, http.StatusBadRequest, err)
 		return
 	}
+	// A job runs: a state asking for anything else (a stop or a destroy
+	// sent here) must not start it.
+	if in.State != "" && in.State != scheduler.StateStarted.String() {
+		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("market: state %q: POST /v1/jobs only runs jobs; change a job's state with POST /v1/requests (weft request NAME --state %s)", in.State, in.State))
+		return
+	}
 	in.State = ""
 	named := in.Name != ""
 	if !named {

@@ -18,6 +18,8 @@ import (
 	"github.com/weftgrid/weft/ledger"
 	"github.com/weftgrid/weft/partition"
 	"github.com/weftgrid/weft/recipes"
+	"github.com/weftgrid/weft/recipes/store"
+	"github.com/weftgrid/weft/recipes/transfer"
 )
 
 // partitionsState is the partitions subsystem's part of the Daemon.
@@ -298,11 +300,11 @@ func (d *Daemon) handleLocalRun(w http.ResponseWriter, r *http.Request) {
 	st, err := d.runLocal(r.Context(), req)
 	switch {
 	case errors.Is(err, errBadRequest), errors.Is(err, partition.ErrInvalidSpec), errors.Is(err, recipes.ErrInvalid),
-		errors.Is(err, recipes.ErrParams), errors.Is(err, recipes.ErrUnknownType):
+		errors.Is(err, recipes.ErrParams), errors.Is(err, recipes.ErrUnknownType), errors.Is(err, store.ErrBadCID):
 		api.WriteError(w, http.StatusBadRequest, err)
 	case errors.Is(err, partition.ErrNoFreePartition), errors.Is(err, partition.ErrStaleEpoch):
 		api.WriteError(w, http.StatusConflict, err)
-	case errors.Is(err, partition.ErrUnknownInstance):
+	case errors.Is(err, partition.ErrUnknownInstance), errors.Is(err, store.ErrNotFound), errors.Is(err, transfer.ErrNoProvider):
 		api.WriteError(w, http.StatusNotFound, err)
 	case err != nil:
 		api.WriteError(w, http.StatusInternalServerError, err)

@@ -130,7 +130,7 @@ func (d *Daemon) startRecipes(ctx context.Context) error {
 		Recipe: func(ctx context.Context, c string) (*recipes.Recipe, error) {
 			id, err := cid.Decode(c)
 			if err != nil {
-				return nil, fmt.Errorf("recipes: %q is not a CID: %w", c, err)
+				return nil, fmt.Errorf("%w: %q is not a CID: %v", store.ErrBadCID, c, err)
 			}
 			return d.recipesGet(ctx, id)
 		},

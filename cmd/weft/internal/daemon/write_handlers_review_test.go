@@ -1,0 +1,147 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/synctest"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/weftgrid/weft/cmd/weft/internal/config"
+	"github.com/weftgrid/weft/ledger"
+	"github.com/weftgrid/weft/recipes"
+	"github.com/weftgrid/weft/recipes/store"
+	"github.com/weftgrid/weft/scheduler/simnet"
+)
+
+// POST /v1/local/instances with a recipe_cid that is not a CID, or names
+// a recipe neither local nor on the grid, is the caller's mistake: 400 and
+// 404, not a 500 (the market's POST /v1/requests answers the same).
+func TestLocalRunWithBadOrUnknownRecipeCIDIsAClientError(t *testing.T) {
+	cfg := config.Default()
+	cfg.Node.DataDir = t.TempDir()
+	cfg.Partitions.Count = 1
+	cfg.Partitions.PortBase = 41100
+	cfg.Partitions.Users = false
+	d, token := newTestDaemon(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	defer d.closeAll()
+	if err := d.startPartitions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.startRecipes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := recipes.Parse("r.toml", []byte(reviewJobRecipe))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		cid  string
+		want int
+	}{
+		{"not-a-cid", http.StatusBadRequest},
+		{rc.CID().String(), http.StatusNotFound}, // never published here, no grid to fetch from
+	} {
+		b, _ := json.Marshal(LocalRunRequest{ID: "x", RecipeCID: c.cid})
+		req := httptest.NewRequest(http.MethodPost, "/v1/local/instances", bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		d.api.ServeHTTP(w, req)
+		if w.Code != c.want {
+			t.Errorf("recipe_cid %q: HTTP %d %s, want %d", c.cid, w.Code, w.Body, c.want)
+		}
+	}
+	if _, ok := d.parts.Get("x"); ok {
+		t.Error("an instance was recorded for a recipe that was never found")
+	}
+}
+
+// A grant whose memo makes the entry larger than a ledger entry may be is
+// refused as a bad request, not answered 500, and nothing is appended.
+func TestGrantWithOversizedMemoIsABadRequest(t *testing.T) {
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ledger.NewSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := ledger.DefaultConfig(filepath.Join(t.TempDir(), LedgerFile))
+	lc.Signer = signer
+	l, err := ledger.Open(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	otherKey, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	to, _ := peer.IDFromPrivateKey(otherKey)
+	d := &Daemon{cfg: config.Default(), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	d.ledger = l
+
+	grant := func(memo string) *httptest.ResponseRecorder {
+		b, _ := json.Marshal(grantRequest{To: to.String(), Amount: 5, Memo: memo})
+		w := httptest.NewRecorder()
+		d.handleLedgerGrant(w, httptest.NewRequest(http.MethodPost, "/v1/ledger/grants", bytes.NewReader(b)))
+		return w
+	}
+	if w := grant(strings.Repeat("m", ledger.MaxEntrySize)); w.Code != http.StatusBadRequest {
+		t.Fatalf("oversized memo: HTTP %d %s, want 400", w.Code, w.Body)
+	}
+	if n := l.Len(); n != 0 {
+		t.Fatalf("%d entries after a refused grant", n)
+	}
+	if w := grant("welcome"); w.Code != http.StatusOK {
+		t.Fatalf("ordinary grant: HTTP %d %s", w.Code, w.Body)
+	}
+}
+
+// POST /v1/jobs only runs jobs. A body asking for another state (a stop or
+// a destroy sent to the wrong route) must be refused, not start the job.
+func TestJobRunRefusesAStateOtherThanStarted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := simnet.New(simnet.Options{Seed: 5})
+		defer net.Close()
+		nodes, err := net.AddNodes(t.Context(), 2, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := store.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		d := &Daemon{cfg: config.Default(), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		d.market, d.marketContent = nodes[0].Market, marketContent{st: st}
+
+		post := func(state string) int {
+			b, _ := json.Marshal(RequestJSON{Name: "report", RecipeTOML: reviewJobRecipe, Params: map[string]string{"month": "jan"}, State: state})
+			w := httptest.NewRecorder()
+			d.handleJobRun(w, httptest.NewRequest(http.MethodPost, "/v1/jobs", bytes.NewReader(b)))
+			return w.Code
+		}
+		for _, s := range []string{"destroyed", "stopped", "destroy"} {
+			if code := post(s); code != http.StatusBadRequest {
+				t.Errorf("state %q: HTTP %d, want 400", s, code)
+			}
+		}
+		if v, err := d.market.Instance("report"); err == nil {
+			t.Fatalf("a job asked with another state was requested: %+v", v)
+		}
+		if code := post("started"); code != http.StatusOK {
+			t.Fatalf("state started: HTTP %d", code)
+		}
+	})
+}
