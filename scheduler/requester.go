@@ -513,6 +513,10 @@ func (m *Market) onStatus(env *Signed, now time.Time) error {
 	} else {
 		m.adopt(rec, c, now)
 	}
+	if time.Unix(0, st.Issued).After(now.Add(MaxClockSkew)) {
+		// Kept, it would make every later status of this host look older.
+		return fmt.Errorf("%w: status from the future", ErrReplay)
+	}
 	if rec.status != nil && rec.status.Issued > st.Issued {
 		return errIgnored
 	}

@@ -148,7 +148,7 @@ func (p PriceList) Cost(r Resources) Amount {
 		if rem != 0 {
 			q++
 		}
-		total += q
+		total += min(q, 1<<62) // total <= 1<<62 too: the sum cannot wrap
 		if total > 1<<62 {
 			total = 1 << 62
 		}

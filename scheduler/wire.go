@@ -367,7 +367,9 @@ func (a *Announcement) validate() error {
 	if a.Epoch == 0 || a.Generation == 0 || !a.Resources.valid() || len(a.RecipeCID) > 256 || len(a.SoftwareType) > MaxNameLen {
 		return fmt.Errorf("%w: announcement fields", ErrMalformed)
 	}
-	if a.Expires <= a.Issued || time.Duration(a.Expires-a.Issued) > MaxWindow {
+	// Issued > 0 keeps Expires-Issued from overflowing (a window from the
+	// far past to the far future would pass as negative).
+	if a.Issued <= 0 || a.Expires <= a.Issued || time.Duration(a.Expires-a.Issued) > MaxWindow {
 		return fmt.Errorf("%w: announcement window", ErrMalformed)
 	}
 	return a.Filter.validate()
