@@ -24,6 +24,7 @@ import (
 	"regexp"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -87,6 +88,11 @@ type Report struct {
 	Ratios  []Ratio  `json:"ratios"`
 	Goals   []Ratio  `json:"goals"`
 	Skipped []string `json:"skipped,omitempty"`
+	// Unmeasured names each ratio or goal that could not be computed from
+	// this run's figures (a metric missing, e.g. a benchmark that skipped,
+	// or a zero denominator), so that it does not silently vanish from the
+	// tables.
+	Unmeasured []string `json:"unmeasured,omitempty"`
 }
 
 func main() {
@@ -170,11 +176,24 @@ func evaluate(rep *Report) {
 	for _, f := range rep.Figures {
 		medians[metric{f.Bench, f.Unit}] = f.Median
 	}
-	rep.Ratios, rep.Goals = nil, nil
+	rep.Ratios, rep.Goals, rep.Unmeasured = nil, nil, nil
+	missing := func(name string, ms ...metric) {
+		var why []string
+		for _, m := range ms {
+			if _, ok := medians[m]; !ok {
+				why = append(why, fmt.Sprintf("no %s of %s", m.Unit, m.Bench))
+			}
+		}
+		if len(why) == 0 {
+			why = append(why, "denominator is 0")
+		}
+		rep.Unmeasured = append(rep.Unmeasured, name+": "+strings.Join(why, ", "))
+	}
 	for _, r := range ratios {
 		n, okN := medians[r.Num]
 		d, okD := medians[r.Den]
 		if !okN || !okD || d == 0 {
+			missing(r.Name, r.Num, r.Den)
 			continue
 		}
 		v := n / d
@@ -184,6 +203,7 @@ func evaluate(rep *Report) {
 	for _, g := range goals {
 		v, ok := medians[g.M]
 		if !ok {
+			missing(g.Name, g.M)
 			continue
 		}
 		met := (g.Min == 0 || v >= g.Min) && (g.Max == 0 || v <= g.Max)
@@ -225,9 +245,11 @@ func parse(suiteName string, r io.Reader) ([]Figure, error) {
 		if !ok {
 			continue
 		}
-		name := string(res.Name.Full())
 		// Drop the -GOMAXPROCS suffix so runs on different machines compare.
-		name = regexp.MustCompile(`-\d+$`).ReplaceAllString(name, "")
+		// go test appends it only when GOMAXPROCS > 1, so a trailing -N is
+		// stripped only when it is that suffix: with GOMAXPROCS=1,
+		// "Supervise50/instances-50" is the whole name.
+		name := strings.TrimSuffix(string(res.Name.Full()), gomaxprocsSuffix())
 		for _, v := range res.Values {
 			k := key{"Benchmark" + name, v.Unit}
 			if _, seen := vals[k]; !seen {
@@ -247,6 +269,19 @@ func parse(suiteName string, r io.Reader) ([]Figure, error) {
 		figs = append(figs, Figure{Suite: suiteName, Bench: k.bench, Unit: k.unit, Median: median(vals[k]), Runs: len(vals[k])})
 	}
 	return figs, nil
+}
+
+// gomaxprocs is the GOMAXPROCS the benchmarks run with: the harness's own,
+// since `go test` inherits its environment and machine.
+var gomaxprocs = runtime.GOMAXPROCS(0)
+
+// gomaxprocsSuffix is what go test appends to every benchmark name: "-N"
+// for GOMAXPROCS N > 1, nothing for 1.
+func gomaxprocsSuffix() string {
+	if gomaxprocs <= 1 {
+		return ""
+	}
+	return "-" + strconv.Itoa(gomaxprocs)
 }
 
 func median(v []float64) float64 {
@@ -285,6 +320,9 @@ func markdown(rep Report) string {
 	}
 	for _, s := range rep.Skipped {
 		fmt.Fprintf(&b, "\nskipped: %s\n", s)
+	}
+	for _, s := range rep.Unmeasured {
+		fmt.Fprintf(&b, "\nnot measured: %s\n", s)
 	}
 	return b.String()
 }
@@ -325,6 +363,9 @@ func summary(rep Report) string {
 	}
 	for _, s := range rep.Skipped {
 		fmt.Fprintf(&b, "\nNot measured in this run: %s\n", firstLine(s))
+	}
+	for _, s := range rep.Unmeasured {
+		fmt.Fprintf(&b, "\nNot measured in this run: %s\n", s)
 	}
 	return b.String()
 }

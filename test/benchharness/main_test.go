@@ -8,6 +8,8 @@ import (
 )
 
 func TestParseTakesMediansPerBenchmarkAndUnit(t *testing.T) {
+	defer func(p int) { gomaxprocs = p }(gomaxprocs)
+	gomaxprocs = 2
 	out := `goos: linux
 goarch: amd64
 pkg: example
@@ -72,5 +74,76 @@ func TestUpdateReadmeReplacesOnlyTheBlock(t *testing.T) {
 	}
 	if err := updateReadme(filepath.Join(t.TempDir(), "none.md"), "x"); err == nil {
 		t.Error("missing file accepted")
+	}
+}
+
+// setProcs sets the GOMAXPROCS the parser assumes for the rest of the test.
+func setProcs(t *testing.T, n int) {
+	old := gomaxprocs
+	gomaxprocs = n
+	t.Cleanup(func() { gomaxprocs = old })
+}
+
+func TestParseKeepsNumericSuffixOfSubBenchmarkWithOneProc(t *testing.T) {
+	// go test appends no -GOMAXPROCS suffix when GOMAXPROCS is 1 (a
+	// one-CPU machine or container): a name's own trailing -N must stay.
+	setProcs(t, 1)
+	out := "BenchmarkSupervise50/baseline-0 \t 1\t 6035000000 ns/op\t 0.28 cpu-%-of-core\n" +
+		"BenchmarkSupervise50/instances-50 \t 1\t 6186000000 ns/op\t 0.40 cpu-%-of-core\n"
+	figs, err := parse("partitions-50", strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, f := range figs {
+		got[f.Bench] = true
+	}
+	for _, want := range []string{"BenchmarkSupervise50/baseline-0", "BenchmarkSupervise50/instances-50"} {
+		if !got[want] {
+			t.Errorf("no figure for %s; got %v", want, got)
+		}
+	}
+	// With GOMAXPROCS 4, the suffix is -4 and only it is dropped.
+	setProcs(t, 4)
+	figs, err = parse("partitions-50", strings.NewReader(strings.ReplaceAll(out, " \t 1\t", "-4 \t 1\t")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if figs[0].Bench != "BenchmarkSupervise50/baseline-0" || figs[len(figs)-1].Bench != "BenchmarkSupervise50/instances-50" {
+		t.Errorf("with GOMAXPROCS 4: %+v", figs)
+	}
+}
+
+func TestEvaluateListsGoalsAndRatiosItCouldNotMeasure(t *testing.T) {
+	// A run in which BenchmarkIdleRSS skipped (no WEFT_BIN) and the P3
+	// baseline reported 0: P7 and that ratio must not vanish silently.
+	rep := Report{Figures: []Figure{
+		{Bench: "BenchmarkIngest", Unit: "receipts/s", Median: 100},
+		{Bench: "BenchmarkIngest", Unit: "verifies/s", Median: 0},
+		{Bench: "BenchmarkIngest", Unit: "batch-verifies/s", Median: 200},
+	}}
+	evaluate(&rep)
+	if len(rep.Ratios) != 1 || rep.Ratios[0].Value != 0.5 || rep.Ratios[0].Met {
+		t.Errorf("ratios: %+v", rep.Ratios)
+	}
+	want := len(ratios) + len(goals) - 1
+	if len(rep.Unmeasured) != want {
+		t.Fatalf("%d unmeasured, want %d: %q", len(rep.Unmeasured), want, rep.Unmeasured)
+	}
+	all := strings.Join(rep.Unmeasured, "\n")
+	for _, s := range []string{"P7 idle node RSS: no rss-MiB of BenchmarkIdleRSS", "(crypto/ed25519, one by one): denominator is 0"} {
+		if !strings.Contains(all, s) {
+			t.Errorf("unmeasured lacks %q:\n%s", s, all)
+		}
+	}
+	for name, text := range map[string]string{"markdown": markdown(rep), "summary": summary(rep)} {
+		if !strings.Contains(text, "P7 idle node RSS: no rss-MiB of BenchmarkIdleRSS") {
+			t.Errorf("%s does not say P7 was not measured:\n%s", name, text)
+		}
+	}
+	// Recomputing (-from) replaces the list.
+	evaluate(&rep)
+	if len(rep.Unmeasured) != want {
+		t.Errorf("after a second evaluate: %d unmeasured", len(rep.Unmeasured))
 	}
 }
