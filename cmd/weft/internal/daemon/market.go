@@ -356,7 +356,11 @@ func (d *Daemon) buildSpec(ctx context.Context, in *RequestJSON, batch bool) (sc
 		return spec, badRequest("market: %w", err)
 	}
 	if batch && !st.Batch {
-		return spec, badRequest("market: software type %q of recipe %s is not a batch job (use weft request for services)", rc.DefaultType, rc.Name)
+		tn := in.Type
+		if tn == "" {
+			tn = rc.DefaultType
+		}
+		return spec, badRequest("market: software type %q of recipe %s is not a batch job (use weft request for services)", tn, rc.Name)
 	}
 	spec.RecipeCID, spec.Params, spec.Batch = c, in.Params, st.Batch
 	spec.Resources = scheduler.Resources{CPUMillis: st.Resources.CPUMillis, MemoryBytes: int64(st.Resources.MemoryBytes), DiskBytes: int64(st.Resources.DiskBytes)}

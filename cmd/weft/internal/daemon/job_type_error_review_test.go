@@ -1,0 +1,56 @@
+package daemon
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"testing/synctest"
+
+	"github.com/weftgrid/weft/cmd/weft/internal/config"
+	"github.com/weftgrid/weft/recipes/examples"
+	"github.com/weftgrid/weft/recipes/store"
+	"github.com/weftgrid/weft/scheduler/simnet"
+)
+
+// weft job run --type server on textstats (default type "job", batch) is
+// refused, and the error names the type asked for, not the default one
+// (it used to say: software type "job" ... is not a batch job).
+func TestJobRunWithAServiceTypeNamesThatType(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := simnet.New(simnet.Options{Seed: 7})
+		defer net.Close()
+		nodes, err := net.AddNodes(t.Context(), 1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := store.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		d := &Daemon{cfg: config.Default(), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		d.market, d.marketContent = nodes[0].Market, marketContent{st: st}
+		toml, err := fs.ReadFile(examples.FS, "textstats.toml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(RequestJSON{Name: "stats", RecipeTOML: string(toml), Type: "server", Params: map[string]string{"text": "x"}})
+		w := httptest.NewRecorder()
+		d.handleJobRun(w, httptest.NewRequest(http.MethodPost, "/v1/jobs", bytes.NewReader(b)))
+		if w.Code != http.StatusBadRequest {
+			t.Fatalf("HTTP %d, want 400: %s", w.Code, w.Body)
+		}
+		if body := w.Body.String(); !strings.Contains(body, `type \"server\"`) || strings.Contains(body, `type \"job\"`) {
+			t.Fatalf("the error does not name the type asked for (server): %s", body)
+		}
+		if _, err := d.market.Instance("stats"); err == nil {
+			t.Fatal("a service type was requested as a job")
+		}
+	})
+}
