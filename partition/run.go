@@ -397,15 +397,34 @@ func (m *Manager) launch(in *instance, rs *runState, p *proc) (chan struct{}, er
 	}
 	fmt.Fprintf(logf, "--- weft: starting %s at %s\n", p.name, time.Now().UTC().Format(time.RFC3339))
 	env := append(slices.Clone(rs.env), sortedEnv(p.spec.Env)...)
-	cmd := exec.Command(lookPath(p.spec.Command, env), p.spec.Args...)
+	// The process starts behind a gate (gateScript): it is moved into
+	// the partition's cgroup and given its rlimits before it runs the
+	// recipe's command, so that nothing it starts can escape them.
+	gate, open, err := os.Pipe()
+	if err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", p.name, err)
+	}
+	defer open.Close()
+	target := lookPath(p.spec.Command, env)
+	if _, err := exec.LookPath(target); err != nil {
+		// Said here, as exec would, rather than by the gate's shell.
+		fmt.Fprintf(logf, "--- weft: cannot start %s: %v\n", p.name, err)
+		logf.Close()
+		gate.Close()
+		return nil, fmt.Errorf("start %s: %w", p.name, err)
+	}
+	cmd := exec.Command("/bin/sh", append([]string{"-c", gateScript, "weft-gate", target}, p.spec.Args...)...)
 	cmd.Dir = p.spec.Dir
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = []*os.File{gate} // fd 3
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if rs.acct.set() {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(rs.acct.UID), Gid: uint32(rs.acct.GID), Groups: []uint32{}}
 	}
 	err = cmd.Start()
+	gate.Close()
 	if err != nil {
 		fmt.Fprintf(logf, "--- weft: cannot start %s: %v\n", p.name, err)
 	}
@@ -420,6 +439,8 @@ func (m *Manager) launch(in *instance, rs *runState, p *proc) (chan struct{}, er
 		}
 	}
 	m.setRlimits(pid, in)
+	_, _ = open.Write([]byte{'\n'}) // the gate opens: the command runs
+	open.Close()
 	start := procStart(pid)
 	exited := make(chan struct{})
 	m.mu.Lock()
@@ -449,6 +470,12 @@ func (m *Manager) launch(in *instance, rs *runState, p *proc) (chan struct{}, er
 	}()
 	return exited, nil
 }
+
+// gateScript runs as /bin/sh -c with the command and its arguments: it waits
+// for a line on fd 3 (written once the process is in its cgroup and has its
+// rlimits; end of file means the node gave up: exit 125), closes fd 3 and
+// execs the command in the same process.
+const gateScript = `IFS= read -r _ <&3 || exit 125; exec 3<&-; exec "$@"`
 
 // errRunStopped: the run was cancelled before the process could start.
 var errRunStopped = errors.New("partition: run stopped")
