@@ -85,14 +85,17 @@ func TestServiceLifecycle(t *testing.T) {
 	if st.Partition != part {
 		t.Errorf("moved from partition %d to %d", part, st.Partition)
 	}
-	sawRunning := false
-	for len(events) > 0 {
-		if e := <-events; e.ID == "web1" && e.Phase == PhaseRunning {
-			sawRunning = true
+	// The subscriber merges what it has not delivered yet into each
+	// instance's latest status, which is running: it must arrive (reading
+	// only what is buffered right now could stop between two deliveries).
+	deadline := time.After(30 * time.Second)
+	for sawRunning := false; !sawRunning; {
+		select {
+		case e := <-events:
+			sawRunning = e.ID == "web1" && e.Phase == PhaseRunning
+		case <-deadline:
+			t.Fatal("no running event")
 		}
-	}
-	if !sawRunning {
-		t.Error("no running event")
 	}
 	destroyAndCheck(t, m, spec, st)
 }
