@@ -43,7 +43,7 @@ func TestLocalRunWithBadOrUnknownRecipeCIDIsAClientError(t *testing.T) {
 	if err := d.startRecipes(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := recipes.Parse("r.toml", []byte(reviewJobRecipe))
+	rc, err := recipes.Parse("r.toml", []byte(namedJobRecipe))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestJobRunRefusesAStateOtherThanStarted(t *testing.T) {
 		d.market, d.marketContent = nodes[0].Market, marketContent{st: st}
 
 		post := func(state string) int {
-			b, _ := json.Marshal(RequestJSON{Name: "report", RecipeTOML: reviewJobRecipe, Params: map[string]string{"month": "jan"}, State: state})
+			b, _ := json.Marshal(RequestJSON{Name: "report", RecipeTOML: namedJobRecipe, Params: map[string]string{"month": "jan"}, State: state})
 			w := httptest.NewRecorder()
 			d.handleJobRun(w, httptest.NewRequest(http.MethodPost, "/v1/jobs", bytes.NewReader(b)))
 			return w.Code

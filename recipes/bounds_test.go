@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-const reviewBase = `
+const boundsBase = `
 name = "r"
 version = "1"
 [params.n]
@@ -40,7 +40,7 @@ func TestDecodeCanonicalRejectsNegativeValues(t *testing.T) {
 		"install":   func(r *Recipe) { r.Install.Commands, r.Install.Timeout = []string{"true"}, -1 },
 		"file mode": func(r *Recipe) { r.Files = []File{{Path: "f", Content: "x", Mode: 0o4755}} },
 	} {
-		r, err := Parse("r.toml", []byte(reviewBase))
+		r, err := Parse("r.toml", []byte(boundsBase))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,7 +54,7 @@ func TestDecodeCanonicalRejectsNegativeValues(t *testing.T) {
 // A number parameter is a number: NaN is within no bounds, and trailing
 // garbage is not silently dropped.
 func TestNumberParamRejectsNaNAndGarbage(t *testing.T) {
-	r, err := Parse("r.toml", []byte(reviewBase))
+	r, err := Parse("r.toml", []byte(boundsBase))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestNumberParamRejectsNaNAndGarbage(t *testing.T) {
 	if v, err := r.ValidateParams("", map[string]string{"n": " 2.5 "}); err != nil || v["n"] != 2.5 {
 		t.Errorf("2.5: %v %v", v, err)
 	}
-	_, err = Parse("r.toml", []byte(strings.Replace(reviewBase, "max = 10", "max = 10\ndefault = nan", 1)))
+	_, err = Parse("r.toml", []byte(strings.Replace(boundsBase, "max = 10", "max = 10\ndefault = nan", 1)))
 	if err == nil {
 		t.Error("lint accepted default = nan for a parameter with min 0 and max 10")
 	}
@@ -85,12 +85,12 @@ func TestLintFileConflicts(t *testing.T) {
 		"tmp":           "[[types.default.files]]\npath = \"./tmp\"\ncontent = \"x\"\n",
 		"batch out dir": "[[types.job.files]]\npath = \"out/seed\"\ncontent = \"x\"\n",
 	} {
-		src := reviewBase + "[types.job]\nbatch = true\n[[types.job.processes]]\nname = \"p\"\ncommand = \"/bin/true\"\n" + files
+		src := boundsBase + "[types.job]\nbatch = true\n[[types.job.processes]]\nname = \"p\"\ncommand = \"/bin/true\"\n" + files
 		if _, err := Parse("r.toml", []byte(src)); err == nil {
 			t.Errorf("%s: lint accepted files that fail (or vanish) at run time", name)
 		}
 	}
-	ok := reviewBase + "[[types.default.files]]\npath = \"log2/a\"\ncontent = \"x\"\n[[types.default.files]]\npath = \"tmp/x\"\ncontent = \"x\"\n[[types.default.files]]\npath = \"out/x\"\ncontent = \"x\"\n"
+	ok := boundsBase + "[[types.default.files]]\npath = \"log2/a\"\ncontent = \"x\"\n[[types.default.files]]\npath = \"tmp/x\"\ncontent = \"x\"\n[[types.default.files]]\npath = \"out/x\"\ncontent = \"x\"\n"
 	if _, err := Parse("r.toml", []byte(ok)); err != nil {
 		t.Errorf("valid files rejected: %v", err)
 	}
@@ -125,7 +125,7 @@ func TestTemplateExecutionIsBounded(t *testing.T) {
 		}
 	}
 	// Through Parse (lint) and DecodeCanonical: a peer's recipe.
-	src := strings.Replace(reviewBase, `command = "/bin/true"`, `command = "/bin/true{{range 1000000000000000}}{{end}}"`, 1)
+	src := strings.Replace(boundsBase, `command = "/bin/true"`, `command = "/bin/true{{range 1000000000000000}}{{end}}"`, 1)
 	if _, err := Parse("r.toml", []byte(src)); err == nil {
 		t.Error("lint accepted an unbounded template")
 	}

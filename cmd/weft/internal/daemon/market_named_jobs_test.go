@@ -16,7 +16,7 @@ import (
 	"github.com/weftgrid/weft/scheduler/simnet"
 )
 
-const reviewJobRecipe = `name = "report"
+const namedJobRecipe = `name = "report"
 version = "1"
 [params.month]
 type = "string"
@@ -49,7 +49,7 @@ func TestNamedJobRunWithOtherParamsIsNotTheFinishedOne(t *testing.T) {
 
 		run := func(month string) JobJSON {
 			t.Helper()
-			b, _ := json.Marshal(RequestJSON{Name: "report", RecipeTOML: reviewJobRecipe, Params: map[string]string{"month": month}})
+			b, _ := json.Marshal(RequestJSON{Name: "report", RecipeTOML: namedJobRecipe, Params: map[string]string{"month": month}})
 			w := httptest.NewRecorder()
 			d.handleJobRun(w, httptest.NewRequest(http.MethodPost, "/v1/jobs", bytes.NewReader(b)))
 			if w.Code != http.StatusOK {
