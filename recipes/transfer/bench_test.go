@@ -38,12 +38,11 @@ func noiseHost(b *testing.B) host.Host {
 	return h
 }
 
-// BenchmarkRawStream is the baseline of P8: benchBytes over one raw libp2p
-// stream (TCP loopback, Noise, yamux), read and discarded.
-func BenchmarkRawStream(b *testing.B) {
-	a, c := noiseHost(b), noiseHost(b)
+// serveRaw makes h answer "/bench/raw" streams with benchBytes in 256 KiB
+// writes: the raw stream P8 compares a fetch with.
+func serveRaw(h host.Host) {
 	buf := make([]byte, 256<<10)
-	a.SetStreamHandler("/bench/raw", func(s network.Stream) {
+	h.SetStreamHandler("/bench/raw", func(s network.Stream) {
 		defer s.Close()
 		w := bufio.NewWriterSize(s, 256<<10)
 		for sent := 0; sent < benchBytes; sent += len(buf) {
@@ -53,6 +52,13 @@ func BenchmarkRawStream(b *testing.B) {
 		}
 		_ = w.Flush()
 	})
+}
+
+// BenchmarkRawStream is the baseline of P8: benchBytes over one raw libp2p
+// stream (TCP loopback, Noise, yamux), read and discarded.
+func BenchmarkRawStream(b *testing.B) {
+	a, c := noiseHost(b), noiseHost(b)
+	serveRaw(a)
 	if err := c.Connect(context.Background(), peer.AddrInfo{ID: a.ID(), Addrs: a.Addrs()}); err != nil {
 		b.Fatal(err)
 	}
@@ -148,17 +154,7 @@ func benchFetch(b *testing.B, dir func() string) {
 func BenchmarkP8Ratio(b *testing.B) {
 	a, c := noiseHost(b), noiseHost(b)
 	dir := shmDir(b)
-	buf := make([]byte, 256<<10)
-	a.SetStreamHandler("/bench/raw", func(s network.Stream) {
-		defer s.Close()
-		w := bufio.NewWriterSize(s, 256<<10)
-		for sent := 0; sent < benchBytes; sent += len(buf) {
-			if _, err := w.Write(buf); err != nil {
-				return
-			}
-		}
-		_ = w.Flush()
-	})
+	serveRaw(a)
 	pst, err := store.Open(dir())
 	if err != nil {
 		b.Fatal(err)
@@ -238,23 +234,14 @@ func (m cpuMeter) report(b *testing.B) {
 // does), write it into fresh files of the store's file system (1 MiB files
 // in 64 KiB writes, as the fetcher does, on /dev/shm) and, on the
 // provider's side, read it out of its stored blocks (mapped, copied out in
-// 64 KiB pieces as yamux copies a write). floor-cpu-ms is their sum; ceiling-% is the best fetch/raw ratio a fetch needing only
-// that CPU could reach with every core busy all the time, and
+// 64 KiB pieces as yamux copies a write). floor-cpu-ms is their sum;
+// ceiling-% is the best fetch/raw ratio a fetch needing only that CPU
+// could reach with every core busy all the time, and
 // ceiling-at-raw-busy-% the same at the cores the raw stream keeps busy.
 func BenchmarkP8Ceiling(b *testing.B) {
 	a, c := noiseHost(b), noiseHost(b)
 	dir := shmDir(b)
-	buf := make([]byte, 256<<10)
-	a.SetStreamHandler("/bench/raw", func(s network.Stream) {
-		defer s.Close()
-		w := bufio.NewWriterSize(s, 256<<10)
-		for sent := 0; sent < benchBytes; sent += len(buf) {
-			if _, err := w.Write(buf); err != nil {
-				return
-			}
-		}
-		_ = w.Flush()
-	})
+	serveRaw(a)
 	if err := c.Connect(context.Background(), peer.AddrInfo{ID: a.ID(), Addrs: a.Addrs()}); err != nil {
 		b.Fatal(err)
 	}
@@ -265,6 +252,7 @@ func BenchmarkP8Ceiling(b *testing.B) {
 		msgs[i] = arena[i*store.ChunkSize : (i+1)*store.ChunkSize]
 	}
 	sums := make([][32]byte, 16)
+	piece := make([]byte, 64<<10)
 	var rawWall, rawCPU, hashCPU, writeCPU, readCPU time.Duration
 	for b.Loop() {
 		t0, c0 := time.Now(), processCPU()
@@ -306,7 +294,7 @@ func BenchmarkP8Ceiling(b *testing.B) {
 		c4 := processCPU()
 		writeCPU += c4 - c3
 		for i := range benchBytes / store.ChunkSize {
-			readMapped(b, fmt.Sprintf("%s/%d", d, i), buf[:64<<10])
+			readMapped(b, fmt.Sprintf("%s/%d", d, i), piece)
 		}
 		readCPU += processCPU() - c4
 		b.StopTimer()
