@@ -3,19 +3,14 @@ package daemon
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"testing/synctest"
 
-	"github.com/weftgrid/weft/cmd/weft/internal/config"
 	"github.com/weftgrid/weft/recipes/examples"
-	"github.com/weftgrid/weft/recipes/store"
-	"github.com/weftgrid/weft/scheduler/simnet"
 )
 
 // weft job run --type server on textstats (default type "job", batch) is
@@ -23,19 +18,7 @@ import (
 // (it used to say: software type "job" ... is not a batch job).
 func TestJobRunWithAServiceTypeNamesThatType(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		net := simnet.New(simnet.Options{Seed: 7})
-		defer net.Close()
-		nodes, err := net.AddNodes(t.Context(), 1, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := store.Open(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		d := &Daemon{cfg: config.Default(), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-		d.market, d.marketContent = nodes[0].Market, marketContent{st: st}
+		d := simnetDaemon(t, 7, 1)
 		toml, err := fs.ReadFile(examples.FS, "textstats.toml")
 		if err != nil {
 			t.Fatal(err)

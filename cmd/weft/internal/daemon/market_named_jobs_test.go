@@ -33,19 +33,7 @@ command = "/bin/true"
 // new run.
 func TestNamedJobRunWithOtherParamsIsNotTheFinishedOne(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		net := simnet.New(simnet.Options{Seed: 3})
-		defer net.Close()
-		nodes, err := net.AddNodes(t.Context(), 2, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := store.Open(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		d := &Daemon{cfg: config.Default(), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-		d.market, d.marketContent = nodes[0].Market, marketContent{st: st}
+		d := simnetDaemon(t, 3, 2)
 
 		run := func(month string) JobJSON {
 			t.Helper()
@@ -91,4 +79,25 @@ func TestNamedJobRunWithOtherParamsIsNotTheFinishedOne(t *testing.T) {
 			t.Fatalf("the same job again: %+v, want the finished one", j)
 		}
 	})
+}
+
+// simnetDaemon returns a daemon whose market is the first of n nodes on a
+// simulated network (inside a synctest bubble), with a content store of
+// its own: enough for the market's API handlers.
+func simnetDaemon(t *testing.T, seed uint64, n int) *Daemon {
+	t.Helper()
+	net := simnet.New(simnet.Options{Seed: seed})
+	t.Cleanup(net.Close)
+	nodes, err := net.AddNodes(t.Context(), n, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	d := &Daemon{cfg: config.Default(), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	d.market, d.marketContent = nodes[0].Market, marketContent{st: st}
+	return d
 }

@@ -20,8 +20,6 @@ import (
 	"github.com/weftgrid/weft/cmd/weft/internal/config"
 	"github.com/weftgrid/weft/ledger"
 	"github.com/weftgrid/weft/recipes"
-	"github.com/weftgrid/weft/recipes/store"
-	"github.com/weftgrid/weft/scheduler/simnet"
 )
 
 // POST /v1/local/instances with a recipe_cid that is not a CID, or names
@@ -112,19 +110,7 @@ func TestGrantWithOversizedMemoIsABadRequest(t *testing.T) {
 // a destroy sent to the wrong route) must be refused, not start the job.
 func TestJobRunRefusesAStateOtherThanStarted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		net := simnet.New(simnet.Options{Seed: 5})
-		defer net.Close()
-		nodes, err := net.AddNodes(t.Context(), 2, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := store.Open(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		d := &Daemon{cfg: config.Default(), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-		d.market, d.marketContent = nodes[0].Market, marketContent{st: st}
+		d := simnetDaemon(t, 5, 2)
 
 		post := func(state string) int {
 			b, _ := json.Marshal(RequestJSON{Name: "report", RecipeTOML: namedJobRecipe, Params: map[string]string{"month": "jan"}, State: state})
