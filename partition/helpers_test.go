@@ -243,6 +243,22 @@ restart = %q
 `, batch, script, restart)
 }
 
+// installRecipe is a service recipe named name whose install step runs
+// the shell command install and whose process sleeps.
+func installRecipe(name, install string) string {
+	return fmt.Sprintf(`
+name = %q
+version = "1"
+[install]
+commands = [%q]
+[types.default]
+[[types.default.processes]]
+name = "main"
+command = "/bin/sh"
+args = ["-c", "exec sleep 1000"]
+`, name, install)
+}
+
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()

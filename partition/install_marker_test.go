@@ -59,17 +59,7 @@ args = ["-c", "exec sleep 1000"]
 func TestSoftwareDirKeyedByRecipeCID(t *testing.T) {
 	m := newTestManager(t, nil)
 	counter := filepath.Join(t.TempDir(), "runs")
-	rc := mustParse(`
-name = "inst"
-version = "1"
-[install]
-commands = ["echo run >> ` + counter + `"]
-[types.default]
-[[types.default.processes]]
-name = "main"
-command = "/bin/sh"
-args = ["-c", "exec sleep 1000"]
-`)
+	rc := mustParse(installRecipe("inst", "echo run >> "+counter))
 	c := rc.CID()
 	b16, err := c.StringOfBase(multibase.Base16)
 	if err != nil {

@@ -13,17 +13,7 @@ import (
 func TestUpgradeKeepsInstallMarkedTheOldWay(t *testing.T) {
 	dir := t.TempDir()
 	counter := filepath.Join(t.TempDir(), "runs")
-	rc := mustParse(`
-name = "legacy"
-version = "1"
-[install]
-commands = ["echo run >> ` + counter + `"]
-[types.default]
-[[types.default.processes]]
-name = "main"
-command = "/bin/sh"
-args = ["-c", "exec sleep 1000"]
-`)
+	rc := mustParse(installRecipe("legacy", "echo run >> "+counter))
 	cfg := testConfig(dir)
 	cfg.PortBase = freePortBase(t, cfg.Partitions*cfg.PortsPerPartition)
 	// The previous version's data dir: the recipe installed, marked inside.
@@ -65,17 +55,7 @@ args = ["-c", "exec sleep 1000"]
 func TestLegacyMarkerLeftByFailedInstallNotTrusted(t *testing.T) {
 	m := newTestManager(t, nil)
 	counter := filepath.Join(t.TempDir(), "runs")
-	rc := mustParse(`
-name = "badlegacy"
-version = "1"
-[install]
-commands = ["echo run >> ` + counter + `; touch .weft-installed; exit 1"]
-[types.default]
-[[types.default.processes]]
-name = "main"
-command = "/bin/sh"
-args = ["-c", "exec sleep 1000"]
-`)
+	rc := mustParse(installRecipe("badlegacy", "echo run >> "+counter+"; touch .weft-installed; exit 1"))
 	if err := m.Apply(InstanceSpec{ID: "b", Recipe: rc, State: StateStarted}); err != nil {
 		t.Fatal(err)
 	}
