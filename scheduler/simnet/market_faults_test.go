@@ -64,29 +64,7 @@ func TestPinnedInstanceNotAwardedToOtherBidder(t *testing.T) {
 		net, nodes := grid(t, 4, nil)
 		req := nodes[0].Market
 		rogue, err := net.AddRogue(t.Context(), func(r *simnet.Rogue, in scheduler.Inbound) {
-			env, err := scheduler.DecodeSigned(in.Data)
-			if err != nil {
-				return
-			}
-			switch env.Kind {
-			case scheduler.KindAnnounce:
-				ann, err := scheduler.OpenAnnouncement(&env, time.Now())
-				if err != nil {
-					return
-				}
-				// The best possible bid, whatever the filter says.
-				bid := r.Signer.Sign(scheduler.KindBid, &scheduler.Bid{AuctionID: ann.AuctionID, Fit: 1000,
-					Expires: time.Now().Add(time.Minute).UnixNano()})
-				r.Send(env.Signer, bid.Encode())
-			case scheduler.KindAward:
-				info, err := scheduler.OpenAward(&env)
-				if err != nil {
-					return
-				}
-				acc := r.Signer.Sign(scheduler.KindAccept, &scheduler.Accept{AuctionID: info.Award.AuctionID,
-					Award: env.Digest(), Issued: time.Now().UnixNano()})
-				r.Send(env.Signer, acc.Encode())
-			}
+			bidAndAccept(r, in) // the best possible bid, whatever the filter says
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -229,4 +207,35 @@ func TestStrangersContractsNotKept(t *testing.T) {
 			t.Fatalf("victim keeps %d contracts of instances it neither hosts nor tracks", kept)
 		}
 	})
+}
+
+// bidAndAccept makes the rogue r answer every announcement with the best
+// possible bid (free, fit 1000), whatever its filter says, and accept every
+// award it gets; for an award it accepted it returns the contract and the
+// award's contents.
+func bidAndAccept(r *simnet.Rogue, in scheduler.Inbound) (*scheduler.Contract, *scheduler.AwardInfo) {
+	env, err := scheduler.DecodeSigned(in.Data)
+	if err != nil {
+		return nil, nil
+	}
+	switch env.Kind {
+	case scheduler.KindAnnounce:
+		ann, err := scheduler.OpenAnnouncement(&env, time.Now())
+		if err != nil {
+			return nil, nil
+		}
+		bid := r.Signer.Sign(scheduler.KindBid, &scheduler.Bid{AuctionID: ann.AuctionID, Fit: 1000,
+			Expires: time.Now().Add(time.Minute).UnixNano()})
+		r.Send(env.Signer, bid.Encode())
+	case scheduler.KindAward:
+		info, err := scheduler.OpenAward(&env)
+		if err != nil {
+			return nil, nil
+		}
+		acc := r.Signer.Sign(scheduler.KindAccept, &scheduler.Accept{AuctionID: info.Award.AuctionID,
+			Award: env.Digest(), Issued: time.Now().UnixNano()})
+		r.Send(env.Signer, acc.Encode())
+		return &scheduler.Contract{Award: env, Accept: acc}, info
+	}
+	return nil, nil
 }

@@ -19,35 +19,14 @@ func TestStatusFromTheFutureDoesNotFreezeTheView(t *testing.T) {
 		net, nodes := grid(t, 1, nil)
 		req := nodes[0].Market
 		_, err := net.AddRogue(t.Context(), func(r *simnet.Rogue, in scheduler.Inbound) {
-			env, err := scheduler.DecodeSigned(in.Data)
-			if err != nil {
-				return
-			}
-			switch env.Kind {
-			case scheduler.KindAnnounce:
-				ann, err := scheduler.OpenAnnouncement(&env, time.Now())
-				if err != nil {
-					return
-				}
-				bid := r.Signer.Sign(scheduler.KindBid, &scheduler.Bid{AuctionID: ann.AuctionID, Fit: 1000,
-					Expires: time.Now().Add(time.Minute).UnixNano()})
-				r.Send(env.Signer, bid.Encode())
-			case scheduler.KindAward:
-				info, err := scheduler.OpenAward(&env)
-				if err != nil {
-					return
-				}
-				acc := r.Signer.Sign(scheduler.KindAccept, &scheduler.Accept{AuctionID: info.Award.AuctionID,
-					Award: env.Digest(), Issued: time.Now().UnixNano()})
-				r.Send(env.Signer, acc.Encode())
-				c := scheduler.Contract{Award: env, Accept: acc}
+			if c, info := bidAndAccept(r, in); c != nil {
 				gen := info.Request.Generation
-				ahead := r.Signer.Sign(scheduler.KindStatus, &scheduler.Status{Contract: c, Generation: gen, Applied: gen,
+				ahead := r.Signer.Sign(scheduler.KindStatus, &scheduler.Status{Contract: *c, Generation: gen, Applied: gen,
 					State: scheduler.StateStarted, Issued: time.Now().Add(24 * time.Hour).UnixNano()})
 				r.Send(info.Request.Requester, ahead.Encode())
 				go func() {
 					time.Sleep(time.Second)
-					failed := r.Signer.Sign(scheduler.KindStatus, &scheduler.Status{Contract: c, Generation: gen, Applied: gen,
+					failed := r.Signer.Sign(scheduler.KindStatus, &scheduler.Status{Contract: *c, Generation: gen, Applied: gen,
 						State: scheduler.StateFailed, Reason: "crashed", Issued: time.Now().UnixNano()})
 					r.Send(info.Request.Requester, failed.Encode())
 				}()
