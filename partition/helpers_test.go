@@ -168,13 +168,7 @@ func newTestManager(t *testing.T, mut func(*Config)) *Manager {
 	if mut != nil {
 		mut(&cfg)
 	}
-	m, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	m := startManager(t, cfg)
 	t.Cleanup(func() { m.Close() })
 	return m
 }
@@ -311,4 +305,17 @@ func killPid(t testing.TB, pid int) {
 		t.Fatalf("refusing to kill pid %d", pid)
 	}
 	_ = syscall.Kill(pid, syscall.SIGKILL)
+}
+
+// startManager opens and starts a Manager on cfg (the caller closes it).
+func startManager(t testing.TB, cfg Config) *Manager {
+	t.Helper()
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

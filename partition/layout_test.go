@@ -1,7 +1,6 @@
 package partition
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -125,13 +124,7 @@ func TestDataDirUnderPrivateParentUnderRoot(t *testing.T) {
 	cfg.InstallUser = "wefttestinstall"
 	cfg.RunDir = runDir
 	cfg.Weft = tool
-	m, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	m := startManager(t, cfg)
 	defer m.Close()
 	rc := mustParse(`
 name = "private-parent"
@@ -227,13 +220,7 @@ func TestNoRunDirWithoutInstancesUnderRoot(t *testing.T) {
 	cfg.UserPrefix = "wefttest"
 	cfg.InstallUser = "wefttestinstall"
 	cfg.RunDir = filepath.Join(top, "run")
-	m, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	m := startManager(t, cfg)
 	if !strings.HasPrefix(m.partDir(0), cfg.RunDir) {
 		t.Errorf("partition 0 would live in %s, not in the run dir", m.partDir(0))
 	}

@@ -326,13 +326,7 @@ func TestNodeKill9ReadoptsInstances(t *testing.T) {
 
 	cfg := testConfig(dir)
 	cfg.PortBase = base
-	m, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	m := startManager(t, cfg)
 	st := waitPhase(t, m, "web", PhaseRunning)
 	if st.Processes[0].PID != pid || !st.Processes[0].Adopted {
 		t.Fatalf("not re-adopted: %+v (old pid %d)", st.Processes[0], pid)
@@ -358,13 +352,7 @@ func TestNodeKill9ReadoptsInstances(t *testing.T) {
 		t.Errorf("orphans after Close: %d %v, %d %v", newPid, alive(newPid), pid, alive(pid))
 	}
 	// Next run: desired state still there; the instance starts again.
-	m2, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m2.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	m2 := startManager(t, cfg)
 	defer m2.Close()
 	waitPhase(t, m2, "web", PhaseRunning)
 }
@@ -375,13 +363,7 @@ func TestRestartAfterNodeAndInstanceDied(t *testing.T) {
 	cfg := testConfig(dir)
 	cfg.PortBase = freePortBase(t, 6)
 	cfg.KeepRunningOnClose = true
-	m, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	m := startManager(t, cfg)
 	rc := mustParse(shRecipe("exec sleep 1000", false, "always"))
 	if err := m.Apply(InstanceSpec{ID: "s", Recipe: rc, State: StateStarted}); err != nil {
 		t.Fatal(err)
@@ -392,13 +374,7 @@ func TestRestartAfterNodeAndInstanceDied(t *testing.T) {
 	killPid(t, pid)
 	waitFor(t, "process gone", func() bool { return !alive(pid) })
 	cfg.KeepRunningOnClose = false
-	m2, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m2.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	m2 := startManager(t, cfg)
 	defer m2.Close()
 	st = waitPhase(t, m2, "s", PhaseRunning)
 	if st.Processes[0].PID == pid || st.Processes[0].Adopted {
@@ -473,13 +449,7 @@ func TestPartitionIsolationUnderRoot(t *testing.T) {
 	cfg.Users = true
 	cfg.UserPrefix = "wefttest"
 	cfg.InstallUser = "wefttestinstall"
-	m, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	m := startManager(t, cfg)
 	defer m.Close()
 	secret := mustParse(shRecipe("echo top-secret > $HOME/secret; id -u > $HOME/uid; exec sleep 1000", false, "always"))
 	if err := m.Apply(InstanceSpec{ID: "a", Recipe: secret, State: StateStarted}); err != nil {

@@ -152,13 +152,7 @@ func TestNoAdoptionWhenPortsChanged(t *testing.T) {
 	cfg := testConfig(dir)
 	cfg.PortBase = base
 	cfg.KeepRunningOnClose = true
-	m, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	m := startManager(t, cfg)
 	rc := mustParse(webRecipe(os.Args[0], ""))
 	if err := m.Apply(InstanceSpec{ID: "web", Recipe: rc, State: StateStarted}); err != nil {
 		t.Fatal(err)
@@ -174,13 +168,7 @@ func TestNoAdoptionWhenPortsChanged(t *testing.T) {
 
 	cfg.PortBase = base + 6
 	cfg.KeepRunningOnClose = false
-	m2, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m2.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	m2 := startManager(t, cfg)
 	defer m2.Close()
 	lo, _ := m2.portRange(st.Partition)
 	waitFor(t, "web running on its new ports", func() bool {

@@ -2,7 +2,6 @@ package partition
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -173,13 +172,7 @@ func TestRecoverKillsGroupOfDeadLeader(t *testing.T) {
 	cfg.PortBase = freePortBase(t, 6)
 	cfg.Cgroups = false
 	cfg.KeepRunningOnClose = true
-	m, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	m := startManager(t, cfg)
 	rc := mustParse(shRecipe("sleep 1000 & echo $! > $HOME/child; exec sleep 1000", false, "always"))
 	if err := m.Apply(InstanceSpec{ID: "g", Recipe: rc, State: StateStarted}); err != nil {
 		t.Fatal(err)
@@ -204,13 +197,7 @@ func TestRecoverKillsGroupOfDeadLeader(t *testing.T) {
 		}
 	})
 	cfg.KeepRunningOnClose = false
-	m2, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m2.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	m2 := startManager(t, cfg)
 	defer m2.Close()
 	if alive(child) {
 		t.Errorf("child %d of the dead leader %d still runs after recovery", child, leader)

@@ -1,7 +1,6 @@
 package partition
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -28,13 +27,7 @@ func TestUpgradeKeepsInstallMarkedTheOldWay(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(soft, ".weft-installed"), []byte("2026-12-01T00:00:00Z\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	m := startManager(t, cfg)
 	t.Cleanup(func() { m.Close() })
 	if err := m.Apply(InstanceSpec{ID: "a", Recipe: rc, RecipeCID: rc.CID().String(), State: StateStarted}); err != nil {
 		t.Fatal(err)
