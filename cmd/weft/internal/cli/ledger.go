@@ -21,6 +21,7 @@ import (
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/daemon"
 	"github.com/weftgrid/weft/ledger"
+	"github.com/weftgrid/weft/ledger/settle"
 )
 
 func init() { register(60, newLedgerCmd) }
@@ -73,7 +74,7 @@ func openLedgerSource(ctx context.Context, g *Globals) (*ledgerSource, error) {
 	}
 	cfg := ledger.DefaultConfig(path)
 	cfg.ReadOnly = true
-	cfg.ContractCheck = daemon.CheckContract
+	cfg.ContractCheck = settle.CheckContract
 	l, err := ledger.Open(cfg)
 	if err != nil {
 		return nil, err
@@ -139,7 +140,7 @@ The exit status is 1 when there is any problem.`,
 					return err
 				}
 				defer f.Close()
-				r, err := ledger.AuditExport(f, ledger.AuditOptions{ContractCheck: daemon.CheckContract})
+				r, err := ledger.AuditExport(f, ledger.AuditOptions{ContractCheck: settle.CheckContract})
 				if err != nil {
 					return err
 				}

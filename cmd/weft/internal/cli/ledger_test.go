@@ -16,6 +16,7 @@ import (
 
 	"github.com/weftgrid/weft/cmd/weft/internal/daemon"
 	"github.com/weftgrid/weft/ledger"
+	"github.com/weftgrid/weft/ledger/settle"
 	"github.com/weftgrid/weft/scheduler"
 	"github.com/weftgrid/weft/scheduler/schedtest"
 )
@@ -78,8 +79,7 @@ func TestLedgerCommandsOnStoppedNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := daemon.LedgerContract(mc)
-	c.SliceNanos = int64(time.Minute)
+	c := settle.Contract(mc, time.Minute)
 	ce, err := lp.AppendContract(ctx, c)
 	if err != nil {
 		t.Fatal(err)

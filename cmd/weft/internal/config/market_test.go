@@ -6,6 +6,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weftgrid/weft/ledger"
+	"github.com/weftgrid/weft/ledger/settle"
+	"github.com/weftgrid/weft/scheduler"
 )
 
 func TestMarketConfigFile(t *testing.T) {
@@ -61,5 +65,18 @@ func TestMarketConfigValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "market") {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// A small web server metered over a one-second slice, at the default
+// market prices, bills a non-zero amount.
+func TestDefaultPricesBillAMeteredSlice(t *testing.T) {
+	mc := Default().Market.Prices
+	price := settle.Price(scheduler.PriceList{PerCoreHour: scheduler.Amount(mc.PerCoreHour), PerGiBHour: scheduler.Amount(mc.PerGiBHour),
+		PerDiskGiBHour: scheduler.Amount(mc.PerDiskGiBHour), PerInstanceHour: scheduler.Amount(mc.PerInstanceHour)})
+	// 1.5 ms CPU, 1.8 MB average, 2 MiB peak, 12 KiB disk, over 1 s.
+	u := settle.UsageFromMeter(1_500_321, 1_817_039, 2<<20, 12_288, -1, time.Second)
+	if amt := ledger.Amount(price, u); amt == 0 {
+		t.Fatalf("a running instance billed 0 over a 1 s slice at %+v", price)
 	}
 }

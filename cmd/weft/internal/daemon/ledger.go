@@ -17,6 +17,7 @@ import (
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/ledger"
 	"github.com/weftgrid/weft/ledger/ledgerp2p"
+	"github.com/weftgrid/weft/ledger/settle"
 	"github.com/weftgrid/weft/p2p"
 	"github.com/weftgrid/weft/scheduler"
 )
@@ -74,7 +75,7 @@ func (d *Daemon) startLedger(ctx context.Context) error {
 	}
 	cfg := ledger.DefaultConfig(filepath.Join(d.cfg.Node.DataDir, LedgerFile))
 	cfg.Signer, cfg.Log, cfg.Granters = signer, d.log.With("subsystem", "ledger"), granters
-	cfg.ContractCheck = CheckContract
+	cfg.ContractCheck = settle.CheckContract
 	l, err := ledger.Open(cfg)
 	if err != nil {
 		return err
@@ -92,7 +93,7 @@ func (d *Daemon) startLedger(ctx context.Context) error {
 		d.onClose(a.Close)
 	}
 	d.ledgerReach.node = d.node
-	d.biller = ledger.NewBiller(l, &d.ledgerUsage, &d.ledgerReach, billerConfig(d.ledgerNet != nil, d.cfg.Ledger.AntiEntropyDuration(), d.ledgerSlice()))
+	d.biller = ledger.NewBiller(l, &d.ledgerUsage, &d.ledgerReach, settle.BillerConfig(d.ledgerNet != nil, d.cfg.Ledger.AntiEntropyDuration(), d.ledgerSlice()))
 	d.biller.Start(ctx)
 	d.onClose(d.biller.Close)
 	d.checkpointer = ledger.NewCheckpointer(l, d.cfg.Ledger.CheckpointInterval())
@@ -114,20 +115,6 @@ func (d *Daemon) startLedger(ctx context.Context) error {
 		m["ledger"] = map[string]any{"entries": l.Len(), "root": l.RootHex(), "slice": d.ledgerSlice().String()}
 	})
 	return nil
-}
-
-// billerConfig is the billing loop's config. On a grid (networked), a
-// provider bills a slice only after an anti-entropy exchange begun after
-// the slice ended (so a host cut off from the grid bills nothing a newer
-// epoch may have taken over), and catches up as many slices as two
-// anti-entropy intervals span, plus two.
-func billerConfig(networked bool, antiEntropy, slice time.Duration) ledger.BillerConfig {
-	var bc ledger.BillerConfig
-	if networked && slice > 0 {
-		bc.RequireSync = true
-		bc.CatchUp = 2 + uint64((2*antiEntropy+slice-1)/slice)
-	}
-	return bc
 }
 
 // ledgerSlice is the grid's slice length ([ledger] slice, --slice).
@@ -165,45 +152,9 @@ func (d *Daemon) ledgerBalance(p peer.ID) (int64, bool) {
 // setLedgerUsage plugs in the metering the billing loop bills from.
 func (d *Daemon) setLedgerUsage(src ledger.UsageSource) { d.ledgerUsage.p.Store(&src) }
 
-// ledgerUsageFromMeter converts a metered period (CPU nanoseconds, average
-// and peak memory bytes, disk bytes, net bytes; negative = unknown) into a
-// ledger usage vector over a period of length dur: CPU in microseconds,
-// memory and disk integrated to byte-seconds, with integer arithmetic.
-func ledgerUsageFromMeter(cpuNanos, memAvg, memPeak, disk, net int64, dur time.Duration) ledger.Usage {
-	pos := func(v int64) uint64 {
-		if v < 0 {
-			return 0
-		}
-		return uint64(v)
-	}
-	byteSeconds := func(bytes int64) uint64 {
-		// bytes × nanoseconds / 1e9, exact while bytes × ns fits (≤ 2^63 ≈ 9 EB·ns).
-		b, ns := pos(bytes), pos(int64(dur))
-		if b != 0 && ns > (1<<63)/b {
-			return b * (ns / 1e9)
-		}
-		return b * ns / 1e9
-	}
-	return ledger.Usage{CPUMicros: pos(cpuNanos) / 1000, MemByteSeconds: byteSeconds(memAvg), MemPeakBytes: pos(memPeak), DiskByteSeconds: byteSeconds(disk), NetBytes: pos(net)}
-}
-
-// ledgerPrice is the ledger price of a market price list: the same
-// micro-credits per core-hour, per GiB-hour of memory and of disk, so no
-// precision is lost (amounts are pico-credits). The flat per-instance price
-// has no usage to multiply and is not billed per slice.
-func ledgerPrice(p scheduler.PriceList) ledger.Price {
-	pos := func(a scheduler.Amount) uint64 {
-		if a < 0 {
-			return 0
-		}
-		return uint64(a)
-	}
-	return ledger.Price{CPU: pos(p.PerCoreHour), Mem: pos(p.PerGiBHour), Disk: pos(p.PerDiskGiBHour)}
-}
-
 // marketReach is the requester's ledger.Reachability: the market's view of
 // the instance and the membership decide whether a receipt's instance was
-// reachable on its provider (see reachVerdict). The market is plugged in
+// reachable on its provider (see settle.ReachVerdict). The market is plugged in
 // when it starts (setLedgerMarket), after the ledger.
 type marketReach struct {
 	node   *p2p.Node
@@ -234,44 +185,7 @@ func (m *marketReach) Reachable(r ledger.Receipt, provider peer.ID) (ledger.Reac
 			alive[mem.ID] = true
 		}
 	}
-	return reachVerdict(view, alive, r.Epoch, provider)
-}
-
-// reachVerdict is the pure reachability rule. An instance was reachable
-// for a receipt of provider at epoch when the requester's market view
-// (view; nil when it has none) shows it started on that provider — the
-// host reports "started" only once the recipe's promises pass — and the
-// provider is alive in the membership. States the requester asked for
-// itself (stopped, destroyed) and a finished batch job count as reachable:
-// their last slices are billed legitimately. A view at an older epoch than
-// the receipt's has not caught up: no verdict yet. A view at a newer epoch
-// cannot judge a superseded contract; fencing (the audit) does.
-func reachVerdict(view *scheduler.InstanceView, alive map[peer.ID]bool, epoch uint64, provider peer.ID) (ledger.Reach, string) {
-	switch {
-	case view == nil:
-		return ledger.Reachable, "" // not (or no longer) in this node's view: no evidence
-	case view.Epoch < epoch:
-		return ledger.ReachUnknown, ""
-	case view.Epoch > epoch:
-		return ledger.Reachable, ""
-	case view.Node != provider.String():
-		return ledger.Unreachable, fmt.Sprintf("instance %s is placed on %q, not on the receipt's provider", view.Name, view.Node)
-	case !alive[provider]:
-		return ledger.Unreachable, fmt.Sprintf("provider %s is not alive in the membership", provider)
-	}
-	switch view.State {
-	case scheduler.StateStarted, scheduler.StateDone:
-		return ledger.Reachable, ""
-	case scheduler.StateStopped, scheduler.StateDestroyed:
-		if view.RequestedState == view.State {
-			return ledger.Reachable, ""
-		}
-	}
-	reason := fmt.Sprintf("instance %s is %s, not started", view.Name, view.State)
-	if view.Reason != "" {
-		reason += ": " + view.Reason
-	}
-	return ledger.Unreachable, reason
+	return settle.ReachVerdict(view, alive, r.Epoch, provider)
 }
 
 func (d *Daemon) handleLedgerAudit(w http.ResponseWriter, r *http.Request) {

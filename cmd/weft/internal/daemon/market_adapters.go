@@ -3,19 +3,17 @@ package daemon
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os/exec"
-	"reflect"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/weftgrid/weft/ledger"
+	"github.com/weftgrid/weft/ledger/settle"
 	"github.com/weftgrid/weft/p2p"
 	"github.com/weftgrid/weft/scheduler"
 )
@@ -84,9 +82,7 @@ func (l *ledgerContracts) RecordContract(ctx context.Context, c *scheduler.Contr
 	if dup {
 		return nil
 	}
-	lc := LedgerContract(c)
-	lc.SliceNanos = int64(l.d.ledgerSlice())
-	_, err := l.d.appendContract(ctx, lc)
+	_, err := l.d.appendContract(ctx, settle.Contract(c, l.d.ledgerSlice()))
 	if err != nil {
 		l.mu.Lock()
 		delete(l.seen, key)
@@ -96,41 +92,6 @@ func (l *ledgerContracts) RecordContract(ctx context.Context, c *scheduler.Contr
 		}
 	}
 	return err
-}
-
-// LedgerContract converts a verified market contract to a ledger contract
-// (SliceNanos is the ledger's, set by the caller).
-func LedgerContract(c *scheduler.Contract) ledger.Contract {
-	info := c.Info()
-	req, bid := info.Request, info.Bid
-	price := ledgerPrice(bid.Prices)
-	return ledger.Contract{
-		InstanceID: string(req.Instance), Request: req.Name, Requester: req.Requester, Provider: info.Provider,
-		Epoch: c.Epoch(), Price: price, StartNanos: info.Award.Issued, RecipeCID: req.RecipeCID,
-		Auction: hex.EncodeToString(info.Award.AuctionID), Evidence: c.Encode(),
-	}
-}
-
-// CheckContract verifies a ledger contract against its evidence: the
-// market's award (signed by the requester, or by a guardian under the
-// requester's signed delegation) and the provider's acceptance of it, which
-// must say what the contract says. A ledger entry's own signature only
-// proves who wrote it: without this, any peer could write a contract at a
-// higher epoch for someone else's instance and fence its real provider.
-func CheckContract(lc ledger.Contract) error {
-	if len(lc.Evidence) == 0 {
-		return errors.New("no evidence (the market's signed award and acceptance)")
-	}
-	c, err := scheduler.DecodeContract(lc.Evidence)
-	if err != nil {
-		return fmt.Errorf("evidence: %w", err)
-	}
-	want := LedgerContract(c)
-	want.SliceNanos, want.Evidence = lc.SliceNanos, lc.Evidence
-	if !reflect.DeepEqual(want, lc) {
-		return errors.New("the contract does not say what its evidence says")
-	}
-	return nil
 }
 
 // ledgerBalances gives requesters' balances from the ledger.

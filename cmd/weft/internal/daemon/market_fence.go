@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/weftgrid/weft/ledger/settle"
 	"github.com/weftgrid/weft/partition"
 	"github.com/weftgrid/weft/scheduler"
 )
@@ -13,24 +14,25 @@ import (
 // are checked against the ledger's epochs.
 const marketFenceInterval = time.Second
 
-// fenceStale destroys the local copies the market does not host (left from
-// before a restart or a crash) once the ledger knows a contract with a
-// higher epoch for their instance: the instance was placed again
-// elsewhere, so this copy must stop and bill nothing more. It returns the
-// IDs it destroyed.
+// fenceStale destroys the local copies settle.Stale picks: the copies the
+// market does not host (left from before a restart or a crash) once the
+// ledger knows a contract with a higher epoch for their instance. It
+// returns the IDs it destroyed.
 func fenceStale(parts interface {
 	List() []partition.InstanceStatus
 	Apply(partition.InstanceSpec) error
 }, hosted map[string]bool, latest func(instance string) (uint64, bool)) []string {
-	var out []string
+	byID := map[string]partition.InstanceStatus{}
+	var copies []settle.Copy
 	for _, st := range parts.List() {
-		if hosted[st.ID] || st.State == partition.StateDestroyed {
-			continue
+		if st.State != partition.StateDestroyed {
+			byID[st.ID] = st
+			copies = append(copies, settle.Copy{ID: st.ID, Epoch: st.Epoch})
 		}
-		ep, ok := latest(st.ID)
-		if !ok || ep <= st.Epoch {
-			continue
-		}
+	}
+	var out []string
+	for _, id := range settle.Stale(copies, hosted, latest) {
+		st := byID[id]
 		spec := partition.InstanceSpec{ID: st.ID, Name: st.Name, RecipeCID: st.RecipeCID, Type: st.Type,
 			State: partition.StateDestroyed, Epoch: st.Epoch, Requester: st.Requester}
 		if parts.Apply(spec) == nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/dashboard"
 	"github.com/weftgrid/weft/ledger"
+	"github.com/weftgrid/weft/ledger/settle"
 	"github.com/weftgrid/weft/partition"
 	"github.com/weftgrid/weft/recipes"
 	"github.com/weftgrid/weft/recipes/store"
@@ -176,7 +177,7 @@ func (p partitionUsage) Usage(id string, from, to time.Time) (ledger.Usage, bool
 	if err != nil {
 		return ledger.Usage{}, true, err
 	}
-	return ledgerUsageFromMeter(u.CPUNanos, u.MemAvgBytes, u.MemPeakBytes, u.DiskBytes, u.NetBytes, to.Sub(from)), true, nil
+	return settle.UsageFromMeter(u.CPUNanos, u.MemAvgBytes, u.MemPeakBytes, u.DiskBytes, u.NetBytes, to.Sub(from)), true, nil
 }
 
 // LocalRunRequest is the body of POST /v1/local/instances: run an instance

@@ -1,4 +1,4 @@
-package daemon
+package settle
 
 import (
 	"context"
@@ -46,8 +46,7 @@ func TestForgedContractFencesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	real := LedgerContract(mc)
-	real.SliceNanos = int64(time.Minute)
+	real := Contract(mc, time.Minute)
 	if err := CheckContract(real); err != nil {
 		t.Fatalf("a contract agreed by both parties fails the check: %v", err)
 	}
