@@ -25,7 +25,7 @@ var suites = []suite{
 	// market pure cores: Decide, auction, bid decode+verify, raw verify baseline.
 	{Name: "market-core", Pkg: "./scheduler", Bench: ".", Timeout: "10m"},
 	// market messages over a real libp2p stream vs a raw stream.
-	{Name: "market-stream", Pkg: "./cmd/weft/internal/daemon", Bench: "MarketDirectMessage", Timeout: "10m"},
+	{Name: "market-stream", Pkg: "./scheduler/schedp2p", Bench: "MarketDirectMessage", Timeout: "10m"},
 	// P1 and P6 as a user sees them: real `weft node` processes on
 	// loopback, placement through the CLI and SIGKILL of the host.
 	{Name: "grid", Pkg: "./test", Bench: "MarketPlacement|MarketFailover", Benchtime: "5x", Count: 3, Timeout: "30m"},

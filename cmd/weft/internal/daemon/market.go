@@ -23,6 +23,7 @@ import (
 	"github.com/weftgrid/weft/cmd/weft/internal/dashboard"
 	"github.com/weftgrid/weft/recipes"
 	"github.com/weftgrid/weft/scheduler"
+	"github.com/weftgrid/weft/scheduler/schedp2p"
 )
 
 // marketState is the market subsystem's part of the Daemon: the market
@@ -170,7 +171,7 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 	d.marketContent = content
 	d.marketRunner = newPartitionRunner(parts, content, d.cfg.Node.DataDir)
 	log := d.log.With("subsystem", "market")
-	tr, err := newLibp2pTransport(ctx, d.node, log)
+	tr, err := schedp2p.New(ctx, d.node, log)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package daemon
+package schedp2p
 
 import (
 	"bytes"
@@ -31,7 +31,7 @@ func signedAnnouncement(t *testing.T, key crypto.PrivKey) []byte {
 	return s.Sign(scheduler.KindAnnounce, ann).Encode()
 }
 
-func recv(t *testing.T, tr *libp2pTransport, from peer.ID, want []byte) {
+func recv(t *testing.T, tr *Transport, from peer.ID, want []byte) {
 	t.Helper()
 	select {
 	case in := <-tr.Inbound():
@@ -52,12 +52,12 @@ func TestLibp2pTransport(t *testing.T) {
 	c.WaitConverged(t, 20*time.Second)
 	a, b := c.Nodes[0], c.Nodes[1]
 	ctx := context.Background()
-	ta, err := newLibp2pTransport(ctx, a, p2ptest.Logger())
+	ta, err := New(ctx, a, p2ptest.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ta.Close()
-	tb, err := newLibp2pTransport(ctx, b, p2ptest.Logger())
+	tb, err := New(ctx, b, p2ptest.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package daemon
+package schedp2p
 
 import (
 	"bufio"
@@ -22,26 +22,26 @@ import (
 	"github.com/weftgrid/weft/scheduler"
 )
 
-// Market wire settings.
+// Market wire settings: the names other nodes must agree on.
 const (
-	// marketTopic is the grid topic carrying auction announcements.
-	marketTopic = "market/requests"
-	// marketProto is the direct-message stream protocol (after the grid's prefix).
-	marketProto = "/market/msg/1.0.0"
-	// marketStreamTimeout bounds one direct message (open, write, read).
-	marketStreamTimeout = 10 * time.Second
-	// marketInboundQueue bounds the messages waiting for the market's loop.
-	marketInboundQueue = 4096
+	// TopicName is the grid topic carrying auction announcements.
+	TopicName = "market/requests"
+	// Protocol is the direct-message stream protocol (after the grid's prefix).
+	Protocol = "/market/msg/1.0.0"
+	// StreamTimeout bounds one direct message (open, write, read).
+	StreamTimeout = 10 * time.Second
+	// InboundQueue bounds the messages waiting for the market's loop.
+	InboundQueue = 4096
 )
 
-// errMarketFrame is returned for a direct message over the size bound.
-var errMarketFrame = errors.New("market: frame over the size bound")
+// ErrFrame is returned for a direct message over the size bound.
+var ErrFrame = errors.New("schedp2p: frame over the size bound")
 
-// libp2pTransport is the market's Transport over libp2p: announcements on
+// Transport is the market's Transport over libp2p: announcements on
 // a gossipsub topic (validated: a well-formed, correctly signed
 // announcement under the size bound), everything else on a stream
 // protocol, one length-prefixed message per stream.
-type libp2pTransport struct {
+type Transport struct {
 	host    host.Host
 	self    peer.ID
 	proto   protocol.ID
@@ -57,16 +57,16 @@ type libp2pTransport struct {
 	once   sync.Once
 }
 
-var _ scheduler.Transport = (*libp2pTransport)(nil)
+var _ scheduler.Transport = (*Transport)(nil)
 
-// newLibp2pTransport joins the market topic on n and registers the stream
+// New joins the market topic on n and registers the stream
 // handler. Close leaves both.
-func newLibp2pTransport(ctx context.Context, n *p2p.Node, log *slog.Logger) (*libp2pTransport, error) {
-	t := &libp2pTransport{
-		host: n.Host(), self: n.ID(), proto: n.ProtocolPrefix() + marketProto,
-		in: make(chan scheduler.Inbound, marketInboundQueue), log: log,
+func New(ctx context.Context, n *p2p.Node, log *slog.Logger) (*Transport, error) {
+	t := &Transport{
+		host: n.Host(), self: n.ID(), proto: n.ProtocolPrefix() + Protocol,
+		in: make(chan scheduler.Inbound, InboundQueue), log: log,
 	}
-	topic, err := n.JoinTopic(marketTopic, validateAnnouncement, scheduler.MaxMessageBytes)
+	topic, err := n.JoinTopic(TopicName, validateAnnouncement, scheduler.MaxMessageBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func validateAnnouncement(_ context.Context, _ peer.ID, m *pubsub.Message) pubsu
 	return pubsub.ValidationAccept
 }
 
-func (t *libp2pTransport) readTopic() {
+func (t *Transport) readTopic() {
 	defer t.wg.Done()
 	for {
 		m, err := t.sub.Next(t.ctx)
@@ -107,7 +107,7 @@ func (t *libp2pTransport) readTopic() {
 	}
 }
 
-func (t *libp2pTransport) deliver(in scheduler.Inbound) {
+func (t *Transport) deliver(in scheduler.Inbound) {
 	select {
 	case t.in <- in:
 	default:
@@ -115,10 +115,10 @@ func (t *libp2pTransport) deliver(in scheduler.Inbound) {
 	}
 }
 
-func (t *libp2pTransport) handleStream(s network.Stream) {
+func (t *Transport) handleStream(s network.Stream) {
 	defer s.Close()
-	_ = s.SetDeadline(time.Now().Add(marketStreamTimeout))
-	data, err := readMarketFrame(bufio.NewReader(s), scheduler.MaxMessageBytes)
+	_ = s.SetDeadline(time.Now().Add(StreamTimeout))
+	data, err := readFrame(bufio.NewReader(s), scheduler.MaxMessageBytes)
 	if err != nil {
 		_ = s.Reset()
 		t.log.Debug("market: bad direct message", "from", s.Conn().RemotePeer(), "err", err)
@@ -128,23 +128,23 @@ func (t *libp2pTransport) handleStream(s network.Stream) {
 }
 
 // Broadcast publishes an announcement on the market topic.
-func (t *libp2pTransport) Broadcast(ctx context.Context, data []byte) error {
+func (t *Transport) Broadcast(ctx context.Context, data []byte) error {
 	return t.topic.Publish(ctx, data)
 }
 
 // Send opens a stream to peer to and writes one framed message.
-func (t *libp2pTransport) Send(ctx context.Context, to peer.ID, data []byte) error {
+func (t *Transport) Send(ctx context.Context, to peer.ID, data []byte) error {
 	if len(data) > scheduler.MaxMessageBytes {
-		return errMarketFrame
+		return ErrFrame
 	}
-	ctx, cancel := context.WithTimeout(ctx, marketStreamTimeout)
+	ctx, cancel := context.WithTimeout(ctx, StreamTimeout)
 	defer cancel()
 	s, err := t.host.NewStream(ctx, to, t.proto)
 	if err != nil {
 		return fmt.Errorf("market: stream to %s: %w", to, err)
 	}
-	_ = s.SetDeadline(time.Now().Add(marketStreamTimeout))
-	if err := writeMarketFrame(s, data); err != nil {
+	_ = s.SetDeadline(time.Now().Add(StreamTimeout))
+	if err := writeFrame(s, data); err != nil {
 		_ = s.Reset()
 		return fmt.Errorf("market: send to %s: %w", to, err)
 	}
@@ -152,10 +152,10 @@ func (t *libp2pTransport) Send(ctx context.Context, to peer.ID, data []byte) err
 }
 
 // Inbound yields what other peers sent.
-func (t *libp2pTransport) Inbound() <-chan scheduler.Inbound { return t.in }
+func (t *Transport) Inbound() <-chan scheduler.Inbound { return t.in }
 
 // Close leaves the topic and removes the stream handler. Idempotent.
-func (t *libp2pTransport) Close() error {
+func (t *Transport) Close() error {
 	t.once.Do(func() {
 		t.host.RemoveStreamHandler(t.proto)
 		t.cancel()
@@ -166,8 +166,8 @@ func (t *libp2pTransport) Close() error {
 	return nil
 }
 
-// writeMarketFrame writes a uvarint length and the data.
-func writeMarketFrame(w io.Writer, data []byte) error {
+// writeFrame writes a uvarint length and the data.
+func writeFrame(w io.Writer, data []byte) error {
 	var hdr [binary.MaxVarintLen64]byte
 	n := binary.PutUvarint(hdr[:], uint64(len(data)))
 	if _, err := w.Write(hdr[:n]); err != nil {
@@ -177,14 +177,14 @@ func writeMarketFrame(w io.Writer, data []byte) error {
 	return err
 }
 
-// readMarketFrame reads one frame of at most limit bytes.
-func readMarketFrame(r *bufio.Reader, limit int) ([]byte, error) {
+// readFrame reads one frame of at most limit bytes.
+func readFrame(r *bufio.Reader, limit int) ([]byte, error) {
 	n, err := binary.ReadUvarint(r)
 	if err != nil {
 		return nil, fmt.Errorf("market: frame length: %w", err)
 	}
 	if n == 0 || n > uint64(limit) {
-		return nil, fmt.Errorf("%w: %d bytes (limit %d)", errMarketFrame, n, limit)
+		return nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrFrame, n, limit)
 	}
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(r, buf); err != nil {

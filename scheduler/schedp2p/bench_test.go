@@ -1,4 +1,4 @@
-package daemon
+package schedp2p
 
 import (
 	"context"
@@ -21,12 +21,12 @@ func BenchmarkMarketDirectMessage(b *testing.B) {
 	c.WaitConverged(b, 20*time.Second)
 	a, z := c.Nodes[0], c.Nodes[1]
 	ctx := context.Background()
-	ta, err := newLibp2pTransport(ctx, a, p2ptest.Logger())
+	ta, err := New(ctx, a, p2ptest.Logger())
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer ta.Close()
-	tz, err := newLibp2pTransport(ctx, z, p2ptest.Logger())
+	tz, err := New(ctx, z, p2ptest.Logger())
 	if err != nil {
 		b.Fatal(err)
 	}
