@@ -9,8 +9,10 @@ import (
 	"os"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/cli"
+	"github.com/weftgrid/weft/cmd/weft/internal/nodecmd"
 )
 
 func main() {
+	cli.Register(nodecmd.Order, nodecmd.New)
 	os.Exit(cli.Main(os.Args[1:]))
 }

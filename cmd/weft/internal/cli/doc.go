@@ -4,7 +4,8 @@
 //
 // Usage:
 //
-//	os.Exit(cli.Main(os.Args[1:]))            // cmd/weft/main.go
+//	cli.Register(nodecmd.Order, nodecmd.New)  // cmd/weft/main.go: 'weft node'
+//	os.Exit(cli.Main(os.Args[1:]))
 //	root := cli.NewRoot(stdout, stderr)       // in tests: root.SetArgs(...); root.Execute()
 //
 // Conventions every command follows (docs/cli.md is the user's view):
@@ -17,6 +18,9 @@
 //     only when stderr is a terminal and --json is off (progress.go);
 //   - arguments naming things on the node complete from it (completion.go);
 //   - exit codes: ExitOK, ExitFailed, ExitUsage, ExitInterrupted.
+//
+// The client commands never link the daemon: 'weft node' lives in package
+// nodecmd, which main registers (Register).
 //
 // Concurrency: NewRoot builds a fresh command tree each call, but the flags
 // of 'weft node' bind package-level hook variables, so build one tree at a

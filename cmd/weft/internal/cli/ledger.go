@@ -19,7 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
-	"github.com/weftgrid/weft/cmd/weft/internal/daemon"
+	"github.com/weftgrid/weft/cmd/weft/internal/config"
 	"github.com/weftgrid/weft/ledger"
 	"github.com/weftgrid/weft/ledger/settle"
 )
@@ -68,7 +68,7 @@ func openLedgerSource(ctx context.Context, g *Globals) (*ledgerSource, error) {
 			return &ledgerSource{client: c}, nil
 		}
 	}
-	path := filepath.Join(g.DataDir, daemon.LedgerFile)
+	path := filepath.Join(g.DataDir, config.LedgerFile)
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("no running node and no ledger file in %s (start one with: weft --data-dir %s node)", g.DataDir, g.DataDir)
 	}

@@ -14,7 +14,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 
-	"github.com/weftgrid/weft/cmd/weft/internal/daemon"
+	"github.com/weftgrid/weft/cmd/weft/internal/config"
+
 	"github.com/weftgrid/weft/ledger"
 	"github.com/weftgrid/weft/ledger/settle"
 	"github.com/weftgrid/weft/scheduler"
@@ -68,7 +69,7 @@ func TestLedgerCommandsOnStoppedNode(t *testing.T) {
 	ctx := context.Background()
 	req, reqMarket := signers(t)
 	prov, provMarket := signers(t)
-	lp, err := ledger.Open(ledger.Config{Path: filepath.Join(dir, daemon.LedgerFile), Signer: prov})
+	lp, err := ledger.Open(ledger.Config{Path: filepath.Join(dir, config.LedgerFile), Signer: prov})
 	if err != nil {
 		t.Fatal(err)
 	}

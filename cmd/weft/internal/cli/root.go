@@ -60,6 +60,11 @@ func register(order int, f func(*Globals) *cobra.Command) {
 	factories = append(factories, commandFactory{order, f})
 }
 
+// Register adds a top-level command defined outside this package (the
+// node's, which links the daemon): call it before Main or NewRoot. order
+// sorts the help listing.
+func Register(order int, f func(*Globals) *cobra.Command) { register(order, f) }
+
 // DefaultDataDir is $WEFT_DATA_DIR, or ~/.weft.
 func DefaultDataDir() string {
 	if d := os.Getenv("WEFT_DATA_DIR"); d != "" {

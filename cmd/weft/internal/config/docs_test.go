@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/cli"
+	"github.com/weftgrid/weft/cmd/weft/internal/nodecmd"
 	"github.com/weftgrid/weft/cmd/weft/internal/config"
 	"github.com/weftgrid/weft/ledger"
 	"github.com/weftgrid/weft/ledger/ledgerp2p"
@@ -124,6 +125,9 @@ func TestConfigDocCoversEveryKey(t *testing.T) {
 		}
 	}
 }
+
+// The command tree of the binary: the client commands plus 'weft node'.
+func init() { cli.Register(nodecmd.Order, nodecmd.New) }
 
 func TestConfigDocCoversEveryNodeFlag(t *testing.T) {
 	doc := readFile(t, configDoc)

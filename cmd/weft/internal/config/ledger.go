@@ -6,6 +6,9 @@ import (
 	"time"
 )
 
+// LedgerFile is the ledger's bbolt file inside the data directory.
+const LedgerFile = "ledger.db"
+
 // LedgerConfig is the [ledger] section: slices, replication and credit.
 type LedgerConfig struct {
 	// Slice is the billing slice length, a grid setting: every running

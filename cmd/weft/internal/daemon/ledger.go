@@ -15,15 +15,13 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
+	"github.com/weftgrid/weft/cmd/weft/internal/config"
 	"github.com/weftgrid/weft/ledger"
 	"github.com/weftgrid/weft/ledger/ledgerp2p"
 	"github.com/weftgrid/weft/ledger/settle"
 	"github.com/weftgrid/weft/p2p"
 	"github.com/weftgrid/weft/scheduler"
 )
-
-// LedgerFile is the ledger's bbolt file inside the data directory.
-const LedgerFile = "ledger.db"
 
 // ledgerState is the ledger subsystem's part of the Daemon.
 //
@@ -73,7 +71,7 @@ func (d *Daemon) startLedger(ctx context.Context) error {
 		}
 		granters = append(granters, p)
 	}
-	cfg := ledger.DefaultConfig(filepath.Join(d.cfg.Node.DataDir, LedgerFile))
+	cfg := ledger.DefaultConfig(filepath.Join(d.cfg.Node.DataDir, config.LedgerFile))
 	cfg.Signer, cfg.Log, cfg.Granters = signer, d.log.With("subsystem", "ledger"), granters
 	cfg.ContractCheck = settle.CheckContract
 	l, err := ledger.Open(cfg)

@@ -77,7 +77,7 @@ func TestGrantWithOversizedMemoIsABadRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lc := ledger.DefaultConfig(filepath.Join(t.TempDir(), LedgerFile))
+	lc := ledger.DefaultConfig(filepath.Join(t.TempDir(), config.LedgerFile))
 	lc.Signer = signer
 	l, err := ledger.Open(lc)
 	if err != nil {

@@ -1,4 +1,4 @@
-package cli
+package nodecmd
 
 import (
 	"github.com/spf13/pflag"

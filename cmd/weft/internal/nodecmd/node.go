@@ -1,4 +1,4 @@
-package cli
+package nodecmd
 
 import (
 	"log/slog"
@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/weftgrid/weft/cmd/weft/internal/cli"
 	"github.com/weftgrid/weft/cmd/weft/internal/config"
 	"github.com/weftgrid/weft/cmd/weft/internal/daemon"
 )
@@ -24,9 +25,12 @@ var nodeFlagHooks []nodeFlagHook
 
 func registerNodeFlags(h nodeFlagHook) { nodeFlagHooks = append(nodeFlagHooks, h) }
 
-func init() { register(10, newNodeCmd) }
+// Order is the node command's place in weft's help listing (cli.Register).
+const Order = 10
 
-func newNodeCmd(g *Globals) *cobra.Command {
+// New builds 'weft node': it loads the config (file, then flags), and runs
+// the daemon in the foreground until the command's context ends.
+func New(g *cli.Globals) *cobra.Command {
 	var cfgPath string
 	cmd := &cobra.Command{
 		Use:   "node",
