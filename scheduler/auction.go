@@ -88,8 +88,12 @@ type DeclineEntry struct {
 
 // Action is an output of an auction step.
 type Action struct {
-	// Award, if set: send an award for this bid.
+	// Award, if set: send an award for this bid, at Epoch.
 	Award *BidEntry
+	Epoch uint64
+	// Expired, if set: this award timed out; it must never become a
+	// contract (a late accept is answered with a withdrawal).
+	Expired *BidEntry
 	// Failed, if set: the auction ended without a contract; Explanation says why.
 	Failed      bool
 	Explanation string
@@ -117,6 +121,8 @@ type Auction struct {
 
 	awarded       *BidEntry
 	awardDeadline time.Time
+	// awards counts the awards made: the k-th is made at epoch Ann.Epoch+k.
+	awards int
 	// Winner is the provider once the phase is PhaseWon.
 	Winner peer.ID
 	// Explanation is set once the phase is PhaseFailed.
@@ -252,8 +258,9 @@ func (a *Auction) Tick(now time.Time) []Action {
 		}
 	case PhaseAwarding:
 		if !now.Before(a.awardDeadline) {
-			a.declines = append(a.declines, DeclineEntry{a.awarded.Bidder, DeclineNoAnswer, "did not accept the award"})
-			return a.next(now)
+			expired := a.awarded
+			a.declines = append(a.declines, DeclineEntry{expired.Bidder, DeclineNoAnswer, "did not accept the award"})
+			return append([]Action{{Expired: expired}}, a.next(now)...)
 		}
 	}
 	return nil
@@ -277,10 +284,16 @@ func (a *Auction) shouldClose(now time.Time) bool {
 	return false
 }
 
-// next awards the best untried, unexpired bid, or fails.
+// AwardEpoch returns the epoch of the current (or last) award.
+func (a *Auction) AwardEpoch() uint64 { return a.Ann.Epoch + uint64(max(a.awards-1, 0)) }
+
+// next awards the best untried, unexpired bid at the next epoch, or fails.
 func (a *Auction) next(now time.Time) []Action {
 	var best *BidEntry
 	for _, b := range a.bids {
+		if a.awards >= MaxAwards {
+			break
+		}
 		if a.tried[b.Bidder] || now.UnixNano() > b.Bid.Expires {
 			continue
 		}
@@ -302,7 +315,8 @@ func (a *Auction) next(now time.Time) []Action {
 	a.awarded = best
 	a.awardDeadline = now.Add(a.cfg.AwardTimeout)
 	a.Phase = PhaseAwarding
-	return []Action{{Award: best}}
+	a.awards++
+	return []Action{{Award: best, Epoch: a.AwardEpoch()}}
 }
 
 // explain aggregates the declines: "no node placed web: 12 lacked memory,

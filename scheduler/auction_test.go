@@ -78,17 +78,19 @@ func TestAuctionWindowEndAndNextBidOnRefusalOrTimeout(t *testing.T) {
 		t.Fatalf("closed before the window ended: %+v", acts)
 	}
 	acts := a.Tick(t0.Add(cfg.Window))
-	if acts[0].Award.Bidder != bs[0].ID() {
-		t.Fatal("first award not to the cheapest")
+	if acts[0].Award.Bidder != bs[0].ID() || acts[0].Epoch != ann.Epoch {
+		t.Fatalf("first award not to the cheapest at the announced epoch: %+v", acts)
 	}
-	// The provider refuses: next bid.
+	// The provider refuses: next bid, at the next epoch.
 	acts = a.AddDecline(t0.Add(cfg.Window), DeclineEntry{bs[0].ID(), DeclineAwardInvalid, "capacity taken"})
-	if len(acts) != 1 || acts[0].Award.Bidder != bs[1].ID() {
+	if len(acts) != 1 || acts[0].Award.Bidder != bs[1].ID() || acts[0].Epoch != ann.Epoch+1 {
 		t.Fatalf("after refusal: %+v", acts)
 	}
-	// The next one never answers: after the award timeout, the third.
+	// The next one never answers: after the award timeout, its award
+	// expires and the third gets one, at a new epoch again.
 	acts = a.Tick(t0.Add(cfg.Window + cfg.AwardTimeout))
-	if len(acts) != 1 || acts[0].Award.Bidder != bs[2].ID() {
+	if len(acts) != 2 || acts[0].Expired == nil || acts[0].Expired.Bidder != bs[1].ID() ||
+		acts[1].Award.Bidder != bs[2].ID() || acts[1].Epoch != ann.Epoch+2 {
 		t.Fatalf("after timeout: %+v", acts)
 	}
 	// An accept from someone not awarded changes nothing.

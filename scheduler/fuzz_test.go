@@ -20,6 +20,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		c.Award.Encode(), c.Accept.Encode(),
 		alice.Sign(KindContract, &ContractNotice{Contract: *c}).Encode(),
 		bob.Sign(KindStatus, &Status{Contract: *c, Generation: 1, State: StateStarted, Connection: map[string]string{"url": "x"}, Issued: 1}).Encode(),
+		alice.Sign(KindWithdraw, &Withdraw{AuctionID: ann.AuctionID, Award: c.Award.Digest(), Epoch: 1, Issued: 1}).Encode(),
 	}
 }
 
@@ -44,6 +45,7 @@ func FuzzDecodeSigned(f *testing.F) {
 		_, _ = OpenAccept(&env)
 		_, _ = OpenContractNotice(&env)
 		_, _ = OpenStatus(&env)
+		_, _ = OpenWithdraw(&env)
 	})
 }
 
@@ -85,6 +87,8 @@ func FuzzMessageBodies(f *testing.F) {
 			}
 		case KindStatus:
 			_, _ = OpenStatus(&env)
+		case KindWithdraw:
+			_, _ = OpenWithdraw(&env)
 		}
 	})
 }

@@ -44,6 +44,9 @@ type Stats struct {
 	Placements uint64
 	// Fenced counts local copies stopped because a newer contract won.
 	Fenced uint64
+	// Withdrawn counts local copies stopped because their award was
+	// withdrawn (the accept came after it timed out).
+	Withdrawn uint64
 }
 
 // Market is one node's market engine: requester, bidder, host and guardian
@@ -67,7 +70,7 @@ type Market struct {
 	close  sync.Once
 	closed chan struct{}
 
-	sent, received, dropped, placements, fenced atomic.Uint64
+	sent, received, dropped, placements, fenced, withdrawn atomic.Uint64
 
 	// State-loop-owned state below.
 	records     map[InstanceID]*record
@@ -173,7 +176,7 @@ func (m *Market) Close() error {
 // Stats returns the counters.
 func (m *Market) Stats() Stats {
 	return Stats{Sent: m.sent.Load(), Received: m.received.Load(), Dropped: m.dropped.Load(),
-		Placements: m.placements.Load(), Fenced: m.fenced.Load()}
+		Placements: m.placements.Load(), Fenced: m.fenced.Load(), Withdrawn: m.withdrawn.Load()}
 }
 
 func (m *Market) sender() {
@@ -321,6 +324,8 @@ func (m *Market) handle(in Inbound) {
 			err = m.onStatus(&env, now)
 		case KindRequest:
 			err = m.onRequestUpdate(&env, now)
+		case KindWithdraw:
+			err = m.onWithdraw(&env, now)
 		default:
 			err = fmt.Errorf("%w: kind %s not accepted here", ErrMalformed, env.Kind)
 		}

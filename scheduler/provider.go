@@ -18,6 +18,9 @@ type bidState struct {
 	ann        *Announcement
 	auctioneer peer.ID
 	expires    time.Time
+	// withdrawn are digests of awards the auctioneer withdrew (a
+	// withdrawal may overtake its award).
+	withdrawn [][]byte
 }
 
 // hosted is an instance this node runs under a contract.
@@ -34,9 +37,15 @@ type hosted struct {
 	sentApplied uint64
 	applyErr    string
 	fenced      bool
-	last        RunStatus
-	lastSent    time.Time
-	sentOnce    bool
+	// confirmed: the auctioneer (or a tracker holding it) confirmed the
+	// contract. Until then the copy reports no status and bills nothing,
+	// and asks the auctioneer for the outcome every StatusInterval; a
+	// withdrawal stops it.
+	confirmed bool
+	lastQuery time.Time
+	last      RunStatus
+	lastSent  time.Time
+	sentOnce  bool
 }
 
 func (m *Market) onAnnounce(env *Signed, now time.Time) error {
@@ -169,7 +178,7 @@ func (m *Market) onAward(env *Signed, now time.Time) error {
 		return fmt.Errorf("%w: award issued at %s", ErrReplay, issued.UTC().Format(time.RFC3339))
 	}
 	bs := m.bidding[string(aw.AuctionID)]
-	if bs == nil || bs.auctioneer != env.Signer || bs.ann.Instance != info.Request.Instance || bs.ann.Epoch != aw.Epoch {
+	if bs == nil || bs.auctioneer != env.Signer || bs.ann.Instance != info.Request.Instance || aw.Epoch < bs.ann.Epoch || aw.Epoch-bs.ann.Epoch >= MaxAwards {
 		return fmt.Errorf("%w: award for an auction this node did not bid in", ErrReplay)
 	}
 	id := info.Request.Instance
@@ -181,6 +190,12 @@ func (m *Market) onAward(env *Signed, now time.Time) error {
 		// The same award again: accept again (idempotent).
 		m.send(env.Signer, h.contract.Accept)
 		return nil
+	}
+	if slices.ContainsFunc(bs.withdrawn, func(d []byte) bool { return bytes.Equal(d, env.Digest()) }) {
+		return refuse("award withdrawn")
+	}
+	if aw.AcceptBy != 0 && now.UnixNano() > aw.AcceptBy {
+		return refuse("award expired before it arrived")
 	}
 	if b := m.best[id]; b != nil && b.Epoch() >= aw.Epoch {
 		return refuse(fmt.Sprintf("epoch %d is not newer than %d", aw.Epoch, b.Epoch()))
@@ -200,11 +215,77 @@ func (m *Market) onAward(env *Signed, now time.Time) error {
 	c := &Contract{Award: *env, Accept: acc, info: info}
 	m.remember(c)
 	m.host(c, now)
+	m.hosted[id].lastQuery = now
 	m.send(env.Signer, acc)
+	// The contract goes to the ledger once the auctioneer confirms it
+	// (confirmHosted): an accept that arrives after the award timed out
+	// forms no contract.
+	return nil
+}
+
+// confirmFrom confirms the local copy under c when from may vouch for it:
+// its auctioneer, its requester or a guardian its request names (trackers
+// hold only contracts their auctioneer formed).
+func (m *Market) confirmFrom(from peer.ID, c *Contract, now time.Time) {
+	req := c.Info().Request
+	if from != c.Info().Auctioneer && from != req.Requester && !slices.Contains(req.Delegation.Guardians, from) {
+		return
+	}
+	m.confirmHosted(c, now)
+}
+
+// confirmHosted marks the copy under c confirmed: it records the contract
+// in the ledger and starts reporting.
+func (m *Market) confirmHosted(c *Contract, now time.Time) {
+	h := m.hosted[c.Instance()]
+	if h == nil || h.confirmed || h.fenced || !bytes.Equal(h.contract.Digest(), c.Digest()) {
+		return
+	}
+	h.confirmed = true
+	m.saveHosted(h)
 	if m.d.Contracts != nil {
 		if err := m.d.Contracts.RecordContract(m.ctx, c); err != nil {
 			m.log.Warn("market: recording contract failed", "err", err)
 		}
+	}
+	m.report(c.Instance(), h, now)
+}
+
+// onWithdraw stops the copy started under an award its auctioneer gave up
+// on before the accept reached it: no contract, nothing to bill.
+func (m *Market) onWithdraw(env *Signed, now time.Time) error {
+	w, err := OpenWithdraw(env)
+	if err != nil {
+		return err
+	}
+	used := false
+	if bs := m.bidding[string(w.AuctionID)]; bs != nil && bs.auctioneer == env.Signer && len(bs.withdrawn) < MaxAwards {
+		bs.withdrawn = append(bs.withdrawn, w.Award)
+		used = true
+	}
+	for id, h := range m.hosted {
+		if !bytes.Equal(h.contract.Award.Digest(), w.Award) || h.contract.Info().Auctioneer != env.Signer {
+			continue
+		}
+		if h.confirmed {
+			m.log.Warn("market: withdrawal of a confirmed contract ignored", "instance", id.Short(), "auctioneer", env.Signer)
+			return errIgnored
+		}
+		if h.fenced {
+			return nil
+		}
+		h.fenced = true
+		m.withdrawn.Add(1)
+		spec := h.spec
+		spec.State = StateDestroyed
+		m.applySpec(h, spec)
+		m.saveHosted(h)
+		m.log.Info("market: copy of a withdrawn award stopped", "instance", id.Short(), "epoch", h.contract.Epoch())
+		m.notify(Event{Kind: EventFenced, Hosted: m.hostedView(h)})
+		return nil
+	}
+	if !used {
+		return errIgnored
 	}
 	return nil
 }
@@ -219,7 +300,7 @@ func (m *Market) host(c *Contract, now time.Time) {
 		h = &hosted{}
 		m.hosted[req.Instance] = h
 	}
-	h.contract, h.req, h.reqEnv, h.fenced, h.sentOnce = c, req, info.Award.Request, false, false
+	h.contract, h.req, h.reqEnv, h.fenced, h.sentOnce, h.confirmed = c, req, info.Award.Request, false, false, false
 	m.applySpec(h, specOf(req, c.Epoch()))
 	m.saveHosted(h)
 	m.notify(Event{Kind: EventHosting, Hosted: m.hostedView(h)})
@@ -399,6 +480,19 @@ func (m *Market) report(id InstanceID, h *hosted, now time.Time) {
 			m.applySpec(h, h.spec) // the runner still has it: destroy again
 		}
 		return // a fenced copy reports nothing more and bills nothing
+	}
+	if !h.confirmed {
+		// Ask the auctioneer (or, when it is gone, the requester) for the
+		// outcome of the accept; report nothing until it is known.
+		if now.Sub(h.lastQuery) >= m.cfg.StatusInterval {
+			h.lastQuery = now
+			to := h.contract.Info().Auctioneer
+			if !m.alive(to) {
+				to = h.req.Requester
+			}
+			m.send(to, m.signer.Sign(KindContract, &ContractNotice{Contract: *h.contract}))
+		}
+		return
 	}
 	changed := !h.sentOnce || h.applied != h.sentApplied || rs.State != h.last.State || rs.Reason != h.last.Reason || rs.Result != h.last.Result || !maps.Equal(rs.Connection, h.last.Connection)
 	if !changed && now.Sub(h.lastSent) < m.cfg.StatusInterval {

@@ -59,6 +59,34 @@ type record struct {
 	// failedAt is when the last auction failed (re-placements of a lost
 	// host are retried every WaitRetry, not at every tick).
 	failedAt time.Time
+	// failures counts the auctions failed in a row (retries back off).
+	failures int
+	// pending is this node's award waiting for its accept; withdrawn are
+	// its awards that timed out (they never become contracts).
+	pending   *awardRef
+	withdrawn []awardRef
+}
+
+// awardRef names an award this node made as auctioneer.
+type awardRef struct {
+	// Award is the digest of the award envelope.
+	Award     []byte  `cbor:"1,keyasint"`
+	AuctionID []byte  `cbor:"2,keyasint"`
+	Provider  peer.ID `cbor:"3,keyasint"`
+	Epoch     uint64  `cbor:"4,keyasint"`
+}
+
+// maxWithdrawn bounds the withdrawn awards a record keeps.
+const maxWithdrawn = 16
+
+// withdrawnAward returns the withdrawn award with this digest, if any.
+func (rec *record) withdrawnAward(digest []byte) *awardRef {
+	for i := range rec.withdrawn {
+		if bytes.Equal(rec.withdrawn[i].Award, digest) {
+			return &rec.withdrawn[i]
+		}
+	}
+	return nil
 }
 
 // auctionRun is an auction this node runs, with what it sent.
@@ -198,7 +226,9 @@ func (m *Market) sendToGuardians(rec *record, env Signed, former []peer.ID) {
 	}
 }
 
-// startAuction announces rec's request and opens an auction for the next epoch.
+// startAuction announces rec's request and opens an auction for the epoch
+// after the last one awarded (an auction that awards nothing burns no
+// epoch; each award moves it on).
 func (m *Market) startAuction(rec *record, now time.Time, reason string) {
 	req := rec.req
 	epoch := rec.maxEpoch + 1
@@ -208,8 +238,6 @@ func (m *Market) startAuction(rec *record, now time.Time, reason string) {
 	if b := m.best[req.Instance]; b != nil && b.Epoch() >= epoch {
 		epoch = b.Epoch() + 1
 	}
-	rec.maxEpoch = epoch
-	m.saveRecord(rec)
 	c := req.Constraints
 	f := Filter{Labels: copyLabels(c.Labels), MaxPrice: c.MaxPrice, MaxRTT: c.MaxRTT}
 	if c.Node != "" {
@@ -294,6 +322,7 @@ func (m *Market) startAuction(rec *record, now time.Time, reason string) {
 func (m *Market) failAuction(rec *record, now time.Time, why string) {
 	rec.failed = why
 	rec.failedAt = now
+	rec.failures++
 	rec.auction = nil
 	if rec.req.WaitForCapacity && rec.waitSince.IsZero() {
 		rec.waitSince = now
@@ -302,14 +331,27 @@ func (m *Market) failAuction(rec *record, now time.Time, why string) {
 	m.notify(Event{Kind: EventUnplaced, Instance: m.view(rec), Reason: why})
 }
 
+// retryDelay is how long after a failed auction the next one may open:
+// WaitRetry, doubled for each further failure in a row, up to 4×.
+func (m *Market) retryDelay(rec *record) time.Duration {
+	return m.cfg.WaitRetry << min(max(rec.failures-1, 0), 2)
+}
+
 // apply carries out an auction's actions.
 func (m *Market) apply(run *auctionRun, acts []Action, now time.Time) {
 	for _, act := range acts {
 		switch {
+		case act.Expired != nil:
+			m.withdrawPending(run.rec, now)
 		case act.Award != nil:
-			aw := &Award{AuctionID: run.a.ID, Request: run.rec.env, Bid: act.Award.Env, Epoch: run.a.Ann.Epoch, Issued: now.UnixNano()}
+			aw := &Award{AuctionID: run.a.ID, Request: run.rec.env, Bid: act.Award.Env, Epoch: act.Epoch, Issued: now.UnixNano(),
+				AcceptBy: now.Add(m.cfg.Auction.AwardTimeout).UnixNano()}
 			run.award = m.signer.Sign(KindAward, aw)
 			run.info = &AwardInfo{Award: aw, Auctioneer: m.self, Request: run.rec.req, Bid: act.Award.Bid, Provider: act.Award.Bidder}
+			rec := run.rec
+			rec.maxEpoch = max(rec.maxEpoch, act.Epoch)
+			rec.pending = &awardRef{Award: run.award.Digest(), AuctionID: run.a.ID, Provider: act.Award.Bidder, Epoch: act.Epoch}
+			m.saveRecord(rec)
 			m.send(act.Award.Bidder, run.award)
 		case act.Failed:
 			m.finishAuction(run)
@@ -318,6 +360,28 @@ func (m *Market) apply(run *auctionRun, acts []Action, now time.Time) {
 			}
 		}
 	}
+}
+
+// withdrawPending gives up rec's pending award: it is kept as withdrawn
+// (anything that shows it accepted is answered with a withdrawal) and its
+// provider is told at once, so that a copy it started stops.
+func (m *Market) withdrawPending(rec *record, now time.Time) {
+	p := rec.pending
+	if p == nil {
+		return
+	}
+	rec.pending = nil
+	if len(rec.withdrawn) >= maxWithdrawn {
+		rec.withdrawn = slices.Delete(rec.withdrawn, 0, len(rec.withdrawn)-maxWithdrawn+1)
+	}
+	rec.withdrawn = append(rec.withdrawn, *p)
+	m.saveRecord(rec)
+	m.sendWithdraw(*p, now)
+	m.log.Debug("market: award withdrawn", "instance", rec.req.Instance.Short(), "epoch", p.Epoch, "provider", p.Provider)
+}
+
+func (m *Market) sendWithdraw(p awardRef, now time.Time) {
+	m.send(p.Provider, m.signer.Sign(KindWithdraw, &Withdraw{AuctionID: p.AuctionID, Award: p.Award, Epoch: p.Epoch, Issued: now.UnixNano()}))
 }
 
 func (m *Market) finishAuction(run *auctionRun) {
@@ -380,15 +444,30 @@ func (m *Market) onAccept(env *Signed, now time.Time) error {
 	}
 	run := m.auctions[string(acc.AuctionID)]
 	if run == nil {
-		return errIgnored
+		return m.lateAccept(env, acc, now)
 	}
 	if run.a.Phase != PhaseAwarding || run.a.Awarded().Bidder != env.Signer || !bytes.Equal(acc.Award, run.award.Digest()) {
-		return errIgnored // a late accept after the award moved on
+		return m.lateAccept(env, acc, now)
+	}
+	if acc.Issued > run.info.Award.AcceptBy {
+		return fmt.Errorf("%w: accept issued after the award's deadline", ErrReplay)
 	}
 	c := &Contract{Award: run.award, Accept: *env, info: run.info}
 	m.remember(c)
 	m.won(run, c, now)
 	return nil
+}
+
+// lateAccept answers an accept of an award that is not pending any more:
+// a withdrawn award's provider is told again that it holds no contract.
+func (m *Market) lateAccept(env *Signed, acc *Accept, now time.Time) error {
+	for _, rec := range m.records {
+		if w := rec.withdrawnAward(acc.Award); w != nil && w.Provider == env.Signer {
+			m.sendWithdraw(*w, now)
+			return nil
+		}
+	}
+	return errIgnored // a duplicate of an accept that formed the contract
 }
 
 // ownAuction returns the pending auction whose award c is (the contract may
@@ -410,6 +489,7 @@ func (m *Market) won(run *auctionRun, c *Contract, now time.Time) {
 	if rec.auction == run {
 		rec.auction = nil
 	}
+	rec.pending = nil
 	prev := rec.contract
 	m.adopt(rec, c, now)
 	if m.d.Contracts != nil {
@@ -417,18 +497,22 @@ func (m *Market) won(run *auctionRun, c *Contract, now time.Time) {
 			m.log.Warn("market: recording contract failed", "err", err)
 		}
 	}
-	// Tell the trackers and the previous host (fencing when it returns).
+	// Tell the provider (its confirmation: it reports and bills from
+	// now on), the trackers and the previous host (fencing when it returns).
 	notice := m.signer.Sign(KindContract, &ContractNotice{Contract: *c})
 	targets := slices.Clone(rec.req.Delegation.Guardians)
-	targets = append(targets, rec.req.Requester)
+	targets = append(targets, rec.req.Requester, c.Provider())
 	if prev != nil {
 		targets = append(targets, prev.Provider())
 	}
 	slices.Sort(targets)
 	for _, t := range slices.Compact(targets) {
-		if t != m.self && t != c.Provider() {
+		if t != m.self {
 			m.send(t, notice)
 		}
+	}
+	if c.Provider() == m.self {
+		m.confirmHosted(c, now)
 	}
 	m.log.Debug("market: contract formed", "instance", rec.req.Instance.Short(), "epoch", c.Epoch(), "host", c.Provider())
 }
@@ -447,11 +531,16 @@ func (m *Market) adopt(rec *record, c *Contract, now time.Time) bool {
 	rec.contract = c
 	rec.maxEpoch = max(rec.maxEpoch, c.Epoch())
 	rec.failed, rec.failedAt, rec.waitSince, rec.lostSince = "", time.Time{}, time.Time{}, time.Time{}
+	rec.failures = 0
 	if info := c.Info(); info.Request.Generation > rec.req.Generation {
 		rec.req, rec.env = info.Request, info.Award.Request
 	}
-	// A running auction of an older or equal epoch is moot now.
+	// A running auction of an older or equal epoch is moot now (its
+	// pending award, if any, is withdrawn).
 	if rec.auction != nil && rec.auction.a.Ann.Epoch <= c.Epoch() {
+		if rec.pending != nil && !bytes.Equal(rec.pending.Award, c.Award.Digest()) {
+			m.withdrawPending(rec, now)
+		}
 		m.finishAuction(rec.auction)
 		rec.auction = nil
 	}
@@ -483,6 +572,14 @@ func (m *Market) onContract(env *Signed, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	if env.Signer == c.Provider() && env.Signer != m.self {
+		return m.onOutcomeQuery(env.Signer, c, now)
+	}
+	if w := m.withdrawnByMe(c); w != nil {
+		m.sendWithdraw(*w, now)
+		return nil
+	}
+	m.confirmFrom(env.Signer, c, now)
 	m.fenceHosted(c, now)
 	if run := m.ownAuction(c); run != nil {
 		m.won(run, c, now)
@@ -492,12 +589,61 @@ func (m *Market) onContract(env *Signed, now time.Time) error {
 	return nil
 }
 
+// withdrawnByMe returns c's award if this node made it and withdrew it.
+func (m *Market) withdrawnByMe(c *Contract) *awardRef {
+	if c.Info().Auctioneer != m.self {
+		return nil
+	}
+	if rec := m.records[c.Instance()]; rec != nil {
+		return rec.withdrawnAward(c.Award.Digest())
+	}
+	return nil
+}
+
+// onOutcomeQuery answers a provider that asks (with a notice of its own
+// contract) whether its accept formed a contract: the auctioneer confirms
+// it or withdraws it; another tracker confirms only the contract it holds
+// (or fences a losing one), and leaves the rest to the auctioneer.
+func (m *Market) onOutcomeQuery(from peer.ID, c *Contract, now time.Time) error {
+	rec := m.records[c.Instance()]
+	switch {
+	case rec != nil && rec.contract != nil && bytes.Equal(rec.contract.Digest(), c.Digest()):
+		m.send(from, m.signer.Sign(KindContract, &ContractNotice{Contract: *c}))
+		return nil
+	case rec != nil && rec.contract != nil && Wins(rec.contract, c):
+		m.send(from, m.signer.Sign(KindContract, &ContractNotice{Contract: *rec.contract}))
+		return nil
+	case c.Info().Auctioneer != m.self:
+		return errIgnored
+	}
+	if w := m.withdrawnByMe(c); w != nil {
+		m.sendWithdraw(*w, now)
+		return nil
+	}
+	if run := m.ownAuction(c); run != nil {
+		m.won(run, c, now) // the accept was lost; its copy came in time
+		return nil
+	}
+	if rec := m.trackerFor(c); rec != nil && m.adopt(rec, c, now) {
+		// An award of this node that it has no trace of (it lost its
+		// memory): its accept came in time (the contract opened), so it
+		// stands.
+		m.send(from, m.signer.Sign(KindContract, &ContractNotice{Contract: *c}))
+		return nil
+	}
+	return errIgnored
+}
+
 func (m *Market) onStatus(env *Signed, now time.Time) error {
 	st, err := openStatus(env, m.openContract)
 	if err != nil {
 		return err
 	}
 	c := &st.Contract
+	if w := m.withdrawnByMe(c); w != nil {
+		m.sendWithdraw(*w, now)
+		return nil
+	}
 	m.fenceHosted(c, now)
 	rec := m.trackerFor(c)
 	if rec == nil {
@@ -554,7 +700,7 @@ func (m *Market) tickRecords(now time.Time) {
 			continue
 		}
 		if rec.contract == nil {
-			if rec.mine && rec.req.WaitForCapacity && rec.failed != "" && now.Sub(rec.waitSince) >= m.cfg.WaitRetry {
+			if rec.mine && rec.req.WaitForCapacity && rec.failed != "" && now.Sub(rec.failedAt) >= m.retryDelay(rec) {
 				rec.waitSince = now
 				m.startAuction(rec, now, "waiting for capacity")
 			}
@@ -574,8 +720,8 @@ func (m *Market) tickRecords(now time.Time) {
 		if rec.lostSince.IsZero() {
 			rec.lostSince = now
 		}
-		if d := now.Sub(rec.failedAt); !rec.failedAt.IsZero() && d >= 0 && d < m.cfg.WaitRetry {
-			continue // the last re-placement failed: retry at the WaitRetry pace
+		if d := now.Sub(rec.failedAt); !rec.failedAt.IsZero() && d >= 0 && d < m.retryDelay(rec) {
+			continue // the last re-placement failed: retry later, backing off
 		}
 		if ShouldReplace(m.self, rec.req, now.Sub(rec.lostSince), m.alive, now) {
 			m.startAuction(rec, now, "host lost")

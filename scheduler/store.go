@@ -108,9 +108,19 @@ type savedRecord struct {
 	Mine     bool      `cbor:"3,keyasint,omitempty"`
 	MaxEpoch uint64    `cbor:"4,keyasint,omitempty"`
 	Failed   string    `cbor:"5,keyasint,omitempty"`
+	// Pending is an award waiting for its accept (restored as withdrawn:
+	// the auction that would have taken the accept is gone); Withdrawn are
+	// awards that timed out.
+	Pending   *awardRef  `cbor:"6,keyasint,omitempty"`
+	Withdrawn []awardRef `cbor:"7,keyasint,omitempty"`
 }
 
-func (s *savedRecord) validate() error { return nil }
+func (s *savedRecord) validate() error {
+	if len(s.Withdrawn) > maxWithdrawn {
+		return fmt.Errorf("%w: %d withdrawn awards", ErrMalformed, len(s.Withdrawn))
+	}
+	return nil
+}
 
 // savedHosted is a hosted copy as stored ("h-" + instance ID).
 type savedHosted struct {
@@ -118,13 +128,16 @@ type savedHosted struct {
 	// Request is the latest generation applied (may be newer than the award's).
 	Request Signed `cbor:"2,keyasint"`
 	Fenced  bool   `cbor:"3,keyasint,omitempty"`
+	// Unconfirmed: the auctioneer has not confirmed the contract yet.
+	Unconfirmed bool `cbor:"4,keyasint,omitempty"`
 }
 
 func (m *Market) saveRecord(rec *record) {
 	if m.d.Store == nil {
 		return
 	}
-	s := savedRecord{Request: rec.env, Contract: rec.contract, Mine: rec.mine, MaxEpoch: rec.maxEpoch, Failed: rec.failed}
+	s := savedRecord{Request: rec.env, Contract: rec.contract, Mine: rec.mine, MaxEpoch: rec.maxEpoch, Failed: rec.failed,
+		Pending: rec.pending, Withdrawn: rec.withdrawn}
 	if err := m.d.Store.Put("r-"+string(rec.req.Instance), marshal(&s)); err != nil {
 		m.log.Warn("market: saving record failed", "err", err)
 	}
@@ -138,7 +151,7 @@ func (m *Market) saveHosted(h *hosted) {
 	if reqEnv.Kind == KindInvalid {
 		reqEnv = h.contract.Info().Award.Request
 	}
-	s := savedHosted{Contract: *h.contract, Request: reqEnv, Fenced: h.fenced}
+	s := savedHosted{Contract: *h.contract, Request: reqEnv, Fenced: h.fenced, Unconfirmed: !h.confirmed}
 	if err := m.d.Store.Put("h-"+string(h.req.Instance), marshal(&s)); err != nil {
 		m.log.Warn("market: saving hosted copy failed", "err", err)
 	}
@@ -203,7 +216,17 @@ func decodeRecord(id InstanceID, b []byte, self peer.ID) (*record, error) {
 	if req.Instance != id {
 		return nil, fmt.Errorf("%w: stored under another instance ID", ErrMalformed)
 	}
-	rec := &record{mine: s.Mine && req.Requester == self, req: req, env: s.Request, maxEpoch: s.MaxEpoch, failed: s.Failed}
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	rec := &record{mine: s.Mine && req.Requester == self, req: req, env: s.Request, maxEpoch: s.MaxEpoch, failed: s.Failed,
+		withdrawn: s.Withdrawn}
+	if s.Pending != nil {
+		if len(rec.withdrawn) >= maxWithdrawn {
+			rec.withdrawn = rec.withdrawn[1:]
+		}
+		rec.withdrawn = append(rec.withdrawn, *s.Pending)
+	}
 	if s.Contract != nil {
 		if err := OpenContract(s.Contract); err != nil {
 			return nil, err
@@ -233,7 +256,7 @@ func decodeHosted(id InstanceID, b []byte, self peer.ID) (*hosted, error) {
 		return nil, fmt.Errorf("%w: stored copy of another node or instance", ErrMalformed)
 	}
 	c := s.Contract
-	h := &hosted{contract: &c, req: req, reqEnv: s.Request, fenced: s.Fenced}
+	h := &hosted{contract: &c, req: req, reqEnv: s.Request, fenced: s.Fenced, confirmed: !s.Unconfirmed}
 	h.spec = specOf(req, c.Epoch())
 	if h.fenced {
 		h.spec.State = StateDestroyed

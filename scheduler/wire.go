@@ -37,10 +37,13 @@ const (
 	KindContract
 	// KindStatus: the host's signed status and connection parameters.
 	KindStatus
+	// KindWithdraw: the auctioneer's refusal of an accept that came after
+	// its award timed out (the award never became a contract).
+	KindWithdraw
 	kindMax
 )
 
-var kindNames = [...]string{"invalid", "request", "announce", "bid", "decline", "award", "accept", "contract", "status"}
+var kindNames = [...]string{"invalid", "request", "announce", "bid", "decline", "award", "accept", "contract", "status", "withdraw"}
 
 // String returns the kind's name.
 func (k Kind) String() string {
@@ -71,6 +74,10 @@ const (
 	MaxWindow = time.Minute
 	// AuctionIDLen is the length of an auction ID.
 	AuctionIDLen = 16
+	// MaxAwards bounds the awards of one auction: the k-th award (from 0)
+	// of an auction announced at epoch e is made at epoch e+k, so that a
+	// re-award never shares an epoch with an award that timed out.
+	MaxAwards = 64
 )
 
 var (
@@ -503,10 +510,14 @@ type Award struct {
 	Bid    Signed `cbor:"3,keyasint"`
 	Epoch  uint64 `cbor:"4,keyasint"`
 	Issued int64  `cbor:"5,keyasint"`
+	// AcceptBy is the end of the award's validity (Unix nanoseconds, the
+	// auctioneer's clock): an accept issued later forms no contract. Zero
+	// in awards made before it existed.
+	AcceptBy int64 `cbor:"6,keyasint,omitempty"`
 }
 
 func (a *Award) validate() error {
-	if len(a.AuctionID) != AuctionIDLen || a.Epoch == 0 || a.Issued <= 0 {
+	if len(a.AuctionID) != AuctionIDLen || a.Epoch == 0 || a.Issued <= 0 || (a.AcceptBy != 0 && a.AcceptBy < a.Issued) {
 		return fmt.Errorf("%w: award fields", ErrMalformed)
 	}
 	return nil
@@ -570,6 +581,34 @@ func OpenAccept(s *Signed) (*Accept, error) {
 	return &a, nil
 }
 
+// Withdraw is an auctioneer's signed answer to an accept (or to any sign of
+// one: a status, a contract notice) for an award it gave up on because it
+// timed out: that award is not a contract, and its provider must stop the
+// copy it started and bill nothing for it.
+type Withdraw struct {
+	AuctionID []byte `cbor:"1,keyasint"`
+	// Award is the digest of the award envelope withdrawn.
+	Award  []byte `cbor:"2,keyasint"`
+	Epoch  uint64 `cbor:"3,keyasint"`
+	Issued int64  `cbor:"4,keyasint"`
+}
+
+func (w *Withdraw) validate() error {
+	if len(w.AuctionID) != AuctionIDLen || len(w.Award) != sha256.Size || w.Epoch == 0 || w.Issued <= 0 {
+		return fmt.Errorf("%w: withdraw fields", ErrMalformed)
+	}
+	return nil
+}
+
+// OpenWithdraw verifies a withdrawal.
+func OpenWithdraw(s *Signed) (*Withdraw, error) {
+	var w Withdraw
+	if err := s.open(KindWithdraw, &w); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
 // Contract is an award and its acceptance: self-authenticating, so any node
 // can verify it and compare epochs (fencing). It goes into the ledger.
 type Contract struct {
@@ -597,6 +636,9 @@ func OpenContract(c *Contract) error {
 	}
 	if c.Accept.Signer != info.Provider || !bytes.Equal(acc.Award, c.Award.Digest()) || !bytes.Equal(acc.AuctionID, info.Award.AuctionID) {
 		return fmt.Errorf("%w: accept does not match award", ErrUnauthorized)
+	}
+	if info.Award.AcceptBy != 0 && acc.Issued > info.Award.AcceptBy {
+		return fmt.Errorf("%w: accepted after the award's deadline", ErrReplay)
 	}
 	c.info = info
 	return nil

@@ -56,6 +56,7 @@ type Network struct {
 	byID    map[peer.ID]*Node
 	latency map[[2]peer.ID]time.Duration
 	cut     map[[2]peer.ID]bool
+	delay   func(from, to peer.ID, data []byte) time.Duration
 
 	// Delivered and Lost count messages.
 	Delivered, Lost atomic.Uint64
@@ -240,6 +241,15 @@ func (n *Network) Latency(a, b peer.ID) time.Duration {
 	return n.opts.Latency
 }
 
+// SetDelay installs fn, which adds a delay to each message sent from now
+// on (a slow path for one kind of message, or one direction of a link);
+// nil removes it. fn runs on the sender's goroutine and must not block.
+func (n *Network) SetDelay(fn func(from, to peer.ID, data []byte) time.Duration) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.delay = fn
+}
+
 // Partition cuts every link between the two groups.
 func (n *Network) Partition(a, b []peer.ID) {
 	n.mu.Lock()
@@ -339,6 +349,12 @@ func (n *Network) deliver(from, to peer.ID, data []byte) {
 	}
 	dst := n.Node(to)
 	d := n.Latency(from, to)
+	n.mu.Lock()
+	extra := n.delay
+	n.mu.Unlock()
+	if extra != nil {
+		d += extra(from, to, data)
+	}
 	put := func() {
 		if !n.Reachable(from, to) {
 			n.Lost.Add(1)
