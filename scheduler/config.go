@@ -44,11 +44,19 @@ type Config struct {
 	// ignored until it decays (halved every PenaltyDecay). Defaults 20, 10s.
 	MaxPenalty   int
 	PenaltyDecay time.Duration
-	// SendQueue bounds the outbound queue (messages beyond it are dropped
-	// and counted). Default 4096. Senders is the number of sender goroutines.
-	// Default 4.
+	// SendQueue bounds the announcements waiting to be broadcast (beyond
+	// it they are dropped and counted). Default 4096.
 	SendQueue int
-	Senders   int
+	// PeerQueue bounds the direct messages waiting for one peer: each peer
+	// has its own queue and sender, so a slow or unreachable peer delays
+	// only what is sent to it. When it is full the oldest message is
+	// dropped (and counted). Default 256.
+	PeerQueue int
+	// SendTimeout bounds one direct message: dialing, opening the stream
+	// and writing (market messages are small: seconds, not the
+	// connection's keepalive). After a failed send, what waited for that
+	// peer meanwhile is dropped. Default 3s.
+	SendTimeout time.Duration
 	// HookTimeout bounds a veto hook call. Default 5s.
 	HookTimeout time.Duration
 	// History is how many finished auctions Auctions() keeps. Default 256.
@@ -70,7 +78,8 @@ func DefaultConfig() Config {
 		MaxPenalty:      20,
 		PenaltyDecay:    10 * time.Second,
 		SendQueue:       4096,
-		Senders:         4,
+		PeerQueue:       256,
+		SendTimeout:     3 * time.Second,
 		HookTimeout:     5 * time.Second,
 		History:         256,
 	}
@@ -82,7 +91,7 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if c.BidderSet < 0 || c.Tick <= 0 || c.MemberRefresh <= 0 || c.StatusInterval <= 0 || c.Grace < 0 || c.Guardians < 0 || c.Guardians > MaxGuardians ||
-		c.BidTTL <= 0 || c.GuardianRefresh <= 0 || c.WaitRetry <= 0 || c.MaxPenalty <= 0 || c.PenaltyDecay <= 0 || c.SendQueue <= 0 || c.Senders <= 0 ||
+		c.BidTTL <= 0 || c.GuardianRefresh <= 0 || c.WaitRetry <= 0 || c.MaxPenalty <= 0 || c.PenaltyDecay <= 0 || c.SendQueue <= 0 || c.PeerQueue <= 0 || c.SendTimeout <= 0 ||
 		c.HookTimeout <= 0 || c.History < 0 {
 		return fmt.Errorf("%w: market config out of range", ErrInvalidRequest)
 	}

@@ -45,8 +45,10 @@
 //
 // A Market's mutable state belongs to one goroutine (its state loop);
 // public methods send it closures and wait, so they are safe for concurrent
-// use. Outbound messages go through a bounded queue served by sender
-// goroutines, so a slow Transport never blocks the loop. Runner.Apply and
+// use. Outbound direct messages go through a bounded queue per peer, each
+// served by its own sender goroutine with a short deadline, and
+// announcements through their own: a slow Transport never blocks the loop,
+// and a slow or unreachable peer delays only what is sent to it. Runner.Apply and
 // VetoHook.Veto run in their own goroutines and report back to the loop.
 // Observers registered with Observe run on the loop and must not block.
 // Auction, Decide, Wins, ShouldStop, ShouldReplace, Guardians and BidderSet are pure and

@@ -47,6 +47,11 @@ type Stats struct {
 	// Withdrawn counts local copies stopped because their award was
 	// withdrawn (the accept came after it timed out).
 	Withdrawn uint64
+	// Delivered counts direct messages the transport took; SendFailed
+	// the direct sends that failed or timed out.
+	Delivered, SendFailed uint64
+	// Queued is the number of direct messages waiting now, over all peers.
+	Queued int
 }
 
 // Market is one node's market engine: requester, bidder, host and guardian
@@ -59,10 +64,15 @@ type Market struct {
 	d      Deps
 	log    *slog.Logger
 
-	eval   chan func()
-	kick   chan struct{}
-	out    chan outMsg
-	local  []Inbound
+	eval  chan func()
+	kick  chan struct{}
+	out   chan []byte // announcements, to the broadcaster
+	local []Inbound
+
+	// qmu guards queues: the direct messages waiting per peer, each
+	// drained by its own sender goroutine while it is not empty.
+	qmu    sync.Mutex
+	queues map[peer.ID]*peerQueue
 	cancel context.CancelFunc
 	ctx    context.Context
 	wg     sync.WaitGroup
@@ -71,6 +81,7 @@ type Market struct {
 	closed chan struct{}
 
 	sent, received, dropped, placements, fenced, withdrawn atomic.Uint64
+	delivered, sendFailed                                  atomic.Uint64
 
 	// State-loop-owned state below.
 	records     map[InstanceID]*record
@@ -90,10 +101,9 @@ type Market struct {
 	nextObs     int
 }
 
-type outMsg struct {
-	to        peer.ID
-	broadcast bool
-	data      []byte
+// peerQueue is the direct messages waiting for one peer.
+type peerQueue struct {
+	msgs [][]byte
 }
 
 // New creates a market for the node whose key is key.
@@ -122,7 +132,8 @@ func New(cfg Config, key crypto.PrivKey, d Deps) (*Market, error) {
 		log:     d.Log.With("peer", s.ID().String()),
 		eval:    make(chan func()),
 		kick:    make(chan struct{}, 1),
-		out:     make(chan outMsg, cfg.SendQueue),
+		out:     make(chan []byte, cfg.SendQueue),
+		queues:  map[peer.ID]*peerQueue{},
 		closed:  make(chan struct{}),
 		records: map[InstanceID]*record{}, auctions: map[string]*auctionRun{},
 		bidding: map[string]*bidState{}, seen: map[string]time.Time{},
@@ -148,10 +159,8 @@ func (m *Market) Start(ctx context.Context) error {
 		for _, h := range m.hosted {
 			m.applySpec(h, h.spec) // converge the runner to what the contracts say
 		}
-		for range m.cfg.Senders {
-			m.wg.Add(1)
-			go m.sender()
-		}
+		m.wg.Add(1)
+		go m.broadcaster()
 		m.wg.Add(1)
 		go m.loop()
 	})
@@ -176,26 +185,95 @@ func (m *Market) Close() error {
 // Stats returns the counters.
 func (m *Market) Stats() Stats {
 	return Stats{Sent: m.sent.Load(), Received: m.received.Load(), Dropped: m.dropped.Load(),
-		Placements: m.placements.Load(), Fenced: m.fenced.Load(), Withdrawn: m.withdrawn.Load()}
+		Placements: m.placements.Load(), Fenced: m.fenced.Load(), Withdrawn: m.withdrawn.Load(),
+		Delivered: m.delivered.Load(), SendFailed: m.sendFailed.Load(), Queued: m.queued()}
 }
 
-func (m *Market) sender() {
+func (m *Market) queued() int {
+	m.qmu.Lock()
+	defer m.qmu.Unlock()
+	n := 0
+	for _, q := range m.queues {
+		n += len(q.msgs)
+	}
+	return n
+}
+
+// broadcaster publishes the announcements, apart from direct messages.
+func (m *Market) broadcaster() {
 	defer m.wg.Done()
 	for {
 		select {
 		case <-m.ctx.Done():
 			return
-		case o := <-m.out:
-			var err error
-			if o.broadcast {
-				err = m.d.Transport.Broadcast(m.ctx, o.data)
-			} else {
-				err = m.d.Transport.Send(m.ctx, o.to, o.data)
-			}
+		case data := <-m.out:
+			ctx, cancel := context.WithTimeout(m.ctx, m.cfg.SendTimeout)
+			err := m.d.Transport.Broadcast(ctx, data)
+			cancel()
 			if err != nil && m.ctx.Err() == nil {
-				m.log.Debug("market: send failed", "to", o.to, "err", err)
+				m.log.Debug("market: broadcast failed", "err", err)
 			}
 		}
+	}
+}
+
+// enqueue adds data to to's queue, dropping the oldest message when it is
+// full, and starts the peer's sender when it was idle.
+func (m *Market) enqueue(to peer.ID, data []byte) {
+	m.qmu.Lock()
+	defer m.qmu.Unlock()
+	if m.ctx.Err() != nil {
+		m.dropped.Add(1)
+		return
+	}
+	q := m.queues[to]
+	if q != nil {
+		if len(q.msgs) >= m.cfg.PeerQueue {
+			q.msgs = q.msgs[1:]
+			m.dropped.Add(1)
+		}
+		q.msgs = append(q.msgs, data)
+		return
+	}
+	q = &peerQueue{msgs: [][]byte{data}}
+	m.queues[to] = q
+	m.wg.Add(1)
+	go m.peerSender(to, q)
+}
+
+// peerSender sends q's messages to one peer in order, each within
+// SendTimeout, and exits when the queue is empty. After a failed send,
+// what queued up meanwhile is dropped: it is stale by now, and the market
+// repeats what matters (statuses, outcome queries, re-auctions).
+func (m *Market) peerSender(to peer.ID, q *peerQueue) {
+	defer m.wg.Done()
+	for {
+		m.qmu.Lock()
+		if len(q.msgs) == 0 || m.ctx.Err() != nil {
+			m.dropped.Add(uint64(len(q.msgs)))
+			delete(m.queues, to)
+			m.qmu.Unlock()
+			return
+		}
+		data := q.msgs[0]
+		q.msgs = q.msgs[1:]
+		m.qmu.Unlock()
+		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.SendTimeout)
+		err := m.d.Transport.Send(ctx, to, data)
+		cancel()
+		if err == nil {
+			m.delivered.Add(1)
+			continue
+		}
+		if m.ctx.Err() != nil {
+			continue
+		}
+		m.sendFailed.Add(1)
+		m.qmu.Lock()
+		m.dropped.Add(uint64(len(q.msgs)))
+		q.msgs = nil
+		m.qmu.Unlock()
+		m.log.Debug("market: send failed", "to", to, "err", err)
 	}
 }
 
@@ -279,11 +357,7 @@ func (m *Market) send(to peer.ID, s Signed) {
 		m.local = append(m.local, Inbound{From: m.self, Data: data})
 		return
 	}
-	select {
-	case m.out <- outMsg{to: to, data: data}:
-	default:
-		m.dropped.Add(1)
-	}
+	m.enqueue(to, data)
 }
 
 func (m *Market) broadcast(s Signed) {
@@ -291,7 +365,7 @@ func (m *Market) broadcast(s Signed) {
 	m.sent.Add(1)
 	m.local = append(m.local, Inbound{From: m.self, Data: data})
 	select {
-	case m.out <- outMsg{broadcast: true, data: data}:
+	case m.out <- data:
 	default:
 		m.dropped.Add(1)
 	}

@@ -132,23 +132,36 @@ func (t *Transport) Broadcast(ctx context.Context, data []byte) error {
 	return t.topic.Publish(ctx, data)
 }
 
-// Send opens a stream to peer to and writes one framed message.
+// Send opens a stream to peer to and writes one framed message, within
+// ctx's deadline and at most StreamTimeout: the dial, the stream's opening
+// and the write all end at that deadline (the stream is reset then, so a
+// peer that stopped reading, or a connection that died without a word,
+// holds the caller no longer than the deadline — not until the
+// connection's keepalive gives up).
 func (t *Transport) Send(ctx context.Context, to peer.ID, data []byte) error {
 	if len(data) > scheduler.MaxMessageBytes {
 		return ErrFrame
 	}
 	ctx, cancel := context.WithTimeout(ctx, StreamTimeout)
 	defer cancel()
+	deadline, _ := ctx.Deadline()
+	ctx = network.WithDialPeerTimeout(ctx, time.Until(deadline))
+	ctx = network.WithAllowLimitedConn(ctx, "market")
 	s, err := t.host.NewStream(ctx, to, t.proto)
 	if err != nil {
 		return fmt.Errorf("market: stream to %s: %w", to, err)
 	}
-	_ = s.SetDeadline(time.Now().Add(StreamTimeout))
+	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
+	defer stop()
+	_ = s.SetDeadline(deadline)
 	if err := writeFrame(s, data); err != nil {
 		_ = s.Reset()
 		return fmt.Errorf("market: send to %s: %w", to, err)
 	}
-	return s.Close()
+	if err := s.Close(); err != nil {
+		return fmt.Errorf("market: send to %s: %w", to, err)
+	}
+	return nil
 }
 
 // Inbound yields what other peers sent.

@@ -9,6 +9,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/weftgrid/weft/p2p/p2ptest"
@@ -135,4 +136,52 @@ func FuzzValidateAnnouncement(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSendToPeerThatNeverReads: a peer that accepts market streams and
+// never reads them holds a sender no longer than its context's deadline,
+// and messages to a healthy peer go through meanwhile.
+func TestSendToPeerThatNeverReads(t *testing.T) {
+	c := p2ptest.NewCluster(t, 3)
+	c.WaitConverged(t, 20*time.Second)
+	a, stuck, b := c.Nodes[0], c.Nodes[1], c.Nodes[2]
+	ctx := context.Background()
+	ta, err := New(ctx, a, p2ptest.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ta.Close()
+	tb, err := New(ctx, b, p2ptest.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tb.Close()
+	held := make(chan network.Stream, 64)
+	stuck.Host().SetStreamHandler(stuck.ProtocolPrefix()+Protocol, func(s network.Stream) { held <- s })
+	defer func() {
+		close(held)
+		for s := range held {
+			_ = s.Reset()
+		}
+	}()
+	done := make(chan error, 1)
+	go func() {
+		var last error
+		for range 32 {
+			sctx, cancel := context.WithTimeout(ctx, time.Second)
+			last = ta.Send(sctx, stuck.ID(), bytes.Repeat([]byte{1}, scheduler.MaxMessageBytes))
+			cancel()
+		}
+		done <- last
+	}()
+	msg := []byte("to a healthy peer")
+	if err := ta.Send(ctx, b.ID(), msg); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, tb, a.ID(), msg)
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("sends to a peer that never reads did not end with their contexts")
+	}
 }

@@ -106,8 +106,10 @@ type Node struct {
 	labels map[string]string
 	inbox  chan scheduler.Inbound
 	up     atomic.Bool
-	cfg    scheduler.Config
-	deps   scheduler.Deps
+	// hole: direct messages to the node hang until the sender gives up.
+	hole atomic.Bool
+	cfg  scheduler.Config
+	deps scheduler.Deps
 	// Store is the node's store (nil unless NodeOptions.Persist).
 	Store *MemStore
 }
@@ -339,11 +341,17 @@ func (node *Node) Up() {
 	node.net.membershipChanged()
 }
 
+// BlackHole makes the node a black hole (on) or heals it (off): it stays a
+// member (its membership still looks alive, as a peer whose connection
+// died without a word does), but a direct message sent to it hangs until
+// the sender's context ends, and announcements never reach it.
+func (node *Node) BlackHole(on bool) { node.hole.Store(on) }
+
 // IsUp reports whether the node is on the network.
 func (node *Node) IsUp() bool { return node.up.Load() }
 
 func (n *Network) deliver(from, to peer.ID, data []byte) {
-	if !n.Reachable(from, to) {
+	if dst := n.Node(to); !n.Reachable(from, to) || dst.hole.Load() {
 		n.Lost.Add(1)
 		return
 	}
@@ -395,6 +403,11 @@ func (t *transport) Send(ctx context.Context, to peer.ID, data []byte) error {
 	node := (*Node)(t)
 	if !node.up.Load() {
 		return fmt.Errorf("simnet: %s is down", node.ID)
+	}
+	if dst := node.net.Node(to); dst != nil && dst.hole.Load() && node.net.Reachable(node.ID, to) {
+		node.net.Lost.Add(1)
+		<-ctx.Done()
+		return ctx.Err()
 	}
 	node.net.deliver(node.ID, to, data)
 	return nil
