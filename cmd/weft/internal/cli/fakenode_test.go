@@ -135,7 +135,7 @@ func newFakeNode(t *testing.T) *fakeNode {
 		local(w, id)
 	})
 	mux.HandleFunc("POST /v1/requests", func(w http.ResponseWriter, r *http.Request) {
-		var in requestBody
+		var in api.Request
 		_ = json.NewDecoder(r.Body).Decode(&in)
 		f.mu.Lock()
 		f.instances[in.Name] = &fakeInstance{name: in.Name, recipe: in.RecipeCID, requested: time.Now()}
@@ -157,7 +157,7 @@ func newFakeNode(t *testing.T) *fakeNode {
 	})
 	mux.HandleFunc("GET /v1/instances/{name}", func(w http.ResponseWriter, r *http.Request) { f.instance(w, r.PathValue("name")) })
 	mux.HandleFunc("POST /v1/jobs", func(w http.ResponseWriter, r *http.Request) {
-		var in requestBody
+		var in api.Request
 		_ = json.NewDecoder(r.Body).Decode(&in)
 		f.mu.Lock()
 		f.instances["job-1"] = &fakeInstance{name: "job-1", recipe: in.RecipeCID, batch: true, requested: time.Now()}

@@ -15,16 +15,6 @@ import (
 
 func init() { register(42, newJobCmd) }
 
-// jobJSON is a batch job as the API returns it.
-type jobJSON struct {
-	ID      string `json:"id"`
-	Node    string `json:"node"`
-	State   string `json:"state"`
-	Result  string `json:"result"`
-	Reason  string `json:"reason"`
-	Retries int    `json:"retries"`
-}
-
 func newJobCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "job",
@@ -52,7 +42,7 @@ non-zero, with the reason). With --json it prints an object with id, state
 			if err != nil {
 				return err
 			}
-			body := requestBody{Type: typ, SLA: sla}
+			body := api.Request{Type: typ, SLA: sla}
 			if body.Params, err = parseKV("param", params); err != nil {
 				return err
 			}
@@ -63,14 +53,14 @@ non-zero, with the reason). With --json it prints an object with id, state
 			if err := c.Post(ctx, "/v1/jobs", body, &raw); err != nil {
 				return fmt.Errorf("job run: %w", err)
 			}
-			var j jobJSON
+			var j api.Job
 			if err := remarshal(raw, &j); err != nil {
 				return err
 			}
 			if wait {
 				raw, err = waitJob(ctx, g, c, j.ID, timeout)
 				if raw != nil {
-					j = jobJSON{}
+					j = api.Job{}
 					_ = remarshal(raw, &j)
 				}
 				if err != nil {
@@ -114,7 +104,7 @@ non-zero, with the reason). With --json it prints an object with id, state
 			if g.JSON {
 				return g.PrintJSON(raw)
 			}
-			var j jobJSON
+			var j api.Job
 			if err := remarshal(raw, &j); err != nil {
 				return err
 			}
@@ -166,7 +156,7 @@ non-zero, with the reason). With --json it prints an object with id, state
 	return cmd
 }
 
-func printJob(g *Globals, j jobJSON) {
+func printJob(g *Globals, j api.Job) {
 	fmt.Fprintf(g.Out(), "job %s: %s", j.ID, j.State)
 	if j.Node != "" {
 		fmt.Fprintf(g.Out(), " on %s", j.Node)
@@ -199,7 +189,7 @@ func waitJob(parent context.Context, g *Globals, c *api.Client, id string, timeo
 			}
 			return nil, err
 		}
-		var j jobJSON
+		var j api.Job
 		_ = remarshal(raw, &j)
 		switch {
 		case j.State == "done" && j.Result != "":

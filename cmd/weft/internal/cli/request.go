@@ -44,17 +44,6 @@ type instanceJSON struct {
 	Mine             bool   `json:"mine"`
 }
 
-// requestBody is the body of POST /v1/requests and /v1/jobs.
-type requestBody struct {
-	Name       string            `json:"name,omitempty"`
-	RecipeCID  string            `json:"recipe_cid,omitempty"`
-	RecipeTOML string            `json:"recipe_toml,omitempty"`
-	Type       string            `json:"type,omitempty"`
-	Params     map[string]string `json:"params,omitempty"`
-	SLA        []string          `json:"sla,omitempty"`
-	State      string            `json:"state,omitempty"`
-}
-
 // parseKV parses repeated k=v flags.
 func parseKV(flag string, kvs []string) (map[string]string, error) {
 	if len(kvs) == 0 {
@@ -74,7 +63,7 @@ func parseKV(flag string, kvs []string) (map[string]string, error) {
 // recipeArg fills body from --recipe: a file is parsed and its params
 // validated here, then published on the local node (POST /v1/recipes) so
 // that the request names it by CID; anything else must be a CID.
-func recipeArg(ctx context.Context, c *api.Client, arg string, body *requestBody) error {
+func recipeArg(ctx context.Context, c *api.Client, arg string, body *api.Request) error {
 	if arg == "" {
 		return errors.New("--recipe is required: a recipe file (.toml) or the CID of a published recipe")
 	}
@@ -151,7 +140,7 @@ connection, epoch, ...`,
 			if err != nil {
 				return err
 			}
-			body := requestBody{Name: args[0], Type: typ, SLA: sla, State: state}
+			body := api.Request{Name: args[0], Type: typ, SLA: sla, State: state}
 			if body.Params, err = parseKV("param", params); err != nil {
 				return err
 			}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"testing/synctest"
 
+	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/recipes/examples"
 )
 
@@ -23,7 +24,7 @@ func TestJobRunWithAServiceTypeNamesThatType(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := json.Marshal(RequestJSON{Name: "stats", RecipeTOML: string(toml), Type: "server", Params: map[string]string{"text": "x"}})
+		b, _ := json.Marshal(api.Request{Name: "stats", RecipeTOML: string(toml), Type: "server", Params: map[string]string{"text": "x"}})
 		w := httptest.NewRecorder()
 		d.handleJobRun(w, httptest.NewRequest(http.MethodPost, "/v1/jobs", bytes.NewReader(b)))
 		if w.Code != http.StatusBadRequest {

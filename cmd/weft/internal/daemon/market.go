@@ -2,15 +2,11 @@ package daemon
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"net/http"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +17,7 @@ import (
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/dashboard"
+	"github.com/weftgrid/weft/cmd/weft/internal/jobs"
 	"github.com/weftgrid/weft/recipes"
 	"github.com/weftgrid/weft/scheduler"
 	"github.com/weftgrid/weft/scheduler/schedp2p"
@@ -32,90 +29,13 @@ type marketState struct {
 	market        *scheduler.Market
 	marketRunner  *partitionRunner
 	marketContent marketContent
-	// marketJobs maps a finished job's name to its result CID: a job's
-	// instance is destroyed (its partition freed) once this node holds the
-	// result, and the job keeps showing it.
-	marketJobs sync.Map
-	// marketJobNames are the jobs run through POST /v1/jobs (only those are
-	// released when done; a batch type requested with weft request stays).
-	marketJobNames sync.Map
-	// marketJobRuns maps an explicitly named job to what it last ran
-	// (jobName of its recipe, type and params): only a run of the same
-	// job may be answered with the finished one's result.
-	marketJobRuns sync.Map
-	// marketJobStore keeps marketJobNames and marketJobs across restarts
-	// (nil in tests that start no market).
-	marketJobStore *scheduler.DirStore
+	// jobs are the batch jobs run through POST /v1/jobs.
+	jobs *jobs.Jobs
 }
 
 // MarketDir is where the market keeps its requests and hosted contracts
 // across restarts, inside the data directory.
 const MarketDir = "market"
-
-// MarketJobsDir is where the node keeps the jobs run through POST /v1/jobs
-// (one file per job, holding its result CID once this node holds the
-// result) across restarts, inside the data directory.
-const MarketJobsDir = "market-jobs"
-
-// jobKey is a job's file name in MarketJobsDir (a job name may start with
-// a dot, which the store refuses).
-func jobKey(name string) string { return "j-" + name }
-
-// jobRecord is a job's file in MarketJobsDir.
-type jobRecord struct {
-	// Result is the result CID once this node holds the result.
-	Result string `json:"result,omitempty"`
-	// Run is what an explicitly named job last ran (see marketJobRuns).
-	Run string `json:"run,omitempty"`
-}
-
-// loadMarketJobs opens MarketJobsDir and loads the jobs it holds.
-func (d *Daemon) loadMarketJobs() error {
-	js, err := scheduler.NewDirStore(filepath.Join(d.cfg.Node.DataDir, MarketJobsDir))
-	if err != nil {
-		return fmt.Errorf("market: jobs dir: %w", err)
-	}
-	saved, err := js.Load()
-	if err != nil {
-		return fmt.Errorf("market: jobs dir: %w", err)
-	}
-	for k, b := range saved {
-		name, ok := strings.CutPrefix(k, "j-")
-		if !ok {
-			continue
-		}
-		var rec jobRecord
-		if err := json.Unmarshal(b, &rec); err != nil {
-			rec = jobRecord{Result: string(b)} // a bare result CID
-		}
-		d.marketJobNames.Store(name, true)
-		if rec.Result != "" {
-			d.marketJobs.Store(name, rec.Result)
-		}
-		if rec.Run != "" {
-			d.marketJobRuns.Store(name, rec.Run)
-		}
-	}
-	d.marketJobStore = js
-	return nil
-}
-
-// saveJob records a job (its result, once held, and for a named job what
-// it last ran) in MarketJobsDir.
-func (d *Daemon) saveJob(name, result string) error {
-	if d.marketJobStore == nil {
-		return nil
-	}
-	rec := jobRecord{Result: result}
-	if run, ok := d.marketJobRuns.Load(name); ok {
-		rec.Run = run.(string)
-	}
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	return d.marketJobStore.Put(jobKey(name), b)
-}
 
 // marketConfig turns [market] (and [node] labels, [ledger] credit_limit)
 // into the engine's config.
@@ -184,9 +104,6 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 		return fmt.Errorf("market: state dir: %w", err)
 	}
 	deps.Store = store
-	if err := d.loadMarketJobs(); err != nil {
-		return err
-	}
 	d.awaitMembership(ctx, storeDir)
 	if d.cfg.Market.VetoHook != "" {
 		veto, _, _, _, _ := d.cfg.Market.Durations()
@@ -196,6 +113,9 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if d.jobs, err = jobs.Open(filepath.Join(d.cfg.Node.DataDir, jobs.Dir), m, log); err != nil {
+		return err
+	}
 	if err := m.Start(ctx); err != nil {
 		return err
 	}
@@ -203,7 +123,7 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 	d.setLedgerMarket(m)
 	d.onClose(m.Close)
 	pre := newMarketPrefetch(content.fetch)
-	pre.jobDone = func(v scheduler.InstanceView) { d.releaseJob(ctx, v) }
+	pre.jobDone = func(v scheduler.InstanceView) { d.jobs.Release(ctx, v) }
 	fctx, fcancel := context.WithCancel(ctx)
 	var bg sync.WaitGroup
 	bg.Add(3)
@@ -265,25 +185,6 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 	return nil
 }
 
-// RequestJSON is the body of POST /v1/requests and POST /v1/jobs.
-type RequestJSON struct {
-	// Name of the instance (jobs: derived from the recipe and params when empty).
-	Name string `json:"name"`
-	// RecipeCID names a recipe in the local store or on the grid; or
-	// RecipeTOML carries the recipe itself (it is stored locally first).
-	RecipeCID  string `json:"recipe_cid,omitempty"`
-	RecipeTOML string `json:"recipe_toml,omitempty"`
-	// Type is the software type ("" = the recipe's default).
-	Type   string            `json:"type,omitempty"`
-	Params map[string]string `json:"params,omitempty"`
-	// SLA are key=value constraints (see scheduler.ApplySLA).
-	SLA []string `json:"sla,omitempty"`
-	// State is started (default), stopped or destroyed.
-	State string `json:"state,omitempty"`
-	// MaxRetries re-places a failed batch job (jobs only; default [market] max_retries).
-	MaxRetries *int `json:"max_retries,omitempty"`
-}
-
 // requestError is an error with its HTTP status.
 type requestError struct {
 	status int
@@ -299,7 +200,7 @@ func badRequest(format string, args ...any) error {
 
 // resolveRecipe stores an inline recipe or finds one by CID (fetching it
 // from the grid), and returns it with its CID.
-func (d *Daemon) resolveRecipe(ctx context.Context, in *RequestJSON) (*recipes.Recipe, string, error) {
+func (d *Daemon) resolveRecipe(ctx context.Context, in *api.Request) (*recipes.Recipe, string, error) {
 	if in.RecipeTOML != "" {
 		rc, err := recipes.Parse("recipe.toml", []byte(in.RecipeTOML))
 		if err != nil {
@@ -330,7 +231,7 @@ func (d *Daemon) resolveRecipe(ctx context.Context, in *RequestJSON) (*recipes.R
 // buildSpec turns a request body into a market spec: the recipe resolved,
 // params validated against its schema, resources from the software type,
 // constraints parsed.
-func (d *Daemon) buildSpec(ctx context.Context, in *RequestJSON, batch bool) (scheduler.RequestSpec, error) {
+func (d *Daemon) buildSpec(ctx context.Context, in *api.Request, batch bool) (scheduler.RequestSpec, error) {
 	var spec scheduler.RequestSpec
 	state, err := scheduler.ParseState(in.State)
 	if err != nil {
@@ -387,7 +288,7 @@ func writeMarketError(w http.ResponseWriter, err error) {
 }
 
 func (d *Daemon) handleRequest(w http.ResponseWriter, r *http.Request) {
-	var in RequestJSON
+	var in api.Request
 	if err := api.DecodeJSON(r, &in); err != nil {
 		api.WriteError(w, http.StatusBadRequest, err)
 		return
@@ -418,70 +319,8 @@ func (d *Daemon) handleInstance(w http.ResponseWriter, r *http.Request) {
 	api.WriteJSON(w, http.StatusOK, v)
 }
 
-// JobJSON is a batch job (POST /v1/jobs, GET /v1/jobs/{id}).
-type JobJSON struct {
-	ID         string               `json:"id"`
-	InstanceID scheduler.InstanceID `json:"instance_id"`
-	Node       string               `json:"node"`
-	// State is pending, waiting, done or failed.
-	State   string    `json:"state"`
-	Result  string    `json:"result"`
-	Reason  string    `json:"reason,omitempty"`
-	Retries int       `json:"retries"`
-	Recipe  string    `json:"recipe_cid"`
-	Updated time.Time `json:"updated_at"`
-}
-
-// releaseJob records a finished job's result and destroys its instance,
-// freeing the host's partition (the result stays in the content stores).
-func (d *Daemon) releaseJob(ctx context.Context, v scheduler.InstanceView) {
-	if _, ok := d.marketJobNames.Load(v.Name); !ok {
-		return
-	}
-	if cur, err := d.market.Instance(v.Name); err == nil && cur.Generation != v.Generation {
-		return // the job was asked again since (another run): not this result's to release
-	}
-	d.marketJobs.Store(v.Name, v.Result)
-	if err := d.saveJob(v.Name, v.Result); err != nil {
-		d.log.Warn("market: recording a finished job", "job", v.Name, "err", err)
-	}
-	spec := scheduler.RequestSpec{Name: v.Name, RecipeCID: v.RecipeCID, SoftwareType: v.SoftwareType, Resources: v.Resources,
-		State: scheduler.StateDestroyed, Batch: true}
-	if _, err := d.market.Request(ctx, spec); err != nil && ctx.Err() == nil {
-		d.log.Warn("market: releasing a finished job", "job", v.Name, "err", err)
-	}
-}
-
-func (d *Daemon) jobOf(v scheduler.InstanceView) JobJSON {
-	st := v.State.String()
-	if v.State == scheduler.StateStarted || v.State == scheduler.StateStopped {
-		st = "running"
-	}
-	if v.Node != "" && v.StatusGeneration < v.Generation && v.State != scheduler.StateDestroyed {
-		// The host's status is the earlier run's: its done or failed is
-		// not this run's outcome (scheduler.Reached).
-		st, v.Result, v.Reason = "running", "", "the host is applying the new run"
-	}
-	if r, ok := d.marketJobs.Load(v.Name); ok && v.RequestedState == scheduler.StateDestroyed {
-		st, v.Result, v.Reason = scheduler.StateDone.String(), r.(string), ""
-	}
-	return JobJSON{ID: v.Name, InstanceID: v.InstanceID, Node: v.Node, State: st, Result: v.Result, Reason: v.Reason,
-		Retries: v.Retries, Recipe: v.RecipeCID, Updated: v.UpdatedAt}
-}
-
-// jobName derives a job's name from what it runs, so that running the
-// same job twice is idempotent.
-func jobName(recipeCID, typ string, params map[string]string) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00", recipeCID, typ)
-	for _, k := range slices.Sorted(maps.Keys(params)) {
-		fmt.Fprintf(h, "%s=%s\x00", k, params[k])
-	}
-	return "job-" + hex.EncodeToString(h.Sum(nil))[:16]
-}
-
 func (d *Daemon) handleJobRun(w http.ResponseWriter, r *http.Request) {
-	var in RequestJSON
+	var in api.Request
 	if err := api.DecodeJSON(r, &in); err != nil {
 		api.WriteError(w, http.StatusBadRequest, err)
 		return
@@ -503,47 +342,18 @@ func (d *Daemon) handleJobRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !named {
-		spec.Name = jobName(spec.RecipeCID, spec.SoftwareType, spec.Params)
+		spec.Name = jobs.Name(spec.RecipeCID, spec.SoftwareType, spec.Params)
 	}
 	spec.MaxRetries = d.cfg.Market.MaxRetries
 	if in.MaxRetries != nil {
 		spec.MaxRetries = *in.MaxRetries
 	}
-	fingerprint := jobName(spec.RecipeCID, spec.SoftwareType, spec.Params)
-	same := !named
-	if named {
-		last, ok := d.marketJobRuns.Load(spec.Name)
-		same = ok && last.(string) == fingerprint
-	}
-	if prev, err := d.market.Instance(spec.Name); err == nil && same {
-		if j := d.jobOf(prev); j.State == "done" && j.Result != "" {
-			api.WriteJSON(w, http.StatusOK, j) // same job, already done
-			return
-		}
-	}
-	if _, known := d.marketJobNames.Load(spec.Name); !known || named {
-		// Recorded before the request (with, for a named job, what it
-		// runs now), so that a restart does not forget to release it
-		// once done, nor which run its result belongs to.
-		if err := scheduler.ValidateName(spec.Name); err != nil {
-			writeMarketError(w, err)
-			return
-		}
-		if named {
-			d.marketJobRuns.Store(spec.Name, fingerprint)
-		}
-		if err := d.saveJob(spec.Name, ""); err != nil {
-			writeMarketError(w, fmt.Errorf("market: recording job %s: %w", spec.Name, err))
-			return
-		}
-		d.marketJobNames.Store(spec.Name, true)
-	}
-	v, err := d.market.Request(r.Context(), spec)
+	j, err := d.jobs.Run(r.Context(), spec, named)
 	if err != nil {
 		writeMarketError(w, err)
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, d.jobOf(v))
+	api.WriteJSON(w, http.StatusOK, j)
 }
 
 func (d *Daemon) handleJob(w http.ResponseWriter, r *http.Request) {
@@ -552,19 +362,11 @@ func (d *Daemon) handleJob(w http.ResponseWriter, r *http.Request) {
 		writeMarketError(w, fmt.Errorf("%w: job %s", scheduler.ErrNotFound, r.PathValue("id")))
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, d.jobOf(v))
-}
-
-// JobResultJSON is the body of POST /v1/jobs/result: fetch the result tree
-// CID (from the grid when not local) and write its files into Out (an
-// absolute path on this machine).
-type JobResultJSON struct {
-	CID string `json:"cid"`
-	Out string `json:"out"`
+	api.WriteJSON(w, http.StatusOK, d.jobs.View(v))
 }
 
 func (d *Daemon) handleJobResult(w http.ResponseWriter, r *http.Request) {
-	var in JobResultJSON
+	var in api.JobResult
 	if err := api.DecodeJSON(r, &in); err != nil {
 		api.WriteError(w, http.StatusBadRequest, err)
 		return

@@ -11,7 +11,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/config"
+	"github.com/weftgrid/weft/cmd/weft/internal/jobs"
 	"github.com/weftgrid/weft/recipes/store"
 	"github.com/weftgrid/weft/scheduler/simnet"
 )
@@ -35,26 +37,26 @@ func TestNamedJobRunWithOtherParamsIsNotTheFinishedOne(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		d := simnetDaemon(t, 3, 2)
 
-		run := func(month string) JobJSON {
+		run := func(month string) api.Job {
 			t.Helper()
-			b, _ := json.Marshal(RequestJSON{Name: "report", RecipeTOML: namedJobRecipe, Params: map[string]string{"month": month}})
+			b, _ := json.Marshal(api.Request{Name: "report", RecipeTOML: namedJobRecipe, Params: map[string]string{"month": month}})
 			w := httptest.NewRecorder()
 			d.handleJobRun(w, httptest.NewRequest(http.MethodPost, "/v1/jobs", bytes.NewReader(b)))
 			if w.Code != http.StatusOK {
 				t.Fatalf("run %s: %d %s", month, w.Code, w.Body)
 			}
-			var j JobJSON
+			var j api.Job
 			if err := json.Unmarshal(w.Body.Bytes(), &j); err != nil {
 				t.Fatal(err)
 			}
 			return j
 		}
-		show := func() JobJSON {
+		show := func() api.Job {
 			v, err := d.market.Instance("report")
 			if err != nil {
 				t.Fatal(err)
 			}
-			return d.jobOf(v)
+			return d.jobs.View(v)
 		}
 		run("jan")
 		for deadline := time.Now().Add(30 * time.Second); show().State != "done"; time.Sleep(10 * time.Millisecond) {
@@ -99,5 +101,8 @@ func simnetDaemon(t *testing.T, seed uint64, n int) *Daemon {
 	t.Cleanup(func() { st.Close() })
 	d := &Daemon{cfg: config.Default(), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	d.market, d.marketContent = nodes[0].Market, marketContent{st: st}
+	if d.jobs, err = jobs.Open("", d.market, d.log); err != nil {
+		t.Fatal(err)
+	}
 	return d
 }

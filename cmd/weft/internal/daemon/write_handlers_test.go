@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/config"
 	"github.com/weftgrid/weft/ledger"
 	"github.com/weftgrid/weft/recipes"
@@ -113,7 +114,7 @@ func TestJobRunRefusesAStateOtherThanStarted(t *testing.T) {
 		d := simnetDaemon(t, 5, 2)
 
 		post := func(state string) int {
-			b, _ := json.Marshal(RequestJSON{Name: "report", RecipeTOML: namedJobRecipe, Params: map[string]string{"month": "jan"}, State: state})
+			b, _ := json.Marshal(api.Request{Name: "report", RecipeTOML: namedJobRecipe, Params: map[string]string{"month": "jan"}, State: state})
 			w := httptest.NewRecorder()
 			d.handleJobRun(w, httptest.NewRequest(http.MethodPost, "/v1/jobs", bytes.NewReader(b)))
 			return w.Code

@@ -1,0 +1,47 @@
+package api
+
+import "time"
+
+// The request and answer bodies of the local HTTP API, declared once for
+// the node (which serves them) and its clients (the CLI, the dashboard).
+
+// Request is the body of POST /v1/requests and POST /v1/jobs.
+type Request struct {
+	// Name of the instance (jobs: derived from the recipe and params when empty).
+	Name string `json:"name,omitempty"`
+	// RecipeCID names a recipe in the local store or on the grid; or
+	// RecipeTOML carries the recipe itself (it is stored locally first).
+	RecipeCID  string `json:"recipe_cid,omitempty"`
+	RecipeTOML string `json:"recipe_toml,omitempty"`
+	// Type is the software type ("" = the recipe's default).
+	Type   string            `json:"type,omitempty"`
+	Params map[string]string `json:"params,omitempty"`
+	// SLA are key=value constraints (see scheduler.ApplySLA).
+	SLA []string `json:"sla,omitempty"`
+	// State is started (default), stopped or destroyed.
+	State string `json:"state,omitempty"`
+	// MaxRetries re-places a failed batch job (jobs only; default [market] max_retries).
+	MaxRetries *int `json:"max_retries,omitempty"`
+}
+
+// Job is a batch job (POST /v1/jobs, GET /v1/jobs/{id}).
+type Job struct {
+	ID         string `json:"id"`
+	InstanceID string `json:"instance_id"`
+	Node       string `json:"node"`
+	// State is pending, waiting, running, done or failed.
+	State   string    `json:"state"`
+	Result  string    `json:"result"`
+	Reason  string    `json:"reason,omitempty"`
+	Retries int       `json:"retries"`
+	Recipe  string    `json:"recipe_cid"`
+	Updated time.Time `json:"updated_at"`
+}
+
+// JobResult is the body of POST /v1/jobs/result: fetch the result tree
+// CID (from the grid when not local) and write its files into Out (an
+// absolute path on the node's machine).
+type JobResult struct {
+	CID string `json:"cid"`
+	Out string `json:"out"`
+}
