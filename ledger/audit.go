@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -42,6 +43,9 @@ const (
 	CodeBadGrant         = "bad_grant"         // grant by an author not allowed to grant
 	CodeBadCheckpoint    = "bad_checkpoint"    // checkpoint that is not a root or undercounts
 	CodeRootMismatch     = "root_mismatch"     // export root ≠ root of its entries
+	CodeNotEnded         = "not_ended"         // receipt entered (or answered) before its period ended, beyond the clock-skew bound
+	CodeAfterEnd         = "after_end"         // receipt for a slice that began after the contract's span ended (stopped, destroyed, failed)
+	CodeBadEnd           = "bad_end"           // end entry by neither party, or for an unknown contract
 )
 
 // Disputed is a receipt the requester refused.
@@ -79,15 +83,42 @@ type Report struct {
 	Disputed []Disputed `json:"disputed"`
 	// Equivocations lists groups of CIDs sharing an author and seq.
 	Equivocations [][]string `json:"equivocations"`
-	// Acked is the number of acknowledged receipts; AckedAmount their sum.
+	// Acked is the number of acknowledged receipts; AckedAmount their sum
+	// in pico-credits.
 	Acked       int    `json:"acked"`
 	AckedAmount uint64 `json:"acked_amount"`
+	// Unbilled is the number of unbilled slices: slices of an agreed
+	// contract's billable span (its start to the earliest of its end, the
+	// start of a newer epoch, or now) that ended more than Grace before
+	// AsOf and have no receipt by its provider. UnbilledContracts breaks it
+	// down per contract.
+	Unbilled          int64      `json:"unbilled"`
+	UnbilledContracts []Unbilled `json:"unbilled_contracts"`
+	// Late is the number of receipts entered more than Grace after their
+	// period ended (billed, but late).
+	Late int `json:"late"`
+	// UnauthorizedGrants lists the grants whose author is not an allowed
+	// granter: they count in no balance.
+	UnauthorizedGrants []string `json:"unauthorized_grants"`
+	// AsOf is the time unbilled slices were counted at (AuditOptions.Now).
+	AsOf time.Time `json:"as_of,omitzero"`
+	// GraceNanos is the grace used (BillingGrace unless overridden).
+	GraceNanos int64 `json:"grace_ns"`
 }
 
 // AuditOptions tune an audit.
 type AuditOptions struct {
-	// Granters, when not empty, are the only authors allowed to write grants.
+	// Granters are the only authors whose grants count (Grants); others'
+	// grants are listed in Report.UnauthorizedGrants. Empty: none count.
 	Granters []peer.ID
+	// Now is the time unbilled slices are counted at (the CLI passes the
+	// current time; an audit of an export file, the newest entry's time).
+	// Zero: no unbilled count.
+	Now time.Time
+	// Grace overrides BillingGrace (tests). Zero: BillingGrace.
+	Grace time.Duration
+	// MaxSkew overrides MaxClockSkew (tests). Zero: MaxClockSkew.
+	MaxSkew time.Duration
 	// ContractCheck, when set and the set has none, is the contract check
 	// (Set.SetContractCheck) of an audit of an export.
 	ContractCheck func(Contract) error
@@ -109,12 +140,20 @@ func Audit(s *Set, opt AuditOptions, extra ...Problem) Report {
 	if opt.ContractCheck != nil && s.check == nil {
 		s.SetContractCheck(opt.ContractCheck)
 	}
-	r := Report{Entries: s.Len(), Receipts: s.Receipts(), Contracts: len(s.contracts), Authors: len(s.authors), Root: s.RootHex()}
+	if opt.Grace == 0 {
+		opt.Grace = BillingGrace
+	}
+	if opt.MaxSkew == 0 {
+		opt.MaxSkew = MaxClockSkew
+	}
+	r := Report{Entries: s.Len(), Receipts: s.Receipts(), Contracts: len(s.contracts), Authors: len(s.authors), Root: s.RootHex(),
+		AsOf: opt.Now, GraceNanos: int64(opt.Grace)}
 	r.Problems = append(r.Problems, extra...)
 	granters := map[peer.ID]bool{}
 	for _, g := range opt.Granters {
 		granters[g] = true
 	}
+	badContract := map[cid.Cid]bool{}
 	for _, a := range s.Authors() {
 		l := s.authors[a]
 		for seq, es := range l.bySeq {
@@ -148,7 +187,11 @@ func Audit(s *Set, opt AuditOptions, extra ...Problem) Report {
 		}
 	}
 	for _, e := range s.contracts {
-		r.Problems = append(r.Problems, contractProblems(s, e)...)
+		ps := contractProblems(s, e)
+		if len(ps) > 0 {
+			badContract[e.id] = true
+		}
+		r.Problems = append(r.Problems, ps...)
 	}
 	for _, inst := range s.Instances() {
 		r.Problems = append(r.Problems, instanceProblems(s, inst)...)
@@ -157,6 +200,10 @@ func Audit(s *Set, opt AuditOptions, extra ...Problem) Report {
 		switch v := e.Value().(type) {
 		case Receipt:
 			r.Problems = append(r.Problems, receiptProblems(s, e, v)...)
+			r.Problems = append(r.Problems, timeProblems(s, e, v, opt.Now, opt.MaxSkew)...)
+			if _, known := s.contracts[v.Contract]; known && isLate(e, v, opt.Grace) {
+				r.Late++
+			}
 			// Only the contract's requester answers a receipt (as in
 			// statements and balances); anyone else's ack or dispute is a
 			// bad_ack and leaves the receipt unconfirmed.
@@ -185,12 +232,15 @@ func Audit(s *Set, opt AuditOptions, extra ...Problem) Report {
 			r.Checkpoints++
 			r.Problems = append(r.Problems, checkpointProblems(e, v)...)
 		case Grant:
-			if len(granters) > 0 && !granters[e.Author] {
-				r.Problems = append(r.Problems, problem(e, CodeBadGrant, "author is not a granter of this grid"))
-			}
-			if _, err := pubKeyOf(v.To); err != nil {
+			if !granters[e.Author] {
+				// Anyone may sign a grant; it simply counts nowhere. Not a
+				// problem: a stranger must not be able to fail every audit.
+				r.UnauthorizedGrants = append(r.UnauthorizedGrants, e.id.String())
+			} else if _, err := pubKeyOf(v.To); err != nil {
 				r.Problems = append(r.Problems, problem(e, CodeBadGrant, "grant to %q: not an Ed25519 peer ID", v.To))
 			}
+		case End:
+			r.Problems = append(r.Problems, endProblems(s, e, v)...)
 		}
 	}
 	sort.Slice(r.Problems, func(i, j int) bool {
@@ -203,7 +253,12 @@ func Audit(s *Set, opt AuditOptions, extra ...Problem) Report {
 		}
 		return a.Problem < b.Problem
 	})
+	r.Unbilled, r.UnbilledContracts = unbilled(s, opt.Now, opt.Grace, badContract)
 	sort.Strings(r.Unconfirmed)
+	sort.Strings(r.UnauthorizedGrants)
+	if r.UnauthorizedGrants == nil {
+		r.UnauthorizedGrants = []string{}
+	}
 	sort.Slice(r.Disputed, func(i, j int) bool { return r.Disputed[i].Dispute < r.Disputed[j].Dispute })
 	if r.Problems == nil {
 		r.Problems = []Problem{}
@@ -224,8 +279,21 @@ func Audit(s *Set, opt AuditOptions, extra ...Problem) Report {
 func contractProblems(s *Set, e *Entry) []Problem {
 	c := e.Value().(Contract)
 	var out []Problem
-	if e.Author != c.Requester && e.Author != c.Provider {
-		out = append(out, problem(e, CodeBadContract, "author is neither requester nor provider"))
+	switch {
+	case e.Author == c.Requester || e.Author == c.Provider:
+	case c.Auctioneer != "" && e.Author == c.Auctioneer:
+		// A guardian's award under the requester's signed delegation: valid
+		// only when its evidence proves the delegation (Set.ContractErr
+		// checks the award's signer is Auctioneer and that the request
+		// names it as a guardian).
+		if s.check == nil {
+			out = append(out, problem(e, CodeBadContract, "written by the auctioneer %s, and no evidence check to verify its delegation", c.Auctioneer))
+		}
+	default:
+		out = append(out, problem(e, CodeBadContract, "author is neither requester, provider nor the delegated auctioneer"))
+	}
+	if c.StartNanos <= 0 {
+		out = append(out, problem(e, CodeBadContract, "start %d ns is not positive", c.StartNanos))
 	}
 	if _, err := pubKeyOf(c.Requester); err != nil {
 		out = append(out, problem(e, CodeBadContract, "requester is not an Ed25519 peer ID"))
@@ -331,6 +399,53 @@ func receiptProblems(s *Set, e *Entry, r Receipt) []Problem {
 	return out
 }
 
+// timeProblems checks a receipt's period against time: its slice must have
+// ended (within skew) by the receipt's entry time, by the time its
+// requester answered it, and by now (when given); and it must not begin
+// after its contract's span ended (a stop, destruction or failure).
+func timeProblems(s *Set, e *Entry, r Receipt, now time.Time, skew time.Duration) []Problem {
+	ce, ok := s.contracts[r.Contract]
+	if !ok {
+		return nil // reported by receiptProblems
+	}
+	c := ce.Value().(Contract)
+	var out []Problem
+	notEnded := func(at int64) bool { return at < r.ToNanos-int64(skew) }
+	switch {
+	case notEnded(e.TimeNanos):
+		out = append(out, problem(e, CodeNotEnded, "entered at %d, %s before its period ends at %d", e.TimeNanos, time.Duration(r.ToNanos-e.TimeNanos), r.ToNanos))
+	case !now.IsZero() && notEnded(now.UnixNano()):
+		out = append(out, problem(e, CodeNotEnded, "period ends at %d, %s after the audit's time", r.ToNanos, time.Duration(r.ToNanos-now.UnixNano())))
+	default:
+		for _, a := range append(append([]*Entry(nil), s.acks[e.id]...), s.disputes[e.id]...) {
+			if a.Author == c.Requester && notEnded(a.TimeNanos) {
+				out = append(out, problem(e, CodeNotEnded, "answered by the requester at %d, before its period ends at %d", a.TimeNanos, r.ToNanos))
+				break
+			}
+		}
+	}
+	if ee := endOf(s, ce); ee != nil {
+		end := ee.Value().(End)
+		if r.FromNanos >= end.AtNanos {
+			out = append(out, problem(e, CodeAfterEnd, "period begins at %d, after the contract's span ended at %d (%s, end %s)", r.FromNanos, end.AtNanos, end.State, ee.id))
+		}
+	}
+	return out
+}
+
+// endProblems checks an End: for a known contract, by one of its parties.
+func endProblems(s *Set, e *Entry, v End) []Problem {
+	ce, ok := s.contracts[v.Contract]
+	if !ok {
+		return []Problem{problem(e, CodeBadEnd, "contract %s not in the ledger", v.Contract)}
+	}
+	c := ce.Value().(Contract)
+	if e.Author != c.Requester && e.Author != c.Provider {
+		return []Problem{problem(e, CodeBadEnd, "author is neither the contract's requester nor its provider")}
+	}
+	return nil
+}
+
 // ackProblems checks an ack (amount != nil) or a dispute against its receipt.
 func ackProblems(s *Set, e *Entry, rc cid.Cid, amount *uint64) []Problem {
 	re, ok := s.entries[rc]
@@ -356,17 +471,23 @@ func ackProblems(s *Set, e *Entry, rc cid.Cid, amount *uint64) []Problem {
 	return out
 }
 
-// CheckReceipt is the requester's check of a receipt before acknowledging
-// it: the same rules as the audit (contract known, author is the provider,
-// consistent epoch and period, within caps, amount exact, no overlap with
-// another receipt of the instance, epoch not superseded). It returns nil or
-// an error whose text is the dispute reason.
-func CheckReceipt(s *Set, e *Entry) error {
+// CheckReceipt is CheckReceiptAt at the current time.
+func CheckReceipt(s *Set, e *Entry) error { return CheckReceiptAt(s, e, time.Now()) }
+
+// CheckReceiptAt is the requester's check of a receipt before acknowledging
+// it at time now: the same rules as the audit (contract known, author is
+// the provider, consistent epoch and period, within caps, amount exact, no
+// overlap with another receipt of the instance, epoch not superseded, its
+// period ended — within MaxClockSkew — both by its entry time and by now,
+// and not begun after the contract's span ended). It returns nil or an
+// error whose text is the dispute reason.
+func CheckReceiptAt(s *Set, e *Entry, now time.Time) error {
 	r, ok := e.Value().(Receipt)
 	if !ok {
 		return fmt.Errorf("%w: not a receipt", ErrInvalid)
 	}
 	ps := receiptProblems(s, e, r)
+	ps = append(ps, timeProblems(s, e, r, now, MaxClockSkew)...)
 	if ce, ok := s.contracts[r.Contract]; ok {
 		for _, p := range instanceProblems(s, ce.Value().(Contract).InstanceID) {
 			if p.CID == e.id.String() && p.Code == CodeOverlap {

@@ -364,7 +364,7 @@ func (b *Biller) decide(re *Entry) (body any, ok bool) {
 		}
 		provider = ce.Value().(Contract).Provider
 		ok = true
-		err = CheckReceipt(s, re)
+		err = CheckReceiptAt(s, re, b.l.cfg.Now())
 		if err == nil {
 			err = overlapsAcked(s, re, r, me)
 		}

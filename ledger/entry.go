@@ -154,6 +154,8 @@ func KindOf(body any) (Kind, error) {
 		return KindGrant, nil
 	case Checkpoint, *Checkpoint:
 		return KindCheckpoint, nil
+	case End, *End:
+		return KindEnd, nil
 	}
 	return 0, fmt.Errorf("%w: %T is not an entry body", ErrMalformed, body)
 }
@@ -186,6 +188,12 @@ func (e *Entry) DecodeBody() (any, error) {
 	case KindCheckpoint:
 		var v Checkpoint
 		err = unmarshalCanonical(e.Body, &v)
+		return v, err
+	case KindEnd:
+		var v End
+		if err = unmarshalCanonical(e.Body, &v); err == nil {
+			err = v.validate()
+		}
 		return v, err
 	}
 	return nil, fmt.Errorf("%w: unknown kind %d", ErrMalformed, e.Kind)

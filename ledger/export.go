@@ -206,11 +206,17 @@ func readLine(br *bufio.Reader, max int) (line []byte, tooLong bool, err error) 
 }
 
 // AuditExport audits an export file offline: every record verified, the
-// ledger rules checked, the root recomputed.
+// ledger rules checked, the root recomputed. Unbilled slices are counted as
+// of opt.Now or, when it is zero, as of the newest entry's time (the moment
+// the export was taken, near enough: an export of a live grid ends with the
+// entries its node had written by then).
 func AuditExport(r io.Reader, opt AuditOptions) (Report, error) {
 	s, _, problems, err := ReadExport(r)
 	if err != nil {
 		return Report{}, err
+	}
+	if opt.Now.IsZero() {
+		opt.Now = s.Newest()
 	}
 	return Audit(s, opt, problems...), nil
 }

@@ -10,6 +10,8 @@ func FuzzDecodeEntry(f *testing.F) {
 	for _, e := range pool(f) {
 		f.Add(e.Bytes())
 	}
+	m := newMarket(f, 3)
+	f.Add(m.rw.next(f, End{Contract: m.ce.CID(), AtNanos: m.c.StartNanos + 1, State: EndFailed, Reason: "exit status 1"}).Bytes())
 	f.Add([]byte{0x80})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := Decode(b)

@@ -39,6 +39,9 @@ type logWriter struct {
 	seq  uint64
 	prev cid.Cid
 	now  time.Time
+	// clock, when set, is shared by writers: each entry is written after
+	// the latest entry of any of them.
+	clock *time.Time
 }
 
 func newLogWriter(s *Signer, t0 time.Time) *logWriter { return &logWriter{s: s, now: t0} }
@@ -47,6 +50,16 @@ func (w *logWriter) next(tb testing.TB, body any) *Entry {
 	tb.Helper()
 	w.seq++
 	w.now = w.now.Add(time.Millisecond)
+	if r, ok := body.(Receipt); ok && w.now.UnixNano() < r.ToNanos {
+		// A receipt is written once its period has ended.
+		w.now = time.Unix(0, r.ToNanos).Add(time.Millisecond)
+	}
+	if w.clock != nil {
+		if w.clock.After(w.now) {
+			w.now = *w.clock
+		}
+		*w.clock = w.now
+	}
 	e, err := NewEntry(w.seq, w.prev, w.now, body)
 	if err != nil {
 		tb.Fatal(err)
@@ -73,6 +86,8 @@ type market struct {
 func newMarket(tb testing.TB, seed byte) *market {
 	m := &market{req: deterministicSigner(tb, seed), prov: deterministicSigner(tb, seed+1), slice: time.Minute}
 	m.rw, m.pw = newLogWriter(m.req, t0), newLogWriter(m.prov, t0)
+	clock := t0
+	m.rw.clock, m.pw.clock = &clock, &clock
 	m.c = Contract{InstanceID: "inst-" + string(rune('a'+seed%26)), Request: "web", Requester: m.req.ID(), Provider: m.prov.ID(), Epoch: 1,
 		Price: Price{CPU: 1000, Mem: 3600, Net: 10}, Caps: Usage{CPUMicros: 60_000, MemPeakBytes: 1 << 30},
 		SliceNanos: int64(m.slice), StartNanos: t0.UnixNano()}

@@ -37,7 +37,9 @@ type Config struct {
 	// Workers is how many goroutines verify signatures in parallel during
 	// ingest. Default: GOMAXPROCS.
 	Workers int
-	// Granters, when not empty, are the only authors whose grants count.
+	// Granters are the only authors whose grants count in balances (a
+	// private grid's founders and the granters its grid file names, or a
+	// public node's configured granters). Empty: no grant counts.
 	Granters []peer.ID
 	// ContractCheck, when set, verifies that a contract was agreed by its
 	// parties (the market's signed award and acceptance in Evidence):
@@ -535,12 +537,17 @@ func (l *Ledger) Heads() []Head {
 	return l.set.Heads()
 }
 
-// Audit audits the whole ledger.
+// Audit audits the whole ledger, counting unbilled slices as of the
+// ledger's clock.
 func (l *Ledger) Audit() Report {
+	now := l.cfg.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return Audit(l.set, AuditOptions{Granters: l.cfg.Granters})
+	return Audit(l.set, AuditOptions{Granters: l.cfg.Granters, Now: now})
 }
+
+// Granters returns the authors whose grants count.
+func (l *Ledger) Granters() []peer.ID { return append([]peer.ID(nil), l.cfg.Granters...) }
 
 // Prove returns an inclusion proof for the entry c.
 func (l *Ledger) Prove(c cid.Cid) (*InclusionProof, error) {

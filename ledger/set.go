@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -33,6 +34,7 @@ type Set struct {
 	acks      map[cid.Cid][]*Entry // receipt CID -> ack entries
 	disputes  map[cid.Cid][]*Entry // receipt CID -> dispute entries
 	grants    []*Entry
+	ends      map[cid.Cid][]*Entry // contract CID -> end entries
 	nReceipts int
 	nChecks   int // checkpoint entries
 
@@ -67,6 +69,7 @@ func NewSet() *Set {
 		receipts:   map[cid.Cid][]*Entry{},
 		acks:       map[cid.Cid][]*Entry{},
 		disputes:   map[cid.Cid][]*Entry{},
+		ends:       map[cid.Cid][]*Entry{},
 	}
 }
 
@@ -143,7 +146,21 @@ func (s *Set) index(e *Entry) {
 		s.grants = append(s.grants, e)
 	case Checkpoint:
 		s.nChecks++
+	case End:
+		s.ends[v.Contract] = append(s.ends[v.Contract], e)
 	}
+}
+
+// Newest returns the latest entry time in s (zero when empty).
+func (s *Set) Newest() time.Time {
+	var t int64
+	for _, e := range s.entries {
+		t = max(t, e.TimeNanos)
+	}
+	if t == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, t).UTC()
 }
 
 // Merge adds every entry of o to s (o is not modified).

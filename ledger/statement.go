@@ -177,8 +177,9 @@ type Balance struct {
 	PendingSpent  uint64 `json:"pending_spent"`
 }
 
-// BalanceOf computes p's balance. granters, when not empty, limits which
-// authors' grants count.
+// BalanceOf computes p's balance. Only grants whose author is among
+// granters count (none when granters is empty): on a public grid anyone can
+// sign a grant, and a grant must not mint credit the grid did not agree to.
 func BalanceOf(s *Set, p peer.ID, granters []peer.ID) Balance {
 	b := Balance{Peer: p.String()}
 	for cc, ce := range s.contracts {
@@ -214,7 +215,7 @@ func BalanceOf(s *Set, p peer.ID, granters []peer.ID) Balance {
 		allowed[g] = true
 	}
 	for _, e := range s.grants {
-		if len(allowed) > 0 && !allowed[e.Author] {
+		if !allowed[e.Author] {
 			continue
 		}
 		if g := e.Value().(Grant); g.To == p {

@@ -27,6 +27,9 @@ const (
 	KindGrant Kind = 5
 	// KindCheckpoint records the root an author saw (body Checkpoint).
 	KindCheckpoint Kind = 6
+	// KindEnd ends a contract's billable span: the instance was stopped,
+	// destroyed or failed for good (body End).
+	KindEnd Kind = 7
 )
 
 // String returns the kind's lower-case name.
@@ -44,13 +47,15 @@ func (k Kind) String() string {
 		return "grant"
 	case KindCheckpoint:
 		return "checkpoint"
+	case KindEnd:
+		return "end"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
 // ParseKind is the inverse of Kind.String.
 func ParseKind(s string) (Kind, error) {
-	for k := KindContract; k <= KindCheckpoint; k++ {
+	for k := KindContract; k <= KindEnd; k++ {
 		if k.String() == s {
 			return k, nil
 		}
@@ -58,7 +63,7 @@ func ParseKind(s string) (Kind, error) {
 	return 0, fmt.Errorf("%w: unknown kind %q", ErrMalformed, s)
 }
 
-func (k Kind) valid() bool { return k >= KindContract && k <= KindCheckpoint }
+func (k Kind) valid() bool { return k >= KindContract && k <= KindEnd }
 
 // Usage is what an instance consumed during one slice (or, in a contract's
 // Caps, the most it may consume in one full slice). Integers only, so that
@@ -181,7 +186,8 @@ func (p Price) Estimate(caps Usage) uint64 { return Amount(p, caps) }
 
 // Contract is an award accepted by a provider: who runs which instance for
 // whom, at what price, under which epoch. Its entry's CID is the contract ID
-// that receipts reference. The author must be the requester or the provider.
+// that receipts reference. The author must be the requester, the provider,
+// or the Auctioneer (a guardian acting under the requester's delegation).
 type Contract struct {
 	// InstanceID is the instance this contract runs (stable across epochs).
 	InstanceID string `cbor:"1,keyasint" json:"instance_id"`
@@ -209,6 +215,12 @@ type Contract struct {
 	// Evidence optionally carries the market's signed award and acceptance
 	// (opaque to the ledger), so anyone can check the contract was agreed.
 	Evidence []byte `cbor:"12,keyasint,omitempty" json:"evidence,omitempty"`
+	// Auctioneer is the signer of the award when it is not the requester: a
+	// guardian that re-placed the instance under the requester's signed
+	// delegation (in the request inside Evidence). It may write the
+	// contract; the evidence check verifies the delegation. Empty when the
+	// requester awarded (so such contracts encode as before).
+	Auctioneer peer.ID `cbor:"13,keyasint,omitempty" json:"auctioneer,omitempty"`
 }
 
 // SliceLength is c.SliceNanos as a duration.
@@ -285,4 +297,52 @@ type Checkpoint struct {
 	Root []byte `cbor:"1,keyasint" json:"root"`
 	// Entries is the number of entries under Root.
 	Entries uint64 `cbor:"2,keyasint" json:"entries"`
+}
+
+// End states: what ended a contract's billable span.
+const (
+	// EndStopped: the requester asked for the instance to be stopped.
+	EndStopped = "stopped"
+	// EndDestroyed: the requester asked for the instance to be destroyed.
+	EndDestroyed = "destroyed"
+	// EndFailed: the instance failed for good on its provider (a batch job
+	// past its retries, a service past its restart budget).
+	EndFailed = "failed"
+	// EndDone: a batch job completed.
+	EndDone = "done"
+)
+
+// MaxEndReason bounds End.Reason, in bytes.
+const MaxEndReason = 1024
+
+// End ends the billable span of a contract: no slice that begins at or
+// after AtNanos may be billed (the slice containing AtNanos is the last,
+// partial one). The contract's requester (it stopped or destroyed the
+// instance) or its provider (the instance stopped, failed or completed
+// there) writes it; the earliest End of either party counts.
+type End struct {
+	// Contract is the CID of the contract entry (any record of the agreement).
+	Contract cid.Cid `cbor:"1,keyasint" json:"contract"`
+	// AtNanos is when the span ended, Unix nanoseconds.
+	AtNanos int64 `cbor:"2,keyasint" json:"at_ns"`
+	// State is EndStopped, EndDestroyed, EndFailed or EndDone.
+	State string `cbor:"3,keyasint" json:"state"`
+	// Reason says why, in a few lines (the exit status, the last log
+	// lines, the failing promise); at most MaxEndReason bytes.
+	Reason string `cbor:"4,keyasint,omitempty" json:"reason,omitempty"`
+}
+
+func (e End) validate() error {
+	switch e.State {
+	case EndStopped, EndDestroyed, EndFailed, EndDone:
+	default:
+		return fmt.Errorf("%w: end state %q", ErrMalformed, e.State)
+	}
+	if len(e.Reason) > MaxEndReason {
+		return fmt.Errorf("%w: end reason of %d bytes", ErrTooLarge, len(e.Reason))
+	}
+	if !e.Contract.Defined() || e.AtNanos <= 0 {
+		return fmt.Errorf("%w: end fields", ErrMalformed)
+	}
+	return nil
 }
