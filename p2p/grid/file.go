@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -46,13 +47,22 @@ type File struct {
 	PSK []byte
 	// Founder is the peer ID whose key signs member lists.
 	Founder peer.ID
+	// Granters are the peers, besides the founder, whose ledger grants
+	// count on this grid (the founder names them; optional).
+	Granters []peer.ID
+	// Slice is the grid's billing slice length (optional; 0: the nodes'
+	// [ledger] slice). Every node of the grid bills in slices of this
+	// length and agrees no contract with another.
+	Slice time.Duration
 }
 
 type fileTOML struct {
-	Name    string `toml:"name"`
-	ID      string `toml:"id"`
-	Founder string `toml:"founder"`
-	PSK     string `toml:"psk"`
+	Name     string   `toml:"name"`
+	ID       string   `toml:"id"`
+	Founder  string   `toml:"founder"`
+	PSK      string   `toml:"psk"`
+	Granters []string `toml:"granters,omitempty"`
+	Slice    string   `toml:"slice,omitempty"`
 }
 
 // New creates a grid named name founded by founder, with a fresh key.
@@ -94,6 +104,14 @@ func (f File) Validate() error {
 	if pk.Type() != crypto.Ed25519 {
 		return fmt.Errorf("%w: founder key is not Ed25519", ErrBadFile)
 	}
+	for _, g := range f.Granters {
+		if pk, err := g.ExtractPublicKey(); err != nil || pk.Type() != crypto.Ed25519 {
+			return fmt.Errorf("%w: granter %s: not an Ed25519 peer ID", ErrBadFile, g)
+		}
+	}
+	if f.Slice != 0 && (f.Slice < 100*time.Millisecond || f.Slice > 24*time.Hour) {
+		return fmt.Errorf("%w: slice %s outside [100ms, 24h]", ErrBadFile, f.Slice)
+	}
 	return nil
 }
 
@@ -102,7 +120,14 @@ func (f File) Encode() []byte {
 	var b bytes.Buffer
 	b.WriteString("# weft grid file. Keep it secret: it holds the grid's private-network key.\n")
 	b.WriteString("# Members start their node with: weft node --grid THIS_FILE\n")
-	_ = toml.NewEncoder(&b).Encode(fileTOML{Name: f.Name, ID: f.ID, Founder: f.Founder.String(), PSK: hex.EncodeToString(f.PSK)})
+	t := fileTOML{Name: f.Name, ID: f.ID, Founder: f.Founder.String(), PSK: hex.EncodeToString(f.PSK)}
+	for _, g := range f.Granters {
+		t.Granters = append(t.Granters, g.String())
+	}
+	if f.Slice != 0 {
+		t.Slice = f.Slice.String()
+	}
+	_ = toml.NewEncoder(&b).Encode(t)
 	return b.Bytes()
 }
 
@@ -128,6 +153,18 @@ func Parse(b []byte) (File, error) {
 		return File{}, fmt.Errorf("%w: founder: %w", ErrBadFile, err)
 	}
 	f := File{Name: t.Name, ID: strings.ToLower(t.ID), PSK: psk, Founder: founder}
+	for _, g := range t.Granters {
+		p, err := peer.Decode(g)
+		if err != nil {
+			return File{}, fmt.Errorf("%w: granter: %w", ErrBadFile, err)
+		}
+		f.Granters = append(f.Granters, p)
+	}
+	if t.Slice != "" {
+		if f.Slice, err = time.ParseDuration(t.Slice); err != nil {
+			return File{}, fmt.Errorf("%w: slice: %w", ErrBadFile, err)
+		}
+	}
 	return f, f.Validate()
 }
 

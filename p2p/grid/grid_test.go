@@ -3,7 +3,9 @@ package grid
 import (
 	"crypto/rand"
 	"errors"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -91,6 +93,9 @@ func FuzzParseFile(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(gf.Encode())
+	_, g2 := key(f)
+	gf.Granters, gf.Slice = []peer.ID{g2}, 2*time.Second
+	f.Add(gf.Encode())
 	f.Add([]byte("name = \"x\"\n"))
 	f.Add([]byte("[[a]]\nb=1"))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -102,8 +107,31 @@ func FuzzParseFile(f *testing.F) {
 			t.Fatalf("parsed file does not validate: %v", err)
 		}
 		h, err := Parse(g.Encode())
-		if err != nil || h.ID != g.ID || h.Name != g.Name || h.Founder != g.Founder {
+		if err != nil || h.ID != g.ID || h.Name != g.Name || h.Founder != g.Founder || h.Slice != g.Slice || !slices.Equal(h.Granters, g.Granters) {
 			t.Fatalf("re-encoding changed the file: %v", err)
 		}
 	})
+}
+
+// A grid file names the granters besides the founder and the grid's slice;
+// both survive encoding, and a bad slice is refused.
+func TestGridFileCarriesGrantersAndSlice(t *testing.T) {
+	_, founder := key(t)
+	_, granter := key(t)
+	f, err := New("lab", founder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Granters, f.Slice = []peer.ID{granter}, 5*time.Second
+	g, err := Parse(f.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Slice != 5*time.Second || !slices.Equal(g.Granters, []peer.ID{granter}) {
+		t.Fatalf("parsed %+v", g)
+	}
+	f.Slice = time.Millisecond
+	if _, err := Parse(f.Encode()); !errors.Is(err, ErrBadFile) {
+		t.Fatalf("1ms slice: %v", err)
+	}
 }

@@ -551,9 +551,11 @@ func newLedgerGrantCmd(g *Globals) *cobra.Command {
 		Use:   "grant PEER_ID MICRO_CREDITS",
 		Short: "Issue credits to a peer (a private grid's founders)",
 		Long: `Append a signed grant of MICRO_CREDITS (1 credit = 1000000) to PEER_ID. Grants
-count in balances; when [ledger] granters is set, only grants by those peers
-count (a private grid lists its founders). The grant entry records the
-amount in pico-credits, the ledger's unit. Needs a running node.`,
+count in balances only when this node is a granter: on the public grid a
+peer in [ledger] granters, on a private grid its founder or a granter the
+grid file names. A node that is not a granter refuses (exit status 1) and
+writes nothing. The grant entry records the amount in pico-credits, the
+ledger's unit. Needs a running node.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := peer.Decode(args[0]); err != nil {

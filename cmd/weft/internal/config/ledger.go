@@ -27,8 +27,9 @@ type LedgerConfig struct {
 	// checkpoint (the root and entry count of the ledger it holds) to its
 	// log; 0 disables. Default 10 (10 minutes with 60 s slices).
 	CheckpointSlices int `toml:"checkpoint_slices"`
-	// Granters are the peer IDs whose grants count in balances (a private
-	// grid's founders). Default none = grants by anyone count.
+	// Granters are the peer IDs whose grants count in balances on the
+	// public grid. Default none = no grant counts. Ignored on a private
+	// grid (its founder and the grid file's granters count).
 	Granters []string `toml:"granters"`
 }
 

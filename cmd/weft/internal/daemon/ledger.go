@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/weftgrid/weft/ledger/ledgerp2p"
 	"github.com/weftgrid/weft/ledger/settle"
 	"github.com/weftgrid/weft/p2p"
+	"github.com/weftgrid/weft/p2p/grid"
 	"github.com/weftgrid/weft/scheduler"
 )
 
@@ -63,13 +65,9 @@ func (d *Daemon) startLedger(ctx context.Context) error {
 		}
 		signer = s
 	}
-	var granters []peer.ID
-	for _, g := range d.cfg.Ledger.Granters {
-		p, err := peer.Decode(g)
-		if err != nil {
-			return fmt.Errorf("ledger: granter %q: %w", g, err)
-		}
-		granters = append(granters, p)
+	granters, err := ledgerGranters(d.cfg)
+	if err != nil {
+		return err
 	}
 	cfg := ledger.DefaultConfig(filepath.Join(d.cfg.Node.DataDir, config.LedgerFile))
 	cfg.Signer, cfg.Log, cfg.Granters = signer, d.log.With("subsystem", "ledger"), granters
@@ -318,15 +316,13 @@ func (d *Daemon) handleLedgerGrant(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("amount must be a positive number of micro-credits, at most %d", uint64(math.MaxUint64/ledger.PicoPerMicro)))
 		return
 	}
-	if gs := d.cfg.Ledger.Granters; len(gs) > 0 {
-		allowed := false
-		for _, g := range gs {
-			allowed = allowed || g == d.ledger.ID().String()
+	if !slices.Contains(d.ledger.Granters(), d.ledger.ID()) {
+		why := "on the public grid only the peers in [ledger] granters may grant"
+		if d.cfg.Node.Grid != "" {
+			why = "on a private grid only its founder and the granters its grid file names may grant"
 		}
-		if !allowed {
-			api.WriteError(w, http.StatusForbidden, errors.New("this node is not among [ledger] granters: its grants would not count"))
-			return
-		}
+		api.WriteError(w, http.StatusForbidden, fmt.Errorf("this node is not a granter: %s; its grant would count in no balance, so none was written", why))
+		return
 	}
 	e, err := d.ledger.Append(r.Context(), ledger.Grant{To: to, Amount: req.Amount * ledger.PicoPerMicro, Memo: req.Memo})
 	if errors.Is(err, ledger.ErrTooLarge) {
@@ -349,4 +345,27 @@ func (d *Daemon) handleLedgerEpoch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	api.WriteJSON(w, http.StatusOK, map[string]any{"instance_id": inst, "epoch": epoch, "contract": c.String()})
+}
+
+// ledgerGranters are the authors whose grants count: on a private grid its
+// founder and the granters its grid file names ([ledger] granters is
+// ignored there); on the public grid the configured [ledger] granters
+// (none by default: no grant counts).
+func ledgerGranters(c config.Config) ([]peer.ID, error) {
+	if c.Node.Grid != "" {
+		f, err := grid.ReadFile(c.Node.Grid)
+		if err != nil {
+			return nil, err
+		}
+		return append([]peer.ID{f.Founder}, f.Granters...), nil
+	}
+	var out []peer.ID
+	for _, g := range c.Ledger.Granters {
+		p, err := peer.Decode(g)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: granter %q: %w", g, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

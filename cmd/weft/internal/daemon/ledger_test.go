@@ -33,7 +33,7 @@ func TestCreditLimitGatesBidsOnLedgerBalance(t *testing.T) {
 	granter, _ := testLedgerPeer(t)
 	_, rich := testLedgerPeer(t)
 	_, poor := testLedgerPeer(t)
-	l, err := ledger.Open(ledger.Config{Signer: granter})
+	l, err := ledger.Open(ledger.Config{Signer: granter, Granters: []peer.ID{granter.ID()}})
 	if err != nil {
 		t.Fatal(err)
 	}

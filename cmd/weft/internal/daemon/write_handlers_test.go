@@ -79,7 +79,7 @@ func TestGrantWithOversizedMemoIsABadRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	lc := ledger.DefaultConfig(filepath.Join(t.TempDir(), config.LedgerFile))
-	lc.Signer = signer
+	lc.Signer, lc.Granters = signer, []peer.ID{signer.ID()}
 	l, err := ledger.Open(lc)
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +104,36 @@ func TestGrantWithOversizedMemoIsABadRequest(t *testing.T) {
 	}
 	if w := grant("welcome"); w.Code != http.StatusOK {
 		t.Fatalf("ordinary grant: HTTP %d %s", w.Code, w.Body)
+	}
+}
+
+// On the public grid a node that is not among [ledger] granters (none by
+// default) is refused a grant, with the reason, and writes nothing: its
+// grant would count in no balance.
+func TestGrantByANonGranterIsRefused(t *testing.T) {
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	signer, err := ledger.NewSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.Open(ledger.Config{Signer: signer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	d := &Daemon{cfg: config.Default(), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	d.ledger = l
+	b, _ := json.Marshal(grantRequest{To: signer.ID().String(), Amount: 999_999_999_999})
+	w := httptest.NewRecorder()
+	d.handleLedgerGrant(w, httptest.NewRequest(http.MethodPost, "/v1/ledger/grants", bytes.NewReader(b)))
+	if w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "not a granter") {
+		t.Fatalf("self-grant by a stranger: HTTP %d %s, want 403", w.Code, w.Body)
+	}
+	if n := l.Len(); n != 0 {
+		t.Fatalf("%d entries after a refused grant", n)
+	}
+	if bal := l.Balance(signer.ID()); bal.Balance != 0 {
+		t.Fatalf("balance moved: %+v", bal)
 	}
 }
 
