@@ -18,8 +18,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/cli"
-	"github.com/weftgrid/weft/cmd/weft/internal/nodecmd"
 	"github.com/weftgrid/weft/cmd/weft/internal/config"
+	"github.com/weftgrid/weft/cmd/weft/internal/nodecmd"
 	"github.com/weftgrid/weft/ledger"
 	"github.com/weftgrid/weft/ledger/ledgerp2p"
 	"github.com/weftgrid/weft/recipes/transfer"

@@ -21,14 +21,15 @@ import (
 	"github.com/weftgrid/weft/recipes"
 	"github.com/weftgrid/weft/scheduler"
 	"github.com/weftgrid/weft/scheduler/schedp2p"
+	"github.com/weftgrid/weft/scheduler/schedrun"
 )
 
 // marketState is the market subsystem's part of the Daemon: the market
 // engine (scheduler.Market) over libp2p, the partitions and the ledger.
 type marketState struct {
 	market        *scheduler.Market
-	marketRunner  *partitionRunner
-	marketContent marketContent
+	marketRunner  *schedrun.Runner
+	marketContent schedrun.Content
 	// jobs are the batch jobs run through POST /v1/jobs.
 	jobs *jobs.Jobs
 }
@@ -89,14 +90,14 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 		return err
 	}
 	d.marketContent = content
-	d.marketRunner = newPartitionRunner(parts, content, d.cfg.Node.DataDir)
+	d.marketRunner = schedrun.NewRunner(parts, content, d.cfg.Node.DataDir)
 	log := d.log.With("subsystem", "market")
 	tr, err := schedp2p.New(ctx, d.node, log)
 	if err != nil {
 		return err
 	}
 	d.onClose(tr.Close)
-	deps := scheduler.Deps{Transport: tr, Membership: nodeMembership{d.node}, Runner: d.marketRunner,
+	deps := scheduler.Deps{Transport: tr, Membership: schedp2p.Membership{Node: d.node}, Runner: d.marketRunner,
 		Contracts: newLedgerContracts(d), Balances: ledgerBalances{d}, Log: log}
 	storeDir := filepath.Join(d.cfg.Node.DataDir, MarketDir)
 	store, err := scheduler.NewDirStore(storeDir)
@@ -107,7 +108,7 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 	d.awaitMembership(ctx, storeDir)
 	if d.cfg.Market.VetoHook != "" {
 		veto, _, _, _, _ := d.cfg.Market.Durations()
-		deps.Veto = commandVeto{command: d.cfg.Market.VetoHook, timeout: veto}
+		deps.Veto = schedrun.CommandVeto{Command: d.cfg.Market.VetoHook, Timeout: veto}
 	}
 	m, err := scheduler.New(cfg, d.node.PrivKey(), deps)
 	if err != nil {
@@ -122,13 +123,13 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 	d.market = m
 	d.setLedgerMarket(m)
 	d.onClose(m.Close)
-	pre := newMarketPrefetch(content.fetch)
-	pre.jobDone = func(v scheduler.InstanceView) { d.jobs.Release(ctx, v) }
+	pre := scheduler.NewPrefetch(content.Fetch)
+	pre.JobDone = func(v scheduler.InstanceView) { d.jobs.Release(ctx, v) }
 	fctx, fcancel := context.WithCancel(ctx)
 	var bg sync.WaitGroup
 	bg.Add(3)
 	go func() { defer bg.Done(); d.fenceLoop(fctx, m) }()
-	go func() { defer bg.Done(); pre.run(fctx) }()
+	go func() { defer bg.Done(); pre.Run(fctx) }()
 	// A member declared dead (or back) is acted on at once, not at the
 	// market's next membership refresh.
 	events, unsubscribe := d.node.SubscribeMembers()
@@ -146,7 +147,7 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 	}()
 	d.onClose(func() error { fcancel(); bg.Wait(); return nil })
 	m.Observe(func(ev scheduler.Event) {
-		pre.observe(ev)
+		pre.Observe(ev)
 		switch ev.Kind {
 		case scheduler.EventHosting, scheduler.EventFenced:
 			d.notify(dashboard.TopicPartitions)

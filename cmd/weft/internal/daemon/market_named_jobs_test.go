@@ -16,6 +16,8 @@ import (
 	"github.com/weftgrid/weft/cmd/weft/internal/jobs"
 	"github.com/weftgrid/weft/recipes/store"
 	"github.com/weftgrid/weft/scheduler/simnet"
+
+	"github.com/weftgrid/weft/scheduler/schedrun"
 )
 
 const namedJobRecipe = `name = "report"
@@ -100,7 +102,7 @@ func simnetDaemon(t *testing.T, seed uint64, n int) *Daemon {
 	}
 	t.Cleanup(func() { st.Close() })
 	d := &Daemon{cfg: config.Default(), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	d.market, d.marketContent = nodes[0].Market, marketContent{st: st}
+	d.market, d.marketContent = nodes[0].Market, schedrun.Content{Store: st}
 	if d.jobs, err = jobs.Open("", d.market, d.log); err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func TestMarketUsesTheDaemonsStoreAndTransfer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if content.st != b.recipesStore {
+	if content.Store != b.recipesStore {
 		t.Fatal("the market has a content store of its own, not the daemon's")
 	}
 	if parts != b.parts {

@@ -9,7 +9,9 @@ import (
 
 // fakeMarket keeps instance views by name; a request sets the requested
 // state and bumps the generation.
-type fakeMarket struct{ views map[string]scheduler.InstanceView }
+type fakeMarket struct {
+	views map[string]scheduler.InstanceView
+}
 
 func (f *fakeMarket) Instance(name string) (scheduler.InstanceView, error) {
 	v, ok := f.views[name]

@@ -1,4 +1,4 @@
-package daemon
+package scheduler
 
 import (
 	"context"
@@ -7,21 +7,19 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
-
-	"github.com/weftgrid/weft/scheduler"
 )
 
-// marketPrefetch keeps content an instance depends on available while its
+// Prefetch keeps content an instance depends on available while its
 // requester or host is gone: a guardian fetches (and so provides) the
 // recipe of each instance it guards, so that it can be placed again when
 // the requester is offline and the host dead; a requester fetches the
 // result of each of its batch jobs, so that it outlives the host.
-type marketPrefetch struct {
+type Prefetch struct {
 	fetch func(ctx context.Context, c cid.Cid, hints ...peer.ID) error
 	queue chan prefetchItem
-	// jobDone, if set, is called (from the prefetch goroutine) once the
+	// JobDone, if set, is called (from the prefetch goroutine) once the
 	// result of one of this node's batch jobs is held locally.
-	jobDone func(v scheduler.InstanceView)
+	JobDone func(v InstanceView)
 
 	mu sync.Mutex
 	// done holds what is queued or fetched: a recipe by CID, a job's
@@ -34,18 +32,20 @@ type prefetchItem struct {
 	key   string
 	c     cid.Cid
 	hints []peer.ID
-	job   *scheduler.InstanceView
+	job   *InstanceView
 }
 
 // prefetchTimeout bounds one prefetch.
 const prefetchTimeout = 2 * time.Minute
 
-func newMarketPrefetch(fetch func(ctx context.Context, c cid.Cid, hints ...peer.ID) error) *marketPrefetch {
-	return &marketPrefetch{fetch: fetch, queue: make(chan prefetchItem, 256), done: map[string]bool{}}
+// NewPrefetch returns a Prefetch that makes content local with fetch
+// (hinted peers first); Run it, and pass its Observe to Market.Observe.
+func NewPrefetch(fetch func(ctx context.Context, c cid.Cid, hints ...peer.ID) error) *Prefetch {
+	return &Prefetch{fetch: fetch, queue: make(chan prefetchItem, 256), done: map[string]bool{}}
 }
 
-// observe is the market observer: it runs on the market's loop and never blocks.
-func (p *marketPrefetch) observe(ev scheduler.Event) {
+// Observe is the market observer (Market.Observe): it runs on the market's loop and never blocks.
+func (p *Prefetch) Observe(ev Event) {
 	v := ev.Instance
 	if v.InstanceID == "" {
 		return
@@ -59,12 +59,12 @@ func (p *marketPrefetch) observe(ev scheduler.Event) {
 	switch {
 	case !v.Mine && v.RecipeCID != "":
 		p.add(v.RecipeCID, hints, nil)
-	case v.Mine && v.Batch && v.State == scheduler.StateDone && v.Result != "":
+	case v.Mine && v.Batch && v.State == StateDone && v.Result != "":
 		p.add(v.Result, hints, &v)
 	}
 }
 
-func (p *marketPrefetch) add(s string, hints []peer.ID, job *scheduler.InstanceView) {
+func (p *Prefetch) add(s string, hints []peer.ID, job *InstanceView) {
 	c, err := cid.Decode(s)
 	if err != nil {
 		return
@@ -87,14 +87,14 @@ func (p *marketPrefetch) add(s string, hints []peer.ID, job *scheduler.InstanceV
 	}
 }
 
-func (p *marketPrefetch) forget(key string) {
+func (p *Prefetch) forget(key string) {
 	p.mu.Lock()
 	delete(p.done, key)
 	p.mu.Unlock()
 }
 
-// run fetches queued content until ctx ends.
-func (p *marketPrefetch) run(ctx context.Context) {
+// Run fetches queued content until ctx ends.
+func (p *Prefetch) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -106,8 +106,8 @@ func (p *marketPrefetch) run(ctx context.Context) {
 			switch {
 			case err != nil:
 				p.forget(it.key)
-			case it.job != nil && p.jobDone != nil:
-				p.jobDone(*it.job)
+			case it.job != nil && p.JobDone != nil:
+				p.JobDone(*it.job)
 			}
 		}
 	}

@@ -1,4 +1,4 @@
-package daemon
+package schedrun
 
 import (
 	"context"
@@ -18,88 +18,91 @@ import (
 	"github.com/weftgrid/weft/scheduler"
 )
 
-// partitionRuntime is what the market's runner needs of the partitions
+// Runtime is what the market's runner needs of the partitions
 // subsystem (*partition.Manager).
-type partitionRuntime interface {
+type Runtime interface {
 	Apply(spec partition.InstanceSpec) error
 	Get(id string) (partition.InstanceStatus, bool)
 	Free() int
 }
 
-var _ partitionRuntime = (*partition.Manager)(nil)
+var _ Runtime = (*partition.Manager)(nil)
 
-// marketContent is what the market needs of the recipes subsystem: the
+// Content is what the market needs of the recipes subsystem: the
 // content store, the grid fetch and the provider announcements.
-type marketContent struct {
-	st *store.Store
-	// fetch makes content local, from hinted peers first, then the grid.
-	fetch func(ctx context.Context, c cid.Cid, hints ...peer.ID) error
-	// announce records content as provided by this node.
-	announce func(c cid.Cid)
+type Content struct {
+	// Store is the node's content store.
+	Store *store.Store
+	// Fetch makes content local, from hinted peers first, then the grid.
+	Fetch func(ctx context.Context, c cid.Cid, hints ...peer.ID) error
+	// Announce records content as provided by this node (nil: no-op).
+	Announce func(c cid.Cid)
 }
 
 // Recipe returns the recipe c, fetched from the grid (hinted peers first)
 // when it is not in the local store.
-func (mc marketContent) Recipe(ctx context.Context, c cid.Cid, hints ...peer.ID) (*recipes.Recipe, error) {
+func (mc Content) Recipe(ctx context.Context, c cid.Cid, hints ...peer.ID) (*recipes.Recipe, error) {
 	if c.Prefix().Codec != cid.DagCBOR {
 		return nil, fmt.Errorf("market: %s is not a recipe CID", c)
 	}
-	if err := mc.fetch(ctx, c, hints...); err != nil {
+	if err := mc.Fetch(ctx, c, hints...); err != nil {
 		return nil, fmt.Errorf("market: fetch recipe %s: %w", c, err)
 	}
-	return mc.st.Recipe(c)
+	return mc.Store.Recipe(c)
 }
 
 // PutRecipe stores a recipe and announces it.
-func (mc marketContent) PutRecipe(r *recipes.Recipe) (cid.Cid, error) {
-	c, err := mc.st.PutRecipe(r)
-	if err == nil && mc.announce != nil {
-		mc.announce(c)
+func (mc Content) PutRecipe(r *recipes.Recipe) (cid.Cid, error) {
+	c, err := mc.Store.PutRecipe(r)
+	if err == nil && mc.Announce != nil {
+		mc.Announce(c)
 	}
 	return c, err
 }
 
 // PutDir stores a directory tree, announces it and returns its CID.
-func (mc marketContent) PutDir(ctx context.Context, dir string) (string, error) {
-	c, err := mc.st.PutDir(dir)
+func (mc Content) PutDir(ctx context.Context, dir string) (string, error) {
+	c, err := mc.Store.PutDir(dir)
 	if err != nil {
 		return "", err
 	}
-	if mc.announce != nil {
-		mc.announce(c)
+	if mc.Announce != nil {
+		mc.Announce(c)
 	}
 	return c.String(), nil
 }
 
 // FetchDir makes the tree c local (from hinted peers first) and writes it to out.
-func (mc marketContent) FetchDir(ctx context.Context, c cid.Cid, out string, hints ...peer.ID) error {
-	if err := mc.fetch(ctx, c, hints...); err != nil {
+func (mc Content) FetchDir(ctx context.Context, c cid.Cid, out string, hints ...peer.ID) error {
+	if err := mc.Fetch(ctx, c, hints...); err != nil {
 		return err
 	}
-	return mc.st.GetDir(ctx, c, out)
+	return mc.Store.GetDir(ctx, c, out)
 }
 
-// partitionRunner is the market's Runner over the partition manager: it
+// Runner is the market's Runner over the partition manager: it
 // resolves the recipe by CID (fetching it from the requester or the grid),
 // validates the parameters, and translates specs and statuses.
-type partitionRunner struct {
-	parts   partitionRuntime
-	content marketContent
+type Runner struct {
+	parts   Runtime
+	content Content
 	total   scheduler.Resources
 
 	mu      sync.Mutex
 	results map[string]string // instance ID → stored result CID (when the manager has no ResultStore)
 }
 
-var _ scheduler.Runner = (*partitionRunner)(nil)
+var _ scheduler.Runner = (*Runner)(nil)
 
-func newPartitionRunner(parts partitionRuntime, content marketContent, dataDir string) *partitionRunner {
-	return &partitionRunner{parts: parts, content: content, total: nodeCapacity(dataDir), results: map[string]string{}}
+// NewRunner returns the market's Runner over parts and content; the
+// node's capacity is measured once (NodeCapacity of dataDir).
+func NewRunner(parts Runtime, content Content, dataDir string) *Runner {
+	return &Runner{parts: parts, content: content, total: NodeCapacity(dataDir), results: map[string]string{}}
 }
 
-// nodeCapacity is what the node offers: all CPUs, total memory and the
+// NodeCapacity is what the node offers: all CPUs, total memory and the
 // free space of the data dir.
-func nodeCapacity(dataDir string) scheduler.Resources {
+func NodeCapacity(dataDir string) scheduler.Resources {
 	r := scheduler.Resources{CPUMillis: int64(runtime.NumCPU()) * 1000, MemoryBytes: int64(memory.TotalMemory())}
 	var st syscall.Statfs_t
 	if syscall.Statfs(dataDir, &st) == nil {
@@ -109,7 +112,7 @@ func nodeCapacity(dataDir string) scheduler.Resources {
 }
 
 // Apply makes the instance converge to spec.
-func (r *partitionRunner) Apply(ctx context.Context, spec scheduler.InstanceSpec) error {
+func (r *Runner) Apply(ctx context.Context, spec scheduler.InstanceSpec) error {
 	ps := partition.InstanceSpec{
 		ID: string(spec.Instance), Name: spec.Name, RecipeCID: spec.RecipeCID, Type: spec.SoftwareType,
 		State: partitionState(spec.State), Epoch: spec.Epoch, Requester: spec.Requester.String(),
@@ -143,7 +146,7 @@ func partitionState(s scheduler.State) partition.State {
 }
 
 // Status translates the partition's phase into the market's state.
-func (r *partitionRunner) Status(id scheduler.InstanceID) (scheduler.RunStatus, bool) {
+func (r *Runner) Status(id scheduler.InstanceID) (scheduler.RunStatus, bool) {
 	st, ok := r.parts.Get(string(id))
 	if !ok {
 		return scheduler.RunStatus{}, false
@@ -193,7 +196,7 @@ func (r *partitionRunner) Status(id scheduler.InstanceID) (scheduler.RunStatus, 
 // result is a completed batch instance's result CID: the manager's, or
 // the output directory stored by the runner. It returns an error when the
 // output directory cannot be stored.
-func (r *partitionRunner) result(st partition.InstanceStatus) (string, error) {
+func (r *Runner) result(st partition.InstanceStatus) (string, error) {
 	if st.ResultCID != "" {
 		return st.ResultCID, nil
 	}
@@ -218,6 +221,6 @@ func (r *partitionRunner) result(st partition.InstanceStatus) (string, error) {
 
 // Capacity returns the node's resources and free partitions (the market
 // subtracts what the instances it hosts reserve).
-func (r *partitionRunner) Capacity() (total, free scheduler.Resources, freePartitions int) {
+func (r *Runner) Capacity() (total, free scheduler.Resources, freePartitions int) {
 	return r.total, r.total, r.parts.Free()
 }

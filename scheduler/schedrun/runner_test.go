@@ -1,0 +1,108 @@
+package schedrun
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/weftgrid/weft/partition"
+	"github.com/weftgrid/weft/recipes/store"
+	"github.com/weftgrid/weft/scheduler"
+)
+
+// A completed batch job whose output cannot be stored (here a FIFO in
+// out/) must be reported failed with the reason, not pending "storing the
+// result" forever (weft job run --wait would wait out its whole timeout).
+func TestRunnerReportsUnstorableResult(t *testing.T) {
+	st, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	out := filepath.Join(t.TempDir(), "out")
+	if err := syscall.Mkdir(out, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(out, "pipe"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	parts := fakeParts{st: map[string]partition.InstanceStatus{
+		"job": {ID: "job", Phase: partition.PhaseCompleted, Batch: true, State: partition.StateStarted, ResultDir: out,
+			Error: "store result: store: put dir: store: pipe: only regular files, directories and symbolic links can be stored"},
+	}}
+	r := NewRunner(parts, Content{Store: st}, t.TempDir())
+	rs, ok := r.Status("job")
+	if !ok {
+		t.Fatal("job not reported")
+	}
+	if rs.State != scheduler.StateFailed || rs.Reason == "" {
+		t.Fatalf("unstorable result reported as %v (%q), want failed with the reason", rs.State, rs.Reason)
+	}
+}
+
+// fakeParts is a partition runtime holding statuses.
+type fakeParts struct {
+	st map[string]partition.InstanceStatus
+}
+
+func (f fakeParts) Apply(partition.InstanceSpec) error { return nil }
+func (f fakeParts) Get(id string) (partition.InstanceStatus, bool) {
+	s, ok := f.st[id]
+	return s, ok
+}
+func (f fakeParts) Free() int { return 3 }
+
+func TestPartitionRunnerStatus(t *testing.T) {
+	parts := fakeParts{st: map[string]partition.InstanceStatus{
+		"svc":    {ID: "svc", Phase: partition.PhaseRunning, State: partition.StateStarted, Connection: map[string]string{"url": "u"}},
+		"batch":  {ID: "batch", Phase: partition.PhaseRunning, Batch: true, State: partition.StateStarted},
+		"done":   {ID: "done", Phase: partition.PhaseCompleted, Batch: true, ResultCID: "bafyres"},
+		"failed": {ID: "failed", Phase: partition.PhaseFailed, Error: "install failed"},
+		"inst":   {ID: "inst", Phase: partition.PhaseInstalling},
+		"stop":   {ID: "stop", Phase: partition.PhaseStopped, State: partition.StateStopped},
+	}}
+	r := &Runner{parts: parts, results: map[string]string{}}
+	want := map[string]scheduler.State{"svc": scheduler.StateStarted, "batch": scheduler.StatePending, "done": scheduler.StateDone,
+		"failed": scheduler.StateFailed, "inst": scheduler.StatePending, "stop": scheduler.StateStopped}
+	for id, w := range want {
+		rs, ok := r.Status(scheduler.InstanceID(id))
+		if !ok || rs.State != w {
+			t.Errorf("%s: %v %v, want %v", id, rs.State, ok, w)
+		}
+	}
+	if rs, _ := r.Status("svc"); rs.Connection["url"] != "u" {
+		t.Errorf("connection not passed: %v", rs.Connection)
+	}
+	if rs, _ := r.Status("done"); rs.Result != "bafyres" {
+		t.Errorf("result %q", rs.Result)
+	}
+	if rs, _ := r.Status("failed"); rs.Reason != "install failed" {
+		t.Errorf("reason %q", rs.Reason)
+	}
+	if _, ok := r.Status("unknown"); ok {
+		t.Error("unknown instance reported")
+	}
+	if _, _, free := r.Capacity(); free != 3 {
+		t.Errorf("free partitions %d", free)
+	}
+}
+
+func TestCommandVeto(t *testing.T) {
+	ann := &scheduler.Announcement{Name: "web", RecipeCID: "bafy", Instance: "ab"}
+	ctx := context.Background()
+	allow, _, err := CommandVeto{Command: `grep -q '"name":"web"'`, Timeout: 5 * time.Second}.Veto(ctx, ann)
+	if err != nil || !allow {
+		t.Fatalf("hook reading the announcement on stdin: allow %v, %v", allow, err)
+	}
+	allow, reason, err := CommandVeto{Command: "echo 'no web here'; exit 3", Timeout: 5 * time.Second}.Veto(ctx, ann)
+	if err != nil || allow || reason != "no web here" {
+		t.Fatalf("vetoing hook: allow %v reason %q err %v", allow, reason, err)
+	}
+	allow, reason, _ = CommandVeto{Command: "sleep 5", Timeout: 100 * time.Millisecond}.Veto(ctx, ann)
+	if allow || !strings.Contains(reason, "timed out") {
+		t.Fatalf("slow hook: allow %v reason %q", allow, reason)
+	}
+}
