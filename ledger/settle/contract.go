@@ -17,11 +17,18 @@ import (
 func Contract(c *scheduler.Contract, slice time.Duration) ledger.Contract {
 	info := c.Info()
 	req, bid := info.Request, info.Bid
-	return ledger.Contract{
+	lc := ledger.Contract{
 		InstanceID: string(req.Instance), Request: req.Name, Requester: req.Requester, Provider: info.Provider,
 		Epoch: c.Epoch(), Price: Price(bid.Prices), StartNanos: info.Award.Issued, SliceNanos: int64(slice),
 		RecipeCID: req.RecipeCID, Auction: hex.EncodeToString(info.Award.AuctionID), Evidence: c.Encode(),
 	}
+	if info.Auctioneer != req.Requester {
+		// A guardian awarded under the request's delegation (OpenAward
+		// checked it): it may write the contract, and the audit accepts
+		// it as author because CheckContract re-derives this field.
+		lc.Auctioneer = info.Auctioneer
+	}
+	return lc
 }
 
 // CheckContract verifies a ledger contract against its evidence: the

@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/weftgrid/weft/scheduler"
 )
 
@@ -24,6 +26,28 @@ func Contract(requester, provider *scheduler.Signer, name string, epoch uint64, 
 	bid := provider.Sign(scheduler.KindBid, &scheduler.Bid{AuctionID: auction, Prices: prices, Total: prices.Cost(req.Resources),
 		Fit: 500, Expires: issued.Add(10 * time.Second).UnixNano()})
 	award := requester.Sign(scheduler.KindAward, &scheduler.Award{AuctionID: auction, Request: requester.Sign(scheduler.KindRequest, req),
+		Bid: bid, Epoch: epoch, Issued: issued.UnixNano()})
+	accept := provider.Sign(scheduler.KindAccept, &scheduler.Accept{AuctionID: auction, Award: award.Digest(), Issued: issued.UnixNano()})
+	c := &scheduler.Contract{Award: award, Accept: accept}
+	if err := scheduler.OpenContract(c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// GuardianContract is Contract awarded by guardian, which the requester's
+// signed request names in its delegation (a re-placement while the
+// requester is offline).
+func GuardianContract(requester, guardian, provider *scheduler.Signer, name string, epoch uint64, issued time.Time) (*scheduler.Contract, error) {
+	req := &scheduler.Request{Requester: requester.ID(), Name: name, Instance: scheduler.NewInstanceID(requester.ID(), name),
+		Generation: 1, Timestamp: issued.UnixNano(), RecipeCID: RecipeCID,
+		Resources: scheduler.Resources{CPUMillis: 500, MemoryBytes: 1 << 28}, State: scheduler.StateStarted,
+		Delegation: scheduler.Delegation{Guardians: []peer.ID{guardian.ID()}}}
+	auction := bytes.Repeat([]byte{byte(epoch)}, scheduler.AuctionIDLen)
+	prices := scheduler.PriceList{PerCoreHour: 1000}
+	bid := provider.Sign(scheduler.KindBid, &scheduler.Bid{AuctionID: auction, Prices: prices, Total: prices.Cost(req.Resources),
+		Fit: 500, Expires: issued.Add(10 * time.Second).UnixNano()})
+	award := guardian.Sign(scheduler.KindAward, &scheduler.Award{AuctionID: auction, Request: requester.Sign(scheduler.KindRequest, req),
 		Bid: bid, Epoch: epoch, Issued: issued.UnixNano()})
 	accept := provider.Sign(scheduler.KindAccept, &scheduler.Accept{AuctionID: auction, Award: award.Digest(), Issued: issued.UnixNano()})
 	c := &scheduler.Contract{Award: award, Accept: accept}
