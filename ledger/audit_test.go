@@ -146,7 +146,7 @@ func TestBillerReceiptsAcksAndDisputes(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := &fakeUsage{u: Usage{CPUMicros: 9_000_000}} // above caps: clamped
-	bp := NewBiller(lp, src, nil, BillerConfig{CatchUp: 10})
+	bp := NewBiller(lp, src, nil, BillerConfig{})
 	br := NewBiller(lr, nil, nil, BillerConfig{})
 	mu.Lock()
 	now = t0.Add(35 * time.Second) // slices 0, 1, 2 complete

@@ -103,22 +103,25 @@ func fenceOf(s *Set, c Contract) int64 {
 	return f
 }
 
+// MaxBillingTick bounds the billing loop's default tick, so that a slice is
+// billed well within BillingGrace whatever the slice length.
+const MaxBillingTick = 5 * time.Second
+
 // BillerConfig tunes the billing loop.
 type BillerConfig struct {
 	// Tick is how often the loop looks for completed slices and unanswered
-	// receipts. Default: a quarter of the shortest slice seen, at least 50 ms;
-	// 1 s when there is no contract.
+	// receipts. Default: a quarter of the shortest slice seen, between 50 ms
+	// and MaxBillingTick; 1 s when there is no contract.
 	Tick time.Duration
-	// CatchUp is how many past slices a provider still bills after a pause
-	// (restart, or waiting for a sync). Default 2.
-	CatchUp uint64
 	// RequireSync makes a provider bill a slice only once an anti-entropy
-	// exchange that began after the slice ended has completed
+	// exchange that began after the slice ended has completed with any peer
 	// (Ledger.LastSync): it then holds any newer contract of the instance
 	// its peer held, and fences by it. A provider cut off from the grid —
 	// possibly while the instance was re-placed under a newer epoch — bills
-	// nothing until it is back, and then nothing past the newer epoch's
-	// start. The daemon sets it; CatchUp must cover the sync interval.
+	// nothing until it is back, and then every slice it owes up to the
+	// newer epoch's start (late receipts). A node alone — it has had no
+	// peer since it started (Ledger.Alone) — bills the instances it
+	// requested itself without waiting. The daemon sets it.
 	RequireSync bool
 }
 
@@ -145,9 +148,6 @@ type Biller struct {
 // produced, receipts of others are still answered); reach may be nil (every
 // consistent receipt is acknowledged).
 func NewBiller(l *Ledger, src UsageSource, reach Reachability, cfg BillerConfig) *Biller {
-	if cfg.CatchUp == 0 {
-		cfg.CatchUp = 2
-	}
 	return &Biller{l: l, src: src, reach: reach, cfg: cfg, billed: map[cid.Cid]uint64{}, warned: map[cid.Cid]uint64{}}
 }
 
@@ -200,11 +200,15 @@ func (b *Biller) Tick(ctx context.Context, now time.Time) time.Duration {
 	}
 	// Read before the set: what that exchange delivered is in the view below.
 	synced := b.l.lastSync.Load()
+	var alone int64
+	if t := b.l.Alone(); !t.IsZero() {
+		alone = t.UnixNano()
+	}
 	type job struct {
-		cc    cid.Cid
-		c     Contract
-		fence int64
-		from  uint64
+		cc   cid.Cid
+		c    Contract
+		span Span
+		from uint64
 	}
 	var jobs []job
 	var pending []*Entry
@@ -244,7 +248,7 @@ func (b *Biller) Tick(ctx context.Context, now time.Time) time.Duration {
 					}
 				}
 			}
-			jobs = append(jobs, job{ce.id, c, fenceOf(s, c), next})
+			jobs = append(jobs, job{ce.id, c, SpanOf(s, ce), next})
 		}
 		for _, ce := range s.contracts {
 			c := ce.Value().(Contract)
@@ -264,20 +268,31 @@ func (b *Biller) Tick(ctx context.Context, now time.Time) time.Duration {
 		if now.UnixNano() < j.c.StartNanos+j.c.SliceNanos {
 			continue
 		}
+		// Every ended slice from the first unbilled one: however long the
+		// pause (a restart, an outage, waiting for a sync), the slices owed
+		// are billed, late if need be.
 		last := j.c.SliceAt(now) // the current, incomplete slice
-		first := j.from
-		if last > b.cfg.CatchUp && first < last-b.cfg.CatchUp {
-			first = last - b.cfg.CatchUp
+		synced := synced
+		if j.c.Requester == me && alone > synced {
+			synced = alone // a node alone bills its own instances
 		}
-		for i := first; i < last; i++ {
-			if _, end := j.c.SliceBounds(i); b.cfg.RequireSync && synced < end {
+		for i := j.from; i < last; i++ {
+			_, end := j.c.SliceBounds(i)
+			if b.cfg.RequireSync && synced < end {
 				break // not synced since the slice ended: a newer epoch may be unknown here
 			}
-			from, to, ok := SlicePeriod(j.c, i, j.fence)
+			from, to, ok := SlicePeriod(j.c, i, j.span.EndNanos)
 			if !ok {
-				break // fenced: a newer epoch began
+				break // the span ended: stopped, destroyed, failed, or a newer epoch began
 			}
 			u, running, err := b.src.Usage(j.c.InstanceID, time.Unix(0, from), time.Unix(0, to))
+			if err != nil && now.UnixNano()-end > int64(BillingGrace/2) {
+				// No usage for a slice about to count as unbilled (the
+				// metering's history is gone, e.g. after a restart): bill
+				// it with no usage rather than never.
+				b.l.log.Warn("ledger: billing: no usage for slice; billing it empty", "instance", j.c.InstanceID, "slice", i, "err", err)
+				u, running, err = Usage{}, true, nil
+			}
 			if err != nil {
 				b.mu.Lock()
 				w, seen := b.warned[j.cc]
@@ -309,7 +324,7 @@ func (b *Biller) Tick(ctx context.Context, now time.Time) time.Duration {
 	if b.cfg.Tick > 0 {
 		return b.cfg.Tick
 	}
-	return max(shortest/4, 50*time.Millisecond)
+	return min(max(shortest/4, 50*time.Millisecond), MaxBillingTick)
 }
 
 // billUnder reports whether provider me bills under contract record a

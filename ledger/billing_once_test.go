@@ -116,7 +116,7 @@ func TestProviderBillsAnAgreementOnceWhateverItsRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	receipts := func() int { n := 0; lp.View(func(s *Set) { n = s.Receipts() }); return n }
-	NewBiller(lp, &fakeUsage{u: Usage{CPUMicros: 1000}}, nil, BillerConfig{CatchUp: 10}).Tick(ctx, now)
+	NewBiller(lp, &fakeUsage{u: Usage{CPUMicros: 1000}}, nil, BillerConfig{}).Tick(ctx, now)
 	if n := receipts(); n != 3 {
 		t.Fatalf("%d receipts for 3 complete slices of an agreement the provider has no record of its own of", n)
 	}
@@ -128,7 +128,7 @@ func TestProviderBillsAnAgreementOnceWhateverItsRecords(t *testing.T) {
 		}
 	}
 	now = now.Add(time.Second)
-	NewBiller(lp, &fakeUsage{u: Usage{CPUMicros: 1000}}, nil, BillerConfig{CatchUp: 10}).Tick(ctx, now)
+	NewBiller(lp, &fakeUsage{u: Usage{CPUMicros: 1000}}, nil, BillerConfig{}).Tick(ctx, now)
 	if n := receipts(); n != 4 {
 		t.Fatalf("%d receipts for 4 complete slices of one agreement recorded three times", n)
 	}

@@ -33,7 +33,7 @@ func TestReceiptAmountIsPriceTimesUsage(t *testing.T) {
 	}
 	// A small web server: 2 ms of CPU, 1.8 MB resident, 12 KB on disk per second.
 	u := Usage{CPUMicros: 2_000, MemByteSeconds: 1_817_039, MemPeakBytes: 2 << 20, DiskByteSeconds: 12_288}
-	NewBiller(lp, &fakeUsage{u: u}, nil, BillerConfig{CatchUp: 10}).Tick(ctx, now)
+	NewBiller(lp, &fakeUsage{u: u}, nil, BillerConfig{}).Tick(ctx, now)
 	var receipts []*Entry
 	lp.View(func(s *Set) { receipts = s.ReceiptsOf(ce.CID()) })
 	if len(receipts) != 3 {
@@ -118,7 +118,7 @@ func TestBillerDisputesUnreachableInstances(t *testing.T) {
 	if _, err := lp.AppendContract(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	NewBiller(lp, &fakeUsage{u: Usage{CPUMicros: 1000}}, nil, BillerConfig{CatchUp: 10}).Tick(ctx, now)
+	NewBiller(lp, &fakeUsage{u: Usage{CPUMicros: 1000}}, nil, BillerConfig{}).Tick(ctx, now)
 	if _, err := lr.Ingest(ctx, rawsOf(setEntries(lp))); err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestCutOffProviderBillsNothingPastNewerEpoch(t *testing.T) {
 		if _, err := lr.AppendContract(ctx, c2); err != nil {
 			t.Fatal(err)
 		}
-		b := NewBiller(lp, &fakeUsage{u: Usage{CPUMicros: 1000}}, nil, BillerConfig{CatchUp: 10, RequireSync: gate})
+		b := NewBiller(lp, &fakeUsage{u: Usage{CPUMicros: 1000}}, nil, BillerConfig{RequireSync: gate})
 		b.Tick(ctx, now)
 		receipts := func() int { n := 0; lp.View(func(s *Set) { n = s.Receipts() }); return n }
 		if gate && receipts() != 0 {

@@ -85,6 +85,8 @@ type Ledger struct {
 	wg        sync.WaitGroup
 	syncReq   chan peer.ID
 	lastSync  atomic.Int64 // Unix ns: start of the last completed anti-entropy exchange
+	alone     atomic.Int64 // Unix ns: last anti-entropy round that found no peer, while peered is false
+	peered    atomic.Bool  // an anti-entropy exchange was started with some peer
 }
 
 // Open loads (or creates) the ledger at cfg.Path.

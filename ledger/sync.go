@@ -12,6 +12,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -358,17 +359,25 @@ type StreamOpener interface {
 
 // SyncConfig tunes anti-entropy.
 type SyncConfig struct {
-	// Interval between exchanges with a random peer. Default 1s.
+	// Interval between rounds of exchanges with random peers. Default 1s.
 	Interval time.Duration
-	// Timeout of one exchange. Default 2m.
+	// Timeout of one exchange. Default 15s: short, so that a peer that
+	// stopped answering (black-holed, paused) holds one of the Fanout slots
+	// only briefly; an exchange cut short keeps the batches it received,
+	// so a long catch-up still progresses.
 	Timeout time.Duration
+	// Fanout is how many exchanges run at once, each with a different
+	// peer: every round starts exchanges with random peers that have none
+	// running, up to Fanout in flight. Billing waits for an exchange with
+	// any peer, so one unreachable peer never stalls it. Default 3.
+	Fanout int
 	// Seed seeds the peer choice (0: random).
 	Seed uint64
 }
 
 // DefaultSyncConfig returns the defaults.
 func DefaultSyncConfig() SyncConfig {
-	return SyncConfig{Interval: time.Second, Timeout: 2 * time.Minute}
+	return SyncConfig{Interval: time.Second, Timeout: 15 * time.Second, Fanout: 3}
 }
 
 // SyncWith runs one exchange with p.
@@ -406,15 +415,20 @@ func (l *Ledger) TriggerSync(p peer.ID) {
 	}
 }
 
-// StartSync starts anti-entropy: every Interval (with ±25% jitter) an
-// exchange with a random peer from picker, plus exchanges asked for by
-// TriggerSync. It stops on Close or when ctx ends.
+// StartSync starts anti-entropy: every Interval (with ±25% jitter) a round
+// of exchanges with random peers from picker (up to Fanout at once, never
+// two with one peer), plus exchanges asked for by TriggerSync. While the
+// picker has offered no peer since the start, the node is alone
+// (Ledger.Alone). It stops on Close or when ctx ends.
 func (l *Ledger) StartSync(ctx context.Context, picker PeerPicker, opener StreamOpener, cfg SyncConfig) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = time.Second
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 2 * time.Minute
+		cfg.Timeout = 15 * time.Second
+	}
+	if cfg.Fanout <= 0 {
+		cfg.Fanout = 3
 	}
 	seed := cfg.Seed
 	if seed == 0 {
@@ -433,40 +447,89 @@ func (l *Ledger) StartSync(ctx context.Context, picker PeerPicker, opener Stream
 	}()
 	go func() {
 		defer l.wg.Done()
-		run := func(p peer.ID) {
-			cctx, ccancel := context.WithTimeout(ctx, cfg.Timeout)
-			defer ccancel()
-			st, err := l.SyncWith(cctx, opener, p)
-			if err != nil {
-				l.log.Debug("ledger: anti-entropy failed", "peer", p, "err", err)
-			} else if st.Added > 0 || st.Sent > 0 {
-				l.log.Debug("ledger: anti-entropy", "peer", p, "received", st.Received, "added", st.Added, "sent", st.Sent)
+		var mu sync.Mutex
+		inFlight := map[peer.ID]bool{}
+		var running sync.WaitGroup
+		defer running.Wait()
+		// start runs an exchange with p in its own goroutine unless one
+		// with p runs already or Fanout are in flight (triggered exchanges
+		// may exceed Fanout by one each: a new connection is worth it).
+		start := func(p peer.ID, triggered bool) bool {
+			mu.Lock()
+			if inFlight[p] || (!triggered && len(inFlight) >= cfg.Fanout) {
+				mu.Unlock()
+				return false
 			}
+			inFlight[p] = true
+			mu.Unlock()
+			l.peered.Store(true)
+			running.Add(1)
+			go func() {
+				defer running.Done()
+				defer func() { mu.Lock(); delete(inFlight, p); mu.Unlock() }()
+				cctx, ccancel := context.WithTimeout(ctx, cfg.Timeout)
+				defer ccancel()
+				st, err := l.SyncWith(cctx, opener, p)
+				if err != nil {
+					l.log.Debug("ledger: anti-entropy failed", "peer", p, "err", err)
+				} else if st.Added > 0 || st.Sent > 0 {
+					l.log.Debug("ledger: anti-entropy", "peer", p, "received", st.Received, "added", st.Added, "sent", st.Sent)
+				}
+			}()
+			return true
 		}
 		jitter := func() time.Duration {
 			return cfg.Interval*3/4 + time.Duration(rng.Int64N(int64(cfg.Interval)/2+1))
 		}
-		t := time.NewTimer(jitter())
+		t := time.NewTimer(0)
 		defer t.Stop()
+		rounds := 0
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case p := <-l.syncReq:
-				run(p)
+				start(p, true)
 			case <-t.C:
-				peers := picker.Peers()
 				var cands []peer.ID
-				for _, p := range peers {
+				for _, p := range picker.Peers() {
 					if p != l.ID() {
 						cands = append(cands, p)
 					}
 				}
-				if len(cands) > 0 {
-					run(cands[rng.IntN(len(cands))])
+				rounds++
+				if len(cands) == 0 && !l.peered.Load() && rounds > aloneRounds {
+					l.alone.Store(l.cfg.Now().UnixNano())
+				}
+				rng.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
+				for _, p := range cands {
+					mu.Lock()
+					full := len(inFlight) >= cfg.Fanout
+					mu.Unlock()
+					if full {
+						break
+					}
+					start(p, false)
 				}
 				t.Reset(jitter())
 			}
 		}
 	}()
+}
+
+// aloneRounds is how many rounds without any peer a node waits after the
+// start before it counts as alone: a node given bootstrap peers has
+// connected to one by then.
+const aloneRounds = 2
+
+// Alone reports until when this node has been alone: the last anti-entropy
+// round at which its peer picker had offered no peer at all since the start
+// (zero once it has had one, and during the first aloneRounds rounds). A node alone is a
+// grid of one: nobody else can hold a newer contract for the instances it
+// requested, so it bills them without waiting for a sync.
+func (l *Ledger) Alone() time.Time {
+	if t := l.alone.Load(); t != 0 && !l.peered.Load() {
+		return time.Unix(0, t)
+	}
+	return time.Time{}
 }

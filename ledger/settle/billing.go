@@ -11,15 +11,14 @@ import (
 )
 
 // BillerConfig is the billing loop's config. On a grid (networked), a
-// provider bills a slice only after an anti-entropy exchange begun after
-// the slice ended (so a host cut off from the grid bills nothing a newer
-// epoch may have taken over), and catches up as many slices as two
-// anti-entropy intervals span, plus two.
-func BillerConfig(networked bool, antiEntropy, slice time.Duration) ledger.BillerConfig {
+// provider bills a slice only after an anti-entropy exchange with any peer
+// begun after the slice ended (so a host cut off from the grid bills
+// nothing a newer epoch may have taken over), then every slice it owes
+// (late if need be); a node alone bills its own instances at once.
+func BillerConfig(networked bool, slice time.Duration) ledger.BillerConfig {
 	var bc ledger.BillerConfig
 	if networked && slice > 0 {
 		bc.RequireSync = true
-		bc.CatchUp = 2 + uint64((2*antiEntropy+slice-1)/slice)
 	}
 	return bc
 }

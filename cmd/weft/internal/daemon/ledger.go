@@ -49,7 +49,9 @@ type usageSwitch struct {
 func (u *usageSwitch) Usage(id string, from, to time.Time) (ledger.Usage, bool, error) {
 	src := u.p.Load()
 	if src == nil {
-		return ledger.Usage{}, false, nil
+		// Not plugged in yet (partitions start after the ledger): retry at
+		// a later tick rather than skip the slice as not run here.
+		return ledger.Usage{}, false, errors.New("metering not started yet")
 	}
 	return (*src).Usage(id, from, to)
 }
@@ -89,7 +91,7 @@ func (d *Daemon) startLedger(ctx context.Context) error {
 		d.onClose(a.Close)
 	}
 	d.ledgerReach.node = d.node
-	d.biller = ledger.NewBiller(l, &d.ledgerUsage, &d.ledgerReach, settle.BillerConfig(d.ledgerNet != nil, d.cfg.Ledger.AntiEntropyDuration(), d.ledgerSlice()))
+	d.biller = ledger.NewBiller(l, &d.ledgerUsage, &d.ledgerReach, settle.BillerConfig(d.ledgerNet != nil, d.ledgerSlice()))
 	d.biller.Start(ctx)
 	d.onClose(d.biller.Close)
 	d.checkpointer = ledger.NewCheckpointer(l, d.cfg.Ledger.CheckpointInterval())

@@ -1,0 +1,168 @@
+package ledger
+
+import (
+	"context"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// A provider that was down for 100 slices bills every slice it owes when it
+// returns (late receipts), not only the last few.
+func TestProviderBillsEverySliceOwedAfterAnOutage(t *testing.T) {
+	ctx := context.Background()
+	req, prov := deterministicSigner(t, 100), deterministicSigner(t, 101)
+	now := t0.Add(100*time.Second + 500*time.Millisecond)
+	lp, _ := Open(Config{Signer: prov, Now: func() time.Time { return now }})
+	defer lp.Close()
+	c := Contract{InstanceID: "web", Requester: req.ID(), Provider: prov.ID(), Epoch: 1, Price: Price{CPU: 3600},
+		SliceNanos: int64(time.Second), StartNanos: t0.UnixNano()}
+	if _, err := lp.AppendContract(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	NewBiller(lp, &fakeUsage{u: Usage{CPUMicros: 1000}}, nil, BillerConfig{}).Tick(ctx, now)
+	var rep Report
+	lp.View(func(s *Set) { rep = Audit(s, AuditOptions{Now: now}) })
+	if rep.Receipts != 100 || rep.Unbilled != 0 || !rep.OK {
+		t.Fatalf("%d receipts (want 100), %d unbilled, problems %+v", rep.Receipts, rep.Unbilled, rep.Problems)
+	}
+	if rep.Late < 60 { // slices that ended more than BillingGrace before now
+		t.Fatalf("late %d, want the slices that ended more than the grace ago", rep.Late)
+	}
+}
+
+// Billing stops at the contract's end: the slice of the stop is billed up
+// to the stop (the last, partial receipt), nothing after it, and the audit
+// counts nothing unbilled.
+func TestBillingStopsAtTheEndWithAPartialSlice(t *testing.T) {
+	ctx := context.Background()
+	req, prov := deterministicSigner(t, 102), deterministicSigner(t, 103)
+	now := t0.Add(10 * time.Second)
+	lp, _ := Open(Config{Signer: prov, Now: func() time.Time { return now }})
+	defer lp.Close()
+	c := Contract{InstanceID: "job", Requester: req.ID(), Provider: prov.ID(), Epoch: 1, Price: Price{CPU: 3600},
+		SliceNanos: int64(time.Second), StartNanos: t0.UnixNano()}
+	ce, err := lp.AppendContract(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	endAt := t0.Add(3*time.Second + 400*time.Millisecond).UnixNano()
+	if _, err := lp.Append(ctx, End{Contract: ce.CID(), AtNanos: endAt, State: EndFailed, Reason: "exit status 1 after 3 retries"}); err != nil {
+		t.Fatal(err)
+	}
+	NewBiller(lp, &fakeUsage{u: Usage{CPUMicros: 1000}}, nil, BillerConfig{}).Tick(ctx, now)
+	var rep Report
+	var last Receipt
+	lp.View(func(s *Set) {
+		rep = Audit(s, AuditOptions{Now: now.Add(time.Hour)})
+		for _, re := range s.receipts[ce.CID()] {
+			if r := re.Value().(Receipt); r.Slice >= last.Slice {
+				last = r
+			}
+		}
+	})
+	if rep.Receipts != 4 || last.Slice != 3 || last.ToNanos != endAt || rep.Unbilled != 0 || !rep.OK {
+		t.Fatalf("%d receipts (want 4), last %+v (want slice 3 to the end), unbilled %d, problems %+v", rep.Receipts, last, rep.Unbilled, rep.Problems)
+	}
+}
+
+// nobody is a peer picker that never offers a peer.
+type nobody struct{}
+
+func (nobody) Peers() []peer.ID { return nil }
+func (nobody) OpenSync(context.Context, peer.ID) (io.ReadWriteCloser, error) {
+	return nil, io.ErrClosedPipe
+}
+
+// A grid of one bills: a node whose anti-entropy never found a peer bills
+// the instances it requested itself without waiting for a sync, and acks
+// its own receipts.
+func TestANodeAloneBills(t *testing.T) {
+	me := deterministicSigner(t, 104)
+	l, err := Open(Config{Signer: me})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	start := time.Now().Add(-2 * time.Second)
+	c := Contract{InstanceID: "solo", Requester: me.ID(), Provider: me.ID(), Epoch: 1, Price: Price{CPU: 3600},
+		SliceNanos: int64(200 * time.Millisecond), StartNanos: start.UnixNano()}
+	if _, err := l.AppendContract(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	l.StartSync(ctx, nobody{}, nobody{}, SyncConfig{Interval: 20 * time.Millisecond})
+	b := NewBiller(l, &fakeUsage{u: Usage{CPUMicros: 1000}}, nil, BillerConfig{RequireSync: true})
+	b.Start(ctx)
+	defer b.Close()
+	waitFor(t, 20*time.Second, "a lone node's receipts, acknowledged", func() bool {
+		var rep Report
+		l.View(func(s *Set) { rep = Audit(s, AuditOptions{}) })
+		return rep.Receipts >= 10 && rep.Acked >= 10 && rep.OK
+	})
+	if l.Alone().IsZero() {
+		t.Fatal("a node that never had a peer is not alone")
+	}
+}
+
+// blackHole accepts sync streams and never answers (a black-holed peer);
+// good serves them from a ledger.
+type mixedPeers struct {
+	bad, good peer.ID
+	serve     *Ledger
+	mu        sync.Mutex
+	far       []net.Conn
+}
+
+func (m *mixedPeers) Peers() []peer.ID { return []peer.ID{m.bad, m.good} }
+
+func (m *mixedPeers) OpenSync(ctx context.Context, p peer.ID) (io.ReadWriteCloser, error) {
+	a, b := net.Pipe()
+	m.mu.Lock()
+	m.far = append(m.far, b)
+	m.mu.Unlock()
+	if p == m.good {
+		go func() { _, _ = m.serve.ServeSync(ctx, b); b.Close() }()
+	}
+	return a, nil
+}
+
+func (m *mixedPeers) closeAll() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range m.far {
+		c.Close()
+	}
+}
+
+// One unreachable peer does not stall anti-entropy: exchanges run with
+// several peers at once, so the node keeps syncing (and billing) through
+// the live one while the exchange with the black-holed one hangs.
+func TestOneBlackHoledPeerDoesNotStallSync(t *testing.T) {
+	l, err := Open(Config{Signer: deterministicSigner(t, 105)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	other, err := Open(Config{Signer: deterministicSigner(t, 106)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	mp := &mixedPeers{bad: deterministicSigner(t, 107).ID(), good: other.ID(), serve: other}
+	t.Cleanup(mp.closeAll)
+	// A timeout far longer than the test: only concurrency can help.
+	l.StartSync(context.Background(), mp, mp, SyncConfig{Interval: 20 * time.Millisecond, Timeout: time.Hour, Fanout: 2})
+	since := time.Now()
+	for i := 0; i < 3; i++ {
+		waitFor(t, 20*time.Second, "an exchange with the live peer", func() bool { return l.LastSync().After(since) })
+		since = time.Now()
+	}
+	if !l.Alone().IsZero() {
+		t.Fatal("a node with peers counts as alone")
+	}
+}
