@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
+	"math/bits"
 	"reflect"
 	"time"
 
@@ -19,7 +21,7 @@ func Contract(c *scheduler.Contract, slice time.Duration) ledger.Contract {
 	req, bid := info.Request, info.Bid
 	lc := ledger.Contract{
 		InstanceID: string(req.Instance), Request: req.Name, Requester: req.Requester, Provider: info.Provider,
-		Epoch: c.Epoch(), Price: Price(bid.Prices), StartNanos: info.Award.Issued, SliceNanos: int64(slice),
+		Epoch: c.Epoch(), Price: Price(bid.Prices), Caps: Caps(req.Resources, slice), StartNanos: info.Award.Issued, SliceNanos: int64(slice),
 		RecipeCID: req.RecipeCID, Auction: hex.EncodeToString(info.Award.AuctionID), Evidence: c.Encode(),
 	}
 	if info.Auctioneer != req.Requester {
@@ -51,4 +53,37 @@ func CheckContract(lc ledger.Contract) error {
 		return errors.New("the contract does not say what its evidence says")
 	}
 	return nil
+}
+
+// Caps is the most an instance with the signed request's resources may use
+// in one slice of length slice: CPU-seconds of its CPU share
+// (CPUMillis × slice), its memory held the whole slice (memory byte-seconds,
+// and peak), its disk quota held the whole slice (disk byte-seconds). The
+// partition enforces the CPU and memory limits, and the biller clamps every
+// receipt to the caps; a resource the request leaves at 0 has no cap.
+// Network bytes have no cap: a request declares no network resource and
+// the price list has no network price, so they bill nothing. Arithmetic
+// saturates at 2^64-1 (no cap in practice) rather than wrapping.
+func Caps(r scheduler.Resources, slice time.Duration) ledger.Usage {
+	if slice <= 0 {
+		return ledger.Usage{}
+	}
+	ns := uint64(slice)
+	mulDiv := func(a int64, b, d uint64) uint64 {
+		if a <= 0 {
+			return 0
+		}
+		hi, lo := bits.Mul64(uint64(a), b)
+		if hi >= d {
+			return math.MaxUint64
+		}
+		q, _ := bits.Div64(hi, lo, d)
+		return q
+	}
+	return ledger.Usage{
+		CPUMicros:       mulDiv(r.CPUMillis, ns, 1_000_000), // millicores × ns / 1e6 = core-µs
+		MemByteSeconds:  mulDiv(r.MemoryBytes, ns, 1_000_000_000),
+		MemPeakBytes:    mulDiv(r.MemoryBytes, 1, 1),
+		DiskByteSeconds: mulDiv(r.DiskBytes, ns, 1_000_000_000),
+	}
 }

@@ -2,6 +2,7 @@ package settle
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 
@@ -117,5 +118,38 @@ func TestForgedContractFencesNothing(t *testing.T) {
 	}
 	if unagreed != 1 || fenced != 0 {
 		t.Fatalf("audit: %d unagreed contracts (want 1), %d fenced receipts (want 0): %+v", unagreed, fenced, rep.Problems)
+	}
+}
+
+// A contract's caps are derived from the signed request's resources and the
+// slice: the evidence check re-derives them, so a contract with other caps
+// (none, or higher) is not agreed.
+func TestContractCapsComeFromTheSignedResources(t *testing.T) {
+	alice, bob := newParty(t), newParty(t)
+	mc, err := schedtest.Contract(alice.market, bob.market, "web", 1, time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := Contract(mc, 2*time.Second)
+	// schedtest asks for 500 millicores and 256 MiB.
+	want := ledger.Usage{CPUMicros: 1_000_000, MemByteSeconds: 2 << 28, MemPeakBytes: 1 << 28}
+	if lc.Caps != want {
+		t.Fatalf("caps %+v, want %+v", lc.Caps, want)
+	}
+	if err := CheckContract(lc); err != nil {
+		t.Fatal(err)
+	}
+	for name, caps := range map[string]ledger.Usage{"none": {}, "higher": {CPUMicros: 10_000_000, MemByteSeconds: 2 << 28, MemPeakBytes: 1 << 28}} {
+		c := lc
+		c.Caps = caps
+		if CheckContract(c) == nil {
+			t.Errorf("caps %s: passes the check", name)
+		}
+	}
+	if got := Caps(scheduler.Resources{CPUMillis: 1 << 62, MemoryBytes: 1 << 62}, 24*time.Hour); got.CPUMicros != math.MaxUint64 || got.MemPeakBytes != 1<<62 {
+		t.Fatalf("huge resources: %+v, want saturation", got)
+	}
+	if got := Caps(scheduler.Resources{}, time.Minute); got != (ledger.Usage{}) {
+		t.Fatalf("no resources: caps %+v, want none", got)
 	}
 }
