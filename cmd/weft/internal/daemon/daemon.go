@@ -22,6 +22,7 @@ import (
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/config"
+	"github.com/weftgrid/weft/cmd/weft/internal/content"
 )
 
 // Daemon is one running weft node.
@@ -36,7 +37,7 @@ type Daemon struct {
 
 	p2pState
 	ledgerState
-	recipesState
+	content *content.Service // the recipes subsystem (startRecipes)
 	partitionsState
 	marketState
 	dashboardState

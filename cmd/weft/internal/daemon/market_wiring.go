@@ -14,8 +14,8 @@ func (d *Daemon) marketBackends(ctx context.Context) (schedrun.Runtime, schedrun
 	if d.parts == nil {
 		return nil, schedrun.Content{}, errors.New("market: the partitions are not running")
 	}
-	if d.recipesStore == nil {
+	if d.content == nil {
 		return nil, schedrun.Content{}, errors.New("market: the recipe store is not open")
 	}
-	return d.parts, schedrun.Content{Store: d.recipesStore, Fetch: d.recipesFetch, Announce: d.recipesAnnounce}, nil
+	return d.parts, schedrun.Content{Store: d.content.Store, Fetch: d.content.Fetch, Announce: d.content.Announce}, nil
 }

@@ -46,7 +46,7 @@ func TestMarketUsesTheDaemonsStoreAndTransfer(t *testing.T) {
 	defer cancel()
 	a := wiringNode(t, ctx, "")
 	b := wiringNode(t, ctx, a.node.Addrs()[0].String())
-	if a.recipesXfer == nil || b.recipesXfer == nil {
+	if a.content.Transfer() == nil || b.content.Transfer() == nil {
 		t.Fatal("no transfer service on a node with a p2p host")
 	}
 
@@ -54,7 +54,7 @@ func TestMarketUsesTheDaemonsStoreAndTransfer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if content.Store != b.recipesStore {
+	if content.Store != b.content.Store {
 		t.Fatal("the market has a content store of its own, not the daemon's")
 	}
 	if parts != b.parts {
@@ -72,14 +72,14 @@ command = "/bin/true"
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := a.recipesStore.PutRecipe(r)
+	c, err := a.content.Store.PutRecipe(r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.recipesStore.Has(c) {
+	if b.content.Store.Has(c) {
 		t.Fatal("the recipe is on b before any fetch")
 	}
-	served, fetches := a.recipesXfer.Stats().BytesServed, b.recipesXfer.Stats().Fetches
+	served, fetches := a.content.Transfer().Stats().BytesServed, b.content.Transfer().Stats().Fetches
 	fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
 	defer fcancel()
 	var got *recipes.Recipe
@@ -96,16 +96,16 @@ command = "/bin/true"
 	if got.Name != "wired" {
 		t.Fatalf("fetched recipe %q", got.Name)
 	}
-	if !b.recipesStore.Has(c) {
+	if !b.content.Store.Has(c) {
 		t.Error("what the market fetched is not in the daemon's store")
 	}
-	if b.recipesXfer.Stats().Fetches <= fetches {
+	if b.content.Transfer().Stats().Fetches <= fetches {
 		t.Error("the market's fetch did not go through the daemon's transfer service")
 	}
-	if a.recipesXfer.Stats().BytesServed <= served {
+	if a.content.Transfer().Stats().BytesServed <= served {
 		t.Error("the recipe was not served by the provider's transfer service")
 	}
-	if _, err := b.recipesGet(ctx, c); err != nil {
+	if _, err := b.content.Recipe(ctx, c); err != nil {
 		t.Errorf("the recipes subsystem does not see what the market fetched: %v", err)
 	}
 }

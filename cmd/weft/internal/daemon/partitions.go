@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,49 +26,12 @@ import (
 //
 // For the market: d.parts is the running *partition.Manager (Apply, Get,
 // SetState, Free, Subscribe, Usage); d.runLocal runs a recipe in a local
-// partition exactly as POST /v1/local/instances does. For the recipes
-// subsystem: d.setPartitionContent plugs in the recipe store (artifacts by
-// CID, batch results, recipes by CID).
+// partition exactly as POST /v1/local/instances does. The recipe store
+// (d.content: artifacts by CID, batch results, recipes by CID) is started
+// before the partitions and passed in; without it (tests) artifacts and
+// recipes by CID are refused.
 type partitionsState struct {
-	parts       *partition.Manager
-	partContent atomic.Pointer[PartitionContent]
-}
-
-// PartitionContent is what the partitions need from the recipe store. Any
-// field may be nil.
-type PartitionContent struct {
-	// Fetch gets an artifact by CID into dest, verified.
-	Fetch func(ctx context.Context, cid, dest string) error
-	// PutDir stores a directory tree and returns its CID (batch results).
-	PutDir func(ctx context.Context, dir string) (string, error)
-	// Recipe returns the recipe with CID cid (fetched from the grid if needed).
-	Recipe func(ctx context.Context, cid string) (*recipes.Recipe, error)
-}
-
-// setPartitionContent plugs the recipe store into the partitions.
-func (d *Daemon) setPartitionContent(c PartitionContent) { d.partContent.Store(&c) }
-
-// contentSwitch adapts whatever PartitionContent is plugged in (at any
-// time) to the partition package's interfaces.
-type contentSwitch struct{ d *Daemon }
-
-var (
-	_ partition.Fetcher     = contentSwitch{}
-	_ partition.ResultStore = contentSwitch{}
-)
-
-func (c contentSwitch) FetchFile(ctx context.Context, cid, dest string) error {
-	if p := c.d.partContent.Load(); p != nil && p.Fetch != nil {
-		return p.Fetch(ctx, cid, dest)
-	}
-	return fmt.Errorf("%w: the recipe store is not available", partition.ErrNoFetcher)
-}
-
-func (c contentSwitch) PutDir(ctx context.Context, dir string) (string, error) {
-	if p := c.d.partContent.Load(); p != nil && p.PutDir != nil {
-		return p.PutDir(ctx, dir)
-	}
-	return "", partition.ErrNoResultStore
+	parts *partition.Manager
 }
 
 // startPartitions creates the partition manager, re-adopts what survived
@@ -99,10 +61,9 @@ func (d *Daemon) startPartitions(ctx context.Context) error {
 	// which re-adopts them.
 	cfg.KeepRunningOnClose = pc.KeepOnStop
 	cfg.Log = d.log.With("subsystem", "partitions")
-	// The recipe store (artifacts, batch results, recipes by CID) is
-	// plugged in by startRecipes through setPartitionContent.
-	cfg.Fetcher = contentSwitch{d}
-	cfg.Results = contentSwitch{d}
+	if d.content != nil {
+		cfg.Fetcher, cfg.Results = d.content, d.content
+	}
 	if d.node != nil {
 		cfg.PeerID = d.node.ID().String()
 	}
@@ -217,11 +178,10 @@ func (d *Daemon) runLocal(ctx context.Context, req LocalRunRequest) (partition.I
 		}
 		rc = r
 	case req.RecipeCID != "":
-		p := d.partContent.Load()
-		if p == nil || p.Recipe == nil {
+		if d.content == nil {
 			return partition.InstanceStatus{}, errors.New("partitions: no recipe store to find the recipe in (send it inline with toml)")
 		}
-		r, err := p.Recipe(ctx, req.RecipeCID)
+		r, err := d.content.RecipeByCID(ctx, req.RecipeCID)
 		if err != nil {
 			return partition.InstanceStatus{}, err
 		}
