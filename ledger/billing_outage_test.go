@@ -166,3 +166,34 @@ func TestOneBlackHoledPeerDoesNotStallSync(t *testing.T) {
 		t.Fatal("a node with peers counts as alone")
 	}
 }
+
+// EndSpan ends this node's contract of an instance once, whichever record
+// of the agreement it holds.
+func TestEndSpanEndsOnce(t *testing.T) {
+	ctx := context.Background()
+	req, prov := deterministicSigner(t, 108), deterministicSigner(t, 109)
+	lp, _ := Open(Config{Signer: prov})
+	defer lp.Close()
+	c := Contract{InstanceID: "web", Requester: req.ID(), Provider: prov.ID(), Epoch: 3, Price: Price{CPU: 3600},
+		SliceNanos: int64(time.Second), StartNanos: t0.UnixNano()}
+	if _, err := lp.AppendContract(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := lp.EndSpan(ctx, "web", 2, t0.Add(time.Minute), EndFailed, "x"); ok || err != nil {
+		t.Fatalf("another epoch ended: %v %v", ok, err)
+	}
+	for i, want := range []bool{true, false} {
+		if ok, err := lp.EndSpan(ctx, "web", 3, t0.Add(time.Minute), EndFailed, "exit status 1"); ok != want || err != nil {
+			t.Fatalf("call %d: %v %v, want %v", i, ok, err, want)
+		}
+	}
+	var sp Span
+	lp.View(func(s *Set) {
+		for _, ce := range s.contracts {
+			sp = SpanOf(s, ce)
+		}
+	})
+	if sp.EndNanos != t0.Add(time.Minute).UnixNano() || sp.EndedBy != EndFailed {
+		t.Fatalf("span %+v", sp)
+	}
+}

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"context"
 	"sort"
 	"time"
 
@@ -183,4 +184,48 @@ func unbilled(s *Set, now time.Time, grace time.Duration, bad map[cid.Cid]bool) 
 // its period ended.
 func isLate(re *Entry, r Receipt, grace time.Duration) bool {
 	return re.TimeNanos-r.ToNanos > int64(grace)
+}
+
+// EndSpan ends the billable span of this node's contract for instance at
+// epoch (as its requester or provider) at time at, with state (EndDestroyed,
+// EndFailed, EndDone, EndStopped) and reason, unless it has ended already.
+// It reports whether it appended an End; with no such contract it does
+// nothing.
+func (l *Ledger) EndSpan(ctx context.Context, instance string, epoch uint64, at time.Time, state, reason string) (bool, error) {
+	me := l.ID()
+	if me == "" {
+		return false, nil
+	}
+	if len(reason) > MaxEndReason {
+		reason = reason[:MaxEndReason]
+	}
+	var target *Entry
+	l.View(func(s *Set) {
+		var cands []*Entry
+		for _, ce := range s.byInstance[instance] {
+			c := ce.Value().(Contract)
+			if c.Epoch == epoch && (c.Provider == me || c.Requester == me) && s.ContractErr(ce) == nil {
+				cands = append(cands, ce)
+			}
+		}
+		if len(cands) == 0 {
+			return
+		}
+		sort.Slice(cands, func(i, j int) bool {
+			if (cands[i].Author == me) != (cands[j].Author == me) {
+				return cands[i].Author == me
+			}
+			return cands[i].id.KeyString() < cands[j].id.KeyString()
+		})
+		if endOf(s, cands[0]) == nil {
+			target = cands[0]
+		}
+	})
+	if target == nil {
+		return false, nil
+	}
+	if _, err := l.Append(ctx, End{Contract: target.id, AtNanos: at.UnixNano(), State: state, Reason: reason}); err != nil {
+		return false, err
+	}
+	return true, nil
 }

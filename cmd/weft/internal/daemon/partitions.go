@@ -103,12 +103,51 @@ func (d *Daemon) startPartitions(ctx context.Context) error {
 	d.onClose(func() error { unsub(); return nil })
 	d.publishFreePartitions()
 	go func() {
-		for range events {
+		for st := range events {
+			d.endBilling(ctx, st)
 			d.notify(dashboard.TopicPartitions)
 			d.publishFreePartitions()
 		}
 	}()
 	return nil
+}
+
+// endBilling ends the billable span of the contract under which this node
+// hosts a market instance once the instance is over on its host: destroyed
+// as its requester asked, failed for good, or a completed batch job. The
+// end entry names the time and the reason; the biller bills the partial
+// last slice up to it and nothing after, and the audit counts no slice
+// after it as unbilled. A stopped instance keeps its partition (its disk)
+// and stays billed, for what it uses.
+func (d *Daemon) endBilling(ctx context.Context, st partition.InstanceStatus) {
+	state, reason, ok := billingEnd(st)
+	if !ok || d.ledger == nil {
+		return
+	}
+	at := st.UpdatedAt
+	if at.IsZero() {
+		at = time.Now()
+	}
+	if _, err := d.ledger.EndSpan(ctx, st.ID, st.Epoch, at, state, reason); err != nil {
+		d.log.Warn("ledger: end of billing", "instance", st.ID, "err", err)
+	}
+}
+
+// billingEnd maps a market instance's status on its host to the end of its
+// contract's billable span (ok false: billing goes on).
+func billingEnd(st partition.InstanceStatus) (state, reason string, ok bool) {
+	if st.Requester == "" || st.Epoch == 0 {
+		return "", "", false // a local instance: no contract
+	}
+	switch {
+	case st.Phase == partition.PhaseDestroyed && st.State == partition.StateDestroyed:
+		return ledger.EndDestroyed, "destroyed as its requester asked", true
+	case st.Phase == partition.PhaseFailed:
+		return ledger.EndFailed, st.Error, true
+	case st.Phase == partition.PhaseCompleted:
+		return ledger.EndDone, "", true
+	}
+	return "", "", false
 }
 
 // publishFreePartitions puts the free partition count in the node's advert.

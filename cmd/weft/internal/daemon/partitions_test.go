@@ -13,6 +13,7 @@ import (
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/config"
+	"github.com/weftgrid/weft/ledger"
 	"github.com/weftgrid/weft/partition"
 )
 
@@ -118,5 +119,39 @@ args = ["-c", "seq {{.Params.n}} > $WEFT_OUT/seq.txt"]
 			t.Fatal("not destroyed")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A market instance's billing ends on its host when it is destroyed as
+// asked, fails for good or completes; a stop, a fenced copy's destruction
+// or a local instance end nothing.
+func TestBillingEndsWhenTheInstanceIsOver(t *testing.T) {
+	market := partition.InstanceStatus{ID: "i", Requester: "12D3KooWxyz", Epoch: 2, State: partition.StateStarted}
+	for _, c := range []struct {
+		name  string
+		edit  func(*partition.InstanceStatus)
+		state string
+	}{
+		{"running", func(s *partition.InstanceStatus) { s.Phase = partition.PhaseRunning }, ""},
+		{"stopped", func(s *partition.InstanceStatus) { s.State, s.Phase = partition.StateStopped, partition.PhaseStopped }, ""},
+		{"destroyed", func(s *partition.InstanceStatus) {
+			s.State, s.Phase = partition.StateDestroyed, partition.PhaseDestroyed
+		}, ledger.EndDestroyed},
+		{"fenced copy", func(s *partition.InstanceStatus) { s.Phase = partition.PhaseDestroyed }, ""},
+		{"failed", func(s *partition.InstanceStatus) {
+			s.Phase, s.Error = partition.PhaseFailed, "process main: exit status 3"
+		}, ledger.EndFailed},
+		{"completed", func(s *partition.InstanceStatus) { s.Phase = partition.PhaseCompleted }, ledger.EndDone},
+		{"local", func(s *partition.InstanceStatus) { s.Requester, s.Phase = "", partition.PhaseFailed }, ""},
+	} {
+		st := market
+		c.edit(&st)
+		state, reason, ok := billingEnd(st)
+		if state != c.state || ok != (c.state != "") {
+			t.Errorf("%s: end %q %v, want %q", c.name, state, ok, c.state)
+		}
+		if c.state == ledger.EndFailed && reason != st.Error {
+			t.Errorf("%s: reason %q, want the error", c.name, reason)
+		}
 	}
 }
