@@ -60,9 +60,20 @@ type Config struct {
 	// DiscoveryInterval is how often bootstrap and rendezvous are retried
 	// while alone, and rendezvous re-queried otherwise. Default 10 s.
 	DiscoveryInterval time.Duration
-	// NAT enables AutoNAT service, hole punching, UPnP port mapping and the
-	// relay service (relay is offered only when reachable). Default true.
+	// NAT enables AutoNAT service, hole punching, UPnP port mapping, the
+	// relay service (offered only when reachable) and AutoRelay (used only
+	// when not). Default true.
 	NAT bool
+	// Reachability forces what AutoNAT would find out: ReachabilityPublic
+	// serves circuit relays on whatever addresses the node has (private
+	// ones included); ReachabilityPrivate reserves relay slots with the
+	// configured relays and the grid's members that serve relays, and
+	// advertises /p2p-circuit addresses through them. Default
+	// ReachabilityAuto.
+	Reachability Reachability
+	// Relays are static relays (full multiaddrs ending /p2p/<id>) a node
+	// behind NAT reserves a slot with first.
+	Relays []string
 	// ConnLow and ConnHigh are the connection manager watermarks. Default
 	// 100 and 400.
 	ConnLow, ConnHigh int
@@ -132,6 +143,12 @@ func (c *Config) validate() error {
 	}
 	if c.MaxMessageSize <= 0 || c.OutboundQueue <= 0 || c.DiscoveryInterval <= 0 {
 		return fmt.Errorf("%w: message size, queue and discovery interval must be positive", ErrConfig)
+	}
+	if c.Reachability < ReachabilityAuto || c.Reachability > ReachabilityPrivate {
+		return fmt.Errorf("%w: bad reachability %d", ErrConfig, c.Reachability)
+	}
+	if _, err := parseRelays(c.Relays); err != nil {
+		return err
 	}
 	if c.PenaltyThreshold <= 0 || c.PenaltyBan <= 0 {
 		return fmt.Errorf("%w: penalty threshold and ban must be positive", ErrConfig)

@@ -409,7 +409,10 @@ func (n *Node) SetAdvert(a Advert) error {
 // setMeta re-signs the metadata with advert a and the host's addresses
 // (at most 4, to stay under the metadata limit).
 func (n *Node) setMeta(a Advert, leaving bool) error {
-	addrs := n.host.Addrs()
+	// Circuit addresses first: a member behind NAT is reached through them.
+	all := n.host.Addrs()
+	addrs := slices.Concat(slices.DeleteFunc(slices.Clone(all), func(a ma.Multiaddr) bool { return !isCircuit(a) }),
+		slices.DeleteFunc(all, isCircuit))
 	if len(addrs) > 4 {
 		addrs = addrs[:4]
 	}

@@ -24,6 +24,7 @@ import (
 	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
@@ -77,6 +78,11 @@ type Node struct {
 	closeOnce sync.Once
 	closeErr  error
 	closers   []func() error
+	// staticRelays feed AutoRelay first (ReachabilityAuto).
+	staticRelays []peer.AddrInfo
+	// relay keeps relay slots when the node is told it is private (nil
+	// otherwise).
+	relay *relayKeeper
 }
 
 // New starts a node: identity, host, DHT, pubsub, membership and discovery.
@@ -137,7 +143,12 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.startDiscovery(ctx)
-	n.log.Info("p2p node started", "grid", n.GridName(), "addrs", n.Addrs(), "preset", cfg.Preset.String(), "transport", cfg.Transport.String())
+	if n.relay != nil {
+		n.wg.Add(1)
+		go n.relay.run(n.ctx)
+	}
+	n.log.Info("p2p node started", "grid", n.GridName(), "addrs", n.Addrs(), "preset", cfg.Preset.String(), "transport", cfg.Transport.String(),
+		"reachability", cfg.Reachability.String())
 	return n, nil
 }
 
@@ -183,14 +194,43 @@ func (n *Node) startHost() error {
 	} else {
 		opts = append(opts, libp2p.Transport(quic.NewTransport))
 	}
-	if cfg.NAT {
+	static, err := parseRelays(cfg.Relays)
+	if err != nil {
+		rm.Close()
+		return err
+	}
+	opts = append(opts, libp2p.AddrsFactory(n.addrsFactory))
+	switch cfg.Reachability {
+	case ReachabilityPublic:
+		// Serve relays whatever AutoNAT would say, on every address the
+		// node has: on a private network its members are all "private".
 		opts = append(opts,
-			libp2p.NATPortMap(),
-			libp2p.EnableNATService(),
+			libp2p.ForceReachabilityPublic(),
+			libp2p.EnableRelayService(relayv2.WithResources(RelayResources()),
+				relayv2.WithReservationAddressFilter(func(ma.Multiaddr) bool { return true })),
 			libp2p.EnableHolePunching(),
-			libp2p.EnableRelayService(),
-			libp2p.EnableAutoRelayWithPeerSource(n.relayCandidates),
 		)
+		if cfg.NAT {
+			opts = append(opts, libp2p.EnableNATService())
+		}
+	case ReachabilityPrivate:
+		// Reserve slots with relays weft picks itself (relayKeeper).
+		opts = append(opts, libp2p.ForceReachabilityPrivate(), libp2p.EnableHolePunching())
+		if cfg.NAT {
+			opts = append(opts, libp2p.NATPortMap())
+		}
+		n.relay = newRelayKeeper(n, static)
+	default:
+		if cfg.NAT {
+			n.staticRelays = static
+			opts = append(opts,
+				libp2p.NATPortMap(),
+				libp2p.EnableNATService(),
+				libp2p.EnableHolePunching(),
+				libp2p.EnableRelayService(relayv2.WithResources(RelayResources())),
+				libp2p.EnableAutoRelayWithPeerSource(n.relayCandidates),
+			)
+		}
 	}
 	if cfg.Metrics != nil {
 		opts = append(opts, libp2p.PrometheusRegisterer(cfg.Metrics))
@@ -209,11 +249,23 @@ func (n *Node) startHost() error {
 	return nil
 }
 
-// relayCandidates feeds AutoRelay with connected peers when behind NAT.
+// relayCandidates feeds AutoRelay with the static relays, then connected
+// peers, when behind NAT.
 func (n *Node) relayCandidates(ctx context.Context, num int) <-chan peer.AddrInfo {
 	ch := make(chan peer.AddrInfo, num)
 	go func() {
 		defer close(ch)
+		for _, ai := range n.staticRelays {
+			if num == 0 {
+				return
+			}
+			select {
+			case ch <- ai:
+				num--
+			case <-ctx.Done():
+				return
+			}
+		}
 		for _, p := range n.host.Network().Peers() {
 			if num == 0 {
 				return

@@ -170,7 +170,7 @@ func (a *Adapter) Broadcast(ctx context.Context, entry []byte) error {
 
 // OpenSync opens a sync stream to p.
 func (a *Adapter) OpenSync(ctx context.Context, p peer.ID) (io.ReadWriteCloser, error) {
-	s, err := a.h.NewStream(ctx, p, a.proto, a.protoV1) // the newest the peer speaks
+	s, err := a.h.NewStream(network.WithAllowLimitedConn(ctx, "ledger"), p, a.proto, a.protoV1) // the newest the peer speaks; relayed if need be
 	if err != nil {
 		return nil, err
 	}

@@ -37,6 +37,15 @@ type NodeConfig struct {
 	// NAT enables UPnP port mapping, AutoNAT service, hole punching and the
 	// relay service when reachable. Default true.
 	NAT bool `toml:"nat"`
+	// Reachability forces what AutoNAT would find out: auto, public (serve
+	// circuit relays on whatever addresses the node has, private ones
+	// included) or private (behind NAT: reserve relay slots with the relays
+	// below and the grid's members that serve relays, and advertise
+	// /p2p-circuit addresses). Default auto.
+	Reachability string `toml:"reachability"`
+	// Relays are static relays (full multiaddrs ending /p2p/<peer-id>) a
+	// node behind NAT reserves a slot with first. Default none.
+	Relays []string `toml:"relays"`
 	// ConnLow and ConnHigh are the connection manager watermarks, in
 	// connections. Default 100 and 400.
 	ConnLow  int `toml:"conn_low"`
@@ -71,6 +80,7 @@ func defaultNode() NodeConfig {
 		MDNS:                "auto",
 		DHTDiscovery:        true,
 		NAT:                 true,
+		Reachability:        "auto",
 		ConnLow:             100,
 		ConnHigh:            400,
 		MaxMessageBytes:     1 << 20,
@@ -99,6 +109,7 @@ func (c *NodeConfig) validate() error {
 		oneOf("log_format", c.LogFormat, "text", "json"),
 		oneOf("mdns", c.MDNS, "auto", "on", "off"),
 		oneOf("memberlist_transport", c.MemberlistTransport, "libp2p", "net"),
+		oneOf("reachability", c.Reachability, "auto", "public", "private"),
 	} {
 		if chk != nil {
 			return chk

@@ -83,6 +83,10 @@ func (d *Daemon) p2pConfig() (p2p.Config, error) {
 	}
 	pc.DHTDiscovery = c.DHTDiscovery
 	pc.NAT = c.NAT
+	if pc.Reachability, err = p2p.ParseReachability(c.Reachability); err != nil {
+		return pc, err
+	}
+	pc.Relays = c.Relays
 	pc.ConnLow, pc.ConnHigh = c.ConnLow, c.ConnHigh
 	pc.MaxMessageSize = c.MaxMessageBytes
 	pc.OutboundQueue = c.OutboundQueue

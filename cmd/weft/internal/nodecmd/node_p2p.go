@@ -15,7 +15,8 @@ func init() {
 	var (
 		listen, bootstrap, labels     []string
 		gridFile, preset, level, form string
-		mdns, transport               string
+		mdns, transport, reach        string
+		relays                        []string
 	)
 	def := config.Default().Node
 	registerNodeFlags(nodeFlagHook{
@@ -28,6 +29,8 @@ func init() {
 			fs.StringVar(&form, "log-format", def.LogFormat, "log format: text or json [node.log_format]")
 			fs.StringVar(&mdns, "mdns", def.MDNS, "mDNS LAN discovery: auto (off with --preset local), on or off [node.mdns]")
 			fs.StringVar(&transport, "memberlist-transport", def.MemberlistTransport, "membership transport: libp2p or net (comparison only) [node.memberlist_transport]")
+			fs.StringVar(&reach, "reachability", def.Reachability, "auto, public (serve relays on any address) or private (behind NAT: reserve relay slots) [node.reachability]")
+			fs.StringArrayVar(&relays, "relay", nil, "static relay multiaddr ending in /p2p/<peer-id>, repeatable [node.relays]")
 			fs.StringArrayVar(&labels, "label", nil, "KEY=VALUE label advertised to the grid, repeatable [node.labels]")
 		},
 		apply: func(fs *pflag.FlagSet, c *config.Config) error {
@@ -54,6 +57,12 @@ func init() {
 			}
 			if fs.Changed("memberlist-transport") {
 				c.Node.MemberlistTransport = transport
+			}
+			if fs.Changed("reachability") {
+				c.Node.Reachability = reach
+			}
+			if fs.Changed("relay") {
+				c.Node.Relays = relays
 			}
 			if fs.Changed("label") {
 				if c.Node.Labels == nil {
