@@ -451,11 +451,34 @@ func (s *Service) runFetch(ctx context.Context, cl *call, c cid.Cid, hints []pee
 	}
 }
 
+// directDialTimeout bounds the attempt at a direct connection before a
+// transfer falls back to a relayed one.
+const directDialTimeout = 3 * time.Second
+
+// preferDirect tries, when the only connection to p is relayed (limited:
+// its data is capped), to open a direct one first; the transfer then uses
+// it, or the relay within its limits when the direct dial fails.
+func (s *Service) preferDirect(ctx context.Context, p peer.ID) {
+	conns := s.host.Network().ConnsToPeer(p)
+	if len(conns) == 0 {
+		return
+	}
+	for _, c := range conns {
+		if !c.Stat().Limited {
+			return
+		}
+	}
+	dctx, cancel := context.WithTimeout(network.WithForceDirectDial(ctx, "content"), directDialTimeout)
+	defer cancel()
+	_ = s.host.Connect(dctx, peer.AddrInfo{ID: p})
+}
+
 // request asks p for want (with walk, and every block they link to) and
 // stores what arrives. Before each block, stopAt (when not nil) may end the
 // request: the stream is reset and what arrived before is kept. It returns
 // how many new blocks were stored.
 func (s *Service) request(ctx context.Context, p peer.ID, want []cid.Cid, walk bool, stopAt func(cid.Cid) bool) (int, error) {
+	s.preferDirect(ctx, p)
 	st, err := s.host.NewStream(network.WithAllowLimitedConn(ctx, "content"), p, s.proto)
 	if err != nil {
 		return 0, fmt.Errorf("transfer: open stream: %w", err)

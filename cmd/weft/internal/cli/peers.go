@@ -24,6 +24,7 @@ type peerRow struct {
 		Labels         map[string]string `json:"labels"`
 	} `json:"advert"`
 	RTTms float64 `json:"rtt_ms"`
+	Reach string  `json:"reach"`
 }
 
 func newPeersCmd(g *Globals) *cobra.Command {
@@ -33,7 +34,9 @@ func newPeersCmd(g *Globals) *cobra.Command {
 		Long: `List every grid member the node knows, itself included: alive and suspect
 members and the dead ones it remembers. With --json it prints an array of
 {peer_id, state, addrs, advert{cpu_millis, memory_bytes, disk_bytes,
-free_partitions, labels}, rtt_ms}.`,
+free_partitions, labels}, rtt_ms, reach}: rtt_ms is 0 until a round trip
+was measured (shown "-"), reach is how the node reaches the member now:
+direct, relayed (through a circuit relay) or none (no connection now).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.Client()
@@ -51,7 +54,7 @@ free_partitions, labels}, rtt_ms}.`,
 				return g.PrintJSON(rows)
 			}
 			tw := tabwriter.NewWriter(g.Out(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PEER\tSTATE\tCPU\tMEMORY\tDISK\tFREE\tRTT\tLABELS")
+			fmt.Fprintln(tw, "PEER\tSTATE\tREACH\tCPU\tMEMORY\tDISK\tFREE\tRTT\tLABELS")
 			for _, r := range rows {
 				id := r.PeerID
 				if r.Self {
@@ -65,7 +68,7 @@ free_partitions, labels}, rtt_ms}.`,
 				if r.RTTms > 0 {
 					rtt = fmt.Sprintf("%.1fms", r.RTTms)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%.1f\t%s\t%s\t%d\t%s\t%s\n", id, r.State,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%s\t%s\t%d\t%s\t%s\n", id, r.State, r.Reach,
 					float64(r.Advert.CPUMillis)/1000, humanBytes(r.Advert.MemoryBytes), humanBytes(r.Advert.DiskBytes),
 					r.Advert.FreePartitions, rtt, strings.Join(labels, ","))
 			}

@@ -196,6 +196,9 @@ type PeerJSON struct {
 	Addrs  []string   `json:"addrs"`
 	Advert p2p.Advert `json:"advert"`
 	RTTms  float64    `json:"rtt_ms"`
+	// Reach is how this node reaches the peer now: direct, relayed or
+	// none (no connection at the moment).
+	Reach string `json:"reach"`
 }
 
 func (d *Daemon) handlePeers(w http.ResponseWriter, r *http.Request) {
@@ -210,6 +213,7 @@ func (d *Daemon) handlePeers(w http.ResponseWriter, r *http.Request) {
 			pj.Advert.Labels = map[string]string{}
 		}
 		pj.RTTms = float64(n.RTT(m.ID).Microseconds()) / 1000
+		pj.Reach = string(n.ReachOf(m.ID))
 		out = append(out, pj)
 	}
 	api.WriteJSON(w, http.StatusOK, out)
