@@ -86,6 +86,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		{"recipes", d.startRecipes},
 		{"partitions", d.startPartitions},
 		{"market", d.startMarket},
+		{"billing", d.startBilling},
 		{"dashboard", d.startDashboard},
 	}
 	for _, s := range steps {

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -22,42 +21,25 @@ import (
 	"github.com/weftgrid/weft/ledger/settle"
 	"github.com/weftgrid/weft/p2p"
 	"github.com/weftgrid/weft/p2p/grid"
-	"github.com/weftgrid/weft/scheduler"
 )
 
 // ledgerState is the ledger subsystem's part of the Daemon.
 //
-// For the market: d.appendContract records a contract, d.ledgerLatestEpoch
-// gives the fencing epoch of an instance, d.ledgerBalance a requester's
-// balance, d.ledgerSlice the grid's slice length. For partitions:
-// d.setLedgerUsage plugs the metering in (the billing loop asks it for each
-// instance this node provides, every slice).
+// For the market: settle.Recorder and settle.Balances over d.ledger record
+// contracts and give balances, d.ledgerLatestEpoch gives the fencing epoch
+// of an instance, d.ledgerSlice the grid's slice length. The billing loop
+// (d.biller) is the bridge built after both the ledger and the market
+// (startBilling).
 type ledgerState struct {
 	ledger       *ledger.Ledger
 	ledgerNet    *ledgerp2p.Adapter
 	biller       *ledger.Biller
 	checkpointer *ledger.Checkpointer
-	ledgerUsage  usageSwitch
-	ledgerReach  marketReach
-}
-
-// usageSwitch lets the usage source be plugged in after the ledger starts.
-type usageSwitch struct {
-	p atomic.Pointer[ledger.UsageSource]
-}
-
-func (u *usageSwitch) Usage(id string, from, to time.Time) (ledger.Usage, bool, error) {
-	src := u.p.Load()
-	if src == nil {
-		// Not plugged in yet (partitions start after the ledger): retry at
-		// a later tick rather than skip the slice as not run here.
-		return ledger.Usage{}, false, errors.New("metering not started yet")
-	}
-	return (*src).Usage(id, from, to)
 }
 
 // startLedger opens the ledger, joins its topic and anti-entropy when the
-// p2p node runs, starts the billing loop and registers the API routes.
+// p2p node runs, starts the checkpoints and registers the API routes. The
+// billing loop starts later (startBilling).
 func (d *Daemon) startLedger(ctx context.Context) error {
 	var signer *ledger.Signer
 	if d.node != nil {
@@ -90,10 +72,6 @@ func (d *Daemon) startLedger(ctx context.Context) error {
 		d.ledgerNet = a
 		d.onClose(a.Close)
 	}
-	d.ledgerReach.node = d.node
-	d.biller = ledger.NewBiller(l, &d.ledgerUsage, &d.ledgerReach, settle.BillerConfig(d.ledgerNet != nil, d.ledgerSlice()))
-	d.biller.Start(ctx)
-	d.onClose(d.biller.Close)
 	d.checkpointer = ledger.NewCheckpointer(l, d.cfg.Ledger.CheckpointInterval())
 	if signer != nil {
 		d.checkpointer.Start(ctx)
@@ -115,20 +93,30 @@ func (d *Daemon) startLedger(ctx context.Context) error {
 	return nil
 }
 
+// startBilling starts the ledger's billing loop: the bridge between the
+// ledger and the market, built after both (and after the partitions, whose
+// metering it bills). As a provider it bills each slice of the instances
+// this node hosts from the partitions' usage; as a requester it
+// acknowledges or disputes receipts by the market's view of the instance
+// and the membership (settle.Reach).
+func (d *Daemon) startBilling(ctx context.Context) error {
+	reach := settle.Reach{Instances: d.market.Instances, Alive: func() map[peer.ID]bool {
+		alive := map[peer.ID]bool{}
+		for _, mem := range d.node.Members() {
+			if mem.State == p2p.StateAlive {
+				alive[mem.ID] = true
+			}
+		}
+		return alive
+	}}
+	d.biller = ledger.NewBiller(d.ledger, partitionUsage{d.parts}, reach, settle.BillerConfig(d.ledgerNet != nil, d.ledgerSlice()))
+	d.biller.Start(ctx)
+	d.onClose(d.biller.Close)
+	return nil
+}
+
 // ledgerSlice is the grid's slice length ([ledger] slice, --slice).
 func (d *Daemon) ledgerSlice() time.Duration { return d.cfg.Ledger.SliceDuration() }
-
-// appendContract records a contract this node is party to. The entry is
-// durable when it returns.
-func (d *Daemon) appendContract(ctx context.Context, c ledger.Contract) (*ledger.Entry, error) {
-	if d.ledger == nil {
-		return nil, errors.New("ledger: not started")
-	}
-	if c.SliceNanos == 0 {
-		c.SliceNanos = int64(d.ledgerSlice())
-	}
-	return d.ledger.AppendContract(ctx, c)
-}
 
 // ledgerLatestEpoch returns the highest contract epoch known for instance.
 func (d *Daemon) ledgerLatestEpoch(instance string) (cid.Cid, uint64, bool) {
@@ -136,54 +124,6 @@ func (d *Daemon) ledgerLatestEpoch(instance string) (cid.Cid, uint64, bool) {
 		return cid.Undef, 0, false
 	}
 	return d.ledger.LatestEpoch(instance)
-}
-
-// ledgerBalance returns p's balance in micro-credits (the market's unit;
-// the ledger counts pico-credits), rounded toward minus infinity.
-func (d *Daemon) ledgerBalance(p peer.ID) (int64, bool) {
-	if d.ledger == nil {
-		return 0, false
-	}
-	return ledger.MicroFloor(d.ledger.Balance(p).Balance), true
-}
-
-// setLedgerUsage plugs in the metering the billing loop bills from.
-func (d *Daemon) setLedgerUsage(src ledger.UsageSource) { d.ledgerUsage.p.Store(&src) }
-
-// marketReach is the requester's ledger.Reachability: the market's view of
-// the instance and the membership decide whether a receipt's instance was
-// reachable on its provider (see settle.ReachVerdict). The market is plugged in
-// when it starts (setLedgerMarket), after the ledger.
-type marketReach struct {
-	node   *p2p.Node
-	market atomic.Pointer[scheduler.Market]
-}
-
-var _ ledger.Reachability = (*marketReach)(nil)
-
-// setLedgerMarket lets the billing loop consult the market's instance view.
-func (d *Daemon) setLedgerMarket(m *scheduler.Market) { d.ledgerReach.market.Store(m) }
-
-// Reachable implements ledger.Reachability.
-func (m *marketReach) Reachable(r ledger.Receipt, provider peer.ID) (ledger.Reach, string) {
-	mk := m.market.Load()
-	if mk == nil || m.node == nil {
-		return ledger.Reachable, "" // no market here: no evidence either way
-	}
-	var view *scheduler.InstanceView
-	for _, v := range mk.Instances() {
-		if string(v.InstanceID) == r.InstanceID && v.Mine {
-			view = &v
-			break
-		}
-	}
-	alive := map[peer.ID]bool{}
-	for _, mem := range m.node.Members() {
-		if mem.State == p2p.StateAlive {
-			alive[mem.ID] = true
-		}
-	}
-	return settle.ReachVerdict(view, alive, r.Epoch, provider)
 }
 
 func (d *Daemon) handleLedgerAudit(w http.ResponseWriter, r *http.Request) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/weftgrid/weft/cmd/weft/internal/config"
 	"github.com/weftgrid/weft/ledger"
+	"github.com/weftgrid/weft/ledger/settle"
 	"github.com/weftgrid/weft/scheduler"
 )
 
@@ -59,10 +60,10 @@ func TestCreditLimitGatesBidsOnLedgerBalance(t *testing.T) {
 		}
 		decide := func(requester peer.ID) scheduler.Decision {
 			st := scheduler.NodeState{Capacity: scheduler.Resources{CPUMillis: 4000, MemoryBytes: 1 << 30}, Free: scheduler.Resources{CPUMillis: 4000, MemoryBytes: 1 << 30}, FreePartitions: 1}
-			st.Balance, st.BalanceKnown = ledgerBalances{d}.Balance(requester)
+			st.Balance, st.BalanceKnown = settle.Balances{L: l}.Balance(requester)
 			return scheduler.Decide(&scheduler.Announcement{Requester: requester, Resources: scheduler.Resources{CPUMillis: 100}}, st, &mcfg.Policy)
 		}
-		if b, _ := (ledgerBalances{d}).Balance(poor); b != 4_999_999 {
+		if b, _ := (settle.Balances{L: l}).Balance(poor); b != 4_999_999 {
 			t.Fatalf("poor's balance %d µcr, want 4999999 (rounded down)", b)
 		}
 		if dec := decide(rich); !dec.Bids() {

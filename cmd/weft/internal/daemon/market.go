@@ -18,6 +18,7 @@ import (
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/dashboard"
 	"github.com/weftgrid/weft/cmd/weft/internal/jobs"
+	"github.com/weftgrid/weft/ledger/settle"
 	"github.com/weftgrid/weft/recipes"
 	"github.com/weftgrid/weft/scheduler"
 	"github.com/weftgrid/weft/scheduler/schedp2p"
@@ -98,7 +99,7 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 	}
 	d.onClose(tr.Close)
 	deps := scheduler.Deps{Transport: tr, Membership: schedp2p.Membership{Node: d.node}, Runner: d.marketRunner,
-		Contracts: newLedgerContracts(d), Balances: ledgerBalances{d}, Log: log}
+		Contracts: settle.NewRecorder(d.ledger, d.ledgerSlice()), Balances: settle.Balances{L: d.ledger}, Log: log}
 	storeDir := filepath.Join(d.cfg.Node.DataDir, MarketDir)
 	store, err := scheduler.NewDirStore(storeDir)
 	if err != nil {
@@ -121,7 +122,6 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 		return err
 	}
 	d.market = m
-	d.setLedgerMarket(m)
 	d.onClose(m.Close)
 	pre := scheduler.NewPrefetch(content.Fetch)
 	pre.JobDone = func(v scheduler.InstanceView) { d.jobs.Release(ctx, v) }

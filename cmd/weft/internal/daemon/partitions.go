@@ -93,7 +93,6 @@ func (d *Daemon) startPartitions(ctx context.Context) error {
 			st["limits"] = map[string]any{"partitions": lim.Summary}
 		}
 	})
-	d.setLedgerUsage(partitionUsage{m})
 	if err := d.metrics.Register(partitionCollector{m}); err != nil {
 		d.log.Warn("partitions: metrics", "err", err)
 	}
