@@ -27,7 +27,8 @@ type Manager struct {
 	statePath string // DataDir/partitions/state.cbor
 	cg        *cgroups
 	limits    Limits
-	users     []account // per partition; zero accounts when not isolated
+	sandbox   SandboxStatus // what the probe at New saw in force
+	users     []account     // per partition; zero accounts when not isolated
 	installAs account
 	weft      string // guarded by layoutMu until the layout is created
 
@@ -144,7 +145,11 @@ func New(cfg Config) (*Manager, error) {
 				"data_dir", abs, "dir", lay.base)
 		}
 	}
-	m.limits = computeLimits(m.cg, m.users[0].set(), why)
+	m.sandbox = m.probeSandbox()
+	if !m.sandbox.Rlimits {
+		why = append(why, "rlimits did not take effect in a probe (see the sandbox's reasons)")
+	}
+	m.limits = computeLimits(m.cg, m.users[0].set(), m.sandbox.Rlimits, why)
 	st, err := loadState(m.statePath)
 	if err != nil {
 		return nil, err
@@ -470,6 +475,14 @@ func (m *Manager) freeLocked() int {
 	return max(n, 0)
 }
 
+// Sandbox reports which protections confine every partition's processes
+// on this node (each true only when a probe saw it take effect).
+func (m *Manager) Sandbox() SandboxStatus {
+	s := m.sandbox
+	s.Reasons = slices.Clone(s.Reasons)
+	return s
+}
+
 // Limits reports what the host enforces on partitions.
 func (m *Manager) Limits() Limits {
 	l := m.limits
@@ -492,6 +505,11 @@ func (m *Manager) Partitions() []PartitionStatus {
 		if in, ok := m.insts[id]; ok && id != "" {
 			p.InstanceID, p.State, p.Phase = id, string(in.rec.State), string(in.st.Phase)
 			p.Promises = slices.Clone(in.st.Promises)
+			if in.run != nil && in.run.sb != nil {
+				sb := in.run.sb.got
+				sb.Rlimits, sb.DiskMetered, sb.Promises = m.sandbox.Rlimits, m.sandbox.DiskMetered, m.sandbox.Promises
+				p.Sandbox = &sb
+			}
 			if s := m.series[id]; s != nil {
 				if u, err := metering.Slice(s.samples, now.Add(-time.Minute), now); err == nil {
 					p.Usage = PartitionUsage{CPUMs: u.CPUMs, MemAvgBytes: u.MemAvgBytes, MemPeakBytes: u.MemPeakBytes,

@@ -193,12 +193,13 @@ func TestBackoffSequence(t *testing.T) {
 
 func TestPromiseFailureDetected(t *testing.T) {
 	m := newTestManager(t, nil)
-	fail := filepath.Join(t.TempDir(), "fail")
-	rc := mustParse(webRecipe(os.Args[0], fail))
+	// In its partition: the sandbox lets the server see nothing else.
+	rc := mustParse(webRecipe(os.Args[0], "{{.Partition.Dir}}/fail"))
 	if err := m.Apply(InstanceSpec{ID: "w", Recipe: rc, State: StateStarted}); err != nil {
 		t.Fatal(err)
 	}
-	waitPhase(t, m, "w", PhaseRunning)
+	run := waitPhase(t, m, "w", PhaseRunning)
+	fail := filepath.Join(m.partDir(run.Partition), "fail")
 	if err := os.WriteFile(fail, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +392,7 @@ func TestMeteringCPUBurn(t *testing.T) {
 			if cg && m.cg.version == "none" {
 				t.Skip("no cgroups here: " + strings.Join(m.cg.why, "; "))
 			}
-			outFile := filepath.Join(t.TempDir(), "cpu")
+			// Written in its partition: the sandbox lets it write nowhere else.
 			rc := mustParse(`
 name = "burn"
 version = "1"
@@ -402,14 +403,15 @@ batch = true
 [[types.default.processes]]
 name = "burn"
 command = "` + os.Args[0] + `"
-args = ["500", "` + outFile + `"]
+args = ["500", "{{.Partition.Dir}}/cpu"]
 env = { WEFT_PARTITION_HELPER = "burn" }
 `)
 			from := time.Now().Add(-time.Second)
 			if err := m.Apply(InstanceSpec{ID: "burn", Recipe: rc, State: StateStarted}); err != nil {
 				t.Fatal(err)
 			}
-			waitPhase(t, m, "burn", PhaseCompleted)
+			st := waitPhase(t, m, "burn", PhaseCompleted)
+			outFile := filepath.Join(m.partDir(st.Partition), "cpu")
 			self, err := strconv.ParseInt(readFileString(t, outFile), 10, 64)
 			if err != nil {
 				t.Fatal(err)

@@ -16,13 +16,32 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// promiseClient makes HTTP promise checks (no keep-alive: each check is a
-// fresh connection, as a client would make).
-var promiseClient = &http.Client{
-	Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
-	CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	},
+// promiseClient makes HTTP promise checks for rs (no keep-alive: each check
+// is a fresh connection, as a client would make), dialling from its
+// sandbox: as the partition's user, never as the node.
+func promiseClient(rs *runState) *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil, DialContext: rs.dial},
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// dial connects from rs's sandbox thread, so the socket is the
+// partition's (its user, its Landlock domain), not the node's.
+// (Happy Eyeballs is off: its parallel dials would run on other threads.)
+func (rs *runState) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := net.Dialer{FallbackDelay: -1}
+	if rs.sb == nil {
+		return d.DialContext(ctx, network, addr)
+	}
+	var c net.Conn
+	var err error
+	if e := rs.sb.do(func() { c, err = d.DialContext(ctx, network, addr) }); e != nil {
+		return nil, e
+	}
+	return c, err
 }
 
 // checkPromise runs one check of pr, bounded by its timeout.
@@ -35,8 +54,7 @@ func (m *Manager) checkPromise(ctx context.Context, rs *runState, pr recipes.Pro
 	defer cancel()
 	switch pr.Kind {
 	case recipes.PromiseTCP:
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", pr.Target)
+		c, err := rs.dial(ctx, "tcp", pr.Target)
 		if err != nil {
 			return err
 		}
@@ -46,7 +64,7 @@ func (m *Manager) checkPromise(ctx context.Context, rs *runState, pr recipes.Pro
 		if err != nil {
 			return err
 		}
-		resp, err := promiseClient.Do(req)
+		resp, err := promiseClient(rs).Do(req)
 		if err != nil {
 			return err
 		}
@@ -77,8 +95,8 @@ func (m *Manager) checkPromise(ctx context.Context, rs *runState, pr recipes.Pro
 	return fmt.Errorf("unknown promise kind %q", pr.Kind)
 }
 
-// checkCommand runs a command promise as the partition's user in its own
-// process group. When the shell exits (by itself, or killed at the
+// checkCommand runs a command promise in the partition's sandbox, as its
+// user, in its own process group. When the shell exits (by itself, or killed at the
 // timeout), whatever it left in its group is killed before the shell is
 // reaped (so the group id is still ours): a check leaves no process behind,
 // and a background child holding its output does not hold the check.
@@ -92,12 +110,9 @@ func (m *Manager) checkCommand(ctx context.Context, rs *runState, pr recipes.Pro
 	cmd.Dir = m.partDir(rs.idx)
 	cmd.Env = rs.env
 	cmd.Stdout, cmd.Stderr = w, w // a file: Wait does not wait for the output
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if rs.acct.set() {
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(rs.acct.UID), Gid: uint32(rs.acct.GID), Groups: []uint32{}}
-	}
+	cmd.SysProcAttr = rs.procAttr()
 	cmd.Cancel = func() error { killGroup(cmd.Process.Pid, syscall.SIGKILL); return nil }
-	err = cmd.Start()
+	err = rs.sb.start(cmd)
 	w.Close()
 	if err != nil {
 		return err

@@ -29,6 +29,8 @@ type runState struct {
 
 	idx      int
 	acct     account
+	sb       *sandbox // nil only before openRunSandbox
+	disk     int64    // the type's disk resource in bytes (0: none)
 	batch    bool
 	env      []string
 	rendered *recipes.Rendered
@@ -146,6 +148,11 @@ func (m *Manager) startInstance(in *instance) {
 		m.fail(in, gen, err)
 		return
 	}
+	if err := m.openRunSandbox(rs, soft); err != nil {
+		rs.cancel()
+		m.fail(in, gen, err)
+		return
+	}
 	if err := m.writeFiles(m.ctx, m.partDir(idx), rs.rendered.Files, m.users[idx]); err != nil {
 		m.fail(in, gen, err)
 		return
@@ -193,26 +200,47 @@ func (m *Manager) runProcs(in *instance, rs *runState, adopt map[string]procReco
 			defer timer.Stop()
 			select {
 			case <-timer.C:
-				m.mu.Lock()
-				if rs.failMsg == "" {
-					rs.failMsg = "batch timeout after " + t.Timeout.String()
-				}
-				m.mu.Unlock()
-				rs.launchMu.Lock() // no launch after this: see launch
-				rs.timedOut.Store(true)
-				close(rs.timeout)
-				m.mu.Lock()
-				pids := rs.pidsLocked()
-				m.mu.Unlock()
-				rs.launchMu.Unlock()
-				for _, pid := range pids {
-					killGroup(pid, syscall.SIGKILL)
-				}
+				m.abortRun(rs, "batch timeout after "+t.Timeout.String())
 			case <-rs.ctx.Done():
 			}
 		}()
 	}
 }
+
+// abortRun ends rs for good with reason (unless it already has one): no
+// process starts or restarts after it, and every running one is killed,
+// so the run fails with that reason.
+func (m *Manager) abortRun(rs *runState, reason string) {
+	m.mu.Lock()
+	if rs.failMsg == "" {
+		rs.failMsg = reason
+	}
+	m.mu.Unlock()
+	rs.launchMu.Lock() // no launch after this: see launch
+	if !rs.timedOut.Swap(true) {
+		close(rs.timeout)
+	}
+	m.mu.Lock()
+	pids := rs.pidsLocked()
+	m.mu.Unlock()
+	rs.launchMu.Unlock()
+	for _, pid := range pids {
+		killGroup(pid, syscall.SIGKILL)
+	}
+}
+
+// checkDisk fails rs when its partition holds more than its disk
+// resource (used: bytes measured, -1 when unknown).
+func (m *Manager) checkDisk(rs *runState, used int64) bool {
+	if rs.disk <= 0 || used <= rs.disk {
+		return false
+	}
+	m.abortRun(rs, fmt.Sprintf("%v: the partition holds %d bytes, its disk resource is %d", errDiskQuota, used, rs.disk))
+	return true
+}
+
+// errDiskQuota is the reason an instance over its disk resource fails.
+var errDiskQuota = errors.New("disk quota exceeded")
 
 func (rs *runState) pidsLocked() []int {
 	var out []int
@@ -229,7 +257,7 @@ func (rs *runState) pidsLocked() []int {
 func (m *Manager) preparePartition(idx int, res recipes.Resources) error {
 	dir := m.partDir(idx)
 	acct := m.users[idx]
-	for _, d := range []string{dir, filepath.Join(dir, "tmp"), filepath.Join(dir, "log")} {
+	for _, d := range []string{dir, filepath.Join(dir, "tmp"), filepath.Join(dir, "shm"), filepath.Join(dir, "log")} {
 		if err := mkdirSafe(m.dir, d, acct); err != nil {
 			return err
 		}
@@ -276,7 +304,7 @@ func (m *Manager) newRun(rec record, rc *recipes.Recipe, idx int, soft string, t
 		env = append(env, "USER="+acct.Name, "LOGNAME="+acct.Name)
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
-	rs := &runState{ctx: ctx, cancel: cancel, idx: idx, acct: acct, batch: t.Batch, env: env,
+	rs := &runState{ctx: ctx, cancel: cancel, idx: idx, acct: acct, batch: t.Batch, env: env, disk: int64(t.Resources.DiskBytes),
 		rendered: rendered, connection: rendered.Connection, launched: make(chan struct{}),
 		timeout: make(chan struct{})}
 	for _, p := range rendered.Processes {
@@ -386,7 +414,7 @@ func (m *Manager) launch(in *instance, rs *runState, p *proc) (chan struct{}, er
 		return nil, errRunStopped
 	}
 	if rs.timedOut.Load() {
-		return nil, fmt.Errorf("start %s: batch timed out", p.name)
+		return nil, fmt.Errorf("start %s: the run was ended (timeout or disk quota)", p.name)
 	}
 	logf, err := openLogFile(m.dir, p.log)
 	if err != nil {
@@ -397,9 +425,11 @@ func (m *Manager) launch(in *instance, rs *runState, p *proc) (chan struct{}, er
 	}
 	fmt.Fprintf(logf, "--- weft: starting %s at %s\n", p.name, time.Now().UTC().Format(time.RFC3339))
 	env := append(slices.Clone(rs.env), sortedEnv(p.spec.Env)...)
-	// The process starts behind a gate (gateScript): it is moved into
-	// the partition's cgroup and given its rlimits before it runs the
-	// recipe's command, so that nothing it starts can escape them.
+	// The process starts behind a gate (gateScript), forked from the
+	// partition's sandbox thread (so confined from its first instruction):
+	// it is moved into the partition's cgroup, then sets its own rlimits
+	// and runs the recipe's command, so that nothing it starts can escape
+	// them.
 	gate, open, err := os.Pipe()
 	if err != nil {
 		logf.Close()
@@ -414,17 +444,18 @@ func (m *Manager) launch(in *instance, rs *runState, p *proc) (chan struct{}, er
 		gate.Close()
 		return nil, fmt.Errorf("start %s: %w", p.name, err)
 	}
-	cmd := exec.Command("/bin/sh", append([]string{"-c", gateScript, "weft-gate", target}, p.spec.Args...)...)
+	cmd := exec.Command("/bin/sh", append([]string{"-c", gateScript(m.cfg.NoFile, rs.disk), "weft-gate", target}, p.spec.Args...)...)
 	cmd.Dir = p.spec.Dir
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{gate} // fd 3
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if rs.acct.set() {
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(rs.acct.UID), Gid: uint32(rs.acct.GID), Groups: []uint32{}}
-	}
-	err = cmd.Start()
+	cmd.SysProcAttr = rs.procAttr()
+	err = rs.sb.start(cmd)
 	gate.Close()
+	if errors.Is(err, errSandboxClosed) {
+		logf.Close()
+		return nil, errRunStopped
+	}
 	if err != nil {
 		fmt.Fprintf(logf, "--- weft: cannot start %s: %v\n", p.name, err)
 	}
@@ -438,7 +469,6 @@ func (m *Manager) launch(in *instance, rs *runState, p *proc) (chan struct{}, er
 			m.cfg.Log.Warn("partition: cgroup add", "pid", pid, "err", err)
 		}
 	}
-	m.setRlimits(pid, in)
 	_, _ = open.Write([]byte{'\n'}) // the gate opens: the command runs
 	open.Close()
 	start := procStart(pid)
@@ -471,11 +501,31 @@ func (m *Manager) launch(in *instance, rs *runState, p *proc) (chan struct{}, er
 	return exited, nil
 }
 
-// gateScript runs as /bin/sh -c with the command and its arguments: it waits
-// for a line on fd 3 (written once the process is in its cgroup and has its
-// rlimits; end of file means the node gave up: exit 125), closes fd 3 and
-// execs the command in the same process.
-const gateScript = `IFS= read -r _ <&3 || exit 125; exec 3<&-; exec "$@"`
+// gateScript is run by /bin/sh -c with the command and its arguments: it
+// waits for a line on fd 3 (written once the process is in its cgroup; end
+// of file means the node gave up: exit 125), closes fd 3, sets its rlimits
+// (soft and hard: open files, no core dumps, files at most disk bytes when
+// disk > 0; lowering needs no capability) or exits 126, and execs the
+// command in the same process.
+func gateScript(nofile uint64, disk int64) string {
+	lim := fmt.Sprintf("ulimit -n %d && ulimit -c 0", nofile)
+	if disk > 0 {
+		lim += fmt.Sprintf(" && ulimit -f %d", max(disk/512, 1)) // 512-byte blocks (POSIX)
+	}
+	return `IFS= read -r _ <&3 || exit 125; exec 3<&-; ` + lim +
+		` || { echo "weft: cannot set rlimits" >&2; exit 126; }; exec "$@"`
+}
+
+// procAttr is the SysProcAttr of a process of rs: its own process group;
+// the user comes from the sandbox thread it is forked from (set here only
+// when there is no sandbox).
+func (rs *runState) procAttr() *syscall.SysProcAttr {
+	a := &syscall.SysProcAttr{Setpgid: true}
+	if rs.sb == nil && rs.acct.set() {
+		a.Credential = &syscall.Credential{Uid: uint32(rs.acct.UID), Gid: uint32(rs.acct.GID), Groups: []uint32{}}
+	}
+	return a
+}
 
 // errRunStopped: the run was cancelled before the process could start.
 var errRunStopped = errors.New("partition: run stopped")
@@ -534,6 +584,18 @@ func (m *Manager) procFinished(in *instance, rs *runState, p *proc, ok bool, msg
 	if rs.finished < len(rs.procs) || in.run != rs || rs.ctx.Err() != nil {
 		m.mu.Unlock()
 		return
+	}
+	if rs.failMsg == "" && rs.batch && rs.disk > 0 {
+		m.mu.Unlock()
+		used := duBytes(m.partDir(rs.idx))
+		m.mu.Lock()
+		if used > rs.disk && rs.failMsg == "" {
+			rs.failMsg = fmt.Sprintf("%v: the partition holds %d bytes, its disk resource is %d", errDiskQuota, used, rs.disk)
+		}
+		if in.run != rs || rs.ctx.Err() != nil {
+			m.mu.Unlock()
+			return
+		}
 	}
 	fail := rs.failMsg
 	in.rec.Procs = nil
@@ -763,10 +825,16 @@ func (m *Manager) tryAdopt(in *instance, alive []procRecord) bool {
 	if err != nil || t.Batch || len(t.Processes) != len(alive) {
 		return false
 	}
-	rs, ports, err := m.newRun(r, rc, r.Partition, filepath.Join(m.softDir, r.RecipeCID), t)
+	soft := filepath.Join(m.softDir, r.RecipeCID)
+	rs, ports, err := m.newRun(r, rc, r.Partition, soft, t)
 	if err != nil || !maps.Equal(ports, r.Ports) {
 		// The port range moved (port_base or ports_per_partition changed):
 		// the survivors listen on ports that are no longer the partition's.
+		return false
+	}
+	if err := m.openRunSandbox(rs, soft); err != nil {
+		m.cfg.Log.Warn("partition: sandbox for adopted instance", "instance", r.ID, "err", err)
+		rs.cancel()
 		return false
 	}
 	adopt := map[string]procRecord{}

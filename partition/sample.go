@@ -162,6 +162,10 @@ func (m *Manager) sampleIDs(ids []string, forceDisk bool) {
 		}
 		if disk != -2 {
 			s.disk, s.diskAt = disk, now
+			if in := m.insts[t.id]; in != nil && in.run != nil && in.rec.Partition == t.idx &&
+				in.run.disk > 0 && disk > in.run.disk {
+				go m.checkDisk(in.run, disk)
+			}
 		}
 		s.samples = append(s.samples, metering.Sample{At: at, CPUNanos: cpu, MemBytes: mem,
 			DiskBytes: s.disk, NetBytes: metering.Unknown})

@@ -3,6 +3,8 @@ package partition
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/weftgrid/weft/partition/metering"
@@ -193,6 +195,9 @@ type PartitionStatus struct {
 	// Usage is the instance's usage over the last minute.
 	Usage          PartitionUsage `json:"usage"`
 	LimitsEnforced bool           `json:"limits_enforced"`
+	// Sandbox is what confines the processes of the partition's current
+	// run (nil when nothing runs in it).
+	Sandbox *SandboxStatus `json:"sandbox,omitempty"`
 }
 
 // PartitionUsage is the usage summary shown per partition.
@@ -243,3 +248,81 @@ type ResultStore interface {
 
 // Usage is one billing slice of an instance's usage; see package metering.
 type Usage = metering.Usage
+
+// SandboxStatus says which protections confine the processes weft starts
+// for recipes (instances, command and network promises). At node level
+// (Manager.Sandbox) each is true only when a probe at start saw it take
+// effect and every partition's sandbox is built the same way (a partition
+// whose sandbox cannot be built does not run); per partition it is what
+// that partition's current run has.
+type SandboxStatus struct {
+	// LandlockABI is the kernel's Landlock ABI in use, 0 when unavailable.
+	LandlockABI int `json:"landlock_abi"`
+	// FS: Landlock confines files: read-write only the partition's
+	// directory, read-only the recipe's software, the weft binary and
+	// system directories; nothing of the node's data dir or other
+	// partitions.
+	FS bool `json:"fs"`
+	// BindPorts: TCP bind only inside the partition's port range
+	// (Landlock ABI ≥ 4). Connecting stays allowed.
+	BindPorts bool `json:"bind_ports"`
+	// ScopedSignals: no signal to, and no abstract Unix socket of, a
+	// process outside the partition's domain (Landlock ABI ≥ 6).
+	ScopedSignals bool `json:"scoped_signals"`
+	// PrivateTmp: a private mount namespace with the partition's own
+	// /tmp and /dev/shm (root only).
+	PrivateTmp bool `json:"private_tmp"`
+	// PrivateIPC: a private IPC namespace (SysV and POSIX IPC objects go
+	// with the partition's processes; root only).
+	PrivateIPC bool `json:"private_ipc"`
+	// DiskQuota: the disk resource is a hard limit on the partition's
+	// tree. False: see DiskMetered.
+	DiskQuota bool `json:"disk_quota"`
+	// DiskMetered: the partition's tree is measured and an instance over
+	// its disk resource fails with "disk quota exceeded" (files are also
+	// capped at that size by RLIMIT_FSIZE).
+	DiskMetered bool `json:"disk_metered"`
+	// Rlimits: open files, core size and file size are set inside each
+	// process before it runs the recipe's command.
+	Rlimits bool `json:"rlimits"`
+	// Promises: promises run in the partition's sandbox as its user
+	// (command promises as its processes; network checks dial from it).
+	Promises bool `json:"promises"`
+	// Reasons explain each protection not in force.
+	Reasons []string `json:"reasons,omitempty"`
+}
+
+// Short says in a few words what s enforces: "landlock7(fs,ports,signals)
+// tmp ipc rlimits disk:metered", or "none".
+func (s SandboxStatus) Short() string {
+	var out []string
+	if s.FS {
+		ll := []string{"fs"}
+		if s.BindPorts {
+			ll = append(ll, "ports")
+		}
+		if s.ScopedSignals {
+			ll = append(ll, "signals")
+		}
+		out = append(out, fmt.Sprintf("landlock%d(%s)", s.LandlockABI, strings.Join(ll, ",")))
+	}
+	if s.PrivateTmp {
+		out = append(out, "tmp")
+	}
+	if s.PrivateIPC {
+		out = append(out, "ipc")
+	}
+	if s.Rlimits {
+		out = append(out, "rlimits")
+	}
+	switch {
+	case s.DiskQuota:
+		out = append(out, "disk:quota")
+	case s.DiskMetered:
+		out = append(out, "disk:metered")
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, " ")
+}

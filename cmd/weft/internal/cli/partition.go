@@ -40,7 +40,9 @@ func newPartitionListCmd(g *Globals) *cobra.Command {
 index, user, dir, ports [lo, hi], instance_id, state, phase, promises
 [{name, ok, last_error, checked_at}], usage {cpu_ms, mem_avg_bytes,
 mem_peak_bytes, disk_bytes, net_bytes} over the last minute (-1: not
-measured), limits_enforced.`,
+measured), limits_enforced, and sandbox (what confines the current run's
+processes: the keys of weft status's sandbox object; absent when nothing
+runs).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.Client()
@@ -55,14 +57,18 @@ measured), limits_enforced.`,
 				return g.PrintJSON(ps)
 			}
 			tw := tabwriter.NewWriter(g.Out(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "INDEX\tUSER\tPORTS\tINSTANCE\tSTATE\tPHASE\tPROMISES\tCPU_MS/MIN\tMEM_AVG")
+			fmt.Fprintln(tw, "INDEX\tUSER\tPORTS\tINSTANCE\tSTATE\tPHASE\tPROMISES\tCPU_MS/MIN\tMEM_AVG\tSANDBOX")
 			for _, p := range ps {
 				user := p.User
 				if user == "" {
 					user = "-"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%d-%d\t%s\t%s\t%s\t%s\t%d\t%s\n", p.Index, user, p.Ports[0], p.Ports[1],
-					dash(p.InstanceID), p.State, dash(p.Phase), promiseSummary(p.Promises), p.Usage.CPUMs, memString(p.Usage.MemAvgBytes))
+				sandbox := "-"
+				if p.Sandbox != nil {
+					sandbox = p.Sandbox.Short()
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%d-%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p.Index, user, p.Ports[0], p.Ports[1],
+					dash(p.InstanceID), p.State, dash(p.Phase), promiseSummary(p.Promises), p.Usage.CPUMs, memString(p.Usage.MemAvgBytes), sandbox)
 			}
 			if err := tw.Flush(); err != nil {
 				return err

@@ -20,6 +20,7 @@ import (
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/p2p"
 	"github.com/weftgrid/weft/p2p/grid"
+	"github.com/weftgrid/weft/partition"
 )
 
 // p2pState is the p2p subsystem's part of the Daemon.
@@ -184,6 +185,9 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 	_ = json.Unmarshal(b, &m)
 	for _, f := range d.statusExtras {
 		f(m)
+	}
+	if _, ok := m["sandbox"]; !ok { // no partitions: nothing runs here to confine
+		m["sandbox"] = partition.SandboxStatus{Reasons: []string{"no partitions on this node"}}
 	}
 	api.WriteJSON(w, http.StatusOK, m)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -85,7 +86,12 @@ func (d *Daemon) startPartitions(ctx context.Context) error {
 	d.api.HandleFunc("GET /v1/local/instances", d.handleLocalList)
 	d.api.HandleFunc("GET /v1/local/instances/{id}", d.handleLocalGet)
 	d.api.HandleFunc("DELETE /v1/local/instances/{id}", d.handleLocalDestroy)
+	sb := m.Sandbox()
+	d.log.Info("partition sandbox", "landlock_abi", sb.LandlockABI, "fs", sb.FS, "bind_ports", sb.BindPorts,
+		"scoped_signals", sb.ScopedSignals, "private_tmp", sb.PrivateTmp, "disk_quota", sb.DiskQuota,
+		"rlimits", sb.Rlimits, "reasons", strings.Join(sb.Reasons, "; "))
 	d.statusExtras = append(d.statusExtras, func(st map[string]any) {
+		st["sandbox"] = sb
 		st["partitions"] = map[string]any{"total": pc.Count, "free": m.Free(), "limits": lim}
 		if l, ok := st["limits"].(map[string]any); ok {
 			l["partitions"] = lim.Summary
