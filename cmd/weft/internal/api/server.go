@@ -4,8 +4,10 @@
 // The node writes DataDir/api.json ({"addr", "token"}, mode 0600) when it
 // starts listening; NewClientFromDataDir reads it. Requests authenticate with
 // "Authorization: Bearer TOKEN", or, for reads (GET, HEAD) only, with the
-// weft_token cookie that GET /login?token=TOKEN sets for the browser
-// dashboard.
+// weft_token cookie that the browser dashboard gets by exchanging a one-time
+// login code: POST /v1/login-code (with the token) returns a code valid for
+// LoginCodeTTL and usable once; GET or POST /login?code=CODE sets the
+// cookie. The token itself never appears in a URL.
 //
 // Concurrency: a Server is safe for concurrent use once Serve is called;
 // handlers must be registered before.
@@ -26,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -50,6 +53,67 @@ type Server struct {
 	// stop cancels the context of every request (event streams never end
 	// on their own), so that Close can wait for handlers to return.
 	stop context.CancelFunc
+
+	codesMu sync.Mutex
+	codes   map[string]time.Time // one-time login codes → expiry
+}
+
+// LoginCodeTTL is how long a login code from POST /v1/login-code is valid.
+const LoginCodeTTL = time.Minute
+
+// maxLoginCodes bounds the codes waiting to be used.
+const maxLoginCodes = 64
+
+// LoginCode is the answer of POST /v1/login-code.
+type LoginCode struct {
+	// Code is exchanged once, before ExpiresAt, for the login cookie:
+	// GET or POST /login?code=CODE.
+	Code      string    `json:"code"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// NewLoginCode returns a fresh one-time login code.
+func (s *Server) NewLoginCode() (LoginCode, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return LoginCode{}, err
+	}
+	now := time.Now()
+	c := LoginCode{Code: hex.EncodeToString(b), ExpiresAt: now.Add(LoginCodeTTL)}
+	s.codesMu.Lock()
+	defer s.codesMu.Unlock()
+	for k, exp := range s.codes {
+		if now.After(exp) || len(s.codes) >= maxLoginCodes {
+			delete(s.codes, k)
+		}
+	}
+	s.codes[c.Code] = c.ExpiresAt
+	return c, nil
+}
+
+// useLoginCode consumes code: true when it was issued, unused and unexpired.
+func (s *Server) useLoginCode(code string) bool {
+	if code == "" {
+		return false
+	}
+	s.codesMu.Lock()
+	defer s.codesMu.Unlock()
+	exp, ok := s.codes[code]
+	delete(s.codes, code)
+	return ok && time.Now().Before(exp)
+}
+
+func (s *Server) handleLoginCode(w http.ResponseWriter, r *http.Request) {
+	if _, cookie := s.credential(r); cookie {
+		WriteError(w, http.StatusForbidden, errors.New("api: a login code needs the token in an Authorization header"))
+		return
+	}
+	c, err := s.NewLoginCode()
+	if err != nil {
+		WriteError(w, http.StatusInternalServerError, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, c)
 }
 
 // NewServer returns a server that requires token on every non-public route.
@@ -57,8 +121,10 @@ func NewServer(token string, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{mux: http.NewServeMux(), token: token, log: log}
+	s := &Server{mux: http.NewServeMux(), token: token, log: log, codes: map[string]time.Time{}}
 	s.mux.HandleFunc("GET /login", s.login)
+	s.mux.HandleFunc("POST /login", s.login)
+	s.HandleFunc("POST /v1/login-code", s.handleLoginCode)
 	// The http.Server exists from the start so that Close racing with Serve
 	// (a node stopped while it is starting) needs no lock: http.Server itself
 	// makes Serve after Close return ErrServerClosed.
@@ -127,9 +193,17 @@ func (s *Server) auth(h http.Handler) http.Handler {
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	tok := r.URL.Query().Get("token")
-	if subtle.ConstantTimeCompare([]byte(tok), []byte(s.token)) != 1 {
-		http.Error(w, "wrong token: run 'weft ui' for a fresh login URL", http.StatusUnauthorized)
+	if r.URL.Query().Has("token") {
+		http.Error(w, "the API token is not accepted in a URL: run 'weft ui' for a one-time login URL", http.StatusBadRequest)
+		return
+	}
+	code := r.URL.Query().Get("code")
+	if r.Method == http.MethodPost && code == "" {
+		r.Body = http.MaxBytesReader(w, r.Body, 4096)
+		code = r.PostFormValue("code")
+	}
+	if !s.useLoginCode(code) {
+		http.Error(w, "unknown, used or expired login code: run 'weft ui' for a fresh login URL", http.StatusUnauthorized)
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: TokenCookie, Value: s.token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})

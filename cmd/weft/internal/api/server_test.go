@@ -1,21 +1,24 @@
 package api
 
 import (
+	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 const testToken = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-// loginCookie logs in through GET /login and returns the cookie it sets.
+// loginCookie logs in with a fresh one-time code (GET /login?code=) and
+// returns the cookie it sets.
 func loginCookie(t *testing.T, s *Server) *http.Cookie {
 	t.Helper()
 	w := httptest.NewRecorder()
-	s.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/login?token="+testToken, nil))
+	s.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/login?code="+newCode(t, s), nil))
 	if w.Code != http.StatusSeeOther {
 		t.Fatalf("login: status %d", w.Code)
 	}
@@ -26,6 +29,72 @@ func loginCookie(t *testing.T, s *Server) *http.Cookie {
 	}
 	t.Fatal("login set no cookie")
 	return nil
+}
+
+// newCode asks for a login code as the CLI does (POST with the token).
+func newCode(t *testing.T, s *Server) string {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/v1/login-code", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, req)
+	var c LoginCode
+	if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &c) != nil || len(c.Code) < 32 {
+		t.Fatalf("POST /v1/login-code: %d %s", w.Code, w.Body)
+	}
+	return c.Code
+}
+
+// The browser logs in with a one-time code, never the token: the token in
+// a URL is refused, a code works once, a code needs the token to get, and
+// an unknown or expired one is refused. POST /login with the code in a form
+// works too.
+func TestLoginCodeIsOneTime(t *testing.T) {
+	s := NewServer(testToken, nil)
+	get := func(u string) int {
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, httptest.NewRequest(http.MethodGet, u, nil))
+		return w.Code
+	}
+	if c := get("/login?token=" + testToken); c != http.StatusBadRequest {
+		t.Fatalf("login with the token in the URL: %d, want 400", c)
+	}
+	code := newCode(t, s)
+	if c := get("/login?code=" + code); c != http.StatusSeeOther {
+		t.Fatalf("first use of a code: %d", c)
+	}
+	if c := get("/login?code=" + code); c != http.StatusUnauthorized {
+		t.Fatalf("second use of a code: %d, want 401", c)
+	}
+	if c := get("/login?code=0123"); c != http.StatusUnauthorized {
+		t.Fatalf("made-up code: %d, want 401", c)
+	}
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/login-code", nil))
+	if w.Code != http.StatusUnauthorized {
+		t.Fatalf("a code without the token: %d, want 401", w.Code)
+	}
+	req := httptest.NewRequest(http.MethodPost, "/v1/login-code", nil)
+	req.AddCookie(loginCookie(t, s))
+	w = httptest.NewRecorder()
+	s.ServeHTTP(w, req)
+	if w.Code/100 == 2 {
+		t.Fatalf("a code with only the cookie: %d, want refused", w.Code)
+	}
+	expired := newCode(t, s)
+	s.codesMu.Lock()
+	s.codes[expired] = time.Now().Add(-time.Second)
+	s.codesMu.Unlock()
+	if c := get("/login?code=" + expired); c != http.StatusUnauthorized {
+		t.Fatalf("expired code: %d, want 401", c)
+	}
+	form := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader("code="+newCode(t, s)))
+	form.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w = httptest.NewRecorder()
+	s.ServeHTTP(w, form)
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("POST /login with a code: %d", w.Code)
+	}
 }
 
 // The login cookie is sent by the browser with requests from any page of

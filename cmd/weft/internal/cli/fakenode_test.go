@@ -58,7 +58,12 @@ func newFakeNode(t *testing.T) *fakeNode {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		f.json(w, map[string]any{"peer_id": f.peerID, "addrs": []string{"/ip4/127.0.0.1/tcp/1/p2p/" + f.peerID},
-			"members": 1, "peers": 0, "grid": "public", "preset": "local", "version": "test", "uptime_s": 1})
+			"members": 1, "peers": 0, "grid": "public", "preset": "local", "version": "test", "uptime_s": 1,
+			"sandbox": map[string]any{"landlock_abi": 7, "fs": true, "bind_ports": true, "scoped_signals": true,
+				"private_tmp": true, "disk_quota": false, "rlimits": true}})
+	})
+	mux.HandleFunc("POST /v1/login-code", func(w http.ResponseWriter, r *http.Request) {
+		f.json(w, map[string]any{"code": "0123456789abcdef0123456789abcdef", "expires_at": time.Now().Add(time.Minute)})
 	})
 	mux.HandleFunc("GET /v1/peers", func(w http.ResponseWriter, r *http.Request) {
 		f.json(w, []map[string]any{{"peer_id": f.peerID, "state": "alive", "self": true, "addrs": []string{}}})

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 
 	"github.com/spf13/cobra"
+
+	"github.com/weftgrid/weft/cmd/weft/internal/api"
 )
 
 func init() { register(90, newUICmd) }
@@ -19,14 +21,16 @@ func newUICmd(g *Globals) *cobra.Command {
 	var open bool
 	cmd := &cobra.Command{
 		Use:   "ui",
-		Short: "Print the URL that opens this node's web dashboard, logged in",
-		Long: `Print the URL of the node's web dashboard (served on its local API address).
-Opening it sets a cookie holding the node's API token and shows the dashboard:
-grid members, partitions, instances, auctions and the ledger, updated live.
+		Short: "Print a one-time URL that opens this node's web dashboard, logged in",
+		Long: `Print a URL of the node's web dashboard (served on its local API address)
+holding a one-time login code: opening it within a minute logs the browser in
+(a cookie) and shows the dashboard: grid members, partitions, instances,
+auctions and the ledger, updated live. The code works once; run 'weft ui'
+again for another. The node's API token never appears in the URL or on a
+command line (the CLI reads it from the data dir).
 
-The URL contains the token: anyone who can open it can use the node's API.
-Keep it to yourself. The API listens on loopback; to reach a remote node, tunnel
-its API port (e.g. ssh -L 7070:127.0.0.1:7070 HOST) and open the URL locally.`,
+The API listens on loopback; to reach a remote node, tunnel its API port
+(e.g. ssh -L 7070:127.0.0.1:7070 HOST) and open the URL locally.`,
 		Example: `  weft --data-dir ~/.weft ui
   weft ui --open          # and open it in the default browser (xdg-open)`,
 		Args: cobra.NoArgs,
@@ -35,7 +39,11 @@ its API port (e.g. ssh -L 7070:127.0.0.1:7070 HOST) and open the URL locally.`,
 			if err != nil {
 				return err
 			}
-			u := c.Base + "/login?token=" + url.QueryEscape(c.Token())
+			var code api.LoginCode
+			if err := c.Post(cmd.Context(), "/v1/login-code", nil, &code); err != nil {
+				return err
+			}
+			u := c.Base + "/login?code=" + url.QueryEscape(code.Code)
 			if g.JSON {
 				if err := g.PrintJSON(uiResult{URL: u}); err != nil {
 					return err

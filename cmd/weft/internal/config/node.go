@@ -14,6 +14,10 @@ type NodeConfig struct {
 	// API is the local API listen address (loopback). Default 127.0.0.1:7070;
 	// port 0 picks a free one.
 	API string `toml:"api"`
+	// APIAllowRemote lets API listen on an address other than loopback
+	// (anyone who reaches it can try the token; the node warns at start).
+	// Default false: such an address is refused.
+	APIAllowRemote bool `toml:"api_allow_remote"`
 	// Listen are the libp2p listen multiaddrs. Default TCP and QUIC on
 	// port 4001, IPv4 and IPv6. QUIC is dropped on private grids.
 	Listen []string `toml:"listen"`
@@ -100,8 +104,13 @@ func oneOf(key, v string, allowed ...string) error {
 }
 
 func (c *NodeConfig) validate() error {
-	if _, _, err := net.SplitHostPort(c.API); err != nil {
+	host, _, err := net.SplitHostPort(c.API)
+	if err != nil {
 		return fmt.Errorf("node.api: %q: %w", c.API, err)
+	}
+	if !c.APIAllowRemote && !LoopbackHost(host) {
+		return fmt.Errorf("node.api: %q is not a loopback address: the API would be reachable from the network; "+
+			"set node.api_allow_remote = true (or --api-allow-remote) if that is meant", c.API)
 	}
 	for _, chk := range []error{
 		oneOf("preset", c.Preset, "lan", "wan", "local"),
@@ -125,4 +134,15 @@ func (c *NodeConfig) validate() error {
 		return fmt.Errorf("node.max_message_bytes and node.outbound_queue must be positive")
 	}
 	return nil
+}
+
+// LoopbackHost reports whether host (of a HOST:PORT listen address) only
+// listens on loopback: "localhost" or a loopback IP ("" and unspecified
+// addresses listen everywhere).
+func LoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -95,6 +95,13 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		}
 	}
 
+	if host, _, err := net.SplitHostPort(d.cfg.Node.API); err == nil && !config.LoopbackHost(host) {
+		if !d.cfg.Node.APIAllowRemote {
+			return fmt.Errorf("daemon: api %s is not a loopback address (set node.api_allow_remote to allow it)", d.cfg.Node.API)
+		}
+		d.log.Warn("the API listens on a non-loopback address: anyone who reaches it can try the token; "+
+			"prefer loopback and an SSH tunnel", "api", d.cfg.Node.API)
+	}
 	ln, err := net.Listen("tcp", d.cfg.Node.API)
 	if err != nil {
 		return fmt.Errorf("daemon: api listen %s: %w", d.cfg.Node.API, err)

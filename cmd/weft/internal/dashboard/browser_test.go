@@ -312,7 +312,7 @@ func (f *fakeNode) register(srv *api.Server) {
 
 // TestDashboardInBrowser drives the page in headless Chromium against an API
 // server holding the dashboard and test data: logged out, logged in through
-// /login?token=, every section rendered, a route that is missing (404) shown
+// a one-time /login?code=, every section rendered, a route that is missing (404) shown
 // as unavailable, live updates through both the poll and notify paths, and
 // the statement form.
 func TestDashboardInBrowser(t *testing.T) {
@@ -367,7 +367,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	br.screenshot("dashboard-logged-out.png")
 
 	// Log in: the cookie is set and the page comes back with data.
-	br.do("log in", chromedp.Navigate(hs.URL+"/login?token="+testToken))
+	code, err := srv.NewLoginCode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	br.do("log in", chromedp.Navigate(hs.URL+"/login?code="+code.Code))
 	br.waitFor("the live indicator", `document.getElementById('live').textContent === 'live'`)
 	br.waitFor("the header", `document.getElementById('node-id').title === '`+peerSelf+`' && document.getElementById('node-facts').innerText.includes('local')`)
 	br.waitFor("grid members", sectionState("#grid .body", "ok", "suspect"))
@@ -531,13 +535,22 @@ func TestDashboardOnRealNode(t *testing.T) {
 	if err := json.Unmarshal([]byte(runCLI(t, "--data-dir", dir, "ui", "--json")), &ui); err != nil {
 		t.Fatalf("weft ui --json: %v", err)
 	}
-	if !strings.HasPrefix(ui.URL, "http://127.0.0.1:") || !strings.Contains(ui.URL, "/login?token=") {
+	if !strings.HasPrefix(ui.URL, "http://127.0.0.1:") || !strings.Contains(ui.URL, "/login?code=") {
 		t.Fatalf("weft ui --json url = %q", ui.URL)
 	}
-	if plain := runCLI(t, "--data-dir", dir, "ui"); plain != ui.URL+"\n" {
-		t.Fatalf("weft ui printed %q, want the URL %q and a newline", plain, ui.URL)
-	}
 	base := strings.SplitN(ui.URL, "/login", 2)[0]
+	tok, err := os.ReadFile(filepath.Join(dir, "api.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each run prints a fresh one-time code, never the API token.
+	plain := runCLI(t, "--data-dir", dir, "ui")
+	if !strings.HasPrefix(plain, base+"/login?code=") || !strings.HasSuffix(plain, "\n") || plain == ui.URL+"\n" {
+		t.Fatalf("weft ui printed %q, want a fresh login URL of %s and a newline", plain, base)
+	}
+	if tk := strings.TrimSpace(string(tok)); tk == "" || strings.Contains(ui.URL+plain, tk) {
+		t.Fatal("the API token is in the login URL")
+	}
 
 	// --open hands the URL to xdg-open (here a stand-in that records it).
 	bin := t.TempDir()
@@ -551,8 +564,8 @@ func TestDashboardOnRealNode(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if b, err := os.ReadFile(got); err == nil {
-			if string(b) != ui.URL {
-				t.Fatalf("xdg-open got %q, want %q", b, ui.URL)
+			if !strings.HasPrefix(string(b), base+"/login?code=") || string(b) == ui.URL {
+				t.Fatalf("xdg-open got %q, want a fresh login URL of %s", b, base)
 			}
 			break
 		}

@@ -6,8 +6,9 @@
 // The page is a public shell; all data comes from the node's authenticated
 // JSON routes (/v1/status, /v1/peers, /v1/partitions, /v1/instances,
 // /v1/auctions, /v1/ledger/...), which the browser reaches with the cookie
-// that GET /login?token=TOKEN sets ('weft ui' prints that URL). A route a
-// node does not serve (404) shows as "not available on this node".
+// that GET /login?code=CODE sets for a one-time code ('weft ui' prints that
+// URL). A route a node does not serve (404) shows as "not available on this
+// node".
 //
 // Usage:
 //

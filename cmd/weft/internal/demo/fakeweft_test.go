@@ -10,6 +10,7 @@ package demo
 // tested against processes that a plain process-group kill would miss.
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -93,9 +94,13 @@ func fakeMain(args []string) int {
 	case "ledger":
 		err = f.ledger(rest[1:])
 	case "ui":
-		var ep api.Endpoint
-		if err = readJSON(filepath.Join(f.dir, "api.json"), &ep); err == nil {
-			err = f.print(map[string]string{"url": "http://" + ep.Addr + "/login?token=" + ep.Token})
+		// As the real CLI: a one-time login code, got with the token.
+		var c *api.Client
+		if c, err = api.NewClientFromDataDir(f.dir); err == nil {
+			var code api.LoginCode
+			if err = c.Post(context.Background(), "/v1/login-code", nil, &code); err == nil {
+				err = f.print(map[string]string{"url": c.Base + "/login?code=" + code.Code})
+			}
 		}
 	default:
 		fmt.Fprintf(os.Stderr, "Error: unknown command %q for \"weft\"\n", rest[0])
