@@ -304,14 +304,29 @@ func WriteTable(w io.Writer, st Statement) error {
 	return tw.Flush()
 }
 
-// Credits formats pico-credits as credits with twelve decimals, trailing
-// zeros beyond the sixth trimmed (0.000000000790, 12.500000).
+// CreditDecimals is the number of decimals every human-readable amount is
+// shown with (CLI tables, the dashboard): credits to the micro-credit,
+// the unit prices are quoted in. JSON and CSV carry exact integers
+// (pico-credits for ledger amounts).
+const CreditDecimals = 6
+
+// Credits formats pico-credits as credits with CreditDecimals decimals,
+// rounded half up to the micro-credit (12.500000, 0.000001 for 790 000
+// pico-credits; an amount under half a micro-credit shows as 0.000000).
 func Credits(pico uint64) string {
-	s := fmt.Sprintf("%d.%012d", pico/PicoPerCredit, pico%PicoPerCredit)
-	for i := 0; i < 6 && s[len(s)-1] == '0'; i++ {
-		s = s[:len(s)-1]
+	micro := pico / PicoPerMicro
+	if pico%PicoPerMicro >= PicoPerMicro/2 {
+		micro++
 	}
-	return s
+	return fmt.Sprintf("%d.%06d", micro/1_000_000, micro%1_000_000)
+}
+
+// SignedCredits is Credits for a balance (negative: a debt).
+func SignedCredits(pico int64) string {
+	if pico < 0 {
+		return "-" + Credits(uint64(-(pico + 1))+1)
+	}
+	return Credits(uint64(pico))
 }
 
 // MicroFloor converts a balance in pico-credits to micro-credits, rounding

@@ -81,9 +81,14 @@ func TestAmountMatchesPriceTimesUsage(t *testing.T) {
 }
 
 func TestCreditsAndMicroFloor(t *testing.T) {
-	for in, want := range map[uint64]string{0: "0.000000", 790: "0.00000000079", 12_500_000_000_000: "12.500000", 1: "0.000000000001"} {
+	for in, want := range map[uint64]string{0: "0.000000", 790: "0.000000", 790_000: "0.000001", 12_500_000_000_000: "12.500000", 1_499_999: "0.000001", 1_500_000: "0.000002", math.MaxUint64: "18446744.073710"} {
 		if got := Credits(in); got != want {
 			t.Errorf("Credits(%d) = %q, want %q", in, got, want)
+		}
+	}
+	for in, want := range map[int64]string{-12_500_000_000_000: "-12.500000", math.MinInt64: "-9223372.036855", 5: "0.000000"} {
+		if got := SignedCredits(in); got != want {
+			t.Errorf("SignedCredits(%d) = %q, want %q", in, got, want)
 		}
 	}
 	for in, want := range map[int64]int64{0: 0, 999_999: 0, 1_000_000: 1, -1: -1, -1_000_000: -1, -1_000_001: -2} {

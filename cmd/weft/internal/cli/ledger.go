@@ -98,6 +98,14 @@ func printReport(g *Globals, r ledger.Report) error {
 		w := g.Out()
 		fmt.Fprintf(w, "root      %s\nentries   %d (%d authors)\ncontracts %d\nreceipts  %d (%d acked, %s credits; %d unconfirmed, %d disputed)\n",
 			r.Root, r.Entries, r.Authors, r.Contracts, r.Receipts, r.Acked, ledger.Credits(r.AckedAmount), len(r.Unconfirmed), len(r.Disputed))
+		fmt.Fprintf(w, "unbilled  %d slices (ended more than %s ago without a receipt)\nlate      %d receipts\n",
+			r.Unbilled, time.Duration(r.GraceNanos), r.Late)
+		for _, u := range r.UnbilledContracts {
+			fmt.Fprintf(w, "UNBILLED  contract %s (instance %s, epoch %d): %d slices from slice %d\n", u.Contract, u.InstanceID, u.Epoch, u.Slices, u.First)
+		}
+		if len(r.UnauthorizedGrants) > 0 {
+			fmt.Fprintf(w, "unauthorized grants %d (counted in no balance)\n", len(r.UnauthorizedGrants))
+		}
 		if len(r.Equivocations) > 0 {
 			fmt.Fprintf(w, "equivocations %d\n", len(r.Equivocations))
 		}
@@ -130,8 +138,14 @@ equivocations, and print the Merkle root over the whole ledger (the same set
 of entries gives the same root on every node).
 
 With --file it audits an export file offline (no node needed).
---json prints {ok, entries, receipts, root, problems:[{cid, code, problem}], ...}.
-The exit status is 1 when there is any problem.`,
+It also counts unbilled slices — slices of a contract's billable span that
+ended more than the billing grace (30 s) ago with no receipt — and late
+receipts (entered after the grace); an export file is counted as of its
+newest entry's time, a node as of now.
+
+--json prints {ok, entries, receipts, root, problems:[{cid, code, problem}],
+unbilled, unbilled_contracts, late, unauthorized_grants, ...}; amounts are
+pico-credits. The exit status is 1 when there is any problem.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if file != "" {
@@ -368,12 +382,7 @@ credits in the table, pico-credits (1 credit = 10^12) in JSON.`,
 			tw := tabwriter.NewWriter(g.Out(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "PEER\tBALANCE\tEARNED\tSPENT\tGRANTED\tPENDING+\tPENDING-")
 			for _, b := range bs {
-				sign := ""
-				mag := uint64(b.Balance)
-				if b.Balance < 0 {
-					sign, mag = "-", uint64(-b.Balance)
-				}
-				fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\t%s\t%s\t%s\n", b.Peer, sign, ledger.Credits(mag), ledger.Credits(b.Earned), ledger.Credits(b.Spent),
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.Peer, ledger.SignedCredits(b.Balance), ledger.Credits(b.Earned), ledger.Credits(b.Spent),
 					ledger.Credits(b.Granted), ledger.Credits(b.PendingEarned), ledger.Credits(b.PendingSpent))
 			}
 			return tw.Flush()

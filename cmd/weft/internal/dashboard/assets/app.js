@@ -94,7 +94,8 @@
   function fmtCredits(v, pico) {
     if (typeof v === 'string' && /^-?\d+$/.test(v)) v = Number(v);
     if (typeof v !== 'number') return has(v) ? String(v) : '—';
-    const s = (pico ? (v / 1e12).toFixed(12) : (v / 1e6).toFixed(6)).replace(/\.?0+$/, '');
+    // Credits with six decimals everywhere, like the CLI (ledger.CreditDecimals).
+    const s = (v / (pico ? 1e12 : 1e6)).toFixed(6);
     return el('span', { title: v + (pico ? ' pico-credits' : ' micro-credits') }, s + ' cr');
   }
   // A price is a number or an object of rates (per_core_hour, ...).
