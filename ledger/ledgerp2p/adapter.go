@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/weftgrid/weft/ledger"
+	"github.com/weftgrid/weft/p2p"
 )
 
 // TopicName is the grid topic entries are gossiped on.
@@ -133,22 +134,15 @@ func (a *Adapter) validate(_ context.Context, from peer.ID, m *pubsub.Message) p
 // durable commit.
 func (a *Adapter) receive() {
 	defer a.wg.Done()
-	for {
-		m, err := a.sub.Next(a.ctx)
-		if err != nil {
-			return
-		}
-		if m.ReceivedFrom == a.h.ID() {
-			continue
-		}
+	p2p.ReadSubscription(a.ctx, a.sub, a.h.ID(), func(m *pubsub.Message) {
 		e, ok := m.ValidatorData.(*ledger.Entry)
 		if !ok {
-			continue
+			return
 		}
 		if _, err := a.l.AddVerified(a.ctx, []*ledger.Entry{e}); err != nil && !errors.Is(err, ledger.ErrClosed) {
 			a.log.Warn("ledger: storing gossiped entry", "cid", e.CID(), "err", err)
 		}
-	}
+	})
 }
 
 func (a *Adapter) serve(s network.Stream) {

@@ -95,16 +95,12 @@ func validateAnnouncement(_ context.Context, _ peer.ID, m *pubsub.Message) pubsu
 
 func (t *Transport) readTopic() {
 	defer t.wg.Done()
-	for {
-		m, err := t.sub.Next(t.ctx)
-		if err != nil {
-			return
-		}
-		if m.ReceivedFrom == t.self || m.GetFrom() == t.self {
-			continue // the market handles its own broadcasts locally
+	p2p.ReadSubscription(t.ctx, t.sub, t.self, func(m *pubsub.Message) {
+		if m.GetFrom() == t.self {
+			return // the market handles its own broadcasts locally
 		}
 		t.deliver(scheduler.Inbound{From: m.ReceivedFrom, Data: m.Data})
-	}
+	})
 }
 
 func (t *Transport) deliver(in scheduler.Inbound) {
