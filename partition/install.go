@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/weftgrid/weft/recipes"
+	"github.com/weftgrid/weft/recipes/safefs"
 )
 
 // installedSuffix names the marker of a completed install: software/CID +
@@ -91,7 +92,7 @@ func (m *Manager) install(ctx context.Context, c string, rc *recipes.Recipe) (st
 		return dir, nil
 	}
 	_ = os.Remove(marker)
-	_ = os.RemoveAll(dir)
+	_ = safefs.RemoveAll(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrInstall, err)
 	}
@@ -106,7 +107,7 @@ func (m *Manager) install(ctx context.Context, c string, rc *recipes.Recipe) (st
 		return "", fmt.Errorf("%w: %v", ErrInstall, err)
 	}
 	if len(cmds) > 0 {
-		if err := chownTree(dir, m.installAs); err != nil {
+		if err := chownTree(dir, m.installAs, -1); err != nil {
 			return "", fmt.Errorf("%w: %v", ErrInstall, err)
 		}
 		timeout := rc.Install.Timeout.D()
@@ -142,9 +143,10 @@ func (m *Manager) install(ctx context.Context, c string, rc *recipes.Recipe) (st
 				return "", fmt.Errorf("%w: step %d (%s): %v; log %s: %s", ErrInstall, i+1, c, err, logPath, tail)
 			}
 		}
-		// Shared software is read-only to instances: give it back to root.
+		// Shared software is read-only to instances: give it back to root,
+		// writable by nobody else, with no setuid or setgid bit.
 		if m.installAs.set() {
-			if err := chownTree(dir, account{Name: "root"}); err != nil {
+			if err := safefs.ChownTree(dir, safefs.Owner{UID: 0, GID: 0, LinkedFrom: m.installAs.UID, ClearMode: 0o6022}); err != nil {
 				return "", fmt.Errorf("%w: %v", ErrInstall, err)
 			}
 		}

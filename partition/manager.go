@@ -16,6 +16,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/weftgrid/weft/partition/metering"
 	"github.com/weftgrid/weft/recipes"
+	"github.com/weftgrid/weft/recipes/safefs"
 )
 
 // Manager runs instances in the node's partitions and reconciles them with
@@ -217,7 +218,7 @@ func (m *Manager) removeEmptyLayout() {
 	if !m.lay.relocated || !m.layoutDone {
 		return
 	}
-	if err := os.RemoveAll(m.lay.base); err != nil {
+	if err := safefs.RemoveAll(m.lay.base); err != nil {
 		m.cfg.Log.Warn("partition: remove the node's run directory", "dir", m.lay.base, "err", err)
 		return
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/weftgrid/weft/recipes"
+	"github.com/weftgrid/weft/recipes/safefs"
 )
 
 // runState is one run of an instance's processes in its partition.
@@ -159,7 +160,7 @@ func (m *Manager) startInstance(in *instance) {
 	}
 	if t.Batch {
 		out := filepath.Join(m.partDir(idx), "out")
-		_ = os.RemoveAll(out)
+		_ = safefs.RemoveAll(out)
 		if err := mkdirSafe(m.dir, out, m.users[idx]); err != nil {
 			m.fail(in, gen, err)
 			return
@@ -731,7 +732,7 @@ func (m *Manager) destroyInstance(in *instance) {
 		if err := m.cg.remove(idx); err != nil {
 			m.cfg.Log.Warn("partition: remove cgroup", "partition", idx, "err", err)
 		}
-		if err := os.RemoveAll(m.partDir(idx)); err != nil {
+		if err := safefs.RemoveAll(m.partDir(idx)); err != nil {
 			m.cfg.Log.Error("partition: wipe", "partition", idx, "err", err)
 		}
 	}

@@ -2,16 +2,15 @@ package partition
 
 import (
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/weftgrid/weft/partition/metering"
+	"github.com/weftgrid/weft/recipes/safefs"
 )
 
 // series is the samples kept for one instance.
@@ -181,35 +180,9 @@ func (m *Manager) sampleIDs(ids []string, forceDisk bool) {
 	}
 }
 
-// duBytes is the disk space allocated below dir (hard links counted once).
-func duBytes(dir string) int64 {
-	var total int64
-	seen := map[[2]uint64]bool{}
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return nil
-		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok {
-			total += fi.Size()
-			return nil
-		}
-		if st.Nlink > 1 && !d.IsDir() {
-			k := [2]uint64{uint64(st.Dev), st.Ino}
-			if seen[k] {
-				return nil
-			}
-			seen[k] = true
-		}
-		total += st.Blocks * 512
-		return nil
-	})
-	return total
-}
+// duBytes is the disk space allocated below dir (hard links counted once),
+// measured from directory descriptors without following a symbolic link.
+func duBytes(dir string) int64 { return safefs.DiskUsage(dir) }
 
 // rotateLog rotates path when it is over maxBytes: path.1 … path.keep hold
 // older content. Processes keep writing to path (opened O_APPEND), so it is

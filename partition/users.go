@@ -2,14 +2,14 @@ package partition
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"os/user"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/weftgrid/weft/recipes/safefs"
 )
 
 // account is a Unix user processes run as; the zero value means "as the node".
@@ -63,16 +63,15 @@ func toAccount(u *user.User) (account, error) {
 	return account{Name: u.Username, UID: uid, GID: gid}, nil
 }
 
-// chownTree gives dir and everything below it to a (no-op when a is unset).
-// Symlinks are changed themselves, never followed.
-func chownTree(dir string, a account) error {
+// chownTree gives dir and everything below it to a (no-op when a is unset),
+// walking from directory descriptors (safefs): symbolic links are changed
+// themselves, never followed, and nothing outside dir is reached whatever
+// is swapped meanwhile. A file with several hard links keeps its owner
+// unless it belongs to linkedFrom (-1: nobody): a hard link planted in the
+// tree may name a file outside it.
+func chownTree(dir string, a account, linkedFrom int) error {
 	if !a.set() {
 		return nil
 	}
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Lchown(p, a.UID, a.GID)
-	})
+	return safefs.ChownTree(dir, safefs.Owner{UID: a.UID, GID: a.GID, LinkedFrom: linkedFrom})
 }

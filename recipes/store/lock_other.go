@@ -4,10 +4,6 @@ package store
 
 import "os"
 
-// noFollow: no such flags here (PutDir still checks the file it opened is
-// the one it walked).
-const noFollow = 0
-
 // lockDir empties tmp/ (without file locks on this platform, a store
 // cannot tell whether another process has it open).
 func lockDir(dir string, clean func()) (*os.File, error) {

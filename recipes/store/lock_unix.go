@@ -9,10 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// noFollow are the open flags that refuse a symlink as the last component
-// and never block on a FIFO.
-const noFollow = unix.O_NOFOLLOW | unix.O_NONBLOCK
-
 // lockDir opens dir/lock and holds a shared lock on it for as long as the
 // store is open (until the file is closed, or the process ends). It calls
 // clean first when no other store has the directory open (an exclusive lock

@@ -149,65 +149,35 @@ func (m *manifest) links() ([]cid.Cid, error) {
 
 // PutDir stores the tree under dir (regular files, directories and
 // symbolic links; modes kept, owners and times not) and returns the CID of
-// its manifest. The same tree gives the same CID.
+// its manifest. The same tree gives the same CID. The tree may belong to
+// someone else (a partition's out/, stored by root): it is walked from
+// directory descriptors without following a symbolic link (walkTree), so
+// that nothing outside dir is read whatever its owner swaps meanwhile.
 func (s *Store) PutDir(dir string) (cid.Cid, error) {
 	var entries []entry
 	buf := make([]byte, ChunkSize)
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil || rel == "." {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		e := entry{Path: rel, Mode: uint32(info.Mode().Perm())}
+	err := walkTree(dir, func(it treeItem) error {
+		e := entry{Path: it.rel, Mode: uint32(it.mode.Perm())}
 		switch {
-		case d.IsDir():
+		case it.mode.IsDir():
 			e.Dir = true
-		case info.Mode()&fs.ModeSymlink != 0:
-			t, err := os.Readlink(p)
+		case it.mode&fs.ModeSymlink != 0:
+			t, err := it.readlink()
 			if err != nil {
 				return err
 			}
 			e.Link = t
-		case info.Mode().IsRegular():
-			// The tree may belong to someone else (a partition's out/,
-			// stored by root): open without following a symlink, without
-			// blocking on a FIFO, and only the very file the walk saw, so
-			// that a file swapped for a link meanwhile is not read.
-			f, err := os.OpenFile(p, os.O_RDONLY|noFollow, 0)
+		case it.mode.IsRegular():
+			f, err := it.open()
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || !os.SameFile(fi, info) {
-				return fmt.Errorf("store: %s changed while it was being stored", rel)
-			}
-			for {
-				n, rerr := io.ReadFull(f, buf)
-				if n > 0 {
-					c, err := s.PutRaw(buf[:n])
-					if err != nil {
-						return err
-					}
-					e.Chunks = append(e.Chunks, c.Bytes())
-					e.Size += int64(n)
-				}
-				if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-					break
-				}
-				if rerr != nil {
-					return rerr
-				}
+			if err := s.putChunks(f, buf, &e); err != nil {
+				return err
 			}
 		default:
-			return fmt.Errorf("store: %s: only regular files, directories and symbolic links can be stored", rel)
+			return fmt.Errorf("store: %s: only regular files, directories and symbolic links can be stored", it.rel)
 		}
 		entries = append(entries, e)
 		if len(entries) > maxManifestEntries {
@@ -224,6 +194,37 @@ func (s *Store) PutDir(dir string) (cid.Cid, error) {
 		return cid.Undef, err
 	}
 	return c, s.Sync()
+}
+
+// treeItem is one entry of a tree being stored.
+type treeItem struct {
+	rel      string // slash-separated, relative to the tree's root
+	mode     fs.FileMode
+	readlink func() (string, error)
+	// open opens the very regular file the walk saw (an error if it was
+	// replaced since).
+	open func() (*os.File, error)
+}
+
+// putChunks stores f's content in chunks into e.
+func (s *Store) putChunks(f *os.File, buf []byte, e *entry) error {
+	for {
+		n, rerr := io.ReadFull(f, buf)
+		if n > 0 {
+			c, err := s.PutRaw(buf[:n])
+			if err != nil {
+				return err
+			}
+			e.Chunks = append(e.Chunks, c.Bytes())
+			e.Size += int64(n)
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
 }
 
 // DirEntry describes one path of a stored directory tree.
