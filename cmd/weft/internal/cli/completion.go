@@ -45,13 +45,13 @@ func completeInstances(g *Globals) func(*cobra.Command, []string, string) ([]cob
 		if err != nil {
 			return nil
 		}
-		var rows []instanceJSON
-		if c.Get(ctx, "/v1/instances", &rows) != nil {
+		a, err := c.Instances(ctx)
+		if err != nil {
 			return nil
 		}
-		out := make([]string, 0, len(rows))
-		for _, r := range rows {
-			out = append(out, cobra.CompletionWithDesc(r.Name, r.State))
+		out := make([]string, 0, len(a.Value))
+		for _, r := range a.Value {
+			out = append(out, cobra.CompletionWithDesc(r.Name, r.State.String()))
 		}
 		return out
 	})
@@ -65,18 +65,17 @@ func completeJobs(g *Globals) func(*cobra.Command, []string, string) ([]cobra.Co
 		if err != nil {
 			return nil
 		}
-		var rows []map[string]any
-		if c.Get(ctx, "/v1/instances", &rows) != nil {
+		a, err := c.Instances(ctx)
+		if err != nil {
 			return nil
 		}
 		var out []string
-		for _, r := range rows {
-			if b, _ := r["batch"].(bool); !b {
+		for _, r := range a.Value {
+			if !r.Batch {
 				continue
 			}
-			if id, _ := r["name"].(string); id != "" {
-				st, _ := r["state"].(string)
-				out = append(out, cobra.CompletionWithDesc(id, st))
+			if r.Name != "" {
+				out = append(out, cobra.CompletionWithDesc(r.Name, r.State.String()))
 			}
 		}
 		return out

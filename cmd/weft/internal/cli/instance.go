@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net/url"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -28,27 +27,20 @@ requested_state, connection, epoch, reason, ...`,
 			if err != nil {
 				return err
 			}
-			var raw []map[string]any
-			if err := c.Get(cmd.Context(), "/v1/instances", &raw); err != nil {
+			a, err := c.Instances(cmd.Context())
+			if err != nil {
 				return err
 			}
 			if g.JSON {
-				if raw == nil {
-					raw = []map[string]any{}
-				}
-				return g.PrintJSON(raw)
+				return g.PrintJSON(a.Raw)
 			}
-			if len(raw) == 0 {
+			if len(a.Value) == 0 {
 				fmt.Fprintln(g.Out(), "no instances (request one with: weft request NAME --recipe FILE)")
 				return nil
 			}
 			tw := tabwriter.NewWriter(g.Out(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSTATE\tNODE\tEPOCH\tCONNECTION")
-			for _, r := range raw {
-				var v instanceJSON
-				if err := remarshal(r, &v); err != nil {
-					return err
-				}
+			for _, v := range a.Value {
 				conn := ""
 				if u, ok := v.Connection["url"]; ok {
 					conn = u
@@ -75,18 +67,14 @@ requested_state, connection, epoch, reason, ...`,
 			if err != nil {
 				return err
 			}
-			var raw map[string]any
-			if err := c.Get(cmd.Context(), "/v1/instances/"+url.PathEscape(args[0]), &raw); err != nil {
+			a, err := c.Instance(cmd.Context(), args[0])
+			if err != nil {
 				return notFound(err, "instance", "weft instance list")
 			}
 			if g.JSON {
-				return g.PrintJSON(raw)
+				return g.PrintJSON(a.Raw)
 			}
-			var v instanceJSON
-			if err := remarshal(raw, &v); err != nil {
-				return err
-			}
-			printMarketInstance(g.Out(), v)
+			printMarketInstance(g.Out(), a.Value)
 			return nil
 		},
 	}

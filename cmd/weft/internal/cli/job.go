@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -49,31 +48,26 @@ non-zero, with the reason). With --json it prints an object with id, state
 			if err := recipeArg(ctx, c, recipe, &body); err != nil {
 				return err
 			}
-			var raw map[string]any
-			if err := c.Post(ctx, "/v1/jobs", body, &raw); err != nil {
+			a, err := c.RunJob(ctx, body)
+			if err != nil {
 				return fmt.Errorf("job run: %w", err)
 			}
-			var j api.Job
-			if err := remarshal(raw, &j); err != nil {
-				return err
-			}
 			if wait {
-				raw, err = waitJob(ctx, g, c, j.ID, timeout)
-				if raw != nil {
-					j = api.Job{}
-					_ = remarshal(raw, &j)
+				w, err := waitJob(ctx, g, c, a.Value.ID, timeout)
+				if w.Raw != nil {
+					a = w
 				}
 				if err != nil {
-					if g.JSON && raw != nil {
-						_ = g.PrintJSON(raw)
+					if g.JSON && w.Raw != nil {
+						_ = g.PrintJSON(w.Raw)
 					}
 					return err
 				}
 			}
 			if g.JSON {
-				return g.PrintJSON(raw)
+				return g.PrintJSON(a.Raw)
 			}
-			printJob(g, j)
+			printJob(g, a.Value)
 			return nil
 		},
 	}
@@ -97,18 +91,14 @@ non-zero, with the reason). With --json it prints an object with id, state
 			if err != nil {
 				return err
 			}
-			var raw map[string]any
-			if err := c.Get(cmd.Context(), "/v1/jobs/"+url.PathEscape(args[0]), &raw); err != nil {
+			a, err := c.Job(cmd.Context(), args[0])
+			if err != nil {
 				return notFound(err, "job", "weft instance list")
 			}
 			if g.JSON {
-				return g.PrintJSON(raw)
+				return g.PrintJSON(a.Raw)
 			}
-			var j api.Job
-			if err := remarshal(raw, &j); err != nil {
-				return err
-			}
-			printJob(g, j)
+			printJob(g, a.Value)
 			return nil
 		},
 	}
@@ -136,15 +126,14 @@ non-zero, with the reason). With --json it prints an object with id, state
 			if err != nil {
 				return err
 			}
-			var res map[string]any
 			prog := g.startProgress("fetching result " + shortID(args[0]))
-			err = c.Post(cmd.Context(), "/v1/jobs/result", map[string]string{"cid": args[0], "out": abs}, &res)
+			res, err := c.FetchJobResult(cmd.Context(), api.JobResult{CID: args[0], Out: abs})
 			prog.Stop()
 			if err != nil {
 				return fmt.Errorf("job result %s: %w", args[0], err)
 			}
 			if g.JSON {
-				return g.PrintJSON(res)
+				return g.PrintJSON(res.Raw)
 			}
 			fmt.Fprintf(g.Out(), "result %s written to %s\n", args[0], abs)
 			return nil
@@ -171,26 +160,26 @@ func printJob(g *Globals, j api.Job) {
 }
 
 // waitJob polls a job until it is done (nil error) or failed.
-func waitJob(parent context.Context, g *Globals, c *api.Client, id string, timeout time.Duration) (map[string]any, error) {
+func waitJob(parent context.Context, g *Globals, c *api.Client, id string, timeout time.Duration) (api.Answer[api.Job], error) {
 	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	start := time.Now()
 	last := ""
 	prog := g.startProgress("job " + id + ": waiting")
 	defer prog.Stop()
+	var none api.Answer[api.Job]
 	for {
-		var raw map[string]any
-		if err := c.Get(ctx, "/v1/jobs/"+url.PathEscape(id), &raw); err != nil {
+		a, err := c.Job(ctx, id)
+		if err != nil && a.Raw == nil {
 			if parent.Err() != nil {
-				return nil, interrupted(parent, "job show "+id)
+				return none, interrupted(parent, "job show "+id)
 			}
 			if ctx.Err() != nil {
-				return nil, fmt.Errorf("job %s: gave up waiting after %s (check it with: weft job show %s)", id, timeout, id)
+				return none, fmt.Errorf("job %s: gave up waiting after %s (check it with: weft job show %s)", id, timeout, id)
 			}
-			return nil, err
+			return none, err
 		}
-		var j api.Job
-		_ = remarshal(raw, &j)
+		j, raw := a.Value, a
 		switch {
 		case j.State == "done" && j.Result != "":
 			prog.Stop()

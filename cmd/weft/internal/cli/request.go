@@ -2,12 +2,10 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -23,26 +21,6 @@ import (
 )
 
 func init() { register(40, newRequestCmd) }
-
-// instanceJSON is an instance as the API returns it (the fields the CLI
-// shows; --json prints the whole object).
-type instanceJSON struct {
-	Name           string            `json:"name"`
-	InstanceID     string            `json:"instance_id"`
-	Node           string            `json:"node"`
-	State          string            `json:"state"`
-	RequestedState string            `json:"requested_state"`
-	Connection     map[string]string `json:"connection"`
-	Epoch          uint64            `json:"epoch"`
-	Generation     uint64            `json:"generation"`
-	// StatusGeneration is the request generation the host's last status
-	// reflects; below Generation, an update is still being applied.
-	StatusGeneration uint64 `json:"status_generation"`
-	Reason           string `json:"reason"`
-	Result           string `json:"result"`
-	RecipeCID        string `json:"recipe_cid"`
-	Mine             bool   `json:"mine"`
-}
 
 // parseKV parses repeated k=v flags.
 func parseKV(flag string, kvs []string) (map[string]string, error) {
@@ -157,29 +135,25 @@ connection, epoch, ...`,
 					return err
 				}
 			}
-			var v instanceJSON
-			var raw map[string]any
-			if err := c.Post(ctx, "/v1/requests", body, &raw); err != nil {
+			a, err := c.Request(ctx, body)
+			if err != nil {
 				return fmt.Errorf("request %s: %w", args[0], err)
 			}
-			if err := remarshal(raw, &v); err != nil {
-				return err
-			}
 			if wait {
-				raw, err = waitMarketInstance(ctx, g, c, args[0], timeout)
-				if raw != nil {
-					v = instanceJSON{}
-					_ = remarshal(raw, &v)
+				w, err := waitMarketInstance(ctx, g, c, args[0], timeout)
+				if w.Raw != nil {
+					a = w
 				}
 				if err != nil {
-					if g.JSON && raw != nil {
-						_ = g.PrintJSON(raw)
+					if g.JSON && w.Raw != nil {
+						_ = g.PrintJSON(w.Raw)
 					}
 					return err
 				}
 			}
+			v := a.Value
 			if g.JSON {
-				return g.PrintJSON(raw)
+				return g.PrintJSON(a.Raw)
 			}
 			printMarketInstance(g.Out(), v)
 			if !wait && v.State != v.RequestedState {
@@ -201,48 +175,36 @@ connection, epoch, ...`,
 	return cmd
 }
 
-// remarshal converts a decoded JSON object into v.
-func remarshal(in any, v any) error {
-	b, err := json.Marshal(in)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(b, v)
-}
-
 // waitMarketInstance polls the instance until it reached its requested state
 // under the latest request (scheduler.Reached)
 // (nil error), failed (an error with the reason) or the timeout passed.
 // Progress goes to stderr once the wait lasts more than a second.
-func waitMarketInstance(parent context.Context, g *Globals, c *api.Client, name string, timeout time.Duration) (map[string]any, error) {
+func waitMarketInstance(parent context.Context, g *Globals, c *api.Client, name string, timeout time.Duration) (api.Answer[scheduler.InstanceView], error) {
 	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	start := time.Now()
 	last := ""
-	path := "/v1/instances/" + url.PathEscape(name)
 	prog := g.startProgress(name + ": waiting")
 	defer prog.Stop()
+	var none api.Answer[scheduler.InstanceView]
 	for {
-		var raw map[string]any
-		if err := c.Get(ctx, path, &raw); err != nil {
-			if parent.Err() != nil {
-				return nil, interrupted(parent, "instance show "+name)
-			}
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("%s: gave up waiting after %s (check it with: weft instance show %s)", name, timeout, name)
-			}
-			return nil, err
+		a, err := c.Instance(ctx, name)
+		var ae *api.Error
+		switch {
+		case err != nil && parent.Err() != nil:
+			return none, interrupted(parent, "instance show "+name)
+		case err != nil && ctx.Err() != nil:
+			return none, fmt.Errorf("%s: gave up waiting after %s (check it with: weft instance show %s)", name, timeout, name)
+		case err != nil && a.Raw != nil && !errors.As(err, &ae):
+			return a, fmt.Errorf("%s: unexpected instance from the node: %w", name, err)
+		case err != nil:
+			return none, err
 		}
-		var v instanceJSON
-		_ = remarshal(raw, &v)
-		var sv scheduler.InstanceView
-		if err := remarshal(raw, &sv); err != nil {
-			return raw, fmt.Errorf("%s: unexpected instance from the node: %w", name, err)
-		}
-		done, failed := scheduler.Reached(sv)
+		v := a.Value
+		done, failed := scheduler.Reached(v)
 		switch {
 		case failed != nil:
-			return raw, fmt.Errorf("%s failed: %s", name, v.Reason)
+			return a, fmt.Errorf("%s failed: %s", name, v.Reason)
 		case !done && v.Node != "" && v.StatusGeneration < v.Generation:
 			v.Reason = "the host is applying the update"
 		case done:
@@ -250,11 +212,11 @@ func waitMarketInstance(parent context.Context, g *Globals, c *api.Client, name 
 			if time.Since(start) > time.Second {
 				fmt.Fprintf(g.Err(), "%s: %s after %s\n", name, v.State, time.Since(start).Round(100*time.Millisecond))
 			}
-			return raw, nil
+			return a, nil
 		}
-		if now := v.State + " " + v.Reason; now != last && time.Since(start) > time.Second {
+		if now := v.State.String() + " " + v.Reason; now != last && time.Since(start) > time.Second {
 			last = now
-			msg := v.State
+			msg := v.State.String()
 			if v.Reason != "" {
 				msg += " (" + v.Reason + ")"
 			}
@@ -267,20 +229,20 @@ func waitMarketInstance(parent context.Context, g *Globals, c *api.Client, name 
 		select {
 		case <-ctx.Done():
 			if parent.Err() != nil {
-				return raw, interrupted(parent, "instance show "+name)
+				return a, interrupted(parent, "instance show "+name)
 			}
-			why := v.State
+			why := v.State.String()
 			if v.Reason != "" {
 				why += ": " + v.Reason
 			}
-			return raw, fmt.Errorf("%s: still %s after %s (check it with: weft instance show %s)", name, why, timeout, name)
+			return a, fmt.Errorf("%s: still %s after %s (check it with: weft instance show %s)", name, why, timeout, name)
 		case <-time.After(150 * time.Millisecond):
 		}
 	}
 }
 
 // printMarketInstance writes an instance for people.
-func printMarketInstance(w io.Writer, v instanceJSON) {
+func printMarketInstance(w io.Writer, v scheduler.InstanceView) {
 	node := v.Node
 	if node == "" {
 		node = "(not placed)"

@@ -1,0 +1,63 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+
+	"github.com/weftgrid/weft/scheduler"
+)
+
+// Answer is a decoded answer of the node with the JSON it was decoded
+// from: commands print Raw as is with --json (every field the node sent,
+// also those this client does not know) and use Value for people.
+type Answer[T any] struct {
+	Value T
+	Raw   json.RawMessage
+}
+
+// call sends in (if non-nil) and decodes the answer into an Answer.
+func call[T any](ctx context.Context, c *Client, method, path string, in any) (Answer[T], error) {
+	var a Answer[T]
+	if err := c.Do(ctx, method, path, in, &a.Raw); err != nil {
+		return a, err
+	}
+	err := json.Unmarshal(a.Raw, &a.Value)
+	return a, err
+}
+
+// Instances lists the market's instances (GET /v1/instances).
+func (c *Client) Instances(ctx context.Context) (Answer[[]scheduler.InstanceView], error) {
+	a, err := call[[]scheduler.InstanceView](ctx, c, http.MethodGet, "/v1/instances", nil)
+	if err == nil && a.Value == nil {
+		a.Value, a.Raw = []scheduler.InstanceView{}, json.RawMessage("[]")
+	}
+	return a, err
+}
+
+// Instance returns one instance by name (GET /v1/instances/{name}).
+func (c *Client) Instance(ctx context.Context, name string) (Answer[scheduler.InstanceView], error) {
+	return call[scheduler.InstanceView](ctx, c, http.MethodGet, "/v1/instances/"+url.PathEscape(name), nil)
+}
+
+// Request asks the market for an instance (POST /v1/requests).
+func (c *Client) Request(ctx context.Context, r Request) (Answer[scheduler.InstanceView], error) {
+	return call[scheduler.InstanceView](ctx, c, http.MethodPost, "/v1/requests", r)
+}
+
+// RunJob runs a batch job (POST /v1/jobs).
+func (c *Client) RunJob(ctx context.Context, r Request) (Answer[Job], error) {
+	return call[Job](ctx, c, http.MethodPost, "/v1/jobs", r)
+}
+
+// Job returns a batch job by ID (GET /v1/jobs/{id}).
+func (c *Client) Job(ctx context.Context, id string) (Answer[Job], error) {
+	return call[Job](ctx, c, http.MethodGet, "/v1/jobs/"+url.PathEscape(id), nil)
+}
+
+// FetchJobResult writes a job's result tree into r.Out on the node's
+// machine (POST /v1/jobs/result).
+func (c *Client) FetchJobResult(ctx context.Context, r JobResult) (Answer[JobResult], error) {
+	return call[JobResult](ctx, c, http.MethodPost, "/v1/jobs/result", r)
+}
