@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // InstanceView is an instance as its requester (or a guardian) sees it:
@@ -267,4 +269,19 @@ func (m *Market) Contract(id InstanceID) *Contract {
 	var c *Contract
 	_ = m.do(context.Background(), func() { c = m.best[id] })
 	return c
+}
+
+// HostedAccess reports who may reach the ports of the instance id that
+// this node hosts: its requester and the guardians its request delegates
+// to. ok is false when the node does not host it, or hosts a copy that is
+// fenced or not confirmed yet.
+func (m *Market) HostedAccess(ctx context.Context, id InstanceID) (requester peer.ID, delegates []peer.ID, ok bool) {
+	_ = m.do(ctx, func() {
+		h := m.hosted[id]
+		if h == nil || h.fenced || !h.confirmed {
+			return
+		}
+		requester, delegates, ok = h.req.Requester, slices.Clone(h.req.Delegation.Guardians), true
+	})
+	return requester, delegates, ok
 }

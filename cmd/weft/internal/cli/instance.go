@@ -78,7 +78,7 @@ requested_state, connection, epoch, reason, ...`,
 			return nil
 		},
 	}
-	cmd.AddCommand(list, show)
+	cmd.AddCommand(list, show, newInstanceConnectCmd(g))
 	return cmd
 }
 

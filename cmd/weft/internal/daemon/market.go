@@ -178,6 +178,7 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 	d.api.HandleFunc("POST /v1/requests", d.handleRequest)
 	d.api.HandleFunc("GET /v1/instances", func(w http.ResponseWriter, r *http.Request) { api.WriteJSON(w, http.StatusOK, m.Instances()) })
 	d.api.HandleFunc("GET /v1/instances/{name}", d.handleInstance)
+	d.startTunnels(m)
 	d.api.HandleFunc("GET /v1/auctions", func(w http.ResponseWriter, r *http.Request) { api.WriteJSON(w, http.StatusOK, m.Auctions()) })
 	d.api.HandleFunc("GET /v1/hosted", func(w http.ResponseWriter, r *http.Request) { api.WriteJSON(w, http.StatusOK, m.Hosted()) })
 	d.api.HandleFunc("POST /v1/jobs", d.handleJobRun)
