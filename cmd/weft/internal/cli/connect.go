@@ -43,10 +43,11 @@ With --json it prints {"local", "instance", "port", "node"} once listening.`,
 				return err
 			}
 			name := args[0]
-			var v instanceJSON
-			if err := c.Get(cmd.Context(), "/v1/instances/"+url.PathEscape(name), &v); err != nil {
+			a, err := c.Instance(cmd.Context(), name)
+			if err != nil {
 				return notFound(err, "instance", "weft instance list")
 			}
+			v := a.Value
 			ln, err := net.Listen("tcp", local)
 			if err != nil {
 				return fmt.Errorf("connect: listen on %s: %w", local, err)
