@@ -29,6 +29,8 @@ func TestMain(m *testing.M) {
 		helperBurn(os.Args[1:])
 	case "node":
 		helperNode(os.Args[1:])
+	case "try":
+		helperTry(os.Args[1:])
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper")
 		os.Exit(2)

@@ -127,8 +127,11 @@ func probeLandlock(st *SandboxStatus, why func(string, ...any), dir, secret stri
 	_ = sb.do(func() {
 		fsErr = tryOpen(secret, unix.O_RDONLY)
 		ctlErr = tryOpen(filepath.Join(dir, "rw"), unix.O_WRONLY|unix.O_CREAT)
-		bindOut = tryBind(outside)
-		bindIn = tryBind(lo)
+		bindOut = tryBind(outside, 0)
+		if mptcp := tryBind(outside, unix.IPPROTO_MPTCP); mptcp == nil {
+			bindOut = fmt.Errorf("an MPTCP socket bound port %d", outside)
+		}
+		bindIn = tryBind(lo, 0)
 		if otherErr == nil {
 			sigErr = unix.Kill(other.Process.Pid, 0)
 		}
@@ -241,8 +244,8 @@ func tryOpen(path string, flags int) error {
 	return err
 }
 
-func tryBind(port int) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+func tryBind(port, proto int) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, proto)
 	if err != nil {
 		return err
 	}

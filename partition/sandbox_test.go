@@ -1,7 +1,17 @@
 package partition
 
 import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // On this host the probe sees each protection the kernel offers take
@@ -16,5 +26,97 @@ func TestSandboxProbe(t *testing.T) {
 	}
 	if !st.Rlimits {
 		t.Fatalf("rlimits not in force: %v", st.Reasons)
+	}
+	if st.PrivateTmp != (os.Geteuid() == 0) {
+		t.Fatalf("private /tmp %v as uid %d: %v", st.PrivateTmp, os.Geteuid(), st.Reasons)
+	}
+}
+
+// helperTry OP ARG…: tries each "op:arg" and prints "op:arg ok" or
+// "op:arg denied: ERR" per line. Ops: read PATH, write PATH, bind PORT,
+// mptcp PORT (bind with an MPTCP socket), signal PID.
+func helperTry(args []string) {
+	for _, a := range args {
+		op, arg, _ := strings.Cut(a, ":")
+		var err error
+		switch op {
+		case "read":
+			_, err = os.ReadFile(arg)
+		case "write":
+			err = os.WriteFile(arg, []byte("x"), 0o600)
+		case "bind":
+			var ln net.Listener
+			if ln, err = net.Listen("tcp", "127.0.0.1:"+arg); err == nil {
+				ln.Close()
+			}
+		case "mptcp":
+			port, _ := strconv.Atoi(arg)
+			var fd int
+			if fd, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_MPTCP); err == nil {
+				err = unix.Bind(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}})
+				unix.Close(fd)
+			}
+		case "signal":
+			pid, _ := strconv.Atoi(arg)
+			err = syscall.Kill(pid, 0)
+		default:
+			err = errors.New("unknown op")
+		}
+		if err != nil {
+			fmt.Printf("%s denied: %v\n", a, err)
+		} else {
+			fmt.Printf("%s ok\n", a)
+		}
+	}
+	os.Exit(0)
+}
+
+// A process of a partition reads and writes its own directory and binds
+// its own ports, and nothing else: not a file of the node's data dir (even
+// one anyone may read), not a port of another partition (not even with an
+// MPTCP socket, which Landlock's TCP rules do not see), not a signal to a
+// process outside its partition (the node here).
+func TestSandboxConfinesProcesses(t *testing.T) {
+	m := newTestManager(t, nil)
+	sb := m.Sandbox()
+	if !sb.FS || !sb.BindPorts || !sb.ScopedSignals {
+		t.Skipf("Landlock ABI %d here: %v", sb.LandlockABI, sb.Reasons)
+	}
+	secret := filepath.Join(m.cfg.DataDir, "world-readable")
+	if err := os.WriteFile(secret, []byte("secret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lo, hi := m.portRange(1)
+	rc := mustParse(fmt.Sprintf(`
+name = "try"
+version = "1"
+[types.default]
+batch = true
+ports = ["a"]
+[[types.default.processes]]
+name = "main"
+command = %q
+args = ["read:%s", "write:{{.Partition.Dir}}/mine", "read:{{.Partition.Dir}}/mine", "bind:{{.Ports.a}}",
+  "bind:%d", "mptcp:%d", "signal:%d", "read:/etc/passwd"]
+env = { WEFT_PARTITION_HELPER = "try" }
+`, os.Args[0], secret, hi+1, lo, os.Getpid()))
+	if err := m.Apply(InstanceSpec{ID: "try", Recipe: rc, State: StateStarted}); err != nil {
+		t.Fatal(err)
+	}
+	st := waitPhase(t, m, "try", PhaseCompleted)
+	if st.Partition == 1 {
+		t.Fatalf("the job runs in partition 1, whose ports it was to try from outside")
+	}
+	b, err := os.ReadFile(filepath.Join(m.partDir(st.Partition), "log", "main.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := string(b)
+	for _, want := range []string{"read:" + secret + " denied", "/mine ok", "bind:" + strconv.Itoa(st.Ports["a"]) + " ok",
+		"bind:" + strconv.Itoa(hi+1) + " denied", "mptcp:" + strconv.Itoa(lo) + " denied",
+		"signal:" + strconv.Itoa(os.Getpid()) + " denied", "read:/etc/passwd ok"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("want %q in the process's log:\n%s", want, log)
+		}
 	}
 }

@@ -23,7 +23,7 @@ func init() { register(95, newToolCmd) }
 func newToolCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:    "tool",
-		Short:  "Small programs for recipes (httpd)",
+		Short:  "Small programs for recipes (httpd, try)",
 		Hidden: true,
 	}
 	var addr, message, dir string
@@ -77,6 +77,6 @@ index.html) is a file of DIR.`,
 	httpd.Flags().StringVar(&addr, "addr", "", "address to listen on, HOST:PORT")
 	httpd.Flags().StringVar(&message, "message", "hello from weft", "text shown on the page")
 	httpd.Flags().StringVar(&dir, "dir", "", "also serve the files of this directory")
-	cmd.AddCommand(httpd)
+	cmd.AddCommand(httpd, newToolTryCmd(g))
 	return cmd
 }
