@@ -17,6 +17,7 @@ var jsonExempt = map[string]string{
 	"weft demo":                  "tested in package demo (its last --json line is the summary)",
 	"weft tool httpd":            "a hidden server for recipes",
 	"weft instance connect":      "runs until interrupted (its --json line is tested in test/instance_connect_test.go)",
+	"weft tool try":              "a hidden check for recipes: one line, ok or denied",
 	"weft completion bash":       "prints a shell script",
 	"weft completion zsh":        "prints a shell script",
 	"weft completion fish":       "prints a shell script",
