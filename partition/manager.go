@@ -29,6 +29,7 @@ type Manager struct {
 	cg        *cgroups
 	limits    Limits
 	sandbox   SandboxStatus // what the probe at New saw in force
+	noSandbox bool          // benchmarks only: runs without their sandbox (the baseline)
 	users     []account     // per partition; zero accounts when not isolated
 	installAs account
 	weft      string // guarded by layoutMu until the layout is created
