@@ -258,7 +258,7 @@ func (rs *runState) pidsLocked() []int {
 func (m *Manager) preparePartition(idx int, res recipes.Resources) error {
 	dir := m.partDir(idx)
 	acct := m.users[idx]
-	for _, d := range []string{dir, filepath.Join(dir, "tmp"), filepath.Join(dir, "shm"), filepath.Join(dir, "log")} {
+	for _, d := range []string{dir, filepath.Join(dir, "tmp"), filepath.Join(dir, "log")} {
 		if err := mkdirSafe(m.dir, d, acct); err != nil {
 			return err
 		}
