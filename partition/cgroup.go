@@ -1,7 +1,6 @@
 package partition
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -10,98 +9,131 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // cgroups places partitions in cgroups (v2 or v1) written directly through
-// cgroupfs. Each partition N gets BASE/pN, where BASE is a directory named
-// after the node (weft-<hash of the data dir>) under the node's own cgroup,
-// so several nodes on one machine never share cgroups.
+// cgroupfs. Each partition N gets BASE/pN and installs BASE/install, where
+// BASE is a directory named after the node (weft-<hash of the data dir>)
+// under the node's own cgroup, so several nodes on one machine never share
+// cgroups. Nothing of BASE outlives the node: a failed probe removes what
+// it made, Close removes every empty cgroup, and Start (sweep) kills and
+// removes what a node killed with SIGKILL left that it does not adopt.
 type cgroups struct {
 	version string // "v2", "v1" or "none"
 	// v2: the directory holding pN.
 	base string
 	// v1: controller name → directory holding pN.
-	ctl  map[string]string
-	cpu  bool
-	mem  bool
-	pids bool
-	why  []string
+	ctl    map[string]string
+	cpu    bool
+	mem    bool
+	pids   bool
+	freeze bool // a freezer (v2 cgroup.freeze, v1 freezer) stops forks while killing
+	why    []string
 }
 
 // v1Controllers are the v1 hierarchies used: cpu (quota), cpuacct (usage),
-// memory (limit, usage) and pids.
-var v1Controllers = []string{"cpu", "cpuacct", "memory", "pids"}
+// memory (limit, usage), pids, and freezer (to kill a cgroup's processes
+// without their forking meanwhile).
+var v1Controllers = []string{"cpu", "cpuacct", "memory", "pids", "freezer"}
+
+// installCgroup is the cgroup of installs, beside the partitions'.
+const installCgroup = "install"
+
+// partCgroup names partition idx's cgroup.
+func partCgroup(idx int) string { return "p" + strconv.Itoa(idx) }
 
 // detectCgroups finds what this host lets the node do. name is the node's
-// directory name inside its own cgroup.
+// directory name inside its own cgroup. Mounts and the node's own cgroups
+// are read with prometheus/procfs (/proc/self/mountinfo, whose mount root
+// says which part of a hierarchy is mounted in a container, and
+// /proc/self/cgroup).
 func detectCgroups(name string, enabled bool) *cgroups {
 	c := &cgroups{version: "none", ctl: map[string]string{}}
 	if !enabled {
 		c.why = append(c.why, "cgroups disabled by configuration")
 		return c
 	}
-	mounts, err := os.ReadFile("/proc/self/mounts")
-	if err != nil {
-		c.why = append(c.why, "cannot read /proc/self/mounts: "+err.Error())
+	if procFSErr != nil {
+		c.why = append(c.why, "cannot read /proc: "+procFSErr.Error())
 		return c
 	}
-	self, err := os.ReadFile("/proc/self/cgroup")
+	mounts, err := procFS.GetMounts()
+	if err != nil {
+		c.why = append(c.why, "cannot read /proc/self/mountinfo: "+err.Error())
+		return c
+	}
+	self, err := procFS.Self()
+	var own []procfs.Cgroup
+	if err == nil {
+		own, err = self.Cgroups()
+	}
 	if err != nil {
 		c.why = append(c.why, "cannot read /proc/self/cgroup: "+err.Error())
 		return c
 	}
-	v1mount := map[string]string{} // controller → mount point
-	v2mount := ""
-	sc := bufio.NewScanner(strings.NewReader(string(mounts)))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 4 {
-			continue
-		}
-		switch f[2] {
+	type mnt struct{ point, root string }
+	v1mount := map[string]mnt{} // controller → mount
+	var v2mount *mnt
+	for _, mi := range mounts {
+		switch mi.FSType {
 		case "cgroup2":
-			if v2mount == "" {
-				v2mount = f[1]
+			if v2mount == nil {
+				v2mount = &mnt{mi.MountPoint, mi.Root}
 			}
 		case "cgroup":
-			for _, o := range strings.Split(f[3], ",") {
-				for _, want := range v1Controllers {
-					if o == want {
-						v1mount[o] = f[1]
-					}
+			for _, want := range v1Controllers {
+				if _, ok := mi.SuperOptions[want]; ok {
+					v1mount[want] = mnt{mi.MountPoint, mi.Root}
 				}
 			}
 		}
 	}
+	// under is where the cgroup at path (as /proc/self/cgroup names it)
+	// appears below a mount of its hierarchy.
+	under := func(m mnt, path string) string {
+		if m.root != "/" && m.root != "" {
+			if rel, ok := strings.CutPrefix(path, m.root); ok {
+				path = rel
+			}
+		}
+		return filepath.Join(m.point, path)
+	}
 	v1path := map[string]string{}
 	v2path := ""
-	for _, line := range strings.Split(strings.TrimSpace(string(self)), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 {
+	for _, cg := range own {
+		if cg.HierarchyID == 0 && len(cg.Controllers) == 0 {
+			v2path = cg.Path
 			continue
 		}
-		if parts[0] == "0" && parts[1] == "" {
-			v2path = parts[2]
-			continue
-		}
-		for _, ctl := range strings.Split(parts[1], ",") {
-			v1path[ctl] = parts[2]
+		for _, ctl := range cg.Controllers {
+			v1path[ctl] = cg.Path
 		}
 	}
 	// Prefer v2 when its hierarchy has the controllers (unified mode).
-	if v2mount != "" {
-		if ctrls, err := os.ReadFile(filepath.Join(v2mount, "cgroup.controllers")); err == nil && len(strings.TrimSpace(string(ctrls))) > 0 {
-			if c.tryV2(filepath.Join(v2mount, v2path), name, strings.Fields(string(ctrls))) {
+	if v2mount != nil {
+		if ctrls, err := os.ReadFile(filepath.Join(v2mount.point, "cgroup.controllers")); err == nil && len(strings.TrimSpace(string(ctrls))) > 0 {
+			if c.tryV2(under(*v2mount, v2path), name, strings.Fields(string(ctrls))) {
 				return c
 			}
 		}
 	}
 	if len(v1mount) > 0 {
-		c.tryV1(v1mount, v1path, name)
+		dirs := map[string]string{}
+		for ctl, m := range v1mount {
+			dirs[ctl] = under(m, v1path[ctl])
+		}
+		c.tryV1(dirs, name)
 		if c.cpu || c.mem || c.pids {
 			return c
 		}
-	} else if v2mount == "" {
+		for _, d := range c.ctl {
+			_ = os.Remove(d)
+		}
+		c.ctl = map[string]string{}
+	} else if v2mount == nil {
 		c.why = append(c.why, "no cgroup filesystem mounted")
 	}
 	c.version = "none"
@@ -114,7 +146,7 @@ func (c *cgroups) tryV2(own, name string, avail []string) bool {
 		has[a] = true
 	}
 	base := filepath.Join(own, name)
-	if err := os.MkdirAll(base, 0o755); err != nil {
+	if err := os.Mkdir(base, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		c.why = append(c.why, "cgroup v2: cannot create "+base+": "+err.Error())
 		return false
 	}
@@ -165,21 +197,29 @@ func (c *cgroups) tryV2(own, name string, avail []string) bool {
 		}
 	}
 	if !c.cpu && !c.mem && !c.pids {
+		// Nothing usable (a hybrid host's v2 mount without these
+		// controllers): leave nothing behind.
+		_ = os.Remove(base)
 		return false
 	}
 	c.version, c.base = "v2", base
+	if _, err := os.Stat(filepath.Join(base, "cgroup.freeze")); err == nil {
+		c.freeze = true
+	}
 	return true
 }
 
-func (c *cgroups) tryV1(mounts, paths map[string]string, name string) {
+func (c *cgroups) tryV1(own map[string]string, name string) {
 	for _, ctl := range v1Controllers {
-		m, ok := mounts[ctl]
+		parent, ok := own[ctl]
 		if !ok {
-			c.why = append(c.why, "cgroup v1: no "+ctl+" hierarchy")
+			if ctl != "freezer" {
+				c.why = append(c.why, "cgroup v1: no "+ctl+" hierarchy")
+			}
 			continue
 		}
-		dir := filepath.Join(m, paths[ctl], name)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		dir := filepath.Join(parent, name)
+		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			c.why = append(c.why, fmt.Sprintf("cgroup v1: cannot create %s: %v", dir, err))
 			continue
 		}
@@ -196,6 +236,8 @@ func (c *cgroups) tryV1(mounts, paths map[string]string, name string) {
 			file, val = "pids.max", "512"
 		case "cpuacct":
 			file = "cpuacct.usage"
+		case "freezer":
+			file = "freezer.state"
 		}
 		var err error
 		if val != "" {
@@ -206,6 +248,7 @@ func (c *cgroups) tryV1(mounts, paths map[string]string, name string) {
 		_ = os.Remove(probe)
 		if err != nil {
 			c.why = append(c.why, fmt.Sprintf("cgroup v1 %s: %v", ctl, err))
+			_ = os.Remove(dir) // only when empty: a live earlier run's stays
 			continue
 		}
 		c.ctl[ctl] = dir
@@ -216,6 +259,8 @@ func (c *cgroups) tryV1(mounts, paths map[string]string, name string) {
 			c.mem = true
 		case "pids":
 			c.pids = true
+		case "freezer":
+			c.freeze = true
 		}
 	}
 	if len(c.ctl) > 0 {
@@ -224,18 +269,21 @@ func (c *cgroups) tryV1(mounts, paths map[string]string, name string) {
 }
 
 // dirs returns every directory of partition idx's cgroup.
-func (c *cgroups) dirs(idx int) []string {
-	p := "p" + strconv.Itoa(idx)
+func (c *cgroups) dirs(idx int) []string { return c.dirsOf(partCgroup(idx)) }
+
+// dirsOf returns every directory of the node's cgroup name (one per v1
+// hierarchy).
+func (c *cgroups) dirsOf(name string) []string {
 	switch c.version {
 	case "v2":
-		return []string{filepath.Join(c.base, p)}
+		return []string{filepath.Join(c.base, name)}
 	case "v1":
 		var out []string
 		seen := map[string]bool{}
 		for _, ctl := range v1Controllers {
 			if d, ok := c.ctl[ctl]; ok && !seen[d] {
 				seen[d] = true
-				out = append(out, filepath.Join(d, p))
+				out = append(out, filepath.Join(d, name))
 			}
 		}
 		return out
@@ -243,31 +291,39 @@ func (c *cgroups) dirs(idx int) []string {
 	return nil
 }
 
-func (c *cgroups) dir(ctl string, idx int) string {
-	p := "p" + strconv.Itoa(idx)
+// dirOf is the directory of cgroup name that holds controller ctl's files.
+func (c *cgroups) dirOf(ctl, name string) string {
 	if c.version == "v2" {
-		return filepath.Join(c.base, p)
+		return filepath.Join(c.base, name)
 	}
 	if d, ok := c.ctl[ctl]; ok {
-		return filepath.Join(d, p)
+		return filepath.Join(d, name)
 	}
 	return ""
 }
 
-// create makes partition idx's cgroup (reusing an existing one) and sets
-// its limits: cpuMillis thousandths of a core, memBytes, pidsMax (0: none).
+func (c *cgroups) dir(ctl string, idx int) string { return c.dirOf(ctl, partCgroup(idx)) }
+
+// create makes partition idx's cgroup: see createNamed.
 func (c *cgroups) create(idx int, cpuMillis, memBytes, pidsMax int64) error {
+	return c.createNamed(partCgroup(idx), cpuMillis, memBytes, pidsMax)
+}
+
+// createNamed makes the cgroup name (reusing an existing one) and sets its
+// limits: cpuMillis thousandths of a core, memBytes, pidsMax (0: none,
+// which also lifts a limit an earlier use set).
+func (c *cgroups) createNamed(name string, cpuMillis, memBytes, pidsMax int64) error {
 	if c.version == "none" {
 		return nil
 	}
 	var errs []error
-	for _, d := range c.dirs(idx) {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	for _, d := range c.dirsOf(name) {
+		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			errs = append(errs, err)
 		}
 	}
 	w := func(ctl, file, val string) {
-		d := c.dir(ctl, idx)
+		d := c.dirOf(ctl, name)
 		if d == "" {
 			return
 		}
@@ -279,36 +335,63 @@ func (c *cgroups) create(idx int, cpuMillis, memBytes, pidsMax int64) error {
 	quota := max(cpuMillis*period/1000, 1000)
 	switch c.version {
 	case "v2":
-		if c.cpu && cpuMillis > 0 {
-			w("cpu", "cpu.max", fmt.Sprintf("%d %d", quota, period))
+		if c.cpu {
+			v := "max " + strconv.Itoa(period)
+			if cpuMillis > 0 {
+				v = fmt.Sprintf("%d %d", quota, period)
+			}
+			w("cpu", "cpu.max", v)
 		}
-		if c.mem && memBytes > 0 {
-			w("memory", "memory.max", strconv.FormatInt(memBytes, 10))
-			// Best effort: without swap accounting the file does not exist.
-			_ = os.WriteFile(filepath.Join(c.dir("memory", idx), "memory.swap.max"), []byte("0"), 0)
+		if c.mem {
+			v := "max"
+			if memBytes > 0 {
+				v = strconv.FormatInt(memBytes, 10)
+				// Best effort: without swap accounting the file does not exist.
+				_ = os.WriteFile(filepath.Join(c.dirOf("memory", name), "memory.swap.max"), []byte("0"), 0)
+			}
+			w("memory", "memory.max", v)
 		}
-		if c.pids && pidsMax > 0 {
-			w("pids", "pids.max", strconv.FormatInt(pidsMax, 10))
+		if c.pids {
+			v := "max"
+			if pidsMax > 0 {
+				v = strconv.FormatInt(pidsMax, 10)
+			}
+			w("pids", "pids.max", v)
 		}
 	case "v1":
-		if c.cpu && cpuMillis > 0 {
+		if c.cpu {
 			w("cpu", "cpu.cfs_period_us", strconv.Itoa(period))
-			w("cpu", "cpu.cfs_quota_us", strconv.FormatInt(quota, 10))
+			v := "-1"
+			if cpuMillis > 0 {
+				v = strconv.FormatInt(quota, 10)
+			}
+			w("cpu", "cpu.cfs_quota_us", v)
 		}
-		if c.mem && memBytes > 0 {
-			w("memory", "memory.limit_in_bytes", strconv.FormatInt(memBytes, 10))
+		if c.mem {
+			v := "-1"
+			if memBytes > 0 {
+				v = strconv.FormatInt(memBytes, 10)
+			}
+			w("memory", "memory.limit_in_bytes", v)
 		}
-		if c.pids && pidsMax > 0 {
-			w("pids", "pids.max", strconv.FormatInt(pidsMax, 10))
+		if c.pids {
+			v := "max"
+			if pidsMax > 0 {
+				v = strconv.FormatInt(pidsMax, 10)
+			}
+			w("pids", "pids.max", v)
 		}
 	}
 	return errors.Join(errs...)
 }
 
 // add moves pid into partition idx's cgroup.
-func (c *cgroups) add(idx, pid int) error {
+func (c *cgroups) add(idx, pid int) error { return c.addTo(partCgroup(idx), pid) }
+
+// addTo moves pid into the cgroup name.
+func (c *cgroups) addTo(name string, pid int) error {
 	var errs []error
-	for _, d := range c.dirs(idx) {
+	for _, d := range c.dirsOf(name) {
 		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
 			errs = append(errs, err)
 		}
@@ -316,12 +399,15 @@ func (c *cgroups) add(idx, pid int) error {
 	return errors.Join(errs...)
 }
 
-// procs lists the pids in partition idx's cgroup (every controller's, for
-// v1, in case one add failed).
-func (c *cgroups) procs(idx int) []int {
+// procs lists the pids in partition idx's cgroup.
+func (c *cgroups) procs(idx int) []int { return c.procsOf(partCgroup(idx)) }
+
+// procsOf lists the pids in the cgroup name (every hierarchy's, for v1,
+// in case one add failed).
+func (c *cgroups) procsOf(name string) []int {
 	seen := map[int]bool{}
 	var out []int
-	for _, d := range c.dirs(idx) {
+	for _, d := range c.dirsOf(name) {
 		b, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
 		if err != nil {
 			continue
@@ -389,9 +475,12 @@ func (c *cgroups) memBytes(idx int) (int64, bool) {
 }
 
 // remove deletes partition idx's cgroup (it must be empty).
-func (c *cgroups) remove(idx int) error {
+func (c *cgroups) remove(idx int) error { return c.removeNamed(partCgroup(idx)) }
+
+// removeNamed deletes the cgroup name (it must be empty).
+func (c *cgroups) removeNamed(name string) error {
 	var errs []error
-	for _, d := range c.dirs(idx) {
+	for _, d := range c.dirsOf(name) {
 		if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
@@ -410,13 +499,51 @@ func statField(b []byte, key string) (int64, bool) {
 	return 0, false
 }
 
-// cleanup removes the empty cgroups of partitions 0..n-1 and the node's
-// directory when nothing is left in it (called at Close; create makes
-// them again).
-func (c *cgroups) cleanup(n int) {
-	for i := 0; i < n; i++ {
-		if len(c.procs(i)) == 0 {
-			_ = c.remove(i)
+// children lists the cgroups in the node's directory (every hierarchy's).
+func (c *cgroups) children() []string {
+	var roots []string
+	switch c.version {
+	case "v2":
+		roots = []string{c.base}
+	case "v1":
+		for _, d := range c.ctl {
+			roots = append(roots, d)
+		}
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range roots {
+		ents, _ := os.ReadDir(r)
+		for _, e := range ents {
+			if e.IsDir() && !seen[e.Name()] {
+				seen[e.Name()] = true
+				out = append(out, e.Name())
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// sweep kills the processes of, and removes, every cgroup of the node's
+// directory that keep does not claim: what a node killed with SIGKILL
+// left (its restart adopts what it can first and sweeps the rest).
+func (c *cgroups) sweep(keep func(name string) bool) {
+	for _, name := range c.children() {
+		if keep(name) {
+			continue
+		}
+		c.killAll(name, 5*time.Second)
+		_ = c.removeNamed(name)
+	}
+}
+
+// cleanup removes every empty cgroup of the node and the node's directory
+// when nothing is left in it (called at Close; create makes them again).
+func (c *cgroups) cleanup() {
+	for _, name := range c.children() {
+		if len(c.procsOf(name)) == 0 {
+			_ = c.removeNamed(name)
 		}
 	}
 	switch c.version {

@@ -321,3 +321,7 @@ func startManager(t testing.TB, cfg Config) *Manager {
 	}
 	return m
 }
+
+// letInstallsWrite lets m's install sandboxes read and write dirs (where
+// tests count install runs or gate them).
+func letInstallsWrite(m *Manager, dirs ...string) { m.installRW = append(m.installRW, dirs...) }

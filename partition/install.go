@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -76,6 +75,15 @@ func (m *Manager) SoftwareDir(c string) string { return filepath.Join(m.softDir,
 // install makes sure the recipe is installed in DataDir/software/CID: its
 // files written and its install commands run, once per node per CID
 // (SlapOS's software_root). Concurrent calls for one CID wait for one install.
+//
+// Installs are confined like instances: their commands run in the install
+// cgroup with the recipe's largest resources, in a sandbox (Landlock:
+// read-write only this software directory; as root a private /tmp), as the
+// node's install user, who owns the software directory only during its
+// install. One install runs at a time on a node, and every process of the
+// install user is killed before it starts and before it is declared done
+// (leftovers are killed, not a failure), so no install can reach another's
+// tree; once done, the tree is root's, writable by nobody else.
 func (m *Manager) install(ctx context.Context, c string, rc *recipes.Recipe) (string, error) {
 	dir := m.SoftwareDir(c)
 	m.installMu.Lock()
@@ -91,9 +99,14 @@ func (m *Manager) install(ctx context.Context, c string, rc *recipes.Recipe) (st
 	if fi, err := os.Lstat(marker); err == nil && fi.Mode().IsRegular() {
 		return dir, nil
 	}
+	m.installRun.Lock()
+	defer m.installRun.Unlock()
+	m.killInstalls()
 	_ = os.Remove(marker)
-	_ = safefs.RemoveAll(dir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := safefs.RemoveAll(dir); err != nil {
+		return "", fmt.Errorf("%w: remove an earlier attempt: %v", ErrInstall, err)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrInstall, err)
 	}
 	if err := m.writeFiles(ctx, dir, rc.Files, account{}); err != nil {
@@ -107,48 +120,23 @@ func (m *Manager) install(ctx context.Context, c string, rc *recipes.Recipe) (st
 		return "", fmt.Errorf("%w: %v", ErrInstall, err)
 	}
 	if len(cmds) > 0 {
-		if err := chownTree(dir, m.installAs, -1); err != nil {
-			return "", fmt.Errorf("%w: %v", ErrInstall, err)
-		}
-		timeout := rc.Install.Timeout.D()
-		if timeout <= 0 {
-			timeout = 10 * time.Minute
-		}
-		ictx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		logPath := dir + ".install.log"
-		logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-		if err != nil {
-			return "", fmt.Errorf("%w: %v", ErrInstall, err)
-		}
-		defer logf.Close()
-		envList := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-			"HOME=" + dir, "TMPDIR=" + dir, "LANG=C.UTF-8", "WEFT_SOFTWARE=" + dir}
-		envList = append(envList, sortedEnv(env)...)
-		for i, c := range cmds {
-			fmt.Fprintf(logf, "--- weft: install step %d: %s\n", i+1, c)
-			cmd := exec.CommandContext(ictx, "/bin/sh", "-c", c)
-			cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, envList, logf, logf
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-			if m.installAs.set() {
-				cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(m.installAs.UID), Gid: uint32(m.installAs.GID), Groups: []uint32{}}
-			}
-			cmd.Cancel = func() error { killGroup(cmd.Process.Pid, syscall.SIGKILL); return nil }
-			cmd.WaitDelay = 2 * time.Second
-			if err := cmd.Run(); err != nil {
-				if ictx.Err() != nil {
-					err = fmt.Errorf("timed out after %s", timeout)
-				}
-				tail := tailFile(logPath, 400)
-				return "", fmt.Errorf("%w: step %d (%s): %v; log %s: %s", ErrInstall, i+1, c, err, logPath, tail)
-			}
+		err := m.runInstall(ctx, dir, rc, cmds, env)
+		// Whatever the steps left running dies now, before the tree is
+		// taken back and before the next install.
+		m.killInstalls()
+		if cerr := m.cg.removeNamed(installCgroup); cerr != nil {
+			m.cfg.Log.Warn("partition: remove the install cgroup", "err", cerr)
 		}
 		// Shared software is read-only to instances: give it back to root,
-		// writable by nobody else, with no setuid or setgid bit.
+		// writable by nobody else, with no setuid or setgid bit (also after
+		// a failure: nothing of the install user stays writable).
 		if m.installAs.set() {
-			if err := safefs.ChownTree(dir, safefs.Owner{UID: 0, GID: 0, LinkedFrom: m.installAs.UID, ClearMode: 0o6022}); err != nil {
-				return "", fmt.Errorf("%w: %v", ErrInstall, err)
+			if cerr := safefs.ChownTree(dir, safefs.Owner{UID: 0, GID: 0, LinkedFrom: m.installAs.UID, ClearMode: 0o6022}); cerr != nil && err == nil {
+				err = fmt.Errorf("%w: %v", ErrInstall, cerr)
 			}
+		}
+		if err != nil {
+			return "", err
 		}
 	}
 	mf, err := os.OpenFile(marker, os.O_CREATE|os.O_EXCL|os.O_WRONLY|syscall.O_NOFOLLOW, 0o644)
@@ -163,6 +151,87 @@ func (m *Manager) install(ctx context.Context, c string, rc *recipes.Recipe) (st
 		return "", fmt.Errorf("%w: %v", ErrInstall, err)
 	}
 	return dir, nil
+}
+
+// killInstalls kills every process of installs: the install cgroup's and
+// the install user's.
+func (m *Manager) killInstalls() {
+	ok := m.cg.killAll(installCgroup, killWait)
+	if !killUser(m.installAs, killWait) || !ok {
+		m.cfg.Log.Error("partition: install processes survive SIGKILL")
+	}
+}
+
+// installResources is what an install may use: the largest resources of
+// the recipe's software types (any of them may be the first to install it).
+func installResources(rc *recipes.Recipe) recipes.Resources {
+	var r recipes.Resources
+	for _, t := range rc.Types {
+		r.CPUMillis = max(r.CPUMillis, t.Resources.CPUMillis)
+		r.MemoryBytes = max(r.MemoryBytes, t.Resources.MemoryBytes)
+		r.DiskBytes = max(r.DiskBytes, t.Resources.DiskBytes)
+	}
+	return r
+}
+
+// runInstall runs the install commands of rc in dir, one after the
+// other, each started by spawn in the install cgroup and sandbox.
+func (m *Manager) runInstall(ctx context.Context, dir string, rc *recipes.Recipe, cmds []string, env map[string]string) error {
+	if err := chownTree(dir, m.installAs, -1); err != nil {
+		return fmt.Errorf("%w: %v", ErrInstall, err)
+	}
+	res := installResources(rc)
+	if err := m.cg.createNamed(installCgroup, res.CPUMillis, int64(res.MemoryBytes), m.cfg.PidsMax); err != nil {
+		return fmt.Errorf("%w: install cgroup: %v", ErrInstall, err)
+	}
+	disk := int64(res.DiskBytes)
+	spec := sandboxSpec{As: m.installAs, Mounts: m.sandbox.PrivateTmp, TmpSize: disk,
+		RW: cleanPaths(append([]string{dir}, m.installRW...)...), RO: cleanPaths(m.weft)}
+	if m.sandbox.FS {
+		spec.ABI = m.sandbox.LandlockABI
+	}
+	sb, err := openSandbox(spec)
+	if err != nil {
+		return fmt.Errorf("%w: sandbox: %v", ErrInstall, err)
+	}
+	defer sb.close()
+	timeout := rc.Install.Timeout.D()
+	if timeout <= 0 {
+		timeout = 10 * time.Minute
+	}
+	ictx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	logPath := dir + ".install.log"
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInstall, err)
+	}
+	defer logf.Close()
+	envList := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"HOME=" + dir, "TMPDIR=" + dir, "LANG=C.UTF-8", "WEFT_SOFTWARE=" + dir}
+	envList = append(envList, sortedEnv(env)...)
+	for i, c := range cmds {
+		fmt.Fprintf(logf, "--- weft: install step %d: %s\n", i+1, c)
+		cmd, err := m.spawn(spawnSpec{sb: sb, acct: m.installAs, cgroup: installCgroup, nofile: m.cfg.NoFile,
+			disk: disk, dir: dir, env: envList, out: logf, path: "/bin/sh", args: []string{"-c", c}})
+		if err == nil {
+			waited := make(chan error, 1)
+			go func() { waited <- cmd.Wait() }()
+			select {
+			case err = <-waited:
+			case <-ictx.Done():
+				killGroup(cmd.Process.Pid, syscall.SIGKILL)
+				m.killInstalls()
+				<-waited
+				err = fmt.Errorf("timed out after %s", timeout)
+			}
+		}
+		if err != nil {
+			tail := tailFile(logPath, 400)
+			return fmt.Errorf("%w: step %d (%s): %v; log %s: %s", ErrInstall, i+1, c, err, logPath, tail)
+		}
+	}
+	return nil
 }
 
 // writeFiles writes fs below dir: inline content, or artifacts by CID

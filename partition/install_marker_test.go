@@ -21,6 +21,7 @@ func countLines(path string) int {
 func TestFailedInstallNotTakenForDone(t *testing.T) {
 	m := newTestManager(t, nil)
 	counter := filepath.Join(t.TempDir(), "runs")
+	letInstallsWrite(m, filepath.Dir(counter))
 	rc := mustParse(`
 name = "badinstall"
 version = "1"
@@ -59,6 +60,7 @@ args = ["-c", "exec sleep 1000"]
 func TestSoftwareDirKeyedByRecipeCID(t *testing.T) {
 	m := newTestManager(t, nil)
 	counter := filepath.Join(t.TempDir(), "runs")
+	letInstallsWrite(m, filepath.Dir(counter))
 	rc := mustParse(installRecipe("inst", "echo run >> "+counter))
 	c := rc.CID()
 	b16, err := c.StringOfBase(multibase.Base16)

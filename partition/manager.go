@@ -62,6 +62,11 @@ type Manager struct {
 
 	installMu   sync.Mutex
 	installLock map[string]*sync.Mutex
+	// installRun: one install runs at a time (they share the install user
+	// and cgroup; see install).
+	installRun sync.Mutex
+	// installRW are more directories install sandboxes may write (tests).
+	installRW []string
 
 	kick      chan struct{}
 	ctx       context.Context
@@ -302,7 +307,7 @@ func (m *Manager) Close() error {
 			wg.Wait()
 		}
 		if !m.cfg.KeepRunningOnClose {
-			m.cg.cleanup(len(m.slots))
+			m.cg.cleanup()
 		}
 		m.mu.Lock()
 		_ = m.saveLocked()

@@ -256,6 +256,7 @@ func (rs *runState) pidsLocked() []int {
 // preparePartition creates the partition's directories (owned by its user,
 // mode 0700) and cgroup.
 func (m *Manager) preparePartition(idx int, res recipes.Resources) error {
+	m.killPartition(idx) // nothing of an earlier run or tenant may run while its files are written
 	dir := m.partDir(idx)
 	acct := m.users[idx]
 	for _, d := range []string{dir, filepath.Join(dir, "tmp"), filepath.Join(dir, "log")} {
@@ -426,33 +427,15 @@ func (m *Manager) launch(in *instance, rs *runState, p *proc) (chan struct{}, er
 	}
 	fmt.Fprintf(logf, "--- weft: starting %s at %s\n", p.name, time.Now().UTC().Format(time.RFC3339))
 	env := append(slices.Clone(rs.env), sortedEnv(p.spec.Env)...)
-	// The process starts behind a gate (gateScript), forked from the
-	// partition's sandbox thread (so confined from its first instruction):
-	// it is moved into the partition's cgroup, then sets its own rlimits
-	// and runs the recipe's command, so that nothing it starts can escape
-	// them.
-	gate, open, err := os.Pipe()
-	if err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start %s: %w", p.name, err)
-	}
-	defer open.Close()
 	target := lookPath(p.spec.Command, env)
 	if _, err := exec.LookPath(target); err != nil {
 		// Said here, as exec would, rather than by the gate's shell.
 		fmt.Fprintf(logf, "--- weft: cannot start %s: %v\n", p.name, err)
 		logf.Close()
-		gate.Close()
 		return nil, fmt.Errorf("start %s: %w", p.name, err)
 	}
-	cmd := exec.Command("/bin/sh", append([]string{"-c", gateScript(m.cfg.NoFile, rs.disk), "weft-gate", target}, p.spec.Args...)...)
-	cmd.Dir = p.spec.Dir
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.ExtraFiles = []*os.File{gate} // fd 3
-	cmd.SysProcAttr = rs.procAttr()
-	err = rs.sb.start(cmd)
-	gate.Close()
+	cmd, err := m.spawn(spawnSpec{sb: rs.sb, acct: rs.acct, cgroup: partCgroup(rs.idx), nofile: m.cfg.NoFile,
+		disk: rs.disk, dir: p.spec.Dir, env: env, out: logf, path: target, args: p.spec.Args})
 	if errors.Is(err, errSandboxClosed) {
 		logf.Close()
 		return nil, errRunStopped
@@ -465,13 +448,6 @@ func (m *Manager) launch(in *instance, rs *runState, p *proc) (chan struct{}, er
 		return nil, fmt.Errorf("start %s: %w", p.name, err)
 	}
 	pid := cmd.Process.Pid
-	if m.cg.version != "none" {
-		if err := m.cg.add(rs.idx, pid); err != nil {
-			m.cfg.Log.Warn("partition: cgroup add", "pid", pid, "err", err)
-		}
-	}
-	_, _ = open.Write([]byte{'\n'}) // the gate opens: the command runs
-	open.Close()
 	start := procStart(pid)
 	exited := make(chan struct{})
 	m.mu.Lock()
@@ -586,6 +562,16 @@ func (m *Manager) procFinished(in *instance, rs *runState, p *proc, ok bool, msg
 		m.mu.Unlock()
 		return
 	}
+	// What the run left behind (setsid, double fork) is killed before
+	// anything of the partition is read: nothing races the result walk.
+	// The outcome is the run's processes' own.
+	m.mu.Unlock()
+	m.killPartition(rs.idx)
+	m.mu.Lock()
+	if in.run != rs || rs.ctx.Err() != nil {
+		m.mu.Unlock()
+		return
+	}
 	if rs.failMsg == "" && rs.batch && rs.disk > 0 {
 		m.mu.Unlock()
 		used := duBytes(m.partDir(rs.idx))
@@ -689,6 +675,7 @@ func (m *Manager) stopRun(in *instance, rs *runState) {
 		killGroup(t.pid, syscall.SIGKILL) // group members left by a dead leader
 	}
 	rs.wg.Wait()
+	m.killPartition(rs.idx) // what left its group (setsid) and its cgroup (none)
 	m.sampleIDs([]string{in.rec.ID}, false)
 }
 
@@ -722,13 +709,7 @@ func (m *Manager) destroyInstance(in *instance) {
 	m.mu.Unlock()
 	m.stopInstance(in, PhaseDestroying)
 	if idx >= 0 {
-		for _, pid := range m.cg.procs(idx) { // anything that escaped the groups
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-		deadline := time.Now().Add(5 * time.Second)
-		for len(m.cg.procs(idx)) > 0 && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
+		m.killPartition(idx) // anything that escaped the groups
 		if err := m.cg.remove(idx); err != nil {
 			m.cfg.Log.Warn("partition: remove cgroup", "partition", idx, "err", err)
 		}
@@ -790,9 +771,7 @@ func (m *Manager) recover() {
 		// (without cgroups, nothing else finds those processes).
 		left := killLeftoverGroups(dead)
 		if r.Partition >= 0 {
-			for _, pid := range m.cg.procs(r.Partition) {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
+			m.killPartition(r.Partition)
 		}
 		deadline := time.Now().Add(5 * time.Second)
 		for _, p := range append(alive, left...) {
@@ -810,7 +789,28 @@ func (m *Manager) recover() {
 	}
 	m.mu.Lock()
 	m.persistLocked()
+	adopted := map[string]bool{}
+	for _, in := range m.insts {
+		if in.run != nil && in.rec.Partition >= 0 {
+			adopted[partCgroup(in.rec.Partition)] = true
+		}
+	}
 	m.mu.Unlock()
+	m.sweepLeftovers(adopted)
+}
+
+// sweepLeftovers kills and removes what a node killed with SIGKILL left
+// that this run does not adopt: the processes of partitions without an
+// adopted instance and of installs (by cgroup and by user), and every
+// cgroup of the node but the adopted partitions'.
+func (m *Manager) sweepLeftovers(adopted map[string]bool) {
+	m.cg.sweep(func(name string) bool { return adopted[name] })
+	for i := range m.slots {
+		if !adopted[partCgroup(i)] {
+			killUser(m.users[i], killWait)
+		}
+	}
+	killUser(m.installAs, killWait)
 }
 
 // tryAdopt takes over a service instance whose processes all survived.

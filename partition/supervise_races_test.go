@@ -209,6 +209,7 @@ func TestRecoverKillsGroupOfDeadLeader(t *testing.T) {
 func TestApplyDuringInstallNoRace(t *testing.T) {
 	m := newTestManager(t, nil)
 	gate := filepath.Join(t.TempDir(), "gate")
+	letInstallsWrite(m, filepath.Dir(gate))
 	rc := mustParse(`
 name = "slowinstall"
 version = "1"

@@ -29,6 +29,7 @@ func TestUpgradeKeepsInstallMarkedTheOldWay(t *testing.T) {
 	}
 	m := startManager(t, cfg)
 	t.Cleanup(func() { m.Close() })
+	letInstallsWrite(m, filepath.Dir(counter))
 	if err := m.Apply(InstanceSpec{ID: "a", Recipe: rc, RecipeCID: rc.CID().String(), State: StateStarted}); err != nil {
 		t.Fatal(err)
 	}
@@ -48,6 +49,7 @@ func TestUpgradeKeepsInstallMarkedTheOldWay(t *testing.T) {
 func TestLegacyMarkerLeftByFailedInstallNotTrusted(t *testing.T) {
 	m := newTestManager(t, nil)
 	counter := filepath.Join(t.TempDir(), "runs")
+	letInstallsWrite(m, filepath.Dir(counter))
 	rc := mustParse(installRecipe("badlegacy", "echo run >> "+counter+"; touch .weft-installed; exit 1"))
 	if err := m.Apply(InstanceSpec{ID: "b", Recipe: rc, State: StateStarted}); err != nil {
 		t.Fatal(err)
@@ -55,6 +57,7 @@ func TestLegacyMarkerLeftByFailedInstallNotTrusted(t *testing.T) {
 	waitPhase(t, m, "b", PhaseFailed)
 	m.Close()
 	m2 := newTestManager(t, func(c *Config) { c.DataDir = m.cfg.DataDir; c.PortBase = m.cfg.PortBase })
+	letInstallsWrite(m2, filepath.Dir(counter))
 	if err := m2.SetState("b", StateStarted); err != nil { // retry
 		t.Fatal(err)
 	}
