@@ -4,16 +4,19 @@ BIN     := bin/weft
 PKGS    := ./...
 # Unit and integration tests: the whole suite, as CI runs it.
 TESTFLAGS ?= -count=1 -timeout 20m
+# The revision weft version reports when the toolchain stamps none (-buildvcs=false).
+REVISION := $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS  := -X github.com/weftgrid/weft/cmd/weft/internal/version.revision=$(REVISION)
 
 .PHONY: all build test race lint bench fuzz demo clean install
 
 all: build
 
 build:
-	$(GO) build -trimpath -o $(BIN) ./cmd/weft
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/weft
 
 install:
-	$(GO) install ./cmd/weft
+	$(GO) install -ldflags '$(LDFLAGS)' ./cmd/weft
 
 # vet + the whole suite (the command README and .ci/run use).
 test: build

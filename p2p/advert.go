@@ -25,6 +25,13 @@ type Advert struct {
 	FreePartitions int `cbor:"4,keyasint,omitempty" json:"free_partitions"`
 	// Labels are free-form key=value labels (region, arch, ...).
 	Labels map[string]string `cbor:"5,keyasint,omitempty" json:"labels"`
+	// Version is the weft build the member runs (module version and
+	// revision), as `weft version` prints it.
+	Version string `cbor:"6,keyasint,omitempty" json:"version,omitempty"`
+	// NoBids is set by a member that does not bid: a requester-only node
+	// (no partitions) or a draining one. Auctioneers leave it out of their
+	// bidder sets.
+	NoBids bool `cbor:"7,keyasint,omitempty" json:"no_bids,omitempty"`
 }
 
 // MaxMetaSize is memberlist's limit on node metadata, in bytes.

@@ -16,7 +16,8 @@ type Config struct {
 	// users who cannot traverse DataDir's parents (a root node with its
 	// data dir under /root). Default DefaultRunDir.
 	RunDir string
-	// Partitions is the number of partition slots. Default 8.
+	// Partitions is the number of partition slots. Default 8; 0 is a
+	// manager with no slot (a node that hosts nothing).
 	Partitions int
 	// PortBase is the first port of partition 0. Default 20000.
 	PortBase int
@@ -114,8 +115,8 @@ func (c *Config) validate() error {
 	switch {
 	case c.DataDir == "":
 		return fmt.Errorf("%w: config: no DataDir", ErrInvalidSpec)
-	case c.Partitions < 1 || c.Partitions > 4096:
-		return fmt.Errorf("partition: config: %d partitions (want 1..4096)", c.Partitions)
+	case c.Partitions < 0 || c.Partitions > 4096:
+		return fmt.Errorf("partition: config: %d partitions (want 0..4096)", c.Partitions)
 	case c.PortsPerPartition < 1:
 		return fmt.Errorf("partition: config: %d ports per partition (want ≥ 1)", c.PortsPerPartition)
 	case c.PortBase < 1 || c.PortBase+c.Partitions*c.PortsPerPartition > 65536:

@@ -156,7 +156,7 @@ func New(cfg Config) (*Manager, error) {
 	if !m.sandbox.Rlimits {
 		why = append(why, "rlimits did not take effect in a probe (see the sandbox's reasons)")
 	}
-	m.limits = computeLimits(m.cg, m.users[0].set(), m.sandbox.Rlimits, why)
+	m.limits = computeLimits(m.cg, len(m.users) > 0 && m.users[0].set(), m.sandbox.Rlimits, why)
 	st, err := loadState(m.statePath)
 	if err != nil {
 		return nil, err

@@ -61,6 +61,12 @@ type Config struct {
 	HookTimeout time.Duration
 	// History is how many finished auctions Auctions() keeps. Default 256.
 	History int
+	// NoBids makes a node that never bids: a requester-only node (no
+	// partitions). It ignores announcements, advertises no_bids so that
+	// auctioneers leave it out of their bidder sets, and still requests,
+	// tracks and guards instances. SetBidding turns bidding off and on at
+	// run time (drain). Default false.
+	NoBids bool
 }
 
 // DefaultConfig returns the defaults (LAN-grade timings).

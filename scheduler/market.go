@@ -84,16 +84,18 @@ type Market struct {
 	delivered, sendFailed                                  atomic.Uint64
 
 	// State-loop-owned state below.
-	records     map[InstanceID]*record
-	auctions    map[string]*auctionRun
-	history     []*auctionRun
-	bidding     map[string]*bidState
-	seen        map[string]time.Time
-	hosted      map[InstanceID]*hosted
-	best        map[InstanceID]*Contract
-	penalty     map[peer.ID]int
-	lastDecay   time.Time
-	live        map[peer.ID]Advert
+	records   map[InstanceID]*record
+	auctions  map[string]*auctionRun
+	history   []*auctionRun
+	bidding   map[string]*bidState
+	seen      map[string]time.Time
+	hosted    map[InstanceID]*hosted
+	best      map[InstanceID]*Contract
+	penalty   map[peer.ID]int
+	lastDecay time.Time
+	live      map[peer.ID]Advert
+	// noBids: this node does not bid now (Config.NoBids, or SetBidding(false)).
+	noBids      bool
 	verified    map[[32]byte]*AwardInfo
 	lastMembers time.Time
 	changed     chan struct{}
@@ -140,7 +142,21 @@ func New(cfg Config, key crypto.PrivKey, d Deps) (*Market, error) {
 		hosted: map[InstanceID]*hosted{}, best: map[InstanceID]*Contract{},
 		penalty: map[peer.ID]int{}, live: map[peer.ID]Advert{}, verified: map[[32]byte]*AwardInfo{},
 		changed: make(chan struct{}), observers: map[int]func(Event){},
+		noBids: cfg.NoBids,
 	}, nil
+}
+
+// SetBidding turns this node's bidding on or off (a drain turns it off).
+// A node configured with NoBids never bids: SetBidding(true) leaves it off.
+func (m *Market) SetBidding(ctx context.Context, on bool) error {
+	return m.do(ctx, func() { m.noBids = !on || m.cfg.NoBids })
+}
+
+// Bidding reports whether this node bids on announcements now.
+func (m *Market) Bidding(ctx context.Context) (bool, error) {
+	var on bool
+	err := m.do(ctx, func() { on = !m.noBids })
+	return on, err
 }
 
 // ID returns this node's peer ID.
@@ -461,6 +477,7 @@ func (m *Market) selfAdvert(ad Advert) Advert {
 	if ad.Labels == nil {
 		ad.Labels = m.cfg.Policy.Labels
 	}
+	ad.NoBids = m.noBids
 	return ad
 }
 

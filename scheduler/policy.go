@@ -123,6 +123,9 @@ type Advert struct {
 	Free           Resources
 	FreePartitions int
 	Labels         map[string]string
+	// NoBids: the member does not bid (requester-only or draining); it is
+	// not a bidder of any auction.
+	NoBids bool
 }
 
 // Prefilter is the auctioneer's side of Decide over an advert, used to

@@ -58,6 +58,11 @@ func (m *Market) onAnnounce(env *Signed, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	if m.noBids {
+		// A requester-only or draining node is no bidder: no bid, no
+		// decline (auctioneers leave it out of their bidder sets).
+		return nil
+	}
 	key := string(ann.AuctionID)
 	if _, dup := m.bidding[key]; dup {
 		return errIgnored

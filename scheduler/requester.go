@@ -288,7 +288,14 @@ func (m *Market) startAuction(rec *record, now time.Time, reason string) {
 	}
 	env := m.signer.Sign(KindAnnounce, ann)
 	m.refreshMembers()
-	members := slices.Sorted(maps.Keys(m.live))
+	// Members that do not bid (requester-only, draining) are no bidders:
+	// the auction neither waits for them nor lists them.
+	var members []peer.ID
+	for _, id := range slices.Sorted(maps.Keys(m.live)) {
+		if !m.live[id].NoBids {
+			members = append(members, id)
+		}
+	}
 	var expected []peer.ID
 	var pre []DeclineEntry
 	if m.cfg.BidderSet > 0 {

@@ -40,5 +40,5 @@ func (m Membership) RTT(id peer.ID) (time.Duration, bool) {
 // schedAdvert maps a p2p advert (what the node offers now) to the market's.
 func schedAdvert(a p2p.Advert) scheduler.Advert {
 	r := scheduler.Resources{CPUMillis: a.CPUMillis, MemoryBytes: a.MemoryBytes, DiskBytes: a.DiskBytes}
-	return scheduler.Advert{Capacity: r, Free: r, FreePartitions: a.FreePartitions, Labels: a.Labels}
+	return scheduler.Advert{Capacity: r, Free: r, FreePartitions: a.FreePartitions, Labels: a.Labels, NoBids: a.NoBids}
 }

@@ -64,6 +64,7 @@ func TestJSONEveryClientCommand(t *testing.T) {
 		{"weft job show", []string{"job", "show", "job-1"}, "result"},
 		{"weft job result", []string{"job", "result", "bafkreiresult", "--out", filepath.Join(out, "result")}, "out"},
 		{"weft ui", []string{"ui"}, "url"},
+		{"weft version", []string{"version"}, "revision"},
 	}
 	tested := map[string]bool{}
 	for _, c := range cases {

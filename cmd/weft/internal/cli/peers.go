@@ -22,6 +22,8 @@ type peerRow struct {
 		DiskBytes      int64             `json:"disk_bytes"`
 		FreePartitions int               `json:"free_partitions"`
 		Labels         map[string]string `json:"labels"`
+		Version        string            `json:"version"`
+		NoBids         bool              `json:"no_bids"`
 	} `json:"advert"`
 	RTTms float64 `json:"rtt_ms"`
 	Reach string  `json:"reach"`
@@ -34,9 +36,12 @@ func newPeersCmd(g *Globals) *cobra.Command {
 		Long: `List every grid member the node knows, itself included: alive and suspect
 members and the dead ones it remembers. With --json it prints an array of
 {peer_id, state, addrs, advert{cpu_millis, memory_bytes, disk_bytes,
-free_partitions, labels}, rtt_ms, reach}: rtt_ms is 0 until a round trip
+free_partitions, labels, version, no_bids}, rtt_ms, reach}: version is the
+weft build the member runs, no_bids is true for a member that does not bid
+(a requester-only node, or one draining): rtt_ms is 0 until a round trip
 was measured (shown "-"), reach is how the node reaches the member now:
-direct, relayed (through a circuit relay) or none (no connection now).`,
+direct, relayed (through a circuit relay) or none (no connection now).
+FREE shows "-" for a member that does not bid.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.Client()
@@ -54,7 +59,7 @@ direct, relayed (through a circuit relay) or none (no connection now).`,
 				return g.PrintJSON(rows)
 			}
 			tw := tabwriter.NewWriter(g.Out(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PEER\tSTATE\tREACH\tCPU\tMEMORY\tDISK\tFREE\tRTT\tLABELS")
+			fmt.Fprintln(tw, "PEER\tSTATE\tREACH\tVERSION\tCPU\tMEMORY\tDISK\tFREE\tRTT\tLABELS")
 			for _, r := range rows {
 				id := r.PeerID
 				if r.Self {
@@ -68,9 +73,17 @@ direct, relayed (through a circuit relay) or none (no connection now).`,
 				if r.RTTms > 0 {
 					rtt = fmt.Sprintf("%.1fms", r.RTTms)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%s\t%s\t%d\t%s\t%s\n", id, r.State, r.Reach,
+				free := fmt.Sprint(r.Advert.FreePartitions)
+				if r.Advert.NoBids {
+					free = "-"
+				}
+				ver := r.Advert.Version
+				if ver == "" {
+					ver = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\n", id, r.State, r.Reach, ver,
 					float64(r.Advert.CPUMillis)/1000, humanBytes(r.Advert.MemoryBytes), humanBytes(r.Advert.DiskBytes),
-					r.Advert.FreePartitions, rtt, strings.Join(labels, ","))
+					free, rtt, strings.Join(labels, ","))
 			}
 			return tw.Flush()
 		},

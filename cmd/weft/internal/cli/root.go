@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
+	"github.com/weftgrid/weft/cmd/weft/internal/version"
 )
 
 // Globals are the flags shared by every command.
@@ -102,7 +103,9 @@ completion: weft completion --help. Exit codes: 0 done, 1 failed, 2 wrong
 command line, 130 interrupted. A tour of every command: docs/cli.md.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.String(),
 	}
+	root.SetVersionTemplate("weft {{.Version}}\n")
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.PersistentFlags().StringVar(&g.DataDir, "data-dir", DefaultDataDir(), "node data directory (env WEFT_DATA_DIR)")

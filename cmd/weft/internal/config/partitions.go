@@ -12,7 +12,9 @@ var userPrefixRe = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,23}$`)
 // PartitionsConfig is the [partitions] section: the local runtime's slots.
 type PartitionsConfig struct {
 	// Count is the number of partitions (slots for instances). Default 8;
-	// 'weft node --partitions N'.
+	// 'weft node --partitions N'. 0 makes a requester-only node: it hosts
+	// nothing, never bids and advertises no capacity, but takes part in the
+	// membership, gossip, the ledger and guardianship.
 	Count int `toml:"count"`
 	// PortBase is the first TCP port of partition 0; partition N gets
 	// [PortBase + N×PortsPerPartition, … + PortsPerPartition − 1].
@@ -80,8 +82,8 @@ func parseOr(s string, def time.Duration) time.Duration {
 }
 
 func (c *PartitionsConfig) validate() error {
-	if c.Count < 1 || c.Count > 4096 {
-		return fmt.Errorf("partitions.count: %d outside [1, 4096]", c.Count)
+	if c.Count < 0 || c.Count > 4096 {
+		return fmt.Errorf("partitions.count: %d outside [0, 4096] (0: a requester-only node)", c.Count)
 	}
 	if c.PortsPerPartition < 1 || c.PortsPerPartition > 1000 {
 		return fmt.Errorf("partitions.ports_per_partition: %d outside [1, 1000]", c.PortsPerPartition)

@@ -48,6 +48,7 @@ func (d *Daemon) marketConfig() (scheduler.Config, error) {
 	cfg.Auction.Window, cfg.Auction.AwardTimeout, cfg.Auction.EnoughBids = window, award, mc.EnoughBids
 	cfg.Grace, cfg.StatusInterval, cfg.HookTimeout = grace, status, veto+time.Second
 	cfg.BidderSet = mc.BidderSet
+	cfg.NoBids = d.cfg.Partitions.Count == 0
 	cfg.Guardians = mc.Guardians
 	p := &cfg.Policy
 	p.Prices = scheduler.PriceList{PerCoreHour: scheduler.Amount(mc.Prices.PerCoreHour), PerGiBHour: scheduler.Amount(mc.Prices.PerGiBHour),

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
+	"github.com/weftgrid/weft/cmd/weft/internal/version"
 	"github.com/weftgrid/weft/p2p"
 	"github.com/weftgrid/weft/p2p/grid"
 	"github.com/weftgrid/weft/partition"
@@ -40,24 +40,6 @@ import (
 type p2pState struct {
 	node         *p2p.Node
 	statusExtras []func(map[string]any)
-}
-
-// Version is the weft version reported by /v1/status: the module version
-// when built from a tagged module, else the VCS revision, else "dev".
-func Version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "dev"
-	}
-	if v := bi.Main.Version; v != "" && v != "(devel)" {
-		return v
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			return "dev-" + s.Value[:12]
-		}
-	}
-	return "dev"
 }
 
 // p2pConfig turns the [node] section into a p2p.Config.
@@ -97,6 +79,10 @@ func (d *Daemon) p2pConfig() (p2p.Config, error) {
 	pc.MemberlistBind = c.MemberlistBind
 	pc.Metrics = d.metrics
 	pc.Advert = localAdvert(c.DataDir, c.Labels)
+	if d.cfg.Partitions.Count == 0 {
+		// A requester-only node offers nothing and bids on nothing.
+		pc.Advert = p2p.Advert{Labels: c.Labels, Version: version.String(), NoBids: true}
+	}
 	return pc, nil
 }
 
@@ -104,7 +90,7 @@ func (d *Daemon) p2pConfig() (p2p.Config, error) {
 // memory and the free space of the data dir. The partitions subsystem
 // refines it with d.node.SetAdvert.
 func localAdvert(dataDir string, labels map[string]string) p2p.Advert {
-	a := p2p.Advert{CPUMillis: int64(runtime.NumCPU()) * 1000, MemoryBytes: int64(memory.TotalMemory()), Labels: labels}
+	a := p2p.Advert{CPUMillis: int64(runtime.NumCPU()) * 1000, MemoryBytes: int64(memory.TotalMemory()), Labels: labels, Version: version.String()}
 	var st syscall.Statfs_t
 	if syscall.Statfs(dataDir, &st) == nil {
 		a.DiskBytes = int64(st.Bavail) * int64(st.Bsize)
@@ -171,7 +157,7 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 		Peers:   len(n.ConnectedPeers()),
 		Grid:    n.GridName(),
 		Preset:  n.Preset().String(),
-		Version: Version(),
+		Version: version.String(),
 		UptimeS: int64(n.Uptime().Seconds()),
 		Limits:  n.Limits(),
 	}

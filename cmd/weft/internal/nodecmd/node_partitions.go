@@ -12,7 +12,7 @@ func init() {
 	registerNodeFlags(nodeFlagHook{
 		add: func(fs *pflag.FlagSet) {
 			def := config.Default().Partitions
-			fs.IntVar(&count, "partitions", def.Count, "number of partitions (slots for instances) on this node [partitions.count]")
+			fs.IntVar(&count, "partitions", def.Count, "number of partitions (slots for instances) on this node; 0: a requester-only node that never bids [partitions.count]")
 			fs.IntVar(&portBase, "port-base", def.PortBase, "first TCP port of partition 0 (each partition gets ports_per_partition ports) [partitions.port_base]")
 			fs.BoolVar(&keep, "keep-instances", def.KeepOnStop, "on SIGTERM leave instances running and do not leave the grid, to restart in place (upgrades) [partitions.keep_on_stop]")
 		},

@@ -1,0 +1,129 @@
+package test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRequesterSeat runs a requester-only node (--partitions 0) beside one
+// host: the requester never bids and advertises no capacity, yet publishes
+// requests, re-requests them without their recipe, and sees their
+// versions, events, auctions and logs from its own node.
+func TestRequesterSeat(t *testing.T) {
+	g := newMktGrid(t)
+	req := g.start("requester", "--partitions", "0", "--slice", "500ms")
+	host := g.start("host", "--slice", "500ms")
+	g.converge()
+	web := repoFile(t, "recipes/examples/webserver.toml")
+
+	t.Run("version", func(t *testing.T) {
+		so, se, err := g.weft(req, "version")
+		if err != nil || !strings.HasPrefix(so, "weft ") {
+			t.Fatalf("weft version: %v %q %q", err, so, se)
+		}
+		so2, _, err := g.weft(req, "--version")
+		if err != nil || strings.SplitN(so, "\n", 2)[0] != strings.TrimSpace(so2) {
+			t.Fatalf("weft --version %q, weft version %q (%v)", so2, so, err)
+		}
+		var st struct {
+			Version string `json:"version"`
+		}
+		g.mustJSON(req, &st, "status", "--json")
+		if "weft "+st.Version != strings.TrimSpace(so2) {
+			t.Fatalf("status version %q, binary %q", st.Version, so2)
+		}
+		// The host advertises its version to the requester.
+		mktPoll(t, 10*time.Second, func() error {
+			var peers []struct {
+				PeerID string `json:"peer_id"`
+				Advert struct {
+					Version string `json:"version"`
+					NoBids  bool   `json:"no_bids"`
+				} `json:"advert"`
+			}
+			g.mustJSON(req, &peers, "peers", "--json")
+			for _, p := range peers {
+				want := p.PeerID == req.peerID
+				if p.Advert.Version != st.Version || p.Advert.NoBids != want {
+					return fmt.Errorf("peer %s advertises version %q no_bids %v; want %q, %v", p.PeerID, p.Advert.Version, p.Advert.NoBids, st.Version, want)
+				}
+			}
+			return nil
+		})
+	})
+
+	t.Run("requester-only node", func(t *testing.T) {
+		var st struct {
+			Partitions struct {
+				Total *int `json:"total"`
+			} `json:"partitions"`
+		}
+		g.mustJSON(req, &st, "status", "--json")
+		if st.Partitions.Total == nil || *st.Partitions.Total != 0 {
+			t.Fatalf("status partitions.total = %v, want 0", st.Partitions.Total)
+		}
+	})
+
+	var placed mktInstance
+	g.mustJSON(req, &placed, "request", "web", "--recipe", web, "--param", "message=seat", "--wait", "--json")
+	if placed.State != "started" || placed.Node != host.peerID {
+		t.Fatalf("placed %+v; want started on the host %s", placed, host.peerID)
+	}
+	// Neither the requester's own auctions nor the host's list the
+	// requester-only node as a bidder (nor a decliner).
+	for _, n := range []*mktNode{req, host} {
+		var auctions []struct {
+			Bids []struct {
+				Node string `json:"node"`
+			} `json:"bids"`
+			Declines []struct {
+				Node string `json:"node"`
+			} `json:"declines"`
+		}
+		apiGet(t, n, "/v1/auctions", &auctions)
+		for _, a := range auctions {
+			for _, b := range a.Bids {
+				if b.Node == req.peerID {
+					t.Fatalf("the requester-only node bid: %+v", auctions)
+				}
+			}
+			for _, d := range a.Declines {
+				if d.Node == req.peerID {
+					t.Fatalf("the requester-only node declined (it is no bidder): %+v", auctions)
+				}
+			}
+		}
+	}
+}
+
+// apiGet reads path from n's local API into v.
+func apiGet(t testing.TB, n *mktNode, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(n.dir, "api.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ep struct{ Addr, Token string }
+	if err := json.Unmarshal(b, &ep); err != nil {
+		t.Fatal(err)
+	}
+	hr, _ := http.NewRequest(http.MethodGet, "http://"+ep.Addr+path, nil)
+	hr.Header.Set("Authorization", "Bearer "+ep.Token)
+	resp, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", path, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
+	}
+}
