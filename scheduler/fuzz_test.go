@@ -20,6 +20,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		c.Award.Encode(), c.Accept.Encode(),
 		alice.Sign(KindContract, &ContractNotice{Contract: *c}).Encode(),
 		bob.Sign(KindStatus, &Status{Contract: *c, Generation: 1, State: StateStarted, Connection: map[string]string{"url": "x"}, Issued: 1}).Encode(),
+		bob.Sign(KindStatus, &Status{Contract: *c, Generation: 1, State: StateFailed, Reason: "crash loop", Issued: 1, Health: HealthFailing, Restarts: 12, LastExit: "main: exit status 3"}).Encode(),
 		alice.Sign(KindWithdraw, &Withdraw{AuctionID: ann.AuctionID, Award: c.Award.Digest(), Epoch: 1, Issued: 1}).Encode(),
 	}
 }

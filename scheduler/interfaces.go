@@ -72,6 +72,10 @@ type RunStatus struct {
 	Reason     string
 	// Result is a batch job's result CID.
 	Result string
+	// Health, Restarts and LastExit: see Status.
+	Health   Health
+	Restarts uint32
+	LastExit string
 }
 
 // Runner runs instances in local partitions (the partition package, adapted

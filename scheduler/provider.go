@@ -499,13 +499,18 @@ func (m *Market) report(id InstanceID, h *hosted, now time.Time) {
 		}
 		return
 	}
-	changed := !h.sentOnce || h.applied != h.sentApplied || rs.State != h.last.State || rs.Reason != h.last.Reason || rs.Result != h.last.Result || !maps.Equal(rs.Connection, h.last.Connection)
+	changed := !h.sentOnce || h.applied != h.sentApplied || rs.State != h.last.State || rs.Reason != h.last.Reason || rs.Result != h.last.Result || !maps.Equal(rs.Connection, h.last.Connection) ||
+		rs.Health != h.last.Health || rs.Restarts != h.last.Restarts || rs.LastExit != h.last.LastExit
 	if !changed && now.Sub(h.lastSent) < m.cfg.StatusInterval {
 		return
 	}
 	h.last, h.lastSent, h.sentOnce, h.sentApplied = rs, now, true, h.applied
 	st := &Status{Contract: *h.contract, Generation: h.req.Generation, State: rs.State, Connection: rs.Connection,
-		Reason: truncate(rs.Reason, 1024), Result: rs.Result, Issued: now.UnixNano(), Applied: min(h.applied, h.req.Generation)}
+		Reason: truncate(rs.Reason, 1024), Result: rs.Result, Issued: now.UnixNano(), Applied: min(h.applied, h.req.Generation),
+		Restarts: rs.Restarts, LastExit: truncate(rs.LastExit, 1024)}
+	if rs.Health == HealthFailing {
+		st.Health = HealthFailing // ok and unknown follow from State (see Status.Health)
+	}
 	if len(st.Connection) > MaxParams {
 		st.Connection = nil
 		st.Reason = "too many connection parameters"

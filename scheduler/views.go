@@ -31,8 +31,17 @@ type InstanceView struct {
 	// status reflects (0 before any): State and Connection describe the
 	// latest request once StatusGeneration >= Generation.
 	StatusGeneration uint64 `json:"status_generation"`
-	// Reason explains a failed, waiting or pending state.
-	Reason       string    `json:"reason,omitempty"`
+	// Reason explains a failed, waiting or pending state ("" otherwise;
+	// always present).
+	Reason string `json:"reason"`
+	// Health is the host's verdict: ok (running, promises passing),
+	// failing (a promise failing, crash-looping, failed) or unknown.
+	Health Health `json:"health"`
+	// Restarts counts the process restarts of the current run (0 when
+	// none or unknown).
+	Restarts uint32 `json:"restarts"`
+	// LastExit describes the last process exit (null when none).
+	LastExit *string `json:"last_exit"`
 	Result       string    `json:"result,omitempty"`
 	RecipeCID    string    `json:"recipe_cid"`
 	SoftwareType string    `json:"software_type,omitempty"`
@@ -153,6 +162,11 @@ func (m *Market) view(rec *record) InstanceView {
 		v.StatusGeneration = rec.status.Applied
 		v.Reason = rec.status.Reason
 		v.Result = rec.status.Result
+		v.Health, v.Restarts = statusHealth(rec.status), rec.status.Restarts
+		if rec.status.LastExit != "" {
+			le := rec.status.LastExit
+			v.LastExit = &le
+		}
 		if rec.status.Connection != nil {
 			v.Connection = maps.Clone(rec.status.Connection)
 		}
@@ -284,4 +298,16 @@ func (m *Market) HostedAccess(ctx context.Context, id InstanceID) (requester pee
 		requester, delegates, ok = h.req.Requester, slices.Clone(h.req.Delegation.Guardians), true
 	})
 	return requester, delegates, ok
+}
+
+// statusHealth is the health a host's status says: failing when the host
+// says so or the instance failed, ok when started, unknown otherwise.
+func statusHealth(st *Status) Health {
+	switch {
+	case st.Health == HealthFailing || st.State == StateFailed:
+		return HealthFailing
+	case st.State == StateStarted:
+		return HealthOK
+	}
+	return HealthUnknown
 }

@@ -716,10 +716,61 @@ type Status struct {
 	// already reflect it, so a requester waiting on an in-place update can
 	// tell the old status from the new one.
 	Applied uint64 `cbor:"8,keyasint,omitempty"`
+	// Health is HealthFailing when the host judges the instance failing;
+	// otherwise it is not sent (HealthUnknown on the wire), and the
+	// requester derives ok (started) or unknown from State (see
+	// InstanceView.Health), so a healthy instance's status is what an older
+	// requester accepts.
+	Health Health `cbor:"9,keyasint,omitempty"`
+	// Restarts counts the process restarts of the current run.
+	Restarts uint32 `cbor:"10,keyasint,omitempty"`
+	// LastExit describes the last process exit ("exit status 1").
+	LastExit string `cbor:"11,keyasint,omitempty"`
+}
+
+// Health is an instance's health as its host judges it.
+type Health uint8
+
+// Health values. Health, Restarts and LastExit are new in the status
+// message (keys 9-11): an older requester refuses a status that carries
+// them (unknown field), so a host sends them only when they say something
+// (a failing instance, restarts): a healthy instance's status is unchanged.
+const (
+	// HealthUnknown: nothing to judge (not running, or an older host).
+	HealthUnknown Health = iota
+	// HealthOK: running, every anomaly promise passing.
+	HealthOK
+	// HealthFailing: a promise failing, a process crash-looping, or failed.
+	HealthFailing
+)
+
+var healthNames = [...]string{"unknown", "ok", "failing"}
+
+// String returns the health's name (JSON: unknown, ok, failing).
+func (h Health) String() string {
+	if int(h) < len(healthNames) {
+		return healthNames[h]
+	}
+	return fmt.Sprintf("health(%d)", uint8(h))
+}
+
+// MarshalText encodes the health by name.
+func (h Health) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// UnmarshalText decodes a health name.
+func (h *Health) UnmarshalText(b []byte) error {
+	for i, n := range healthNames {
+		if n == string(b) {
+			*h = Health(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: unknown health %q", ErrMalformed, b)
 }
 
 func (s *Status) validate() error {
-	if len(s.Connection) > MaxParams || len(s.Reason) > 1024 || len(s.Result) > 256 || s.Issued <= 0 || s.State > StateDone || s.Applied > s.Generation {
+	if len(s.Connection) > MaxParams || len(s.Reason) > 1024 || len(s.Result) > 256 || s.Issued <= 0 || s.State > StateDone || s.Applied > s.Generation ||
+		(s.Health != HealthUnknown && s.Health != HealthFailing) || len(s.LastExit) > 1024 {
 		return fmt.Errorf("%w: status fields", ErrMalformed)
 	}
 	for k, v := range s.Connection {

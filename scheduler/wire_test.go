@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"strings"
@@ -240,5 +241,23 @@ func TestPriceCost(t *testing.T) {
 	}
 	if s := Amount(1500).String(); s != "0.001500" {
 		t.Fatalf("amount string %q", s)
+	}
+}
+
+// An instance view always carries state, health, reason, restarts and
+// last_exit, also when they do not apply (`weft instance show --json`).
+func TestInstanceViewAlwaysHasHealthFields(t *testing.T) {
+	b, err := json.Marshal(InstanceView{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]any{"state": "pending", "health": "unknown", "reason": "", "restarts": float64(0), "last_exit": nil} {
+		if v, ok := m[k]; !ok || v != want {
+			t.Errorf("%s: %v (present %v), want %v", k, v, ok, want)
+		}
 	}
 }

@@ -152,6 +152,7 @@ func (r *Runner) Status(id scheduler.InstanceID) (scheduler.RunStatus, bool) {
 		return scheduler.RunStatus{}, false
 	}
 	rs := scheduler.RunStatus{State: scheduler.StatePending, Connection: st.Connection, Reason: st.Error}
+	rs.Health, rs.Restarts, rs.LastExit = health(st)
 	if st.Stale {
 		rs.Reason = "applying an update (restarting with the new recipe, type or parameters)"
 		return rs, true
@@ -223,4 +224,31 @@ func (r *Runner) result(st partition.InstanceStatus) (string, error) {
 // subtracts what the instances it hosts reserve).
 func (r *Runner) Capacity() (total, free scheduler.Resources, freePartitions int) {
 	return r.total, r.total, r.parts.Free()
+}
+
+// health judges an instance on this host: failing when it failed, when an
+// anomaly promise fails, or when a process is down between restarts while
+// it should run; ok when it runs with its promises passing; unknown
+// otherwise (installing, starting, stopped, done). It also sums the
+// processes' restarts and returns the latest exit described.
+func health(st partition.InstanceStatus) (scheduler.Health, uint32, string) {
+	var restarts uint32
+	var lastExit string
+	down := false
+	for _, p := range st.Processes {
+		restarts += uint32(max(p.Restarts, 0))
+		if p.LastExit != "" {
+			lastExit = p.Name + ": " + p.LastExit
+		}
+		down = down || !p.Running
+	}
+	switch {
+	case st.Phase == partition.PhaseFailed:
+		return scheduler.HealthFailing, restarts, lastExit
+	case st.Phase != partition.PhaseRunning:
+		return scheduler.HealthUnknown, restarts, lastExit
+	case !st.Healthy || (down && !st.Batch):
+		return scheduler.HealthFailing, restarts, lastExit
+	}
+	return scheduler.HealthOK, restarts, lastExit
 }

@@ -106,3 +106,31 @@ func TestCommandVeto(t *testing.T) {
 		t.Fatalf("slow hook: allow %v reason %q", allow, reason)
 	}
 }
+
+// The host's health verdict: failing when failed, when a promise fails or
+// a service's process is down between restarts; ok when running with its
+// promises passing; unknown otherwise. Restarts add up; the last exit is
+// named with its process.
+func TestHealthVerdict(t *testing.T) {
+	up := partition.ProcessStatus{Name: "web", Running: true, Restarts: 2, LastExit: "exit status 1"}
+	down := partition.ProcessStatus{Name: "db", Restarts: 5, LastExit: "signal: killed"}
+	for _, c := range []struct {
+		name string
+		st   partition.InstanceStatus
+		want scheduler.Health
+	}{
+		{"running", partition.InstanceStatus{Phase: partition.PhaseRunning, Healthy: true, Processes: []partition.ProcessStatus{up}}, scheduler.HealthOK},
+		{"promise failing", partition.InstanceStatus{Phase: partition.PhaseRunning, Processes: []partition.ProcessStatus{up}}, scheduler.HealthFailing},
+		{"crash loop", partition.InstanceStatus{Phase: partition.PhaseRunning, Healthy: true, Processes: []partition.ProcessStatus{up, down}}, scheduler.HealthFailing},
+		{"failed", partition.InstanceStatus{Phase: partition.PhaseFailed}, scheduler.HealthFailing},
+		{"installing", partition.InstanceStatus{Phase: partition.PhaseInstalling}, scheduler.HealthUnknown},
+	} {
+		h, restarts, last := health(c.st)
+		if h != c.want {
+			t.Errorf("%s: %s, want %s", c.name, h, c.want)
+		}
+		if c.name == "crash loop" && (restarts != 7 || last != "db: signal: killed") {
+			t.Errorf("crash loop: %d restarts, last exit %q", restarts, last)
+		}
+	}
+}

@@ -255,6 +255,16 @@ func printMarketInstance(w io.Writer, v scheduler.InstanceView) {
 	if v.Reason != "" {
 		fmt.Fprintf(w, "  reason: %s\n", v.Reason)
 	}
+	if v.Health != scheduler.HealthUnknown || v.Restarts > 0 {
+		fmt.Fprintf(w, "  health: %s", v.Health)
+		if v.Restarts > 0 {
+			fmt.Fprintf(w, ", %d restarts", v.Restarts)
+		}
+		if v.LastExit != nil {
+			fmt.Fprintf(w, ", last exit: %s", *v.LastExit)
+		}
+		fmt.Fprintln(w)
+	}
 	if v.Result != "" {
 		fmt.Fprintf(w, "  result: %s\n", v.Result)
 	}
