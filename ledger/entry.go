@@ -14,11 +14,18 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
+
+	"github.com/weftgrid/weft/internal/wire"
 )
 
-// EntryDomain is prepended to the bytes an entry's signature covers, so a
+// entryDomain is the signature domain of entries (wire.Message): a
 // signature made for any other weft message can never verify as an entry.
-const EntryDomain = "weft/ledger/entry/v1\x00"
+const entryDomain = "weft/ledger/entry/v1"
+
+// EntryDomain is prepended to the bytes an entry's signature covers:
+// entryDomain and the 0x00 of wire.Message (verification builds the
+// message in place from the entry's bytes).
+const EntryDomain = entryDomain + "\x00"
 
 // MaxEntrySize bounds an encoded entry, in bytes.
 const MaxEntrySize = 64 << 10
@@ -89,26 +96,26 @@ var (
 )
 
 func init() {
-	eo := cbor.CoreDetEncOptions()
+	// The shared encoding, with text as byte strings (a format fixed by
+	// the entries' CIDs).
+	eo := wire.EncOptions()
 	eo.String = cbor.StringToByteString
 	var err error
 	if encMode, err = eo.UserBufferEncMode(); err != nil {
 		panic(err)
 	}
-	do := cbor.DecOptions{
-		DupMapKey:          cbor.DupMapKeyEnforcedAPF,
-		MaxNestedLevels:    8,
-		MaxArrayElements:   4096,
-		MaxMapPairs:        64,
-		IndefLength:        cbor.IndefLengthForbidden,
-		TagsMd:             cbor.TagsForbidden,
-		ByteStringToString: cbor.ByteStringToStringAllowed,
-		UTF8:               cbor.UTF8DecodeInvalid,
-		ExtraReturnErrors:  cbor.ExtraDecErrorUnknownField,
-	}
-	if decMode, err = do.DecMode(); err != nil {
-		panic(err)
-	}
+	decMode = wire.MustDecMode(ledgerDecOptions(wire.Limits{Nesting: 8, Elements: 4096, MapPairs: 64}))
+}
+
+// ledgerDecOptions are the shared strict decoding options with the
+// ledger's: no tags, byte strings decoded into strings, invalid UTF-8
+// passed through (entries are checked by their signatures).
+func ledgerDecOptions(l wire.Limits) cbor.DecOptions {
+	do := wire.DecOptions(l)
+	do.TagsMd = cbor.TagsForbidden
+	do.ByteStringToString = cbor.ByteStringToStringAllowed
+	do.UTF8 = cbor.UTF8DecodeInvalid
+	return do
 }
 
 // marshal encodes v canonically.
@@ -404,7 +411,7 @@ func (s *Signer) Sign(e *Entry) error {
 	if err != nil {
 		return err
 	}
-	e.Sig = ed25519.Sign(s.key, append([]byte(EntryDomain), msg...))
+	e.Sig = wire.Sign(s.key, entryDomain, msg)
 	var prev []byte
 	if e.Prev.Defined() {
 		prev = e.Prev.Bytes()

@@ -17,6 +17,8 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/weftgrid/weft/internal/wire"
 )
 
 // SyncProtocol is the stream protocol ID suffix of anti-entropy; the
@@ -80,21 +82,7 @@ type batchMsg struct {
 var syncDec cbor.DecMode
 
 func init() {
-	do := cbor.DecOptions{
-		DupMapKey:          cbor.DupMapKeyEnforcedAPF,
-		MaxNestedLevels:    6,
-		MaxArrayElements:   MaxHeads,
-		MaxMapPairs:        16,
-		IndefLength:        cbor.IndefLengthForbidden,
-		TagsMd:             cbor.TagsForbidden,
-		ByteStringToString: cbor.ByteStringToStringAllowed,
-		UTF8:               cbor.UTF8DecodeInvalid,
-		ExtraReturnErrors:  cbor.ExtraDecErrorUnknownField,
-	}
-	var err error
-	if syncDec, err = do.DecMode(); err != nil {
-		panic(err)
-	}
+	syncDec = wire.MustDecMode(ledgerDecOptions(wire.Limits{Nesting: 6, Elements: MaxHeads, MapPairs: 16}))
 }
 
 // decodeHello parses a hello frame.

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/fxamacker/cbor/v2"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/weftgrid/weft/internal/wire"
 )
 
 // Advert is a node's capacity advert, carried signed in its membership
@@ -76,35 +77,12 @@ type metaWire struct {
 }
 
 var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
+	encMode = wire.Enc
+	decMode = wire.MustDecMode(wire.DecOptions(wire.Limits{Nesting: 16, Elements: 4096, MapPairs: 4096}))
 )
 
-func init() {
-	var err error
-	encMode, err = cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		panic(err)
-	}
-	decMode, err = cbor.DecOptions{
-		MaxArrayElements:  4096,
-		MaxMapPairs:       4096,
-		MaxNestedLevels:   16,
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-}
-
 func signedBytes(domain string, id peer.ID, body []byte) []byte {
-	b := make([]byte, 0, len(domain)+1+len(id)+len(body))
-	b = append(b, domain...)
-	b = append(b, 0)
-	b = append(b, id...)
-	return append(b, body...)
+	return wire.Message(domain, []byte(id), body)
 }
 
 // EncodeMeta signs m with priv and returns the membership metadata bytes.

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/weftgrid/weft/internal/wire"
 )
 
 // MaxStateBytes bounds the state file read at start.
@@ -55,26 +57,14 @@ type stateFile struct {
 }
 
 var (
-	stateEnc = func() cbor.EncMode {
-		m, err := cbor.CoreDetEncOptions().EncMode()
-		if err != nil {
-			panic(err)
-		}
-		return m
-	}()
+	stateEnc = wire.Enc
 	stateDec = func() cbor.DecMode {
-		m, err := cbor.DecOptions{
-			MaxNestedLevels:  24,
-			MaxArrayElements: 1 << 16,
-			MaxMapPairs:      1 << 16,
-			DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-			IntDec:           cbor.IntDecConvertSignedOrFail,
-			IndefLength:      cbor.IndefLengthForbidden,
-		}.DecMode()
-		if err != nil {
-			panic(err)
-		}
-		return m
+		o := wire.DecOptions(wire.Limits{Nesting: 24, Elements: 1 << 16, MapPairs: 1 << 16})
+		o.IntDec = cbor.IntDecConvertSignedOrFail
+		// Fields of a newer version are ignored: the state file outlives
+		// downgrades.
+		o.ExtraReturnErrors = cbor.ExtraDecErrorNone
+		return wire.MustDecMode(o)
 	}()
 )
 

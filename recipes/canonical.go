@@ -7,6 +7,8 @@ import (
 	"github.com/fxamacker/cbor/v2"
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
+
+	"github.com/weftgrid/weft/internal/wire"
 )
 
 var (
@@ -14,29 +16,12 @@ var (
 	decMode = mustDecMode()
 )
 
-func mustEncMode() cbor.EncMode {
-	m, err := cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
+func mustEncMode() cbor.EncMode { return wire.Enc }
 
 func mustDecMode() cbor.DecMode {
-	m, err := cbor.DecOptions{
-		MaxNestedLevels:   32,
-		MaxArrayElements:  1 << 16,
-		MaxMapPairs:       1 << 16,
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IntDec:            cbor.IntDecConvertSignedOrFail,
-		DefaultMapType:    nil,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		IndefLength:       cbor.IndefLengthForbidden,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
+	o := wire.DecOptions(wire.Limits{Nesting: 32, Elements: 1 << 16, MapPairs: 1 << 16})
+	o.IntDec = cbor.IntDecConvertSignedOrFail
+	return wire.MustDecMode(o)
 }
 
 // Canonical returns the recipe's canonical encoding: deterministic CBOR

@@ -1,9 +1,10 @@
 package scheduler
 
 import (
-	"crypto/ed25519"
 	"testing"
 	"time"
+
+	"github.com/weftgrid/weft/internal/wire"
 )
 
 // fuzzSeeds are valid envelopes of every kind.
@@ -126,7 +127,7 @@ func FuzzApplySLA(f *testing.F) {
 }
 
 func signRaw(s *Signer, kind Kind, body []byte) []byte {
-	return ed25519.Sign(s.priv, signingBytes(kind, body))
+	return wire.Sign(s.priv, kind.Domain(), body)
 }
 
 // FuzzStoredEntries fuzzes the decoders of the market's persisted records.

@@ -12,6 +12,8 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/weftgrid/weft/internal/wire"
 )
 
 // Kind is the type of a market message.
@@ -81,29 +83,13 @@ const (
 )
 
 var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
+	encMode = wire.Enc
+	decMode = func() cbor.DecMode {
+		o := wire.DecOptions(wire.Limits{Nesting: 16, Elements: 512, MapPairs: 256})
+		o.TagsMd = cbor.TagsForbidden
+		return wire.MustDecMode(o)
+	}()
 )
-
-func init() {
-	var err error
-	encMode, err = cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		panic(err)
-	}
-	decMode, err = cbor.DecOptions{
-		MaxArrayElements:  512,
-		MaxMapPairs:       256,
-		MaxNestedLevels:   16,
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-}
 
 func marshal(v any) []byte {
 	b, err := encMode.Marshal(v)
@@ -163,15 +149,7 @@ func (s *Signer) ID() peer.ID { return s.id }
 // Sign encodes body and signs it as kind.
 func (s *Signer) Sign(kind Kind, body any) Signed {
 	b := marshal(body)
-	return Signed{Kind: kind, Signer: s.id, Body: b, Sig: ed25519.Sign(s.priv, signingBytes(kind, b))}
-}
-
-func signingBytes(kind Kind, body []byte) []byte {
-	d := kind.Domain()
-	out := make([]byte, 0, len(d)+1+len(body))
-	out = append(out, d...)
-	out = append(out, 0)
-	return append(out, body...)
+	return Signed{Kind: kind, Signer: s.id, Body: b, Sig: wire.Sign(s.priv, kind.Domain(), b)}
 }
 
 // Encode returns the envelope's wire bytes.
@@ -239,7 +217,7 @@ func (s *Signed) Verify() error {
 		return err
 	}
 	verifications.Add(1)
-	if !ed25519.Verify(pub, signingBytes(s.Kind, s.Body), s.Sig) {
+	if !wire.Verify(pub, s.Sig, s.Kind.Domain(), s.Body) {
 		return fmt.Errorf("%w: %s from %s", ErrBadSignature, s.Kind, s.Signer)
 	}
 	return nil

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/fxamacker/cbor/v2"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/weftgrid/weft/internal/wire"
 )
 
 // MaxListSize bounds an encoded member list, in bytes.
@@ -41,27 +42,9 @@ type listWire struct {
 }
 
 var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
+	encMode = wire.Enc
+	decMode = wire.MustDecMode(wire.DecOptions(wire.Limits{Nesting: 8, Elements: 2 * MaxMembers, MapPairs: 64}))
 )
-
-func init() {
-	var err error
-	if encMode, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
-		panic(err)
-	}
-	decMode, err = cbor.DecOptions{
-		MaxArrayElements:  2 * MaxMembers,
-		MaxMapPairs:       64,
-		MaxNestedLevels:   8,
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-}
 
 // Contains reports whether p is admitted (the founder always is).
 func (l MemberList) Contains(founder, p peer.ID) bool {
@@ -136,9 +119,7 @@ func (l MemberList) Sign(founder crypto.PrivKey) ([]byte, error) {
 }
 
 func listSigned(founder peer.ID, body []byte) []byte {
-	b := append([]byte(listDomain), 0)
-	b = append(b, founder...)
-	return append(b, body...)
+	return wire.Message(listDomain, []byte(founder), body)
 }
 
 // DecodeMemberList decodes b and verifies it is the founder's list for f.

@@ -13,6 +13,8 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/ipfs/go-cid"
+
+	"github.com/weftgrid/weft/internal/wire"
 )
 
 // Manifest kinds (the "weft" key of a manifest block).
@@ -50,27 +52,10 @@ var (
 	decMode = mustDec()
 )
 
-func mustEnc() cbor.EncMode {
-	m, err := cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
+func mustEnc() cbor.EncMode { return wire.Enc }
 
 func mustDec() cbor.DecMode {
-	m, err := cbor.DecOptions{
-		MaxNestedLevels:   8,
-		MaxArrayElements:  maxManifestEntries,
-		MaxMapPairs:       16,
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
+	return wire.MustDecMode(wire.DecOptions(wire.Limits{Nesting: 8, Elements: maxManifestEntries, MapPairs: 16}))
 }
 
 func decodeManifest(data []byte) (*manifest, error) {

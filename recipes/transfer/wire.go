@@ -12,6 +12,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 	"github.com/ipfs/go-cid"
 
+	"github.com/weftgrid/weft/internal/wire"
 	"github.com/weftgrid/weft/recipes/store"
 )
 
@@ -68,27 +69,10 @@ var (
 	reqDec = mustDec()
 )
 
-func mustEnc() cbor.EncMode {
-	m, err := cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
+func mustEnc() cbor.EncMode { return wire.Enc }
 
 func mustDec() cbor.DecMode {
-	m, err := cbor.DecOptions{
-		MaxNestedLevels:   4,
-		MaxArrayElements:  MaxWant,
-		MaxMapPairs:       16,
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
+	return wire.MustDecMode(wire.DecOptions(wire.Limits{Nesting: 4, Elements: MaxWant, MapPairs: 16}))
 }
 
 // WriteRequest writes want (and walk) as a length-prefixed Request.
