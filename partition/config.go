@@ -60,6 +60,12 @@ type Config struct {
 	RestartBackoff time.Duration
 	// RestartBackoffMax: see RestartBackoff.
 	RestartBackoffMax time.Duration
+	// RestartBudget is how many quick crashes in a row (runs shorter than
+	// 10 s) a restarted process may have: one more and it has failed for
+	// good — the instance fails (its reason says so), which ends its
+	// billing and lets its host free the partition. Default 10 (about two
+	// minutes of crash loop with the default back-off); negative: no budget.
+	RestartBudget int
 	// ReconcileInterval is how often the loop re-checks everything even
 	// when nothing changed. Default 2s.
 	ReconcileInterval time.Duration
@@ -102,6 +108,7 @@ func DefaultConfig() Config {
 		StopGrace:         5 * time.Second,
 		RestartBackoff:    500 * time.Millisecond,
 		RestartBackoffMax: 30 * time.Second,
+		RestartBudget:     10,
 		ReconcileInterval: 2 * time.Second,
 		SampleInterval:    2 * time.Second,
 		DiskInterval:      30 * time.Second,
@@ -148,6 +155,9 @@ func (c *Config) validate() error {
 	setD(&c.SampleInterval, def.SampleInterval)
 	setD(&c.DiskInterval, def.DiskInterval)
 	setD(&c.Retention, def.Retention)
+	if c.RestartBudget == 0 {
+		c.RestartBudget = def.RestartBudget
+	}
 	if c.PidsMax <= 0 {
 		c.PidsMax = def.PidsMax
 	}

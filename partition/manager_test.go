@@ -529,3 +529,18 @@ args = ["-c", "rm -rf $HOME/conf && ln -s ` + victimDir + ` $HOME/conf && rm -f 
 		t.Errorf("file written through the planted symlink: %v", err)
 	}
 }
+
+// A service that keeps crashing past its restart budget fails for good,
+// with the reason: its last exit and the budget (the host then ends its
+// billing and frees its partition).
+func TestCrashLoopPastTheRestartBudgetFails(t *testing.T) {
+	m := newTestManager(t, func(c *Config) { c.RestartBudget = 3 })
+	rc := mustParse(shRecipe("exit 3", false, "always"))
+	if err := m.Apply(InstanceSpec{ID: "crashloop", Recipe: rc, State: StateStarted}); err != nil {
+		t.Fatal(err)
+	}
+	st := waitPhase(t, m, "crashloop", PhaseFailed)
+	if !strings.Contains(st.Error, "exit status 3") || !strings.Contains(st.Error, "restart budget exhausted") {
+		t.Fatalf("reason %q", st.Error)
+	}
+}

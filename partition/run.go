@@ -336,6 +336,7 @@ func (m *Manager) newRun(rec record, rc *recipes.Recipe, idx int, soft string, t
 func (m *Manager) supervise(in *instance, rs *runState, p *proc, adoptRec procRecord, adopt bool) {
 	defer rs.wg.Done()
 	backoff := m.cfg.RestartBackoff
+	quick := 0 // crashes in a row of runs shorter than 10 s
 	for first := true; ; first = false {
 		began := time.Now()
 		var exited chan struct{}
@@ -384,6 +385,16 @@ func (m *Manager) supervise(in *instance, rs *runState, p *proc, adoptRec procRe
 		}
 		if time.Since(began) >= 10*time.Second {
 			backoff = m.cfg.RestartBackoff // it ran long enough: start over
+			quick = 0
+		} else {
+			quick++
+		}
+		if b := m.cfg.RestartBudget; b > 0 && quick > b {
+			m.cfg.Log.Warn("partition: process keeps crashing; restart budget exhausted", "instance", in.rec.ID, "process", p.name, "exit", msg, "crashes", quick)
+			// The whole run fails: its other processes are killed too.
+			m.abortRun(rs, fmt.Sprintf("process %s: %s (crashed %d times in a row: restart budget exhausted)", p.name, msg, quick))
+			m.procFinished(in, rs, p, false, msg)
+			return
 		}
 		m.cfg.Log.Info("partition: process exited; restarting", "instance", in.rec.ID, "process", p.name,
 			"exit", msg, "backoff", backoff)
