@@ -46,6 +46,11 @@ type hosted struct {
 	last      RunStatus
 	lastSent  time.Time
 	sentOnce  bool
+	// released is the status of a copy that failed for good here (a batch
+	// job's run failed; a service past its restart budget): its partition
+	// was freed (the runner destroyed it) and the host keeps reporting this
+	// failure, with its reason, until the requester changes the request.
+	released *RunStatus
 }
 
 func (m *Market) onAnnounce(env *Signed, now time.Time) error {
@@ -324,6 +329,9 @@ func specOf(req *Request, epoch uint64) InstanceSpec {
 // running apply, so a destroy can never be overtaken by an older start);
 // the outcome comes back through eval.
 func (m *Market) applySpec(h *hosted, spec InstanceSpec) {
+	if spec.State != StateDestroyed {
+		h.released = nil // asked to run again: a fresh try
+	}
 	h.spec = spec
 	if h.applying {
 		h.pending = true
@@ -475,6 +483,21 @@ func (m *Market) report(id InstanceID, h *hosted, now time.Time) {
 	}
 	if h.applyErr != "" && !h.applying {
 		rs = RunStatus{State: StateFailed, Reason: h.applyErr}
+	}
+	switch {
+	case h.released != nil && h.req.State == StateDestroyed:
+		// destroyed as asked since: report that
+	case h.released != nil:
+		rs = *h.released
+	case ok && rs.State == StateFailed && h.applyErr == "" && !h.applying && !h.fenced && h.spec.State == StateStarted:
+		// Failed for good on this host: free its partition at once (a
+		// failed copy must not hold a slot until someone destroys it by
+		// hand) and keep reporting the failure.
+		f := rs
+		h.released = &f
+		spec := h.spec
+		spec.State = StateDestroyed
+		m.applySpec(h, spec)
 	}
 	if h.fenced {
 		switch {
