@@ -1,6 +1,8 @@
 package partition
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"time"
@@ -27,10 +29,11 @@ type Config struct {
 	// created with useradd when missing. Only effective when the node runs
 	// as root. Default true.
 	Users bool
-	// UserPrefix names partition users: "weftuser" gives weftuser0, weftuser1…
+	// UserPrefix names partition users: "weftuser" gives weftuser0,
+	// weftuser1… Default "": NodeUserPrefix(DataDir), unique to the node.
 	UserPrefix string
 	// InstallUser runs recipes' install sections when Users is effective.
-	// Default "weftinstall".
+	// Default UserPrefix + "install".
 	InstallUser string
 	// Cgroups places each partition in its own cgroup (v2 or v1) with CPU,
 	// memory and pids limits when the host allows. Default true.
@@ -99,8 +102,6 @@ func DefaultConfig() Config {
 		PortBase:          20000,
 		PortsPerPartition: 10,
 		Users:             true,
-		UserPrefix:        "weftuser",
-		InstallUser:       "weftinstall",
 		Cgroups:           true,
 		PidsMax:           512,
 		NoFile:            4096,
@@ -130,14 +131,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("partition: config: port range %d + %d×%d leaves 1..65535",
 			c.PortBase, c.Partitions, c.PortsPerPartition)
 	}
-	if c.UserPrefix == "" {
-		c.UserPrefix = "weftuser"
-	}
 	if c.RunDir == "" {
 		c.RunDir = DefaultRunDir
-	}
-	if c.InstallUser == "" {
-		c.InstallUser = "weftinstall"
 	}
 	if c.Host == "" {
 		c.Host = "127.0.0.1"
@@ -177,4 +172,19 @@ func (c *Config) validate() error {
 		c.Now = time.Now
 	}
 	return nil
+}
+
+// NodeUserPrefix is the default UserPrefix of the node whose data dir is
+// the absolute path dataDir: "weft-" + 8 hex digits of its SHA-256 + "-",
+// so that two nodes on one machine never share a Unix user (names stay
+// far below Linux's 32 characters).
+func NodeUserPrefix(dataDir string) string {
+	return "weft-" + nodeTag(dataDir) + "-"
+}
+
+// nodeTag is 8 hex digits of the SHA-256 of the data dir: the node's name
+// in cgroups and user names.
+func nodeTag(dataDir string) string {
+	sum := sha256.Sum256([]byte(dataDir))
+	return hex.EncodeToString(sum[:4])
 }

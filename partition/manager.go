@@ -97,6 +97,12 @@ func New(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	cfg.DataDir = abs
+	if cfg.UserPrefix == "" {
+		cfg.UserPrefix = NodeUserPrefix(abs)
+	}
+	if cfg.InstallUser == "" {
+		cfg.InstallUser = cfg.UserPrefix + "install"
+	}
 	isolated := cfg.Users && os.Geteuid() == 0
 	lay, err := resolveLayout(abs, cfg.RunDir, isolated)
 	if err != nil {
@@ -125,8 +131,7 @@ func New(cfg Config) (*Manager, error) {
 	if err := os.MkdirAll(filepath.Dir(lay.state), 0o700); err != nil {
 		return nil, fmt.Errorf("partition: %w", err)
 	}
-	sum := sha256.Sum256([]byte(abs))
-	m.cg = detectCgroups("weft-"+hex.EncodeToString(sum[:4]), cfg.Cgroups)
+	m.cg = detectCgroups("weft-"+nodeTag(abs), cfg.Cgroups)
 	m.users = make([]account, cfg.Partitions)
 	var why []string
 	switch {

@@ -22,12 +22,15 @@ type PartitionsConfig struct {
 	PortBase int `toml:"port_base"`
 	// PortsPerPartition is the size of each partition's port range. Default 10.
 	PortsPerPartition int `toml:"ports_per_partition"`
-	// Users runs each partition as its own Unix user (weftuserN, created
-	// with useradd) when the node runs as root. Default true.
+	// Users runs each partition as its own Unix user (PREFIXN, created
+	// with useradd; installs run as PREFIXinstall) when the node runs as
+	// root. Default true.
 	Users bool `toml:"users"`
-	// UserPrefix names the partition users: PREFIX0, PREFIX1… Default
-	// "weftuser". Give each node its own prefix when several nodes run as
-	// root on one machine, or their partitions N share a user.
+	// UserPrefix names the partition users, PREFIX0, PREFIX1…, and the
+	// install user, PREFIXinstall. Default "": "weft-" followed by eight
+	// hex digits of a hash of the data dir and "-" (weft-1a2b3c4d-0…), so
+	// two nodes on one machine never share a user. A prefix set here must
+	// be unique to the node as well.
 	UserPrefix string `toml:"user_prefix"`
 	// RunDir holds partitions and installed software (in
 	// RUN_DIR/nodes/<hash of the data dir>/) when the node runs as root
@@ -59,7 +62,7 @@ type PartitionsConfig struct {
 }
 
 func defaultPartitions() PartitionsConfig {
-	return PartitionsConfig{Count: 8, PortBase: 20000, PortsPerPartition: 10, Users: true, UserPrefix: "weftuser", RunDir: "/var/lib/weft", Cgroups: true,
+	return PartitionsConfig{Count: 8, PortBase: 20000, PortsPerPartition: 10, Users: true, UserPrefix: "", RunDir: "/var/lib/weft", Cgroups: true,
 		Host: "127.0.0.1", StopGrace: "5s", SampleInterval: "2s", LogMaxBytes: 10 << 20}
 }
 

@@ -1,0 +1,35 @@
+package partition
+
+import (
+	"regexp"
+	"strconv"
+	"testing"
+)
+
+// Two nodes on one machine never share a partition or install user by
+// default, and the names are valid Linux user names.
+func TestNodeUsersAreUniqueToTheNode(t *testing.T) {
+	valid := regexp.MustCompile(`^[a-z][-a-z0-9]*$`)
+	a, b := NodeUserPrefix("/var/lib/one/.weft"), NodeUserPrefix("/var/lib/two/.weft")
+	if a == b {
+		t.Fatalf("two data dirs share the user prefix %q", a)
+	}
+	if NodeUserPrefix("/var/lib/one/.weft") != a {
+		t.Fatal("the prefix of a data dir changes")
+	}
+	for _, name := range []string{a + "0", a + strconv.Itoa(4095), a + "install"} {
+		if len(name) > 32 || !valid.MatchString(name) {
+			t.Errorf("user name %q: not a valid Linux user name of at most 32 characters", name)
+		}
+	}
+	cfg := testConfig(t.TempDir())
+	cfg.PortBase = freePortBase(t, cfg.Partitions*cfg.PortsPerPartition)
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if want := NodeUserPrefix(m.cfg.DataDir); m.cfg.UserPrefix != want || m.cfg.InstallUser != want+"install" {
+		t.Fatalf("users %q and %q, want the node's prefix %q", m.cfg.UserPrefix, m.cfg.InstallUser, want)
+	}
+}
