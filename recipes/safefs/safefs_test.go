@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -133,50 +134,73 @@ func TestOpenBeneathRefusesLinksAndEscapes(t *testing.T) {
 }
 
 // sfSwapper swaps dir with a symbolic link to target, atomically
-// (renameat2 RENAME_EXCHANGE) and over and over, until stop is called or,
+// (renameat2 RENAME_EXCHANGE) and over and over, until it is stopped or,
 // when mayVanish, either is removed.
-func sfSwapper(t *testing.T, dir, target string, mayVanish ...bool) (stop func()) {
+type sfSwapper struct {
+	t         *testing.T
+	dir, link string
+	mayVanish bool
+	done      atomic.Bool
+	swaps     atomic.Int64
+	wg        sync.WaitGroup
+}
+
+func newSFSwapper(t *testing.T, dir, target string, mayVanish bool) *sfSwapper {
 	t.Helper()
-	link := dir + ".swap"
-	if err := os.Symlink(target, link); err != nil {
+	sw := &sfSwapper{t: t, dir: dir, link: dir + ".swap", mayVanish: mayVanish}
+	if err := os.Symlink(target, sw.link); err != nil {
 		t.Fatal(err)
 	}
-	var done atomic.Bool
-	var wg sync.WaitGroup
-	var swaps atomic.Int64
-	wg.Add(1)
+	sw.wg.Add(1)
 	go func() {
-		defer wg.Done()
-		for !done.Load() {
-			if err := unix.Renameat2(unix.AT_FDCWD, dir, unix.AT_FDCWD, link, unix.RENAME_EXCHANGE); err != nil {
-				if len(mayVanish) == 0 || !errors.Is(err, unix.ENOENT) {
+		defer sw.wg.Done()
+		for !sw.done.Load() {
+			if err := unix.Renameat2(unix.AT_FDCWD, dir, unix.AT_FDCWD, sw.link, unix.RENAME_EXCHANGE); err != nil {
+				if !mayVanish || !errors.Is(err, unix.ENOENT) {
 					t.Errorf("swap: %v", err)
 				}
 				return
 			}
-			swaps.Add(1)
+			sw.swaps.Add(1)
 		}
 	}()
-	return func() {
-		done.Store(true)
-		wg.Wait()
-		if fi, err := os.Lstat(dir); err == nil && fi.Mode()&os.ModeSymlink != 0 {
-			_ = unix.Renameat2(unix.AT_FDCWD, dir, unix.AT_FDCWD, link, unix.RENAME_EXCHANGE)
-		}
-		if swaps.Load() == 0 && len(mayVanish) == 0 {
-			t.Error("the swapper never swapped")
-		}
+	return sw
+}
+
+// racing reports whether the race should go on after round i: at least
+// sfRounds rounds, and until the swapper has swapped sfMinSwaps times
+// (on a loaded machine it may not run at first), for at most a minute.
+func (sw *sfSwapper) racing(i int, start time.Time) bool {
+	if time.Since(start) > time.Minute {
+		return false
+	}
+	return i < sfRounds || sw.swaps.Load() < sfMinSwaps
+}
+
+// stop ends the swaps, leaves dir a directory again and fails the test if
+// the swapper never swapped (the race did not happen).
+func (sw *sfSwapper) stop() {
+	sw.done.Store(true)
+	sw.wg.Wait()
+	if fi, err := os.Lstat(sw.dir); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		_ = unix.Renameat2(unix.AT_FDCWD, sw.dir, unix.AT_FDCWD, sw.link, unix.RENAME_EXCHANGE)
+	}
+	if !sw.mayVanish && sw.swaps.Load() == 0 {
+		sw.t.Error("the swapper never swapped in a minute: nothing was raced")
 	}
 }
 
-// sfRounds is how many walks race the swapper.
-const sfRounds = 400
+// Sizes of each race.
+const (
+	sfRounds   = 400
+	sfMinSwaps = 200
+)
 
 func TestWalkNeverLeavesTheTreeUnderASwapper(t *testing.T) {
 	tree, outside := sfTree(t)
-	stop := sfSwapper(t, filepath.Join(tree, "a"), outside)
-	defer stop()
-	for range sfRounds {
+	sw := newSFSwapper(t, filepath.Join(tree, "a"), outside, false)
+	defer sw.stop()
+	for i, start := 0, time.Now(); sw.racing(i, start); i++ {
 		_ = Walk(tree, func(e *Entry) error {
 			if strings.Contains(e.Path, "secret") {
 				t.Fatalf("the walk reached %s", e.Path)
@@ -202,14 +226,14 @@ func TestOpenBeneathNeverLeavesTheTreeUnderASwapper(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(outside, "b"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	stop := sfSwapper(t, filepath.Join(tree, "a"), outside)
-	defer stop()
+	sw := newSFSwapper(t, filepath.Join(tree, "a"), outside, false)
+	defer sw.stop()
 	d, err := OpenDir(tree)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	for range sfRounds * 5 {
+	for i, start := 0, time.Now(); sw.racing(i, start); i++ {
 		sub, err := d.OpenBeneath("a/b")
 		if err != nil {
 			continue
@@ -227,12 +251,12 @@ func TestChownTreeNeverChangesAnOutsideFile(t *testing.T) {
 	}
 	tree, outside := sfTree(t)
 	secret := filepath.Join(outside, "secret")
-	stop := sfSwapper(t, filepath.Join(tree, "a"), outside)
+	sw := newSFSwapper(t, filepath.Join(tree, "a"), outside, false)
 	const uid, gid = 54321, 54321
-	for range sfRounds {
+	for i, start := 0, time.Now(); sw.racing(i, start); i++ {
 		_ = ChownTree(tree, Owner{UID: uid, GID: gid, LinkedFrom: -1})
 	}
-	stop()
+	sw.stop()
 	var st unix.Stat_t
 	for _, p := range []string{secret, outside} {
 		if err := unix.Lstat(p, &st); err != nil {
@@ -291,9 +315,9 @@ func TestChownTreeLeavesHardLinksAndClearsModes(t *testing.T) {
 func TestRemoveAllNeverLeavesTheTreeUnderASwapper(t *testing.T) {
 	for range 50 {
 		tree, outside := sfTree(t)
-		stop := sfSwapper(t, filepath.Join(tree, "a"), outside, true)
+		sw := newSFSwapper(t, filepath.Join(tree, "a"), outside, true)
 		err := RemoveAll(tree)
-		stop()
+		sw.stop()
 		if _, serr := os.Stat(filepath.Join(outside, "secret")); serr != nil {
 			t.Fatalf("RemoveAll (%v) removed an outside file: %v", err, serr)
 		}
