@@ -75,6 +75,31 @@ func TestRequesterSeat(t *testing.T) {
 	if placed.State != "started" || placed.Node != host.peerID {
 		t.Fatalf("placed %+v; want started on the host %s", placed, host.peerID)
 	}
+	t.Run("re-request without the recipe", func(t *testing.T) {
+		mktPoll(t, 10*time.Second, func() error { return fetchPage(placed.Connection["url"], "seat") })
+		var in mktInstance
+		g.mustJSON(req, &in, "request", "web", "--state", "stopped", "--wait", "--json")
+		if in.State != "stopped" {
+			t.Fatalf("stopped: %+v", in)
+		}
+		g.mustJSON(req, &in, "request", "web", "--state", "started", "--wait", "--json")
+		if in.State != "started" || in.Node != host.peerID {
+			t.Fatalf("started again: %+v", in)
+		}
+		// The stored parameters came back with the stored recipe.
+		mktPoll(t, 10*time.Second, func() error { return fetchPage(in.Connection["url"], "seat") })
+		// One --param overrides one value.
+		g.mustJSON(req, &in, "request", "web", "--param", "message=reseated", "--wait", "--json")
+		if err := fetchPage(in.Connection["url"], "reseated"); err != nil {
+			t.Fatal(err)
+		}
+		placed = in
+		// A new name still needs a recipe.
+		if _, se, err := g.weft(req, "request", "nothing-yet", "--state", "started"); err == nil || !strings.Contains(se, "--recipe") {
+			t.Fatalf("a new instance without --recipe: %v %s", err, se)
+		}
+	})
+
 	// Neither the requester's own auctions nor the host's list the
 	// requester-only node as a bidder (nor a decliner).
 	for _, n := range []*mktNode{req, host} {

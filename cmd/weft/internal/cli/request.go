@@ -39,9 +39,11 @@ func parseKV(flag string, kvs []string) (map[string]string, error) {
 }
 
 // recipeArg fills body from --recipe: a file is parsed and its params
-// validated here, then published on the local node (POST /v1/recipes) so
-// that the request names it by CID; anything else must be a CID.
-func recipeArg(ctx context.Context, c *api.Client, arg string, body *api.Request) error {
+// validated here (unless partial: a re-request whose parameters the node
+// completes from the previous request), then published on the local node
+// (POST /v1/recipes) so that the request names it by CID; anything else
+// must be a CID.
+func recipeArg(ctx context.Context, c *api.Client, arg string, body *api.Request, partial ...bool) error {
 	if arg == "" {
 		return errors.New("--recipe is required: a recipe file (.toml) or the CID of a published recipe")
 	}
@@ -60,8 +62,10 @@ func recipeArg(ctx context.Context, c *api.Client, arg string, body *api.Request
 	if err != nil {
 		return fmt.Errorf("%w\n(check the recipe with: weft recipe lint %s)", err, arg)
 	}
-	if _, err := rc.ValidateParams(body.Type, body.Params); err != nil {
-		return fmt.Errorf("%w\n(the recipe's parameters: weft recipe show %s)", err, arg)
+	if len(partial) == 0 || !partial[0] {
+		if _, err := rc.ValidateParams(body.Type, body.Params); err != nil {
+			return fmt.Errorf("%w\n(the recipe's parameters: weft recipe show %s)", err, arg)
+		}
 	}
 	var pub struct {
 		CID string `json:"cid"`
@@ -91,14 +95,19 @@ func newRequestCmd(g *Globals) *cobra.Command {
 		timeout            time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "request NAME --recipe FILE|CID",
+		Use:   "request NAME [--recipe FILE|CID]",
 		Short: "Request an instance from the grid (or change one you requested)",
 		Long: `Request an instance of a recipe from the grid: the node announces it, the
 nodes that can host it bid, the cheapest fitting bid wins, and the winner runs
 it in a partition and reports its connection parameters.
 
-Requesting the same NAME again updates the instance in place (other
-parameters) or changes its state (--state started|stopped|destroyed).
+Requesting the same NAME again updates the instance in place or changes its
+state: the node reuses the stored recipe, software type, parameters and
+constraints, so that '--state stopped|started|destroyed' alone works, each
+--param overrides one value (the others keep theirs), a new --recipe
+replaces the recipe (parameters it does not declare are dropped) and --sla,
+when given, replaces all the constraints. --recipe is required for a new
+instance.
 
 --recipe takes a recipe file (parsed, its parameters checked, then published
 on this node) or the CID of a published recipe. --sla adds constraints:
@@ -130,10 +139,18 @@ connection, epoch, ...`,
 			if state != "" && state != "started" && state != "stopped" && state != "destroyed" {
 				return fmt.Errorf("--state %q: want started, stopped or destroyed", state)
 			}
-			if recipe != "" || state != "destroyed" {
-				if err := recipeArg(ctx, c, recipe, &body); err != nil {
+			// A re-request of an existing instance reuses its recipe,
+			// parameters and constraints on the node: --recipe, each
+			// --param and --sla change only what they name.
+			_, ierr := c.Instance(ctx, args[0])
+			exists := ierr == nil
+			switch {
+			case recipe != "":
+				if err := recipeArg(ctx, c, recipe, &body, exists); err != nil {
 					return err
 				}
+			case !exists && state != "destroyed":
+				return recipeArg(ctx, c, "", &body)
 			}
 			a, err := c.Request(ctx, body)
 			if err != nil {

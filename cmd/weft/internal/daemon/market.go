@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -216,7 +217,7 @@ func (d *Daemon) resolveRecipe(ctx context.Context, in *api.Request) (*recipes.R
 		return rc, c.String(), nil
 	}
 	if in.RecipeCID == "" {
-		return nil, "", badRequest("market: a recipe is required (recipe_cid or recipe_toml)")
+		return nil, "", badRequest("market: a recipe is required for a new instance (recipe_cid or recipe_toml; weft request NAME --recipe FILE|CID)")
 	}
 	c, err := cid.Decode(in.RecipeCID)
 	if err != nil {
@@ -249,6 +250,14 @@ func (d *Daemon) buildSpec(ctx context.Context, in *api.Request, batch bool) (sc
 		spec.RecipeCID, spec.SoftwareType, spec.Resources, spec.Batch = v.RecipeCID, v.SoftwareType, v.Resources, v.Batch
 		return spec, scheduler.ApplySLA(&spec, in.SLA)
 	}
+	// A re-request reuses the stored recipe, type, parameters (each --param
+	// overrides one) and constraints (unless --sla gives new ones).
+	prev, hasPrev := d.market.Spec(ctx, in.Name)
+	hasPrev = hasPrev && !batch
+	if hasPrev && in.RecipeCID == "" && in.RecipeTOML == "" {
+		in.RecipeCID = prev.RecipeCID
+		in.Type = cmp.Or(in.Type, prev.SoftwareType)
+	}
 	rc, c, err := d.resolveRecipe(ctx, in)
 	if err != nil {
 		return spec, err
@@ -256,6 +265,9 @@ func (d *Daemon) buildSpec(ctx context.Context, in *api.Request, batch bool) (sc
 	st, err := rc.Type(in.Type)
 	if err != nil {
 		return spec, badRequest("market: %w", err)
+	}
+	if schema, _ := rc.Schema(in.Type); hasPrev {
+		in.Params = scheduler.ReuseParams(prev.Params, in.Params, func(k string) bool { return schema[k] != nil })
 	}
 	if _, err := rc.ValidateParams(in.Type, in.Params); err != nil {
 		return spec, badRequest("market: %w", err)
@@ -267,10 +279,13 @@ func (d *Daemon) buildSpec(ctx context.Context, in *api.Request, batch bool) (sc
 		}
 		return spec, badRequest("market: software type %q of recipe %s is not a batch job (use weft request for services)", tn, rc.Name)
 	}
-	spec.RecipeCID, spec.Params, spec.Batch = c, in.Params, st.Batch
+	spec.RecipeCID, spec.SoftwareType, spec.Params, spec.Batch = c, in.Type, in.Params, st.Batch
 	spec.Resources = scheduler.Resources{CPUMillis: st.Resources.CPUMillis, MemoryBytes: int64(st.Resources.MemoryBytes), DiskBytes: int64(st.Resources.DiskBytes)}
 	if err := scheduler.ApplySLA(&spec, in.SLA); err != nil {
 		return spec, badRequest("%w", err)
+	}
+	if hasPrev && len(in.SLA) == 0 {
+		scheduler.ReuseConstraints(&spec, prev)
 	}
 	return spec, nil
 }
