@@ -65,6 +65,19 @@ type record struct {
 	// its awards that timed out (they never become contracts).
 	pending   *awardRef
 	withdrawn []awardRef
+	// history is what the host reported, slice by slice: each change of
+	// its verdict (healthy or not, and why), stamped with this node's
+	// clock, for SliceHealth.
+	history []healthMark
+}
+
+// healthMark is one change of a host's verdict on an instance.
+type healthMark struct {
+	at       time.Time
+	epoch    uint64
+	provider peer.ID
+	healthy  bool
+	reason   string
 }
 
 // awardRef names an award this node made as auctioneer.
@@ -679,6 +692,8 @@ func (m *Market) onStatus(env *Signed, now time.Time) error {
 	}
 	rec.status = st
 	rec.lostSince = time.Time{}
+	healthy, why := statusHealthy(rec.req, st)
+	rec.mark(now, c, healthy, why)
 	if rec.mine && st.Generation < rec.req.Generation {
 		m.send(env.Signer, rec.env) // the host missed an update: send it again
 	}
@@ -726,6 +741,9 @@ func (m *Market) tickRecords(now time.Time) {
 		}
 		if rec.lostSince.IsZero() {
 			rec.lostSince = now
+			if rec.contract != nil {
+				rec.mark(now, rec.contract, false, "host lost")
+			}
 		}
 		if d := now.Sub(rec.failedAt); !rec.failedAt.IsZero() && d >= 0 && d < m.retryDelay(rec) {
 			continue // the last re-placement failed: retry later, backing off
@@ -831,4 +849,89 @@ func (m *Market) refreshGuardians(rec *record, now time.Time) {
 		}
 	}
 	m.log.Debug("market: guardians refreshed", "instance", rec.req.Instance.Short(), "guardians", len(fresh))
+}
+
+// maxHealthMarks bounds a record's history; marks older than
+// healthHistory are dropped (the one in effect at the cut is kept).
+const (
+	maxHealthMarks = 256
+	healthHistory  = time.Hour
+)
+
+// mark records the host's verdict at now when it changed.
+func (rec *record) mark(now time.Time, c *Contract, healthy bool, reason string) {
+	if n := len(rec.history); n > 0 {
+		l := rec.history[n-1]
+		if l.epoch == c.Epoch() && l.provider == c.Provider() && l.healthy == healthy && l.reason == reason {
+			return
+		}
+	}
+	rec.history = append(rec.history, healthMark{at: now, epoch: c.Epoch(), provider: c.Provider(), healthy: healthy, reason: reason})
+	cut := 0
+	for cut+1 < len(rec.history) && (now.Sub(rec.history[cut+1].at) > healthHistory || len(rec.history)-cut > maxHealthMarks) {
+		cut++
+	}
+	rec.history = rec.history[cut:]
+}
+
+// statusHealthy is the requester's reading of a host's status: healthy
+// when started with nothing failing (the host reports started only once
+// the recipe's test promises pass, and failing when an anomaly promise
+// fails or a process is down between restarts), a finished batch job, or
+// stopped or destroyed as requested.
+func statusHealthy(req *Request, st *Status) (bool, string) {
+	switch {
+	case st.State == StateStarted && statusHealth(st) == HealthOK, st.State == StateDone:
+		return true, ""
+	case (st.State == StateStopped || st.State == StateDestroyed) && st.State == req.State:
+		return true, ""
+	}
+	why := "instance " + req.Name + " is " + st.State.String()
+	if statusHealth(st) == HealthFailing && st.State == StateStarted {
+		why += " but failing"
+	}
+	if st.Reason != "" {
+		why += ": " + st.Reason
+	}
+	if st.LastExit != "" {
+		why += " (last exit: " + st.LastExit + ")"
+	}
+	return false, why
+}
+
+// SliceHealth says whether the host of instance id under epoch reported it
+// healthy during the whole of [from, to) — the status in effect at from and
+// every one received before to — judged from the statuses received, not
+// from the current view. known is false when this node tracks no such
+// instance or has no status of it under that epoch up to to.
+func (m *Market) SliceHealth(id InstanceID, epoch uint64, from, to time.Time) (healthy, known bool, reason string) {
+	_ = m.do(context.Background(), func() {
+		rec := m.records[id]
+		if rec == nil {
+			return
+		}
+		var inEffect *healthMark
+		for i := range rec.history {
+			h := &rec.history[i]
+			if h.epoch != epoch || !h.at.Before(to) {
+				continue
+			}
+			if !h.at.After(from) {
+				inEffect = h // the latest at or before from
+				continue
+			}
+			known = true
+			if !h.healthy && reason == "" {
+				reason = h.reason
+			}
+		}
+		if inEffect != nil {
+			known = true
+			if !inEffect.healthy {
+				reason = inEffect.reason
+			}
+		}
+		healthy = known && reason == ""
+	})
+	return healthy, known, reason
 }

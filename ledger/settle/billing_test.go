@@ -109,3 +109,28 @@ func TestStale(t *testing.T) {
 		t.Fatalf("fenced %v, want [stale]", got)
 	}
 }
+
+// A receipt for a slice during which the host reported the instance
+// failing is disputed, though the current view is healthy again.
+func TestReachJudgesTheSliceNotTheCurrentView(t *testing.T) {
+	prov := newParty(t).ledger.ID()
+	view := scheduler.InstanceView{Name: "web", InstanceID: "i", Node: prov.String(), Epoch: 2, State: scheduler.StateStarted, Mine: true}
+	var asked [2]time.Time
+	r := Reach{
+		Instances: func() []scheduler.InstanceView { return []scheduler.InstanceView{view} },
+		Alive:     func() map[peer.ID]bool { return map[peer.ID]bool{prov: true} },
+		SliceHealth: func(id scheduler.InstanceID, epoch uint64, from, to time.Time) (bool, bool, string) {
+			asked = [2]time.Time{from, to}
+			return false, true, "instance web is started but failing (last exit: web: exit status 1)"
+		},
+	}
+	rc := ledger.Receipt{InstanceID: "i", Epoch: 2, FromNanos: 1e18, ToNanos: 1e18 + 1e9}
+	got, why := r.Reachable(rc, prov)
+	if got != ledger.Unreachable || !strings.Contains(why, "exit status 1") || asked[0].UnixNano() != rc.FromNanos || asked[1].UnixNano() != rc.ToNanos {
+		t.Fatalf("%s %q (asked %v)", got, why, asked)
+	}
+	r.SliceHealth = func(scheduler.InstanceID, uint64, time.Time, time.Time) (bool, bool, string) { return true, true, "" }
+	if got, why := r.Reachable(rc, prov); got != ledger.Reachable {
+		t.Fatalf("healthy slice: %s %q", got, why)
+	}
+}

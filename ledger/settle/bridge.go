@@ -82,6 +82,11 @@ type Reach struct {
 	Instances func() []scheduler.InstanceView
 	// Alive is the set of members alive now.
 	Alive func() map[peer.ID]bool
+	// SliceHealth, when set, is what the host reported during the
+	// receipt's slice (scheduler.Market.SliceHealth): a slice in which it
+	// reported the instance failing (a promise, a crash loop, a failure) or
+	// lost is disputed even when the current view is healthy again.
+	SliceHealth func(id scheduler.InstanceID, epoch uint64, from, to time.Time) (healthy, known bool, reason string)
 }
 
 var _ ledger.Reachability = Reach{}
@@ -95,5 +100,12 @@ func (m Reach) Reachable(r ledger.Receipt, provider peer.ID) (ledger.Reach, stri
 			break
 		}
 	}
-	return ReachVerdict(view, m.Alive(), r.Epoch, provider)
+	v, why := ReachVerdict(view, m.Alive(), r.Epoch, provider)
+	if v == ledger.Reachable && view != nil && view.Epoch == r.Epoch && m.SliceHealth != nil {
+		healthy, known, reason := m.SliceHealth(view.InstanceID, r.Epoch, time.Unix(0, r.FromNanos), time.Unix(0, r.ToNanos))
+		if known && !healthy {
+			return ledger.Unreachable, "during the slice: " + reason
+		}
+	}
+	return v, why
 }

@@ -83,6 +83,16 @@ func (r *Runner) Status(id scheduler.InstanceID) (scheduler.RunStatus, bool) {
 	return fi.status, true
 }
 
+// SetHealth sets the health a started instance reports (a failing anomaly
+// promise, a crash loop), with a last exit.
+func (r *Runner) SetHealth(id scheduler.InstanceID, h scheduler.Health, lastExit string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if fi := r.inst[id]; fi != nil {
+		fi.status.Health, fi.status.LastExit = h, lastExit
+	}
+}
+
 // Capacity implements scheduler.Runner.
 func (r *Runner) Capacity() (total, free scheduler.Resources, freePartitions int) {
 	r.mu.Lock()

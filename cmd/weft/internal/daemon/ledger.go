@@ -108,7 +108,7 @@ func (d *Daemon) startBilling(ctx context.Context) error {
 			}
 		}
 		return alive
-	}}
+	}, SliceHealth: d.market.SliceHealth}
 	d.biller = ledger.NewBiller(d.ledger, partitionUsage{d.parts}, reach, settle.BillerConfig(d.ledgerNet != nil, d.ledgerSlice()))
 	d.biller.Start(ctx)
 	d.onClose(d.biller.Close)
