@@ -410,9 +410,16 @@ func (n *Node) SetAdvert(a Advert) error {
 // (at most 4, to stay under the metadata limit).
 func (n *Node) setMeta(a Advert, leaving bool) error {
 	// Circuit addresses first: a member behind NAT is reached through them.
+	// (the keeper's are there at once: the host's own list catches up at
+	// its next address update).
 	all := n.host.Addrs()
-	addrs := slices.Concat(slices.DeleteFunc(slices.Clone(all), func(a ma.Multiaddr) bool { return !isCircuit(a) }),
-		slices.DeleteFunc(all, isCircuit))
+	addrs := n.relay.circuitAddrs()
+	for _, a := range all {
+		if isCircuit(a) && !slices.ContainsFunc(addrs, a.Equal) {
+			addrs = append(addrs, a)
+		}
+	}
+	addrs = append(addrs, slices.DeleteFunc(all, isCircuit)...)
 	if len(addrs) > 4 {
 		addrs = addrs[:4]
 	}

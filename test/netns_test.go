@@ -636,7 +636,7 @@ func BenchmarkNetnsFetch(b *testing.B) {
 }
 
 // natHost puts a new host behind a home router: the host has a private
-// address on its own LAN (192.168.N.2), and the router, plugged into the
+// address on its own LAN (10.240+N.0.2), and the router, plugged into the
 // switch at 10.231.0.(100+N), masquerades its connections (nftables), with
 // no port forwarded — it can dial out, nothing can dial in.
 func (lab *netLab) natHost(n int) *labHost {
@@ -649,14 +649,14 @@ func (lab *netLab) natHost(n int) *labHost {
 	rt := fmt.Sprintf("%sr%d", lab.prefix, n)
 	h := &labHost{
 		name:  fmt.Sprintf("%sh%d", lab.prefix, n),
-		ip:    fmt.Sprintf("192.168.%d.2", 100+n),
+		ip:    fmt.Sprintf("10.%d.0.2", 240+n),
 		inner: fmt.Sprintf("h%05d%da", id, n),
 		outer: fmt.Sprintf("h%05d%db", id, n),
 		dir:   t.TempDir(),
 	}
 	wanIn, wanOut := fmt.Sprintf("w%05d%da", id, n), fmt.Sprintf("w%05d%db", id, n)
 	wan := fmt.Sprintf("10.231.0.%d", 100+n)
-	lan := fmt.Sprintf("192.168.%d.1", 100+n)
+	lan := fmt.Sprintf("10.%d.0.1", 240+n)
 	lab.extra = append(lab.extra, rt)
 	lab.hosts = append(lab.hosts, h)
 	lab.must("netns", "add", rt)

@@ -295,10 +295,11 @@ func (b *bufferedStream) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 // Open asks peer to for a tunnel to req and returns the stream once the
 // peer accepted. It prefers a direct connection: when the only one to the
-// peer is relayed it tries a direct one first (DirectDialTimeout), and
-// rides the relay if that fails.
+// peer is relayed it rides it at once, and tries a direct one in the
+// background (at most once per DirectRetry per peer), which the next
+// tunnels use once it is up.
 func Open(ctx context.Context, h host.Host, to peer.ID, proto protocol.ID, req Request) (network.Stream, error) {
-	preferDirect(ctx, h, to)
+	preferDirect(h, to)
 	st, err := h.NewStream(network.WithAllowLimitedConn(ctx, "tunnel"), to, proto)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: stream to %s: %w", to, err)
@@ -320,7 +321,16 @@ func Open(ctx context.Context, h host.Host, to peer.ID, proto protocol.ID, req R
 	return st, nil
 }
 
-func preferDirect(ctx context.Context, h host.Host, p peer.ID) {
+// DirectRetry is how often a tunnel's client tries a direct connection to
+// a peer it reaches only through a relay.
+const DirectRetry = 30 * time.Second
+
+var (
+	directMu   sync.Mutex
+	directLast = map[peer.ID]time.Time{}
+)
+
+func preferDirect(h host.Host, p peer.ID) {
 	conns := h.Network().ConnsToPeer(p)
 	if len(conns) == 0 {
 		return
@@ -330,9 +340,21 @@ func preferDirect(ctx context.Context, h host.Host, p peer.ID) {
 			return
 		}
 	}
-	dctx, cancel := context.WithTimeout(network.WithForceDirectDial(ctx, "tunnel"), DirectDialTimeout)
-	defer cancel()
-	_ = h.Connect(dctx, peer.AddrInfo{ID: p})
+	directMu.Lock()
+	if time.Since(directLast[p]) < DirectRetry {
+		directMu.Unlock()
+		return
+	}
+	if len(directLast) > 4096 {
+		clear(directLast)
+	}
+	directLast[p] = time.Now()
+	directMu.Unlock()
+	go func() {
+		ctx, cancel := context.WithTimeout(network.WithForceDirectDial(context.Background(), "tunnel"), DirectDialTimeout)
+		defer cancel()
+		_ = h.Connect(ctx, peer.AddrInfo{ID: p})
+	}()
 }
 
 // halfCloser is a connection whose write side can be closed alone.
