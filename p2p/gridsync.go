@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/weftgrid/weft/internal/atomicfile"
 	"github.com/weftgrid/weft/p2p/grid"
 )
 
@@ -104,12 +105,7 @@ func (n *Node) storeMemberList() {
 	if b == nil || v <= n.storedVersion {
 		return
 	}
-	tmp := n.memberListPath() + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		n.log.Warn("store member list", "err", err)
-		return
-	}
-	if err := os.Rename(tmp, n.memberListPath()); err != nil {
+	if err := atomicfile.WriteFile(n.memberListPath(), b); err != nil {
 		n.log.Warn("store member list", "err", err)
 		return
 	}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/weftgrid/weft/internal/atomicfile"
 )
 
 // IdentityFile is the name of the identity key file in the data dir.
@@ -42,11 +44,7 @@ func LoadOrCreateIdentity(dataDir string) (crypto.PrivKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return nil, fmt.Errorf("p2p: identity: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.WriteFile(path, b); err != nil {
 		return nil, fmt.Errorf("p2p: identity: %w", err)
 	}
 	return k, nil

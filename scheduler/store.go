@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/weftgrid/weft/internal/atomicfile"
 )
 
 // Store persists what the market must not forget across a restart: the
@@ -51,22 +53,7 @@ func (s *DirStore) Put(key string, value []byte) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(s.dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(value)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		os.Remove(f.Name())
-		return werr
-	}
-	return os.Rename(f.Name(), p)
+	return atomicfile.WriteFile(p, value)
 }
 
 // Delete implements Store.

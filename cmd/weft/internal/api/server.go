@@ -30,6 +30,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/weftgrid/weft/internal/atomicfile"
 )
 
 // MaxBodyBytes bounds every request body the API accepts.
@@ -258,11 +260,7 @@ func LoadOrCreateToken(dataDir string) (string, error) {
 // WriteEndpoint records addr and token in dataDir/api.json for the CLI.
 func WriteEndpoint(dataDir string, ep Endpoint) error {
 	b, _ := json.Marshal(ep)
-	tmp := filepath.Join(dataDir, "api.json.tmp")
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dataDir, "api.json"))
+	return atomicfile.WriteFile(filepath.Join(dataDir, "api.json"), b)
 }
 
 // RemoveEndpoint deletes dataDir/api.json (on clean shutdown).

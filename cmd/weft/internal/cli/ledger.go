@@ -20,6 +20,7 @@ import (
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/config"
+	"github.com/weftgrid/weft/internal/atomicfile"
 	"github.com/weftgrid/weft/ledger"
 	"github.com/weftgrid/weft/ledger/settle"
 )
@@ -185,23 +186,7 @@ func writeFileAtomic(path string, fn func(io.Writer) error) error {
 	if path == "-" {
 		return fn(os.Stdout)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".weft-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := fn(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, fn)
 }
 
 func newLedgerExportCmd(g *Globals) *cobra.Command {

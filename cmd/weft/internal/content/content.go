@@ -21,7 +21,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -33,6 +32,7 @@ import (
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/config"
+	"github.com/weftgrid/weft/internal/atomicfile"
 	"github.com/weftgrid/weft/p2p"
 	"github.com/weftgrid/weft/partition"
 	"github.com/weftgrid/weft/recipes"
@@ -168,7 +168,7 @@ func (s *Service) FetchFile(ctx context.Context, c, dest string) error {
 		return err
 	}
 	defer rc.Close()
-	return writeFile(dest, rc)
+	return atomicfile.Write(dest, func(w io.Writer) error { _, err := io.Copy(w, rc); return err })
 }
 
 // PutDir implements partition.ResultStore: it stores a directory tree (a
@@ -487,19 +487,3 @@ func (s *Service) handlePutContent(w http.ResponseWriter, r *http.Request) {
 	api.WriteJSON(w, http.StatusOK, map[string]string{"cid": c.String()})
 }
 
-// writeFile writes r into dest through a temporary file and a rename.
-func writeFile(dest string, r io.Reader) error {
-	tmp, err := os.CreateTemp(filepath.Dir(dest), ".fetch-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, r); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dest)
-}
