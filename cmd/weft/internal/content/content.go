@@ -486,4 +486,3 @@ func (s *Service) handlePutContent(w http.ResponseWriter, r *http.Request) {
 	s.Announce(c)
 	api.WriteJSON(w, http.StatusOK, map[string]string{"cid": c.String()})
 }
-
