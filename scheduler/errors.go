@@ -32,4 +32,6 @@ var (
 	// ErrInvalidRequest means a request spec that breaks a rule (bad name,
 	// negative resources, unknown state).
 	ErrInvalidRequest = errors.New("scheduler: invalid request")
+	// ErrNotDestroyed means a purge of an instance that is not destroyed.
+	ErrNotDestroyed = errors.New("scheduler: instance not destroyed")
 )

@@ -94,6 +94,9 @@ type Market struct {
 	penalty   map[peer.ID]int
 	lastDecay time.Time
 	live      map[peer.ID]Advert
+	// purged maps the instances purged since the start to the highest
+	// epoch they had: later statuses of those contracts revive nothing.
+	purged map[InstanceID]uint64
 	// noBids: this node does not bid now (Config.NoBids, or SetBidding(false)).
 	noBids      bool
 	verified    map[[32]byte]*AwardInfo
@@ -142,7 +145,7 @@ func New(cfg Config, key crypto.PrivKey, d Deps) (*Market, error) {
 		hosted: map[InstanceID]*hosted{}, best: map[InstanceID]*Contract{},
 		penalty: map[peer.ID]int{}, live: map[peer.ID]Advert{}, verified: map[[32]byte]*AwardInfo{},
 		changed: make(chan struct{}), observers: map[int]func(Event){},
-		noBids: cfg.NoBids,
+		noBids: cfg.NoBids, purged: map[InstanceID]uint64{},
 	}, nil
 }
 

@@ -578,6 +578,9 @@ func (m *Market) trackerFor(c *Contract) *record {
 	if rec != nil {
 		return rec
 	}
+	if e, ok := m.purged[info.Request.Instance]; ok && c.Epoch() <= e {
+		return nil // a late word of an instance this node purged
+	}
 	if info.Request.Requester != m.self && !slices.Contains(info.Request.Delegation.Guardians, m.self) {
 		return nil
 	}

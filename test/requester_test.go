@@ -100,6 +100,76 @@ func TestRequesterSeat(t *testing.T) {
 		}
 	})
 
+	t.Run("jobs and purges", func(t *testing.T) {
+		primes := repoFile(t, "recipes/examples/primes.toml")
+		var job struct {
+			ID     string `json:"id"`
+			Result string `json:"result"`
+		}
+		g.mustJSON(req, &job, "job", "run", "--recipe", primes, "--param", "n=1000", "--wait", "--json")
+		type entry struct {
+			Name    string  `json:"name"`
+			State   string  `json:"state"`
+			Result  *string `json:"result"`
+			Node    *string `json:"node"`
+			Started *string `json:"started"`
+		}
+		mktPoll(t, 20*time.Second, func() error {
+			var jobs []map[string]json.RawMessage
+			g.mustJSON(req, &jobs, "job", "list", "--json")
+			var es []entry
+			g.mustJSON(req, &es, "job", "list", "--json")
+			for i, e := range es {
+				for _, k := range []string{"name", "state", "result"} {
+					if _, ok := jobs[i][k]; !ok {
+						t.Fatalf("job list entry without %q: %v", k, jobs[i])
+					}
+				}
+				if e.Name == job.ID && e.State == "done" && e.Result != nil && *e.Result == job.Result && e.Node != nil && *e.Node == host.peerID && e.Started != nil {
+					return nil
+				}
+			}
+			return fmt.Errorf("job %s not done with result %s in %+v", job.ID, job.Result, es)
+		})
+		// A destroyed instance leaves instance list, stays in --all until purged.
+		var in mktInstance
+		g.mustJSON(req, &in, "request", "brief", "--recipe", web, "--wait", "--json")
+		if _, se, err := g.weft(req, "instance", "purge", "brief"); err == nil {
+			t.Fatalf("purged a started instance: %s", se)
+		}
+		g.mustJSON(req, &in, "request", "brief", "--state", "destroyed", "--wait", "--json")
+		has := func(all bool, name string) bool {
+			args := []string{"instance", "list", "--json"}
+			if all {
+				args = append(args, "--all")
+			}
+			var list []mktInstance
+			g.mustJSON(req, &list, args...)
+			for _, v := range list {
+				if v.Name == name {
+					return true
+				}
+			}
+			return false
+		}
+		if has(false, "brief") || !has(true, "brief") {
+			t.Fatalf("destroyed instance: in list %v, in list --all %v", has(false, "brief"), has(true, "brief"))
+		}
+		var purged []string
+		g.mustJSON(req, &purged, "instance", "purge", "brief", "--json")
+		if has(true, "brief") {
+			t.Fatal("purged instance still listed with --all")
+		}
+		// The finished job purges once its instance is destroyed.
+		mktPoll(t, 20*time.Second, func() error {
+			g.mustJSON(req, &purged, "job", "purge", "--json")
+			if has(true, job.ID) {
+				return fmt.Errorf("job %s still listed after purge %v", job.ID, purged)
+			}
+			return nil
+		})
+	})
+
 	// Neither the requester's own auctions nor the host's list the
 	// requester-only node as a bidder (nor a decliner).
 	for _, n := range []*mktNode{req, host} {

@@ -61,3 +61,32 @@ func (c *Client) Job(ctx context.Context, id string) (Answer[Job], error) {
 func (c *Client) FetchJobResult(ctx context.Context, r JobResult) (Answer[JobResult], error) {
 	return call[JobResult](ctx, c, http.MethodPost, "/v1/jobs/result", r)
 }
+
+// Jobs lists this node's batch jobs (GET /v1/jobs; all: also those
+// destroyed without a result).
+func (c *Client) Jobs(ctx context.Context, all bool) (Answer[[]JobEntry], error) {
+	path := "/v1/jobs"
+	if all {
+		path += "?all=1"
+	}
+	a, err := call[[]JobEntry](ctx, c, http.MethodGet, path, nil)
+	if err == nil && a.Value == nil {
+		a.Value, a.Raw = []JobEntry{}, json.RawMessage("[]")
+	}
+	return a, err
+}
+
+// PurgeJobs forgets finished and destroyed jobs (DELETE /v1/jobs), or only
+// the one named (DELETE /v1/jobs/{name}); the answer lists the names purged.
+func (c *Client) PurgeJobs(ctx context.Context, name string) (Answer[[]string], error) {
+	path := "/v1/jobs"
+	if name != "" {
+		path += "/" + url.PathEscape(name)
+	}
+	return call[[]string](ctx, c, http.MethodDelete, path, nil)
+}
+
+// PurgeInstance forgets a destroyed instance (DELETE /v1/instances/{name}).
+func (c *Client) PurgeInstance(ctx context.Context, name string) (Answer[[]string], error) {
+	return call[[]string](ctx, c, http.MethodDelete, "/v1/instances/"+url.PathEscape(name), nil)
+}

@@ -45,3 +45,24 @@ type JobResult struct {
 	CID string `json:"cid"`
 	Out string `json:"out"`
 }
+
+// JobEntry is one element of GET /v1/jobs (weft job list): a batch job
+// this node requested.
+type JobEntry struct {
+	// Name is the job's name as weft instance list shows it (job-… when
+	// the requester gave none).
+	Name string `json:"name"`
+	// State is pending, waiting, running, done, failed or destroyed.
+	State string `json:"state"`
+	// Result is the result tree's CID, null until there is one.
+	Result *string `json:"result"`
+	// Node is the host's peer ID (the last one for a finished job), null
+	// while unplaced.
+	Node *string `json:"node"`
+	// Started is when the job was asked to run; Ended when it finished
+	// (this node recorded its result) — null when unknown or not yet.
+	Started *time.Time `json:"started"`
+	Ended   *time.Time `json:"ended"`
+	Reason  string     `json:"reason,omitempty"`
+	Recipe  string     `json:"recipe_cid"`
+}

@@ -170,6 +170,19 @@ func newFakeNode(t *testing.T) *fakeNode {
 		f.job(w, "job-1")
 	})
 	mux.HandleFunc("GET /v1/jobs/{id}", func(w http.ResponseWriter, r *http.Request) { f.job(w, r.PathValue("id")) })
+	mux.HandleFunc("GET /v1/jobs", func(w http.ResponseWriter, r *http.Request) {
+		f.json(w, []map[string]any{{"name": "job-1", "state": "done", "result": "bafkreiresult", "node": fakePeer, "started": time.Now(), "ended": time.Now()}})
+	})
+	purged := func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if name == "" {
+			name = "job-1"
+		}
+		f.json(w, []string{name})
+	}
+	mux.HandleFunc("DELETE /v1/jobs", purged)
+	mux.HandleFunc("DELETE /v1/jobs/{name}", purged)
+	mux.HandleFunc("DELETE /v1/instances/{name}", purged)
 	mux.HandleFunc("POST /v1/jobs/result", func(w http.ResponseWriter, r *http.Request) {
 		var in map[string]string
 		_ = json.NewDecoder(r.Body).Decode(&in)

@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/weftgrid/weft/scheduler"
 )
 
 func init() { register(41, newInstanceCmd) }
@@ -18,10 +21,14 @@ requesters that are offline). With --json: list prints an array, show an
 object; each has name, instance_id, node (the host's peer ID), state,
 requested_state, connection, epoch, reason, ...`,
 	}
+	var all bool
 	list := &cobra.Command{
-		Use:   "list",
-		Short: "List the instances",
-		Args:  cobra.NoArgs,
+		Use:   "list [--all]",
+		Short: "List the instances (destroyed ones only with --all)",
+		Long: `List the instances this node requested and those it guards. Destroyed
+instances are listed only with --all (forget them with weft instance purge
+NAME, finished jobs with weft job purge).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.Client()
 			if err != nil {
@@ -30,6 +37,22 @@ requested_state, connection, epoch, reason, ...`,
 			a, err := c.Instances(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if !all {
+				var raws []json.RawMessage
+				if err := json.Unmarshal(a.Raw, &raws); err != nil || len(raws) != len(a.Value) {
+					return fmt.Errorf("instance list: unexpected answer from the node: %v", err)
+				}
+				keep, keepRaw := a.Value[:0], []json.RawMessage{}
+				for i, v := range a.Value {
+					if v.State != scheduler.StateDestroyed {
+						keep, keepRaw = append(keep, v), append(keepRaw, raws[i])
+					}
+				}
+				a.Value = keep
+				if a.Raw, err = json.Marshal(keepRaw); err != nil {
+					return err
+				}
 			}
 			if g.JSON {
 				return g.PrintJSON(a.Raw)
@@ -78,7 +101,8 @@ requested_state, connection, epoch, reason, ...`,
 			return nil
 		},
 	}
-	cmd.AddCommand(list, show, newInstanceConnectCmd(g))
+	list.Flags().BoolVar(&all, "all", false, "also list destroyed instances")
+	cmd.AddCommand(list, show, newInstanceConnectCmd(g), newInstancePurgeCmd(g))
 	return cmd
 }
 

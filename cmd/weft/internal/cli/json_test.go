@@ -65,6 +65,9 @@ func TestJSONEveryClientCommand(t *testing.T) {
 		{"weft job result", []string{"job", "result", "bafkreiresult", "--out", filepath.Join(out, "result")}, "out"},
 		{"weft ui", []string{"ui"}, "url"},
 		{"weft version", []string{"version"}, "revision"},
+		{"weft job list", []string{"job", "list"}, "result"},
+		{"weft job purge", []string{"job", "purge"}, "job-1"},
+		{"weft instance purge", []string{"instance", "purge", "web"}, "web"},
 	}
 	tested := map[string]bool{}
 	for _, c := range cases {

@@ -120,6 +120,7 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 	if d.jobs, err = jobs.Open(filepath.Join(d.cfg.Node.DataDir, jobs.Dir), m, log); err != nil {
 		return err
 	}
+	d.jobs.Routes(d.api)
 	if err := m.Start(ctx); err != nil {
 		return err
 	}

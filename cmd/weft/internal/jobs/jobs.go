@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/scheduler"
@@ -40,7 +41,9 @@ const Dir = "market-jobs"
 // Market is what jobs need of the market engine (*scheduler.Market).
 type Market interface {
 	Instance(name string) (scheduler.InstanceView, error)
+	Instances() []scheduler.InstanceView
 	Request(ctx context.Context, spec scheduler.RequestSpec) (scheduler.InstanceView, error)
+	Purge(ctx context.Context, name string) error
 }
 
 // Jobs is the registry of the node's jobs.
@@ -56,8 +59,17 @@ type Jobs struct {
 	// recipe, type and params): only a run of the same job may be
 	// answered with the finished one's result.
 	runs sync.Map
+	// times maps a job's name to when it was asked to run and when it
+	// ended (a jobTimes).
+	times sync.Map
 	// store keeps names, results and runs across restarts (nil: not kept).
 	store *scheduler.DirStore
+}
+
+// jobTimes is when a job was asked to run and when it ended (zero: not yet).
+type jobTimes struct {
+	Started time.Time
+	Ended   time.Time
 }
 
 // key is a job's file name in Dir (a job name may start with a dot,
@@ -70,6 +82,10 @@ type record struct {
 	Result string `json:"result,omitempty"`
 	// Run is what an explicitly named job last ran (see Jobs.runs).
 	Run string `json:"run,omitempty"`
+	// Started and Ended are when the job was asked to run and when this
+	// node recorded its result.
+	Started time.Time `json:"started,omitzero"`
+	Ended   time.Time `json:"ended,omitzero"`
 }
 
 // Open returns the registry kept in dir ("" keeps nothing across
@@ -106,6 +122,7 @@ func Open(dir string, m Market, log *slog.Logger) (*Jobs, error) {
 		if rec.Run != "" {
 			j.runs.Store(name, rec.Run)
 		}
+		j.times.Store(name, jobTimes{rec.Started, rec.Ended})
 	}
 	j.store = js
 	return j, nil
@@ -120,6 +137,9 @@ func (j *Jobs) save(name, result string) error {
 	rec := record{Result: result}
 	if run, ok := j.runs.Load(name); ok {
 		rec.Run = run.(string)
+	}
+	if t, ok := j.times.Load(name); ok {
+		rec.Started, rec.Ended = t.(jobTimes).Started, t.(jobTimes).Ended
 	}
 	b, err := json.Marshal(rec)
 	if err != nil {
@@ -165,6 +185,7 @@ func (j *Jobs) Run(ctx context.Context, spec scheduler.RequestSpec, named bool) 
 		if named {
 			j.runs.Store(spec.Name, fingerprint)
 		}
+		j.times.Store(spec.Name, jobTimes{Started: time.Now()})
 		if err := j.save(spec.Name, ""); err != nil {
 			return api.Job{}, fmt.Errorf("market: recording job %s: %w", spec.Name, err)
 		}
@@ -188,6 +209,10 @@ func (j *Jobs) Release(ctx context.Context, v scheduler.InstanceView) {
 		return // the job was asked again since (another run): not this result's to release
 	}
 	j.results.Store(v.Name, v.Result)
+	t, _ := j.times.Load(v.Name)
+	jt, _ := t.(jobTimes)
+	jt.Ended = time.Now()
+	j.times.Store(v.Name, jt)
 	if err := j.save(v.Name, v.Result); err != nil {
 		j.log.Warn("market: recording a finished job", "job", v.Name, "err", err)
 	}

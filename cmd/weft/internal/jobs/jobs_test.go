@@ -21,6 +21,19 @@ func (f *fakeMarket) Instance(name string) (scheduler.InstanceView, error) {
 	return v, nil
 }
 
+func (f *fakeMarket) Instances() []scheduler.InstanceView {
+	var out []scheduler.InstanceView
+	for _, v := range f.views {
+		out = append(out, v)
+	}
+	return out
+}
+
+func (f *fakeMarket) Purge(_ context.Context, name string) error {
+	delete(f.views, name)
+	return nil
+}
+
 func (f *fakeMarket) Request(_ context.Context, spec scheduler.RequestSpec) (scheduler.InstanceView, error) {
 	v := f.views[spec.Name]
 	v.Name, v.RecipeCID, v.Batch, v.RequestedState = spec.Name, spec.RecipeCID, true, spec.State
