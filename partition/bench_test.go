@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"syscall"
 	"testing"
@@ -109,6 +110,74 @@ func benchStart(b *testing.B, rc *recipes.Recipe, weft string, sandboxed bool) {
 		cpu := time.Duration(cpu1.Utime.Nano() + cpu1.Stime.Nano() - cpu0.Utime.Nano() - cpu0.Stime.Nano())
 		b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "node-cpu-ms/op")
 	}
+}
+
+// BenchmarkSandboxStart alternates starts of the same service on two
+// nodes of one process, one with the partition sandbox and one without, so
+// that load from elsewhere falls on both alike: medians of start latency
+// (Apply → running) and of the process's CPU during each start, and their
+// ratios.
+func BenchmarkSandboxStart(b *testing.B) {
+	rc := mustParse(webRecipe(os.Args[0], ""))
+	type node struct {
+		m      *Manager
+		events <-chan InstanceStatus
+		lat    []float64
+		cpu    []float64
+	}
+	var nodes [2]*node
+	for i := range nodes {
+		cfg := testConfig(b.TempDir())
+		cfg.PortBase = freePortBase(b, cfg.Partitions*cfg.PortsPerPartition)
+		m, err := New(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m.noSandbox = i == 1
+		if err := m.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		defer m.Close()
+		events, unsub := m.Subscribe()
+		defer unsub()
+		nodes[i] = &node{m: m, events: events}
+	}
+	cpuNow := func() time.Duration {
+		var ru syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, n := range nodes {
+			id := "web" + strconv.Itoa(i)
+			c0, t0 := cpuNow(), time.Now()
+			if err := n.m.Apply(InstanceSpec{ID: id, Recipe: rc, State: StateStarted}); err != nil {
+				b.Fatal(err)
+			}
+			waitEvent(b, n.events, id, PhaseRunning)
+			n.lat = append(n.lat, float64(time.Since(t0).Microseconds())/1000)
+			n.cpu = append(n.cpu, float64((cpuNow()-c0).Microseconds())/1000)
+			if err := n.m.SetState(id, StateDestroyed); err != nil {
+				b.Fatal(err)
+			}
+			waitEvent(b, n.events, id, PhaseDestroyed)
+		}
+	}
+	b.StopTimer()
+	med := func(v []float64) float64 {
+		v = append([]float64(nil), v...)
+		sort.Float64s(v)
+		return v[len(v)/2]
+	}
+	sl, pl := med(nodes[0].lat), med(nodes[1].lat)
+	sc, pc := med(nodes[0].cpu), med(nodes[1].cpu)
+	b.ReportMetric(sl, "sandboxed-ms")
+	b.ReportMetric(pl, "plain-ms")
+	b.ReportMetric(sl/pl, "latency-ratio")
+	b.ReportMetric(sc, "sandboxed-cpu-ms")
+	b.ReportMetric(pc, "plain-cpu-ms")
+	b.ReportMetric(0, "ns/op")
 }
 
 func waitEvent(b *testing.B, events <-chan InstanceStatus, id string, ph Phase) {
