@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/weftgrid/weft/partition"
 )
 
 func init() { register(20, newStatusCmd) }
@@ -20,8 +23,10 @@ func newStatusCmd(g *Globals) *cobra.Command {
 With --json it prints one object: peer_id, addrs (full multiaddrs ending in
 /p2p/<peer_id>, each usable as --bootstrap of another node), members (alive
 members, self included), peers (connected libp2p peers), grid ("public" or
-the private grid's name), preset, version, uptime_s, limits, and fields other
-subsystems add.`,
+the private grid's name), preset, version, uptime_s, limits, sandbox (which
+protections confine recipes' processes on this node: landlock_abi, fs,
+bind_ports, scoped_signals, private_tmp, private_ipc, disk_quota,
+disk_metered, rlimits, promises, reasons), and fields other subsystems add.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.Client()
@@ -51,7 +56,7 @@ subsystems add.`,
 			var extra []string
 			for k := range st {
 				switch k {
-				case "peer_id", "grid", "members", "peers", "preset", "version", "uptime_s", "addrs", "limits":
+				case "peer_id", "grid", "members", "peers", "preset", "version", "uptime_s", "addrs", "limits", "sandbox":
 				default:
 					extra = append(extra, k)
 				}
@@ -64,6 +69,16 @@ subsystems add.`,
 			if p, ok := st["partitions"].(map[string]any); ok {
 				if l, ok := p["limits"].(map[string]any); ok && l["summary"] != nil {
 					fmt.Fprintf(tw, "limits\t%v\n", l["summary"])
+				}
+			}
+			// What confines recipes' processes, and why not more.
+			if raw, ok := st["sandbox"]; ok {
+				var sb partition.SandboxStatus
+				if b, err := json.Marshal(raw); err == nil && json.Unmarshal(b, &sb) == nil {
+					fmt.Fprintf(tw, "sandbox\t%s\n", sb.Short())
+					for _, r := range sb.Reasons {
+						fmt.Fprintf(tw, "\t%s\n", r)
+					}
 				}
 			}
 			return tw.Flush()
