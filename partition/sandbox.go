@@ -141,7 +141,7 @@ func enterSandbox(spec sandboxSpec) (SandboxStatus, error) {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return got, fmt.Errorf("partition: sandbox: no_new_privs: %w", err)
 	}
-	if spec.ABI >= 4 && spec.PortLo > 0 {
+	if spec.ABI >= 4 { // with or without ports to bind (an install has none)
 		if err := installSeccomp(); err != nil {
 			return got, err
 		}
