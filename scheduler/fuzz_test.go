@@ -13,7 +13,14 @@ func fuzzSeeds(t testing.TB) [][]byte {
 	req := testRequest(alice.ID(), "web", bob.ID())
 	c := contractFor(t, alice, alice, bob, req, 1)
 	ann := testAnnouncement(req, 1)
+	sliced := *ann
+	sliced.Slice = int64(time.Second)
 	return [][]byte{
+		alice.Sign(KindAnnounce, &sliced).Encode(),
+		bob.Sign(KindBid, &Bid{AuctionID: ann.AuctionID, Fit: 1, Expires: 1, Slice: int64(time.Second)}).Encode(),
+		alice.Sign(KindAward, &Award{AuctionID: ann.AuctionID, Request: alice.Sign(KindRequest, req), Bid: bob.Sign(KindBid, &Bid{AuctionID: ann.AuctionID, Fit: 1, Expires: 1, Slice: int64(time.Minute)}),
+			Epoch: 1, Issued: 1, Slice: int64(time.Minute)}).Encode(),
+		bob.Sign(KindDecline, &Decline{AuctionID: ann.AuctionID, Code: DeclineSlice, Text: "slice 1s differs from this node's 1m0s"}).Encode(),
 		alice.Sign(KindRequest, req).Encode(),
 		alice.Sign(KindAnnounce, ann).Encode(),
 		bob.Sign(KindBid, &Bid{AuctionID: ann.AuctionID, Fit: 1, Expires: 1}).Encode(),

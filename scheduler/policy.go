@@ -27,6 +27,10 @@ type Policy struct {
 	// balance may be for the node to bid.
 	CreditLimit Amount
 	CheckCredit bool
+	// Slice is the node's billing slice: it announces and awards with it,
+	// and bids on and accepts only contracts with it (0: states none and
+	// takes any, as nodes before slices were signed).
+	Slice time.Duration
 }
 
 // NodeState is what the node knows about itself when deciding.
@@ -65,6 +69,11 @@ func Decide(a *Announcement, st NodeState, p *Policy) Decision {
 	}
 	if c, t := a.Filter.CheckNode(st.Self, p.Labels); c != DeclineNone {
 		return decline(c, t)
+	}
+	if p.Slice > 0 && a.Slice != 0 && a.Slice != int64(p.Slice) {
+		// One slice per contract, agreed by both sides: a contract billed
+		// in two slice lengths would be recorded twice, differently.
+		return decline(DeclineSlice, fmt.Sprintf("slice %s differs from this node's %s", time.Duration(a.Slice), p.Slice))
 	}
 	r := a.Resources
 	switch {

@@ -130,8 +130,10 @@ func (m *Market) answer(ann *Announcement, auctioneer peer.ID, dec Decision, now
 	if ann.Requester == m.self {
 		rtt = 0
 	}
+	// The bid repeats the announcement's slice (Decide declined any other;
+	// 0 for an older auctioneer, which could not read a bid stating one).
 	bid := &Bid{AuctionID: ann.AuctionID, Prices: m.cfg.Policy.Prices, Total: dec.Total, Fit: dec.Fit, RTT: rtt,
-		Expires: now.Add(m.cfg.BidTTL).UnixNano()}
+		Expires: now.Add(m.cfg.BidTTL).UnixNano(), Slice: ann.Slice}
 	m.send(auctioneer, m.signer.Sign(KindBid, bid))
 }
 
@@ -206,6 +208,9 @@ func (m *Market) onAward(env *Signed, now time.Time) error {
 	}
 	if aw.AcceptBy != 0 && now.UnixNano() > aw.AcceptBy {
 		return refuse("award expired before it arrived")
+	}
+	if s := m.cfg.Policy.Slice; s > 0 && aw.Slice != 0 && aw.Slice != int64(s) {
+		return refuse(fmt.Sprintf("slice %s differs from this node's %s", time.Duration(aw.Slice), s))
 	}
 	if b := m.best[id]; b != nil && b.Epoch() >= aw.Epoch {
 		return refuse(fmt.Sprintf("epoch %d is not newer than %d", aw.Epoch, b.Epoch()))

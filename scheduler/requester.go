@@ -295,6 +295,7 @@ func (m *Market) startAuction(rec *record, now time.Time, reason string) {
 		Generation: req.Generation, Epoch: epoch, Resources: req.Resources, Filter: f,
 		RecipeCID: req.RecipeCID, SoftwareType: req.SoftwareType,
 		Issued: now.UnixNano(), Expires: now.Add(m.cfg.Auction.Window + m.cfg.Auction.AwardTimeout).UnixNano(),
+		Slice: int64(m.cfg.Policy.Slice),
 	}
 	if ann.Expires-ann.Issued > int64(MaxWindow) {
 		ann.Expires = ann.Issued + int64(MaxWindow)
@@ -364,8 +365,10 @@ func (m *Market) apply(run *auctionRun, acts []Action, now time.Time) {
 		case act.Expired != nil:
 			m.withdrawPending(run.rec, now)
 		case act.Award != nil:
+			// The slice the winning bid repeated (0 from an older bidder,
+			// which could not read an award stating one).
 			aw := &Award{AuctionID: run.a.ID, Request: run.rec.env, Bid: act.Award.Env, Epoch: act.Epoch, Issued: now.UnixNano(),
-				AcceptBy: now.Add(m.cfg.Auction.AwardTimeout).UnixNano()}
+				AcceptBy: now.Add(m.cfg.Auction.AwardTimeout).UnixNano(), Slice: act.Award.Bid.Slice}
 			run.award = m.signer.Sign(KindAward, aw)
 			run.info = &AwardInfo{Award: aw, Auctioneer: m.self, Request: run.rec.req, Bid: act.Award.Bid, Provider: act.Award.Bidder}
 			rec := run.rec

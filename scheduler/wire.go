@@ -337,6 +337,16 @@ type Announcement struct {
 	// Issued and Expires bound the auction (Unix nanoseconds).
 	Issued  int64 `cbor:"11,keyasint"`
 	Expires int64 `cbor:"12,keyasint"`
+	// Slice is the billing slice length the contract will have, in
+	// nanoseconds (the auctioneer's; 0 from a node that predates it). A
+	// node bids only when it is its own.
+	Slice int64 `cbor:"13,keyasint,omitempty"`
+}
+
+// validSlice bounds a slice length on the wire: 0 (not stated) or
+// 100 ms..24 h, like [ledger] slice.
+func validSlice(ns int64) bool {
+	return ns == 0 || (ns >= int64(100*time.Millisecond) && ns <= int64(24*time.Hour))
 }
 
 func (a *Announcement) validate() error {
@@ -349,7 +359,7 @@ func (a *Announcement) validate() error {
 	if ValidateName(a.Name) != nil || a.Instance != NewInstanceID(a.Requester, a.Name) {
 		return fmt.Errorf("%w: instance ID or name", ErrMalformed)
 	}
-	if a.Epoch == 0 || a.Generation == 0 || !a.Resources.valid() || len(a.RecipeCID) > 256 || len(a.SoftwareType) > MaxNameLen {
+	if a.Epoch == 0 || a.Generation == 0 || !a.Resources.valid() || len(a.RecipeCID) > 256 || len(a.SoftwareType) > MaxNameLen || !validSlice(a.Slice) {
 		return fmt.Errorf("%w: announcement fields", ErrMalformed)
 	}
 	// Issued > 0 keeps Expires-Issued from overflowing (a window from the
@@ -388,10 +398,13 @@ type Bid struct {
 	RTT time.Duration `cbor:"5,keyasint,omitempty"`
 	// Expires is when the offer lapses (Unix nanoseconds).
 	Expires int64 `cbor:"6,keyasint"`
+	// Slice is the billing slice the bidder bills in (nanoseconds; the
+	// announcement's, or 0 from an older node).
+	Slice int64 `cbor:"7,keyasint,omitempty"`
 }
 
 func (b *Bid) validate() error {
-	if len(b.AuctionID) != AuctionIDLen || !b.Prices.valid() || b.Total < 0 || b.Fit < 0 || b.Fit > 1000 || b.RTT < 0 || b.Expires <= 0 {
+	if len(b.AuctionID) != AuctionIDLen || !b.Prices.valid() || b.Total < 0 || b.Fit < 0 || b.Fit > 1000 || b.RTT < 0 || b.Expires <= 0 || !validSlice(b.Slice) {
 		return fmt.Errorf("%w: bid fields", ErrMalformed)
 	}
 	return nil
@@ -431,12 +444,14 @@ const (
 	DeclineAwardInvalid
 	DeclineNoAnswer
 	DeclineOther
+	// DeclineSlice: the announcement's billing slice is not this node's.
+	DeclineSlice
 	declineMax
 )
 
 var declineNames = [...]string{"none", "lacked cpu", "lacked memory", "lacked disk", "no free partition", "over max load",
 	"label mismatch", "not the pinned node", "excluded", "over max price", "over max rtt", "requester not allowed",
-	"vetoed by hook", "over credit limit", "award refused", "did not answer", "other"}
+	"vetoed by hook", "over credit limit", "award refused", "did not answer", "other", "different slice"}
 
 // String returns the code's short explanation ("lacked memory").
 func (c DeclineCode) String() string {
@@ -492,10 +507,16 @@ type Award struct {
 	// auctioneer's clock): an accept issued later forms no contract. Zero
 	// in awards made before it existed.
 	AcceptBy int64 `cbor:"6,keyasint,omitempty"`
+	// Slice is the contract's billing slice (nanoseconds): the
+	// announcement's, which the winning bid repeated. The provider's
+	// accept signs the award's digest, and so the slice; the ledger
+	// contract's slice is this one. 0 in awards of older nodes (the
+	// recording node's slice is used then).
+	Slice int64 `cbor:"7,keyasint,omitempty"`
 }
 
 func (a *Award) validate() error {
-	if len(a.AuctionID) != AuctionIDLen || a.Epoch == 0 || a.Issued <= 0 || (a.AcceptBy != 0 && a.AcceptBy < a.Issued) {
+	if len(a.AuctionID) != AuctionIDLen || a.Epoch == 0 || a.Issued <= 0 || (a.AcceptBy != 0 && a.AcceptBy < a.Issued) || !validSlice(a.Slice) {
 		return fmt.Errorf("%w: award fields", ErrMalformed)
 	}
 	return nil
@@ -528,6 +549,9 @@ func OpenAward(s *Signed) (*AwardInfo, error) {
 	}
 	if !bytes.Equal(bid.AuctionID, a.AuctionID) {
 		return nil, fmt.Errorf("%w: award and bid are for different auctions", ErrMalformed)
+	}
+	if a.Slice != bid.Slice {
+		return nil, fmt.Errorf("%w: award slice %d ≠ the bid's %d", ErrMalformed, a.Slice, bid.Slice)
 	}
 	if s.Signer != req.Requester && !req.Delegation.Allows(s.Signer, time.Unix(0, a.Issued)) {
 		return nil, fmt.Errorf("%w: %s is neither the requester nor a delegated guardian", ErrUnauthorized, s.Signer)

@@ -14,11 +14,16 @@ import (
 )
 
 // Contract converts a verified market contract to a ledger contract billed
-// in slices of length slice. Prices are the market's hourly list
+// in slices of length slice — or, when the award states one (signed by the
+// auctioneer, repeated by the winning bid and accepted by the provider),
+// in the award's slice, whatever slice is given. Prices are the market's hourly list
 // (micro-credits per core-hour, per GiB-hour of memory and of disk).
 func Contract(c *scheduler.Contract, slice time.Duration) ledger.Contract {
 	info := c.Info()
 	req, bid := info.Request, info.Bid
+	if s := info.Award.Slice; s > 0 {
+		slice = time.Duration(s)
+	}
 	lc := ledger.Contract{
 		InstanceID: string(req.Instance), Request: req.Name, Requester: req.Requester, Provider: info.Provider,
 		Epoch: c.Epoch(), Price: Price(bid.Prices), Caps: Caps(req.Resources, slice), StartNanos: info.Award.Issued, SliceNanos: int64(slice),

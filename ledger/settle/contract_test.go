@@ -153,3 +153,25 @@ func TestContractCapsComeFromTheSignedResources(t *testing.T) {
 		t.Fatalf("no resources: caps %+v, want none", got)
 	}
 }
+
+// The slice signed into the award is the contract's: a ledger contract
+// with another slice is not what was agreed.
+func TestContractSliceIsTheSignedOne(t *testing.T) {
+	alice, bob := newParty(t), newParty(t)
+	mc, err := schedtest.SlicedContract(alice.market, bob.market, "web", 1, time.Now().Add(-time.Hour), int64(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := Contract(mc, time.Minute) // the recording node's slice does not matter
+	if lc.SliceLength() != time.Second {
+		t.Fatalf("slice %s, want the award's 1s", lc.SliceLength())
+	}
+	if err := CheckContract(lc); err != nil {
+		t.Fatal(err)
+	}
+	other := lc
+	other.SliceNanos = int64(time.Minute)
+	if CheckContract(other) == nil {
+		t.Fatal("a contract with another slice than the award's passes the check")
+	}
+}

@@ -18,15 +18,21 @@ const RecipeCID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 // and awards (itself, as auctioneer) provider's bid at epoch, issued at
 // issued; the provider accepts. Prices: 1000 micro-credits per core-hour.
 func Contract(requester, provider *scheduler.Signer, name string, epoch uint64, issued time.Time) (*scheduler.Contract, error) {
+	return SlicedContract(requester, provider, name, epoch, issued, 0)
+}
+
+// SlicedContract is Contract with the billing slice (nanoseconds; 0: none)
+// signed into the bid and the award.
+func SlicedContract(requester, provider *scheduler.Signer, name string, epoch uint64, issued time.Time, slice int64) (*scheduler.Contract, error) {
 	req := &scheduler.Request{Requester: requester.ID(), Name: name, Instance: scheduler.NewInstanceID(requester.ID(), name),
 		Generation: 1, Timestamp: issued.UnixNano(), RecipeCID: RecipeCID,
 		Resources: scheduler.Resources{CPUMillis: 500, MemoryBytes: 1 << 28}, State: scheduler.StateStarted}
 	auction := bytes.Repeat([]byte{byte(epoch)}, scheduler.AuctionIDLen)
 	prices := scheduler.PriceList{PerCoreHour: 1000}
 	bid := provider.Sign(scheduler.KindBid, &scheduler.Bid{AuctionID: auction, Prices: prices, Total: prices.Cost(req.Resources),
-		Fit: 500, Expires: issued.Add(10 * time.Second).UnixNano()})
+		Fit: 500, Expires: issued.Add(10 * time.Second).UnixNano(), Slice: slice})
 	award := requester.Sign(scheduler.KindAward, &scheduler.Award{AuctionID: auction, Request: requester.Sign(scheduler.KindRequest, req),
-		Bid: bid, Epoch: epoch, Issued: issued.UnixNano()})
+		Bid: bid, Epoch: epoch, Issued: issued.UnixNano(), Slice: slice})
 	accept := provider.Sign(scheduler.KindAccept, &scheduler.Accept{AuctionID: auction, Award: award.Digest(), Issued: issued.UnixNano()})
 	c := &scheduler.Contract{Award: award, Accept: accept}
 	if err := scheduler.OpenContract(c); err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/config"
 	"github.com/weftgrid/weft/cmd/weft/internal/content"
+	"github.com/weftgrid/weft/p2p/grid"
 )
 
 // Daemon is one running weft node.
@@ -56,6 +57,17 @@ func New(cfg config.Config, log *slog.Logger) (*Daemon, error) {
 	}
 	if log == nil {
 		log = slog.Default()
+	}
+	if cfg.Node.Grid != "" {
+		// A private grid's file may fix its billing slice: it overrides
+		// the node's [ledger] slice (--slice), so every member agrees.
+		f, err := grid.ReadFile(cfg.Node.Grid)
+		if err != nil {
+			return nil, err
+		}
+		if f.Slice > 0 {
+			cfg.Ledger.Slice = f.Slice.String()
+		}
 	}
 	return &Daemon{cfg: cfg, log: log, metrics: prometheus.NewRegistry()}, nil
 }

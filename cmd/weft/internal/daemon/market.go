@@ -52,6 +52,7 @@ func (d *Daemon) marketConfig() (scheduler.Config, error) {
 	cfg.NoBids = d.cfg.Partitions.Count == 0
 	cfg.Guardians = mc.Guardians
 	p := &cfg.Policy
+	p.Slice = d.ledgerSlice() // announced, bid, awarded and accepted: one slice per contract
 	p.Prices = scheduler.PriceList{PerCoreHour: scheduler.Amount(mc.Prices.PerCoreHour), PerGiBHour: scheduler.Amount(mc.Prices.PerGiBHour),
 		PerDiskGiBHour: scheduler.Amount(mc.Prices.PerDiskGiBHour), PerInstanceHour: scheduler.Amount(mc.Prices.PerInstanceHour)}
 	p.MaxLoad = mc.MaxLoad
