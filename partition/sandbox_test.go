@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -119,4 +120,104 @@ env = { WEFT_PARTITION_HELPER = "try" }
 			t.Errorf("want %q in the process's log:\n%s", want, log)
 		}
 	}
+}
+
+// Promises run in the partition's sandbox, not as the node: as root, the
+// socket of a TCP and of an HTTP promise belongs to the partition's user,
+// and a command promise runs as that user.
+func TestPromisesRunAsThePartition(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("partition users need the node to run as root; not root here")
+	}
+	if _, err := exec.LookPath("useradd"); err != nil {
+		t.Skip("no useradd on this host")
+	}
+	dir := t.TempDir()
+	for d := dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		os.Chmod(d, 0o711) // t.TempDir's parents are 0700
+	}
+	cfg := testConfig(dir)
+	cfg.PortBase = freePortBase(t, 6)
+	cfg.Users = true
+	m := startManager(t, cfg)
+	defer m.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	owners := make(chan int, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			// The client's socket, as /proc/net/tcp lists it, with its uid.
+			owners <- tcpOwner(c.RemoteAddr().(*net.TCPAddr).Port, ln.Addr().(*net.TCPAddr).Port)
+			fmt.Fprint(c, "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			c.Close()
+		}
+	}()
+	rc := mustParse(fmt.Sprintf(`
+name = "promises"
+version = "1"
+[types.default]
+[[types.default.processes]]
+name = "main"
+command = "/bin/sleep"
+args = ["1000"]
+[[types.default.promises]]
+name = "tcp"
+kind = "tcp"
+target = "%[1]s"
+when = "test"
+[[types.default.promises]]
+name = "http"
+kind = "http"
+target = "http://%[1]s/"
+when = "test"
+[[types.default.promises]]
+name = "cmd"
+kind = "command"
+command = "test $(id -u) != 0"
+when = "test"
+`, ln.Addr()))
+	if err := m.Apply(InstanceSpec{ID: "p", Recipe: rc, State: StateStarted}); err != nil {
+		t.Fatal(err)
+	}
+	st := waitPhase(t, m, "p", PhaseRunning)
+	want := m.users[st.Partition].UID
+	for i := 0; i < 2; i++ {
+		if got := <-owners; got != want {
+			t.Errorf("a promise's socket belongs to uid %d, want the partition's %d", got, want)
+		}
+	}
+}
+
+// tcpOwner is the uid of the local TCP socket with port local connected to
+// port remote on 127.0.0.1 (-1 when not found).
+func tcpOwner(local, remote int) int {
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(l)
+		if len(f) < 8 {
+			continue
+		}
+		lp := strings.SplitN(f[1], ":", 2)
+		rp := strings.SplitN(f[2], ":", 2)
+		if len(lp) != 2 || len(rp) != 2 {
+			continue
+		}
+		l, _ := strconv.ParseInt(lp[1], 16, 32)
+		r, _ := strconv.ParseInt(rp[1], 16, 32)
+		if int(l) == local && int(r) == remote {
+			uid, _ := strconv.Atoi(f[7])
+			return uid
+		}
+	}
+	return -1
 }
