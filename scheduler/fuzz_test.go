@@ -29,6 +29,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		alice.Sign(KindContract, &ContractNotice{Contract: *c}).Encode(),
 		bob.Sign(KindStatus, &Status{Contract: *c, Generation: 1, State: StateStarted, Connection: map[string]string{"url": "x"}, Issued: 1}).Encode(),
 		bob.Sign(KindStatus, &Status{Contract: *c, Generation: 1, State: StateFailed, Reason: "crash loop", Issued: 1, Health: HealthFailing, Restarts: 12, LastExit: "main: exit status 3"}).Encode(),
+		bob.Sign(KindQuery, &ContractNotice{Contract: *c}).Encode(),
 		alice.Sign(KindWithdraw, &Withdraw{AuctionID: ann.AuctionID, Award: c.Award.Digest(), Epoch: 1, Issued: 1}).Encode(),
 	}
 }
@@ -55,6 +56,7 @@ func FuzzDecodeSigned(f *testing.F) {
 		_, _ = OpenContractNotice(&env)
 		_, _ = OpenStatus(&env)
 		_, _ = OpenWithdraw(&env)
+		_, _ = OpenQuery(&env)
 	})
 }
 
@@ -98,6 +100,8 @@ func FuzzMessageBodies(f *testing.F) {
 			_, _ = OpenStatus(&env)
 		case KindWithdraw:
 			_, _ = OpenWithdraw(&env)
+		case KindQuery:
+			_, _ = OpenQuery(&env)
 		}
 	})
 }

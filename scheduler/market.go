@@ -419,6 +419,8 @@ func (m *Market) handle(in Inbound) {
 			err = m.onRequestUpdate(&env, now)
 		case KindWithdraw:
 			err = m.onWithdraw(&env, now)
+		case KindQuery:
+			err = m.onOutcomeQuery(&env, now)
 		default:
 			err = fmt.Errorf("%w: kind %s not accepted here", ErrMalformed, env.Kind)
 		}

@@ -523,7 +523,7 @@ func (m *Market) report(id InstanceID, h *hosted, now time.Time) {
 			if !m.alive(to) {
 				to = h.req.Requester
 			}
-			m.send(to, m.signer.Sign(KindContract, &ContractNotice{Contract: *h.contract}))
+			m.send(to, m.signer.Sign(KindQuery, &ContractNotice{Contract: *h.contract}))
 		}
 		return
 	}

@@ -598,9 +598,6 @@ func (m *Market) onContract(env *Signed, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if env.Signer == c.Provider() && env.Signer != m.self {
-		return m.onOutcomeQuery(env.Signer, c, now)
-	}
 	if w := m.withdrawnByMe(c); w != nil {
 		m.sendWithdraw(*w, now)
 		return nil
@@ -630,7 +627,12 @@ func (m *Market) withdrawnByMe(c *Contract) *awardRef {
 // contract) whether its accept formed a contract: the auctioneer confirms
 // it or withdraws it; another tracker confirms only the contract it holds
 // (or fences a losing one), and leaves the rest to the auctioneer.
-func (m *Market) onOutcomeQuery(from peer.ID, c *Contract, now time.Time) error {
+func (m *Market) onOutcomeQuery(env *Signed, now time.Time) error {
+	c, err := openQuery(env, m.openContract)
+	if err != nil {
+		return err
+	}
+	from := env.Signer
 	rec := m.records[c.Instance()]
 	switch {
 	case rec != nil && rec.contract != nil && bytes.Equal(rec.contract.Digest(), c.Digest()):

@@ -42,10 +42,14 @@ const (
 	// KindWithdraw: the auctioneer's refusal of an accept that came after
 	// its award timed out (the award never became a contract).
 	KindWithdraw
+	// KindQuery: a provider whose contract is not confirmed yet asks its
+	// auctioneer (or requester) for the outcome of its accept; the body is
+	// a ContractNotice of its own contract.
+	KindQuery
 	kindMax
 )
 
-var kindNames = [...]string{"invalid", "request", "announce", "bid", "decline", "award", "accept", "contract", "status", "withdraw"}
+var kindNames = [...]string{"invalid", "request", "announce", "bid", "decline", "award", "accept", "contract", "status", "withdraw", "query"}
 
 // String returns the kind's name.
 func (k Kind) String() string {
@@ -691,8 +695,27 @@ func (n *ContractNotice) validate() error { return nil }
 func OpenContractNotice(s *Signed) (*Contract, error) { return openContractNotice(s, OpenContract) }
 
 func openContractNotice(s *Signed, openContract func(*Contract) error) (*Contract, error) {
+	return openNotice(s, KindContract, openContract)
+}
+
+// OpenQuery verifies an outcome query: a notice of the signer's own
+// contract, signed by its provider.
+func OpenQuery(s *Signed) (*Contract, error) { return openQuery(s, OpenContract) }
+
+func openQuery(s *Signed, openContract func(*Contract) error) (*Contract, error) {
+	c, err := openNotice(s, KindQuery, openContract)
+	if err != nil {
+		return nil, err
+	}
+	if c.Provider() != s.Signer {
+		return nil, fmt.Errorf("%w: an outcome query from %s about %s's contract", ErrUnauthorized, s.Signer, c.Provider())
+	}
+	return c, nil
+}
+
+func openNotice(s *Signed, kind Kind, openContract func(*Contract) error) (*Contract, error) {
 	var n ContractNotice
-	if err := s.open(KindContract, &n); err != nil {
+	if err := s.open(kind, &n); err != nil {
 		return nil, err
 	}
 	if err := openContract(&n.Contract); err != nil {

@@ -244,3 +244,23 @@ func TestFailedAuctionsDoNotBurnEpochs(t *testing.T) {
 		}
 	})
 }
+
+// A copy whose accept never reached the auctioneer (the grid split right
+// after the award) asks the auctioneer for the outcome once the grid heals;
+// the answer, a notice of the newer contract the requester placed on
+// itself meanwhile, must fence it — it used to be taken for another
+// provider's query (signed by the provider it names) and dropped, leaving
+// two copies. The run is not deterministic (senders race), so it repeats.
+func TestUnconfirmedCopyFencedByItsAuctioneersOwnContract(t *testing.T) {
+	plan := []faultOp{
+		{kind: 2, side: []bool{true, false, true, true, true}, wait: 1894 * time.Millisecond},
+		{kind: 0, node: 1, wait: 190 * time.Millisecond},
+	}
+	for i := range 20 {
+		var failure string
+		synctest.Test(t, func(t *testing.T) { failure = runFaultPlan(t, 0x517bc, 0, plan) })
+		if failure != "" {
+			t.Fatalf("run %d: %s", i, failure)
+		}
+	}
+}
