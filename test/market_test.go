@@ -252,7 +252,7 @@ func TestMarketGrid(t *testing.T) {
 		}
 		return nil
 	})
-	late := g.start("late", "--label", "region=late")
+	late := g.start("late", "--label", "region=late", "--slice", "500ms")
 	mktPoll(t, 30*time.Second, func() error {
 		g.mustJSON(req, &later, "instance", "show", "later", "--json")
 		if later.Node != late.peerID || later.State != "started" {
