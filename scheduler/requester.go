@@ -344,12 +344,18 @@ func (m *Market) failAuction(rec *record, now time.Time, why string) {
 	rec.failed = why
 	rec.failedAt = now
 	rec.failures++
+	run := rec.auction
 	rec.auction = nil
 	if rec.req.WaitForCapacity && rec.waitSince.IsZero() {
 		rec.waitSince = now
 	}
 	rec.updated = now
-	m.notify(Event{Kind: EventUnplaced, Instance: m.view(rec), Reason: why})
+	ev := Event{Kind: EventUnplaced, Instance: m.view(rec), Reason: why}
+	if run != nil {
+		av := auctionView(run)
+		ev.Auction = &av
+	}
+	m.notify(ev)
 }
 
 // retryDelay is how long after a failed auction the next one may open:
@@ -569,7 +575,17 @@ func (m *Market) adopt(rec *record, c *Contract, now time.Time) bool {
 	}
 	rec.updated = now
 	m.saveRecord(rec)
-	m.notify(Event{Kind: EventPlaced, Instance: m.view(rec)})
+	info := c.Info()
+	ev := Event{Kind: EventPlaced, Instance: m.view(rec), Contract: &ContractSummary{Node: c.Provider().String(), Epoch: c.Epoch(),
+		Price: info.Bid.Total, Auctioneer: info.Auctioneer.String()}}
+	for i := len(m.history) - 1; i >= 0 && i >= len(m.history)-16; i-- {
+		if bytes.Equal(m.history[i].a.ID, info.Award.AuctionID) {
+			av := auctionView(m.history[i])
+			ev.Auction = &av
+			break
+		}
+	}
+	m.notify(ev)
 	return true
 }
 

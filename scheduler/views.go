@@ -41,7 +41,7 @@ type InstanceView struct {
 	// none or unknown).
 	Restarts uint32 `json:"restarts"`
 	// LastExit describes the last process exit (null when none).
-	LastExit *string `json:"last_exit"`
+	LastExit     *string   `json:"last_exit"`
 	Result       string    `json:"result,omitempty"`
 	RecipeCID    string    `json:"recipe_cid"`
 	SoftwareType string    `json:"software_type,omitempty"`
@@ -122,6 +122,20 @@ type Event struct {
 	Instance InstanceView `json:"instance,omitzero"`
 	Hosted   HostedView   `json:"hosted,omitzero"`
 	Reason   string       `json:"reason,omitempty"`
+	// Auction is the auction behind a placement (EventPlaced) or a failed
+	// placement (EventUnplaced), when this node ran it.
+	Auction *AuctionView `json:"auction,omitempty"`
+	// Contract sums up the contract of an EventPlaced (nil otherwise).
+	Contract *ContractSummary `json:"contract,omitempty"`
+}
+
+// ContractSummary is what an event says of a contract: its host, epoch,
+// price and who awarded it.
+type ContractSummary struct {
+	Node       string `json:"node"`
+	Epoch      uint64 `json:"epoch"`
+	Price      Amount `json:"price_per_hour"`
+	Auctioneer string `json:"auctioneer"`
 }
 
 func (m *Market) view(rec *record) InstanceView {

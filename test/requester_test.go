@@ -170,6 +170,58 @@ func TestRequesterSeat(t *testing.T) {
 		})
 	})
 
+	t.Run("events and why", func(t *testing.T) {
+		mktPoll(t, 10*time.Second, func() error {
+			var raw []map[string]json.RawMessage
+			g.mustJSON(req, &raw, "instance", "events", "web", "--json")
+			seen := map[string]bool{}
+			for _, e := range raw {
+				for _, k := range []string{"time", "kind", "node", "detail"} {
+					if _, ok := e[k]; !ok {
+						t.Fatalf("event without %q: %v", k, e)
+					}
+				}
+				var kind string
+				_ = json.Unmarshal(e["kind"], &kind)
+				seen[kind] = true
+				if kind == "requested" && string(e["node"]) != "null" {
+					t.Fatalf("a request names a node: %v", e)
+				}
+				if kind == "started" && string(e["node"]) != `"`+host.peerID+`"` {
+					t.Fatalf("started elsewhere than on the host: %v", e)
+				}
+			}
+			for _, k := range []string{"requested", "auctioned", "awarded", "started", "stopped"} {
+				if !seen[k] {
+					return fmt.Errorf("no %q event in %d events", k, len(raw))
+				}
+			}
+			return nil
+		})
+		var show struct {
+			Events []struct {
+				Kind string `json:"kind"`
+			} `json:"events"`
+		}
+		g.mustJSON(req, &show, "instance", "show", "web", "--json")
+		if len(show.Events) == 0 {
+			t.Fatal("instance show has no events")
+		}
+		var why struct {
+			Auction struct {
+				Winner string `json:"winner"`
+			} `json:"auction"`
+			Ranked []struct {
+				Node   string `json:"node"`
+				Winner bool   `json:"winner"`
+			} `json:"ranked"`
+		}
+		g.mustJSON(req, &why, "instance", "why", "web", "--json")
+		if why.Auction.Winner != host.peerID || len(why.Ranked) != 1 || why.Ranked[0].Node != host.peerID || !why.Ranked[0].Winner {
+			t.Fatalf("why: %+v", why)
+		}
+	})
+
 	// Neither the requester's own auctions nor the host's list the
 	// requester-only node as a bidder (nor a decliner).
 	for _, n := range []*mktNode{req, host} {

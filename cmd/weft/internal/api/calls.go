@@ -90,3 +90,42 @@ func (c *Client) PurgeJobs(ctx context.Context, name string) (Answer[[]string], 
 func (c *Client) PurgeInstance(ctx context.Context, name string) (Answer[[]string], error) {
 	return call[[]string](ctx, c, http.MethodDelete, "/v1/instances/"+url.PathEscape(name), nil)
 }
+
+// Events returns an instance's timeline (GET /v1/instances/{name}/events).
+func (c *Client) Events(ctx context.Context, name string) (Answer[[]Event], error) {
+	a, err := call[[]Event](ctx, c, http.MethodGet, "/v1/instances/"+url.PathEscape(name)+"/events", nil)
+	if err == nil && a.Value == nil {
+		a.Value, a.Raw = []Event{}, json.RawMessage("[]")
+	}
+	return a, err
+}
+
+// FollowEvents calls fn with each entry of an instance's timeline, the
+// past ones first, then each new one as it happens, until ctx ends (nil
+// error then) or fn returns an error.
+func (c *Client) FollowEvents(ctx context.Context, name string, fn func(Event) error) error {
+	resp, err := c.Raw(ctx, http.MethodGet, "/v1/instances/"+url.PathEscape(name)+"/events?follow=1", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var e Event
+		if err := dec.Decode(&e); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+}
+
+// Why returns the last auction this node ran for an instance (GET
+// /v1/instances/{name}/why).
+func (c *Client) Why(ctx context.Context, name string) (Answer[Why], error) {
+	return call[Why](ctx, c, http.MethodGet, "/v1/instances/"+url.PathEscape(name)+"/why", nil)
+}

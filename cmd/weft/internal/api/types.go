@@ -1,6 +1,10 @@
 package api
 
-import "time"
+import (
+	"time"
+
+	"github.com/weftgrid/weft/scheduler"
+)
 
 // The request and answer bodies of the local HTTP API, declared once for
 // the node (which serves them) and its clients (the CLI, the dashboard).
@@ -65,4 +69,44 @@ type JobEntry struct {
 	Ended   *time.Time `json:"ended"`
 	Reason  string     `json:"reason,omitempty"`
 	Recipe  string     `json:"recipe_cid"`
+}
+
+// Event is one entry of an instance's timeline (GET
+// /v1/instances/{name}/events, weft instance events), kept by the
+// requester's node from the signed statuses it receives and the auctions it
+// runs.
+type Event struct {
+	// Time is when the node saw it happen.
+	Time time.Time `json:"time"`
+	// Kind is requested, auctioned, awarded, installing, started,
+	// promise_failing, promise_recovered, restarted, host_lost, replaced,
+	// fenced, stopped, destroyed, done, waiting or failed.
+	Kind string `json:"kind"`
+	// Node is the peer ID the event concerns (the host, the winner, the
+	// fenced copy's node), null where no node applies.
+	Node *string `json:"node"`
+	// Detail says more, for people ("2 bids, 1 decline (lacked memory)",
+	// "epoch 3, price 0.100000/h", "exit status 3").
+	Detail string `json:"detail"`
+}
+
+// Why is the answer of GET /v1/instances/{name}/why (weft instance why):
+// the last auction this node ran for the instance.
+type Why struct {
+	// Auction is the auction: bids (best first), declines with their
+	// reasons, winner, explanation.
+	Auction scheduler.AuctionView `json:"auction"`
+	// Ranked are the bids in rank order, the winner marked.
+	Ranked []RankedBid `json:"ranked"`
+	// Ranking says how bids are ranked.
+	Ranking string `json:"ranking"`
+	// Summary sums it up in one line.
+	Summary string `json:"summary"`
+}
+
+// RankedBid is one bid of a Why, with its rank (1 = best).
+type RankedBid struct {
+	Rank int `json:"rank"`
+	scheduler.BidView
+	Winner bool `json:"winner"`
 }

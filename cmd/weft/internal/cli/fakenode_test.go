@@ -180,6 +180,13 @@ func newFakeNode(t *testing.T) *fakeNode {
 		}
 		f.json(w, []string{name})
 	}
+	mux.HandleFunc("GET /v1/instances/{name}/events", func(w http.ResponseWriter, r *http.Request) {
+		f.json(w, []map[string]any{{"time": time.Now(), "kind": "requested", "node": nil, "detail": "state started"}})
+	})
+	mux.HandleFunc("GET /v1/instances/{name}/why", func(w http.ResponseWriter, r *http.Request) {
+		f.json(w, map[string]any{"auction": map[string]any{"winner": fakePeer, "bids": []any{}, "declines": []any{}},
+			"ranked": []any{}, "ranking": "cheapest first", "summary": "1 bid(s)"})
+	})
 	mux.HandleFunc("DELETE /v1/jobs", purged)
 	mux.HandleFunc("DELETE /v1/jobs/{name}", purged)
 	mux.HandleFunc("DELETE /v1/instances/{name}", purged)

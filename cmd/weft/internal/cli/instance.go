@@ -19,7 +19,8 @@ func newInstanceCmd(g *Globals) *cobra.Command {
 		Long: `List and show the instances this node requested (and those it guards for
 requesters that are offline). With --json: list prints an array, show an
 object; each has name, instance_id, node (the host's peer ID), state,
-requested_state, connection, epoch, reason, ...`,
+requested_state, connection, epoch, reason, ...; show adds events, the last
+few entries of the instance's timeline (weft instance events NAME).`,
 	}
 	var all bool
 	list := &cobra.Command{
@@ -94,15 +95,32 @@ NAME, finished jobs with weft job purge).`,
 			if err != nil {
 				return notFound(err, "instance", "weft instance list")
 			}
+			// The last few events of its timeline (none from a node
+			// that keeps no timeline).
+			ev, eerr := c.Events(cmd.Context(), args[0])
+			if eerr != nil {
+				ev.Value = nil
+			}
+			if len(ev.Value) > showEvents {
+				ev.Value = ev.Value[len(ev.Value)-showEvents:]
+			}
 			if g.JSON {
-				return g.PrintJSON(a.Raw)
+				var obj map[string]json.RawMessage
+				if eerr != nil || json.Unmarshal(a.Raw, &obj) != nil {
+					return g.PrintJSON(a.Raw)
+				}
+				if obj["events"], err = json.Marshal(ev.Value); err != nil {
+					return err
+				}
+				return g.PrintJSON(obj)
 			}
 			printMarketInstance(g.Out(), a.Value)
+			printLastEvents(g.Out(), ev.Value)
 			return nil
 		},
 	}
 	list.Flags().BoolVar(&all, "all", false, "also list destroyed instances")
-	cmd.AddCommand(list, show, newInstanceConnectCmd(g), newInstancePurgeCmd(g))
+	cmd.AddCommand(list, show, newInstanceConnectCmd(g), newInstancePurgeCmd(g), newInstanceEventsCmd(g), newInstanceWhyCmd(g))
 	return cmd
 }
 

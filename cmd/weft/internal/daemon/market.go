@@ -19,6 +19,7 @@ import (
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/dashboard"
 	"github.com/weftgrid/weft/cmd/weft/internal/jobs"
+	"github.com/weftgrid/weft/cmd/weft/internal/timeline"
 	"github.com/weftgrid/weft/ledger/settle"
 	"github.com/weftgrid/weft/recipes"
 	"github.com/weftgrid/weft/scheduler"
@@ -122,6 +123,13 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 		return err
 	}
 	d.jobs.Routes(d.api)
+	tl, err := timeline.Open(filepath.Join(d.cfg.Node.DataDir, timeline.Dir), 0, log)
+	if err != nil {
+		return err
+	}
+	d.onClose(tl.Close) // after the market's Close (closers run in reverse)
+	tl.Routes(d.api, m)
+	d.jobs.Purged = func(name string) { tl.Forget(scheduler.NewInstanceID(m.ID(), name)) }
 	if err := m.Start(ctx); err != nil {
 		return err
 	}
@@ -152,6 +160,7 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 	d.onClose(func() error { fcancel(); bg.Wait(); return nil })
 	m.Observe(func(ev scheduler.Event) {
 		pre.Observe(ev)
+		tl.Observe(ev)
 		switch ev.Kind {
 		case scheduler.EventHosting, scheduler.EventFenced:
 			d.notify(dashboard.TopicPartitions)

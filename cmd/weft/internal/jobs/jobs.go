@@ -64,6 +64,9 @@ type Jobs struct {
 	times sync.Map
 	// store keeps names, results and runs across restarts (nil: not kept).
 	store *scheduler.DirStore
+	// Purged, if set before Routes, is called with the name of each
+	// instance (job or not) purged, after the market forgot it.
+	Purged func(name string)
 }
 
 // jobTimes is when a job was asked to run and when it ended (zero: not yet).

@@ -70,6 +70,9 @@ func (j *Jobs) Purge(ctx context.Context, name string) ([]string, error) {
 		}
 		j.forget(e.Name)
 		purged = append(purged, e.Name)
+		if j.Purged != nil {
+			j.Purged(e.Name)
+		}
 	}
 	if name != "" && len(purged) == 0 {
 		return nil, fmt.Errorf("%w: job %s", scheduler.ErrNotFound, name)
@@ -112,6 +115,9 @@ func (j *Jobs) Routes(srv *api.Server) {
 		err := j.market.Purge(r.Context(), name)
 		if err == nil {
 			j.forget(name)
+			if j.Purged != nil {
+				j.Purged(name)
+			}
 		}
 		writePurge(w, []string{name}, err)
 	})
