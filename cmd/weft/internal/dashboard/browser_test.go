@@ -244,6 +244,9 @@ func (f *fakeNode) register(srv *api.Server) {
 			"summary": "limits enforced: cgroup v2 (cpu, memory, pids)",
 			"reasons": []string{"network bytes are not metered: partitions share the host network namespace"}}},
 		"market": map[string]any{"placements": 1, "sent": 3, "received": 2, "fenced": 0, "dropped": 0},
+		"sandbox": map[string]any{"landlock_abi": 7, "fs": true, "bind_ports": true, "scoped_signals": true, "private_tmp": true,
+			"private_ipc": true, "disk_quota": false, "disk_metered": true, "rlimits": true, "promises": true,
+			"reasons": []string{"disk: metered, not a hard quota"}},
 	}))
 	srv.HandleFunc("GET /v1/peers", js([]map[string]any{
 		{"peer_id": peerC, "state": "suspect", "addrs": []string{"/ip4/127.0.0.1/tcp/4003"}, "rtt_ms": 3.2,
@@ -377,6 +380,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	br.waitFor("grid members", sectionState("#grid .body", "ok", "suspect"))
 	br.waitFor("host limits", `document.getElementById('node-facts').innerText.includes('system memory 3.1 GiB')`)
 	br.waitFor("partition limits", `document.getElementById('partitions-limits').innerText.includes('network bytes are not metered')`)
+	br.waitFor("the sandbox", `document.getElementById('partitions-sandbox').innerText.includes('Landlock ABI 7: fs, bind ports, scoped signals')`)
 	br.waitFor("market counters", `document.getElementById('market-counters').innerText.includes('placements 1')`)
 	br.waitFor("the grid summary", `document.getElementById('grid-summary').textContent === '2 alive of 3 known'`)
 	br.waitFor("partitions", sectionState("#partitions .body", "ok", "connection refused")+` || `+sectionState("#partitions .body", "ok", "✗ tcp"))

@@ -293,13 +293,25 @@
     const pl = $('partitions-limits');
     const parts = status && isObj(status.partitions) ? status.partitions : null;
     const lim = parts && isObj(parts.limits) ? parts.limits : null;
+    const sb = status && isObj(status.sandbox) ? status.sandbox : null;
+    const sandboxNote = () => {
+      if (!sb) return null;
+      const on = ['fs', 'bind_ports', 'scoped_signals', 'private_tmp', 'private_ipc', 'rlimits', 'disk_quota', 'disk_metered', 'promises']
+        .filter((k) => sb[k] === true).map((k) => k.replace(/_/g, ' '));
+      const all = sb.fs === true && sb.bind_ports === true && sb.scoped_signals === true && sb.private_tmp === true && sb.rlimits === true;
+      return el('div', { id: 'partitions-sandbox' },
+        badge(all ? 'sandboxed' : 'sandbox partial', all ? 'ok' : 'warn'), ' ',
+        'Landlock ABI ' + scalar(sb.landlock_abi) + (on.length ? ': ' + on.join(', ') : ': nothing in force'),
+        arr(sb.reasons).length ? el('ul', null, arr(sb.reasons).map((r) => el('li', null, scalar(r)))) : null);
+    };
     if (lim) {
       const reasons = arr(lim.reasons);
       pl.replaceChildren(
         el('span', null, lim.enforced === false ? badge('limits not enforced', 'warn') : lim.enforced === true ? badge('limits enforced', 'ok') : null, ' ', scalar(lim.summary)),
-        reasons.length ? el('ul', null, reasons.map((r) => el('li', null, scalar(r)))) : null);
+        reasons.length ? el('ul', null, reasons.map((r) => el('li', null, scalar(r)))) : null,
+        sandboxNote());
     } else {
-      pl.replaceChildren();
+      pl.replaceChildren(...(sb ? [sandboxNote()] : []));
     }
     const mc = $('market-counters');
     const m = status && isObj(status.market) ? status.market : null;
