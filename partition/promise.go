@@ -2,10 +2,12 @@ package partition
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -29,19 +31,70 @@ func promiseClient(rs *runState) *http.Client {
 }
 
 // dial connects from rs's sandbox thread, so the socket is the
-// partition's (its user, its Landlock domain), not the node's.
-// (Happy Eyeballs is off: its parallel dials would run on other threads.)
+// partition's (its user, its Landlock domain), not the node's. The
+// address is resolved here; the thread makes the socket and a blocking
+// connect (bounded by ctx's deadline), one hop to the thread and back.
 func (rs *runState) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	d := net.Dialer{FallbackDelay: -1}
 	if rs.sb == nil {
 		return d.DialContext(ctx, network, addr)
 	}
-	var c net.Conn
-	var err error
-	if e := rs.sb.do(func() { c, err = d.DialContext(ctx, network, addr) }); e != nil {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil, err
+	}
+	pn, err := net.DefaultResolver.LookupPort(ctx, network, port)
+	if err != nil {
+		return nil, err
+	}
+	ip := ips[0].Unmap()
+	var sa unix.Sockaddr = &unix.SockaddrInet4{Port: pn, Addr: ip.As4()}
+	family := unix.AF_INET
+	if ip.Is6() {
+		sa, family = &unix.SockaddrInet6{Port: pn, Addr: ip.As16(), ZoneId: zoneID(ip.Zone())}, unix.AF_INET6
+	}
+	timeout := 5 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = max(time.Until(dl), time.Millisecond)
+	}
+	fd := -1
+	if e := rs.sb.do(func() {
+		fd, err = unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return
+		}
+		tv := unix.NsecToTimeval(timeout.Nanoseconds())
+		_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
+		if err = unix.Connect(fd, sa); err != nil {
+			unix.Close(fd)
+			fd = -1
+		}
+	}); e != nil {
 		return nil, e
 	}
-	return c, err
+	if err != nil {
+		if errors.Is(err, unix.EINPROGRESS) || errors.Is(err, unix.EAGAIN) {
+			err = fmt.Errorf("connect: timed out after %s", timeout)
+		}
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(pn))), Err: err}
+	}
+	f := os.NewFile(uintptr(fd), "promise")
+	defer f.Close()
+	return net.FileConn(f) // a non-blocking duplicate in the poller
+}
+
+func zoneID(zone string) uint32 {
+	if zone == "" {
+		return 0
+	}
+	if ifi, err := net.InterfaceByName(zone); err == nil {
+		return uint32(ifi.Index)
+	}
+	return 0
 }
 
 // checkPromise runs one check of pr, bounded by its timeout.
