@@ -24,10 +24,16 @@ import (
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/cli"
 	"github.com/weftgrid/weft/cmd/weft/internal/dashboard"
+	"github.com/weftgrid/weft/cmd/weft/internal/nodecmd"
 )
 
 // findChromium returns a Chromium binary: $WEFT_CHROMIUM, or the first of the
 // usual names on PATH.
+
+// The real node of TestDashboardOnRealNode runs in this process, through
+// the CLI, as cmd/weft/main.go registers it.
+func init() { cli.Register(nodecmd.Order, nodecmd.New) }
+
 func findChromium() string {
 	if p := os.Getenv("WEFT_CHROMIUM"); p != "" {
 		return p
