@@ -48,7 +48,10 @@
 // use. Outbound direct messages go through a bounded queue per peer, each
 // served by its own sender goroutine with a short deadline, and
 // announcements through their own: a slow Transport never blocks the loop,
-// and a slow or unreachable peer delays only what is sent to it. Runner.Apply and
+// and a slow or unreachable peer delays only what is sent to it. The loop
+// does no I/O of its own either: Store writes and ContractSink records go
+// through an unbounded ordered queue to one goroutine (Close waits until
+// it is drained), and its ticks come from Deps.Clock. Runner.Apply and
 // VetoHook.Veto run in their own goroutines and report back to the loop.
 // Observers registered with Observe run on the loop and must not block.
 // Auction, Decide, Wins, ShouldStop, ShouldReplace, Guardians and BidderSet are pure and

@@ -109,11 +109,29 @@ type VetoHook interface {
 	Veto(ctx context.Context, ann *Announcement) (allow bool, reason string, err error)
 }
 
-// Clock gives the time. Tests inject a fake; the default is time.Now.
+// Clock gives the time and the market's ticks: the market reads time only
+// through it. Tests inject a fake; the default is the system clock.
 type Clock interface {
 	Now() time.Time
+	// NewTicker returns a ticker firing every d on this clock.
+	NewTicker(d time.Duration) Ticker
+}
+
+// Ticker is a Clock's ticker (time.Ticker on the system clock).
+type Ticker interface {
+	// C delivers the ticks.
+	C() <-chan time.Time
+	// Stop stops the ticks.
+	Stop()
 }
 
 type systemClock struct{}
 
 func (systemClock) Now() time.Time { return time.Now() }
+
+func (systemClock) NewTicker(d time.Duration) Ticker { return systemTicker{time.NewTicker(d)} }
+
+type systemTicker struct{ t *time.Ticker }
+
+func (t systemTicker) C() <-chan time.Time { return t.t.C }
+func (t systemTicker) Stop()               { t.t.Stop() }

@@ -79,6 +79,9 @@ type Market struct {
 	start  sync.Once
 	close  sync.Once
 	closed chan struct{}
+	// io is the state loop's store writes and contract records, performed
+	// by runEffects.
+	io *effects
 
 	sent, received, dropped, placements, fenced, withdrawn atomic.Uint64
 	delivered, sendFailed                                  atomic.Uint64
@@ -140,6 +143,7 @@ func New(cfg Config, key crypto.PrivKey, d Deps) (*Market, error) {
 		out:     make(chan []byte, cfg.SendQueue),
 		queues:  map[peer.ID]*peerQueue{},
 		closed:  make(chan struct{}),
+		io:      newEffects(),
 		records: map[InstanceID]*record{}, auctions: map[string]*auctionRun{},
 		bidding: map[string]*bidState{}, seen: map[string]time.Time{},
 		hosted: map[InstanceID]*hosted{}, best: map[InstanceID]*Contract{},
@@ -178,6 +182,7 @@ func (m *Market) Start(ctx context.Context) error {
 		for _, h := range m.hosted {
 			m.applySpec(h, h.spec) // converge the runner to what the contracts say
 		}
+		go m.runEffects()
 		m.wg.Add(1)
 		go m.broadcaster()
 		m.wg.Add(1)
@@ -196,6 +201,10 @@ func (m *Market) Close() error {
 			m.cancel()
 		}
 		m.wg.Wait()
+		if m.ctx != nil { // started: persist what the loop queued
+			close(m.io.stop)
+			<-m.io.done
+		}
 		close(m.closed)
 	})
 	return nil
@@ -298,7 +307,7 @@ func (m *Market) peerSender(to peer.ID, q *peerQueue) {
 
 func (m *Market) loop() {
 	defer m.wg.Done()
-	t := time.NewTicker(m.cfg.Tick)
+	t := m.d.Clock.NewTicker(m.cfg.Tick)
 	defer t.Stop()
 	in := m.d.Transport.Inbound()
 	m.refreshMembers()
@@ -318,7 +327,7 @@ func (m *Market) loop() {
 			now := m.d.Clock.Now()
 			m.refreshMembers()
 			m.tickRecords(now)
-		case <-t.C:
+		case <-t.C():
 			m.tick()
 		}
 		m.drainLocal()

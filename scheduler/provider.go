@@ -258,11 +258,7 @@ func (m *Market) confirmHosted(c *Contract, now time.Time) {
 	}
 	h.confirmed = true
 	m.saveHosted(h)
-	if m.d.Contracts != nil {
-		if err := m.d.Contracts.RecordContract(m.ctx, c); err != nil {
-			m.log.Warn("market: recording contract failed", "err", err)
-		}
-	}
+	m.recordContract(c)
 	m.report(c.Instance(), h, now)
 }
 

@@ -521,11 +521,7 @@ func (m *Market) won(run *auctionRun, c *Contract, now time.Time) {
 	rec.pending = nil
 	prev := rec.contract
 	m.adopt(rec, c, now)
-	if m.d.Contracts != nil {
-		if err := m.d.Contracts.RecordContract(m.ctx, c); err != nil {
-			m.log.Warn("market: recording contract failed", "err", err)
-		}
-	}
+	m.recordContract(c)
 	// Tell the provider (its confirmation: it reports and bills from
 	// now on), the trackers and the previous host (fencing when it returns).
 	notice := m.signer.Sign(KindContract, &ContractNotice{Contract: *c})

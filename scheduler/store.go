@@ -125,9 +125,7 @@ func (m *Market) saveRecord(rec *record) {
 	}
 	s := savedRecord{Request: rec.env, Contract: rec.contract, Mine: rec.mine, MaxEpoch: rec.maxEpoch, Failed: rec.failed,
 		Pending: rec.pending, Withdrawn: rec.withdrawn}
-	if err := m.d.Store.Put("r-"+string(rec.req.Instance), marshal(&s)); err != nil {
-		m.log.Warn("market: saving record failed", "err", err)
-	}
+	m.io.queue(effect{key: "r-" + string(rec.req.Instance), value: marshal(&s)})
 }
 
 func (m *Market) saveHosted(h *hosted) {
@@ -139,17 +137,13 @@ func (m *Market) saveHosted(h *hosted) {
 		reqEnv = h.contract.Info().Award.Request
 	}
 	s := savedHosted{Contract: *h.contract, Request: reqEnv, Fenced: h.fenced, Unconfirmed: !h.confirmed}
-	if err := m.d.Store.Put("h-"+string(h.req.Instance), marshal(&s)); err != nil {
-		m.log.Warn("market: saving hosted copy failed", "err", err)
-	}
+	m.io.queue(effect{key: "h-" + string(h.req.Instance), value: marshal(&s)})
 }
 
 func (m *Market) dropHosted(id InstanceID) {
 	delete(m.hosted, id)
 	if m.d.Store != nil {
-		if err := m.d.Store.Delete("h-" + string(id)); err != nil {
-			m.log.Warn("market: deleting hosted copy failed", "err", err)
-		}
+		m.io.queue(effect{key: "h-" + string(id), del: true})
 	}
 }
 

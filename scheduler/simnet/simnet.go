@@ -92,8 +92,13 @@ type NodeOptions struct {
 	Veto      scheduler.VetoHook
 	// Log receives the market's logs (default: discarded).
 	Log *slog.Logger
+	// Clock is the market's clock (default: the system clock, which is
+	// the bubble's inside testing/synctest).
+	Clock scheduler.Clock
 	// Persist gives the node an in-memory Store that survives Crash/Restart.
 	Persist bool
+	// Store, when set, is the node's store (instead of Persist's).
+	Store scheduler.Store
 }
 
 // Node is one simulated node.
@@ -158,11 +163,14 @@ func (n *Network) AddNode(ctx context.Context, o NodeOptions) (*Node, error) {
 	node.cfg = cfg
 	node.deps = scheduler.Deps{
 		Transport: (*transport)(node), Membership: (*membership)(node), Runner: node.Runner,
-		Contracts: o.Contracts, Balances: o.Balances, Veto: o.Veto, Rand: reader{n}, Log: o.Log,
+		Contracts: o.Contracts, Balances: o.Balances, Veto: o.Veto, Rand: reader{n}, Log: o.Log, Clock: o.Clock,
 	}
 	if o.Persist {
 		node.Store = NewMemStore()
 		node.deps.Store = node.Store
+	}
+	if o.Store != nil {
+		node.deps.Store = o.Store
 	}
 	m, err := scheduler.New(cfg, key, node.deps)
 	if err != nil {
