@@ -110,6 +110,15 @@ func helperNode(args []string) {
 	for {
 		st, _ := m.Get("web")
 		if st.Phase == PhaseRunning {
+			// The pids are on disk before the test kills this node (the
+			// flusher writes them a little later otherwise).
+			m.mu.Lock()
+			err := m.saveLocked()
+			m.mu.Unlock()
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
 			b, _ := json.Marshal(st)
 			fmt.Println(string(b))
 			break
@@ -125,6 +134,9 @@ func testConfig(dir string) Config {
 	cfg.Partitions = 3
 	cfg.PortsPerPartition = 2
 	cfg.Users = false // the test binary lives in a directory only root can enter
+	// Tests that turn Users on share these (a node's default prefix
+	// depends on its data dir: a new set of users per temporary dir).
+	cfg.UserPrefix = "wefttest"
 	cfg.StopGrace = 2 * time.Second
 	cfg.RestartBackoff = 20 * time.Millisecond
 	cfg.RestartBackoffMax = 200 * time.Millisecond

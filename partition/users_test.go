@@ -23,6 +23,7 @@ func TestNodeUsersAreUniqueToTheNode(t *testing.T) {
 		}
 	}
 	cfg := testConfig(t.TempDir())
+	cfg.UserPrefix, cfg.InstallUser = "", ""
 	cfg.PortBase = freePortBase(t, cfg.Partitions*cfg.PortsPerPartition)
 	m, err := New(cfg)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/weftgrid/weft/partition"
 )
 
 // procLog collects a node process's stdout and stderr (safe for the two
@@ -259,7 +262,12 @@ func (g *mktGrid) byPeer(id string) *mktNode {
 
 // killUnder SIGKILLs the processes whose working directory is inside dir
 // (instance processes a killed node left behind).
+// killUnder kills the processes working below dir, and deletes the Unix
+// users that a root node whose data dir is dir or dir/data created (each
+// node has its own: without this, every test run would add some).
 func killUnder(dir string) {
+	defer delNodeUsers(dir)
+	defer delNodeUsers(filepath.Join(dir, "data"))
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
@@ -332,4 +340,27 @@ func repoFile(t testing.TB, rel string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// delNodeUsers deletes the partition and install users of the node whose
+// data dir is dataDir (default names; users that do not exist are
+// skipped). Only as root.
+func delNodeUsers(dataDir string) {
+	if os.Geteuid() != 0 {
+		return
+	}
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return
+	}
+	prefix := partition.NodeUserPrefix(abs)
+	names := []string{prefix + "install"}
+	for i := 0; i < 16; i++ {
+		names = append(names, prefix+strconv.Itoa(i))
+	}
+	for _, name := range names {
+		if _, err := user.Lookup(name); err == nil {
+			_ = exec.Command("userdel", name).Run()
+		}
+	}
 }
