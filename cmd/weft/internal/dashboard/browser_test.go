@@ -394,7 +394,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	br.waitFor("hosted instance names in partitions", `document.querySelector('#partitions tbody tr td:nth-child(2)').innerText.includes('web')`)
 	br.waitFor("auctions unavailable", sectionState("#auctions .body", "unavailable", "Not available on this node"))
 	br.waitFor("the audit", sectionState("#audit-body", "ok", "audit clean"))
-	br.waitFor("ledger entries", sectionState("#entries-body", "ok", "acknowledgement")+" && "+sectionState("#entries-body", "ok", "amount 12 cr"))
+	br.waitFor("ledger entries", sectionState("#entries-body", "ok", "acknowledgement")+" && "+sectionState("#entries-body", "ok", "amount 12.000000 cr"))
 	if n := br.eval(`String(document.querySelectorAll('#main table').length) + '/' + document.querySelectorAll('#main table > caption').length`); n != "4/4" {
 		t.Fatalf("tables/captions = %s, want 4/4 (grid, partitions, instances, entries; each with a caption)", n)
 	}
@@ -413,7 +413,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	br.waitFor("auctions after they appear", sectionState("#auctions .body", "ok", "lowest price among 2 bids"))
 	br.waitFor("the winner marked", `(() => { const w = document.querySelector('#auctions li.winner'); return !!w && w.innerText.includes('12D3KooW'); })()`)
 	br.waitFor("the decline", sectionState("#auctions .body", "ok", "no free partition")+" && "+sectionState("#auctions .body", "ok", "new request"))
-	br.waitFor("prices in credits", sectionState("#auctions .body", "ok", "price 12 cr")+" && "+sectionState("#auctions .body", "ok", "/core hour 15 cr"))
+	br.waitFor("prices in credits", sectionState("#auctions .body", "ok", "price 12.000000 cr")+" && "+sectionState("#auctions .body", "ok", "/core hour 15.000000 cr"))
 
 	// Live update, notify path: a subsystem appends to the ledger and says so.
 	f.addEntry("receipt")
@@ -436,7 +436,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// Statement of this node as a provider (the form is prefilled with its ID).
 	br.do("ask for a statement", chromedp.Evaluate[chromedp.Void](`document.getElementById('statement-form').requestSubmit()`))
-	br.waitFor("the statement", sectionState("#statement-body", "ok", "unconfirmed")+` && document.getElementById('statement-body').innerText.includes('24 cr')`)
+	br.waitFor("the statement", sectionState("#statement-body", "ok", "unconfirmed")+` && document.getElementById('statement-body').innerText.includes('24.000000 cr')`)
 	if n := br.eval(`String(document.querySelectorAll('#statement-body table').length)`); n != "2" {
 		t.Fatalf("statement shows %s tables, want 2 (lines and periods)", n)
 	}
