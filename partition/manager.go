@@ -88,7 +88,7 @@ type instance struct {
 // New prepares a Manager: it creates the directories, detects what limits
 // the host enforces, creates partition users when running as root, and
 // loads the persisted state. Start re-adopts or restarts what ran before.
-func New(cfg Config) (*Manager, error) {
+func New(cfg Config) (m *Manager, err error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func New(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{
+	m = &Manager{
 		cfg:         cfg,
 		dir:         lay.parts,
 		softDir:     lay.soft,
@@ -132,6 +132,11 @@ func New(cfg Config) (*Manager, error) {
 		return nil, fmt.Errorf("partition: %w", err)
 	}
 	m.cg = detectCgroups("weft-"+nodeTag(abs), cfg.Cgroups)
+	defer func(cg *cgroups) {
+		if err != nil {
+			cg.cleanup() // nothing of a node that did not start stays
+		}
+	}(m.cg)
 	m.users = make([]account, cfg.Partitions)
 	var why []string
 	switch {
@@ -283,6 +288,7 @@ func (m *Manager) Close() error {
 		started := m.started
 		m.mu.Unlock()
 		if !started {
+			m.cg.cleanup() // New made the node's cgroup directory
 			return
 		}
 		m.cancel()
