@@ -13,7 +13,7 @@ import (
 
 // Where partitions and installed software live.
 //
-// Partition users (weftuserN) and the install user must traverse every
+// Partition users (PREFIXN) and the install user must traverse every
 // directory above their partition, the software root and the weft binary.
 // A node started with `sudo weft node` and the default data dir ~/.weft
 // has it under /root, mode 0700, which no other user may enter; chmod-ing
