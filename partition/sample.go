@@ -83,6 +83,10 @@ type sampleTarget struct {
 	dead int64
 }
 
+// diskQuotaInterval is the longest time between two measurements of a
+// partition whose instance has a disk resource (it fails when over it).
+const diskQuotaInterval = 5 * time.Second
+
 // sampleIDs takes one sample of each instance; forceDisk measures disk now.
 func (m *Manager) sampleIDs(ids []string, forceDisk bool) {
 	now := m.cfg.Now()
@@ -98,8 +102,13 @@ func (m *Manager) sampleIDs(ids []string, forceDisk bool) {
 			s = &series{disk: metering.Unknown}
 			m.series[id] = s
 		}
+		every := m.cfg.DiskInterval
+		if in.run != nil && in.run.disk > 0 {
+			// Its disk resource is enforced by measuring: more often.
+			every = min(every, diskQuotaInterval)
+		}
 		t := sampleTarget{id: id, idx: in.rec.Partition, pgids: map[int]bool{},
-			disk: forceDisk || now.Sub(s.diskAt) >= m.cfg.DiskInterval, dead: s.deadCPU}
+			disk: forceDisk || now.Sub(s.diskAt) >= every, dead: s.deadCPU}
 		if rs := in.run; rs != nil {
 			for _, p := range rs.procs {
 				if p.running && p.pid > 0 {

@@ -91,7 +91,8 @@ func (m *Manager) probeSandbox() SandboxStatus {
 	}
 	st.Promises = true
 	st.DiskMetered = true
-	why("disk: metered (usage measured every disk interval; an instance over its disk resource fails with %q; files are capped at that size by RLIMIT_FSIZE), not a hard quota", errDiskQuota.Error())
+	why("disk: metered (usage measured every %s while an instance has a disk resource, and at the end of a batch; an instance over it fails with %q; files are capped at that size by RLIMIT_FSIZE), not a hard quota",
+		min(m.cfg.DiskInterval, diskQuotaInterval), errDiskQuota.Error())
 	return st
 }
 

@@ -223,3 +223,28 @@ func tcpOwner(local, remote int) int {
 	}
 	return -1
 }
+
+// A service that writes past its disk resource in many files (each under
+// RLIMIT_FSIZE) fails with "disk quota exceeded" at the next measurement
+// and is not restarted.
+func TestServiceOverDiskFails(t *testing.T) {
+	m := newTestManager(t, nil)
+	rc := mustParse(`
+name = "hog"
+version = "1"
+[resources]
+disk = "1MiB"
+[types.default]
+[[types.default.processes]]
+name = "main"
+command = "/bin/sh"
+args = ["-c", "i=0; while [ $i -lt 16 ]; do i=$((i+1)); head -c 131072 /dev/zero > f$i; done; exec sleep 1000"]
+`)
+	if err := m.Apply(InstanceSpec{ID: "hog", Recipe: rc, State: StateStarted}); err != nil {
+		t.Fatal(err)
+	}
+	st := waitPhase(t, m, "hog", PhaseFailed)
+	if !strings.Contains(st.Error, "disk quota exceeded") {
+		t.Fatalf("a service writing 2 MiB with disk = 1MiB failed with %q", st.Error)
+	}
+}
