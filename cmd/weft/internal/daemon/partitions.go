@@ -173,16 +173,22 @@ func (d *Daemon) publishFreePartitions() {
 // runs used in a slice.
 type partitionUsage struct{ m *partition.Manager }
 
+//
+// A period the metering holds samples for is billed even when the instance
+// is gone by now (the samples outlive it): the slices of a copy that was
+// fenced, failed or destroyed while its provider waited for a sync are
+// still owed. With no samples, an instance this node does not hold was not
+// run here (nothing to bill); one it holds is retried (its first samples
+// are not in yet).
 func (p partitionUsage) Usage(id string, from, to time.Time) (ledger.Usage, bool, error) {
-	st, ok := p.m.Get(id)
-	if !ok || st.Partition < 0 {
+	u, err := p.m.Usage(id, from, to)
+	if err == nil {
+		return settle.UsageFromMeter(u.CPUNanos, u.MemAvgBytes, u.MemPeakBytes, u.DiskBytes, u.NetBytes, to.Sub(from)), true, nil
+	}
+	if st, ok := p.m.Get(id); !ok || st.Partition < 0 {
 		return ledger.Usage{}, false, nil
 	}
-	u, err := p.m.Usage(id, from, to)
-	if err != nil {
-		return ledger.Usage{}, true, err
-	}
-	return settle.UsageFromMeter(u.CPUNanos, u.MemAvgBytes, u.MemPeakBytes, u.DiskBytes, u.NetBytes, to.Sub(from)), true, nil
+	return ledger.Usage{}, true, err
 }
 
 // LocalRunRequest is the body of POST /v1/local/instances: run an instance
