@@ -303,11 +303,27 @@ func (b *Biller) Tick(ctx context.Context, now time.Time) time.Duration {
 				}
 				break
 			}
-			if running {
-				if _, err := b.l.Append(ctx, MakeReceipt(j.cc, j.c, i, from, to, u)); err != nil {
-					b.l.log.Warn("ledger: billing: append receipt", "instance", j.c.InstanceID, "slice", i, "err", err)
+			if !running {
+				// Not run here, with no trace of it in the metering. It may
+				// be starting (the contract is recorded before the
+				// partition has it): wait a little. Past that, the
+				// contract is not being served: end its span at this
+				// slice, so that its slices are neither billed nor counted
+				// as unbilled.
+				if now.UnixNano()-end < int64(BillingGrace/2) {
 					break
 				}
+				if _, err := b.l.Append(ctx, End{Contract: j.cc, AtNanos: from, State: EndFailed, Reason: "the instance does not run on its provider"}); err != nil {
+					b.l.log.Warn("ledger: billing: append end", "instance", j.c.InstanceID, "slice", i, "err", err)
+				}
+				b.mu.Lock()
+				b.billed[j.cc] = i + 1
+				b.mu.Unlock()
+				break
+			}
+			if _, err := b.l.Append(ctx, MakeReceipt(j.cc, j.c, i, from, to, u)); err != nil {
+				b.l.log.Warn("ledger: billing: append receipt", "instance", j.c.InstanceID, "slice", i, "err", err)
+				break
 			}
 			b.mu.Lock()
 			b.billed[j.cc] = i + 1

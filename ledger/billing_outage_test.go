@@ -197,3 +197,38 @@ func TestEndSpanEndsOnce(t *testing.T) {
 		t.Fatalf("span %+v", sp)
 	}
 }
+
+// notRunning is a usage source for a provider that does not run anything.
+type notRunning struct{}
+
+func (notRunning) Usage(string, time.Time, time.Time) (Usage, bool, error) { return Usage{}, false, nil }
+
+// A contract its provider does not serve (the instance is not run there,
+// and the metering never saw it) is not billed, and once its provider has
+// waited long enough for it to start, its span is ended there: no slice of
+// it counts as unbilled.
+func TestAContractNotServedEndsInsteadOfStayingUnbilled(t *testing.T) {
+	ctx := context.Background()
+	req, prov := deterministicSigner(t, 110), deterministicSigner(t, 111)
+	c := Contract{InstanceID: "ghost", Requester: req.ID(), Provider: prov.ID(), Epoch: 1, Price: Price{CPU: 3600},
+		SliceNanos: int64(time.Second), StartNanos: t0.UnixNano()}
+	now := t0.Add(3 * time.Second)
+	lp, _ := Open(Config{Signer: prov, Now: func() time.Time { return now }})
+	defer lp.Close()
+	if _, err := lp.AppendContract(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	b := NewBiller(lp, notRunning{}, nil, BillerConfig{})
+	b.Tick(ctx, now)
+	if n := lp.Len(); n != 1 {
+		t.Fatalf("%d entries right after the contract: it may still be starting", n)
+	}
+	now = t0.Add(time.Minute)
+	b.Tick(ctx, now)
+	b.Tick(ctx, now)
+	var rep Report
+	lp.View(func(s *Set) { rep = Audit(s, AuditOptions{Now: now.Add(time.Hour)}) })
+	if rep.Receipts != 0 || rep.Unbilled != 0 || !rep.OK || rep.Entries != 2 {
+		t.Fatalf("receipts %d, unbilled %d, entries %d, problems %+v", rep.Receipts, rep.Unbilled, rep.Entries, rep.Problems)
+	}
+}
