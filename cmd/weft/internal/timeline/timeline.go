@@ -69,7 +69,7 @@ type instance struct {
 
 // file is a timeline's file: the entries and the last view seen.
 type file struct {
-	Events []api.Event               `json:"events"`
+	Events []api.Event             `json:"events"`
 	Last   *scheduler.InstanceView `json:"last,omitempty"`
 }
 
