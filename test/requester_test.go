@@ -222,6 +222,32 @@ func TestRequesterSeat(t *testing.T) {
 		}
 	})
 
+	t.Run("remote logs", func(t *testing.T) {
+		// The webserver writes "serving on http://…" to its log on the host.
+		mktPoll(t, 10*time.Second, func() error {
+			so, se, err := g.weft(req, "instance", "logs", "web", "--tail", "20")
+			if err != nil || !strings.Contains(so, "==> httpd <==") || !strings.Contains(so, "serving on http://") {
+				return fmt.Errorf("instance logs: %v %q %q", err, so, se)
+			}
+			return nil
+		})
+		var in mktInstance
+		g.mustJSON(req, &in, "request", "web", "--state", "stopped", "--wait", "--json")
+		// A stopped instance's logs: from the requester, and on the host.
+		so, se, err := g.weft(req, "instance", "logs", "web", "--process", "httpd", "--tail", "5")
+		if err != nil || !strings.Contains(so, "serving on http://") {
+			t.Fatalf("logs of the stopped instance: %v %q %q", err, so, se)
+		}
+		so, se, err = g.weft(host, "partition", "logs", in.InstanceID, "--tail", "5")
+		if err != nil || !strings.Contains(so, "serving on http://") {
+			t.Fatalf("partition logs of the stopped instance on its host: %v %q %q", err, so, se)
+		}
+		if _, se, err := g.weft(req, "instance", "logs", "web", "--process", "../../etc/passwd"); err == nil {
+			t.Fatalf("a path as process name was served: %s", se)
+		}
+		g.mustJSON(req, &in, "request", "web", "--state", "started", "--wait", "--json")
+	})
+
 	// Neither the requester's own auctions nor the host's list the
 	// requester-only node as a bidder (nor a decliner).
 	for _, n := range []*mktNode{req, host} {

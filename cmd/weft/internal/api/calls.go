@@ -3,8 +3,11 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
+	"strconv"
+	"time"
 
 	"github.com/weftgrid/weft/scheduler"
 )
@@ -128,4 +131,50 @@ func (c *Client) FollowEvents(ctx context.Context, name string, fn func(Event) e
 // /v1/instances/{name}/why).
 func (c *Client) Why(ctx context.Context, name string) (Answer[Why], error) {
 	return call[Why](ctx, c, http.MethodGet, "/v1/instances/"+url.PathEscape(name)+"/why", nil)
+}
+
+// LogQuery selects an instance's logs (the query of the log routes).
+type LogQuery struct {
+	// Process names one process ("" = every process).
+	Process string
+	// Tail is how many of the last lines (0 = the whole log).
+	Tail int
+	// Since skips logs not written to within it (0 = no bound).
+	Since time.Duration
+	// Follow keeps streaming what is written next.
+	Follow bool
+	// JSON asks for JSON lines {"process", "data"} instead of text.
+	JSON bool
+}
+
+func (q LogQuery) values() url.Values {
+	v := url.Values{}
+	if q.Process != "" {
+		v.Set("process", q.Process)
+	}
+	if q.Tail > 0 {
+		v.Set("tail", strconv.Itoa(q.Tail))
+	}
+	if q.Since > 0 {
+		v.Set("since", q.Since.String())
+	}
+	if q.Follow {
+		v.Set("follow", "1")
+	}
+	if q.JSON {
+		v.Set("format", "json")
+	}
+	return v
+}
+
+// InstanceLogs copies the logs of an instance this node requested (or
+// guards), read from its host, to w (GET /v1/instances/{name}/logs).
+func (c *Client) InstanceLogs(ctx context.Context, name string, q LogQuery, w io.Writer) error {
+	return c.Get(ctx, "/v1/instances/"+url.PathEscape(name)+"/logs?"+q.values().Encode(), w)
+}
+
+// LocalLogs copies the logs of an instance in this node's partitions to w
+// (GET /v1/local/instances/{id}/logs).
+func (c *Client) LocalLogs(ctx context.Context, id string, q LogQuery, w io.Writer) error {
+	return c.Get(ctx, "/v1/local/instances/"+url.PathEscape(id)+"/logs?"+q.values().Encode(), w)
 }

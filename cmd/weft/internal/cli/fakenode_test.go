@@ -187,6 +187,24 @@ func newFakeNode(t *testing.T) *fakeNode {
 		f.json(w, map[string]any{"auction": map[string]any{"winner": fakePeer, "bids": []any{}, "declines": []any{}},
 			"ranked": []any{}, "ranking": "cheapest first", "summary": "1 bid(s)"})
 	})
+	logs := func(w http.ResponseWriter, r *http.Request) {
+		if id := r.PathValue("id"); id != "" && id != "local-web" {
+			api.WriteError(w, http.StatusNotFound, errors.New("logs: partition: no such log: instance "+id+" has no partition on this node"))
+			return
+		}
+		if p := r.URL.Query().Get("process"); p != "" && p != "httpd" {
+			api.WriteError(w, http.StatusNotFound, errors.New("logs: no log of process "+p+" in this instance (its logs: httpd)"))
+			return
+		}
+		if r.URL.Query().Get("format") == "json" {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			_, _ = w.Write([]byte(`{"process":"httpd","data":"listening\n"}` + "\n"))
+			return
+		}
+		_, _ = w.Write([]byte("==> httpd <==\nlistening\n"))
+	}
+	mux.HandleFunc("GET /v1/local/instances/{id}/logs", logs)
+	mux.HandleFunc("GET /v1/instances/{name}/logs", logs)
 	mux.HandleFunc("DELETE /v1/jobs", purged)
 	mux.HandleFunc("DELETE /v1/jobs/{name}", purged)
 	mux.HandleFunc("DELETE /v1/instances/{name}", purged)

@@ -120,7 +120,7 @@ NAME, finished jobs with weft job purge).`,
 		},
 	}
 	list.Flags().BoolVar(&all, "all", false, "also list destroyed instances")
-	cmd.AddCommand(list, show, newInstanceConnectCmd(g), newInstancePurgeCmd(g), newInstanceEventsCmd(g), newInstanceWhyCmd(g))
+	cmd.AddCommand(list, show, newInstanceConnectCmd(g), newInstancePurgeCmd(g), newInstanceEventsCmd(g), newInstanceWhyCmd(g), newInstanceLogsCmd(g, "instance"))
 	return cmd
 }
 

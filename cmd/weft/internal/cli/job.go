@@ -141,7 +141,7 @@ non-zero, with the reason). With --json it prints an object with id, state
 	}
 	result.Flags().StringVar(&out, "out", "", "directory to write the result's files into (created if missing; must be empty)")
 	_ = result.MarkFlagDirname("out")
-	cmd.AddCommand(run, show, result, newJobListCmd(g), newJobPurgeCmd(g))
+	cmd.AddCommand(run, show, result, newJobListCmd(g), newJobPurgeCmd(g), newInstanceLogsCmd(g, "job"))
 	return cmd
 }
 

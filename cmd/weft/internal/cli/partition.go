@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"strings"
@@ -269,7 +268,6 @@ func newPartitionStateCmd(g *Globals, verb string, state partition.State) *cobra
 // logJSON is one process's log in 'weft partition logs --json'.
 type logJSON struct {
 	Name   string `json:"name"`
-	Log    string `json:"log"`
 	Output string `json:"output"`
 }
 
@@ -278,64 +276,22 @@ type logJSON struct {
 const maxLogJSON = 1 << 20
 
 func newPartitionLogsCmd(g *Globals) *cobra.Command {
-	var proc string
+	var f logFlags
 	cmd := &cobra.Command{
-		Use:   "logs ID [--process NAME]",
-		Short: "Print a local instance's process logs (stdout and stderr)",
-		Long: `Print the logs (stdout and stderr) of a local instance's processes, each
-after a "==> NAME (FILE) <==" line. With --json it prints an object
-{id, processes: [{name, log, output}]}, output being the last MiB of the log.`,
+		Use:   "logs ID [--process NAME] [--follow] [--since DURATION] [--tail N]",
+		Short: "Print a local instance's process logs (stdout and stderr), running or stopped",
+		Long: `Print the logs (stdout and stderr) of an instance in this node's
+partitions. ` + logsLong + `
+
+With --json it prints an object {id, processes: [{name, output}]}, output
+being the last MiB of the log (or its --tail lines).`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeLocalInstances(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.Client()
-			if err != nil {
-				return err
-			}
-			var st partition.InstanceStatus
-			if err := c.Get(cmd.Context(), "/v1/local/instances/"+url.PathEscape(args[0]), &st); err != nil {
-				return notFound(err, "local instance", "weft partition list")
-			}
-			found := false
-			logs := []logJSON{}
-			for _, p := range st.Processes {
-				if proc != "" && p.Name != proc {
-					continue
-				}
-				found = true
-				f, err := os.Open(p.Log)
-				if err != nil {
-					return err
-				}
-				if g.JSON {
-					if fi, err := f.Stat(); err == nil && fi.Size() > maxLogJSON {
-						_, _ = f.Seek(fi.Size()-maxLogJSON, io.SeekStart)
-					}
-					b, err := io.ReadAll(io.LimitReader(f, maxLogJSON))
-					f.Close()
-					if err != nil {
-						return err
-					}
-					logs = append(logs, logJSON{Name: p.Name, Log: p.Log, Output: string(b)})
-					continue
-				}
-				fmt.Fprintf(g.Out(), "==> %s (%s) <==\n", p.Name, p.Log)
-				_, err = io.Copy(g.Out(), f)
-				f.Close()
-				if err != nil {
-					return err
-				}
-			}
-			if !found {
-				return fmt.Errorf("no process %q in instance %s (its processes: weft partition show %s)", proc, args[0], args[0])
-			}
-			if g.JSON {
-				return g.PrintJSON(map[string]any{"id": st.ID, "processes": logs})
-			}
-			return nil
+			return partitionLogs(cmd, g, args[0], &f)
 		},
 	}
-	cmd.Flags().StringVar(&proc, "process", "", "only this process's log")
+	f.add(cmd)
 	return cmd
 }
 

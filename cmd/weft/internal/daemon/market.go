@@ -19,6 +19,7 @@ import (
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/dashboard"
 	"github.com/weftgrid/weft/cmd/weft/internal/jobs"
+	"github.com/weftgrid/weft/cmd/weft/internal/remotelog"
 	"github.com/weftgrid/weft/cmd/weft/internal/timeline"
 	"github.com/weftgrid/weft/ledger/settle"
 	"github.com/weftgrid/weft/recipes"
@@ -123,13 +124,11 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 		return err
 	}
 	d.jobs.Routes(d.api)
-	tl, err := timeline.Open(filepath.Join(d.cfg.Node.DataDir, timeline.Dir), 0, log)
+	tl, err := timeline.Start(filepath.Join(d.cfg.Node.DataDir, timeline.Dir), log, d.api, m, &d.jobs.Purged)
 	if err != nil {
 		return err
 	}
 	d.onClose(tl.Close) // after the market's Close (closers run in reverse)
-	tl.Routes(d.api, m)
-	d.jobs.Purged = func(name string) { tl.Forget(scheduler.NewInstanceID(m.ID(), name)) }
 	if err := m.Start(ctx); err != nil {
 		return err
 	}
@@ -192,6 +191,7 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 	d.api.HandleFunc("GET /v1/instances", func(w http.ResponseWriter, r *http.Request) { api.WriteJSON(w, http.StatusOK, m.Instances()) })
 	d.api.HandleFunc("GET /v1/instances/{name}", d.handleInstance)
 	d.startTunnels(m)
+	d.onClose(remotelog.Start(d.node.Host(), string(d.node.ProtocolPrefix()), d.parts, m, d.api, log).Close)
 	d.api.HandleFunc("GET /v1/auctions", func(w http.ResponseWriter, r *http.Request) { api.WriteJSON(w, http.StatusOK, m.Auctions()) })
 	d.api.HandleFunc("GET /v1/hosted", func(w http.ResponseWriter, r *http.Request) { api.WriteJSON(w, http.StatusOK, m.Hosted()) })
 	d.api.HandleFunc("POST /v1/jobs", d.handleJobRun)

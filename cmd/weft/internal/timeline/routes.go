@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/scheduler"
@@ -14,6 +17,24 @@ import (
 type Market interface {
 	Instance(name string) (scheduler.InstanceView, error)
 	Auctions() []scheduler.AuctionView
+}
+
+// Start opens the timelines kept in dir (Open), registers their routes on
+// srv (Routes) and sets *purged (if not nil) to forget the timeline of an
+// instance of m's purged by name.
+func Start(dir string, log *slog.Logger, srv *api.Server, m interface {
+	Market
+	ID() peer.ID
+}, purged *func(name string)) (*Timeline, error) {
+	t, err := Open(dir, 0, log)
+	if err != nil {
+		return nil, err
+	}
+	t.Routes(srv, m)
+	if purged != nil {
+		*purged = func(name string) { t.Forget(scheduler.NewInstanceID(m.ID(), name)) }
+	}
+	return t, nil
 }
 
 // Routes registers GET /v1/instances/{name}/events (?follow=1: the
