@@ -154,9 +154,14 @@ func (m *Manager) install(ctx context.Context, c string, rc *recipes.Recipe) (st
 }
 
 // killInstalls kills every process of installs: the install cgroup's and
-// the install user's.
+// the install user's (without either, those whose HOME is a software
+// directory: see killPartition).
 func (m *Manager) killInstalls() {
 	ok := m.cg.killAll(installCgroup, killWait)
+	if !m.installAs.set() && m.cg.version == "none" {
+		home := "HOME=" + m.softDir + string(filepath.Separator)
+		ok = killMarked(func(kv string) bool { return strings.HasPrefix(kv, home) }, killWait) && ok
+	}
 	if !killUser(m.installAs, killWait) || !ok {
 		m.cfg.Log.Error("partition: install processes survive SIGKILL")
 	}

@@ -169,15 +169,78 @@ func userProcs(uid int) []int {
 }
 
 // killPartition stops every process of partition idx: its cgroup's and,
-// when it has a user of its own, every process of that user. It reports
-// whether anything survived.
+// when it has a user of its own, every process of that user. With neither
+// (a node that is not root and has no cgroups), the processes whose
+// environment names the partition's directory as HOME are killed: a
+// process that changes its own environment escapes that, and the process
+// groups are all that is left. It reports whether anything survived.
 func (m *Manager) killPartition(idx int) bool {
 	ok := m.cg.killAll(partCgroup(idx), killWait)
 	if idx >= 0 && idx < len(m.users) {
 		ok = killUser(m.users[idx], killWait) && ok
+		if !m.users[idx].set() && m.cg.version == "none" {
+			home := "HOME=" + m.partDir(idx)
+			ok = killMarked(func(kv string) bool { return kv == home }, killWait) && ok
+		}
 	}
 	if !ok {
 		m.cfg.Log.Error("partition: processes survive SIGKILL", "partition", idx)
 	}
 	return !ok
+}
+
+// killMarked SIGKILLs every process of the node's own user (not the node)
+// with an environment variable for which marked is true, until none is
+// left or d has passed, and reports whether none is left.
+func killMarked(marked func(kv string) bool, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		pids := markedProcs(marked)
+		if len(pids) == 0 {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// markedProcs lists the live processes of the node's user, other than the
+// node, with an environment variable for which marked is true.
+func markedProcs(marked func(kv string) bool) []int {
+	if procFSErr != nil {
+		return nil
+	}
+	all, err := procFS.AllProcs()
+	if err != nil {
+		return nil
+	}
+	self, euid := os.Getpid(), uint64(os.Geteuid())
+	var out []int
+	for _, p := range all {
+		if p.PID == self {
+			continue
+		}
+		st, err := p.NewStatus()
+		if err != nil || st.UIDs[1] != euid {
+			continue
+		}
+		env, err := p.Environ()
+		if err != nil {
+			continue
+		}
+		for _, kv := range env {
+			if marked(kv) {
+				if s, ok := readProcStat(p.PID); ok && s.State != 'Z' {
+					out = append(out, p.PID)
+				}
+				break
+			}
+		}
+	}
+	return out
 }
