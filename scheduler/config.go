@@ -44,6 +44,12 @@ type Config struct {
 	// ignored until it decays (halved every PenaltyDecay). Defaults 20, 10s.
 	MaxPenalty   int
 	PenaltyDecay time.Duration
+	// SilentAfter: a host that has sent no status for this long counts as
+	// lost (and its instances are re-placed after their grace) even while
+	// the membership says it is alive — SWIM's indirect probes keep a host
+	// alive that others reach and this node cannot (a split bridged by a
+	// third party). 0 disables it. Default 3 × StatusInterval (6s).
+	SilentAfter time.Duration
 	// SendQueue bounds the announcements waiting to be broadcast (beyond
 	// it they are dropped and counted). Default 4096.
 	SendQueue int
@@ -83,6 +89,7 @@ func DefaultConfig() Config {
 		WaitRetry:       2 * time.Second,
 		MaxPenalty:      20,
 		PenaltyDecay:    10 * time.Second,
+		SilentAfter:     6 * time.Second,
 		SendQueue:       4096,
 		PeerQueue:       256,
 		SendTimeout:     3 * time.Second,
@@ -97,7 +104,7 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if c.BidderSet < 0 || c.Tick <= 0 || c.MemberRefresh <= 0 || c.StatusInterval <= 0 || c.Grace < 0 || c.Guardians < 0 || c.Guardians > MaxGuardians ||
-		c.BidTTL <= 0 || c.GuardianRefresh <= 0 || c.WaitRetry <= 0 || c.MaxPenalty <= 0 || c.PenaltyDecay <= 0 || c.SendQueue <= 0 || c.PeerQueue <= 0 || c.SendTimeout <= 0 ||
+		c.BidTTL <= 0 || c.GuardianRefresh <= 0 || c.WaitRetry <= 0 || c.MaxPenalty <= 0 || c.PenaltyDecay <= 0 || c.SilentAfter < 0 || c.SendQueue <= 0 || c.PeerQueue <= 0 || c.SendTimeout <= 0 ||
 		c.HookTimeout <= 0 || c.History < 0 {
 		return fmt.Errorf("%w: market config out of range", ErrInvalidRequest)
 	}

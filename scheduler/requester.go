@@ -47,8 +47,12 @@ type record struct {
 	failed    string // last auction's explanation
 	waitSince time.Time
 	lostSince time.Time
-	retries   int
-	updated   time.Time
+	// heard is when the current host last reported (or the contract was
+	// adopted): a host silent for SilentAfter counts as lost even while
+	// the membership says it is alive (others reach it, this node not).
+	heard   time.Time
+	retries int
+	updated time.Time
 	// failedOn are hosts where a batch run failed (kept off retries).
 	failedOn []peer.ID
 	// guardLost is when a guardian was first seen missing.
@@ -556,6 +560,7 @@ func (m *Market) adopt(rec *record, c *Contract, now time.Time) bool {
 	rec.contract = c
 	rec.maxEpoch = max(rec.maxEpoch, c.Epoch())
 	rec.failed, rec.failedAt, rec.waitSince, rec.lostSince = "", time.Time{}, time.Time{}, time.Time{}
+	rec.heard = now
 	rec.failures = 0
 	if info := c.Info(); info.Request.Generation > rec.req.Generation {
 		rec.req, rec.env = info.Request, info.Award.Request
@@ -712,6 +717,7 @@ func (m *Market) onStatus(env *Signed, now time.Time) error {
 	}
 	rec.status = st
 	rec.lostSince = time.Time{}
+	rec.heard = now
 	healthy, why := statusHealthy(rec.req, st)
 	rec.mark(now, c, healthy, why)
 	if rec.mine && st.Generation < rec.req.Generation {
@@ -755,7 +761,11 @@ func (m *Market) tickRecords(now time.Time) {
 		if rec.mine {
 			m.refreshGuardians(rec, now)
 		}
-		if m.alive(host) {
+		if rec.heard.IsZero() {
+			rec.heard = now // restarted: give the host a full SilentAfter
+		}
+		silent := m.cfg.SilentAfter > 0 && host != m.self && now.Sub(rec.heard) > m.cfg.SilentAfter
+		if m.alive(host) && !silent {
 			rec.lostSince = time.Time{}
 			continue
 		}

@@ -327,6 +327,8 @@ type mktInstance struct {
 	// host's last status reflects.
 	Generation       uint64 `json:"generation"`
 	StatusGeneration uint64 `json:"status_generation"`
+	// Guardians may re-place it while its requester is offline.
+	Guardians []string `json:"guardians"`
 }
 
 // repoFile returns a file of the repository (tests run in test/).

@@ -199,3 +199,31 @@ func TestGuardiansRefreshed(t *testing.T) {
 		}
 	})
 }
+
+// A host that the membership still shows alive (others reach it: SWIM's
+// indirect probes) but whose statuses no longer reach its requester — a
+// split bridged by a third party — is re-placed after SilentAfter and the
+// grace, instead of never.
+func TestSilentHostReplacedWhileMembershipSaysAlive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net, nodes := grid(t, 6, nil)
+		req := nodes[0].Market
+		v := placed(t, req, spec("web", "grace=1s"))
+		host := mustDecode(t, v.Node)
+		net.SetDelay(func(from, to peer.ID, _ []byte) time.Duration {
+			if from == host || to == host {
+				return time.Hour // a path that carries nothing, on a link that stays up
+			}
+			return 0
+		})
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		moved, err := req.Wait(ctx, "web", func(x scheduler.InstanceView) bool {
+			return x.Node != v.Node && x.State == scheduler.StateStarted
+		})
+		if err != nil {
+			t.Fatalf("a silent host's instance was not re-placed: %v (%+v)", err, moved)
+		}
+		net.SetDelay(nil)
+	})
+}
