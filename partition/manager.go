@@ -36,6 +36,9 @@ type Manager struct {
 
 	lay        layout
 	isolated   bool // partitions run as their own users
+	// ownUsers: the users are the node's by default name (NodeUserPrefix),
+	// deleted when it closes with no instance (see removeOwnUsers).
+	ownUsers bool
 	layoutMu   sync.Mutex
 	layoutDone bool
 
@@ -97,6 +100,7 @@ func New(cfg Config) (m *Manager, err error) {
 		return nil, err
 	}
 	cfg.DataDir = abs
+	ownUsers := cfg.UserPrefix == ""
 	if cfg.UserPrefix == "" {
 		cfg.UserPrefix = NodeUserPrefix(abs)
 	}
@@ -128,6 +132,7 @@ func New(cfg Config) (m *Manager, err error) {
 		}
 	}
 	m.lay, m.isolated = lay, isolated
+	m.ownUsers = ownUsers && isolated
 	if err := os.MkdirAll(filepath.Dir(lay.state), 0o700); err != nil {
 		return nil, fmt.Errorf("partition: %w", err)
 	}
@@ -330,6 +335,7 @@ func (m *Manager) Close() error {
 		m.mu.Unlock()
 		if empty {
 			m.removeEmptyLayout()
+			m.removeOwnUsers()
 		}
 	})
 	return nil

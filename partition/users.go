@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,4 +75,32 @@ func chownTree(dir string, a account, linkedFrom int) error {
 		return nil
 	}
 	return safefs.ChownTree(dir, safefs.Owner{UID: a.UID, GID: a.GID, LinkedFrom: linkedFrom})
+}
+
+// removeOwnUsers deletes the node's partition and install users when they
+// have their default names (unique to this node) and it closes with no
+// instance left: like its run directory, a node that runs nothing leaves
+// no users behind (test suites and demos start many nodes in fresh data
+// dirs, each with users of its own). Nothing of those users outlives them:
+// partitions are wiped at destroy and software belongs to root. The next
+// start creates them again.
+func (m *Manager) removeOwnUsers() {
+	if !m.ownUsers {
+		return
+	}
+	path, err := exec.LookPath("userdel")
+	if err != nil {
+		return
+	}
+	useraddMu.Lock()
+	defer useraddMu.Unlock()
+	for _, a := range append(slices.Clone(m.users), m.installAs) {
+		if !a.set() || !strings.HasPrefix(a.Name, m.cfg.UserPrefix) {
+			continue
+		}
+		killUser(a, killWait)
+		if out, err := exec.Command(path, a.Name).CombinedOutput(); err != nil {
+			m.cfg.Log.Warn("partition: delete the node's user", "user", a.Name, "err", err, "out", strings.TrimSpace(string(out)))
+		}
+	}
 }

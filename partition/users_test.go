@@ -1,6 +1,10 @@
 package partition
 
 import (
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
@@ -32,5 +36,39 @@ func TestNodeUsersAreUniqueToTheNode(t *testing.T) {
 	defer m.Close()
 	if want := NodeUserPrefix(m.cfg.DataDir); m.cfg.UserPrefix != want || m.cfg.InstallUser != want+"install" {
 		t.Fatalf("users %q and %q, want the node's prefix %q", m.cfg.UserPrefix, m.cfg.InstallUser, want)
+	}
+}
+
+// A root node with its default users deletes them when it closes with no
+// instance: nodes that come and go (tests, demos) leave no users behind.
+func TestNodeUsersGoWithAnEmptyNode(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("partition users need root")
+	}
+	if _, err := exec.LookPath("userdel"); err != nil {
+		t.Skip("no userdel here")
+	}
+	dir := t.TempDir()
+	for d := dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		os.Chmod(d, 0o711) // t.TempDir's parents are 0700
+	}
+	cfg := testConfig(dir)
+	cfg.Users, cfg.UserPrefix, cfg.InstallUser = true, "", ""
+	cfg.PortBase = freePortBase(t, cfg.Partitions*cfg.PortsPerPartition)
+	m := startManager(t, cfg)
+	names := []string{m.cfg.InstallUser}
+	for i := 0; i < cfg.Partitions; i++ {
+		names = append(names, m.cfg.UserPrefix+strconv.Itoa(i))
+	}
+	for _, n := range names {
+		if _, err := user.Lookup(n); err != nil {
+			t.Fatalf("user %s not created: %v", n, err)
+		}
+	}
+	m.Close()
+	for _, n := range names {
+		if _, err := user.Lookup(n); err == nil {
+			t.Errorf("user %s left after the node closed with no instance", n)
+		}
 	}
 }
