@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
+	"github.com/weftgrid/weft/cmd/weft/internal/marketapi"
 	"github.com/weftgrid/weft/p2p/tunnel"
 	"github.com/weftgrid/weft/scheduler"
 )
@@ -85,7 +86,7 @@ func (d *Daemon) handleConnect(w http.ResponseWriter, r *http.Request, m *schedu
 	if err != nil {
 		i := slices.IndexFunc(m.Instances(), func(x scheduler.InstanceView) bool { return string(x.InstanceID) == name })
 		if i < 0 {
-			writeMarketError(w, fmt.Errorf("%w: %s (list them with weft instance list)", err, name))
+			marketapi.WriteError(w, fmt.Errorf("%w: %s (list them with weft instance list)", err, name))
 			return
 		}
 		v = m.Instances()[i]

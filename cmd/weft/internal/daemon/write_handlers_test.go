@@ -12,12 +12,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"testing/synctest"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/config"
 	"github.com/weftgrid/weft/ledger"
 	"github.com/weftgrid/weft/recipes"
@@ -137,28 +135,14 @@ func TestGrantByANonGranterIsRefused(t *testing.T) {
 	}
 }
 
-// POST /v1/jobs only runs jobs. A body asking for another state (a stop or
-// a destroy sent to the wrong route) must be refused, not start the job.
-func TestJobRunRefusesAStateOtherThanStarted(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		d := simnetDaemon(t, 5, 2)
-
-		post := func(state string) int {
-			b, _ := json.Marshal(api.Request{Name: "report", RecipeTOML: namedJobRecipe, Params: map[string]string{"month": "jan"}, State: state})
-			w := httptest.NewRecorder()
-			d.handleJobRun(w, httptest.NewRequest(http.MethodPost, "/v1/jobs", bytes.NewReader(b)))
-			return w.Code
-		}
-		for _, s := range []string{"destroyed", "stopped", "destroy"} {
-			if code := post(s); code != http.StatusBadRequest {
-				t.Errorf("state %q: HTTP %d, want 400", s, code)
-			}
-		}
-		if v, err := d.market.Instance("report"); err == nil {
-			t.Fatalf("a job asked with another state was requested: %+v", v)
-		}
-		if code := post("started"); code != http.StatusOK {
-			t.Fatalf("state started: HTTP %d", code)
-		}
-	})
-}
+// namedJobRecipe is a small batch recipe with one parameter.
+const namedJobRecipe = `name = "report"
+version = "1"
+[params.month]
+type = "string"
+[types.default]
+batch = true
+[[types.default.processes]]
+name = "main"
+command = "/bin/true"
+`

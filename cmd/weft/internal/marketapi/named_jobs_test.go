@@ -1,4 +1,4 @@
-package daemon
+package marketapi
 
 import (
 	"bytes"
@@ -37,13 +37,13 @@ command = "/bin/true"
 // new run.
 func TestNamedJobRunWithOtherParamsIsNotTheFinishedOne(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		d := simnetDaemon(t, 3, 2)
+		h := simnetHandlers(t, 3, 2)
 
 		run := func(month string) api.Job {
 			t.Helper()
 			b, _ := json.Marshal(api.Request{Name: "report", RecipeTOML: namedJobRecipe, Params: map[string]string{"month": month}})
 			w := httptest.NewRecorder()
-			d.handleJobRun(w, httptest.NewRequest(http.MethodPost, "/v1/jobs", bytes.NewReader(b)))
+			h.HandleJobRun(w, httptest.NewRequest(http.MethodPost, "/v1/jobs", bytes.NewReader(b)))
 			if w.Code != http.StatusOK {
 				t.Fatalf("run %s: %d %s", month, w.Code, w.Body)
 			}
@@ -54,11 +54,11 @@ func TestNamedJobRunWithOtherParamsIsNotTheFinishedOne(t *testing.T) {
 			return j
 		}
 		show := func() api.Job {
-			v, err := d.market.Instance("report")
+			v, err := h.Market.Instance("report")
 			if err != nil {
 				t.Fatal(err)
 			}
-			return d.jobs.View(v)
+			return h.Jobs.View(v)
 		}
 		run("jan")
 		for deadline := time.Now().Add(30 * time.Second); show().State != "done"; time.Sleep(10 * time.Millisecond) {
@@ -66,9 +66,9 @@ func TestNamedJobRunWithOtherParamsIsNotTheFinishedOne(t *testing.T) {
 				t.Fatalf("january job: %+v", show())
 			}
 		}
-		before, _ := d.market.Instance("report")
+		before, _ := h.Market.Instance("report")
 		if j := run("feb"); j.State == "done" {
-			after, _ := d.market.Instance("report")
+			after, _ := h.Market.Instance("report")
 			t.Fatalf("february run answered done (%s) without being requested (generation %d, was %d)", j.Result, after.Generation, before.Generation)
 		}
 		if j := run("jan"); j.State == "done" {
@@ -85,10 +85,10 @@ func TestNamedJobRunWithOtherParamsIsNotTheFinishedOne(t *testing.T) {
 	})
 }
 
-// simnetDaemon returns a daemon whose market is the first of n nodes on a
-// simulated network (inside a synctest bubble), with a content store of
-// its own: enough for the market's API handlers.
-func simnetDaemon(t *testing.T, seed uint64, n int) *Daemon {
+// simnetHandlers returns the market's handlers over the first of n nodes
+// on a simulated network (inside a synctest bubble), with a content store
+// of their own.
+func simnetHandlers(t *testing.T, seed uint64, n int) *Handlers {
 	t.Helper()
 	net := simnet.New(simnet.Options{Seed: seed})
 	t.Cleanup(net.Close)
@@ -101,10 +101,35 @@ func simnetDaemon(t *testing.T, seed uint64, n int) *Daemon {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	d := &Daemon{cfg: config.Default(), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	d.market, d.marketContent = nodes[0].Market, schedrun.Content{Store: st}
-	if d.jobs, err = jobs.Open("", d.market, d.log); err != nil {
+	h := &Handlers{Market: nodes[0].Market, Content: schedrun.Content{Store: st}, MaxRetries: config.Default().Market.MaxRetries}
+	if h.Jobs, err = jobs.Open("", h.Market, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		t.Fatal(err)
 	}
-	return d
+	return h
+}
+
+// POST /v1/jobs only runs jobs. A body asking for another state (a stop or
+// a destroy sent to the wrong route) must be refused, not start the job.
+func TestJobRunRefusesAStateOtherThanStarted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := simnetHandlers(t, 5, 2)
+
+		post := func(state string) int {
+			b, _ := json.Marshal(api.Request{Name: "report", RecipeTOML: namedJobRecipe, Params: map[string]string{"month": "jan"}, State: state})
+			w := httptest.NewRecorder()
+			h.HandleJobRun(w, httptest.NewRequest(http.MethodPost, "/v1/jobs", bytes.NewReader(b)))
+			return w.Code
+		}
+		for _, s := range []string{"destroyed", "stopped", "destroy"} {
+			if code := post(s); code != http.StatusBadRequest {
+				t.Errorf("state %q: HTTP %d, want 400", s, code)
+			}
+		}
+		if v, err := h.Market.Instance("report"); err == nil {
+			t.Fatalf("a job asked with another state was requested: %+v", v)
+		}
+		if code := post("started"); code != http.StatusOK {
+			t.Fatalf("state started: HTTP %d", code)
+		}
+	})
 }

@@ -1,4 +1,4 @@
-package daemon
+package marketapi
 
 import (
 	"bytes"
@@ -19,21 +19,21 @@ import (
 // (it used to say: software type "job" ... is not a batch job).
 func TestJobRunWithAServiceTypeNamesThatType(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		d := simnetDaemon(t, 7, 1)
+		h := simnetHandlers(t, 7, 1)
 		toml, err := fs.ReadFile(examples.FS, "textstats.toml")
 		if err != nil {
 			t.Fatal(err)
 		}
 		b, _ := json.Marshal(api.Request{Name: "stats", RecipeTOML: string(toml), Type: "server", Params: map[string]string{"text": "x"}})
 		w := httptest.NewRecorder()
-		d.handleJobRun(w, httptest.NewRequest(http.MethodPost, "/v1/jobs", bytes.NewReader(b)))
+		h.HandleJobRun(w, httptest.NewRequest(http.MethodPost, "/v1/jobs", bytes.NewReader(b)))
 		if w.Code != http.StatusBadRequest {
 			t.Fatalf("HTTP %d, want 400: %s", w.Code, w.Body)
 		}
 		if body := w.Body.String(); !strings.Contains(body, `type \"server\"`) || strings.Contains(body, `type \"job\"`) {
 			t.Fatalf("the error does not name the type asked for (server): %s", body)
 		}
-		if _, err := d.market.Instance("stats"); err == nil {
+		if _, err := h.Market.Instance("stats"); err == nil {
 			t.Fatal("a service type was requested as a job")
 		}
 	})
