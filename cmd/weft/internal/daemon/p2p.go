@@ -78,18 +78,17 @@ func (d *Daemon) p2pConfig() (p2p.Config, error) {
 	}
 	pc.MemberlistBind = c.MemberlistBind
 	pc.Metrics = d.metrics
-	pc.Advert = localAdvert(c.DataDir, c.Labels)
-	if d.cfg.Partitions.Count == 0 {
-		// A requester-only node offers nothing and bids on nothing.
-		pc.Advert = p2p.Advert{Labels: c.Labels, Version: version.String(), NoBids: true}
-	}
+	pc.Advert = localAdvert(c.DataDir, c.Labels, d.cfg.Partitions.Count == 0)
 	return pc, nil
 }
 
 // localAdvert is the node's initial capacity advert: all CPUs, total
-// memory and the free space of the data dir. The partitions subsystem
+// memory and the free space of the data dir (none for a requester-only node). The partitions subsystem
 // refines it with d.node.SetAdvert.
-func localAdvert(dataDir string, labels map[string]string) p2p.Advert {
+func localAdvert(dataDir string, labels map[string]string, requesterOnly bool) p2p.Advert {
+	if requesterOnly { // offers nothing, bids on nothing
+		return p2p.Advert{Labels: labels, Version: version.String(), NoBids: true}
+	}
 	a := p2p.Advert{CPUMillis: int64(runtime.NumCPU()) * 1000, MemoryBytes: int64(memory.TotalMemory()), Labels: labels, Version: version.String()}
 	var st syscall.Statfs_t
 	if syscall.Statfs(dataDir, &st) == nil {
