@@ -111,4 +111,25 @@ func TestMarketGuardianAndFencing(t *testing.T) {
 		}
 		return nil
 	})
+
+	// The guardian wrote the re-placement's contract itself, under the
+	// requester's delegation: every node's audit accepts it (it used to
+	// report bad_contract, and ok false, for good) and counts no unbilled
+	// slice.
+	mktPoll(t, 45*time.Second, func() error {
+		for _, n := range g.nodes {
+			if n.killed {
+				continue
+			}
+			var a billingAudit
+			so, _, _ := g.weft(n, "ledger", "audit", "--json") // exits 1 when not ok
+			if err := json.Unmarshal([]byte(so), &a); err != nil {
+				return fmt.Errorf("audit on %s: %v", n.name, err)
+			}
+			if !a.OK || a.Unbilled != 0 || a.Entries == 0 {
+				return fmt.Errorf("audit on %s: ok %v, %d entries, %d unbilled, problems %+v", n.name, a.OK, a.Entries, a.Unbilled, a.Problems)
+			}
+		}
+		return nil
+	})
 }
