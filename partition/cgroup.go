@@ -385,9 +385,6 @@ func (c *cgroups) createNamed(name string, cpuMillis, memBytes, pidsMax int64) e
 	return errors.Join(errs...)
 }
 
-// add moves pid into partition idx's cgroup.
-func (c *cgroups) add(idx, pid int) error { return c.addTo(partCgroup(idx), pid) }
-
 // addTo moves pid into the cgroup name.
 func (c *cgroups) addTo(name string, pid int) error {
 	var errs []error

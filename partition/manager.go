@@ -34,11 +34,11 @@ type Manager struct {
 	installAs account
 	weft      string // guarded by layoutMu until the layout is created
 
-	lay        layout
-	isolated   bool // partitions run as their own users
+	lay      layout
+	isolated bool // partitions run as their own users
 	// ownUsers: the users are the node's by default name (NodeUserPrefix),
 	// deleted when it closes with no instance (see removeOwnUsers).
-	ownUsers bool
+	ownUsers   bool
 	layoutMu   sync.Mutex
 	layoutDone bool
 
