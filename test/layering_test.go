@@ -4,6 +4,9 @@ package test
 // what"), checked against the module's real import graph from `go list`.
 
 import (
+	"bytes"
+	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -181,5 +184,39 @@ func TestLayeringRulesCatchViolations(t *testing.T) {
 	}
 	if v := layerViolations(ok); len(v) != 0 {
 		t.Errorf("allowed imports reported: %v", v)
+	}
+}
+
+// daemonLineBudget bounds the daemon's non-test Go code (wc -l over the
+// folder and its subfolders, comments included): the daemon wires the
+// subsystems; their logic belongs in their own packages.
+const daemonLineBudget = 2000
+
+func TestDaemonStaysWiring(t *testing.T) {
+	root, err := filepath.Abs("../cmd/weft/internal/daemon")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, files := 0, 0
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		files++
+		lines += bytes.Count(b, []byte("\n"))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files == 0 {
+		t.Fatal("no daemon sources found")
+	}
+	if lines > daemonLineBudget {
+		t.Fatalf("cmd/weft/internal/daemon holds %d lines of non-test Go in %d files, over its budget of %d: move logic into the subsystem's package (docs/architecture.md)", lines, files, daemonLineBudget)
 	}
 }
