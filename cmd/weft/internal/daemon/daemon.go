@@ -1,9 +1,11 @@
 // Package daemon wires a weft node together: the p2p layer, the ledger, the
-// recipe store, the partitions and the market, plus the local API. Each
-// subsystem lives in its own file (p2p.go, ledger.go, recipes.go,
-// partitions.go, market.go, dashboard.go) with a state struct embedded in
-// Daemon and a start function; Run calls them in dependency order and closes
-// them in reverse.
+// recipe store (package content), the partitions, the market (with
+// packages schedp2p, schedrun, jobs and marketapi), the billing loop (the
+// ledger–market bridge of package settle) and the dashboard, plus the local
+// API. It holds wiring, not protocol logic (test/layering_test.go bounds
+// its size). Each subsystem has its own file and start function; Run calls
+// them in dependency order — each is built from the ones before it, so
+// nothing is bound late — and closes them in reverse.
 //
 // Concurrency: Run is called once; subsystems own their goroutines and stop
 // them in the closers they register with onClose.
@@ -93,13 +95,13 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		name  string
 		start func(context.Context) error
 	}{
-		{"p2p", d.startP2P},
-		{"ledger", d.startLedger},
-		{"recipes", d.startRecipes},
-		{"partitions", d.startPartitions},
-		{"market", d.startMarket},
-		{"billing", d.startBilling},
-		{"dashboard", d.startDashboard},
+		{"p2p", d.startP2P},               // the node: host, DHT, gossip, membership
+		{"ledger", d.startLedger},         // ledger, its gossip and anti-entropy over p2p, checkpoints
+		{"recipes", d.startRecipes},       // content store and transfer over p2p
+		{"partitions", d.startPartitions}, // partition manager fetching from the content
+		{"market", d.startMarket},         // market over p2p, partitions, content; contracts into the ledger
+		{"billing", d.startBilling},       // the bridge: bills partitions' usage, judges by the market's view
+		{"dashboard", d.startDashboard},   // event stream over everything above
 	}
 	for _, s := range steps {
 		if err := s.start(ctx); err != nil {
