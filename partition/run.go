@@ -585,7 +585,7 @@ func (m *Manager) procFinished(in *instance, rs *runState, p *proc, ok bool, msg
 	}
 	if rs.failMsg == "" && rs.batch && rs.disk > 0 {
 		m.mu.Unlock()
-		used := duBytes(m.partDir(rs.idx))
+		used := duBytes(m.partDir(rs.idx)) + rs.sb.tmpBytes()
 		m.mu.Lock()
 		if used > rs.disk && rs.failMsg == "" {
 			rs.failMsg = fmt.Sprintf("%v: the partition holds %d bytes, its disk resource is %d", errDiskQuota, used, rs.disk)

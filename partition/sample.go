@@ -77,6 +77,7 @@ type sampleTarget struct {
 	idx   int
 	pgids map[int]bool
 	disk  bool
+	sb    *sandbox // the run's, for its private /tmp and /dev/shm
 	// dead is the series' deadCPU when pgids were taken, before /proc is
 	// scanned: a process reaped after this is still in the scan (or, reaped
 	// before the scan, missing from both, for one sample), never counted twice.
@@ -110,6 +111,7 @@ func (m *Manager) sampleIDs(ids []string, forceDisk bool) {
 		t := sampleTarget{id: id, idx: in.rec.Partition, pgids: map[int]bool{},
 			disk: forceDisk || now.Sub(s.diskAt) >= every, dead: s.deadCPU}
 		if rs := in.run; rs != nil {
+			t.sb = rs.sb
 			for _, p := range rs.procs {
 				if p.running && p.pid > 0 {
 					t.pgids[p.pid] = true
@@ -153,6 +155,9 @@ func (m *Manager) sampleIDs(ids []string, forceDisk bool) {
 		disk := int64(-2)
 		if t.disk {
 			disk = duBytes(m.partDir(t.idx))
+			if disk >= 0 {
+				disk += t.sb.tmpBytes() // its /tmp and /dev/shm count too
+			}
 		}
 		m.mu.Lock()
 		s := m.series[t.id]

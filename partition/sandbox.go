@@ -423,3 +423,21 @@ func (m *Manager) openRunSandbox(rs *runState, soft string) error {
 	}()
 	return nil
 }
+
+// tmpBytes is what the sandbox's private /tmp and /dev/shm hold (0
+// without them), read from its own thread, inside its mount namespace.
+func (sb *sandbox) tmpBytes() int64 {
+	if sb == nil || !sb.got.PrivateTmp {
+		return 0
+	}
+	var n int64
+	_ = sb.do(func() {
+		for _, p := range []string{"/tmp", "/dev/shm"} {
+			var st unix.Statfs_t
+			if unix.Statfs(p, &st) == nil && st.Type == unix.TMPFS_MAGIC {
+				n += int64(st.Blocks-st.Bfree) * st.Bsize
+			}
+		}
+	})
+	return n
+}
