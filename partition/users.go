@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -102,5 +103,43 @@ func (m *Manager) removeOwnUsers() {
 		if out, err := exec.Command(path, a.Name).CombinedOutput(); err != nil {
 			m.cfg.Log.Warn("partition: delete the node's user", "user", a.Name, "err", err, "out", strings.TrimSpace(string(out)))
 		}
+	}
+}
+
+// DeleteNodeUsers deletes the default-named partition and install users of
+// the node whose data dir is dataDir (NodeUserPrefix), for partitions 0 to
+// partitions-1, after killing their processes: for whoever removes a
+// node's data dir for good (test suites), whose users nothing needs any
+// more.
+// Users that do not exist are skipped; without root or userdel it does
+// nothing.
+func DeleteNodeUsers(dataDir string, partitions int) {
+	if os.Geteuid() != 0 {
+		return
+	}
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return
+	}
+	path, err := exec.LookPath("userdel")
+	if err != nil {
+		return
+	}
+	prefix := NodeUserPrefix(abs)
+	names := []string{prefix + "install"}
+	for i := 0; i < partitions; i++ {
+		names = append(names, prefix+strconv.Itoa(i))
+	}
+	useraddMu.Lock()
+	defer useraddMu.Unlock()
+	for _, name := range names {
+		u, err := user.Lookup(name)
+		if err != nil {
+			continue
+		}
+		if a, err := toAccount(u); err == nil {
+			killUser(a, killWait)
+		}
+		_ = exec.Command(path, name).Run()
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -345,24 +344,5 @@ func repoFile(t testing.TB, rel string) string {
 }
 
 // delNodeUsers deletes the partition and install users of the node whose
-// data dir is dataDir (default names; users that do not exist are
-// skipped). Only as root.
-func delNodeUsers(dataDir string) {
-	if os.Geteuid() != 0 {
-		return
-	}
-	abs, err := filepath.Abs(dataDir)
-	if err != nil {
-		return
-	}
-	prefix := partition.NodeUserPrefix(abs)
-	names := []string{prefix + "install"}
-	for i := 0; i < 16; i++ {
-		names = append(names, prefix+strconv.Itoa(i))
-	}
-	for _, name := range names {
-		if _, err := user.Lookup(name); err == nil {
-			_ = exec.Command("userdel", name).Run()
-		}
-	}
-}
+// data dir is dataDir (default names; only as root).
+func delNodeUsers(dataDir string) { partition.DeleteNodeUsers(dataDir, 16) }

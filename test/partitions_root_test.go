@@ -81,6 +81,7 @@ func TestRootNodeWithDefaultDataDirServesWebserver(t *testing.T) {
 		if t.Failed() {
 			t.Logf("node log:\n%s", lastN(log.String(), 60))
 		}
+		delNodeUsers(filepath.Join(home, ".weft"))
 		// The node's directory in the run dir (/var/lib/weft/nodes/<hash>).
 		for _, d := range partDirs {
 			base := filepath.Dir(filepath.Dir(d))
