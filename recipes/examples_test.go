@@ -130,7 +130,7 @@ func (mp *miniPartition) start(t *testing.T) {
 func (mp *miniPartition) runBatch(t *testing.T) {
 	t.Helper()
 	for _, p := range mp.out.Processes {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a bound, not a measure: CI machines are shared
 		cmd := exec.CommandContext(ctx, p.Command, p.Args...)
 		cmd.Dir = p.Dir
 		cmd.Env = envList(p.Env)
