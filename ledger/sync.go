@@ -283,8 +283,21 @@ func (l *Ledger) Sync(ctx context.Context, rw io.ReadWriter) (st SyncStats, err 
 }
 
 // ServeSync runs the responder side of anti-entropy over an accepted stream.
+//
+// It counts as a completed exchange (LastSync) only when it received the
+// initiator's batches: those are computed after the initiator read this
+// node's hello, so they hold everything the initiator held when this side
+// began. An exchange that ends at once on equal hellos does not count: the
+// initiator's hello may be older than this side's start (a stream opened
+// over a connection that was cut, delivered when it healed), so equal
+// roots prove nothing about what the initiator holds now.
 func (l *Ledger) ServeSync(ctx context.Context, rw io.ReadWriter) (st SyncStats, err error) {
-	defer l.noteSync(l.cfg.Now(), &err)
+	start := l.cfg.Now()
+	defer func() {
+		if !st.Same {
+			l.noteSync(start, &err)
+		}
+	}()
 	r, w := bufio.NewReaderSize(rw, 64<<10), bufio.NewWriterSize(rw, 64<<10)
 	b, err := readFrame(r)
 	if err != nil {

@@ -1,8 +1,10 @@
 package ledger
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"testing"
 )
@@ -97,5 +99,48 @@ func TestSyncSpreadsUnseenEquivocation(t *testing.T) {
 		if r := l.Audit(); len(r.Equivocations) != 2 {
 			t.Fatalf("equivocations %v, want both seqs reported", r.Equivocations)
 		}
+	}
+}
+
+// staleHello is a stream whose reads replay a hello written earlier (an
+// initiator's hello held up by a cut cable) and whose writes are dropped.
+type staleHello struct {
+	r io.Reader
+}
+
+func (s staleHello) Read(p []byte) (int, error)  { return s.r.Read(p) }
+func (s staleHello) Write(p []byte) (int, error) { return len(p), nil }
+
+// A responder that finds the initiator's hello equal to its own must not
+// count the exchange as a sync: the hello may be older than the exchange
+// (written before a cut, delivered after the heal) and say nothing of what
+// the initiator learnt since — a newer contract, say. Counting it let a
+// provider back from a cut bill past the newer epoch's start.
+func TestStaleEqualHelloIsNoSync(t *testing.T) {
+	ctx := context.Background()
+	a, b := memLedger(t, deterministicSigner(t, 120)), memLedger(t, deterministicSigner(t, 121))
+	e, err := a.Append(ctx, Grant{To: b.ID(), Amount: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Ingest(ctx, [][]byte{e.Bytes()}); err != nil {
+		t.Fatal(err)
+	}
+	// a's hello, written now; a then learns something new.
+	var buf bytes.Buffer
+	w := bufio.NewWriter(&buf)
+	if err := writeFrame(w, a.hello(false)); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.Flush()
+	if _, err := a.Append(ctx, Grant{To: b.ID(), Amount: 2}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.ServeSync(ctx, staleHello{&buf})
+	if err != nil || !st.Same {
+		t.Fatalf("exchange: %+v %v, want equal hellos", st, err)
+	}
+	if !b.LastSync().IsZero() {
+		t.Fatalf("an exchange on a stale equal hello counted as a sync at %v", b.LastSync())
 	}
 }
