@@ -46,6 +46,8 @@ type hosted struct {
 	last      RunStatus
 	lastSent  time.Time
 	sentOnce  bool
+	// sentDraining is whether the last status sent said the host drains.
+	sentDraining bool
 	// released is the status of a copy that failed for good here (a batch
 	// job's run failed; a service past its restart budget): its partition
 	// was freed (the runner destroyed it) and the host keeps reporting this
@@ -523,15 +525,16 @@ func (m *Market) report(id InstanceID, h *hosted, now time.Time) {
 		}
 		return
 	}
-	changed := !h.sentOnce || h.applied != h.sentApplied || rs.State != h.last.State || rs.Reason != h.last.Reason || rs.Result != h.last.Result || !maps.Equal(rs.Connection, h.last.Connection) ||
+	draining := m.noBids && !m.cfg.NoBids
+	changed := !h.sentOnce || h.applied != h.sentApplied || draining != h.sentDraining || rs.State != h.last.State || rs.Reason != h.last.Reason || rs.Result != h.last.Result || !maps.Equal(rs.Connection, h.last.Connection) ||
 		rs.Health != h.last.Health || rs.Restarts != h.last.Restarts || rs.LastExit != h.last.LastExit
 	if !changed && now.Sub(h.lastSent) < m.cfg.StatusInterval {
 		return
 	}
-	h.last, h.lastSent, h.sentOnce, h.sentApplied = rs, now, true, h.applied
+	h.last, h.lastSent, h.sentOnce, h.sentApplied, h.sentDraining = rs, now, true, h.applied, draining
 	st := &Status{Contract: *h.contract, Generation: h.req.Generation, State: rs.State, Connection: rs.Connection,
 		Reason: truncate(rs.Reason, 1024), Result: rs.Result, Issued: now.UnixNano(), Applied: min(h.applied, h.req.Generation),
-		Restarts: rs.Restarts, LastExit: truncate(rs.LastExit, 1024)}
+		Restarts: rs.Restarts, LastExit: truncate(rs.LastExit, 1024), Draining: draining}
 	if rs.Health == HealthFailing {
 		st.Health = HealthFailing // ok and unknown follow from State (see Status.Health)
 	}

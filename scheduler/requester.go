@@ -716,7 +716,9 @@ func (m *Market) onStatus(env *Signed, now time.Time) error {
 		prevState = rec.status.State
 	}
 	rec.status = st
-	rec.lostSince = time.Time{}
+	if !st.Draining {
+		rec.lostSince = time.Time{}
+	}
 	rec.heard = now
 	healthy, why := statusHealthy(rec.req, st)
 	rec.mark(now, c, healthy, why)
@@ -765,21 +767,29 @@ func (m *Market) tickRecords(now time.Time) {
 			rec.heard = now // restarted: give the host a full SilentAfter
 		}
 		silent := m.cfg.SilentAfter > 0 && host != m.self && now.Sub(rec.heard) > m.cfg.SilentAfter
-		if m.alive(host) && !silent {
+		// A draining host asks for its instances to be re-placed: it
+		// counts as lost (the requester, or a guardian when the requester
+		// is offline, re-places it; the new contract fences the copy).
+		draining := rec.status != nil && rec.status.Draining
+		if m.alive(host) && !silent && !draining {
 			rec.lostSince = time.Time{}
 			continue
+		}
+		why := "host lost"
+		if draining && m.alive(host) && !silent {
+			why = "host draining"
 		}
 		if rec.lostSince.IsZero() {
 			rec.lostSince = now
 			if rec.contract != nil {
-				rec.mark(now, rec.contract, false, "host lost")
+				rec.mark(now, rec.contract, false, why)
 			}
 		}
 		if d := now.Sub(rec.failedAt); !rec.failedAt.IsZero() && d >= 0 && d < m.retryDelay(rec) {
 			continue // the last re-placement failed: retry later, backing off
 		}
 		if ShouldReplace(m.self, rec.req, now.Sub(rec.lostSince), m.alive, now) {
-			m.startAuction(rec, now, "host lost")
+			m.startAuction(rec, now, why)
 		}
 	}
 }

@@ -186,6 +186,9 @@ func (m *Market) view(rec *record) InstanceView {
 		}
 		if !rec.lostSince.IsZero() {
 			v.Reason = "host lost; re-placing"
+			if rec.status.Draining {
+				v.Reason = "host draining; re-placing"
+			}
 		}
 	}
 	return v

@@ -751,6 +751,9 @@ type Status struct {
 	Restarts uint32 `cbor:"10,keyasint,omitempty"`
 	// LastExit describes the last process exit ("exit status 1").
 	LastExit string `cbor:"11,keyasint,omitempty"`
+	// Draining is set by a host being drained (weft node drain): it asks
+	// the instance's trackers to re-place it elsewhere, as for a lost host.
+	Draining bool `cbor:"12,keyasint,omitempty"`
 }
 
 // Health is an instance's health as its host judges it.

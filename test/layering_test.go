@@ -49,6 +49,7 @@ var layerRules = []layerRule{
 	{Pkg: "cmd/weft/internal/jobs", May: []string{"cmd/weft/internal/api", "scheduler"}, Why: "jobs are a client of the market engine"},
 	{Pkg: "cmd/weft/internal/timeline", May: []string{"cmd/weft/internal/api", "scheduler"}, Why: "instance timelines are a client of the market engine"},
 	{Pkg: "cmd/weft/internal/version", Why: "build information only"},
+	{Pkg: "cmd/weft/internal/drain", May: []string{"cmd/weft/internal/api", "p2p", "scheduler"}, Why: "drain: the market's bidding and the node's advert"},
 	{Pkg: "cmd/weft/internal/remotelog", May: []string{"cmd/weft/internal/api", "p2p/logstream", "partition", "scheduler"}, Why: "instance logs: the log protocol over the partitions, authorized by the market"},
 	{Pkg: "cmd/weft/internal/demo", May: []string{"cmd/weft/internal/api", "recipes/examples"}, Why: "the demo drives weft processes"},
 }

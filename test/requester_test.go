@@ -300,3 +300,72 @@ func apiGet(t testing.TB, n *mktNode, path string, v any) {
 		t.Fatal(err)
 	}
 }
+
+// TestNodeDrain drains the host of an instance: the host stops bidding,
+// its instance is re-placed on the other host (the requester's timeline
+// says why), drain --wait returns once it hosts nothing, and undrain puts
+// it back.
+func TestNodeDrain(t *testing.T) {
+	g := newMktGrid(t)
+	req := g.start("requester", "--partitions", "0", "--slice", "500ms")
+	g.start("host1", "--slice", "500ms")
+	g.start("host2", "--slice", "500ms")
+	g.converge()
+	web := repoFile(t, "recipes/examples/webserver.toml")
+	var in mktInstance
+	g.mustJSON(req, &in, "request", "web", "--recipe", web, "--param", "message=drained", "--wait", "--json")
+	from := g.byPeer(in.Node)
+	if from == nil || from == req {
+		t.Fatalf("placed on %q", in.Node)
+	}
+	var d struct {
+		Draining bool     `json:"draining"`
+		Hosted   []string `json:"hosted"`
+	}
+	g.mustJSON(from, &d, "node", "drain", "--wait", "--json")
+	if !d.Draining || len(d.Hosted) != 0 {
+		t.Fatalf("drain --wait: %+v", d)
+	}
+	mktPoll(t, 30*time.Second, func() error {
+		g.mustJSON(req, &in, "instance", "show", "web", "--json")
+		if in.Node == from.peerID || in.State != "started" {
+			return fmt.Errorf("not re-placed yet: %+v", in)
+		}
+		return nil
+	})
+	if err := fetchPage(in.Connection["url"], "drained"); err != nil {
+		t.Fatal(err)
+	}
+	var events []struct {
+		Kind   string `json:"kind"`
+		Detail string `json:"detail"`
+	}
+	g.mustJSON(req, &events, "instance", "events", "web", "--json")
+	found := false
+	for _, e := range events {
+		found = found || e.Kind == "replaced" && strings.Contains(e.Detail, "host draining")
+	}
+	if !found {
+		t.Fatalf("no re-placement for draining in %+v", events)
+	}
+	// The drained node advertises no_bids until undrained.
+	mktPoll(t, 10*time.Second, func() error {
+		var peers []struct {
+			PeerID string `json:"peer_id"`
+			Advert struct {
+				NoBids bool `json:"no_bids"`
+			} `json:"advert"`
+		}
+		g.mustJSON(req, &peers, "peers", "--json")
+		for _, p := range peers {
+			if p.PeerID == from.peerID && !p.Advert.NoBids {
+				return fmt.Errorf("the drained node advertises bids")
+			}
+		}
+		return nil
+	})
+	g.mustJSON(from, &d, "node", "undrain", "--json")
+	if d.Draining {
+		t.Fatalf("undrain: %+v", d)
+	}
+}

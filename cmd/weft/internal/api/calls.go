@@ -178,3 +178,10 @@ func (c *Client) InstanceLogs(ctx context.Context, name string, q LogQuery, w io
 func (c *Client) LocalLogs(ctx context.Context, id string, q LogQuery, w io.Writer) error {
 	return c.Get(ctx, "/v1/local/instances/"+url.PathEscape(id)+"/logs?"+q.values().Encode(), w)
 }
+
+// Drain starts draining the node (POST /v1/node/drain), stops it
+// (undrain: POST /v1/node/undrain) or, with neither, reports it (GET
+// /v1/node/drain).
+func (c *Client) Drain(ctx context.Context, method, verb string) (Answer[Drain], error) {
+	return call[Drain](ctx, c, method, "/v1/node/"+verb, nil)
+}

@@ -110,3 +110,11 @@ type RankedBid struct {
 	scheduler.BidView
 	Winner bool `json:"winner"`
 }
+
+// Drain is the answer of the drain routes (weft node drain, undrain): whether
+// the node drains (bids on nothing, its instances being re-placed) and the
+// instances it still hosts (neither fenced nor destroyed).
+type Drain struct {
+	Draining bool     `json:"draining"`
+	Hosted   []string `json:"hosted"`
+}

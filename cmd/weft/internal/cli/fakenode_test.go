@@ -205,6 +205,12 @@ func newFakeNode(t *testing.T) *fakeNode {
 	}
 	mux.HandleFunc("GET /v1/local/instances/{id}/logs", logs)
 	mux.HandleFunc("GET /v1/instances/{name}/logs", logs)
+	drain := func(w http.ResponseWriter, r *http.Request) {
+		f.json(w, map[string]any{"draining": r.URL.Path != "/v1/node/undrain", "hosted": []string{}})
+	}
+	mux.HandleFunc("POST /v1/node/drain", drain)
+	mux.HandleFunc("GET /v1/node/drain", drain)
+	mux.HandleFunc("POST /v1/node/undrain", drain)
 	mux.HandleFunc("DELETE /v1/jobs", purged)
 	mux.HandleFunc("DELETE /v1/jobs/{name}", purged)
 	mux.HandleFunc("DELETE /v1/instances/{name}", purged)

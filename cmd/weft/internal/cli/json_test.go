@@ -66,6 +66,8 @@ func TestJSONEveryClientCommand(t *testing.T) {
 		{"weft ui", []string{"ui"}, "url"},
 		{"weft version", []string{"version"}, "revision"},
 		{"weft job list", []string{"job", "list"}, "result"},
+		{"weft node drain", []string{"node", "drain", "--wait"}, "draining"},
+		{"weft node undrain", []string{"node", "undrain"}, "hosted"},
 		{"weft instance logs", []string{"instance", "logs", "web", "--tail", "5"}, "process"},
 		{"weft job logs", []string{"job", "logs", "job-1"}, "data"},
 		{"weft instance events", []string{"instance", "events", "web"}, "kind"},

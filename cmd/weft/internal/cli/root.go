@@ -116,6 +116,7 @@ command line, 130 interrupted. A tour of every command: docs/cli.md.`,
 	for _, f := range fs {
 		root.AddCommand(f.make(g))
 	}
+	addNodeCommands(root, g)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError(cmd, err) })
 	// Add cobra's 'completion' now rather than at Execute, so that wrapArgs
 	// covers it too: 'weft completion tcsh' is a usage error (exit 2).

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/dashboard"
+	"github.com/weftgrid/weft/cmd/weft/internal/drain"
 	"github.com/weftgrid/weft/cmd/weft/internal/jobs"
 	"github.com/weftgrid/weft/cmd/weft/internal/marketapi"
 	"github.com/weftgrid/weft/cmd/weft/internal/remotelog"
@@ -185,6 +186,7 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 	h := &marketapi.Handlers{Market: m, Content: d.marketContent, Jobs: d.jobs, MaxRetries: d.cfg.Market.MaxRetries}
 	h.Routes(d.api)
 	d.startTunnels(m)
+	drain.Routes(d.api, m, d.node, d.cfg.Partitions.Count == 0)
 	d.onClose(remotelog.Start(d.node.Host(), string(d.node.ProtocolPrefix()), d.parts, m, d.api, log).Close)
 	return nil
 }
