@@ -142,7 +142,7 @@ func enterSandbox(spec sandboxSpec) (SandboxStatus, error) {
 		return got, fmt.Errorf("partition: sandbox: no_new_privs: %w", err)
 	}
 	if spec.ABI >= 4 { // with or without ports to bind (an install has none)
-		if err := installSeccomp(); err != nil {
+		if err := installSeccomp(!spec.Mounts); err != nil {
 			return got, err
 		}
 	}

@@ -45,7 +45,7 @@ func (m *Manager) probeSandbox() SandboxStatus {
 
 	// Private /tmp, /dev/shm and IPC.
 	if os.Geteuid() != 0 {
-		why("no private /tmp, /dev/shm or IPC namespace: the node does not run as root (Landlock still denies the shared /tmp and /dev/shm)")
+		why("no private /tmp, /dev/shm or IPC namespace: the node does not run as root (Landlock still denies the shared /tmp and /dev/shm, and SysV IPC and POSIX message queues are refused)")
 	} else {
 		left, err := os.CreateTemp("/tmp", "weft-sandbox-probe-")
 		if err != nil {

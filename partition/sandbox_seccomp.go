@@ -15,16 +15,23 @@ import (
 // (inherited by its processes): socket(…, IPPROTO_MPTCP) fails with
 // EPROTONOSUPPORT (programs fall back to TCP, which Landlock checks), and
 // io_uring_setup and x32 system calls (which the filter would not see as
-// socket) with ENOSYS. Everything else is allowed.
+// socket) with ENOSYS; without an IPC namespace, SysV IPC and POSIX
+// message queues fail too (seccompNoIPC). Everything else is allowed.
 
 // seccompArch is the audit architecture of this build's system calls, 0
 // where the filter is not built (the sandbox then reports bind_ports only
 // if MPTCP is off on the host).
 var seccompArch = map[string]uint32{"amd64": unix.AUDIT_ARCH_X86_64, "arm64": unix.AUDIT_ARCH_AARCH64}[runtime.GOARCH]
 
+// seccompNoIPC are the IPC system calls refused (ENOSYS) when a sandbox
+// has no IPC namespace of its own (the node is not root): SysV objects and
+// POSIX message queues are reached by key or name, not by a path Landlock
+// sees, so one tenant could read what an earlier one left.
+var seccompNoIPC = []uint32{unix.SYS_SHMGET, unix.SYS_SEMGET, unix.SYS_MSGGET, unix.SYS_MQ_OPEN}
+
 // installSeccomp installs the filter on the calling thread (no_new_privs
-// must be set).
-func installSeccomp() error {
+// must be set); noIPC also refuses seccompNoIPC.
+func installSeccomp(noIPC bool) error {
 	if seccompArch == 0 {
 		return fmt.Errorf("partition: sandbox: no seccomp filter for %s", runtime.GOARCH)
 	}
@@ -35,20 +42,34 @@ func installSeccomp() error {
 		ret   = unix.BPF_RET | unix.BPF_K
 		allow = unix.SECCOMP_RET_ALLOW
 	)
+	enosys := []uint32{unix.SYS_IO_URING_SETUP}
+	if noIPC {
+		enosys = append(enosys, seccompNoIPC...)
+	}
+	// The program ends with three returns: ALLOW, EPROTONOSUPPORT, ENOSYS;
+	// jumps are to them, counted from the next instruction.
+	var prog []unix.SockFilter
+	n := 4 + len(enosys) + 3 // instructions before the returns
+	allowAt, eprotoAt, enosysAt := n, n+1, n+2
+	to := func(target int) uint8 { return uint8(target - len(prog) - 1) }
 	// struct seccomp_data: int nr; u32 arch; u64 ip; u64 args[6] (the low
 	// half of args[2] at 32 on these little-endian architectures).
-	prog := []unix.SockFilter{
-		{Code: ldW, K: 4},                                                     // 0: arch
-		{Code: jeq, K: seccompArch, Jt: 0, Jf: 6},                             // 1: other arch → allow
-		{Code: ldW, K: 0},                                                     // 2: nr
-		{Code: jge, K: 0x40000000, Jt: 5, Jf: 0},                              // 3: x32 system calls → ENOSYS
-		{Code: jeq, K: unix.SYS_IO_URING_SETUP, Jt: 5, Jf: 0},                 // 4: → ENOSYS
-		{Code: jeq, K: unix.SYS_SOCKET, Jt: 0, Jf: 2},                         // 5: not socket → allow
-		{Code: ldW, K: 32},                                                    // 6: protocol
-		{Code: jeq, K: unix.IPPROTO_MPTCP, Jt: 1, Jf: 0},                      // 7: MPTCP → EPROTONOSUPPORT
-		{Code: ret, K: allow},                                                 // 8
-		{Code: ret, K: unix.SECCOMP_RET_ERRNO | uint32(unix.EPROTONOSUPPORT)}, // 9
-		{Code: ret, K: unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)},          // 10
+	prog = append(prog, unix.SockFilter{Code: ldW, K: 4}) // arch
+	prog = append(prog, unix.SockFilter{Code: jeq, K: seccompArch, Jf: to(allowAt)})
+	prog = append(prog, unix.SockFilter{Code: ldW, K: 0})                            // nr
+	prog = append(prog, unix.SockFilter{Code: jge, K: 0x40000000, Jt: to(enosysAt)}) // x32 calls
+	for _, nr := range enosys {
+		prog = append(prog, unix.SockFilter{Code: jeq, K: nr, Jt: to(enosysAt)})
+	}
+	prog = append(prog, unix.SockFilter{Code: jeq, K: unix.SYS_SOCKET, Jf: to(allowAt)})
+	prog = append(prog, unix.SockFilter{Code: ldW, K: 32}) // protocol
+	prog = append(prog, unix.SockFilter{Code: jeq, K: unix.IPPROTO_MPTCP, Jt: to(eprotoAt), Jf: to(allowAt)})
+	prog = append(prog,
+		unix.SockFilter{Code: ret, K: allow},
+		unix.SockFilter{Code: ret, K: unix.SECCOMP_RET_ERRNO | uint32(unix.EPROTONOSUPPORT)},
+		unix.SockFilter{Code: ret, K: unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)})
+	if len(prog) != enosysAt+1 {
+		return fmt.Errorf("partition: sandbox: seccomp program of %d instructions, want %d", len(prog), enosysAt+1)
 	}
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	// prctl, unlike seccomp(2) with TSYNC, filters the calling thread only.

@@ -182,10 +182,32 @@ func hsbSuite(t *testing.T, cred *syscall.Credential) {
 
 	t.Run("read another tenant's leftovers in /tmp and /dev/shm", func(t *testing.T) {
 		tag := fmt.Sprintf("LEFTOVER-%d", rand.Int64())
-		script := fmt.Sprintf(`umask 077; echo %s > /tmp/hsb-left; echo %s > /dev/shm/hsb-left; exit 0`, tag, tag)
+		script := fmt.Sprintf(`umask 077; echo %s > /tmp/hsb-left; echo %s > /dev/shm/hsb-left; ipcmk -M 40961 > $WEFT_OUT/ipc 2>&1; exit 0`, tag, tag)
 		st := n.run(t, "leaver", hsbBatch("leaver", "", script))
 		slot := st.Partition
+		// A SysV segment: in the run's own IPC namespace as root (gone
+		// with it), refused without root (no namespace to put it in).
+		var shmid string
+		if _, err := exec.LookPath("ipcmk"); err == nil {
+			out := string(n.result(t, st)["ipc"])
+			t.Logf("the leaver's ipcmk: %q", out)
+			if _, id, ok := strings.Cut(out, "Shared memory id: "); ok {
+				shmid = strings.TrimSpace(id)
+				if n.cred != nil {
+					t.Errorf("a tenant of a non-root node made a SysV segment (%s)", shmid)
+				}
+			}
+		}
 		n.destroy(t, "leaver")
+		if shmid != "" {
+			b, _ := os.ReadFile("/proc/sysvipc/shm")
+			for _, l := range strings.Split(string(b), "\n")[1:] {
+				// key shmid perms size …: the leaver's has an odd size.
+				if f := strings.Fields(l); len(f) > 3 && f[3] == "40961" {
+					t.Errorf("the tenant's SysV segment %s is in the host's IPC namespace: %s", shmid, l)
+				}
+			}
+		}
 		for _, p := range []string{"/tmp/hsb-left", "/dev/shm/hsb-left"} {
 			if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), tag) {
 				os.Remove(p)
