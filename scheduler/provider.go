@@ -208,7 +208,7 @@ func (m *Market) onAward(env *Signed, now time.Time) error {
 	if slices.ContainsFunc(bs.withdrawn, func(d []byte) bool { return bytes.Equal(d, env.Digest()) }) {
 		return refuse("award withdrawn")
 	}
-	if aw.AcceptBy != 0 && now.UnixNano() > aw.AcceptBy {
+	if aw.AcceptBy != 0 && now.UnixNano() > aw.AcceptBy+int64(MaxClockSkew) {
 		return refuse("award expired before it arrived")
 	}
 	if s := m.cfg.Policy.Slice; s > 0 && aw.Slice != 0 && aw.Slice != int64(s) {

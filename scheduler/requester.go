@@ -482,7 +482,7 @@ func (m *Market) onAccept(env *Signed, now time.Time) error {
 	if run.a.Phase != PhaseAwarding || run.a.Awarded().Bidder != env.Signer || !bytes.Equal(acc.Award, run.award.Digest()) {
 		return m.lateAccept(env, acc, now)
 	}
-	if acc.Issued > run.info.Award.AcceptBy {
+	if acc.Issued > run.info.Award.AcceptBy+int64(MaxClockSkew) {
 		return fmt.Errorf("%w: accept issued after the award's deadline", ErrReplay)
 	}
 	c := &Contract{Award: run.award, Accept: *env, info: run.info}

@@ -508,8 +508,12 @@ type Award struct {
 	Epoch  uint64 `cbor:"4,keyasint"`
 	Issued int64  `cbor:"5,keyasint"`
 	// AcceptBy is the end of the award's validity (Unix nanoseconds, the
-	// auctioneer's clock): an accept issued later forms no contract. Zero
-	// in awards made before it existed.
+	// auctioneer's clock): an accept issued more than MaxClockSkew later
+	// (the provider's clock) forms no contract, and a provider refuses the
+	// award then. The auctioneer's own timeout, on its own clock, decides
+	// which accepts it takes; this bound keeps an old award from becoming a
+	// contract much later whatever the clocks say. Zero in awards made
+	// before it existed.
 	AcceptBy int64 `cbor:"6,keyasint,omitempty"`
 	// Slice is the contract's billing slice (nanoseconds): the
 	// announcement's, which the winning bid repeated. The provider's
@@ -643,7 +647,7 @@ func OpenContract(c *Contract) error {
 	if c.Accept.Signer != info.Provider || !bytes.Equal(acc.Award, c.Award.Digest()) || !bytes.Equal(acc.AuctionID, info.Award.AuctionID) {
 		return fmt.Errorf("%w: accept does not match award", ErrUnauthorized)
 	}
-	if info.Award.AcceptBy != 0 && acc.Issued > info.Award.AcceptBy {
+	if info.Award.AcceptBy != 0 && acc.Issued > info.Award.AcceptBy+int64(MaxClockSkew) {
 		return fmt.Errorf("%w: accepted after the award's deadline", ErrReplay)
 	}
 	c.info = info

@@ -261,3 +261,28 @@ func TestInstanceViewAlwaysHasHealthFields(t *testing.T) {
 		}
 	}
 }
+
+// An accept issued after its award's deadline opens within the clock-skew
+// bound (the provider's clock may run ahead of the auctioneer's) and not
+// beyond it: a very old award never becomes a contract.
+func TestAcceptByToleratesSkewOnly(t *testing.T) {
+	alice, bob := testSigner(t, 1), testSigner(t, 2)
+	req := testRequest(alice.ID(), "web")
+	ann := testAnnouncement(req, 1)
+	prices := PriceList{PerCoreHour: 1000}
+	bid := bob.Sign(KindBid, &Bid{AuctionID: ann.AuctionID, Prices: prices, Total: prices.Cost(req.Resources), Fit: 500,
+		Expires: t0.Add(10 * time.Second).UnixNano()})
+	by := t0.Add(2 * time.Second)
+	aw := alice.Sign(KindAward, &Award{AuctionID: ann.AuctionID, Request: alice.Sign(KindRequest, req), Bid: bid, Epoch: 1,
+		Issued: t0.UnixNano(), AcceptBy: by.UnixNano()})
+	for _, tc := range []struct {
+		issued time.Time
+		ok     bool
+	}{{by, true}, {by.Add(MaxClockSkew / 3), true}, {by.Add(MaxClockSkew + time.Second), false}} {
+		acc := bob.Sign(KindAccept, &Accept{AuctionID: ann.AuctionID, Award: aw.Digest(), Issued: tc.issued.UnixNano()})
+		err := OpenContract(&Contract{Award: aw, Accept: acc})
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrReplay)) {
+			t.Errorf("accept issued %s after the deadline: %v", tc.issued.Sub(by), err)
+		}
+	}
+}
