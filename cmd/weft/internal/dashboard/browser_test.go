@@ -279,6 +279,19 @@ func (f *fakeNode) register(srv *api.Server) {
 		{"name": "db", "instance_id": "inst-0d0d0d", "node": "", "state": "waiting", "requested_state": "started", "epoch": 0,
 			"reason": "no node fits: 2 declined (no free partition)", "mine": true},
 	}))
+	srv.HandleFunc("GET /v1/instances/{name}/events", js([]map[string]any{
+		{"time": "2026-11-22T05:00:00Z", "kind": "requested", "node": nil, "detail": "state started"},
+		{"time": "2026-11-22T05:00:00.5Z", "kind": "awarded", "node": peerB, "detail": "epoch 1, price 0.100000/h"},
+		{"time": "2026-11-22T05:00:01Z", "kind": "started", "node": peerB, "detail": "http://127.0.0.1:20000/"},
+	}))
+	srv.HandleFunc("GET /v1/instances/{name}/logs", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("tail") != "100" {
+			api.WriteError(w, http.StatusBadRequest, fmt.Errorf("want tail=100"))
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("==> httpd <==\nserving on http://127.0.0.1:20000/ <script>alert(1)</script>\n"))
+	})
 	srv.HandleFunc("GET /v1/hosted", js([]map[string]any{
 		{"name": "web", "instance_id": "inst-7f3a9c", "requester": peerC, "epoch": 1, "state": "started", "fenced": false},
 	}))
@@ -391,6 +404,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	br.waitFor("the grid summary", `document.getElementById('grid-summary').textContent === '2 alive of 3 known'`)
 	br.waitFor("partitions", sectionState("#partitions .body", "ok", "connection refused")+` || `+sectionState("#partitions .body", "ok", "✗ tcp"))
 	br.waitFor("instances", sectionState("#instances .body", "ok", "http://127.0.0.1:20000/")+" && "+sectionState("#instances .body", "ok", "no node fits: 2 declined"))
+	br.do("open web's events and logs", chromedp.Click(`details.history[data-instance="web"] summary`, chromedp.NodeVisible))
+	br.waitFor("web's events and logs", `(() => { const d = document.querySelector('details.history[data-instance="web"]'); return !!d && d.open && d.innerText.includes('awarded') && d.innerText.includes('serving on http://127.0.0.1:20000/') && d.innerText.includes('<script>'); })()`)
 	br.waitFor("hosted instance names in partitions", `document.querySelector('#partitions tbody tr td:nth-child(2)').innerText.includes('web')`)
 	br.waitFor("auctions unavailable", sectionState("#auctions .body", "unavailable", "Not available on this node"))
 	br.waitFor("the audit", sectionState("#audit-body", "ok", "audit clean"))

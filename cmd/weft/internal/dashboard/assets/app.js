@@ -411,6 +411,40 @@
     ], parts, (p) => (has(p.instance_id) ? null : 'free')));
   }
 
+  // The instances whose events and logs panel is open (kept across reloads).
+  const openHistory = new Set();
+  // historyPanel is an instance's "events & logs" panel: its timeline and
+  // the last lines of its logs, read from its host, fetched when opened.
+  function historyPanel(i) {
+    const name = String(i.name);
+    const ref = encodeURIComponent(i.mine === false ? String(i.instance_id) : name);
+    const box = el('div', { class: 'history-body' }, el('p', { class: 'muted' }, 'Loading…'));
+    const d = el('details', { class: 'history', 'data-instance': name }, el('summary', null, 'events & logs'), box);
+    const load = async () => {
+      const parts = [];
+      try {
+        const evs = arr(await getJSON('/v1/instances/' + encodeURIComponent(name) + '/events'));
+        parts.push(el('h3', null, 'Events'), evs.length === 0 ? el('p', { class: 'muted' }, 'No events yet.')
+          : el('ol', { class: 'plain events' }, evs.slice(-20).map((e) => el('li', null,
+            has(e.time) ? fmtTime(e.time) : null, ' ', el('strong', null, scalar(e.kind)),
+            has(e.node) ? el('span', null, ' on ', peer(e.node)) : null,
+            has(e.detail) && e.detail !== '' ? el('span', { class: 'muted' }, ' — ' + String(e.detail)) : null))));
+      } catch (e) { parts.push(el('p', { class: 'muted' }, 'Events: ' + e.message)); }
+      try {
+        const resp = await fetch('/v1/instances/' + ref + '/logs?tail=100', { credentials: 'same-origin', cache: 'no-store' });
+        const text = await resp.text();
+        let msg = text;
+        if (!resp.ok) { try { msg = JSON.parse(text).error; } catch (_) { /* not JSON */ } }
+        parts.push(el('h3', null, 'Logs (last 100 lines of each process, from its host)'),
+          resp.ok ? el('pre', { class: 'logs' }, text === '' ? '(empty)' : text) : el('p', { class: 'muted' }, 'Logs: ' + msg));
+      } catch (e) { parts.push(el('p', { class: 'muted' }, 'Logs: ' + e.message)); }
+      box.replaceChildren(...parts);
+    };
+    d.addEventListener('toggle', () => { if (d.open) { openHistory.add(name); load(); } else openHistory.delete(name); });
+    if (openHistory.has(name)) d.open = true;
+    return d;
+  }
+
   async function loadInstances() {
     const body = document.querySelector('#instances .body');
     let insts;
@@ -431,6 +465,7 @@
         if (!isObj(i.connection) || !Object.keys(i.connection).length) return el('span', { class: 'muted' }, '—');
         return el('ul', { class: 'plain' }, Object.entries(i.connection).map(([k, v]) => el('li', null, el('span', { class: 'muted' }, k + ': '), linkOrText(v))));
       } },
+      { h: 'History', wrap: true, f: historyPanel },
     ], insts));
   }
 
