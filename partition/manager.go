@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -32,7 +33,8 @@ type Manager struct {
 	noSandbox bool          // benchmarks only: runs without their sandbox (the baseline)
 	users     []account     // per partition; zero accounts when not isolated
 	installAs account
-	weft      string // guarded by layoutMu until the layout is created
+	net       *netMeter // bytes sent per partition user (nil: unmetered)
+	weft      string    // guarded by layoutMu until the layout is created
 
 	lay      layout
 	isolated bool // partitions run as their own users
@@ -167,11 +169,25 @@ func New(cfg Config) (m *Manager, err error) {
 				"data_dir", abs, "dir", lay.base)
 		}
 	}
+	var netWhy string
+	if m.net, netWhy = newNetMeter(abs, m.users); m.net == nil {
+		cfg.Log.Info("partition: "+netWhy, "data_dir", abs)
+	}
+	defer func(n *netMeter) {
+		if err != nil {
+			n.close()
+		}
+	}(m.net)
 	m.sandbox = m.probeSandbox()
 	if !m.sandbox.Rlimits {
 		why = append(why, "rlimits did not take effect in a probe (see the sandbox's reasons)")
 	}
 	m.limits = computeLimits(m.cg, len(m.users) > 0 && m.users[0].set(), m.sandbox.Rlimits, why)
+	if m.net != nil {
+		// Bytes sent are metered: drop the generic reason.
+		m.limits.NetMetered = true
+		m.limits.Reasons = slices.DeleteFunc(m.limits.Reasons, func(r string) bool { return strings.HasPrefix(r, "network bytes are not metered") })
+	}
 	st, err := loadState(m.statePath)
 	if err != nil {
 		return nil, err
@@ -293,6 +309,7 @@ func (m *Manager) Close() error {
 		started := m.started
 		m.mu.Unlock()
 		if !started {
+			m.net.close()
 			m.cg.cleanup() // New made the node's cgroup directory
 			return
 		}
@@ -300,6 +317,7 @@ func (m *Manager) Close() error {
 		m.loops.Wait()
 		m.ops.Wait()
 		if !m.cfg.KeepRunningOnClose {
+			defer m.net.close()
 			var wg sync.WaitGroup
 			m.mu.Lock()
 			for _, in := range m.insts {

@@ -181,7 +181,7 @@ func (m *Manager) sampleIDs(ids []string, forceDisk bool) {
 			}
 		}
 		s.samples = append(s.samples, metering.Sample{At: at, CPUNanos: cpu, MemBytes: mem,
-			DiskBytes: s.disk, NetBytes: metering.Unknown})
+			DiskBytes: s.disk, NetBytes: m.net.bytes(t.idx)})
 		// Drop what is older than the retention.
 		cut := 0
 		for cut < len(s.samples)-1 && at.Sub(s.samples[cut].At) > m.cfg.Retention {

@@ -206,7 +206,8 @@ type PartitionUsage struct {
 	MemAvgBytes  int64 `json:"mem_avg_bytes"`
 	MemPeakBytes int64 `json:"mem_peak_bytes"`
 	DiskBytes    int64 `json:"disk_bytes"`
-	// NetBytes is -1: not measurable (partitions share the host network).
+	// NetBytes is the bytes the partition's processes sent (egress only;
+	// -1 when not metered: see Limits.NetMetered).
 	NetBytes int64 `json:"net_bytes"`
 }
 
@@ -224,7 +225,8 @@ type Limits struct {
 	Rlimits bool `json:"rlimits"`
 	// Users reports whether partitions run under their own Unix users.
 	Users bool `json:"users"`
-	// NetMetered is false: partitions share the host network namespace.
+	// NetMetered is true when the bytes each partition's processes send
+	// are counted (root, nft, one Unix user per partition; see netmeter.go).
 	NetMetered bool `json:"net_metered"`
 	// Reasons explain each thing not enforced.
 	Reasons []string `json:"reasons,omitempty"`
