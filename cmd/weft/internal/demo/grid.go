@@ -3,13 +3,17 @@ package demo
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -282,6 +286,11 @@ func (g *grid) close(grace time.Duration) error {
 			left = append(left, fmt.Sprint(p))
 		}
 	}
+	// As root, each node made Unix users of its own (named after its
+	// data dir, which goes now): they go too.
+	for _, n := range nodes {
+		deleteNodeUsers(n.dir, g.partitions)
+	}
 	err := os.RemoveAll(g.dir)
 	if err != nil {
 		err = os.RemoveAll(g.dir) // a process that just died may have been writing
@@ -430,4 +439,39 @@ func lastLines(s string, n int) string {
 		keep[i] = "    " + keep[i]
 	}
 	return strings.Join(keep, "\n")
+}
+
+// nodeUserPrefix is the prefix of the Unix users a root node with the data
+// dir dataDir makes (partition.NodeUserPrefix: "weft-" + 8 hex digits of
+// the SHA-256 of the absolute data dir + "-"). The demo drives weft
+// processes and does not import the runtime; a test checks the two agree.
+func nodeUserPrefix(dataDir string) string {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		abs = dataDir
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return "weft-" + hex.EncodeToString(sum[:4]) + "-"
+}
+
+// deleteNodeUsers deletes the partition and install users of the node
+// with the data dir dataDir (as root, once its processes are gone).
+func deleteNodeUsers(dataDir string, partitions int) {
+	if os.Geteuid() != 0 {
+		return
+	}
+	userdel, err := exec.LookPath("userdel")
+	if err != nil {
+		return
+	}
+	prefix := nodeUserPrefix(dataDir)
+	names := []string{prefix + "install"}
+	for i := 0; i < partitions; i++ {
+		names = append(names, prefix+strconv.Itoa(i))
+	}
+	for _, name := range names {
+		if _, err := user.Lookup(name); err == nil {
+			_ = exec.Command(userdel, name).Run()
+		}
+	}
 }
