@@ -118,3 +118,12 @@ type Drain struct {
 	Draining bool     `json:"draining"`
 	Hosted   []string `json:"hosted"`
 }
+
+// Grant is the body of POST /v1/ledger/grants.
+type Grant struct {
+	// To is the peer ID credited.
+	To string `json:"to"`
+	// Amount is in micro-credits (stored in the grant as pico-credits).
+	Amount uint64 `json:"amount"`
+	Memo   string `json:"memo"`
+}

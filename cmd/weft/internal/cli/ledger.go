@@ -564,7 +564,7 @@ ledger's unit. Needs a running node.`,
 				return err
 			}
 			var e map[string]any
-			if err := c.Post(cmd.Context(), "/v1/ledger/grants", map[string]any{"to": args[0], "amount": amount, "memo": memo}, &e); err != nil {
+			if err := c.Post(cmd.Context(), "/v1/ledger/grants", api.Grant{To: args[0], Amount: amount, Memo: memo}, &e); err != nil {
 				return err
 			}
 			if g.JSON {
