@@ -106,7 +106,7 @@ args = ["-c", "echo about to fail; exit 7"]
 			Reason string `json:"reason"`
 		}
 		so, se, runErr := g.weft(n, "job", "run", "--recipe", fail, "--wait", "--json")
-		if err := json.Unmarshal([]byte(so), &job); err != nil || job.State != "failed" || !strings.Contains(job.Reason, "exit status 7") {
+		if err := json.Unmarshal([]byte(so), &job); err != nil || job.State != "failed" || !strings.Contains(job.Reason, "exit status 7") || !strings.Contains(job.Reason, "about to fail") {
 			t.Fatalf("failing job: %v %+v (exit %v, %s)", err, job, runErr, se)
 		}
 		start := time.Now()

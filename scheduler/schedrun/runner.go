@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -171,6 +174,9 @@ func (r *Runner) Status(id scheduler.InstanceID) (scheduler.RunStatus, bool) {
 		}
 	case partition.PhaseFailed:
 		rs.State = scheduler.StateFailed
+		if tail := r.logTail(st); tail != "" {
+			rs.Reason += "; last log lines: " + tail
+		}
 	case partition.PhaseDestroyed:
 		rs.State = scheduler.StateDestroyed
 	case partition.PhaseCompleted:
@@ -251,4 +257,70 @@ func health(st partition.InstanceStatus) (scheduler.Health, uint32, string) {
 		return scheduler.HealthFailing, restarts, lastExit
 	}
 	return scheduler.HealthOK, restarts, lastExit
+}
+
+// logOpener is the part of the partition manager that opens a process log
+// safely (from the partition's log directory descriptor, no symlink
+// followed).
+type logOpener interface {
+	OpenLog(id, name string) (*os.File, error)
+}
+
+// logTail is the last lines of the log of the process that failed (the
+// last to exit), for the failure's reason: what the requester sees.
+func (r *Runner) logTail(st partition.InstanceStatus) string {
+	lo, ok := r.parts.(logOpener)
+	if !ok || len(st.Processes) == 0 {
+		return ""
+	}
+	name := st.Processes[0].Name
+	for _, p := range st.Processes {
+		if p.LastExit != "" {
+			name = p.Name
+		}
+	}
+	f, err := lo.OpenLog(st.ID, name)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	return tailLines(f, 3)
+}
+
+// tailLines returns the last n non-empty lines of f (read from its last
+// 2 KiB), joined by " | ", with anything that is not printable replaced,
+// at most 300 bytes: tenant output goes into a reason shown on terminals.
+func tailLines(f *os.File, n int) string {
+	const window = 2048
+	fi, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	off := max(fi.Size()-window, 0)
+	buf := make([]byte, fi.Size()-off)
+	k, _ := f.ReadAt(buf, off)
+	lines := strings.Split(string(buf[:k]), "\n")
+	if off > 0 && len(lines) > 0 {
+		lines = lines[1:] // a partial first line
+	}
+	var keep []string
+	for i := len(lines) - 1; i >= 0 && len(keep) < n; i-- {
+		l := strings.Map(func(c rune) rune {
+			if c == utf8.RuneError || !unicode.IsPrint(c) {
+				return '?'
+			}
+			return c
+		}, strings.TrimSpace(lines[i]))
+		if l != "" {
+			keep = append([]string{l}, keep...)
+		}
+	}
+	s := strings.Join(keep, " | ")
+	if len(s) > 300 {
+		s = s[len(s)-300:]
+		for len(s) > 0 && !utf8.RuneStart(s[0]) {
+			s = s[1:]
+		}
+	}
+	return s
 }

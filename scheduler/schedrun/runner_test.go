@@ -2,6 +2,7 @@ package schedrun
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -132,5 +133,27 @@ func TestHealthVerdict(t *testing.T) {
 		if c.name == "crash loop" && (restarts != 7 || last != "db: signal: killed") {
 			t.Errorf("crash loop: %d restarts, last exit %q", restarts, last)
 		}
+	}
+}
+
+// The failure's reason ends with the failing process's last log lines:
+// the last non-empty ones, control characters replaced, bounded.
+func TestTailLines(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "main.log")
+	body := strings.Repeat("filler line\n", 400) + "starting\n\nerror: cannot bind :80\x1b[31m\nexit now\n"
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got := tailLines(f, 3)
+	if got != "starting | error: cannot bind :80?[31m | exit now" {
+		t.Fatalf("tail %q", got)
+	}
+	if len(tailLines(f, 1000)) > 300 {
+		t.Fatal("tail longer than 300 bytes")
 	}
 }
