@@ -38,9 +38,10 @@ bench: build
 # under a fault schedule, then its checks; prints a summary whose last line
 # is JSON, and exits non-zero on any violation. See docs/market-ops.md.
 CHAOS_OUT := $(CURDIR)/chaos-result.txt
+CHAOS_LOGS := $(CURDIR)/chaos-logs
 chaos: build
 	@$(GO) test -c -o bin/weft-test ./test/
-	@rm -f $(CHAOS_OUT); cd test && WEFT_CHAOS=full WEFT_CHAOS_OUT=$(CHAOS_OUT) WEFT_BIN=$(CURDIR)/$(BIN) \
+	@rm -rf $(CHAOS_OUT) $(CHAOS_LOGS); cd test && WEFT_CHAOS=full WEFT_CHAOS_OUT=$(CHAOS_OUT) WEFT_CHAOS_LOGS=$(CHAOS_LOGS) WEFT_BIN=$(CURDIR)/$(BIN) \
 		../bin/weft-test -test.run '^TestChaos$$' -test.count=1 -test.timeout 10m >$(CURDIR)/chaos.log 2>&1; \
 		rc=$$?; if [ -s $(CHAOS_OUT) ]; then cat $(CHAOS_OUT); else tail -40 $(CURDIR)/chaos.log; \
 		echo '{"ok": false, "copies_ok": false, "roots_equal": false, "audit_ok": false, "double_billed": 0, "unbilled": 0, "crashes": 0, "replace_p50_ms": 0, "replace_max_ms": 0}'; rc=1; fi; exit $$rc
@@ -54,4 +55,4 @@ demo: build
 	./$(BIN) demo
 
 clean:
-	rm -rf bin bench-results.json
+	rm -rf bin bench-results.json chaos-logs

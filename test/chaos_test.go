@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -25,7 +26,9 @@ import (
 // crashed. `make chaos` runs the full schedule (WEFT_CHAOS=full) and prints
 // the summary; `make test` runs a short one (a kill and a cut, 4 nodes).
 //
-// WEFT_CHAOS_OUT, if set, receives the summary's JSON line.
+// WEFT_CHAOS_OUT, if set, receives the summary's JSON line; WEFT_CHAOS_LOGS,
+// if set, is a directory that receives every node's whole log (NAME.log,
+// with the goroutine dump of a node found wedged).
 
 // chaosResult is the summary; its JSON is the last line `make chaos` prints.
 type chaosResult struct {
@@ -400,17 +403,34 @@ func TestChaos(t *testing.T) {
 	c.logf("ledger: %d distinct roots, audit ok %v, unbilled %d, billed twice %d", len(roots), c.res.AuditOK, c.res.Unbilled, c.res.DoubleBilled)
 
 	// No node crashed: every node we did not kill still runs, and no log
-	// holds a panic.
+	// holds a panic. A node whose API does not answer (status, or its
+	// partition list: the partition manager's lock) within chaosAPIWait is
+	// wedged: it gets SIGQUIT, which makes it print every goroutine's stack
+	// into its log before it exits, so the wedge can be diagnosed.
 	for _, hh := range lab.hosts {
 		logText := hh.logText()
-		_, serr := lab.weft(hh, "status", "--json")
+		crashed := !processRuns(hh) || strings.Contains(logText, "panic:") || strings.Contains(logText, "fatal error:")
+		_, serr := lab.weftWithin(hh, chaosAPIWait, "status", "--json")
+		if serr == nil {
+			_, serr = lab.weftWithin(hh, chaosAPIWait, "partition", "list", "--json")
+		}
 		switch {
-		case !processRuns(hh), strings.Contains(logText, "panic:"), strings.Contains(logText, "fatal error:"):
+		case crashed:
 			c.res.Crashes++
 			c.logf("%s crashed", hh.name)
 		case serr != nil:
 			c.res.Crashes++
 			c.logf("%s does not answer: %v", hh.name, serr)
+			if dumpGoroutines(hh) {
+				c.logf("%s: goroutine dump (SIGQUIT) in its log", hh.name)
+			}
+		}
+	}
+	if dir := os.Getenv("WEFT_CHAOS_LOGS"); dir != "" {
+		if err := saveNodeLogs(dir, lab.hosts); err != nil {
+			t.Error(err)
+		} else {
+			c.logf("node logs in %s", dir)
 		}
 	}
 	sort.Slice(c.res.replaces, func(i, j int) bool { return c.res.replaces[i] < c.res.replaces[j] })
@@ -445,4 +465,41 @@ func processRuns(h *labHost) bool {
 	}
 	i := strings.LastIndexByte(string(b), ')')
 	return i > 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
+}
+
+// chaosAPIWait bounds each API call of the final checks: a node that does
+// not answer within it is taken for wedged.
+const chaosAPIWait = 20 * time.Second
+
+// dumpGoroutines sends SIGQUIT to h's node (the Go runtime then prints
+// every goroutine's stack to stderr, which is h's log, and exits) and
+// waits for it to exit; it reports whether it did.
+func dumpGoroutines(h *labHost) bool {
+	if !processRuns(h) {
+		return false
+	}
+	_ = h.cmd.Process.Signal(syscall.SIGQUIT)
+	done := make(chan struct{})
+	go func() { _ = h.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(15 * time.Second):
+		_ = syscall.Kill(-h.cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		return false
+	}
+}
+
+// saveNodeLogs writes each host's whole log to dir/NAME.log.
+func saveNodeLogs(dir string, hosts []*labHost) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, h := range hosts {
+		if err := os.WriteFile(filepath.Join(dir, h.name+".log"), []byte(h.logText()), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }

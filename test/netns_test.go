@@ -187,7 +187,12 @@ func (lab *netLab) start(h *labHost, args ...string) {
 
 // weft runs a client command inside h's namespace (the API is on its loopback).
 func (lab *netLab) weft(h *labHost, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	return lab.weftWithin(h, 60*time.Second, args...)
+}
+
+// weftWithin is weft, the command killed after d.
+func (lab *netLab) weftWithin(h *labHost, d time.Duration, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	all := append([]string{"netns", "exec", h.name, lab.bin, "--data-dir", h.dir}, args...)
 	var stdout, stderr bytes.Buffer
