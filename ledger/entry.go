@@ -15,7 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
 
-	"github.com/weftgrid/weft/internal/wire"
+	"github.com/weftgrid/weft/recipes/wire"
 )
 
 // entryDomain is the signature domain of entries (wire.Message): a

@@ -18,7 +18,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/weftgrid/weft/internal/wire"
+	"github.com/weftgrid/weft/recipes/wire"
 )
 
 // SyncProtocol is the stream protocol ID suffix of anti-entropy; the

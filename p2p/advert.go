@@ -9,7 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/weftgrid/weft/internal/wire"
+	"github.com/weftgrid/weft/recipes/wire"
 )
 
 // Advert is a node's capacity advert, carried signed in its membership

@@ -12,8 +12,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/weftgrid/weft/internal/atomicfile"
 	"github.com/weftgrid/weft/p2p/grid"
+	"github.com/weftgrid/weft/recipes/atomicfile"
 )
 
 // ErrNotFounder means a grid operation needs the founder's key.

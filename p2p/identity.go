@@ -9,7 +9,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 
-	"github.com/weftgrid/weft/internal/atomicfile"
+	"github.com/weftgrid/weft/recipes/atomicfile"
 )
 
 // IdentityFile is the name of the identity key file in the data dir.

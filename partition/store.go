@@ -8,8 +8,8 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
-	"github.com/weftgrid/weft/internal/atomicfile"
-	"github.com/weftgrid/weft/internal/wire"
+	"github.com/weftgrid/weft/recipes/atomicfile"
+	"github.com/weftgrid/weft/recipes/wire"
 )
 
 // MaxStateBytes bounds the state file read at start.

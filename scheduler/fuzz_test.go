@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weftgrid/weft/internal/wire"
+	"github.com/weftgrid/weft/recipes/wire"
 )
 
 // fuzzSeeds are valid envelopes of every kind.

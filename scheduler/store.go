@@ -9,7 +9,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/weftgrid/weft/internal/atomicfile"
+	"github.com/weftgrid/weft/recipes/atomicfile"
 )
 
 // Store persists what the market must not forget across a restart: the

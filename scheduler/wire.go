@@ -13,7 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/weftgrid/weft/internal/wire"
+	"github.com/weftgrid/weft/recipes/wire"
 )
 
 // Kind is the type of a market message.

@@ -12,8 +12,8 @@ import (
 	"github.com/fxamacker/cbor/v2"
 	"github.com/ipfs/go-cid"
 
-	"github.com/weftgrid/weft/internal/wire"
 	"github.com/weftgrid/weft/recipes/store"
+	"github.com/weftgrid/weft/recipes/wire"
 )
 
 // Wire format of the content protocol (one stream per request):

@@ -31,7 +31,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/weftgrid/weft/internal/atomicfile"
+	"github.com/weftgrid/weft/recipes/atomicfile"
 )
 
 // MaxBodyBytes bounds every request body the API accepts.

@@ -20,9 +20,9 @@ import (
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/config"
-	"github.com/weftgrid/weft/internal/atomicfile"
 	"github.com/weftgrid/weft/ledger"
 	"github.com/weftgrid/weft/ledger/settle"
+	"github.com/weftgrid/weft/recipes/atomicfile"
 )
 
 func init() { register(60, newLedgerCmd) }

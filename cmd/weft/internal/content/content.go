@@ -32,10 +32,10 @@ import (
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/config"
-	"github.com/weftgrid/weft/internal/atomicfile"
 	"github.com/weftgrid/weft/p2p"
 	"github.com/weftgrid/weft/partition"
 	"github.com/weftgrid/weft/recipes"
+	"github.com/weftgrid/weft/recipes/atomicfile"
 	"github.com/weftgrid/weft/recipes/store"
 	"github.com/weftgrid/weft/recipes/transfer"
 )
