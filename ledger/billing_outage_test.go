@@ -201,7 +201,9 @@ func TestEndSpanEndsOnce(t *testing.T) {
 // notRunning is a usage source for a provider that does not run anything.
 type notRunning struct{}
 
-func (notRunning) Usage(string, time.Time, time.Time) (Usage, bool, error) { return Usage{}, false, nil }
+func (notRunning) Usage(string, time.Time, time.Time) (Usage, bool, error) {
+	return Usage{}, false, nil
+}
 
 // A contract its provider does not serve (the instance is not run there,
 // and the metering never saw it) is not billed, and once its provider has

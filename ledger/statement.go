@@ -324,7 +324,7 @@ func Credits(pico uint64) string {
 // SignedCredits is Credits for a balance (negative: a debt).
 func SignedCredits(pico int64) string {
 	if pico < 0 {
-		return "-" + Credits(uint64(-(pico + 1))+1)
+		return "-" + Credits(uint64(-(pico+1))+1)
 	}
 	return Credits(uint64(pico))
 }

@@ -173,8 +173,8 @@ func (d *Daemon) publishFreePartitions() {
 // runs used in a slice.
 type partitionUsage struct{ m *partition.Manager }
 
-//
-// A period the metering holds samples for is billed even when the instance
+// Usage implements ledger.UsageSource. A period the metering holds samples
+// for is billed even when the instance
 // is gone by now (the samples outlive it): the slices of a copy that was
 // fenced, failed or destroyed while its provider waited for a sync are
 // still owed. With no samples, an instance this node does not hold was not
