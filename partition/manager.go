@@ -30,6 +30,7 @@ type Manager struct {
 	cg        *cgroups
 	limits    Limits
 	sandbox   SandboxStatus // what the probe at New saw in force
+	disk      diskImages    // the partitions' disk images (hard disk limit, as root)
 	noSandbox bool          // benchmarks only: runs without their sandbox (the baseline)
 	users     []account     // per partition; zero accounts when not isolated
 	installAs account
@@ -134,6 +135,7 @@ func New(cfg Config) (m *Manager, err error) {
 		}
 	}
 	m.lay, m.isolated = lay, isolated
+	m.disk = diskImages{dir: filepath.Join(lay.base, "disk"), parts: lay.parts}
 	m.ownUsers = ownUsers && isolated
 	if err := os.MkdirAll(filepath.Dir(lay.state), 0o700); err != nil {
 		return nil, fmt.Errorf("partition: %w", err)
@@ -342,6 +344,9 @@ func (m *Manager) Close() error {
 		}
 		if !m.cfg.KeepRunningOnClose {
 			m.cg.cleanup()
+			if os.Geteuid() == 0 {
+				m.disk.unmountAll()
+			}
 		}
 		m.mu.Lock()
 		_ = m.saveLocked()
@@ -549,7 +554,7 @@ func (m *Manager) Partitions() []PartitionStatus {
 			p.Promises = slices.Clone(in.st.Promises)
 			if in.run != nil && in.run.sb != nil {
 				sb := in.run.sb.got
-				sb.Rlimits, sb.DiskMetered, sb.Promises = m.sandbox.Rlimits, m.sandbox.DiskMetered, m.sandbox.Promises
+				sb.Rlimits, sb.DiskMetered, sb.DiskQuota, sb.Promises = m.sandbox.Rlimits, m.sandbox.DiskMetered, m.sandbox.DiskQuota, m.sandbox.Promises
 				p.Sandbox = &sb
 			}
 			if s := m.series[id]; s != nil {

@@ -231,13 +231,21 @@ func (m *Manager) abortRun(rs *runState, reason string) {
 }
 
 // checkDisk fails rs when its partition holds more than its disk
-// resource (used: bytes measured, -1 when unknown).
+// resource (used: bytes measured, -1 when unknown) or, with the hard
+// limit, when its file system is full (a write hit ENOSPC).
 func (m *Manager) checkDisk(rs *runState, used int64) bool {
-	if rs.disk <= 0 || used <= rs.disk {
+	if rs.disk <= 0 {
 		return false
 	}
-	m.abortRun(rs, fmt.Sprintf("%v: the partition holds %d bytes, its disk resource is %d", errDiskQuota, used, rs.disk))
-	return true
+	if used > rs.disk {
+		m.abortRun(rs, fmt.Sprintf("%v: the partition holds %d bytes, its disk resource is %d", errDiskQuota, used, rs.disk))
+		return true
+	}
+	if m.sandbox.DiskQuota && imageFull(m.partDir(rs.idx)) {
+		m.abortRun(rs, fmt.Sprintf("%v: the partition's file system (its disk resource, %d bytes) is full", errDiskQuota, rs.disk))
+		return true
+	}
+	return false
 }
 
 // errDiskQuota is the reason an instance over its disk resource fails.
@@ -259,18 +267,49 @@ func (m *Manager) preparePartition(idx int, res recipes.Resources) error {
 	m.killPartition(idx) // nothing of an earlier run or tenant may run while its files are written
 	dir := m.partDir(idx)
 	acct := m.users[idx]
-	for _, d := range []string{dir, filepath.Join(dir, "tmp"), filepath.Join(dir, "log")} {
-		if err := mkdirSafe(m.dir, d, acct); err != nil {
+	if err := mkdirSafe(m.dir, dir, acct); err != nil {
+		return err
+	}
+	mounted := false
+	if m.sandbox.DiskQuota && res.DiskBytes > 0 {
+		// The hard limit: dir becomes the root of the partition's image.
+		if err := m.disk.ensure(idx, dir, int64(res.DiskBytes), acct); err != nil {
 			return err
+		}
+		mounted = true
+		if acct.set() {
+			if err := os.Lchown(dir, acct.UID, acct.GID); err != nil {
+				return m.unmountFailed(dir, err)
+			}
+		}
+	}
+	for _, d := range []string{filepath.Join(dir, "tmp"), filepath.Join(dir, "log")} {
+		if err := mkdirSafe(m.dir, d, acct); err != nil {
+			return m.unmountFailed(dir, err)
 		}
 	}
 	if err := os.Chmod(dir, 0o700); err != nil { // dir itself was checked by mkdirSafe
-		return err
+		return m.unmountFailed(dir, err)
 	}
 	if err := m.cg.create(idx, res.CPUMillis, int64(res.MemoryBytes), m.cfg.PidsMax); err != nil {
-		return fmt.Errorf("partition: cgroup of partition %d: %w", idx, err)
+		err = fmt.Errorf("partition: cgroup of partition %d: %w", idx, err)
+		if mounted {
+			return m.unmountFailed(dir, err)
+		}
+		return err
 	}
 	return nil
+}
+
+// unmountFailed unmounts the image of a partition whose start failed (it
+// is mounted again at the next start) and returns err.
+func (m *Manager) unmountFailed(dir string, err error) error {
+	if os.Geteuid() == 0 {
+		if uerr := unmount(dir); uerr != nil {
+			m.cfg.Log.Warn("partition: unmount after a failed start", "dir", dir, "err", uerr)
+		}
+	}
+	return err
 }
 
 // newRun renders the software type for the instance in partition idx.
@@ -587,8 +626,11 @@ func (m *Manager) procFinished(in *instance, rs *runState, p *proc, ok bool, msg
 		m.mu.Unlock()
 		used := duBytes(m.partDir(rs.idx)) + rs.sb.tmpBytes()
 		m.mu.Lock()
+		full := m.sandbox.DiskQuota && imageFull(m.partDir(rs.idx))
 		if used > rs.disk && rs.failMsg == "" {
 			rs.failMsg = fmt.Sprintf("%v: the partition holds %d bytes, its disk resource is %d", errDiskQuota, used, rs.disk)
+		} else if full && rs.failMsg == "" {
+			rs.failMsg = fmt.Sprintf("%v: the partition's file system (its disk resource, %d bytes) is full", errDiskQuota, rs.disk)
 		}
 		if in.run != rs || rs.ctx.Err() != nil {
 			m.mu.Unlock()
@@ -724,6 +766,12 @@ func (m *Manager) destroyInstance(in *instance) {
 		if err := m.cg.remove(idx); err != nil {
 			m.cfg.Log.Warn("partition: remove cgroup", "partition", idx, "err", err)
 		}
+		if os.Geteuid() == 0 {
+			// The image goes with the tenant: the next one gets a fresh one.
+			if err := m.disk.release(idx, m.partDir(idx)); err != nil {
+				m.cfg.Log.Error("partition: wipe", "partition", idx, "err", err)
+			}
+		}
 		if err := safefs.RemoveAll(m.partDir(idx)); err != nil {
 			m.cfg.Log.Error("partition: wipe", "partition", idx, "err", err)
 		}
@@ -759,6 +807,9 @@ func (m *Manager) recover() {
 	}
 	m.mu.Unlock()
 	sort.Slice(ins, func(i, j int) bool { return ins[i].rec.ID < ins[j].rec.ID })
+	if os.Geteuid() == 0 {
+		m.recoverDiskImages(ins)
+	}
 	for _, in := range ins {
 		m.mu.Lock()
 		r := in.rec

@@ -176,7 +176,7 @@ func (m *Manager) sampleIDs(ids []string, forceDisk bool) {
 		if disk != -2 {
 			s.disk, s.diskAt = disk, now
 			if in := m.insts[t.id]; in != nil && in.run != nil && in.rec.Partition == t.idx &&
-				in.run.disk > 0 && disk > in.run.disk {
+				in.run.disk > 0 && (disk > in.run.disk || m.sandbox.DiskQuota) {
 				go m.checkDisk(in.run, disk)
 			}
 		}

@@ -91,6 +91,12 @@ func (m *Manager) probeSandbox() SandboxStatus {
 	}
 	st.Promises = true
 	st.DiskMetered = true
+	err = probeDiskImage(dir)
+	if err == nil {
+		st.DiskQuota = true
+		return st
+	}
+	why("disk: no hard limit (a loop-mounted ext4 image per partition could not be made: %v)", err)
 	why("disk: metered (usage measured every %s while an instance has a disk resource, and at the end of a batch; an instance over it fails with %q; files are capped at that size by RLIMIT_FSIZE), not a hard quota",
 		min(m.cfg.DiskInterval, diskQuotaInterval), errDiskQuota.Error())
 	return st
