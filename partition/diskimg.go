@@ -44,6 +44,12 @@ var errDiskImage = errors.New("partition: disk image")
 
 func (d diskImages) image(idx int) string { return filepath.Join(d.dir, strconv.Itoa(idx)+".img") }
 
+// fresh is where a never-mounted image for the slot's next tenant waits
+// (made at destroy, off the start path).
+func (d diskImages) fresh(idx int) string {
+	return filepath.Join(d.dir, strconv.Itoa(idx)+".fresh")
+}
+
 // mountedBelow returns the mount points of the node's mount namespace
 // that lie strictly below root.
 func mountedBelow(root string) (map[string]bool, error) {
@@ -102,8 +108,11 @@ func makeImage(img string, size int64, uid, gid int) error {
 // mountImage mounts img on dir (nosuid, nodev) and removes ext4's
 // lost+found, so that the tree holds only what the tenant writes.
 func mountImage(img, dir string) error {
-	if err := runTool("mount", "-t", "ext4", "-o", "loop,nosuid,nodev", img, dir); err != nil {
-		return err
+	if err := mountLoop(img, dir); err != nil {
+		// mount(8) knows more setups (e.g. /dev without devtmpfs).
+		if err := runTool("mount", "-t", "ext4", "-o", "loop,nosuid,nodev", img, dir); err != nil {
+			return err
+		}
 	}
 	_ = os.Remove(filepath.Join(dir, "lost+found"))
 	return nil
@@ -154,12 +163,12 @@ func (d diskImages) ensure(idx int, dir string, size int64, acct account) error 
 				return fmt.Errorf("%w: unmount %s: %v", errDiskImage, dir, err)
 			}
 		}
-		uid, gid := os.Geteuid(), os.Getegid()
-		if acct.set() {
-			uid, gid = acct.UID, acct.GID
-		}
-		if err := makeImage(img, size, uid, gid); err != nil {
-			return fmt.Errorf("%w: %v", errDiskImage, err)
+		if fi, err := os.Stat(d.fresh(idx)); err != nil || fi.Size() != size || os.Rename(d.fresh(idx), img) != nil {
+			_ = os.Remove(d.fresh(idx))
+			uid, gid := acctIDs(acct)
+			if err := makeImage(img, size, uid, gid); err != nil {
+				return fmt.Errorf("%w: %v", errDiskImage, err)
+			}
 		}
 	}
 	if err := mountImage(img, dir); err != nil {
@@ -187,14 +196,29 @@ func resizeImage(img string, from, to int64) error {
 	return nil
 }
 
-// release unmounts partition idx's directory and deletes its image.
-func (d diskImages) release(idx int, dir string) error {
+func acctIDs(acct account) (uid, gid int) {
+	if acct.set() {
+		return acct.UID, acct.GID
+	}
+	return os.Geteuid(), os.Getegid()
+}
+
+// release unmounts partition idx's directory and deletes its image, then
+// makes a fresh image of the same size for the slot's next tenant (never
+// mounted: nothing of this tenant is in it).
+func (d diskImages) release(idx int, dir string, acct account) error {
 	if err := unmount(dir); err != nil {
 		return fmt.Errorf("%w: unmount %s: %v", errDiskImage, dir, err)
 	}
-	if err := os.Remove(d.image(idx)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	fi, err := os.Stat(d.image(idx))
+	if err != nil {
+		return nil
+	}
+	if err := os.Remove(d.image(idx)); err != nil {
 		return fmt.Errorf("%w: %v", errDiskImage, err)
 	}
+	uid, gid := acctIDs(acct)
+	_ = makeImage(d.fresh(idx), fi.Size(), uid, gid) // best effort: made at the next start otherwise
 	return nil
 }
 
@@ -223,6 +247,9 @@ func (d diskImages) sweep(held map[int]string) {
 	}
 	ents, _ := os.ReadDir(d.dir)
 	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".fresh") {
+			continue // never mounted: no tenant's data
+		}
 		n, ok := strings.CutSuffix(e.Name(), ".img")
 		idx, err := strconv.Atoi(n)
 		if _, h := held[idx]; ok && err == nil && h {
@@ -310,4 +337,45 @@ func imageFull(dir string) bool {
 	}
 	var fs unix.Statfs_t
 	return unix.Statfs(dir, &fs) == nil && int64(fs.Bavail)*fs.Bsize < fullSlack
+}
+
+// mountLoop attaches img to a free loop device (auto-cleared: the device
+// is freed when the file system on it is unmounted) and mounts it on dir
+// with system calls, without mount(8)'s fork and exec.
+func mountLoop(img, dir string) error {
+	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
+	f, err := os.OpenFile(img, os.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for try := 0; try < 8; try++ {
+		n, err := unix.IoctlRetInt(int(ctl.Fd()), unix.LOOP_CTL_GET_FREE)
+		if err != nil {
+			return err
+		}
+		dev := "/dev/loop" + strconv.Itoa(n)
+		lf, err := os.OpenFile(dev, os.O_RDWR|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		cfg := unix.LoopConfig{Fd: uint32(f.Fd())}
+		cfg.Info.Flags = unix.LO_FLAGS_AUTOCLEAR
+		copy(cfg.Info.File_name[:], img)
+		if err := unix.IoctlLoopConfigure(int(lf.Fd()), &cfg); err != nil {
+			lf.Close()
+			if errors.Is(err, unix.EBUSY) { // taken meanwhile by another
+				continue
+			}
+			return err
+		}
+		err = unix.Mount(dev, dir, "ext4", unix.MS_NOSUID|unix.MS_NODEV, "")
+		lf.Close() // the mount holds the device; on failure it is freed
+		return err
+	}
+	return errors.New("no free loop device")
 }

@@ -1,7 +1,9 @@
 package partition
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -246,4 +248,84 @@ func BenchmarkDiskImageStart(b *testing.B) {
 	b.ReportMetric(ml, "metered-ms")
 	b.ReportMetric(il/ml, "latency-ratio")
 	b.ReportMetric(0, "ns/op")
+}
+
+// A node killed with SIGKILL leaves its partitions' images mounted: the
+// next run adopts the held slot's mount (still one), unmounts and deletes
+// what belongs to no held slot, and leaves nothing once closed and
+// destroyed.
+func TestDiskImageNodeKill9(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the hard disk limit needs root (loop mounts)")
+	}
+	dir := t.TempDir()
+	base := freePortBase(t, 6)
+	node := exec.Command(os.Args[0], dir, strconv.Itoa(base))
+	node.Env = append(os.Environ(), "WEFT_PARTITION_HELPER=node")
+	node.Stderr = os.Stderr
+	out, err := node.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		node.Process.Kill()
+		t.Fatal(err)
+	}
+	var st InstanceStatus
+	if err := json.Unmarshal([]byte(line), &st); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	node.Wait()
+
+	cfg := testConfig(dir)
+	cfg.PortBase = base
+	probe, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hard := probe.sandbox.DiskQuota
+	probe.Close()
+	d := diskImages{dir: filepath.Join(dir, "disk"), parts: filepath.Join(dir, "partitions")}
+	held := filepath.Join(d.parts, strconv.Itoa(st.Partition))
+	if !hard {
+		t.Skip("no hard disk limit on this host")
+	}
+	if mo, lo := mountsOf(t, held, d.image(st.Partition)); mo != 1 || lo != 1 {
+		t.Fatalf("after SIGKILL: %d mounts, %d loops of the held slot; want 1, 1", mo, lo)
+	}
+	// A stale image of a slot no instance holds, mounted.
+	stray := 2
+	strayDir := filepath.Join(d.parts, strconv.Itoa(stray))
+	if err := os.MkdirAll(strayDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := makeImage(d.image(stray), 1<<20, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := mountImage(d.image(stray), strayDir); err != nil {
+		t.Fatal(err)
+	}
+
+	m := startManager(t, cfg)
+	waitPhase(t, m, "web", PhaseRunning)
+	if mo, lo := mountsOf(t, held, d.image(st.Partition)); mo != 1 || lo != 1 {
+		t.Errorf("after restart: %d mounts, %d loops of the held slot; want 1, 1", mo, lo)
+	}
+	noMountLeft(t, "restart (stray slot)", strayDir, d.image(stray))
+	if _, err := os.Stat(d.image(stray)); err == nil {
+		t.Error("the stray slot's image is still there")
+	}
+	if err := m.Apply(InstanceSpec{ID: "web", State: StateDestroyed}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "web gone", func() bool { _, ok := m.Get("web"); return !ok })
+	m.Close()
+	noMountLeft(t, "destroy", held, d.image(st.Partition))
 }

@@ -768,7 +768,7 @@ func (m *Manager) destroyInstance(in *instance) {
 		}
 		if os.Geteuid() == 0 {
 			// The image goes with the tenant: the next one gets a fresh one.
-			if err := m.disk.release(idx, m.partDir(idx)); err != nil {
+			if err := m.disk.release(idx, m.partDir(idx), m.users[idx]); err != nil {
 				m.cfg.Log.Error("partition: wipe", "partition", idx, "err", err)
 			}
 		}
