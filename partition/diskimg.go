@@ -42,6 +42,28 @@ type diskImages struct {
 // errDiskImage prefixes failures of the hard disk limit.
 var errDiskImage = errors.New("partition: disk image")
 
+// errDiskLegacy: a partition holds files but no image (its instance
+// started before the hard limit): mounting an image would hide them.
+var errDiskLegacy = errors.New("partition: files from before the hard disk limit")
+
+// emptyTree reports whether dir holds nothing but empty tmp/ and log/
+// directories (what preparePartition makes).
+func emptyTree(dir string) bool {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if n := e.Name(); !e.IsDir() || n != "tmp" && n != "log" {
+			return false
+		}
+		if sub, err := os.ReadDir(filepath.Join(dir, e.Name())); err != nil || len(sub) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func (d diskImages) image(idx int) string { return filepath.Join(d.dir, strconv.Itoa(idx)+".img") }
 
 // fresh is where a never-mounted image for the slot's next tenant waits
@@ -158,6 +180,9 @@ func (d diskImages) ensure(idx int, dir string, size int64, acct account) error 
 		return nil
 	case err == nil:
 	default:
+		if !mounted && !emptyTree(dir) {
+			return errDiskLegacy
+		}
 		if mounted { // a file system that is not this node's image
 			if err := unmount(dir); err != nil {
 				return fmt.Errorf("%w: unmount %s: %v", errDiskImage, dir, err)

@@ -329,3 +329,40 @@ func TestDiskImageNodeKill9(t *testing.T) {
 	m.Close()
 	noMountLeft(t, "destroy", held, d.image(st.Partition))
 }
+
+// A partition holding files but no image (its instance started before the
+// hard limit) is not mounted over (that would hide them): it stays
+// metered, and status says disk_quota is not in force for every
+// partition, until its instance is destroyed.
+func TestDiskImageLegacyPartition(t *testing.T) {
+	m, _ := hardDiskManager(t, t.TempDir(), nil)
+	defer m.Close()
+	dir := m.partDir(0)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "old"), []byte("data\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rc := mustParse(diskRecipe(`exec sleep 1000`, false))
+	if err := m.Apply(InstanceSpec{ID: "old", Recipe: rc, State: StateStarted}); err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, m, "old", PhaseRunning)
+	if isMountPoint(dir) {
+		t.Error("an image was mounted over a partition's existing files")
+	}
+	if got := readFileString(t, filepath.Join(dir, "old")); got != "data" {
+		t.Errorf("the partition's file holds %q", got)
+	}
+	if sb := m.Sandbox(); sb.DiskQuota {
+		t.Errorf("disk_quota true while partition 0 is metered only: %+v", sb)
+	}
+	if err := m.Apply(InstanceSpec{ID: "old", State: StateDestroyed}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "old gone", func() bool { _, ok := m.Get("old"); return !ok })
+	if sb := m.Sandbox(); !sb.DiskQuota {
+		t.Errorf("disk_quota false after the legacy partition was destroyed: %v", sb.Reasons)
+	}
+}

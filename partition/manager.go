@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,6 +37,10 @@ type Manager struct {
 	installAs account
 	net       *netMeter // bytes sent per partition user (nil: unmetered)
 	weft      string    // guarded by layoutMu until the layout is created
+
+	// diskLegacy: partitions whose tree predates the hard limit (files and
+	// no image): metered only until their instance is destroyed. Under mu.
+	diskLegacy map[int]bool
 
 	lay      layout
 	isolated bool // partitions run as their own users
@@ -527,6 +532,13 @@ func (m *Manager) freeLocked() int {
 func (m *Manager) Sandbox() SandboxStatus {
 	s := m.sandbox
 	s.Reasons = slices.Clone(s.Reasons)
+	m.mu.Lock()
+	legacy := slices.Sorted(maps.Keys(m.diskLegacy))
+	m.mu.Unlock()
+	if s.DiskQuota && len(legacy) > 0 {
+		s.DiskQuota = false
+		s.Reasons = append(s.Reasons, fmt.Sprintf("disk: partitions %v hold files from before the hard limit (no image): metered only until their instance is destroyed", legacy))
+	}
 	return s
 }
 
@@ -554,7 +566,7 @@ func (m *Manager) Partitions() []PartitionStatus {
 			p.Promises = slices.Clone(in.st.Promises)
 			if in.run != nil && in.run.sb != nil {
 				sb := in.run.sb.got
-				sb.Rlimits, sb.DiskMetered, sb.DiskQuota, sb.Promises = m.sandbox.Rlimits, m.sandbox.DiskMetered, m.sandbox.DiskQuota, m.sandbox.Promises
+				sb.Rlimits, sb.DiskMetered, sb.DiskQuota, sb.Promises = m.sandbox.Rlimits, m.sandbox.DiskMetered, m.sandbox.DiskQuota && !m.diskLegacy[i], m.sandbox.Promises
 				p.Sandbox = &sb
 			}
 			if s := m.series[id]; s != nil {

@@ -273,14 +273,29 @@ func (m *Manager) preparePartition(idx int, res recipes.Resources) error {
 	mounted := false
 	if m.sandbox.DiskQuota && res.DiskBytes > 0 {
 		// The hard limit: dir becomes the root of the partition's image.
-		if err := m.disk.ensure(idx, dir, int64(res.DiskBytes), acct); err != nil {
-			return err
-		}
-		mounted = true
-		if acct.set() {
-			if err := os.Lchown(dir, acct.UID, acct.GID); err != nil {
-				return m.unmountFailed(dir, err)
+		err := m.disk.ensure(idx, dir, int64(res.DiskBytes), acct)
+		m.mu.Lock()
+		if errors.Is(err, errDiskLegacy) {
+			if m.diskLegacy == nil {
+				m.diskLegacy = map[int]bool{}
 			}
+			m.diskLegacy[idx] = true
+		} else {
+			delete(m.diskLegacy, idx)
+		}
+		m.mu.Unlock()
+		switch {
+		case errors.Is(err, errDiskLegacy):
+			m.cfg.Log.Warn("partition: no hard disk limit for this instance (its files predate it); metered until it is destroyed", "partition", idx)
+		case err != nil:
+			return err
+		default:
+			mounted = true
+		}
+	}
+	if mounted && acct.set() {
+		if err := os.Lchown(dir, acct.UID, acct.GID); err != nil {
+			return m.unmountFailed(dir, err)
 		}
 	}
 	for _, d := range []string{filepath.Join(dir, "tmp"), filepath.Join(dir, "log")} {
@@ -766,6 +781,9 @@ func (m *Manager) destroyInstance(in *instance) {
 		if err := m.cg.remove(idx); err != nil {
 			m.cfg.Log.Warn("partition: remove cgroup", "partition", idx, "err", err)
 		}
+		m.mu.Lock()
+		delete(m.diskLegacy, idx)
+		m.mu.Unlock()
 		if os.Geteuid() == 0 {
 			// The image goes with the tenant: the next one gets a fresh one.
 			if err := m.disk.release(idx, m.partDir(idx), m.users[idx]); err != nil {
