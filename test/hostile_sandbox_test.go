@@ -309,7 +309,7 @@ func hsbStart(t *testing.T, src string, cred *syscall.Credential) *hsbNode {
 		}
 	}
 	n := &hsbNode{t: t, bin: filepath.Join(base, "weft"), dir: filepath.Join(base, "data"), cred: cred,
-		portBase: 30000 + rand.IntN(300)*100, ppp: 10}
+		portBase: 10000 + rand.IntN(200)*100, ppp: 10} // below the ephemeral range (32768+), where any outgoing connection may hold a port
 	prtCopy(t, src, n.bin)
 	if err := os.Mkdir(n.dir, 0o700); err != nil {
 		t.Fatal(err)

@@ -79,8 +79,8 @@ func newMktGrid(t testing.TB) *mktGrid {
 		t.Skip("WEFT_BIN is not set: run 'make test' (it builds bin/weft and sets WEFT_BIN)")
 	}
 	mktBaseMu.Lock()
-	if mktNextBase == 0 || mktNextBase > 60000 {
-		mktNextBase = 21000 + rand.IntN(100)*200
+	if mktNextBase == 0 || mktNextBase > 31000 { // below the ephemeral range (32768+)
+		mktNextBase = 21000 + rand.IntN(25)*200
 	}
 	base := mktNextBase
 	mktNextBase += 200

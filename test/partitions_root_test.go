@@ -59,7 +59,7 @@ func TestRootNodeWithDefaultDataDirServesWebserver(t *testing.T) {
 
 	var log bytes.Buffer
 	node := exec.Command(bin, "node", "--api", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0", "--mdns", "off",
-		"--partitions", "2", "--port-base", strconv.Itoa(30000+rand.IntN(300)*100))
+		"--partitions", "2", "--port-base", strconv.Itoa(10000+rand.IntN(200)*100)) // below the ephemeral range
 	node.Env = env
 	node.Stdout, node.Stderr = &log, &log
 	node.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -136,7 +136,7 @@ func TestRecipeLintCLI(t *testing.T) {
 
 func TestRecipePublishAndShowAcrossNodes(t *testing.T) {
 	bin := rcpBin(t)
-	a := rcpStart(t, bin, "41000")
+	a := rcpStart(t, bin, "11000")
 	var st struct {
 		Addrs []string `json:"addrs"`
 	}
@@ -144,7 +144,7 @@ func TestRecipePublishAndShowAcrossNodes(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st.Addrs) == 0 {
 		t.Fatalf("status: %d %s %s", code, out, errOut)
 	}
-	b := rcpStart(t, bin, "41100", "--bootstrap", st.Addrs[0])
+	b := rcpStart(t, bin, "11100", "--bootstrap", st.Addrs[0])
 
 	// A recipe with a 2.5 MiB artifact given by source.
 	dir := t.TempDir()
@@ -262,7 +262,7 @@ func TestCLIPolish(t *testing.T) {
 		t.Fatalf("completion bash: exit %d, %d bytes", code, len(out))
 	}
 
-	n := rcpStart(t, bin, "41200")
+	n := rcpStart(t, bin, "11200")
 	_, stderr, code = rcpRun(t, bin, "--data-dir", n.dir, "instance", "show", "nope")
 	if code != 1 || !strings.Contains(stderr, "weft instance list") {
 		t.Fatalf("unknown instance: exit %d, stderr %q", code, stderr)
