@@ -278,7 +278,8 @@ type SandboxStatus struct {
 	// with the partition's processes; root only).
 	PrivateIPC bool `json:"private_ipc"`
 	// DiskQuota: the disk resource is a hard limit on the partition's
-	// tree. False: see DiskMetered.
+	// tree (as root: a loop-mounted ext4 image of that size per partition,
+	// see diskimg.go). False: see DiskMetered.
 	DiskQuota bool `json:"disk_quota"`
 	// DiskMetered: the partition's tree is measured and an instance over
 	// its disk resource fails with "disk quota exceeded" (files are also
