@@ -27,6 +27,8 @@ import (
 type netMeter struct {
 	table string
 	nft   string
+	// timeout bounds each nft run (0: netMeterTimeout).
+	timeout time.Duration
 
 	mu   sync.Mutex
 	last map[int]int64 // partition index -> bytes, from the last read
@@ -36,6 +38,9 @@ type netMeter struct {
 // netMeterRefresh is how stale a read may be before nft is run again (one
 // exec serves every partition sampled in a round).
 const netMeterRefresh = 500 * time.Millisecond
+
+// netMeterTimeout bounds one run of nft.
+const netMeterTimeout = 5 * time.Second
 
 // newNetMeter sets the counters up for users (index = partition), or
 // returns nil and why not.
@@ -65,7 +70,11 @@ func newNetMeter(dataDir string, users []account) (*netMeter, string) {
 }
 
 func (n *netMeter) run(stdin string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	d := n.timeout
+	if d <= 0 {
+		d = netMeterTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, n.nft, args...)
 	cmd.Stdin = strings.NewReader(stdin)

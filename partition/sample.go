@@ -135,6 +135,9 @@ func (m *Manager) sampleIDs(ids []string, forceDisk bool) {
 		at := m.cfg.Now()
 		cpu, cpuOK := m.cg.cpuNanos(t.idx)
 		mem, memOK := m.cg.memBytes(t.idx)
+		// The counters may run the nft command: read here, never under
+		// m.mu (every status read and the biller's usage wait on it).
+		netBytes := m.net.bytes(t.idx)
 		m.sampleMu.Unlock()
 		var procCPU int64
 		if !cpuOK || !memOK {
@@ -181,7 +184,7 @@ func (m *Manager) sampleIDs(ids []string, forceDisk bool) {
 			}
 		}
 		s.samples = append(s.samples, metering.Sample{At: at, CPUNanos: cpu, MemBytes: mem,
-			DiskBytes: s.disk, NetBytes: m.net.bytes(t.idx)})
+			DiskBytes: s.disk, NetBytes: netBytes})
 		// Drop what is older than the retention.
 		cut := 0
 		for cut < len(s.samples)-1 && at.Sub(s.samples[cut].At) > m.cfg.Retention {
