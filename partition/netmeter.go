@@ -27,8 +27,9 @@ import (
 type netMeter struct {
 	table string
 	nft   string
-	// timeout bounds each nft run (0: netMeterTimeout).
-	timeout time.Duration
+	// timeout bounds each nft run (0: netMeterTimeout); refresh is how
+	// long one read serves (0: netMeterRefresh).
+	timeout, refresh time.Duration
 
 	mu   sync.Mutex
 	last map[int]int64 // partition index -> bytes, from the last read
@@ -82,15 +83,25 @@ func (n *netMeter) run(stdin string, args ...string) ([]byte, error) {
 }
 
 // bytes returns the bytes sent so far by partition idx's user (-1 when
-// unknown). Reads are shared for netMeterRefresh.
+// unknown). Reads are shared for netMeterRefresh, failed ones too: a
+// failing or hanging nft runs at most once per refresh, not once per
+// partition sampled, and the counters last read stand meanwhile (they
+// only grow; -1 would read as unmetered mid-series).
 func (n *netMeter) bytes(idx int) int64 {
 	if n == nil {
 		return -1
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.last == nil || time.Since(n.at) > netMeterRefresh {
-		n.last, n.at = n.read(), time.Now()
+	every := n.refresh
+	if every <= 0 {
+		every = netMeterRefresh
+	}
+	if n.at.IsZero() || time.Since(n.at) > every {
+		if got := n.read(); got != nil {
+			n.last = got
+		}
+		n.at = time.Now()
 	}
 	if v, ok := n.last[idx]; ok {
 		return v

@@ -1,9 +1,12 @@
 package partition
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -56,5 +59,46 @@ func TestNetMeterCountsBytesSent(t *testing.T) {
 	}
 	if n.bytes(0) < before || n.bytes(7) != -1 {
 		t.Fatalf("bytes(0) %d (before %d), bytes(7) %d", n.bytes(0), before, n.bytes(7))
+	}
+}
+
+// A failing nft runs once per refresh, not on every read, and the
+// counters read last stand while it fails.
+func TestNetMeterFailedReadShared(t *testing.T) {
+	dir := t.TempDir()
+	count := filepath.Join(dir, "runs")
+	fake := filepath.Join(dir, "nft")
+	// The first run lists partition 0's counter; later runs fail.
+	script := fmt.Sprintf(`#!/bin/sh
+echo run >> %[1]s
+if [ "$(wc -l < %[1]s)" -eq 1 ]; then
+  echo '{"nftables": [{"rule": {"comment": "p0", "expr": [{"counter": {"packets": 3, "bytes": 180}}]}}]}'
+  exit 0
+fi
+exit 1
+`, count)
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	runs := func() int {
+		b, _ := os.ReadFile(count)
+		return strings.Count(string(b), "\n")
+	}
+	n := &netMeter{table: "weft_fake", nft: fake, refresh: time.Nanosecond}
+	if got := n.bytes(0); got != 180 {
+		t.Fatalf("first read: %d, want 180", got)
+	}
+	if got := n.bytes(0); got != 180 || runs() != 2 {
+		t.Fatalf("after a failed read: %d (want the last counter, 180), nft ran %d times (want 2)", got, runs())
+	}
+	n.refresh = time.Hour
+	for range 5 {
+		n.at = time.Time{}.Add(time.Nanosecond) // long ago: refresh once
+		_ = n.bytes(0)
+		_ = n.bytes(1)
+		_ = n.bytes(0)
+	}
+	if r := runs(); r != 7 {
+		t.Fatalf("nft ran %d times for 5 refreshes of 3 reads each after 2 runs, want 7 (a failed read is shared too)", r)
 	}
 }
