@@ -421,8 +421,10 @@ func TestChaos(t *testing.T) {
 		case serr != nil:
 			c.res.Crashes++
 			c.logf("%s does not answer: %v", hh.name, serr)
+			before := len(hh.logText())
 			if dumpGoroutines(hh) {
-				c.logf("%s: goroutine dump (SIGQUIT) in its log", hh.name)
+				c.logf("%s: goroutine dump (SIGQUIT) in its log; weft's goroutines blocked for a minute or more:\n%s",
+					hh.name, stuckGoroutines(hh.logText()[before:]))
 			}
 		}
 	}
@@ -475,20 +477,7 @@ const chaosAPIWait = 20 * time.Second
 // every goroutine's stack to stderr, which is h's log, and exits) and
 // waits for it to exit; it reports whether it did.
 func dumpGoroutines(h *labHost) bool {
-	if !processRuns(h) {
-		return false
-	}
-	_ = h.cmd.Process.Signal(syscall.SIGQUIT)
-	done := make(chan struct{})
-	go func() { _ = h.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-		return true
-	case <-time.After(15 * time.Second):
-		_ = syscall.Kill(-h.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		return false
-	}
+	return processRuns(h) && quitForStacks(h.cmd)
 }
 
 // saveNodeLogs writes each host's whole log to dir/NAME.log.

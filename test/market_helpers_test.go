@@ -147,6 +147,14 @@ func (g *mktGrid) startIn(name, dir string, slot int, args ...string) *mktNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		// A failed test may have met a wedged node: before it is stopped,
+		// SIGQUIT makes it print every goroutine's stack, and those of
+		// weft's code blocked for a minute or more are shown below.
+		before, stuck := n.logText(), ""
+		if t.Failed() && !n.killed && quitForStacks(n.cmd) {
+			n.killed = true
+			stuck = stuckGoroutines(n.logText()[len(before):])
+		}
 		if !n.killed {
 			stopGently(n.cmd)
 		}
@@ -156,7 +164,10 @@ func (g *mktGrid) startIn(name, dir string, slot int, args ...string) *mktNode {
 			t.Errorf("node %s reported a data race (binary built with -race):\n%s", n.name, firstN(log[i:], 80))
 		}
 		if t.Failed() {
-			t.Logf("node %s (%s) log:\n%s", n.name, n.peerID, lastN(n.logText(), 60))
+			t.Logf("node %s (%s) log:\n%s", n.name, n.peerID, lastN(before, 60))
+			if stuck != "" {
+				t.Logf("node %s: goroutines of weft blocked for a minute or more:\n%s", n.name, stuck)
+			}
 		}
 	})
 	mktPoll(t, 20*time.Second, func() error {
@@ -346,3 +357,39 @@ func repoFile(t testing.TB, rel string) string {
 // delNodeUsers deletes the partition and install users of the node whose
 // data dir is dataDir (default names; only as root).
 func delNodeUsers(dataDir string) { partition.DeleteNodeUsers(dataDir, 16) }
+
+// quitForStacks sends SIGQUIT to a node (the Go runtime prints every
+// goroutine's stack to stderr and exits) and waits for it; it reports
+// whether the node exited so (otherwise its group is killed).
+func quitForStacks(cmd *exec.Cmd) bool {
+	if cmd == nil || cmd.Process == nil || cmd.ProcessState != nil {
+		return false
+	}
+	if cmd.Process.Signal(syscall.SIGQUIT) != nil {
+		return false
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(15 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		return false
+	}
+}
+
+// stuckGoroutines picks from a goroutine dump the goroutines blocked for
+// a minute or more in weft's own code (at most 300 lines).
+func stuckGoroutines(dump string) string {
+	var out []string
+	for _, g := range strings.Split(dump, "\n\n") {
+		head, _, _ := strings.Cut(strings.TrimSpace(g), "\n")
+		if strings.HasPrefix(head, "goroutine ") && strings.Contains(head, " minutes]") &&
+			strings.Contains(g, "github.com/weftgrid/weft/") {
+			out = append(out, strings.TrimSpace(g))
+		}
+	}
+	return firstN(strings.Join(out, "\n\n"), 300)
+}
