@@ -380,14 +380,16 @@ func quitForStacks(cmd *exec.Cmd) bool {
 	}
 }
 
-// stuckGoroutines picks from a goroutine dump the goroutines blocked for
-// a minute or more in weft's own code (at most 300 lines).
+// stuckGoroutines picks from a goroutine dump the goroutines of weft's
+// own code blocked for a minute or more, and every one acting for the
+// partition manager (a stop or a destroy polls: it sleeps, never long
+// in one wait); at most 300 lines.
 func stuckGoroutines(dump string) string {
 	var out []string
 	for _, g := range strings.Split(dump, "\n\n") {
 		head, _, _ := strings.Cut(strings.TrimSpace(g), "\n")
-		if strings.HasPrefix(head, "goroutine ") && strings.Contains(head, " minutes]") &&
-			strings.Contains(g, "github.com/weftgrid/weft/") {
+		if strings.HasPrefix(head, "goroutine ") && strings.Contains(g, "github.com/weftgrid/weft/") &&
+			(strings.Contains(head, " minutes]") || strings.Contains(g, "weft/partition.(*Manager).")) {
 			out = append(out, strings.TrimSpace(g))
 		}
 	}
