@@ -742,9 +742,27 @@ func (m *Manager) stopRun(in *instance, rs *runState) {
 	for _, t := range ts {
 		killGroup(t.pid, syscall.SIGKILL) // group members left by a dead leader
 	}
+	at := time.Now()
 	rs.wg.Wait()
+	at = m.slowStep(in.rec.ID, "wait for the run's supervisors and checks", at)
 	m.killPartition(rs.idx) // what left its group (setsid) and its cgroup (none)
+	at = m.slowStep(in.rec.ID, "kill what is left of the partition", at)
 	m.sampleIDs([]string{in.rec.ID}, false)
+	m.slowStep(in.rec.ID, "last usage sample", at)
+}
+
+// slowStepAfter is how long one step of a stop or destroy may take before
+// it is logged (a stop that lingers says where).
+const slowStepAfter = 5 * time.Second
+
+// slowStep logs step of instance id when it took slowStepAfter or more
+// since at, and returns now (the start of the next step).
+func (m *Manager) slowStep(id, step string, at time.Time) time.Time {
+	now := time.Now()
+	if d := now.Sub(at); d >= slowStepAfter {
+		m.cfg.Log.Warn("partition: slow step", "instance", id, "step", step, "took", d.Round(time.Millisecond))
+	}
+	return now
 }
 
 // stopInstance stops in's run and records phase.
@@ -775,9 +793,12 @@ func (m *Manager) destroyInstance(in *instance) {
 	in.rec.Phase = PhaseDestroying
 	m.refreshLocked(in)
 	m.mu.Unlock()
+	at := time.Now()
 	m.stopInstance(in, PhaseDestroying)
 	if idx >= 0 {
+		at = m.slowStep(in.rec.ID, "destroy: stop", at)
 		m.killPartition(idx) // anything that escaped the groups
+		at = m.slowStep(in.rec.ID, "destroy: kill what is left of the partition", at)
 		if err := m.cg.remove(idx); err != nil {
 			m.cfg.Log.Warn("partition: remove cgroup", "partition", idx, "err", err)
 		}
@@ -789,10 +810,12 @@ func (m *Manager) destroyInstance(in *instance) {
 			if err := m.disk.release(idx, m.partDir(idx), m.users[idx]); err != nil {
 				m.cfg.Log.Error("partition: wipe", "partition", idx, "err", err)
 			}
+			at = m.slowStep(in.rec.ID, "destroy: unmount and renew the disk image", at)
 		}
 		if err := safefs.RemoveAll(m.partDir(idx)); err != nil {
 			m.cfg.Log.Error("partition: wipe", "partition", idx, "err", err)
 		}
+		m.slowStep(in.rec.ID, "destroy: wipe the partition", at)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

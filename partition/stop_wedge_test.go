@@ -2,9 +2,11 @@ package partition
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -231,4 +233,17 @@ func TestSlowNetMeterDoesNotHoldManagerLock(t *testing.T) {
 	}
 	killPid(t, pid)
 	<-sampled
+}
+
+// A stop or destroy step that lingers is logged with its name; a quick
+// one is not.
+func TestSlowStepLogged(t *testing.T) {
+	var buf strings.Builder
+	m := &Manager{cfg: Config{Log: slog.New(slog.NewTextHandler(&buf, nil))}}
+	m.slowStep("i1", "quick", time.Now())
+	m.slowStep("i1", "destroy: wipe the partition", time.Now().Add(-2*slowStepAfter))
+	out := buf.String()
+	if strings.Contains(out, "quick") || !strings.Contains(out, "partition: slow step") || !strings.Contains(out, "destroy: wipe the partition") {
+		t.Fatalf("log:\n%s", out)
+	}
 }
