@@ -195,14 +195,14 @@ func TestSlowNetMeterDoesNotHoldManagerLock(t *testing.T) {
 	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	m.mu.Lock()
+	m.sampleMu.Lock() // samplers read m.net under it
 	saved := m.net
 	m.net = &netMeter{table: "weft_fake", nft: fake, timeout: 10 * time.Minute}
-	m.mu.Unlock()
+	m.sampleMu.Unlock()
 	t.Cleanup(func() {
-		m.mu.Lock()
+		m.sampleMu.Lock()
 		m.net = saved
-		m.mu.Unlock()
+		m.sampleMu.Unlock()
 	})
 	sampled := make(chan struct{})
 	go func() {
