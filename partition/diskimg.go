@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -403,4 +404,30 @@ func mountLoop(img, dir string) error {
 		return err
 	}
 	return errors.New("no free loop device")
+}
+
+// UnmountBelow detaches every file system mounted strictly below root,
+// deepest first: the disk images of a node that is gone for good (killed
+// and never restarted on its data dir), for whoever removes that data dir.
+// A node that starts on the data dir again needs none of this: it adopts
+// or unmounts what it finds. Busy mounts are detached lazily; their loop
+// devices are freed with their last user.
+func UnmountBelow(root string) error {
+	ms, err := mountedBelow(root)
+	if err != nil {
+		return err
+	}
+	points := make([]string, 0, len(ms))
+	for p := range ms {
+		points = append(points, p)
+	}
+	// Deepest first: a mount inside another one goes before it.
+	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
+	var errs []error
+	for _, p := range points {
+		if err := unmount(p); err != nil {
+			errs = append(errs, fmt.Errorf("partition: unmount %s: %w", p, err))
+		}
+	}
+	return errors.Join(errs...)
 }

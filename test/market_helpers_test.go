@@ -278,6 +278,10 @@ func (g *mktGrid) byPeer(id string) *mktNode {
 func killUnder(dir string) {
 	defer delNodeUsers(dir)
 	defer delNodeUsers(filepath.Join(dir, "data"))
+	// After the kills: a node that was SIGKILLed left its partitions' disk
+	// images mounted below its data dir (a restart would adopt them), and
+	// the test's temporary dir could not be removed.
+	defer func() { _ = partition.UnmountBelow(dir) }()
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())

@@ -291,6 +291,7 @@ func (g *grid) close(grace time.Duration) error {
 	for _, n := range nodes {
 		deleteNodeUsers(n.dir, g.partitions)
 	}
+	unmountBelow(g.dir) // the disk images killed nodes left mounted
 	err := os.RemoveAll(g.dir)
 	if err != nil {
 		err = os.RemoveAll(g.dir) // a process that just died may have been writing

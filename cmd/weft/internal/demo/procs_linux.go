@@ -5,9 +5,12 @@ package demo
 import (
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/prometheus/procfs"
 )
 
 // prSetChildSubreaper is PR_SET_CHILD_SUBREAPER from <linux/prctl.h>.
@@ -89,4 +92,25 @@ func descendants(root int) []int {
 func reap(pid int) {
 	var ws syscall.WaitStatus
 	_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+}
+
+// unmountBelow detaches every file system mounted below dir, deepest first:
+// as root, a node mounts each busy partition's disk image on it, and a node
+// the demo killed (SIGKILL) left them mounted, so the folder could not go.
+func unmountBelow(dir string) {
+	ms, err := procfs.GetMounts()
+	if err != nil {
+		return
+	}
+	prefix := filepath.Clean(dir) + string(filepath.Separator)
+	var points []string
+	for _, m := range ms {
+		if strings.HasPrefix(m.MountPoint, prefix) {
+			points = append(points, m.MountPoint)
+		}
+	}
+	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
+	for _, p := range points {
+		_ = syscall.Unmount(p, syscall.MNT_DETACH)
+	}
 }

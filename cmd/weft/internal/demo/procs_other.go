@@ -15,3 +15,6 @@ func alive(int) bool                  { return false }
 func becomeSubreaper()                {}
 func descendants(int) []int           { return nil }
 func reap(int)                        {}
+
+// unmountBelow: nodes mount disk images only on Linux.
+func unmountBelow(string) {}
