@@ -276,11 +276,13 @@ func (g *mktGrid) byPeer(id string) *mktNode {
 // users that a root node whose data dir is dir or dir/data created (each
 // node has its own: without this, every test run would add some).
 func killUnder(dir string) {
-	defer delNodeUsers(dir)
-	defer delNodeUsers(filepath.Join(dir, "data"))
-	// After the kills: a node that was SIGKILLed left its partitions' disk
-	// images mounted below its data dir (a restart would adopt them), and
-	// the test's temporary dir could not be removed.
+	// After the kills: what the node made on the host outside its data dir
+	// (users, cgroups, nftables table, mounted disk images) goes, or every
+	// run of the suite would leave some on the machine; the data dir may
+	// be dir or dir/data. TestMain retires them once more at the end.
+	retired.add(dir)
+	defer retireNode(dir)
+	defer retireNode(filepath.Join(dir, "data"))
 	defer func() { _ = partition.UnmountBelow(dir) }()
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -361,6 +363,9 @@ func repoFile(t testing.TB, rel string) string {
 // delNodeUsers deletes the partition and install users of the node whose
 // data dir is dataDir (default names; only as root).
 func delNodeUsers(dataDir string) { partition.DeleteNodeUsers(dataDir, 16) }
+
+// retireNode removes what a root node on dataDir made on the host.
+func retireNode(dataDir string) { _ = partition.RetireNode(dataDir, 16) }
 
 // quitForStacks sends SIGQUIT to a node (the Go runtime prints every
 // goroutine's stack to stderr and exits) and waits for it; it reports

@@ -51,6 +51,7 @@ func startCLINode(t *testing.T, bin string, args ...string) *cliNode {
 			_ = n.cmd.Process.Kill()
 			_ = n.cmd.Wait()
 		}
+		killUnder(dir)
 		if t.Failed() {
 			t.Logf("node %s log:\n%s", dir, n.log.String())
 		}
@@ -260,6 +261,7 @@ func startCLINodeIn(t *testing.T, bin, dir string, args ...string) *cliNode {
 			_ = n.cmd.Process.Kill()
 			_ = n.cmd.Wait()
 		}
+		killUnder(dir)
 		if t.Failed() {
 			t.Logf("node %s log:\n%s", dir, n.log.String())
 		}

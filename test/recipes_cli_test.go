@@ -46,6 +46,7 @@ func rcpStart(t *testing.T, bin string, portBase string, args ...string) *rcpNod
 	t.Cleanup(func() {
 		_ = n.cmd.Process.Kill()
 		_ = n.cmd.Wait()
+		killUnder(n.dir)
 		if t.Failed() {
 			t.Logf("node %s log:\n%s", n.dir, n.log.String())
 		}
