@@ -8,13 +8,14 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/weftgrid/weft/p2p/streamserve"
 )
 
 // Authorizer decides whether from may read the logs of instance.
@@ -22,18 +23,10 @@ type Authorizer func(ctx context.Context, from peer.ID, instance string) error
 
 // Server serves the logs of the instances this node hosts.
 type Server struct {
-	h     host.Host
-	proto protocol.ID
-	src   Source
-	auth  Authorizer
-	log   *slog.Logger
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	open   map[peer.ID]int
-	once   sync.Once
+	*streamserve.Server
+	src  Source
+	auth Authorizer
+	log  *slog.Logger
 }
 
 // NewServer registers the stream handler on h.
@@ -41,59 +34,22 @@ func NewServer(h host.Host, proto protocol.ID, src Source, auth Authorizer, log 
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{h: h, proto: proto, src: src, auth: auth, log: log, open: map[peer.ID]int{}}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	h.SetStreamHandler(proto, s.handle)
+	s := &Server{src: src, auth: auth, log: log}
+	s.Server = streamserve.New(h, proto, MaxPerPeer, func(st network.Stream) {
+		_ = writeFrame(st, FrameError, []byte("too many log streams"))
+	}, s.handle)
 	return s
 }
 
-// Close removes the handler, ends the streams and waits for them. Idempotent.
-func (s *Server) Close() error {
-	s.once.Do(func() {
-		s.h.RemoveStreamHandler(s.proto)
-		s.cancel()
-		s.wg.Wait()
-	})
-	return nil
-}
-
-func (s *Server) enter(p peer.ID) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ctx.Err() != nil || s.open[p] >= MaxPerPeer {
-		return false
-	}
-	s.open[p]++
-	s.wg.Add(1)
-	return true
-}
-
-func (s *Server) leave(p peer.ID) {
-	s.mu.Lock()
-	if s.open[p]--; s.open[p] <= 0 {
-		delete(s.open, p)
-	}
-	s.mu.Unlock()
-	s.wg.Done()
-}
-
-func (s *Server) handle(st network.Stream) {
+func (s *Server) handle(sctx context.Context, st network.Stream) {
 	from := st.Conn().RemotePeer()
-	if !s.enter(from) {
-		_ = writeFrame(st, FrameError, []byte("too many log streams"))
-		_ = st.Reset()
-		return
-	}
-	defer s.leave(from)
-	stop := context.AfterFunc(s.ctx, func() { _ = st.Reset() })
-	defer stop()
 	_ = st.SetDeadline(time.Now().Add(RequestTimeout))
 	req, err := ReadRequest(bufio.NewReaderSize(io.LimitReader(st, 1024), 1024))
 	if err != nil {
 		_ = st.Reset()
 		return
 	}
-	ctx, cancel := context.WithCancel(s.ctx)
+	ctx, cancel := context.WithCancel(sctx)
 	defer cancel()
 	actx, acancel := context.WithTimeout(ctx, RequestTimeout)
 	err = s.auth(actx, from, req.Instance)

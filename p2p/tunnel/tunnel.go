@@ -43,6 +43,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/weftgrid/weft/p2p/streamserve"
 )
 
 // Protocol is the stream protocol (after the grid's prefix).
@@ -193,67 +195,22 @@ func ReadAnswer(r ByteReader) error {
 
 // Server serves tunnels to local ports.
 type Server struct {
-	h     host.Host
-	proto protocol.ID
-	auth  Authorizer
-	log   *slog.Logger
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	open   map[peer.ID]int
-	once   sync.Once
+	*streamserve.Server
+	auth Authorizer
+	log  *slog.Logger
 }
 
 // NewServer registers the stream handler on h.
 func NewServer(h host.Host, proto protocol.ID, auth Authorizer, log *slog.Logger) *Server {
-	s := &Server{h: h, proto: proto, auth: auth, log: log, open: map[peer.ID]int{}}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	h.SetStreamHandler(proto, s.handle)
+	s := &Server{auth: auth, log: log}
+	s.Server = streamserve.New(h, proto, MaxPerPeer, func(st network.Stream) {
+		_ = WriteAnswer(st, errors.New("too many tunnels"))
+	}, s.handle)
 	return s
 }
 
-// Close removes the handler, ends the tunnels and waits for them. Idempotent.
-func (s *Server) Close() error {
-	s.once.Do(func() {
-		s.h.RemoveStreamHandler(s.proto)
-		s.cancel()
-		s.wg.Wait()
-	})
-	return nil
-}
-
-func (s *Server) enter(p peer.ID) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ctx.Err() != nil || s.open[p] >= MaxPerPeer {
-		return false
-	}
-	s.open[p]++
-	s.wg.Add(1)
-	return true
-}
-
-func (s *Server) leave(p peer.ID) {
-	s.mu.Lock()
-	if s.open[p]--; s.open[p] <= 0 {
-		delete(s.open, p)
-	}
-	s.mu.Unlock()
-	s.wg.Done()
-}
-
-func (s *Server) handle(st network.Stream) {
+func (s *Server) handle(sctx context.Context, st network.Stream) {
 	from := st.Conn().RemotePeer()
-	if !s.enter(from) {
-		_ = WriteAnswer(st, errors.New("too many tunnels"))
-		_ = st.Reset()
-		return
-	}
-	defer s.leave(from)
-	stop := context.AfterFunc(s.ctx, func() { _ = st.Reset() })
-	defer stop()
 	_ = st.SetDeadline(time.Now().Add(HandshakeTimeout))
 	r := bufio.NewReader(st)
 	req, err := ReadRequest(r)
@@ -261,7 +218,7 @@ func (s *Server) handle(st network.Stream) {
 		_ = st.Reset()
 		return
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, HandshakeTimeout)
+	ctx, cancel := context.WithTimeout(sctx, HandshakeTimeout)
 	defer cancel()
 	addr, err := s.auth(ctx, from, req)
 	var conn net.Conn
