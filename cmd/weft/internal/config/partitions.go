@@ -52,6 +52,13 @@ type PartitionsConfig struct {
 	SampleInterval string `toml:"sample_interval"`
 	// LogMaxBytes rotates a process log past this many bytes. Default 10485760.
 	LogMaxBytes int64 `toml:"log_max_bytes"`
+	// RestartBudget is how many quick crashes in a row (runs shorter than
+	// 10 s) a service's process may have: one more and the instance has
+	// failed for good (its run is killed, its billing ends and its
+	// partition is freed once its requester lets it go). Default 10, about
+	// two minutes of crash loop with the restart back-off (0.5 s doubling
+	// to 30 s); 1..1000.
+	RestartBudget int `toml:"restart_budget"`
 	// KeepOnStop makes SIGTERM an in-place restart: the node leaves its
 	// instances running and stops without leaving the grid, so that when
 	// it starts again (an upgrade) it re-adopts them and keeps its
@@ -63,7 +70,7 @@ type PartitionsConfig struct {
 
 func defaultPartitions() PartitionsConfig {
 	return PartitionsConfig{Count: 8, PortBase: 20000, PortsPerPartition: 10, Users: true, UserPrefix: "", RunDir: "/var/lib/weft", Cgroups: true,
-		Host: "127.0.0.1", StopGrace: "5s", SampleInterval: "2s", LogMaxBytes: 10 << 20}
+		Host: "127.0.0.1", StopGrace: "5s", SampleInterval: "2s", LogMaxBytes: 10 << 20, RestartBudget: 10}
 }
 
 // StopGraceDuration is StopGrace parsed (5 s if empty or invalid).
@@ -108,6 +115,9 @@ func (c *PartitionsConfig) validate() error {
 	}
 	if c.RunDir != "" && !filepath.IsAbs(c.RunDir) {
 		return fmt.Errorf("partitions.run_dir: %q is not an absolute path", c.RunDir)
+	}
+	if c.RestartBudget < 1 || c.RestartBudget > 1000 {
+		return fmt.Errorf("partitions.restart_budget: %d outside [1, 1000]", c.RestartBudget)
 	}
 	if c.LogMaxBytes < 0 {
 		return fmt.Errorf("partitions.log_max_bytes: negative")

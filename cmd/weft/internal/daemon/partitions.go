@@ -55,6 +55,7 @@ func (d *Daemon) startPartitions(ctx context.Context) error {
 	cfg.Host = pc.Host
 	cfg.StopGrace = pc.StopGraceDuration()
 	cfg.SampleInterval = pc.SampleIntervalDuration()
+	cfg.RestartBudget = pc.RestartBudget
 	if pc.LogMaxBytes > 0 {
 		cfg.LogMaxBytes = pc.LogMaxBytes
 	}
