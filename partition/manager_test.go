@@ -544,3 +544,20 @@ func TestCrashLoopPastTheRestartBudgetFails(t *testing.T) {
 		t.Fatalf("reason %q", st.Error)
 	}
 }
+
+// An instance stopped before it ever started shows stopped, not pending,
+// and holds no partition; started again, it runs.
+func TestStoppedBeforeItStarted(t *testing.T) {
+	m := newTestManager(t, nil)
+	rc := mustParse(shRecipe("sleep 60", false, "always"))
+	if err := m.Apply(InstanceSpec{ID: "never", Recipe: rc, State: StateStopped}); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitPhase(t, m, "never", PhaseStopped); st.Partition >= 0 {
+		t.Fatalf("stopped before it started holds partition %d", st.Partition)
+	}
+	if err := m.Apply(InstanceSpec{ID: "never", Recipe: rc, State: StateStarted}); err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, m, "never", PhaseRunning)
+}

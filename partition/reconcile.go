@@ -137,7 +137,9 @@ func Reconcile(desired []Desired, actual []Actual, free int) []Action {
 				others = append(others, Action{Kind: ActStart, ID: d.ID, Reason: "requested started"})
 			}
 		case StateStopped:
-			if ok && active(a.Phase) {
+			// Pending too: an instance stopped before it ever started (or
+			// while it waited for a partition) is stopped, not pending.
+			if ok && (active(a.Phase) || a.Phase == PhasePending) {
 				others = append(others, Action{Kind: ActStop, ID: d.ID, Reason: "requested stopped"})
 			}
 		}
