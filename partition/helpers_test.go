@@ -31,6 +31,8 @@ func TestMain(m *testing.M) {
 		helperNode(os.Args[1:])
 	case "try":
 		helperTry(os.Args[1:])
+	case "netpeer":
+		helperNetPeer(os.Args[1:])
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper")
 		os.Exit(2)

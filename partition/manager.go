@@ -35,7 +35,7 @@ type Manager struct {
 	noSandbox bool          // benchmarks only: runs without their sandbox (the baseline)
 	users     []account     // per partition; zero accounts when not isolated
 	installAs account
-	net       *netMeter // bytes sent per partition user (nil: unmetered)
+	net       *netMeter // bytes sent and received per partition user (nil: unmetered)
 	weft      string    // guarded by layoutMu until the layout is created
 
 	// diskLegacy: partitions whose tree predates the hard limit (files and
@@ -191,9 +191,12 @@ func New(cfg Config) (m *Manager, err error) {
 	}
 	m.limits = computeLimits(m.cg, len(m.users) > 0 && m.users[0].set(), m.sandbox.Rlimits, why)
 	if m.net != nil {
-		// Bytes sent are metered: drop the generic reason.
-		m.limits.NetMetered = true
+		// Bytes are metered: drop the generic reason.
+		m.limits.NetMetered, m.limits.NetReceived = true, m.net.received
 		m.limits.Reasons = slices.DeleteFunc(m.limits.Reasons, func(r string) bool { return strings.HasPrefix(r, "network bytes are not metered") })
+		if !m.net.received {
+			m.limits.Reasons = append(m.limits.Reasons, "network bytes received are not metered: "+strings.TrimPrefix(netWhy, "net: "))
+		}
 	}
 	st, err := loadState(m.statePath)
 	if err != nil {

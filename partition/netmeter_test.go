@@ -1,12 +1,16 @@
 package partition
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -16,9 +20,12 @@ func TestParseNftCounters(t *testing.T) {
 {"chain": {"family": "inet", "table": "weft_x", "name": "out"}},
 {"rule": {"family": "inet", "table": "weft_x", "chain": "out", "handle": 2, "comment": "p0", "expr": [{"match": {"op": "==", "left": {"meta": {"key": "skuid"}}, "right": 1001}}, {"counter": {"packets": 3, "bytes": 180}}]}},
 {"rule": {"family": "inet", "table": "weft_x", "chain": "out", "handle": 3, "comment": "p1", "expr": [{"match": {"op": "==", "left": {"meta": {"key": "skuid"}}, "right": 1002}}, {"counter": {"packets": 0, "bytes": 0}}]}},
+{"rule": {"family": "inet", "table": "weft_x", "chain": "in", "handle": 7, "comment": "r0", "expr": [{"counter": {"packets": 2, "bytes": 100}}]}},
+{"rule": {"family": "inet", "table": "weft_x", "chain": "in", "handle": 8, "comment": "r0", "expr": [{"counter": {"packets": 1, "bytes": 20}}]}},
+{"rule": {"family": "inet", "table": "weft_x", "chain": "in", "handle": 9, "comment": "r5", "expr": [{"counter": {"packets": 1, "bytes": 20}}]}},
 {"rule": {"family": "inet", "table": "weft_x", "chain": "out", "handle": 4, "comment": "other", "expr": [{"counter": {"packets": 1, "bytes": 9}}]}}]}`)
 	got := parseNftCounters(out)
-	if len(got) != 2 || got[0] != 180 || got[1] != 0 {
+	if len(got) != 2 || got[0] != (netCount{sent: 180, received: 120}) || got[1] != (netCount{}) {
 		t.Fatalf("counters %v", got)
 	}
 	if parseNftCounters([]byte("not json")) != nil {
@@ -26,39 +33,173 @@ func TestParseNftCounters(t *testing.T) {
 	}
 }
 
-// As root with nft, the bytes a partition's user sends are counted (here
-// the test's own user stands for partition 0's).
-func TestNetMeterCountsBytesSent(t *testing.T) {
+// The rules mark connections with the partition user's own marks, never
+// over another's mark, and count received packets by mark and direction.
+func TestNftNetRules(t *testing.T) {
+	users := []account{{Name: "a", UID: 1001}, {Name: "b", UID: 70000}}
+	rules := nftNetRules("weft_x", users, true)
+	for _, want := range []string{
+		`meta skuid 1001 counter comment "p0"`,
+		`meta skuid 1001 ct mark 0 ct direction original ct mark set 0x570003e9`,
+		`meta skuid 70000 ct mark 0 ct direction reply ct mark set 0x57811170`,
+		`ct mark and 0xff000000 != 0x57000000 accept`,
+		`ct direction reply ct mark 0x570003e9 counter comment "r0"`,
+		`ct direction original ct mark 0x57811170 counter comment "r1"`,
+	} {
+		if !strings.Contains(rules, want) {
+			t.Errorf("rules lack %q:\n%s", want, rules)
+		}
+	}
+	if sent := nftNetRules("weft_x", users, false); strings.Contains(sent, "ct ") || strings.Contains(sent, "chain in") {
+		t.Errorf("sent-only rules use connection tracking:\n%s", sent)
+	}
+}
+
+// netPeer starts the test binary as a helper that switches to uid and
+// serves (addr "") or dials addr, sends send bytes and reads recv; it
+// returns the process and, for a server, its address.
+func netPeer(t *testing.T, uid int, addr string, send, recv int) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], strconv.Itoa(uid), addr, strconv.Itoa(send), strconv.Itoa(recv))
+	cmd.Env = append(os.Environ(), "WEFT_PARTITION_HELPER=netpeer")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	if addr != "" {
+		return cmd, addr
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("server helper: %v", err)
+	}
+	return cmd, strings.TrimSpace(line)
+}
+
+// helperNetPeer UID ADDR SEND RECV: see netPeer.
+func helperNetPeer(args []string) {
+	uid, _ := strconv.Atoi(args[0])
+	send, _ := strconv.Atoi(args[2])
+	recv, _ := strconv.Atoi(args[3])
+	fail := func(err error) {
+		fmt.Fprintln(os.Stderr, "netpeer:", err)
+		os.Exit(1)
+	}
+	if err := syscall.Setgid(uid); err != nil {
+		fail(err)
+	}
+	if err := syscall.Setuid(uid); err != nil {
+		fail(err)
+	}
+	var c net.Conn
+	if args[1] == "" {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fail(err)
+		}
+		fmt.Println(l.Addr())
+		if c, err = l.Accept(); err != nil {
+			fail(err)
+		}
+		if _, err := io.CopyN(io.Discard, c, int64(recv)); err != nil {
+			fail(err)
+		}
+		if _, err := c.Write(make([]byte, send)); err != nil {
+			fail(err)
+		}
+	} else {
+		var err error
+		if c, err = net.Dial("tcp", args[1]); err != nil {
+			fail(err)
+		}
+		if _, err := c.Write(make([]byte, send)); err != nil {
+			fail(err)
+		}
+		if _, err := io.CopyN(io.Discard, c, int64(recv)); err != nil {
+			fail(err)
+		}
+	}
+	_ = c.Close()
+	os.Exit(0)
+}
+
+// As root with nft, real processes of two partition users exchange data
+// over loopback, and a process outside the partitions (the test, as root)
+// talks to one of them. Each partition's sent bytes count; its received
+// bytes count on the connections it opened, and on those it accepted from
+// outside the partitions, never its own sent bytes as received; on the
+// connection between the two partitions, the accepting one's received
+// bytes are not counted (the opener owns the connection).
+func TestNetMeterCountsSentAndReceived(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
 	if _, err := exec.LookPath("nft"); err != nil {
 		t.Skip("no nft")
 	}
-	n, why := newNetMeter(t.TempDir(), []account{{Name: "root", UID: os.Geteuid()}})
+	// UIDs no one else uses (they need no account), distinct per run.
+	base := 6_000_000 + (os.Getpid()%100_000)*2
+	users := []account{{Name: "netA", UID: base}, {Name: "netB", UID: base + 1}}
+	n, why := newNetMeter(t.TempDir(), users)
 	if n == nil {
 		t.Skipf("no nftables here: %s", why)
 	}
 	defer n.close()
-	before := n.read()[0]
-	c, err := net.Dial("udp", "127.0.0.1:9") // discard; nothing needs to listen
+	if !n.received {
+		t.Skipf("received bytes not metered here: %s", why)
+	}
+	const (
+		toB   = 300_000 // A → B
+		fromB = 40_000  // B → A
+		toB2  = 120_000 // outsider → B
+		from2 = 10_000  // B → outsider
+	)
+	// Partition 1 (B) serves; partition 0 (A) opens the connection.
+	srv, addr := netPeer(t, users[1].UID, "", fromB, toB)
+	cli, _ := netPeer(t, users[0].UID, addr, toB, fromB)
+	if err := cli.Wait(); err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	if err := srv.Wait(); err != nil {
+		t.Fatalf("server: %v", err)
+	}
+	// The outsider opens a connection to B.
+	srv, addr = netPeer(t, users[1].UID, "", from2, toB2)
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	payload := make([]byte, 1000)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, _ = c.Write(payload)
-		if got := n.read()[0]; got-before >= 10*1000 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("counter went from %d to %d after sending", before, n.read()[0])
-		}
+	if _, err := c.Write(make([]byte, toB2)); err != nil {
+		t.Fatal(err)
 	}
-	if n.bytes(0) < before || n.bytes(7) != -1 {
-		t.Fatalf("bytes(0) %d (before %d), bytes(7) %d", n.bytes(0), before, n.bytes(7))
+	if _, err := io.CopyN(io.Discard, c, from2); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Close()
+	if err := srv.Wait(); err != nil {
+		t.Fatalf("server: %v", err)
+	}
+	got := n.read()
+	a, b := got[0], got[1]
+	t.Logf("A %+v, B %+v", a, b)
+	// Headers add a little: allow a quarter plus 16 KiB.
+	near := func(v, want int64) bool { return v >= want && v <= want+want/4+16<<10 }
+	if !near(a.sent, toB) || !near(a.received, fromB) {
+		t.Errorf("A sent %d (want about %d), received %d (want about %d, never its own %d)", a.sent, toB, a.received, fromB, toB)
+	}
+	if !near(b.sent, fromB+from2) {
+		t.Errorf("B sent %d, want about %d", b.sent, fromB+from2)
+	}
+	if !near(b.received, toB2) {
+		t.Errorf("B received %d, want about %d (the outsider's bytes, not A's %d)", b.received, toB2, toB)
+	}
+	if n.bytes(0) != a.sent+a.received || n.bytes(7) != -1 {
+		t.Errorf("bytes(0) %d, want %d; bytes(7) %d", n.bytes(0), a.sent+a.received, n.bytes(7))
 	}
 }
 

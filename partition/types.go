@@ -206,8 +206,9 @@ type PartitionUsage struct {
 	MemAvgBytes  int64 `json:"mem_avg_bytes"`
 	MemPeakBytes int64 `json:"mem_peak_bytes"`
 	DiskBytes    int64 `json:"disk_bytes"`
-	// NetBytes is the bytes the partition's processes sent (egress only;
-	// -1 when not metered: see Limits.NetMetered).
+	// NetBytes is the bytes the partition's processes sent plus those
+	// they received (-1 when not metered: see Limits.NetMetered and
+	// Limits.NetReceived).
 	NetBytes int64 `json:"net_bytes"`
 }
 
@@ -228,6 +229,9 @@ type Limits struct {
 	// NetMetered is true when the bytes each partition's processes send
 	// are counted (root, nft, one Unix user per partition; see netmeter.go).
 	NetMetered bool `json:"net_metered"`
+	// NetReceived is true when the bytes they receive are counted too
+	// (connection tracking; see netmeter.go for what is not counted).
+	NetReceived bool `json:"net_received"`
 	// Reasons explain each thing not enforced.
 	Reasons []string `json:"reasons,omitempty"`
 	// Summary is one line for people: "limits enforced: ..." or
