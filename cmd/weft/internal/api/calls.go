@@ -185,3 +185,28 @@ func (c *Client) LocalLogs(ctx context.Context, id string, q LogQuery, w io.Writ
 func (c *Client) Drain(ctx context.Context, method, verb string) (Answer[Drain], error) {
 	return call[Drain](ctx, c, method, "/v1/node/"+verb, nil)
 }
+
+// Status returns the node's status (GET /v1/status).
+func (c *Client) Status(ctx context.Context) (Answer[Status], error) {
+	return call[Status](ctx, c, http.MethodGet, "/v1/status", nil)
+}
+
+// Peers lists the grid members the node knows (GET /v1/peers).
+func (c *Client) Peers(ctx context.Context) (Answer[[]Peer], error) {
+	a, err := call[[]Peer](ctx, c, http.MethodGet, "/v1/peers", nil)
+	if err == nil && a.Value == nil {
+		a.Value, a.Raw = []Peer{}, json.RawMessage("[]")
+	}
+	return a, err
+}
+
+// Grid returns the grid and its member list (GET /v1/grid).
+func (c *Client) Grid(ctx context.Context) (Answer[Grid], error) {
+	return call[Grid](ctx, c, http.MethodGet, "/v1/grid", nil)
+}
+
+// ChangeGrid admits (verb "admit") or revokes (verb "revoke") a peer on
+// the founder's node (POST /v1/grid/{verb}).
+func (c *Client) ChangeGrid(ctx context.Context, verb, peerID string) (Answer[Grid], error) {
+	return call[Grid](ctx, c, http.MethodPost, "/v1/grid/"+url.PathEscape(verb), GridChange{PeerID: peerID})
+}

@@ -114,12 +114,12 @@ func completePeers(g *Globals) func(*cobra.Command, []string, string) ([]cobra.C
 		if err != nil {
 			return nil
 		}
-		var rows []peerRow
-		if c.Get(ctx, "/v1/peers", &rows) != nil {
+		a, err := c.Peers(ctx)
+		if err != nil {
 			return nil
 		}
-		out := make([]string, 0, len(rows))
-		for _, r := range rows {
+		out := make([]string, 0, len(a.Value))
+		for _, r := range a.Value {
 			out = append(out, cobra.CompletionWithDesc(r.PeerID, r.State))
 		}
 		return out

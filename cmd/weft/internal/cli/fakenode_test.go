@@ -69,7 +69,7 @@ func newFakeNode(t *testing.T) *fakeNode {
 		f.json(w, []map[string]any{{"peer_id": f.peerID, "state": "alive", "self": true, "addrs": []string{}}})
 	})
 	grid := func(w http.ResponseWriter, r *http.Request) {
-		f.json(w, gridInfo{Grid: "lab", ID: "g1", Founder: true, Version: 2, Members: []string{f.peerID}, Revoked: []string{}})
+		f.json(w, api.Grid{Grid: "lab", ID: "g1", Founder: true, Version: 2, Members: []string{f.peerID}, Revoked: []string{}})
 	}
 	mux.HandleFunc("GET /v1/grid", grid)
 	mux.HandleFunc("POST /v1/grid/{verb}", func(w http.ResponseWriter, r *http.Request) {

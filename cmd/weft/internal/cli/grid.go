@@ -18,16 +18,6 @@ import (
 
 func init() { register(22, newGridCmd) }
 
-// gridInfo is the body of GET /v1/grid and of admit/revoke answers.
-type gridInfo struct {
-	Grid    string   `json:"grid"`
-	ID      string   `json:"id"`
-	Founder bool     `json:"founder"`
-	Version uint64   `json:"version"`
-	Members []string `json:"members"`
-	Revoked []string `json:"revoked"`
-}
-
 func newGridCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "grid",
@@ -129,11 +119,11 @@ func newGridShowCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var gi gridInfo
-			if err := c.Get(cmd.Context(), "/v1/grid", &gi); err != nil {
+			a, err := c.Grid(cmd.Context())
+			if err != nil {
 				return err
 			}
-			return printGrid(g, gi)
+			return printGrid(g, a.Value)
 		},
 	}
 }
@@ -153,11 +143,11 @@ func newGridChangeCmd(g *Globals, verb, short string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var gi gridInfo
-			if err := c.Post(cmd.Context(), "/v1/grid/"+verb, map[string]string{"peer_id": args[0]}, &gi); err != nil {
+			a, err := c.ChangeGrid(cmd.Context(), verb, args[0])
+			if err != nil {
 				return gridChangeHint(err, verb)
 			}
-			return printGrid(g, gi)
+			return printGrid(g, a.Value)
 		},
 	}
 }
@@ -173,7 +163,7 @@ func gridChangeHint(err error, verb string) error {
 		"to found one: weft grid init --name NAME --out FILE, then weft node --grid FILE)", err, verb, verb)
 }
 
-func printGrid(g *Globals, gi gridInfo) error {
+func printGrid(g *Globals, gi api.Grid) error {
 	if g.JSON {
 		return g.PrintJSON(gi)
 	}

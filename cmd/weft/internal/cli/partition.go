@@ -73,11 +73,8 @@ runs).`,
 				return err
 			}
 			if len(ps) > 0 {
-				var st map[string]any
-				if c.Get(cmd.Context(), "/v1/status", &st) == nil {
-					if l, ok := st["limits"].(map[string]any); ok && l["partitions"] != nil {
-						fmt.Fprintln(g.Out(), l["partitions"])
-					}
+				if a, err := c.Status(cmd.Context()); err == nil && a.Value.Partitions != nil {
+					fmt.Fprintln(g.Out(), a.Value.Partitions.Limits.Summary)
 				}
 			}
 			return nil

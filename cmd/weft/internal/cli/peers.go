@@ -10,25 +10,6 @@ import (
 
 func init() { register(21, newPeersCmd) }
 
-// peerRow is one element of GET /v1/peers.
-type peerRow struct {
-	PeerID string   `json:"peer_id"`
-	State  string   `json:"state"`
-	Self   bool     `json:"self,omitempty"`
-	Addrs  []string `json:"addrs"`
-	Advert struct {
-		CPUMillis      int64             `json:"cpu_millis"`
-		MemoryBytes    int64             `json:"memory_bytes"`
-		DiskBytes      int64             `json:"disk_bytes"`
-		FreePartitions int               `json:"free_partitions"`
-		Labels         map[string]string `json:"labels"`
-		Version        string            `json:"version"`
-		NoBids         bool              `json:"no_bids"`
-	} `json:"advert"`
-	RTTms float64 `json:"rtt_ms"`
-	Reach string  `json:"reach"`
-}
-
 func newPeersCmd(g *Globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "peers",
@@ -48,14 +29,12 @@ FREE shows "-" for a member that does not bid.`,
 			if err != nil {
 				return err
 			}
-			var rows []peerRow
-			if err := c.Get(cmd.Context(), "/v1/peers", &rows); err != nil {
+			a, err := c.Peers(cmd.Context())
+			if err != nil {
 				return err
 			}
+			rows := a.Value
 			if g.JSON {
-				if rows == nil {
-					rows = []peerRow{}
-				}
 				return g.PrintJSON(rows)
 			}
 			tw := tabwriter.NewWriter(g.Out(), 0, 4, 2, ' ', 0)

@@ -8,8 +8,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-
-	"github.com/weftgrid/weft/partition"
 )
 
 func init() { register(20, newStatusCmd) }
@@ -33,25 +31,34 @@ disk_metered, rlimits, promises, reasons), and fields other subsystems add.`,
 			if err != nil {
 				return err
 			}
-			var st map[string]any
-			if err := c.Get(cmd.Context(), "/v1/status", &st); err != nil {
+			a, err := c.Status(cmd.Context())
+			if err != nil {
 				return err
 			}
 			if g.JSON {
-				return g.PrintJSON(st)
+				return g.PrintJSON(a.Raw)
 			}
+			s := a.Value
 			tw := tabwriter.NewWriter(g.Out(), 0, 4, 2, ' ', 0)
-			for _, k := range []string{"peer_id", "grid", "members", "peers", "preset", "version", "uptime_s"} {
-				fmt.Fprintf(tw, "%s\t%v\n", k, st[k])
+			for _, kv := range []struct {
+				k string
+				v any
+			}{{"peer_id", s.PeerID}, {"grid", s.Grid}, {"members", s.Members}, {"peers", s.Peers},
+				{"preset", s.Preset}, {"version", s.Version}, {"uptime_s", s.UptimeS}} {
+				fmt.Fprintf(tw, "%s\t%v\n", kv.k, kv.v)
 			}
-			if addrs, ok := st["addrs"].([]any); ok {
-				for i, a := range addrs {
-					label := ""
-					if i == 0 {
-						label = "addrs"
-					}
-					fmt.Fprintf(tw, "%s\t%v\n", label, a)
+			for i, addr := range s.Addrs {
+				label := ""
+				if i == 0 {
+					label = "addrs"
 				}
+				fmt.Fprintf(tw, "%s\t%v\n", label, addr)
+			}
+			// The subsystems' sections, also those of a newer node this
+			// client does not know, in name order.
+			var st map[string]any
+			if err := json.Unmarshal(a.Raw, &st); err != nil {
+				return fmt.Errorf("status: unexpected answer from the node: %w", err)
 			}
 			var extra []string
 			for k := range st {
@@ -66,19 +73,14 @@ disk_metered, rlimits, promises, reasons), and fields other subsystems add.`,
 				fmt.Fprintf(tw, "%s\t%s\n", k, statusValue(st[k]))
 			}
 			// What the host enforces on partitions, said plainly.
-			if p, ok := st["partitions"].(map[string]any); ok {
-				if l, ok := p["limits"].(map[string]any); ok && l["summary"] != nil {
-					fmt.Fprintf(tw, "limits\t%v\n", l["summary"])
-				}
+			if p := s.Partitions; p != nil && p.Limits.Summary != "" {
+				fmt.Fprintf(tw, "limits\t%v\n", p.Limits.Summary)
 			}
 			// What confines recipes' processes, and why not more.
-			if raw, ok := st["sandbox"]; ok {
-				var sb partition.SandboxStatus
-				if b, err := json.Marshal(raw); err == nil && json.Unmarshal(b, &sb) == nil {
-					fmt.Fprintf(tw, "sandbox\t%s\n", sb.Short())
-					for _, r := range sb.Reasons {
-						fmt.Fprintf(tw, "\t%s\n", r)
-					}
+			if _, ok := st["sandbox"]; ok {
+				fmt.Fprintf(tw, "sandbox\t%s\n", s.Sandbox.Short())
+				for _, r := range s.Sandbox.Reasons {
+					fmt.Fprintf(tw, "\t%s\n", r)
 				}
 			}
 			return tw.Flush()

@@ -143,14 +143,14 @@ func (s *Service) Routes(srv *api.Server) {
 	srv.HandleFunc("GET /v1/content/{cid}/{path...}", s.handleGetContent)
 }
 
-// Status adds the "content" part of GET /v1/status to m.
-func (s *Service) Status(m map[string]any) {
-	c := map[string]any{"transfer": s.xfer != nil}
+// Status is the "content" section of GET /v1/status.
+func (s *Service) Status() *api.ContentStatus {
+	c := &api.ContentStatus{Transfer: s.xfer != nil}
 	if s.xfer != nil {
 		st := s.xfer.Stats()
-		c["bytes_served"], c["bytes_fetched"], c["failed_attempts"] = st.BytesServed, st.BytesFetched, st.FailedAttempts
+		c.ContentTransfer = &api.ContentTransfer{BytesServed: st.BytesServed, BytesFetched: st.BytesFetched, FailedAttempts: st.FailedAttempts}
 	}
-	m["content"] = c
+	return c
 }
 
 // FetchFile implements partition.Fetcher: the artifact cid, fetched from

@@ -50,9 +50,7 @@ func TestServiceWithoutHostServesLocalContent(t *testing.T) {
 	if _, err := s.RecipeByCID(ctx, c); err == nil {
 		t.Fatal("a directory tree served as a recipe")
 	}
-	st := map[string]any{}
-	s.Status(st)
-	if m, _ := st["content"].(map[string]any); m["transfer"] != false {
-		t.Fatalf("status %v", st)
+	if st := s.Status(); st.Transfer || st.ContentTransfer != nil {
+		t.Fatalf("status %+v", st)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/config"
 	"github.com/weftgrid/weft/cmd/weft/internal/ledgerapi"
 	"github.com/weftgrid/weft/ledger"
@@ -74,8 +75,8 @@ func (d *Daemon) startLedger(ctx context.Context) error {
 	d.onClose(d.checkpointer.Close)
 
 	(&ledgerapi.Handlers{Ledger: l, PrivateGrid: d.cfg.Node.Grid != "", Log: cfg.Log}).Routes(d.api)
-	d.statusExtras = append(d.statusExtras, func(m map[string]any) {
-		m["ledger"] = map[string]any{"entries": l.Len(), "root": l.RootHex(), "slice": d.ledgerSlice().String()}
+	d.statusExtras = append(d.statusExtras, func(st *api.Status) {
+		st.Ledger = &api.LedgerStatus{Entries: l.Len(), Root: l.RootHex(), Slice: d.ledgerSlice().String()}
 	})
 	return nil
 }

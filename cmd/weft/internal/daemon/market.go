@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/dashboard"
 	"github.com/weftgrid/weft/cmd/weft/internal/drain"
 	"github.com/weftgrid/weft/cmd/weft/internal/jobs"
@@ -178,9 +179,9 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 		_ = d.metrics.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
 			func() float64 { return float64(f(m.Stats())) }))
 	}
-	d.statusExtras = append(d.statusExtras, func(st map[string]any) {
+	d.statusExtras = append(d.statusExtras, func(st *api.Status) {
 		s := m.Stats()
-		st["market"] = map[string]any{"placements": s.Placements, "sent": s.Sent, "received": s.Received, "dropped": s.Dropped, "fenced": s.Fenced}
+		st.Market = &api.MarketStatus{Placements: s.Placements, Sent: s.Sent, Received: s.Received, Dropped: s.Dropped, Fenced: s.Fenced}
 	})
 
 	h := &marketapi.Handlers{Market: m, Content: d.marketContent, Jobs: d.jobs, MaxRetries: d.cfg.Market.MaxRetries}

@@ -30,16 +30,17 @@ import (
 // via d.node.Routing(), membership via d.node.Members/SubscribeMembers, the
 // capacity advert via d.node.SetAdvert).
 //
-// statusExtras lets them add fields to GET /v1/status: append a function
-// from your start function (startP2P runs first, so d.node is set by then):
+// statusExtras lets them fill their section of GET /v1/status (api.Status):
+// append a function from your start function (startP2P runs first, so
+// d.node is set by then):
 //
-//	d.statusExtras = append(d.statusExtras, func(m map[string]any) { m["partitions"] = n })
+//	d.statusExtras = append(d.statusExtras, func(st *api.Status) { st.Market = ... })
 //
 // The functions run on every status request, concurrently with each other's
 // requests: they must be quick and safe for concurrent use.
 type p2pState struct {
 	node         *p2p.Node
-	statusExtras []func(map[string]any)
+	statusExtras []func(*api.Status)
 }
 
 // p2pConfig turns the [node] section into a p2p.Config.
@@ -135,23 +136,11 @@ func (d *Daemon) startP2P(ctx context.Context) error {
 	return nil
 }
 
-// StatusJSON is the body of GET /v1/status (before extras).
-type StatusJSON struct {
-	PeerID  string         `json:"peer_id"`
-	Addrs   []string       `json:"addrs"`
-	Members int            `json:"members"`
-	Peers   int            `json:"peers"`
-	Grid    string         `json:"grid"`
-	Preset  string         `json:"preset"`
-	Version string         `json:"version"`
-	UptimeS int64          `json:"uptime_s"`
-	Limits  map[string]any `json:"limits"`
-}
-
 func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 	n := d.node
-	st := StatusJSON{
+	st := api.Status{
 		PeerID:  n.ID().String(),
+		Addrs:   []string{},
 		Members: n.AliveCount(),
 		Peers:   len(n.ConnectedPeers()),
 		Grid:    n.GridName(),
@@ -159,42 +148,27 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 		Version: version.String(),
 		UptimeS: int64(n.Uptime().Seconds()),
 		Limits:  n.Limits(),
+		// With no partitions nothing runs here to confine; the
+		// partitions subsystem replaces this.
+		Sandbox: partition.SandboxStatus{Reasons: []string{"no partitions on this node"}},
 	}
-	st.Addrs = []string{}
 	for _, a := range n.Addrs() {
 		st.Addrs = append(st.Addrs, a.String())
 	}
-	// Merge the extras into the same object.
-	b, _ := json.Marshal(st)
-	m := map[string]any{}
-	_ = json.Unmarshal(b, &m)
 	for _, f := range d.statusExtras {
-		f(m)
+		f(&st)
 	}
-	if _, ok := m["sandbox"]; !ok { // no partitions: nothing runs here to confine
-		m["sandbox"] = partition.SandboxStatus{Reasons: []string{"no partitions on this node"}}
-	}
-	api.WriteJSON(w, http.StatusOK, m)
-}
-
-// PeerJSON is one element of GET /v1/peers.
-type PeerJSON struct {
-	PeerID string     `json:"peer_id"`
-	State  string     `json:"state"`
-	Self   bool       `json:"self,omitempty"`
-	Addrs  []string   `json:"addrs"`
-	Advert p2p.Advert `json:"advert"`
-	RTTms  float64    `json:"rtt_ms"`
-	// Reach is how this node reaches the peer now: direct, relayed or
-	// none (no connection at the moment).
-	Reach string `json:"reach"`
+	api.WriteJSON(w, http.StatusOK, st)
 }
 
 func (d *Daemon) handlePeers(w http.ResponseWriter, r *http.Request) {
 	n := d.node
-	out := []PeerJSON{}
+	out := []api.Peer{}
 	for _, m := range n.Members() {
-		pj := PeerJSON{PeerID: m.ID.String(), State: m.State.String(), Self: m.ID == n.ID(), Advert: m.Advert, Addrs: []string{}}
+		a := m.Advert
+		pj := api.Peer{PeerID: m.ID.String(), State: m.State.String(), Self: m.ID == n.ID(), Addrs: []string{},
+			Advert: api.Advert{CPUMillis: a.CPUMillis, MemoryBytes: a.MemoryBytes, DiskBytes: a.DiskBytes, FreePartitions: a.FreePartitions,
+				Labels: a.Labels, Version: a.Version, NoBids: a.NoBids}}
 		for _, a := range m.Addrs {
 			pj.Addrs = append(pj.Addrs, a.String()+"/p2p/"+m.ID.String())
 		}
@@ -208,19 +182,9 @@ func (d *Daemon) handlePeers(w http.ResponseWriter, r *http.Request) {
 	api.WriteJSON(w, http.StatusOK, out)
 }
 
-// GridJSON is the body of GET /v1/grid and of admit/revoke answers.
-type GridJSON struct {
-	Grid    string   `json:"grid"`
-	ID      string   `json:"id"`
-	Founder bool     `json:"founder"`
-	Version uint64   `json:"version"`
-	Members []string `json:"members"`
-	Revoked []string `json:"revoked"`
-}
-
-func (d *Daemon) gridJSON(l grid.MemberList) GridJSON {
+func (d *Daemon) gridJSON(l grid.MemberList) api.Grid {
 	n := d.node
-	g := GridJSON{Grid: n.GridName(), ID: n.GridID(), Founder: n.IsFounder(), Version: l.Version, Members: []string{}, Revoked: []string{}}
+	g := api.Grid{Grid: n.GridName(), ID: n.GridID(), Founder: n.IsFounder(), Version: l.Version, Members: []string{}, Revoked: []string{}}
 	for _, p := range l.Members {
 		g.Members = append(g.Members, p.String())
 	}
@@ -235,14 +199,9 @@ func (d *Daemon) handleGrid(w http.ResponseWriter, r *http.Request) {
 	api.WriteJSON(w, http.StatusOK, d.gridJSON(l))
 }
 
-// GridChangeJSON is the body of POST /v1/grid/admit and /v1/grid/revoke.
-type GridChangeJSON struct {
-	PeerID string `json:"peer_id"`
-}
-
 func (d *Daemon) handleGridChange(f func(peer.ID) (grid.MemberList, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var in GridChangeJSON
+		var in api.GridChange
 		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 			api.WriteError(w, http.StatusBadRequest, fmt.Errorf("grid: body must be {\"peer_id\": \"...\"}: %w", err))
 			return

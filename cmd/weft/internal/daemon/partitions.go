@@ -91,14 +91,13 @@ func (d *Daemon) startPartitions(ctx context.Context) error {
 	d.log.Info("partition sandbox", "landlock_abi", sb.LandlockABI, "fs", sb.FS, "bind_ports", sb.BindPorts,
 		"scoped_signals", sb.ScopedSignals, "private_tmp", sb.PrivateTmp, "disk_quota", sb.DiskQuota,
 		"rlimits", sb.Rlimits, "reasons", strings.Join(sb.Reasons, "; "))
-	d.statusExtras = append(d.statusExtras, func(st map[string]any) {
-		st["sandbox"] = sb
-		st["partitions"] = map[string]any{"total": pc.Count, "free": m.Free(), "limits": lim}
-		if l, ok := st["limits"].(map[string]any); ok {
-			l["partitions"] = lim.Summary
-		} else {
-			st["limits"] = map[string]any{"partitions": lim.Summary}
+	d.statusExtras = append(d.statusExtras, func(st *api.Status) {
+		st.Sandbox = sb
+		st.Partitions = &api.PartitionsStatus{Total: pc.Count, Free: m.Free(), Limits: lim}
+		if st.Limits == nil {
+			st.Limits = map[string]any{}
 		}
+		st.Limits["partitions"] = lim.Summary
 	})
 	if err := d.metrics.Register(partitionCollector{m}); err != nil {
 		d.log.Warn("partitions: metrics", "err", err)

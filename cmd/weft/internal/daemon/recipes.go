@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 
+	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/content"
 )
 
@@ -17,6 +18,6 @@ func (d *Daemon) startRecipes(ctx context.Context) error {
 	d.onClose(c.Close)
 	c.Metrics(d.metrics)
 	c.Routes(d.api)
-	d.statusExtras = append(d.statusExtras, c.Status)
+	d.statusExtras = append(d.statusExtras, func(st *api.Status) { st.Content = c.Status() })
 	return nil
 }
