@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/weftgrid/weft/ledger"
+	"github.com/weftgrid/weft/partition"
 	"github.com/weftgrid/weft/scheduler"
 )
 
@@ -63,7 +64,6 @@ func TestAnswerShapes(t *testing.T) {
 		{"status.ledger", full, "ledger", "entries root slice"},
 		{"status.market", full, "market", "dropped fenced placements received sent"},
 		{"status.partitions", full, "partitions", "free limits total"},
-		{"status.partitions.limits", full, "partitions.limits", "cgroup cpu enforced memory net_metered pids rlimits summary users"},
 		{"peer", Peer{}, "", "addrs advert peer_id reach rtt_ms state"},
 		{"peer (self)", Peer{Self: true}, "", "addrs advert peer_id reach rtt_ms self state"},
 		{"peer.advert", Peer{}, "advert", "cpu_millis disk_bytes free_partitions labels memory_bytes no_bids version"},
@@ -77,7 +77,8 @@ func TestAnswerShapes(t *testing.T) {
 }
 
 // The fields checks read from `weft instance show --json` and `weft ledger
-// audit --json` are always present.
+// audit --json`, and those of the core views the status holds, are always
+// present (their packages may add more).
 func TestContractFieldsPresent(t *testing.T) {
 	for _, c := range []struct {
 		name string
@@ -86,6 +87,8 @@ func TestContractFieldsPresent(t *testing.T) {
 	}{
 		{"instance", scheduler.InstanceView{}, []string{"name", "instance_id", "node", "state", "health", "reason", "restarts", "last_exit", "epoch", "connection"}},
 		{"ledger audit", ledger.Report{}, []string{"ok", "entries", "receipts", "root", "problems", "unbilled", "late"}},
+		{"status.partitions.limits", partition.Limits{}, []string{"enforced", "cgroup", "cpu", "memory", "users", "summary"}},
+		{"status.sandbox", partition.SandboxStatus{}, []string{"landlock_abi", "fs", "bind_ports", "scoped_signals", "private_tmp", "private_ipc", "disk_quota", "disk_metered", "rlimits", "promises"}},
 	} {
 		got := keysOf(t, c.v, "")
 		for _, k := range c.want {
