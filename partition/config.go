@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/weftgrid/weft/clock"
 )
 
 // Config configures a Manager.
@@ -87,8 +89,12 @@ type Config struct {
 	KeepRunningOnClose bool
 	// Log receives the manager's logs. Default slog.Default().
 	Log *slog.Logger
-	// Now is the clock. Default time.Now.
-	Now func() time.Time
+	// Clock is the manager's time: timestamps, sampling, reconciling,
+	// restart back-off and budget, batch timeouts, promise periods and
+	// retention. Default clock.System(). Waits on the kernel (a process to
+	// die after a signal, a cgroup to freeze) run on real time whatever it
+	// says (wallClock).
+	Clock clock.Clock
 }
 
 // DefaultRunDir is Config.RunDir's default.
@@ -168,8 +174,8 @@ func (c *Config) validate() error {
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
-	if c.Now == nil {
-		c.Now = time.Now
+	if c.Clock == nil {
+		c.Clock = clock.System()
 	}
 	return nil
 }

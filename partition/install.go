@@ -34,7 +34,7 @@ const (
 // in soft (software/CID/.weft-installed) the marker this version looks for
 // (software/CID.installed), so that an upgraded node neither wipes nor
 // installs again software its instances run from. It runs once per root.
-func migrateLegacyMarkers(soft string) error {
+func migrateLegacyMarkers(soft string, now time.Time) error {
 	done := filepath.Join(soft, migratedMarkers)
 	if _, err := os.Lstat(done); err == nil {
 		return nil
@@ -58,7 +58,7 @@ func migrateLegacyMarkers(soft string) error {
 			}
 			return err
 		}
-		_, err = mf.WriteString(time.Now().UTC().Format(time.RFC3339) + " (carried over from " + legacyMarker + ")\n")
+		_, err = mf.WriteString(now.UTC().Format(time.RFC3339) + " (carried over from " + legacyMarker + ")\n")
 		if cerr := mf.Close(); err == nil {
 			err = cerr
 		}
@@ -143,7 +143,7 @@ func (m *Manager) install(ctx context.Context, c string, rc *recipes.Recipe) (st
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrInstall, err)
 	}
-	_, err = mf.WriteString(time.Now().UTC().Format(time.RFC3339) + "\n")
+	_, err = mf.WriteString(m.cfg.Clock.Now().UTC().Format(time.RFC3339) + "\n")
 	if cerr := mf.Close(); err == nil {
 		err = cerr
 	}

@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/weftgrid/weft/clock"
 	"golang.org/x/sys/unix"
 )
 
@@ -15,6 +16,13 @@ import (
 // the tenant may run: a process left behind (setsid, double fork) could
 // swap what the node is about to walk. Process groups do not catch those;
 // a cgroup and a Unix user of its own do.
+
+// wallClock times the waits on the kernel: a signalled process dies, a
+// cgroup freezes and a pipe drains in real time, whatever the manager's
+// clock (Config.Clock) says; a fake clock in a test must neither stall
+// nor hurry them. slowStep measures such steps on it too. Everything the
+// manager decides by time reads Config.Clock.
+var wallClock = clock.System()
 
 // killWait bounds each kill-everything (a fork bomb within its pids limit
 // dies within a few rounds).
@@ -35,13 +43,13 @@ func (c *cgroups) killAll(name string, d time.Duration) bool {
 	if c.version == "v2" {
 		_ = os.WriteFile(filepath.Join(c.dirOf("", name), "cgroup.kill"), []byte("1"), 0)
 	}
-	deadline := time.Now().Add(d)
+	deadline := wallClock.Now().Add(d)
 	for {
 		pids := c.procsOf(name)
 		if len(pids) == 0 {
 			return true
 		}
-		if time.Now().After(deadline) {
+		if wallClock.Now().After(deadline) {
 			return false
 		}
 		frozen := c.setFrozen(name, true)
@@ -54,7 +62,7 @@ func (c *cgroups) killAll(name string, d time.Duration) bool {
 		if frozen {
 			c.setFrozen(name, false)
 		}
-		time.Sleep(5 * time.Millisecond)
+		<-wallClock.After(5 * time.Millisecond)
 	}
 }
 
@@ -91,7 +99,7 @@ func (c *cgroups) setFrozen(name string, on bool) bool {
 			if b, err := os.ReadFile(file); err != nil || string(b) == want+"\n" {
 				break
 			}
-			time.Sleep(time.Millisecond)
+			<-wallClock.After(time.Millisecond)
 		}
 	}
 	return true
@@ -107,20 +115,20 @@ func killUser(acct account, d time.Duration) bool {
 	if !acct.set() || acct.UID == 0 || acct.UID == os.Geteuid() {
 		return true
 	}
-	deadline := time.Now().Add(d)
+	deadline := wallClock.Now().Add(d)
 	for {
 		pids := userProcs(acct.UID)
 		if len(pids) == 0 {
 			return true
 		}
-		if time.Now().After(deadline) {
+		if wallClock.Now().After(deadline) {
 			return false
 		}
 		killAsUser(acct)
 		for _, pid := range pids {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
-		time.Sleep(5 * time.Millisecond)
+		<-wallClock.After(5 * time.Millisecond)
 	}
 }
 
@@ -193,19 +201,19 @@ func (m *Manager) killPartition(idx int) bool {
 // with an environment variable for which marked is true, until none is
 // left or d has passed, and reports whether none is left.
 func killMarked(marked func(kv string) bool, d time.Duration) bool {
-	deadline := time.Now().Add(d)
+	deadline := wallClock.Now().Add(d)
 	for {
 		pids := markedProcs(marked)
 		if len(pids) == 0 {
 			return true
 		}
-		if time.Now().After(deadline) {
+		if wallClock.Now().After(deadline) {
 			return false
 		}
 		for _, pid := range pids {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
-		time.Sleep(5 * time.Millisecond)
+		<-wallClock.After(5 * time.Millisecond)
 	}
 }
 

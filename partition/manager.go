@@ -242,7 +242,7 @@ func (m *Manager) ensureLayout() error {
 	if err := m.lay.create(m.cfg.DataDir, m.isolated); err != nil {
 		return err
 	}
-	if err := migrateLegacyMarkers(m.lay.soft); err != nil {
+	if err := migrateLegacyMarkers(m.lay.soft, m.cfg.Clock.Now()); err != nil {
 		return fmt.Errorf("partition: install markers of the previous version: %w", err)
 	}
 	if m.isolated && m.weft != "" {
@@ -555,7 +555,7 @@ func (m *Manager) Limits() Limits {
 // Partitions returns every partition slot with its instance and the
 // instance's usage over the last minute.
 func (m *Manager) Partitions() []PartitionStatus {
-	now := m.cfg.Now()
+	now := m.cfg.Clock.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]PartitionStatus, len(m.slots))
@@ -825,7 +825,7 @@ func (m *Manager) refreshLocked(in *instance) {
 		st.Error = ""
 	}
 	st.Stale = in.rec.State == StateStarted && in.rec.RunGen != "" && in.rec.RunGen != in.rec.Gen
-	st.UpdatedAt = m.cfg.Now().UTC()
+	st.UpdatedAt = m.cfg.Clock.Now().UTC()
 	in.st = st
 	m.emitLocked(st)
 }
@@ -860,14 +860,14 @@ func (m *Manager) portRange(i int) (lo, hi int) {
 // reconcileLoop drives actual state towards desired state.
 func (m *Manager) reconcileLoop() {
 	defer m.loops.Done()
-	t := time.NewTicker(m.cfg.ReconcileInterval)
+	t := m.cfg.Clock.NewTicker(m.cfg.ReconcileInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-m.ctx.Done():
 			return
 		case <-m.kick:
-		case <-t.C:
+		case <-t.C():
 		}
 		m.reconcileOnce()
 	}
@@ -904,7 +904,7 @@ func (m *Manager) reconcileOnce() {
 			delete(m.insts, a.ID)
 			m.persistLocked()
 			in.st.Phase = PhaseDestroyed
-			in.st.UpdatedAt = m.cfg.Now().UTC()
+			in.st.UpdatedAt = m.cfg.Clock.Now().UTC()
 			m.emitLocked(in.st)
 			continue
 		}

@@ -59,7 +59,7 @@ func (rs *runState) dial(ctx context.Context, network, addr string) (net.Conn, e
 	}
 	timeout := 5 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
-		timeout = max(time.Until(dl), time.Millisecond)
+		timeout = max(dl.Sub(wallClock.Now()), time.Millisecond) // the socket's, on real time
 	}
 	fd := -1
 	if e := rs.sb.do(func() {
@@ -192,7 +192,7 @@ func (m *Manager) checkCommand(ctx context.Context, rs *runState, pr recipes.Pro
 	var out []byte
 	select {
 	case out = <-output:
-	case <-time.After(time.Second): // held by a process that left the group
+	case <-wallClock.After(time.Second): // held by a process that left the group
 	}
 	if ctx.Err() == context.DeadlineExceeded && (cmd.ProcessState == nil || !cmd.ProcessState.Exited()) {
 		return fmt.Errorf("timed out after %s", timeout)
@@ -236,7 +236,7 @@ func (m *Manager) promiseLoop(in *instance, rs *runState) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		ps := &rs.promises[i]
-		ps.OK, ps.CheckedAt, ps.LastError = err == nil, m.cfg.Now().UTC(), ""
+		ps.OK, ps.CheckedAt, ps.LastError = err == nil, m.cfg.Clock.Now().UTC(), ""
 		if err != nil {
 			ps.LastError = err.Error()
 		}
@@ -274,14 +274,14 @@ func (m *Manager) promiseLoop(in *instance, rs *runState) {
 		select {
 		case <-rs.ctx.Done():
 			return
-		case <-time.After(delay):
+		case <-m.cfg.Clock.After(delay):
 		}
 		delay = min(delay*3/2, time.Second)
 	}
 	m.mu.Lock()
 	if in.run == rs && in.rec.Phase == PhaseStarting {
 		in.rec.Phase = PhaseRunning
-		rs.readyAt = m.cfg.Now().UTC()
+		rs.readyAt = m.cfg.Clock.Now().UTC()
 		rs.healthy = true
 		for _, p := range rs.promises {
 			rs.healthy = rs.healthy && (p.CheckedAt.IsZero() || p.OK)
@@ -292,7 +292,7 @@ func (m *Manager) promiseLoop(in *instance, rs *runState) {
 	m.mu.Unlock()
 	// Anomaly promises, each on its own period.
 	next := make([]time.Time, len(prs))
-	now := time.Now()
+	now := m.cfg.Clock.Now()
 	any := false
 	for i, pr := range prs {
 		if when(pr).IsAnomaly() {
@@ -313,9 +313,9 @@ func (m *Manager) promiseLoop(in *instance, rs *runState) {
 		select {
 		case <-rs.ctx.Done():
 			return
-		case <-time.After(time.Until(soonest)):
+		case <-m.cfg.Clock.After(soonest.Sub(m.cfg.Clock.Now())):
 		}
-		now := time.Now()
+		now := m.cfg.Clock.Now()
 		for i, pr := range prs {
 			if !when(pr).IsAnomaly() || next[i].After(now) {
 				continue
@@ -328,7 +328,7 @@ func (m *Manager) promiseLoop(in *instance, rs *runState) {
 				m.cfg.Log.Warn("partition: promise failed", "instance", in.rec.ID, "promise", pr.Name, "err", err)
 			}
 			record(i, err)
-			next[i] = time.Now().Add(period(pr))
+			next[i] = m.cfg.Clock.Now().Add(period(pr))
 		}
 	}
 }

@@ -173,7 +173,7 @@ func (m *Manager) startInstance(in *instance) {
 	}
 	in.run = rs
 	in.rec.Phase, in.rec.RunGen, in.rec.Ports = PhaseStarting, gen, ports
-	in.rec.StartedNs = m.cfg.Now().UnixNano()
+	in.rec.StartedNs = m.cfg.Clock.Now().UnixNano()
 	in.rec.ResultCID = ""
 	m.persistLocked()
 	m.refreshLocked(in)
@@ -197,10 +197,10 @@ func (m *Manager) runProcs(in *instance, rs *runState, adopt map[string]procReco
 		rs.wg.Add(1)
 		go func() {
 			defer rs.wg.Done()
-			timer := time.NewTimer(t.Timeout.D())
+			timer := m.cfg.Clock.NewTimer(t.Timeout.D())
 			defer timer.Stop()
 			select {
-			case <-timer.C:
+			case <-timer.C():
 				m.abortRun(rs, "batch timeout after "+t.Timeout.String())
 			case <-rs.ctx.Done():
 			}
@@ -392,7 +392,7 @@ func (m *Manager) supervise(in *instance, rs *runState, p *proc, adoptRec procRe
 	backoff := m.cfg.RestartBackoff
 	quick := 0 // crashes in a row of runs shorter than 10 s
 	for first := true; ; first = false {
-		began := time.Now()
+		began := m.cfg.Clock.Now()
 		var exited chan struct{}
 		var err error
 		if first && adopt {
@@ -437,7 +437,7 @@ func (m *Manager) supervise(in *instance, rs *runState, p *proc, adoptRec procRe
 			m.procFinished(in, rs, p, ok && !rs.timedOut.Load(), msg)
 			return
 		}
-		if time.Since(began) >= 10*time.Second {
+		if m.cfg.Clock.Now().Sub(began) >= 10*time.Second {
 			backoff = m.cfg.RestartBackoff // it ran long enough: start over
 			quick = 0
 		} else {
@@ -453,7 +453,7 @@ func (m *Manager) supervise(in *instance, rs *runState, p *proc, adoptRec procRe
 		m.cfg.Log.Info("partition: process exited; restarting", "instance", in.rec.ID, "process", p.name,
 			"exit", msg, "backoff", backoff)
 		select {
-		case <-time.After(backoff):
+		case <-m.cfg.Clock.After(backoff):
 		case <-rs.timeout:
 		case <-rs.ctx.Done():
 			return
@@ -490,7 +490,7 @@ func (m *Manager) launch(in *instance, rs *runState, p *proc) (chan struct{}, er
 	if rs.acct.set() {
 		_ = logf.Chown(rs.acct.UID, rs.acct.GID)
 	}
-	fmt.Fprintf(logf, "--- weft: starting %s at %s\n", p.name, time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(logf, "--- weft: starting %s at %s\n", p.name, m.cfg.Clock.Now().UTC().Format(time.RFC3339))
 	env := append(slices.Clone(rs.env), sortedEnv(p.spec.Env)...)
 	target := lookPath(p.spec.Command, env)
 	if _, err := exec.LookPath(target); err != nil {
@@ -581,17 +581,17 @@ func (m *Manager) watchAdopted(in *instance, rs *runState, p *proc, r procRecord
 	m.refreshLocked(in)
 	m.mu.Unlock()
 	go func() {
-		t := time.NewTicker(250 * time.Millisecond)
+		t := wallClock.NewTicker(250 * time.Millisecond) // polls the kernel
 		defer t.Stop()
 		for procAlive(r.PID, r.Start) {
 			select {
-			case <-t.C:
+			case <-t.C():
 			case <-m.ctx.Done():
 				if m.cfg.KeepRunningOnClose {
 					return
 				}
 				// Close stops the run; keep watching until the process is gone.
-				<-t.C
+				<-t.C()
 			}
 		}
 		m.mu.Lock()
@@ -723,12 +723,12 @@ func (m *Manager) stopRun(in *instance, rs *runState) {
 		return len(m.cg.procs(rs.idx)) == 0
 	}
 	waitFor := func(d time.Duration) bool {
-		deadline := time.Now().Add(d)
+		deadline := wallClock.Now().Add(d)
 		for !done() {
-			if time.Now().After(deadline) {
+			if wallClock.Now().After(deadline) {
 				return false
 			}
-			time.Sleep(20 * time.Millisecond)
+			<-wallClock.After(20 * time.Millisecond)
 		}
 		return true
 	}
@@ -742,7 +742,7 @@ func (m *Manager) stopRun(in *instance, rs *runState) {
 	for _, t := range ts {
 		killGroup(t.pid, syscall.SIGKILL) // group members left by a dead leader
 	}
-	at := time.Now()
+	at := wallClock.Now()
 	rs.wg.Wait()
 	at = m.slowStep(in.rec.ID, "wait for the run's supervisors and checks", at)
 	m.killPartition(rs.idx) // what left its group (setsid) and its cgroup (none)
@@ -758,7 +758,7 @@ const slowStepAfter = 5 * time.Second
 // slowStep logs step of instance id when it took slowStepAfter or more
 // since at, and returns now (the start of the next step).
 func (m *Manager) slowStep(id, step string, at time.Time) time.Time {
-	now := time.Now()
+	now := wallClock.Now()
 	if d := now.Sub(at); d >= slowStepAfter {
 		m.cfg.Log.Warn("partition: slow step", "instance", id, "step", step, "took", d.Round(time.Millisecond))
 	}
@@ -793,7 +793,7 @@ func (m *Manager) destroyInstance(in *instance) {
 	in.rec.Phase = PhaseDestroying
 	m.refreshLocked(in)
 	m.mu.Unlock()
-	at := time.Now()
+	at := wallClock.Now()
 	m.stopInstance(in, PhaseDestroying)
 	if idx >= 0 {
 		at = m.slowStep(in.rec.ID, "destroy: stop", at)
@@ -824,12 +824,12 @@ func (m *Manager) destroyInstance(in *instance) {
 	}
 	in.rec.Partition, in.rec.Ports, in.rec.RunGen = -1, nil, ""
 	if s := m.series[in.rec.ID]; s != nil {
-		s.gone = m.cfg.Now()
+		s.gone = m.cfg.Clock.Now()
 	}
 	if in.rec.State == StateDestroyed || m.insts[in.rec.ID] != in {
 		delete(m.insts, in.rec.ID)
 		m.persistLocked()
-		in.st.Phase, in.st.Partition, in.st.UpdatedAt = PhaseDestroyed, -1, m.cfg.Now().UTC()
+		in.st.Phase, in.st.Partition, in.st.UpdatedAt = PhaseDestroyed, -1, m.cfg.Clock.Now().UTC()
 		in.st.Processes = []ProcessStatus{}
 		m.emitLocked(in.st)
 		return
@@ -876,10 +876,10 @@ func (m *Manager) recover() {
 		if r.Partition >= 0 {
 			m.killPartition(r.Partition)
 		}
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := wallClock.Now().Add(5 * time.Second)
 		for _, p := range append(alive, left...) {
-			for procAlive(p.PID, p.Start) && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
+			for procAlive(p.PID, p.Start) && wallClock.Now().Before(deadline) {
+				<-wallClock.After(10 * time.Millisecond)
 			}
 		}
 		m.mu.Lock()

@@ -37,13 +37,13 @@ func (m *Manager) ensureSeries(id string) {
 // sampleLoop samples every instance's usage and rotates logs.
 func (m *Manager) sampleLoop() {
 	defer m.loops.Done()
-	t := time.NewTicker(m.cfg.SampleInterval)
+	t := m.cfg.Clock.NewTicker(m.cfg.SampleInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-m.ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 		m.mu.Lock()
 		var ids []string
@@ -58,7 +58,7 @@ func (m *Manager) sampleLoop() {
 				}
 			}
 		}
-		now := m.cfg.Now()
+		now := m.cfg.Clock.Now()
 		for id, s := range m.series {
 			if !s.gone.IsZero() && now.Sub(s.gone) > m.cfg.Retention {
 				delete(m.series, id)
@@ -90,7 +90,7 @@ const diskQuotaInterval = 5 * time.Second
 
 // sampleIDs takes one sample of each instance; forceDisk measures disk now.
 func (m *Manager) sampleIDs(ids []string, forceDisk bool) {
-	now := m.cfg.Now()
+	now := m.cfg.Clock.Now()
 	var ts []sampleTarget
 	m.mu.Lock()
 	for _, id := range ids {
@@ -132,7 +132,7 @@ func (m *Manager) sampleIDs(ids []string, forceDisk bool) {
 		// dropped below, which keeps the series sorted and its counters
 		// from seeming to reset.
 		m.sampleMu.Lock()
-		at := m.cfg.Now()
+		at := m.cfg.Clock.Now()
 		cpu, cpuOK := m.cg.cpuNanos(t.idx)
 		mem, memOK := m.cg.memBytes(t.idx)
 		// The counters may run the nft command: read here, never under

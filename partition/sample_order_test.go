@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weftgrid/weft/clock"
 	"github.com/weftgrid/weft/partition/metering"
 )
 
@@ -44,7 +45,7 @@ func TestConcurrentSamplesKeepSeriesOrdered(t *testing.T) {
 		series: map[string]*series{},
 	}
 	m.cfg.Retention, m.cfg.DiskInterval = time.Hour, time.Hour
-	m.cfg.Now = func() time.Time {
+	m.cfg.Clock = nowClock{clock.System(), func() time.Time {
 		mu.Lock()
 		now := cur
 		cur = cur.Add(time.Second)
@@ -55,7 +56,7 @@ func TestConcurrentSamplesKeepSeriesOrdered(t *testing.T) {
 			hook() // another sampler runs while this one is under way
 		}
 		return now
-	}
+	}}
 
 	m.sampleIDs([]string{"x"}, false)
 	setCPU(10e9)
@@ -90,3 +91,11 @@ func TestConcurrentSamplesKeepSeriesOrdered(t *testing.T) {
 		t.Errorf("slices bill %d ns of CPU, the counter grew 12e9", sum)
 	}
 }
+
+// nowClock is c with Now replaced by now.
+type nowClock struct {
+	clock.Clock
+	now func() time.Time
+}
+
+func (c nowClock) Now() time.Time { return c.now() }

@@ -7,11 +7,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/weftgrid/weft/clock"
 )
 
 // The log rotation runs while the instance runs: an instance that replaces
@@ -242,12 +243,10 @@ args = ["-c", "exec sleep 1000"]
 // An instance destroyed and then wanted again keeps its metering: the
 // series of the first life must not be dropped under the running one.
 func TestSeriesOfRecreatedInstanceKept(t *testing.T) {
-	var mu sync.Mutex
-	now := time.Now()
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	set := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
-	t0 := clock()
-	m := newTestManager(t, func(c *Config) { c.Now = clock; c.Retention = time.Hour })
+	fake := clock.NewFake(time.Now())
+	set := fake.Set
+	t0 := fake.Now()
+	m := newTestManager(t, func(c *Config) { c.Clock = fake; c.Retention = time.Hour })
 	rc := mustParse(shRecipe("exec sleep 1000", false, "always"))
 	spec := InstanceSpec{ID: "s", Recipe: rc, State: StateStarted}
 	if err := m.Apply(spec); err != nil {
