@@ -123,14 +123,15 @@ func TestForgedContractFencesNothing(t *testing.T) {
 
 // A contract's caps are derived from the signed request's resources and the
 // slice: the evidence check re-derives them, so a contract with other caps
-// (none, or higher) is not agreed.
+// (none, or higher) is not agreed. Only under an award that states no slice
+// (made by a node older than caps) may a contract carry none.
 func TestContractCapsComeFromTheSignedResources(t *testing.T) {
 	alice, bob := newParty(t), newParty(t)
-	mc, err := schedtest.Contract(alice.market, bob.market, "web", 1, time.Now().Add(-time.Hour))
+	mc, err := schedtest.SlicedContract(alice.market, bob.market, "web", 1, time.Now().Add(-time.Hour), int64(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	lc := Contract(mc, 2*time.Second)
+	lc := Contract(mc, time.Minute)
 	// schedtest asks for 500 millicores and 256 MiB.
 	want := ledger.Usage{CPUMicros: 1_000_000, MemByteSeconds: 2 << 28, MemPeakBytes: 1 << 28}
 	if lc.Caps != want {
@@ -145,6 +146,22 @@ func TestContractCapsComeFromTheSignedResources(t *testing.T) {
 		if CheckContract(c) == nil {
 			t.Errorf("caps %s: passes the check", name)
 		}
+	}
+	old, err := schedtest.Contract(alice.market, bob.market, "web", 1, time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, caps := range map[string]ledger.Usage{"derived": want, "none": {}} {
+		c := Contract(old, 2*time.Second)
+		c.Caps = caps
+		if err := CheckContract(c); err != nil {
+			t.Errorf("award without a slice, caps %s: %v", name, err)
+		}
+	}
+	c := Contract(old, 2*time.Second)
+	c.Caps.CPUMicros *= 10
+	if CheckContract(c) == nil {
+		t.Error("award without a slice, higher caps: passes the check")
 	}
 	if got := Caps(scheduler.Resources{CPUMillis: 1 << 62, MemoryBytes: 1 << 62}, 24*time.Hour); got.CPUMicros != math.MaxUint64 || got.MemPeakBytes != 1<<62 {
 		t.Fatalf("huge resources: %+v, want saturation", got)
