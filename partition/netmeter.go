@@ -167,12 +167,13 @@ func (n *netMeter) run(stdin string, args ...string) ([]byte, error) {
 }
 
 // bytes returns the bytes sent and received so far by partition idx's
-// user (-1 when unknown). Reads are shared for netMeterRefresh, failed
+// user (-1 when unknown), at now (the manager's clock). Reads are shared
+// for netMeterRefresh, failed
 // ones too: a failing or hanging nft runs at most once per refresh, not
 // once per partition sampled, and the counters last read stand meanwhile
 // (they only grow; -1 would read as unmetered mid-series).
-func (n *netMeter) bytes(idx int) int64 {
-	c, ok := n.counts(idx)
+func (n *netMeter) bytes(idx int, now time.Time) int64 {
+	c, ok := n.counts(idx, now)
 	if !ok {
 		return -1
 	}
@@ -180,8 +181,8 @@ func (n *netMeter) bytes(idx int) int64 {
 }
 
 // counts returns partition idx's counters from a read at most
-// netMeterRefresh old (false when unknown).
-func (n *netMeter) counts(idx int) (netCount, bool) {
+// netMeterRefresh older than now (false when unknown).
+func (n *netMeter) counts(idx int, now time.Time) (netCount, bool) {
 	if n == nil {
 		return netCount{}, false
 	}
@@ -191,11 +192,11 @@ func (n *netMeter) counts(idx int) (netCount, bool) {
 	if every <= 0 {
 		every = netMeterRefresh
 	}
-	if n.at.IsZero() || time.Since(n.at) > every {
+	if n.at.IsZero() || now.Sub(n.at) > every || now.Before(n.at) {
 		if got := n.read(); got != nil {
 			n.last = got
 		}
-		n.at = time.Now()
+		n.at = now
 	}
 	c, ok := n.last[idx]
 	return c, ok

@@ -198,8 +198,8 @@ func TestNetMeterCountsSentAndReceived(t *testing.T) {
 	if !near(b.received, toB2) {
 		t.Errorf("B received %d, want about %d (the outsider's bytes, not A's %d)", b.received, toB2, toB)
 	}
-	if n.bytes(0) != a.sent+a.received || n.bytes(7) != -1 {
-		t.Errorf("bytes(0) %d, want %d; bytes(7) %d", n.bytes(0), a.sent+a.received, n.bytes(7))
+	if n.bytes(0, time.Now()) != a.sent+a.received || n.bytes(7, time.Now()) != -1 {
+		t.Errorf("bytes(0) %d, want %d; bytes(7) %d", n.bytes(0, time.Now()), a.sent+a.received, n.bytes(7, time.Now()))
 	}
 }
 
@@ -225,19 +225,20 @@ exit 1
 		b, _ := os.ReadFile(count)
 		return strings.Count(string(b), "\n")
 	}
-	n := &netMeter{table: "weft_fake", nft: fake, refresh: time.Nanosecond}
-	if got := n.bytes(0); got != 180 {
+	n := &netMeter{table: "weft_fake", nft: fake, refresh: time.Second}
+	now := time.Unix(1_000_000, 0)
+	if got := n.bytes(0, now); got != 180 {
 		t.Fatalf("first read: %d, want 180", got)
 	}
-	if got := n.bytes(0); got != 180 || runs() != 2 {
+	now = now.Add(2 * time.Second) // past the refresh
+	if got := n.bytes(0, now); got != 180 || runs() != 2 {
 		t.Fatalf("after a failed read: %d (want the last counter, 180), nft ran %d times (want 2)", got, runs())
 	}
-	n.refresh = time.Hour
 	for range 5 {
-		n.at = time.Time{}.Add(time.Nanosecond) // long ago: refresh once
-		_ = n.bytes(0)
-		_ = n.bytes(1)
-		_ = n.bytes(0)
+		now = now.Add(2 * time.Second) // one refresh for the round's three reads
+		_ = n.bytes(0, now)
+		_ = n.bytes(1, now.Add(time.Second/2))
+		_ = n.bytes(0, now.Add(time.Second))
 	}
 	if r := runs(); r != 7 {
 		t.Fatalf("nft ran %d times for 5 refreshes of 3 reads each after 2 runs, want 7 (a failed read is shared too)", r)

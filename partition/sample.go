@@ -137,7 +137,7 @@ func (m *Manager) sampleIDs(ids []string, forceDisk bool) {
 		mem, memOK := m.cg.memBytes(t.idx)
 		// The counters may run the nft command: read here, never under
 		// m.mu (every status read and the biller's usage wait on it).
-		netBytes := m.net.bytes(t.idx)
+		netBytes := m.net.bytes(t.idx, at)
 		m.sampleMu.Unlock()
 		var procCPU int64
 		if !cpuOK || !memOK {

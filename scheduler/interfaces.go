@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/weftgrid/weft/clock"
 )
 
 // Inbound is a message received by the transport.
@@ -110,7 +111,9 @@ type VetoHook interface {
 }
 
 // Clock gives the time and the market's ticks: the market reads time only
-// through it. Tests inject a fake; the default is the system clock.
+// through it. Tests inject a fake; the default is clock.System(). It is
+// the part of clock.Clock the market needs: every clock.Clock (System,
+// clock.Fake) is one.
 type Clock interface {
 	Now() time.Time
 	// NewTicker returns a ticker firing every d on this clock.
@@ -118,20 +121,6 @@ type Clock interface {
 }
 
 // Ticker is a Clock's ticker (time.Ticker on the system clock).
-type Ticker interface {
-	// C delivers the ticks.
-	C() <-chan time.Time
-	// Stop stops the ticks.
-	Stop()
-}
+type Ticker = clock.Ticker
 
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
-
-func (systemClock) NewTicker(d time.Duration) Ticker { return systemTicker{time.NewTicker(d)} }
-
-type systemTicker struct{ t *time.Ticker }
-
-func (t systemTicker) C() <-chan time.Time { return t.t.C }
-func (t systemTicker) Stop()               { t.t.Stop() }
+var _ Clock = clock.Clock(nil)

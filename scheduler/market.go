@@ -14,6 +14,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/weftgrid/weft/clock"
 )
 
 // Deps are what a Market talks to. Transport, Membership and Runner are
@@ -127,7 +128,7 @@ func New(cfg Config, key crypto.PrivKey, d Deps) (*Market, error) {
 		return nil, err
 	}
 	if d.Clock == nil {
-		d.Clock = systemClock{}
+		d.Clock = clock.System()
 	}
 	if d.Rand == nil {
 		d.Rand = rand.Reader
