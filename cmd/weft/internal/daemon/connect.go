@@ -26,30 +26,25 @@ const TunnelUpgrade = "weft-tunnel"
 // startTunnels serves tunnels to the ports of the instances this node
 // hosts (for their requesters and delegates) and registers the API route
 // that opens one to an instance of this node's.
-func (d *Daemon) startTunnels(m *scheduler.Market) {
-	proto := d.node.ProtocolPrefix() + tunnel.Protocol
-	srv := tunnel.NewServer(d.node.Host(), proto, func(ctx context.Context, from peer.ID, req tunnel.Request) (string, error) {
-		return d.tunnelTarget(ctx, m, from, req)
-	}, d.log)
-	d.onClose(srv.Close)
-	d.api.HandleFunc("GET /v1/instances/{name}/connect", func(w http.ResponseWriter, r *http.Request) { d.handleConnect(w, r, m) })
+func (s *marketSys) startTunnels(e env) {
+	proto := s.deps.Node.ProtocolPrefix() + tunnel.Protocol
+	srv := tunnel.NewServer(s.deps.Node.Host(), proto, s.tunnelTarget, s.log)
+	e.onClose(srv.Close)
+	e.api.HandleFunc("GET /v1/instances/{name}/connect", s.handleConnect)
 }
 
 // tunnelTarget authorizes a tunnel to a hosted instance's port and returns
 // its address.
-func (d *Daemon) tunnelTarget(ctx context.Context, m *scheduler.Market, from peer.ID, req tunnel.Request) (string, error) {
+func (s *marketSys) tunnelTarget(ctx context.Context, from peer.ID, req tunnel.Request) (string, error) {
 	id := scheduler.InstanceID(req.Instance)
-	requester, delegates, ok := m.HostedAccess(ctx, id)
+	requester, delegates, ok := s.market.HostedAccess(ctx, id)
 	if !ok {
 		return "", errors.New("this node does not host that instance")
 	}
 	if from != requester && !slices.Contains(delegates, from) {
 		return "", errors.New("only the instance's requester and its delegates may connect")
 	}
-	if d.parts == nil {
-		return "", errors.New("this node runs no partitions")
-	}
-	st, ok := d.parts.Get(req.Instance)
+	st, ok := s.deps.Parts.Get(req.Instance)
 	if !ok || len(st.Ports) == 0 {
 		return "", errors.New("the instance has no port")
 	}
@@ -65,7 +60,7 @@ func (d *Daemon) tunnelTarget(ctx context.Context, m *scheduler.Market, from pee
 	if !ok {
 		return "", fmt.Errorf("no port %q (the instance has %s)", req.Port, strings.Join(slices.Sorted(maps.Keys(st.Ports)), ", "))
 	}
-	host := d.cfg.Partitions.Host
+	host := s.host
 	if host == "" {
 		host = "127.0.0.1"
 	}
@@ -76,7 +71,8 @@ func (d *Daemon) tunnelTarget(ctx context.Context, m *scheduler.Market, from pee
 // once its host accepted, switches the HTTP connection to it (101) and
 // pipes both ways. The instance is this node's (by name) or one it guards
 // (by instance ID).
-func (d *Daemon) handleConnect(w http.ResponseWriter, r *http.Request, m *scheduler.Market) {
+func (s *marketSys) handleConnect(w http.ResponseWriter, r *http.Request) {
+	m, node := s.market, s.deps.Node
 	if !strings.EqualFold(r.Header.Get("Upgrade"), TunnelUpgrade) {
 		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("connect needs Upgrade: %s", TunnelUpgrade))
 		return
@@ -105,18 +101,18 @@ func (d *Daemon) handleConnect(w http.ResponseWriter, r *http.Request, m *schedu
 		Write([]byte) (int, error)
 		Close() error
 	}
-	if host == d.node.ID() {
-		addr, terr := d.tunnelTarget(ctx, m, d.node.ID(), req)
+	if host == node.ID() {
+		addr, terr := s.tunnelTarget(ctx, node.ID(), req)
 		if terr == nil {
 			var dl net.Dialer
 			remote, terr = dl.DialContext(ctx, "tcp", addr)
 		}
 		err, st = terr, remote
 	} else {
-		s, oerr := tunnel.Open(ctx, d.node.Host(), host, d.node.ProtocolPrefix()+tunnel.Protocol, req)
+		ts, oerr := tunnel.Open(ctx, node.Host(), host, node.ProtocolPrefix()+tunnel.Protocol, req)
 		err = oerr
 		if oerr == nil {
-			st = s
+			st = ts
 		}
 	}
 	if err != nil {

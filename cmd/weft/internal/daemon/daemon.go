@@ -3,12 +3,16 @@
 // packages schedp2p, schedrun, jobs and marketapi), the billing loop (the
 // ledger–market bridge of package settle) and the dashboard, plus the local
 // API. It holds wiring, not protocol logic (test/layering_test.go bounds
-// its size). Each subsystem has its own file and start function; Run calls
-// them in dependency order — each is built from the ones before it, so
-// nothing is bound late — and closes them in reverse.
+// its size).
+//
+// Each subsystem is one small struct built by its constructor (newP2P,
+// newLedger, newRecipes, newPartitions, newMarket, newBilling,
+// newDashboard) from an env and the subsystems it depends on, passed in
+// explicitly. Run calls them in dependency order — each is built from the
+// ones before it, so nothing is bound late — and closes them in reverse.
 //
 // Concurrency: Run is called once; subsystems own their goroutines and stop
-// them in the closers they register with onClose.
+// them in the closers they register with env.onClose.
 package daemon
 
 import (
@@ -24,26 +28,13 @@ import (
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/config"
-	"github.com/weftgrid/weft/cmd/weft/internal/content"
 	"github.com/weftgrid/weft/p2p/grid"
 )
 
-// Daemon is one running weft node.
+// Daemon is one weft node, ready to Run.
 type Daemon struct {
-	cfg     config.Config
-	log     *slog.Logger
-	api     *api.Server
-	metrics *prometheus.Registry
-
-	mu      sync.Mutex
-	closers []func() error
-
-	p2pState
-	ledgerState
-	content *content.Service // the recipes subsystem (startRecipes)
-	partitionsState
-	marketState
-	dashboardState
+	cfg config.Config
+	log *slog.Logger
 }
 
 // New validates cfg and prepares the data directory.
@@ -71,82 +62,120 @@ func New(cfg config.Config, log *slog.Logger) (*Daemon, error) {
 			cfg.Ledger.Slice = f.Slice.String()
 		}
 	}
-	return &Daemon{cfg: cfg, log: log, metrics: prometheus.NewRegistry()}, nil
+	return &Daemon{cfg: cfg, log: log}, nil
 }
 
-// onClose registers fn to run at shutdown, in reverse order of registration.
-func (d *Daemon) onClose(fn func() error) {
-	d.mu.Lock()
-	d.closers = append(d.closers, fn)
-	d.mu.Unlock()
+// env is what every subsystem is built with: the node's configuration and
+// logger, the API server its routes go on, the metrics registry, and
+// onClose, which registers a closer to run at shutdown (in reverse order of
+// registration).
+type env struct {
+	cfg     config.Config
+	log     *slog.Logger
+	api     *api.Server
+	metrics *prometheus.Registry
+	onClose func(func() error)
 }
 
-// Run starts every subsystem, serves the API and blocks until ctx ends; then
+// Run builds every subsystem, serves the API and blocks until ctx ends; then
 // it leaves the grid gracefully and closes everything.
 func (d *Daemon) Run(ctx context.Context) (err error) {
 	token, err := api.LoadOrCreateToken(d.cfg.Node.DataDir)
 	if err != nil {
 		return err
 	}
-	d.api = api.NewServer(token, d.log)
-	defer func() { err = errors.Join(err, d.closeAll()) }()
+	var cl closers
+	defer func() { err = errors.Join(err, cl.closeAll()) }()
+	e := env{cfg: d.cfg, log: d.log, api: api.NewServer(token, d.log), metrics: prometheus.NewRegistry(), onClose: cl.add}
+	fail := func(name string, err error) error { return fmt.Errorf("daemon: start %s: %w", name, err) }
 
-	steps := []struct {
-		name  string
-		start func(context.Context) error
-	}{
-		{"p2p", d.startP2P},               // the node: host, DHT, gossip, membership
-		{"ledger", d.startLedger},         // ledger, its gossip and anti-entropy over p2p, checkpoints
-		{"recipes", d.startRecipes},       // content store and transfer over p2p
-		{"partitions", d.startPartitions}, // partition manager fetching from the content
-		{"market", d.startMarket},         // market over p2p, partitions, content; contracts into the ledger
-		{"billing", d.startBilling},       // the bridge: bills partitions' usage, judges by the market's view
-		{"dashboard", d.startDashboard},   // event stream over everything above
-	}
-	for _, s := range steps {
-		if err := s.start(ctx); err != nil {
-			return fmt.Errorf("daemon: start %s: %w", s.name, err)
-		}
-	}
-
-	if host, _, err := net.SplitHostPort(d.cfg.Node.API); err == nil && !config.LoopbackHost(host) {
-		if !d.cfg.Node.APIAllowRemote {
-			return fmt.Errorf("daemon: api %s is not a loopback address (set node.api_allow_remote to allow it)", d.cfg.Node.API)
-		}
-		d.log.Warn("the API listens on a non-loopback address: anyone who reaches it can try the token; "+
-			"prefer loopback and an SSH tunnel", "api", d.cfg.Node.API)
-	}
-	ln, err := net.Listen("tcp", d.cfg.Node.API)
+	node, err := newP2P(ctx, e) // host, DHT, gossip, membership
 	if err != nil {
-		return fmt.Errorf("daemon: api listen %s: %w", d.cfg.Node.API, err)
+		return fail("p2p", err)
 	}
-	if err := api.WriteEndpoint(d.cfg.Node.DataDir, api.Endpoint{Addr: ln.Addr().String(), Token: token}); err != nil {
+	e.log = e.log.With("peer", node.node.ID().String())
+	// The dashboard's change stream before the subsystems that notify it
+	// as soon as they run; its poll starts last, over all their routes.
+	dash := newDashboard(e)
+	led, err := newLedger(ctx, e, node.node) // ledger, its gossip and anti-entropy over p2p, checkpoints
+	if err != nil {
+		return fail("ledger", err)
+	}
+	rec, err := newRecipes(ctx, e, node.node) // content store and transfer over p2p
+	if err != nil {
+		return fail("recipes", err)
+	}
+	parts, err := newPartitions(ctx, e, partitionDeps{Node: node.node, Content: rec, Ledger: led.ledger, Notify: dash.notify})
+	if err != nil {
+		return fail("partitions", err)
+	}
+	mkt, err := newMarket(ctx, e, marketDeps{Node: node.node, Parts: parts.m, Content: rec, Ledger: led, Notify: dash.notify})
+	if err != nil {
+		return fail("market", err)
+	}
+	// The bridge, built after both the ledger and the market: bills the
+	// partitions' usage, judges receipts by the market's view.
+	newBilling(ctx, e, led, parts.m, mkt.market, node.node)
+	routeStatus(e.api, node.node, led.status, recipesStatus(rec), parts.status, mkt.status)
+	dash.start(ctx, token)
+	return serve(ctx, e, token)
+}
+
+// serve listens on [node] api, writes the endpoint file and serves the API
+// until ctx ends or the server fails.
+func serve(ctx context.Context, e env, token string) error {
+	if host, _, err := net.SplitHostPort(e.cfg.Node.API); err == nil && !config.LoopbackHost(host) {
+		if !e.cfg.Node.APIAllowRemote {
+			return fmt.Errorf("daemon: api %s is not a loopback address (set node.api_allow_remote to allow it)", e.cfg.Node.API)
+		}
+		e.log.Warn("the API listens on a non-loopback address: anyone who reaches it can try the token; "+
+			"prefer loopback and an SSH tunnel", "api", e.cfg.Node.API)
+	}
+	ln, err := net.Listen("tcp", e.cfg.Node.API)
+	if err != nil {
+		return fmt.Errorf("daemon: api listen %s: %w", e.cfg.Node.API, err)
+	}
+	if err := api.WriteEndpoint(e.cfg.Node.DataDir, api.Endpoint{Addr: ln.Addr().String(), Token: token}); err != nil {
 		ln.Close()
 		return err
 	}
-	d.onClose(func() error { api.RemoveEndpoint(d.cfg.Node.DataDir); return nil })
+	e.onClose(func() error { api.RemoveEndpoint(e.cfg.Node.DataDir); return nil })
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- d.api.Serve(ln) }()
-	d.onClose(d.api.Close)
-	d.log.Info("node ready", "api", ln.Addr().String())
+	go func() { serveErr <- e.api.Serve(ln) }()
+	e.onClose(e.api.Close)
+	e.log.Info("node ready", "api", ln.Addr().String())
 
 	select {
 	case <-ctx.Done():
-		d.log.Info("shutting down")
+		e.log.Info("shutting down")
 		return nil
 	case err := <-serveErr:
 		return err
 	}
 }
 
-func (d *Daemon) closeAll() error {
-	d.mu.Lock()
-	cl := d.closers
-	d.closers = nil
-	d.mu.Unlock()
+// closers are the shutdown functions the subsystems registered.
+type closers struct {
+	mu  sync.Mutex
+	fns []func() error
+}
+
+// add registers fn to run at shutdown, in reverse order of registration.
+func (c *closers) add(fn func() error) {
+	c.mu.Lock()
+	c.fns = append(c.fns, fn)
+	c.mu.Unlock()
+}
+
+// closeAll runs the closers, the last registered first.
+func (c *closers) closeAll() error {
+	c.mu.Lock()
+	fns := c.fns
+	c.fns = nil
+	c.mu.Unlock()
 	var errs []error
-	for i := len(cl) - 1; i >= 0; i-- {
-		errs = append(errs, cl[i]())
+	for i := len(fns) - 1; i >= 0; i-- {
+		errs = append(errs, fns[i]())
 	}
 	return errors.Join(errs...)
 }

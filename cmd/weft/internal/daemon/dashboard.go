@@ -6,20 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/dashboard"
 )
 
-// dashboardState is the dashboard subsystem's part of the Daemon: the
-// embedded web page at GET / and the change stream GET /v1/events.
+// dashboardSys is the dashboard subsystem: the embedded web page at GET /
+// and the change stream GET /v1/events.
 //
 // How the page learns about changes. Two paths feed the same broker:
 //
-//   - d.notify(topic): any subsystem may call it, from any goroutine and at
-//     any time (also before startDashboard), whenever its state visibly
-//     changed — e.g. d.notify(dashboard.TopicLedger) after appending an
+//   - notify(topic): the subsystems built after the dashboard get it as a
+//     dependency and may call it from any goroutine at any time (also
+//     before start), whenever their state visibly changed — e.g.
+//     notify(dashboard.TopicLedger) after appending an
 //     entry, d.notify(dashboard.TopicAuctions) when an auction closes. It
 //     never blocks and costs a map write per open page. Topics are the
 //     dashboard.Topic* constants: peers, partitions, instances, auctions,
@@ -33,9 +33,10 @@ import (
 //     page open, nothing is polled.
 //
 // The page then refetches the affected section itself with its cookie.
-type dashboardState struct {
-	dashOnce sync.Once
-	dash     *dashboard.Broker
+type dashboardSys struct {
+	broker  *dashboard.Broker
+	api     *api.Server
+	onClose func(func() error)
 }
 
 // dashboardWatch lists what the broker polls, per topic.
@@ -58,43 +59,34 @@ var dashboardWatch = []struct {
 // maxSnapshotBytes bounds what one polled route may return.
 const maxSnapshotBytes = 16 << 20
 
-// broker returns the dashboard's broker, creating it on first use so that
-// notify works from any subsystem regardless of start order.
-func (d *Daemon) broker() *dashboard.Broker {
-	d.dashOnce.Do(func() {
-		b, err := dashboard.NewBroker(dashboard.DefaultConfig(), d.log.With("subsystem", "dashboard"))
-		if err != nil {
-			panic(err) // DefaultConfig is valid
-		}
-		d.dash = b
-	})
-	return d.dash
+// newDashboard creates the dashboard's broker; start serves it.
+func newDashboard(e env) *dashboardSys {
+	b, err := dashboard.NewBroker(dashboard.DefaultConfig(), e.log.With("subsystem", "dashboard"))
+	if err != nil {
+		panic(err) // DefaultConfig is valid
+	}
+	return &dashboardSys{broker: b, api: e.api, onClose: e.onClose}
 }
 
 // notify tells every open dashboard page that topic (a dashboard.Topic*
 // constant) changed, so that it refetches that section. Safe from any
 // goroutine; never blocks.
-func (d *Daemon) notify(topic string) { d.broker().Notify(topic) }
+func (s *dashboardSys) notify(topic string) { s.broker.Notify(topic) }
 
-// startDashboard registers GET / (public page and /assets/), GET /v1/events
-// and GET /v1/dashboard (authenticated), and starts the change poll.
-func (d *Daemon) startDashboard(ctx context.Context) error {
-	token, err := api.LoadOrCreateToken(d.cfg.Node.DataDir)
-	if err != nil {
-		return err
-	}
-	b := d.broker()
+// start registers GET / (public page and /assets/), GET /v1/events and GET
+// /v1/dashboard (authenticated), and starts the change poll over the API
+// routes with token.
+func (s *dashboardSys) start(ctx context.Context, token string) {
 	for _, w := range dashboardWatch {
-		b.Watch(w.topic, d.snapshot(token, w.path, w.ignore))
+		s.broker.Watch(w.topic, s.snapshot(token, w.path, w.ignore))
 	}
-	dashboard.Register(d.api, b)
-	b.Start(ctx)
-	d.onClose(b.Close)
-	return nil
+	dashboard.Register(s.api, s.broker)
+	s.broker.Start(ctx)
+	s.onClose(s.broker.Close)
 }
 
 // snapshot returns a fetch of path through the API mux, in process.
-func (d *Daemon) snapshot(token, path string, ignore []string) dashboard.FetchFunc {
+func (s *dashboardSys) snapshot(token, path string, ignore []string) dashboard.FetchFunc {
 	return func(ctx context.Context) ([]byte, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, path, nil)
 		if err != nil {
@@ -102,7 +94,7 @@ func (d *Daemon) snapshot(token, path string, ignore []string) dashboard.FetchFu
 		}
 		req.Header.Set("Authorization", "Bearer "+token)
 		w := &snapshotWriter{header: http.Header{}}
-		d.api.ServeHTTP(w, req)
+		s.api.ServeHTTP(w, req)
 		if w.status/100 != 2 {
 			return nil, fmt.Errorf("dashboard: GET %s: status %d", path, w.status)
 		}

@@ -16,15 +16,10 @@ import (
 func TestNotifyBeforeStart(t *testing.T) {
 	cfg := config.Default()
 	cfg.Node.DataDir = t.TempDir()
-	d, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, _ := testEnv(t, cfg)
+	d := newDashboard(e)
 	for _, topic := range dashboard.Topics {
 		d.notify(topic)
-	}
-	if first := d.broker(); first != d.broker() {
-		t.Fatal("broker() created two brokers")
 	}
 }
 
@@ -33,9 +28,10 @@ func TestNotifyBeforeStart(t *testing.T) {
 func TestSnapshot(t *testing.T) {
 	cfg := config.Default()
 	cfg.Node.DataDir = t.TempDir()
-	d, token := newTestDaemon(t, cfg)
+	e, token := testEnv(t, cfg)
+	d := newDashboard(e)
 	uptime := 1
-	d.api.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+	e.api.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		api.WriteJSON(w, 200, map[string]any{"peer_id": "p", "members": 2, "uptime_s": uptime})
 	})
 	fetch := d.snapshot(token, "/v1/status", []string{"uptime_s"})

@@ -1,16 +1,20 @@
 package daemon
 
 import (
+	"log/slog"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/config"
 )
 
-// newTestDaemon builds a daemon for cfg with its API server and returns it
-// with the API token (kept in the data dir). It starts no subsystem: each
-// test starts the ones it needs.
-func newTestDaemon(t testing.TB, cfg config.Config) (*Daemon, string) {
+// testEnv returns the env subsystems are built with for cfg, with its own
+// API server and metrics, and the API token (kept in the data dir). It
+// builds no subsystem: each test builds the ones it needs; their closers
+// run when the test ends.
+func testEnv(t testing.TB, cfg config.Config) (env, string) {
 	t.Helper()
 	d, err := New(cfg, nil)
 	if err != nil {
@@ -20,6 +24,7 @@ func newTestDaemon(t testing.TB, cfg config.Config) (*Daemon, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.api = api.NewServer(token, nil)
-	return d, token
+	var cl closers
+	t.Cleanup(func() { _ = cl.closeAll() })
+	return env{cfg: d.cfg, log: slog.Default(), api: api.NewServer(token, nil), metrics: prometheus.NewRegistry(), onClose: cl.add}, token
 }

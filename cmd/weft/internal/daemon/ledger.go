@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
@@ -17,101 +16,100 @@ import (
 	"github.com/weftgrid/weft/ledger/settle"
 	"github.com/weftgrid/weft/p2p"
 	"github.com/weftgrid/weft/p2p/grid"
+	"github.com/weftgrid/weft/partition"
+	"github.com/weftgrid/weft/scheduler"
 )
 
-// ledgerState is the ledger subsystem's part of the Daemon.
+// ledgerSys is the ledger subsystem: the ledger, its gossip and
+// anti-entropy over p2p (net, nil without a p2p node) and its checkpoints.
 //
-// For the market: settle.Recorder and settle.Balances over d.ledger record
-// contracts and give balances, d.ledgerLatestEpoch gives the fencing epoch
-// of an instance, d.ledgerSlice the grid's slice length. The billing loop
-// (d.biller) is the bridge built after both the ledger and the market
-// (startBilling).
-type ledgerState struct {
+// For the market: settle.Recorder and settle.Balances over ledger record
+// contracts and give balances, latestEpoch gives the fencing epoch of an
+// instance, slice the grid's slice length. The billing loop is the bridge
+// built after both the ledger and the market (newBilling).
+type ledgerSys struct {
 	ledger       *ledger.Ledger
-	ledgerNet    *ledgerp2p.Adapter
-	biller       *ledger.Biller
+	net          *ledgerp2p.Adapter
 	checkpointer *ledger.Checkpointer
+	// slice is the grid's slice length ([ledger] slice, --slice).
+	slice time.Duration
 }
 
-// startLedger opens the ledger, joins its topic and anti-entropy when the
-// p2p node runs, starts the checkpoints and registers the API routes. The
-// billing loop starts later (startBilling).
-func (d *Daemon) startLedger(ctx context.Context) error {
+// newLedger opens the ledger, joins its topic and anti-entropy when node
+// (the p2p node, nil in tests) runs, starts the checkpoints and registers
+// the API routes. The billing loop starts later (newBilling).
+func newLedger(ctx context.Context, e env, node *p2p.Node) (*ledgerSys, error) {
 	var signer *ledger.Signer
-	if d.node != nil {
-		s, err := ledger.NewSigner(d.node.PrivKey())
+	if node != nil {
+		s, err := ledger.NewSigner(node.PrivKey())
 		if err != nil {
-			return err
+			return nil, err
 		}
 		signer = s
 	}
-	granters, err := ledgerGranters(d.cfg)
+	granters, err := ledgerGranters(e.cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cfg := ledger.DefaultConfig(filepath.Join(d.cfg.Node.DataDir, config.LedgerFile))
-	cfg.Signer, cfg.Log, cfg.Granters = signer, d.log.With("subsystem", "ledger"), granters
+	cfg := ledger.DefaultConfig(filepath.Join(e.cfg.Node.DataDir, config.LedgerFile))
+	cfg.Signer, cfg.Log, cfg.Granters = signer, e.log.With("subsystem", "ledger"), granters
 	cfg.ContractCheck = settle.CheckContract
 	l, err := ledger.Open(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	d.ledger = l
-	d.onClose(l.Close)
-	if d.node != nil {
+	e.onClose(l.Close)
+	s := &ledgerSys{ledger: l, slice: e.cfg.Ledger.SliceDuration()}
+	if node != nil {
 		sc := ledger.DefaultSyncConfig()
-		sc.Interval = d.cfg.Ledger.AntiEntropyDuration()
-		a, err := ledgerp2p.New(ctx, l, d.node, ledgerp2p.Config{Sync: sc, Log: cfg.Log})
+		sc.Interval = e.cfg.Ledger.AntiEntropyDuration()
+		a, err := ledgerp2p.New(ctx, l, node, ledgerp2p.Config{Sync: sc, Log: cfg.Log})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		d.ledgerNet = a
-		d.onClose(a.Close)
+		s.net = a
+		e.onClose(a.Close)
 	}
-	d.checkpointer = ledger.NewCheckpointer(l, d.cfg.Ledger.CheckpointInterval())
+	s.checkpointer = ledger.NewCheckpointer(l, e.cfg.Ledger.CheckpointInterval())
 	if signer != nil {
-		d.checkpointer.Start(ctx)
+		s.checkpointer.Start(ctx)
 	}
-	d.onClose(d.checkpointer.Close)
-
-	(&ledgerapi.Handlers{Ledger: l, PrivateGrid: d.cfg.Node.Grid != "", Log: cfg.Log}).Routes(d.api)
-	d.statusExtras = append(d.statusExtras, func(st *api.Status) {
-		st.Ledger = &api.LedgerStatus{Entries: l.Len(), Root: l.RootHex(), Slice: d.ledgerSlice().String()}
-	})
-	return nil
+	e.onClose(s.checkpointer.Close)
+	(&ledgerapi.Handlers{Ledger: l, PrivateGrid: e.cfg.Node.Grid != "", Log: cfg.Log}).Routes(e.api)
+	return s, nil
 }
 
-// startBilling starts the ledger's billing loop: the bridge between the
+// status fills the "ledger" section of GET /v1/status.
+func (s *ledgerSys) status(st *api.Status) {
+	st.Ledger = &api.LedgerStatus{Entries: s.ledger.Len(), Root: s.ledger.RootHex(), Slice: s.slice.String()}
+}
+
+// latestEpoch returns the highest contract epoch known for instance.
+func (s *ledgerSys) latestEpoch(instance string) (uint64, bool) {
+	_, ep, ok := s.ledger.LatestEpoch(instance)
+	return ep, ok
+}
+
+// newBilling starts the ledger's billing loop: the bridge between the
 // ledger and the market, built after both (and after the partitions, whose
 // metering it bills). As a provider it bills each slice of the instances
 // this node hosts from the partitions' usage; as a requester it
 // acknowledges or disputes receipts by the market's view of the instance
 // and the membership (settle.Reach).
-func (d *Daemon) startBilling(ctx context.Context) error {
-	reach := settle.Reach{Instances: d.market.Instances, Alive: func() map[peer.ID]bool {
+func newBilling(ctx context.Context, e env, led *ledgerSys, parts *partition.Manager, m *scheduler.Market, node *p2p.Node) *ledger.Biller {
+	reach := settle.Reach{Instances: m.Instances, Alive: func() map[peer.ID]bool {
 		alive := map[peer.ID]bool{}
-		for _, mem := range d.node.Members() {
+		for _, mem := range node.Members() {
 			if mem.State == p2p.StateAlive {
 				alive[mem.ID] = true
 			}
 		}
 		return alive
-	}, SliceHealth: d.market.SliceHealth}
-	d.biller = ledger.NewBiller(d.ledger, partitionUsage{d.parts}, reach, settle.BillerConfig(d.ledgerNet != nil, d.ledgerSlice()))
-	d.biller.Start(ctx)
-	d.onClose(d.biller.Close)
-	return nil
-}
-
-// ledgerSlice is the grid's slice length ([ledger] slice, --slice).
-func (d *Daemon) ledgerSlice() time.Duration { return d.cfg.Ledger.SliceDuration() }
-
-// ledgerLatestEpoch returns the highest contract epoch known for instance.
-func (d *Daemon) ledgerLatestEpoch(instance string) (cid.Cid, uint64, bool) {
-	if d.ledger == nil {
-		return cid.Undef, 0, false
-	}
-	return d.ledger.LatestEpoch(instance)
+	}, SliceHealth: m.SliceHealth}
+	b := ledger.NewBiller(led.ledger, partitionUsage{parts}, reach, settle.BillerConfig(led.net != nil, led.slice))
+	b.Start(ctx)
+	e.onClose(b.Close)
+	return b
 }
 
 // ledgerGranters are the authors whose grants count: on a private grid its

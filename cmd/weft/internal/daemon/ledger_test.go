@@ -49,9 +49,7 @@ func TestCreditLimitGatesBidsOnLedgerBalance(t *testing.T) {
 	for _, limit := range []int64{5_000_000, -1_000} {
 		cfg := config.Default()
 		cfg.Ledger.CreditLimit = limit
-		d := &Daemon{cfg: cfg}
-		d.ledger = l
-		mcfg, err := d.marketConfig()
+		mcfg, err := marketConfig(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"path/filepath"
 	"sync"
@@ -13,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
+	"github.com/weftgrid/weft/cmd/weft/internal/config"
+	"github.com/weftgrid/weft/cmd/weft/internal/content"
 	"github.com/weftgrid/weft/cmd/weft/internal/dashboard"
 	"github.com/weftgrid/weft/cmd/weft/internal/drain"
 	"github.com/weftgrid/weft/cmd/weft/internal/jobs"
@@ -20,19 +23,40 @@ import (
 	"github.com/weftgrid/weft/cmd/weft/internal/remotelog"
 	"github.com/weftgrid/weft/cmd/weft/internal/timeline"
 	"github.com/weftgrid/weft/ledger/settle"
+	"github.com/weftgrid/weft/p2p"
+	"github.com/weftgrid/weft/partition"
 	"github.com/weftgrid/weft/scheduler"
 	"github.com/weftgrid/weft/scheduler/schedp2p"
 	"github.com/weftgrid/weft/scheduler/schedrun"
 )
 
-// marketState is the market subsystem's part of the Daemon: the market
-// engine (scheduler.Market) over libp2p, the partitions and the ledger.
-type marketState struct {
-	market        *scheduler.Market
-	marketRunner  *schedrun.Runner
-	marketContent schedrun.Content
+// marketSys is the market subsystem: the market engine (scheduler.Market)
+// over libp2p, the partitions and the ledger, with its runner, batch jobs,
+// timelines, tunnels, drain and remote logs.
+type marketSys struct {
+	market *scheduler.Market
+	runner *schedrun.Runner
 	// jobs are the batch jobs run through POST /v1/jobs.
 	jobs *jobs.Jobs
+	deps marketDeps
+	log  *slog.Logger
+	// host is where the partitions' ports listen ([partitions] host).
+	host string
+}
+
+// marketDeps are what the market is built with, all required.
+type marketDeps struct {
+	// Node is the p2p node: the market's transport and membership.
+	Node *p2p.Node
+	// Parts are the partitions the market runs hosted instances in.
+	Parts *partition.Manager
+	// Content is the recipe store the market fetches recipes and
+	// artifacts into and announces results from.
+	Content *content.Service
+	// Ledger records contracts, gives balances and fencing epochs.
+	Ledger *ledgerSys
+	// Notify tells the dashboard a topic changed (dashboard.Topic*).
+	Notify func(topic string)
 }
 
 // MarketDir is where the market keeps its requests and hosted contracts
@@ -41,26 +65,26 @@ const MarketDir = "market"
 
 // marketConfig turns [market] (and [node] labels, [ledger] credit_limit)
 // into the engine's config.
-func (d *Daemon) marketConfig() (scheduler.Config, error) {
-	mc := d.cfg.Market
+func marketConfig(c config.Config) (scheduler.Config, error) {
+	mc := c.Market
 	cfg := scheduler.DefaultConfig()
 	veto, window, award, grace, status := mc.Durations()
 	cfg.Auction.Window, cfg.Auction.AwardTimeout, cfg.Auction.EnoughBids = window, award, mc.EnoughBids
 	cfg.Grace, cfg.StatusInterval, cfg.HookTimeout = grace, status, veto+time.Second
 	cfg.BidderSet = mc.BidderSet
-	cfg.NoBids = d.cfg.Partitions.Count == 0
+	cfg.NoBids = c.Partitions.Count == 0
 	cfg.Guardians = mc.Guardians
 	p := &cfg.Policy
-	p.Slice = d.ledgerSlice() // announced, bid, awarded and accepted: one slice per contract
+	p.Slice = c.Ledger.SliceDuration() // announced, bid, awarded and accepted: one slice per contract
 	p.Prices = scheduler.PriceList{PerCoreHour: scheduler.Amount(mc.Prices.PerCoreHour), PerGiBHour: scheduler.Amount(mc.Prices.PerGiBHour),
 		PerDiskGiBHour: scheduler.Amount(mc.Prices.PerDiskGiBHour), PerInstanceHour: scheduler.Amount(mc.Prices.PerInstanceHour)}
 	p.MaxLoad = mc.MaxLoad
-	p.Labels = maps.Clone(d.cfg.Node.Labels)
+	p.Labels = maps.Clone(c.Node.Labels)
 	if mc.CheckCredit {
 		p.CheckCredit = true
 		// Decide declines when balance < -CreditLimit, i.e. below [ledger]
 		// credit_limit, which may be positive (a required deposit).
-		p.CreditLimit = scheduler.Amount(-d.cfg.Ledger.CreditLimit)
+		p.CreditLimit = scheduler.Amount(-c.Ledger.CreditLimit)
 	}
 	for _, l := range []struct {
 		ids []string
@@ -78,69 +102,69 @@ func (d *Daemon) marketConfig() (scheduler.Config, error) {
 	return cfg, cfg.Validate()
 }
 
-// startMarket starts the market engine, registers its API routes on d.api
-// and its closers with d.onClose.
-func (d *Daemon) startMarket(ctx context.Context) error {
-	if d.node == nil {
-		return errors.New("market: the p2p node is not running")
+// newMarket starts the market engine and registers its routes, metrics
+// and closers.
+func newMarket(ctx context.Context, e env, deps marketDeps) (*marketSys, error) {
+	if deps.Node == nil {
+		return nil, errors.New("market: the p2p node is not running")
 	}
-	cfg, err := d.marketConfig()
+	cfg, err := marketConfig(e.cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	parts, content, err := d.marketBackends(ctx)
+	parts, content, err := marketBackends(deps.Parts, deps.Content)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	d.marketContent = content
-	d.marketRunner = schedrun.NewRunner(parts, content, d.cfg.Node.DataDir)
-	log := d.log.With("subsystem", "market")
-	tr, err := schedp2p.New(ctx, d.node, log)
+	log := e.log.With("subsystem", "market")
+	s := &marketSys{runner: schedrun.NewRunner(parts, content, e.cfg.Node.DataDir), deps: deps, log: log, host: e.cfg.Partitions.Host}
+	node := deps.Node
+	tr, err := schedp2p.New(ctx, node, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	d.onClose(tr.Close)
-	deps := scheduler.Deps{Transport: tr, Membership: schedp2p.Membership{Node: d.node}, Runner: d.marketRunner,
-		Contracts: settle.NewRecorder(d.ledger, d.ledgerSlice()), Balances: settle.Balances{L: d.ledger}, Log: log}
-	storeDir := filepath.Join(d.cfg.Node.DataDir, MarketDir)
+	e.onClose(tr.Close)
+	sdeps := scheduler.Deps{Transport: tr, Membership: schedp2p.Membership{Node: node}, Runner: s.runner,
+		Contracts: settle.NewRecorder(deps.Ledger.ledger, deps.Ledger.slice), Balances: settle.Balances{L: deps.Ledger.ledger}, Log: log}
+	storeDir := filepath.Join(e.cfg.Node.DataDir, MarketDir)
 	store, err := scheduler.NewDirStore(storeDir)
 	if err != nil {
-		return fmt.Errorf("market: state dir: %w", err)
+		return nil, fmt.Errorf("market: state dir: %w", err)
 	}
-	deps.Store = store
-	d.awaitMembership(ctx, storeDir)
-	if d.cfg.Market.VetoHook != "" {
-		veto, _, _, _, _ := d.cfg.Market.Durations()
-		deps.Veto = schedrun.CommandVeto{Command: d.cfg.Market.VetoHook, Timeout: veto}
+	sdeps.Store = store
+	awaitMembership(ctx, node, storeDir, log)
+	if e.cfg.Market.VetoHook != "" {
+		veto, _, _, _, _ := e.cfg.Market.Durations()
+		sdeps.Veto = schedrun.CommandVeto{Command: e.cfg.Market.VetoHook, Timeout: veto}
 	}
-	m, err := scheduler.New(cfg, d.node.PrivKey(), deps)
+	m, err := scheduler.New(cfg, node.PrivKey(), sdeps)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if d.jobs, err = jobs.Open(filepath.Join(d.cfg.Node.DataDir, jobs.Dir), m, log); err != nil {
-		return err
+	if s.jobs, err = jobs.Open(filepath.Join(e.cfg.Node.DataDir, jobs.Dir), m, log); err != nil {
+		return nil, err
 	}
-	d.jobs.Routes(d.api)
-	tl, err := timeline.Start(filepath.Join(d.cfg.Node.DataDir, timeline.Dir), log, d.api, m, &d.jobs.Purged)
+	s.jobs.Routes(e.api)
+	tl, err := timeline.Start(filepath.Join(e.cfg.Node.DataDir, timeline.Dir), log, e.api, m, &s.jobs.Purged)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	d.onClose(tl.Close) // after the market's Close (closers run in reverse)
+	e.onClose(tl.Close) // after the market's Close (closers run in reverse)
 	if err := m.Start(ctx); err != nil {
-		return err
+		return nil, err
 	}
-	d.market = m
-	d.onClose(m.Close)
+	s.market = m
+	e.onClose(m.Close)
 	pre := scheduler.NewPrefetch(content.Fetch)
-	pre.JobDone = func(v scheduler.InstanceView) { d.jobs.Release(ctx, v) }
+	pre.JobDone = func(v scheduler.InstanceView) { s.jobs.Release(ctx, v) }
 	fctx, fcancel := context.WithCancel(ctx)
 	var bg sync.WaitGroup
 	bg.Add(3)
-	go func() { defer bg.Done(); d.fenceLoop(fctx, m) }()
+	go func() { defer bg.Done(); s.fenceLoop(fctx) }()
 	go func() { defer bg.Done(); pre.Run(fctx) }()
 	// A member declared dead (or back) is acted on at once, not at the
 	// market's next membership refresh.
-	events, unsubscribe := d.node.SubscribeMembers()
+	events, unsubscribe := node.SubscribeMembers()
 	go func() {
 		defer bg.Done()
 		defer unsubscribe()
@@ -153,16 +177,16 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 			}
 		}
 	}()
-	d.onClose(func() error { fcancel(); bg.Wait(); return nil })
+	e.onClose(func() error { fcancel(); bg.Wait(); return nil })
 	m.Observe(func(ev scheduler.Event) {
 		pre.Observe(ev)
 		tl.Observe(ev)
 		switch ev.Kind {
 		case scheduler.EventHosting, scheduler.EventFenced:
-			d.notify(dashboard.TopicPartitions)
+			deps.Notify(dashboard.TopicPartitions)
 		default:
-			d.notify(dashboard.TopicInstances)
-			d.notify(dashboard.TopicAuctions)
+			deps.Notify(dashboard.TopicInstances)
+			deps.Notify(dashboard.TopicAuctions)
 		}
 	})
 	for _, c := range []struct {
@@ -176,18 +200,19 @@ func (d *Daemon) startMarket(ctx context.Context) error {
 		{"weft_market_fenced_total", "Local copies stopped because a newer contract won.", func(s scheduler.Stats) uint64 { return s.Fenced }},
 	} {
 		f := c.f
-		_ = d.metrics.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
+		_ = e.metrics.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
 			func() float64 { return float64(f(m.Stats())) }))
 	}
-	d.statusExtras = append(d.statusExtras, func(st *api.Status) {
-		s := m.Stats()
-		st.Market = &api.MarketStatus{Placements: s.Placements, Sent: s.Sent, Received: s.Received, Dropped: s.Dropped, Fenced: s.Fenced}
-	})
+	h := &marketapi.Handlers{Market: m, Content: content, Jobs: s.jobs, MaxRetries: e.cfg.Market.MaxRetries}
+	h.Routes(e.api)
+	s.startTunnels(e)
+	drain.Routes(e.api, m, node, e.cfg.Partitions.Count == 0)
+	e.onClose(remotelog.Start(node.Host(), string(node.ProtocolPrefix()), deps.Parts, m, e.api, log).Close)
+	return s, nil
+}
 
-	h := &marketapi.Handlers{Market: m, Content: d.marketContent, Jobs: d.jobs, MaxRetries: d.cfg.Market.MaxRetries}
-	h.Routes(d.api)
-	d.startTunnels(m)
-	drain.Routes(d.api, m, d.node, d.cfg.Partitions.Count == 0)
-	d.onClose(remotelog.Start(d.node.Host(), string(d.node.ProtocolPrefix()), d.parts, m, d.api, log).Close)
-	return nil
+// status fills the "market" section of GET /v1/status.
+func (s *marketSys) status(st *api.Status) {
+	c := s.market.Stats()
+	st.Market = &api.MarketStatus{Placements: c.Placements, Sent: c.Sent, Received: c.Received, Dropped: c.Dropped, Fenced: c.Fenced}
 }

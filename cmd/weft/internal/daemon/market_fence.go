@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"time"
 
 	"github.com/weftgrid/weft/ledger/settle"
+	"github.com/weftgrid/weft/p2p"
 	"github.com/weftgrid/weft/partition"
 	"github.com/weftgrid/weft/scheduler"
 )
@@ -43,13 +45,9 @@ func fenceStale(parts interface {
 }
 
 // fenceLoop runs fenceStale every marketFenceInterval until ctx ends.
-func (d *Daemon) fenceLoop(ctx context.Context, m *scheduler.Market) {
+func (s *marketSys) fenceLoop(ctx context.Context) {
 	t := time.NewTicker(marketFenceInterval)
 	defer t.Stop()
-	latest := func(id string) (uint64, bool) {
-		_, ep, ok := d.ledgerLatestEpoch(id)
-		return ep, ok
-	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -57,13 +55,13 @@ func (d *Daemon) fenceLoop(ctx context.Context, m *scheduler.Market) {
 		case <-t.C:
 		}
 		hosted := map[string]bool{}
-		for _, h := range m.Hosted() {
+		for _, h := range s.market.Hosted() {
 			if !h.Fenced {
 				hosted[string(h.InstanceID)] = true
 			}
 		}
-		for _, id := range fenceStale(d.parts, hosted, latest) {
-			d.log.Info("market: stale copy from an earlier run fenced by a newer contract in the ledger", "instance", scheduler.InstanceID(id).Short())
+		for _, id := range fenceStale(s.deps.Parts, hosted, s.deps.Ledger.latestEpoch) {
+			s.log.Info("market: stale copy from an earlier run fenced by a newer contract in the ledger", "instance", scheduler.InstanceID(id).Short())
 		}
 	}
 }
@@ -78,14 +76,14 @@ const marketSettle = 10 * time.Second
 // marketSettle passed, so that the remembered hosts are not taken for lost
 // (and their instances placed again) merely because memberlist has not
 // heard of them yet after the restart.
-func (d *Daemon) awaitMembership(ctx context.Context, dir string) {
+func awaitMembership(ctx context.Context, node *p2p.Node, dir string, log *slog.Logger) {
 	if ents, err := os.ReadDir(dir); err != nil || len(ents) == 0 {
 		return
 	}
 	deadline := time.Now().Add(marketSettle)
 	prev, since := -1, time.Now()
 	for time.Now().Before(deadline) {
-		n := d.node.AliveCount()
+		n := node.AliveCount()
 		if n != prev {
 			prev, since = n, time.Now()
 		} else if n > 1 && time.Since(since) >= time.Second {
@@ -97,5 +95,5 @@ func (d *Daemon) awaitMembership(ctx context.Context, dir string) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	d.log.Info("market: starting before the membership settled", "members", prev)
+	log.Info("market: starting before the membership settled", "members", prev)
 }

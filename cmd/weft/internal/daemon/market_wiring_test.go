@@ -7,12 +7,15 @@ import (
 	"time"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/config"
+	"github.com/weftgrid/weft/cmd/weft/internal/content"
+	"github.com/weftgrid/weft/p2p"
+	"github.com/weftgrid/weft/partition"
 	"github.com/weftgrid/weft/recipes"
 )
 
 // wiringNode starts the p2p, recipes and partitions subsystems of a daemon
 // (what the market's backends come from), bootstrapping from boot.
-func wiringNode(t *testing.T, ctx context.Context, boot string) *Daemon {
+func wiringNode(t *testing.T, ctx context.Context, boot string) wired {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Node.DataDir = t.TempDir()
@@ -27,14 +30,27 @@ func wiringNode(t *testing.T, ctx context.Context, boot string) *Daemon {
 	cfg.Partitions.Count = 1
 	cfg.Partitions.PortBase = 42000 + rand.IntN(1000)*10
 	cfg.Partitions.Users = false
-	d, _ := newTestDaemon(t, cfg)
-	t.Cleanup(func() { _ = d.closeAll() })
-	for _, start := range []func(context.Context) error{d.startP2P, d.startRecipes, d.startPartitions} {
-		if err := start(ctx); err != nil {
-			t.Fatal(err)
-		}
+	e, _ := testEnv(t, cfg)
+	n, err := newP2P(ctx, e)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return d
+	c, err := newRecipes(ctx, e, n.node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := newPartitions(ctx, e, partitionDeps{Node: n.node, Content: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wired{node: n.node, content: c, parts: parts.m}
+}
+
+// wired are the subsystems wiringNode built.
+type wired struct {
+	node    *p2p.Node
+	content *content.Service
+	parts   *partition.Manager
 }
 
 // TestMarketUsesTheDaemonsStoreAndTransfer checks that the market's
@@ -50,7 +66,7 @@ func TestMarketUsesTheDaemonsStoreAndTransfer(t *testing.T) {
 		t.Fatal("no transfer service on a node with a p2p host")
 	}
 
-	parts, content, err := b.marketBackends(ctx)
+	parts, content, err := marketBackends(b.parts, b.content)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,29 +23,18 @@ import (
 	"github.com/weftgrid/weft/partition"
 )
 
-// p2pState is the p2p subsystem's part of the Daemon.
-//
-// Other subsystems use d.node (the running *p2p.Node: pubsub topics via
-// d.node.JoinTopic, stream protocols under d.node.ProtocolPrefix(), the DHT
-// via d.node.Routing(), membership via d.node.Members/SubscribeMembers, the
-// capacity advert via d.node.SetAdvert).
-//
-// statusExtras lets them fill their section of GET /v1/status (api.Status):
-// append a function from your start function (startP2P runs first, so
-// d.node is set by then):
-//
-//	d.statusExtras = append(d.statusExtras, func(st *api.Status) { st.Market = ... })
-//
-// The functions run on every status request, concurrently with each other's
-// requests: they must be quick and safe for concurrent use.
-type p2pState struct {
-	node         *p2p.Node
-	statusExtras []func(*api.Status)
+// p2pSys is the p2p subsystem: the running node, which the others use
+// (pubsub topics via node.JoinTopic, stream protocols under
+// node.ProtocolPrefix(), the DHT via node.Routing(), membership via
+// node.Members/SubscribeMembers, the capacity advert via node.SetAdvert),
+// and the routes of the node's peers and grid.
+type p2pSys struct {
+	node *p2p.Node
 }
 
 // p2pConfig turns the [node] section into a p2p.Config.
-func (d *Daemon) p2pConfig() (p2p.Config, error) {
-	c := d.cfg.Node
+func p2pConfig(e env) (p2p.Config, error) {
+	c := e.cfg.Node
 	pc := p2p.DefaultConfig()
 	pc.DataDir = c.DataDir
 	pc.Listen = c.Listen
@@ -56,7 +45,7 @@ func (d *Daemon) p2pConfig() (p2p.Config, error) {
 		return pc, err
 	}
 	pc.Preset = preset
-	pc.Logger = d.log
+	pc.Logger = e.log
 	switch strings.ToLower(c.MDNS) {
 	case "on":
 		pc.MDNS = true
@@ -78,14 +67,14 @@ func (d *Daemon) p2pConfig() (p2p.Config, error) {
 		pc.Transport = p2p.TransportNet
 	}
 	pc.MemberlistBind = c.MemberlistBind
-	pc.Metrics = d.metrics
-	pc.Advert = localAdvert(c.DataDir, c.Labels, d.cfg.Partitions.Count == 0)
+	pc.Metrics = e.metrics
+	pc.Advert = localAdvert(c.DataDir, c.Labels, e.cfg.Partitions.Count == 0)
 	return pc, nil
 }
 
 // localAdvert is the node's initial capacity advert: all CPUs, total
 // memory and the free space of the data dir (none for a requester-only node). The partitions subsystem
-// refines it with d.node.SetAdvert.
+// refines it with node.SetAdvert.
 func localAdvert(dataDir string, labels map[string]string, requesterOnly bool) p2p.Advert {
 	if requesterOnly { // offers nothing, bids on nothing
 		return p2p.Advert{Labels: labels, Version: version.String(), NoBids: true}
@@ -98,71 +87,72 @@ func localAdvert(dataDir string, labels map[string]string, requesterOnly bool) p
 	return a
 }
 
-// startP2P starts the p2p node, registers its API routes on d.api and its
-// closer with d.onClose. From here on d.log carries the peer ID.
-func (d *Daemon) startP2P(ctx context.Context) error {
-	pc, err := d.p2pConfig()
+// newP2P starts the p2p node and registers its routes, its metrics and
+// its closer.
+func newP2P(ctx context.Context, e env) (*p2pSys, error) {
+	pc, err := p2pConfig(e)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
-		if err := d.metrics.Register(c); err != nil {
+		if err := e.metrics.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
-				return err
+				return nil, err
 			}
 		}
 	}
 	n, err := p2p.New(ctx, pc)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	d.node = n
-	d.log = d.log.With("peer", n.ID().String())
-	if d.cfg.Partitions.KeepOnStop {
+	if e.cfg.Partitions.KeepOnStop {
 		// In-place restart: no graceful leave, so requesters wait out
 		// their grace instead of re-placing the instances at once.
-		d.onClose(n.Abort)
+		e.onClose(n.Abort)
 	} else {
-		d.onClose(n.Close)
+		e.onClose(n.Close)
 	}
-
-	d.api.HandleFunc("GET /v1/status", d.handleStatus)
-	d.api.HandleFunc("GET /v1/peers", d.handlePeers)
-	d.api.HandleFunc("GET /v1/grid", d.handleGrid)
-	d.api.HandleFunc("POST /v1/grid/admit", d.handleGridChange(n.Admit))
-	d.api.HandleFunc("POST /v1/grid/revoke", d.handleGridChange(n.Revoke))
-	d.api.Handle("GET /metrics", promhttp.HandlerFor(d.metrics, promhttp.HandlerOpts{Registry: d.metrics}))
-	return nil
+	s := &p2pSys{node: n}
+	e.api.HandleFunc("GET /v1/peers", s.handlePeers)
+	e.api.HandleFunc("GET /v1/grid", s.handleGrid)
+	e.api.HandleFunc("POST /v1/grid/admit", s.handleGridChange(n.Admit))
+	e.api.HandleFunc("POST /v1/grid/revoke", s.handleGridChange(n.Revoke))
+	e.api.Handle("GET /metrics", promhttp.HandlerFor(e.metrics, promhttp.HandlerOpts{Registry: e.metrics}))
+	return s, nil
 }
 
-func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
-	n := d.node
-	st := api.Status{
-		PeerID:  n.ID().String(),
-		Addrs:   []string{},
-		Members: n.AliveCount(),
-		Peers:   len(n.ConnectedPeers()),
-		Grid:    n.GridName(),
-		Preset:  n.Preset().String(),
-		Version: version.String(),
-		UptimeS: int64(n.Uptime().Seconds()),
-		Limits:  n.Limits(),
-		// With no partitions nothing runs here to confine; the
-		// partitions subsystem replaces this.
-		Sandbox: partition.SandboxStatus{Reasons: []string{"no partitions on this node"}},
-	}
-	for _, a := range n.Addrs() {
-		st.Addrs = append(st.Addrs, a.String())
-	}
-	for _, f := range d.statusExtras {
-		f(&st)
-	}
-	api.WriteJSON(w, http.StatusOK, st)
+// routeStatus registers GET /v1/status: the node's identity and view of
+// the grid, then each subsystem's section, filled by sections in turn
+// (each quick and safe for concurrent use).
+func routeStatus(srv *api.Server, n *p2p.Node, sections ...func(*api.Status)) {
+	srv.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		st := api.Status{
+			PeerID:  n.ID().String(),
+			Addrs:   []string{},
+			Members: n.AliveCount(),
+			Peers:   len(n.ConnectedPeers()),
+			Grid:    n.GridName(),
+			Preset:  n.Preset().String(),
+			Version: version.String(),
+			UptimeS: int64(n.Uptime().Seconds()),
+			Limits:  n.Limits(),
+			// With no partitions nothing runs here to confine; the
+			// partitions' section replaces this.
+			Sandbox: partition.SandboxStatus{Reasons: []string{"no partitions on this node"}},
+		}
+		for _, a := range n.Addrs() {
+			st.Addrs = append(st.Addrs, a.String())
+		}
+		for _, f := range sections {
+			f(&st)
+		}
+		api.WriteJSON(w, http.StatusOK, st)
+	})
 }
 
-func (d *Daemon) handlePeers(w http.ResponseWriter, r *http.Request) {
-	n := d.node
+func (s *p2pSys) handlePeers(w http.ResponseWriter, r *http.Request) {
+	n := s.node
 	out := []api.Peer{}
 	for _, m := range n.Members() {
 		a := m.Advert
@@ -182,8 +172,8 @@ func (d *Daemon) handlePeers(w http.ResponseWriter, r *http.Request) {
 	api.WriteJSON(w, http.StatusOK, out)
 }
 
-func (d *Daemon) gridJSON(l grid.MemberList) api.Grid {
-	n := d.node
+func (s *p2pSys) gridJSON(l grid.MemberList) api.Grid {
+	n := s.node
 	g := api.Grid{Grid: n.GridName(), ID: n.GridID(), Founder: n.IsFounder(), Version: l.Version, Members: []string{}, Revoked: []string{}}
 	for _, p := range l.Members {
 		g.Members = append(g.Members, p.String())
@@ -194,12 +184,12 @@ func (d *Daemon) gridJSON(l grid.MemberList) api.Grid {
 	return g
 }
 
-func (d *Daemon) handleGrid(w http.ResponseWriter, r *http.Request) {
-	l, _ := d.node.MemberList()
-	api.WriteJSON(w, http.StatusOK, d.gridJSON(l))
+func (s *p2pSys) handleGrid(w http.ResponseWriter, r *http.Request) {
+	l, _ := s.node.MemberList()
+	api.WriteJSON(w, http.StatusOK, s.gridJSON(l))
 }
 
-func (d *Daemon) handleGridChange(f func(peer.ID) (grid.MemberList, error)) http.HandlerFunc {
+func (s *p2pSys) handleGridChange(f func(peer.ID) (grid.MemberList, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var in api.GridChange
 		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
@@ -220,6 +210,6 @@ func (d *Daemon) handleGridChange(f func(peer.ID) (grid.MemberList, error)) http
 			api.WriteError(w, http.StatusBadRequest, err)
 			return
 		}
-		api.WriteJSON(w, http.StatusOK, d.gridJSON(l))
+		api.WriteJSON(w, http.StatusOK, s.gridJSON(l))
 	}
 }

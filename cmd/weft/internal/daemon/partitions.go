@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,33 +15,51 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
+	"github.com/weftgrid/weft/cmd/weft/internal/content"
 	"github.com/weftgrid/weft/cmd/weft/internal/dashboard"
 	"github.com/weftgrid/weft/ledger"
 	"github.com/weftgrid/weft/ledger/settle"
+	"github.com/weftgrid/weft/p2p"
 	"github.com/weftgrid/weft/partition"
 	"github.com/weftgrid/weft/recipes"
 	"github.com/weftgrid/weft/recipes/store"
 	"github.com/weftgrid/weft/recipes/transfer"
 )
 
-// partitionsState is the partitions subsystem's part of the Daemon.
-//
-// For the market: d.parts is the running *partition.Manager (Apply, Get,
-// SetState, Free, Subscribe, Usage); d.runLocal runs a recipe in a local
-// partition exactly as POST /v1/local/instances does. The recipe store
-// (d.content: artifacts by CID, batch results, recipes by CID) is started
-// before the partitions and passed in; without it (tests) artifacts and
-// recipes by CID are refused.
-type partitionsState struct {
-	parts *partition.Manager
+// partitionsSys is the partitions subsystem: the running manager m
+// (Apply, Get, SetState, Free, Subscribe, Usage) and the routes of local
+// instances; runLocal runs a recipe in a local partition exactly as POST
+// /v1/local/instances does.
+type partitionsSys struct {
+	m       *partition.Manager
+	deps    partitionDeps
+	log     *slog.Logger
+	count   int                     // [partitions] count
+	sandbox partition.SandboxStatus // probed at start
 }
 
-// startPartitions creates the partition manager, re-adopts what survived
+// partitionDeps are what the partitions are built with. Each may be nil
+// (tests start the partitions alone): without Node the instances have no
+// requester and the advert is not refreshed; without Content artifacts and
+// recipes by CID are refused; without Ledger no billing ends.
+type partitionDeps struct {
+	// Node is the p2p node: its peer ID and the capacity advert.
+	Node *p2p.Node
+	// Content is the recipe store: artifacts by CID, batch results,
+	// recipes by CID.
+	Content *content.Service
+	// Ledger records the end of a hosted instance's billing.
+	Ledger *ledger.Ledger
+	// Notify tells the dashboard a topic changed (dashboard.Topic*).
+	Notify func(topic string)
+}
+
+// newPartitions creates the partition manager, re-adopts what survived
 // the last run, and registers the routes.
-func (d *Daemon) startPartitions(ctx context.Context) error {
-	pc := d.cfg.Partitions
+func newPartitions(ctx context.Context, e env, deps partitionDeps) (*partitionsSys, error) {
+	pc := e.cfg.Partitions
 	cfg := partition.DefaultConfig()
-	cfg.DataDir = d.cfg.Node.DataDir
+	cfg.DataDir = e.cfg.Node.DataDir
 	cfg.Partitions = pc.Count
 	cfg.PortBase = pc.PortBase
 	cfg.PortsPerPartition = pc.PortsPerPartition
@@ -55,66 +74,73 @@ func (d *Daemon) startPartitions(ctx context.Context) error {
 	cfg.Host = pc.Host
 	cfg.StopGrace = pc.StopGraceDuration()
 	cfg.SampleInterval = pc.SampleIntervalDuration()
-	cfg.RestartBudget = pc.RestartBudget
 	if pc.LogMaxBytes > 0 {
 		cfg.LogMaxBytes = pc.LogMaxBytes
 	}
+	cfg.RestartBudget = pc.RestartBudget
 	// An in-place restart (upgrade) leaves the processes to the next run,
 	// which re-adopts them.
 	cfg.KeepRunningOnClose = pc.KeepOnStop
-	cfg.Log = d.log.With("subsystem", "partitions")
-	if d.content != nil {
-		cfg.Fetcher, cfg.Results = d.content, d.content
+	cfg.Log = e.log.With("subsystem", "partitions")
+	if deps.Content != nil {
+		cfg.Fetcher, cfg.Results = deps.Content, deps.Content
 	}
-	if d.node != nil {
-		cfg.PeerID = d.node.ID().String()
+	if deps.Node != nil {
+		cfg.PeerID = deps.Node.ID().String()
+	}
+	if deps.Notify == nil {
+		deps.Notify = func(string) {}
 	}
 	m, err := partition.New(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := m.Start(ctx); err != nil {
 		m.Close()
-		return err
+		return nil, err
 	}
-	d.parts = m
-	d.onClose(m.Close)
+	e.onClose(m.Close)
+	s := &partitionsSys{m: m, deps: deps, log: e.log, count: pc.Count, sandbox: m.Sandbox()}
 	lim := m.Limits()
-	d.log.Info("partitions ready", "count", pc.Count, "free", m.Free(), "limits", lim.Summary)
+	e.log.Info("partitions ready", "count", pc.Count, "free", m.Free(), "limits", lim.Summary)
 
-	d.api.HandleFunc("GET /v1/partitions", d.handlePartitions)
-	d.api.HandleFunc("POST /v1/local/instances", d.handleLocalRun)
-	d.api.HandleFunc("GET /v1/local/instances", d.handleLocalList)
-	d.api.HandleFunc("GET /v1/local/instances/{id}", d.handleLocalGet)
-	d.api.HandleFunc("DELETE /v1/local/instances/{id}", d.handleLocalDestroy)
-	sb := m.Sandbox()
-	d.log.Info("partition sandbox", "landlock_abi", sb.LandlockABI, "fs", sb.FS, "bind_ports", sb.BindPorts,
+	e.api.HandleFunc("GET /v1/partitions", s.handlePartitions)
+	e.api.HandleFunc("POST /v1/local/instances", s.handleLocalRun)
+	e.api.HandleFunc("GET /v1/local/instances", s.handleLocalList)
+	e.api.HandleFunc("GET /v1/local/instances/{id}", s.handleLocalGet)
+	e.api.HandleFunc("DELETE /v1/local/instances/{id}", s.handleLocalDestroy)
+	sb := s.sandbox
+	e.log.Info("partition sandbox", "landlock_abi", sb.LandlockABI, "fs", sb.FS, "bind_ports", sb.BindPorts,
 		"scoped_signals", sb.ScopedSignals, "private_tmp", sb.PrivateTmp, "disk_quota", sb.DiskQuota,
 		"rlimits", sb.Rlimits, "reasons", strings.Join(sb.Reasons, "; "))
-	d.statusExtras = append(d.statusExtras, func(st *api.Status) {
-		st.Sandbox = sb
-		st.Partitions = &api.PartitionsStatus{Total: pc.Count, Free: m.Free(), Limits: lim}
-		if st.Limits == nil {
-			st.Limits = map[string]any{}
-		}
-		st.Limits["partitions"] = lim.Summary
-	})
-	if err := d.metrics.Register(partitionCollector{m}); err != nil {
-		d.log.Warn("partitions: metrics", "err", err)
+	if err := e.metrics.Register(partitionCollector{m}); err != nil {
+		e.log.Warn("partitions: metrics", "err", err)
 	}
 
-	// Follow changes: refresh the dashboard and the capacity advert.
+	// Follow changes: end billing, refresh the dashboard and the capacity advert.
 	events, unsub := m.Subscribe()
-	d.onClose(func() error { unsub(); return nil })
-	d.publishFreePartitions()
+	e.onClose(func() error { unsub(); return nil })
+	s.publishFree()
 	go func() {
 		for st := range events {
-			d.endBilling(ctx, st)
-			d.notify(dashboard.TopicPartitions)
-			d.publishFreePartitions()
+			s.endBilling(ctx, st)
+			deps.Notify(dashboard.TopicPartitions)
+			s.publishFree()
 		}
 	}()
-	return nil
+	return s, nil
+}
+
+// status fills the "sandbox" and "partitions" sections of GET /v1/status
+// and the partitions' line of its limits.
+func (s *partitionsSys) status(st *api.Status) {
+	lim := s.m.Limits()
+	st.Sandbox = s.sandbox
+	st.Partitions = &api.PartitionsStatus{Total: s.count, Free: s.m.Free(), Limits: lim}
+	if st.Limits == nil {
+		st.Limits = map[string]any{}
+	}
+	st.Limits["partitions"] = lim.Summary
 }
 
 // endBilling ends the billable span of the contract under which this node
@@ -124,17 +150,17 @@ func (d *Daemon) startPartitions(ctx context.Context) error {
 // last slice up to it and nothing after, and the audit counts no slice
 // after it as unbilled. A stopped instance keeps its partition (its disk)
 // and stays billed, for what it uses.
-func (d *Daemon) endBilling(ctx context.Context, st partition.InstanceStatus) {
+func (s *partitionsSys) endBilling(ctx context.Context, st partition.InstanceStatus) {
 	state, reason, ok := billingEnd(st)
-	if !ok || d.ledger == nil {
+	if !ok || s.deps.Ledger == nil {
 		return
 	}
 	at := st.UpdatedAt
 	if at.IsZero() {
 		at = time.Now()
 	}
-	if _, err := d.ledger.EndSpan(ctx, st.ID, st.Epoch, at, state, reason); err != nil {
-		d.log.Warn("ledger: end of billing", "instance", st.ID, "err", err)
+	if _, err := s.deps.Ledger.EndSpan(ctx, st.ID, st.Epoch, at, state, reason); err != nil {
+		s.log.Warn("ledger: end of billing", "instance", st.ID, "err", err)
 	}
 }
 
@@ -155,16 +181,17 @@ func billingEnd(st partition.InstanceStatus) (state, reason string, ok bool) {
 	return "", "", false
 }
 
-// publishFreePartitions puts the free partition count in the node's advert.
-func (d *Daemon) publishFreePartitions() {
-	if d.node == nil || d.parts == nil {
+// publishFree puts the free partition count in the node's advert.
+func (s *partitionsSys) publishFree() {
+	n := s.deps.Node
+	if n == nil {
 		return
 	}
-	a := d.node.Advert()
-	if free := d.parts.Free(); a.FreePartitions != free {
+	a := n.Advert()
+	if free := s.m.Free(); a.FreePartitions != free {
 		a.FreePartitions = free
-		if err := d.node.SetAdvert(a); err != nil {
-			d.log.Debug("partitions: advert", "err", err)
+		if err := n.SetAdvert(a); err != nil {
+			s.log.Debug("partitions: advert", "err", err)
 		}
 	}
 }
@@ -216,7 +243,7 @@ type LocalRunRequest struct {
 var errBadRequest = errors.New("partitions: bad request")
 
 // runLocal validates req and applies it in a local partition.
-func (d *Daemon) runLocal(ctx context.Context, req LocalRunRequest) (partition.InstanceStatus, error) {
+func (s *partitionsSys) runLocal(ctx context.Context, req LocalRunRequest) (partition.InstanceStatus, error) {
 	var rc *recipes.Recipe
 	switch {
 	case req.TOML != "" && req.RecipeCID != "":
@@ -228,10 +255,10 @@ func (d *Daemon) runLocal(ctx context.Context, req LocalRunRequest) (partition.I
 		}
 		rc = r
 	case req.RecipeCID != "":
-		if d.content == nil {
+		if s.deps.Content == nil {
 			return partition.InstanceStatus{}, errors.New("partitions: no recipe store to find the recipe in (send it inline with toml)")
 		}
-		r, err := d.content.RecipeByCID(ctx, req.RecipeCID)
+		r, err := s.deps.Content.RecipeByCID(ctx, req.RecipeCID)
 		if err != nil {
 			return partition.InstanceStatus{}, err
 		}
@@ -258,7 +285,7 @@ func (d *Daemon) runLocal(ctx context.Context, req LocalRunRequest) (partition.I
 		id = "local-" + hex.EncodeToString(b)
 	}
 	if rc == nil { // a state change of a known instance
-		if err := d.parts.SetState(id, state); err != nil {
+		if err := s.m.SetState(id, state); err != nil {
 			return partition.InstanceStatus{}, err
 		}
 	} else {
@@ -281,34 +308,34 @@ func (d *Daemon) runLocal(ctx context.Context, req LocalRunRequest) (partition.I
 		}
 		spec := partition.InstanceSpec{ID: id, Name: req.Name, RecipeCID: req.RecipeCID, Recipe: rc, Type: req.Type,
 			Params: params, State: state}
-		if d.node != nil {
-			spec.Requester = d.node.ID().String()
+		if s.deps.Node != nil {
+			spec.Requester = s.deps.Node.ID().String()
 		}
-		if cur, ok := d.parts.Get(id); ok {
+		if cur, ok := s.m.Get(id); ok {
 			spec.Epoch = cur.Epoch
 		}
-		if err := d.parts.Apply(spec); err != nil {
+		if err := s.m.Apply(spec); err != nil {
 			return partition.InstanceStatus{}, err
 		}
 	}
-	st, ok := d.parts.Get(id)
+	st, ok := s.m.Get(id)
 	if !ok {
 		st = partition.InstanceStatus{ID: id, State: state, Phase: partition.PhaseDestroyed, Partition: -1}
 	}
 	return st, nil
 }
 
-func (d *Daemon) handlePartitions(w http.ResponseWriter, r *http.Request) {
-	api.WriteJSON(w, http.StatusOK, d.parts.Partitions())
+func (s *partitionsSys) handlePartitions(w http.ResponseWriter, r *http.Request) {
+	api.WriteJSON(w, http.StatusOK, s.m.Partitions())
 }
 
-func (d *Daemon) handleLocalRun(w http.ResponseWriter, r *http.Request) {
+func (s *partitionsSys) handleLocalRun(w http.ResponseWriter, r *http.Request) {
 	var req LocalRunRequest
 	if err := api.DecodeJSON(r, &req); err != nil {
 		api.WriteError(w, http.StatusBadRequest, err)
 		return
 	}
-	st, err := d.runLocal(r.Context(), req)
+	st, err := s.runLocal(r.Context(), req)
 	switch {
 	case errors.Is(err, errBadRequest), errors.Is(err, partition.ErrInvalidSpec), errors.Is(err, recipes.ErrInvalid),
 		errors.Is(err, recipes.ErrParams), errors.Is(err, recipes.ErrUnknownType), errors.Is(err, store.ErrBadCID):
@@ -324,12 +351,12 @@ func (d *Daemon) handleLocalRun(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (d *Daemon) handleLocalList(w http.ResponseWriter, r *http.Request) {
-	api.WriteJSON(w, http.StatusOK, d.parts.List())
+func (s *partitionsSys) handleLocalList(w http.ResponseWriter, r *http.Request) {
+	api.WriteJSON(w, http.StatusOK, s.m.List())
 }
 
-func (d *Daemon) handleLocalGet(w http.ResponseWriter, r *http.Request) {
-	st, ok := d.parts.Get(r.PathValue("id"))
+func (s *partitionsSys) handleLocalGet(w http.ResponseWriter, r *http.Request) {
+	st, ok := s.m.Get(r.PathValue("id"))
 	if !ok {
 		api.WriteError(w, http.StatusNotFound, fmt.Errorf("%w: %s", partition.ErrUnknownInstance, r.PathValue("id")))
 		return
@@ -337,13 +364,13 @@ func (d *Daemon) handleLocalGet(w http.ResponseWriter, r *http.Request) {
 	api.WriteJSON(w, http.StatusOK, st)
 }
 
-func (d *Daemon) handleLocalDestroy(w http.ResponseWriter, r *http.Request) {
+func (s *partitionsSys) handleLocalDestroy(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := d.parts.SetState(id, partition.StateDestroyed); err != nil {
+	if err := s.m.SetState(id, partition.StateDestroyed); err != nil {
 		api.WriteError(w, http.StatusInternalServerError, err)
 		return
 	}
-	st, ok := d.parts.Get(id)
+	st, ok := s.m.Get(id)
 	if !ok {
 		st = partition.InstanceStatus{ID: id, State: partition.StateDestroyed, Phase: partition.PhaseDestroyed, Partition: -1}
 	}

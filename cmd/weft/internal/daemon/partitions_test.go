@@ -26,13 +26,12 @@ func TestLocalInstancesAPI(t *testing.T) {
 	cfg.Partitions.Count = 2
 	cfg.Partitions.PortBase = 41000
 	cfg.Partitions.Users = false
-	d, token := newTestDaemon(t, cfg)
+	e, token := testEnv(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := d.startPartitions(ctx); err != nil {
+	if _, err := newPartitions(ctx, e, partitionDeps{}); err != nil {
 		t.Fatal(err)
 	}
-	defer d.closeAll()
 	call := func(method, path string, body any, out any) int {
 		t.Helper()
 		var b []byte
@@ -42,7 +41,7 @@ func TestLocalInstancesAPI(t *testing.T) {
 		req := httptest.NewRequest(method, path, bytes.NewReader(b))
 		req.Header.Set("Authorization", "Bearer "+token)
 		rec := httptest.NewRecorder()
-		d.api.ServeHTTP(rec, req)
+		e.api.ServeHTTP(rec, req)
 		if out != nil {
 			if err := json.Unmarshal(rec.Body.Bytes(), out); err != nil {
 				t.Fatalf("%s %s: %v: %s", method, path, err, rec.Body.String())
@@ -97,7 +96,7 @@ args = ["-c", "seq {{.Params.n}} > $WEFT_OUT/seq.txt"]
 	if len(list) != 1 {
 		t.Fatalf("list %+v", list)
 	}
-	mfs, err := d.metrics.Gather()
+	mfs, err := e.metrics.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,19 +5,24 @@ import (
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/content"
+	"github.com/weftgrid/weft/p2p"
 )
 
-// startRecipes opens the content store and its transfer service
-// (package content) and registers its routes, metrics and status.
-func (d *Daemon) startRecipes(ctx context.Context) error {
-	c, err := content.Open(ctx, d.cfg.Node.DataDir, d.cfg.Recipes, d.node, d.log.With("subsystem", "recipes"))
+// newRecipes opens the recipes subsystem — the content store and, with
+// node (nil in tests), its transfer service over p2p (package content) —
+// and registers its routes and metrics.
+func newRecipes(ctx context.Context, e env, node *p2p.Node) (*content.Service, error) {
+	c, err := content.Open(ctx, e.cfg.Node.DataDir, e.cfg.Recipes, node, e.log.With("subsystem", "recipes"))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	d.content = c
-	d.onClose(c.Close)
-	c.Metrics(d.metrics)
-	c.Routes(d.api)
-	d.statusExtras = append(d.statusExtras, func(st *api.Status) { st.Content = c.Status() })
-	return nil
+	e.onClose(c.Close)
+	c.Metrics(e.metrics)
+	c.Routes(e.api)
+	return c, nil
+}
+
+// recipesStatus fills the "content" section of GET /v1/status.
+func recipesStatus(c *content.Service) func(*api.Status) {
+	return func(st *api.Status) { st.Content = c.Status() }
 }

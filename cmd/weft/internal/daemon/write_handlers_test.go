@@ -21,14 +21,15 @@ func TestLocalRunWithBadOrUnknownRecipeCIDIsAClientError(t *testing.T) {
 	cfg.Partitions.Count = 1
 	cfg.Partitions.PortBase = 41100
 	cfg.Partitions.Users = false
-	d, token := newTestDaemon(t, cfg)
+	e, token := testEnv(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	defer d.closeAll()
-	if err := d.startPartitions(ctx); err != nil {
+	c, err := newRecipes(ctx, e, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.startRecipes(ctx); err != nil {
+	parts, err := newPartitions(ctx, e, partitionDeps{Content: c})
+	if err != nil {
 		t.Fatal(err)
 	}
 	rc, err := recipes.Parse("r.toml", []byte(namedJobRecipe))
@@ -46,12 +47,12 @@ func TestLocalRunWithBadOrUnknownRecipeCIDIsAClientError(t *testing.T) {
 		req := httptest.NewRequest(http.MethodPost, "/v1/local/instances", bytes.NewReader(b))
 		req.Header.Set("Authorization", "Bearer "+token)
 		w := httptest.NewRecorder()
-		d.api.ServeHTTP(w, req)
+		e.api.ServeHTTP(w, req)
 		if w.Code != c.want {
 			t.Errorf("recipe_cid %q: HTTP %d %s, want %d", c.cid, w.Code, w.Body, c.want)
 		}
 	}
-	if _, ok := d.parts.Get("x"); ok {
+	if _, ok := parts.m.Get("x"); ok {
 		t.Error("an instance was recorded for a recipe that was never found")
 	}
 }
