@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/weftgrid/weft/clock"
+	"github.com/weftgrid/weft/recipes/clock"
 )
 
 // Config configures a Manager.

@@ -7,7 +7,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/weftgrid/weft/clock"
+	"github.com/weftgrid/weft/recipes/clock"
 	"golang.org/x/sys/unix"
 )
 

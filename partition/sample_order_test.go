@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weftgrid/weft/clock"
 	"github.com/weftgrid/weft/partition/metering"
+	"github.com/weftgrid/weft/recipes/clock"
 )
 
 // sampleIDs runs concurrently (the sampling loop, every supervisor when its

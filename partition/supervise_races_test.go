@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weftgrid/weft/clock"
+	"github.com/weftgrid/weft/recipes/clock"
 )
 
 // The log rotation runs while the instance runs: an instance that replaces

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/weftgrid/weft/clock"
+	"github.com/weftgrid/weft/recipes/clock"
 )
 
 // Inbound is a message received by the transport.

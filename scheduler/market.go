@@ -14,7 +14,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/weftgrid/weft/clock"
+	"github.com/weftgrid/weft/recipes/clock"
 )
 
 // Deps are what a Market talks to. Transport, Membership and Runner are

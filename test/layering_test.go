@@ -32,7 +32,7 @@ type layerRule struct {
 var layerRules = []layerRule{
 	{Pkg: "recipes/wire", Why: "a leaf helper every package may import: the wire formats' CBOR and signatures"},
 	{Pkg: "recipes/atomicfile", Why: "a leaf helper every package may import: atomic file replacement"},
-	{Pkg: "clock", Why: "a leaf helper every package may import: the cores' injected time, timers and tickers"},
+	{Pkg: "recipes/clock", Why: "a leaf helper every package may import: the cores' injected time, timers and tickers"},
 	{Pkg: "recipes", Why: "the recipe format is the base everything builds on"},
 	{Pkg: "recipes/examples", Why: "embedded example files only"},
 	{Pkg: "recipes/...", May: []string{"recipes/..."}, Why: "content depends only on the recipe format"},
@@ -59,7 +59,7 @@ var layerRules = []layerRule{
 
 // leafHelpers are the packages every package may import; they import
 // nothing of ours (their rules above).
-var leafHelpers = []string{"recipes/wire", "recipes/atomicfile", "clock"}
+var leafHelpers = []string{"recipes/wire", "recipes/atomicfile", "recipes/clock"}
 
 // forbiddenDeps are transitive rules: the packages matching Pkg must not
 // depend on To at all, through any path.
@@ -180,7 +180,7 @@ func TestLayeringRulesCatchViolations(t *testing.T) {
 		"new partition subpackage":  {"partition/newthing": {"scheduler"}},
 		"new scheduler subpackage ": {"scheduler/newthing": {"ledger/settle"}},
 		"helper imports ours":       {"recipes/wire": {"recipes"}},
-		"clock imports ours":        {"clock": {"partition"}},
+		"clock imports ours":        {"recipes/clock": {"recipes"}},
 	} {
 		if v := layerViolations(g); len(v) != 1 {
 			t.Errorf("%s: %d violations %v, want 1", name, len(v), v)
@@ -190,7 +190,7 @@ func TestLayeringRulesCatchViolations(t *testing.T) {
 		"ledger/settle": {"ledger", "scheduler"}, "scheduler/schedp2p": {"scheduler", "p2p"},
 		"partition": {"partition/metering", "recipes"}, "cmd/weft/internal/daemon": {"ledger", "scheduler", "p2p"},
 		"recipes": {"recipes/wire"}, "ledger": {"recipes/wire"}, "p2p": {"recipes/atomicfile"},
-		"scheduler/schedrun": {"clock"}, "partition/metering": {"clock"},
+		"scheduler/schedrun": {"recipes/clock"}, "partition/metering": {"recipes/clock"},
 	}
 	if v := layerViolations(ok); len(v) != 0 {
 		t.Errorf("allowed imports reported: %v", v)
