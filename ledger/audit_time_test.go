@@ -118,6 +118,77 @@ func TestReceiptAfterStopIsRefusedAndReported(t *testing.T) {
 	}
 }
 
+// TestStopEndsBillingProperty is a property of the span a stop ends: the
+// requester's end (a bound, set when it asked for the stop) and its host's
+// end (when it stopped the instance; late, early or missing), in any
+// order: the earliest counts. A receipt for a slice that begins at or after
+// it is refused by the requester and reported by the audit, the slice it
+// falls in (the partial last one) is not, and no slice after it counts as
+// unbilled.
+func TestStopEndsBillingProperty(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 13))
+	for round := 0; round < 60; round++ {
+		m := newMarket(t, byte(100+round%20))
+		sl := m.c.SliceNanos
+		stop := m.c.StartNanos + rng.Int64N(10*sl)
+		var ends []any
+		earliest := int64(0)
+		if rng.IntN(4) != 0 {
+			at := stop + rng.Int64N(2*sl)
+			ends = append(ends, End{Contract: m.ce.CID(), AtNanos: at, State: EndStopped})
+			earliest = at
+		}
+		hostAt := stop + rng.Int64N(sl)
+		hostEnd := rng.IntN(3) != 0
+		if hostEnd && (earliest == 0 || hostAt < earliest) {
+			earliest = hostAt
+		}
+		if earliest == 0 {
+			ends = append(ends, End{Contract: m.ce.CID(), AtNanos: stop, State: EndStopped})
+			earliest = stop
+		}
+		es := []*Entry{m.ce}
+		for _, e := range ends {
+			es = append(es, m.rw.next(t, e))
+		}
+		if hostEnd {
+			es = append(es, m.pw.next(t, End{Contract: m.ce.CID(), AtNanos: hostAt, State: EndStopped}))
+		}
+		// Every slice that began before the end, and up to 3 more, is
+		// billed (honestly or not).
+		n := int((earliest-m.c.StartNanos+sl-1)/sl) + rng.IntN(4)
+		var receipts []*Entry
+		for i := 0; i < n; i++ {
+			m.nextReceipt = uint64(i)
+			receipts = append(receipts, m.receipt(t, Usage{CPUMicros: 1}))
+		}
+		bare := append([]*Entry(nil), es...)
+		es = append(es, receipts...)
+		rng.Shuffle(len(es)-1, func(i, j int) { es[i+1], es[j+1] = es[j+1], es[i+1] })
+		s := setOf(es...)
+		now := m.pw.now.Add(time.Hour)
+		r := Audit(s, AuditOptions{Now: now})
+		for i, re := range receipts {
+			from, _ := m.c.SliceBounds(uint64(i))
+			refused := CheckReceiptAt(s, re, now) != nil
+			reported := hasCode(codesFor(r, re), CodeAfterEnd)
+			if want := from >= earliest; refused != want || reported != want {
+				t.Fatalf("round %d: slice %d from %d, span ends %d: refused %v, reported %v, want %v", round, i, from, earliest, refused, reported, want)
+			}
+		}
+		if r.Unbilled != 0 {
+			t.Fatalf("round %d: unbilled %d with every slice up to the stop billed: %+v", round, r.Unbilled, r.UnbilledContracts)
+		}
+		// Without the receipts, exactly the slices that began before the
+		// end are unbilled.
+		s2 := setOf(bare...)
+		want := (earliest - m.c.StartNanos + sl - 1) / sl
+		if r2 := Audit(s2, AuditOptions{Now: now}); r2.Unbilled != want {
+			t.Fatalf("round %d: unbilled %d, want %d (span ends %d slices in)", round, r2.Unbilled, want, (earliest-m.c.StartNanos)/sl)
+		}
+	}
+}
+
 func TestUnbilledAndLateSlices(t *testing.T) {
 	m := newMarket(t, 48)
 	es := []*Entry{m.ce}

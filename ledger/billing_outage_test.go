@@ -196,6 +196,25 @@ func TestEndSpanEndsOnce(t *testing.T) {
 	if sp.EndNanos != t0.Add(time.Minute).UnixNano() || sp.EndedBy != EndFailed {
 		t.Fatalf("span %+v", sp)
 	}
+	if !lp.Ended("web", 3, t0.Add(time.Minute)) || lp.Ended("web", 3, t0.Add(time.Minute-1)) || lp.Ended("web", 2, t0.Add(time.Hour)) {
+		t.Fatal("Ended disagrees with the span")
+	}
+	// An earlier end (the host stopped the instance before the bound its
+	// requester set) is appended and counts; a later one is not.
+	if ok, err := lp.EndSpan(ctx, "web", 3, t0.Add(2*time.Minute), EndStopped, "later"); ok || err != nil {
+		t.Fatalf("later end: %v %v", ok, err)
+	}
+	if ok, err := lp.EndSpan(ctx, "web", 3, t0.Add(30*time.Second), EndStopped, "stopped as its requester asked"); !ok || err != nil {
+		t.Fatalf("earlier end: %v %v", ok, err)
+	}
+	lp.View(func(s *Set) {
+		for _, ce := range s.contracts {
+			sp = SpanOf(s, ce)
+		}
+	})
+	if sp.EndNanos != t0.Add(30*time.Second).UnixNano() || sp.EndedBy != EndStopped {
+		t.Fatalf("span after the earlier end %+v", sp)
+	}
 }
 
 // notRunning is a usage source for a provider that does not run anything.

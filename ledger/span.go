@@ -188,9 +188,11 @@ func isLate(re *Entry, r Receipt, grace time.Duration) bool {
 
 // EndSpan ends the billable span of this node's contract for instance at
 // epoch (as its requester or provider) at time at, with state (EndDestroyed,
-// EndFailed, EndDone, EndStopped) and reason, unless it has ended already.
-// It reports whether it appended an End; with no such contract it does
-// nothing.
+// EndFailed, EndDone, EndStopped) and reason, unless it has ended already
+// at or before at (a requester's end is a bound, settle.StopAllowance after
+// it asked for the stop: the host's end at the moment it stopped the
+// instance comes earlier, and counts). It reports whether it appended an
+// End; with no such contract it does nothing.
 func (l *Ledger) EndSpan(ctx context.Context, instance string, epoch uint64, at time.Time, state, reason string) (bool, error) {
 	me := l.ID()
 	if me == "" {
@@ -217,7 +219,7 @@ func (l *Ledger) EndSpan(ctx context.Context, instance string, epoch uint64, at 
 			}
 			return cands[i].id.KeyString() < cands[j].id.KeyString()
 		})
-		if endOf(s, cands[0]) == nil {
+		if ee := endOf(s, cands[0]); ee == nil || ee.Value().(End).AtNanos > at.UnixNano() {
 			target = cands[0]
 		}
 	})
@@ -228,4 +230,24 @@ func (l *Ledger) EndSpan(ctx context.Context, instance string, epoch uint64, at 
 		return false, err
 	}
 	return true, nil
+}
+
+// Ended reports whether this node's contract for instance at epoch (as its
+// requester or provider) is in the ledger with an End at or before at.
+func (l *Ledger) Ended(instance string, epoch uint64, at time.Time) bool {
+	me := l.ID()
+	ended := false
+	l.View(func(s *Set) {
+		for _, ce := range s.byInstance[instance] {
+			c := ce.Value().(Contract)
+			if c.Epoch != epoch || (c.Provider != me && c.Requester != me) {
+				continue
+			}
+			if ee := endOf(s, ce); ee != nil && ee.Value().(End).AtNanos <= at.UnixNano() {
+				ended = true
+				return
+			}
+		}
+	})
+	return ended
 }

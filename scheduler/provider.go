@@ -81,6 +81,12 @@ func (m *Market) onAnnounce(env *Signed, now time.Time) error {
 	auctioneer := env.Signer
 	m.bidding[key] = &bidState{ann: ann, auctioneer: auctioneer, expires: time.Unix(0, ann.Expires)}
 	st := m.nodeState(ann.Requester)
+	if h := m.hosted[ann.Instance]; h != nil && !h.fenced && h.spec.State != StateDestroyed {
+		// Its own copy here (a stopped instance started again under a
+		// new epoch): the copy's partition and resources are its own.
+		st.Free = st.Free.Add(h.spec.Resources)
+		st.FreePartitions++
+	}
 	dec := Decide(ann, st, &m.cfg.Policy)
 	if !dec.Bids() || m.d.Veto == nil {
 		m.answer(ann, auctioneer, dec, now)

@@ -69,6 +69,12 @@ type record struct {
 	// its awards that timed out (they never become contracts).
 	pending   *awardRef
 	withdrawn []awardRef
+	// resumeOn is the host of a stopped instance asked to start again: the
+	// restart's auction is open to it alone while it is alive (the
+	// stopped copy and its disk are there); unpinned is set when that
+	// auction failed, for one more auction open to every node.
+	resumeOn peer.ID
+	unpinned bool
 	// history is what the host reported, slice by slice: each change of
 	// its verdict (healthy or not, and why), stamped with this node's
 	// clock, for SliceHealth.
@@ -190,9 +196,14 @@ func (m *Market) Request(ctx context.Context, spec RequestSpec) (InstanceView, e
 		// ignores updates then: place it afresh (a new epoch, which
 		// also fences a copy still there).
 		revive := false
+		// restart: a stopped instance asked to start again. Its contract's
+		// billing ended with the stop, so it runs under a new epoch,
+		// awarded to the host of its stopped copy when it can take it.
+		restart := false
 		if rec != nil {
 			oldGuardians = rec.req.Delegation.Guardians
 			revive = rec.req.State == StateDestroyed && req.State != StateDestroyed
+			restart = rec.req.State == StateStopped && req.State == StateStarted && rec.contract != nil
 		}
 		if rec == nil {
 			rec = &record{mine: true}
@@ -202,6 +213,11 @@ func (m *Market) Request(ctx context.Context, spec RequestSpec) (InstanceView, e
 		rec.req, rec.env, rec.updated = req, env, now
 		rec.retries = 0
 		if revive {
+			rec.contract, rec.status = nil, nil
+		}
+		rec.resumeOn, rec.unpinned = "", false
+		if restart {
+			rec.resumeOn = rec.contract.Provider()
 			rec.contract, rec.status = nil, nil
 		}
 		switch {
@@ -271,6 +287,9 @@ func (m *Market) startAuction(rec *record, now time.Time, reason string) {
 			return
 		}
 		f.Node, f.NodeWhy = other.contract.Provider(), "colocate="+c.CoLocate
+	}
+	if f.Node == "" && rec.resumeOn != "" && m.alive(rec.resumeOn) {
+		f.Node, f.NodeWhy = rec.resumeOn, "restart on the node holding its stopped copy"
 	}
 	if c.AntiAffinity != "" {
 		f.ExcludeWhy = "anti_affinity=" + c.AntiAffinity
@@ -348,6 +367,11 @@ func (m *Market) failAuction(rec *record, now time.Time, why string) {
 	rec.failed = why
 	rec.failedAt = now
 	rec.failures++
+	if rec.resumeOn != "" {
+		// The stopped copy's host did not take the restart: open the
+		// next auction to every node (tickRecords).
+		rec.resumeOn, rec.unpinned = "", true
+	}
 	run := rec.auction
 	rec.auction = nil
 	if rec.req.WaitForCapacity && rec.waitSince.IsZero() {
@@ -558,6 +582,7 @@ func (m *Market) adopt(rec *record, c *Contract, now time.Time) bool {
 		rec.status = nil
 	}
 	rec.contract = c
+	rec.resumeOn, rec.unpinned = "", false
 	rec.maxEpoch = max(rec.maxEpoch, c.Epoch())
 	rec.failed, rec.failedAt, rec.waitSince, rec.lostSince = "", time.Time{}, time.Time{}, time.Time{}
 	rec.heard = now
@@ -750,6 +775,11 @@ func (m *Market) tickRecords(now time.Time) {
 			continue
 		}
 		if rec.contract == nil {
+			if rec.mine && rec.unpinned && rec.failed != "" {
+				rec.unpinned = false
+				m.startAuction(rec, now, "restart: the node holding its stopped copy did not take it")
+				continue
+			}
 			if rec.mine && rec.req.WaitForCapacity && rec.failed != "" && now.Sub(rec.failedAt) >= m.retryDelay(rec) {
 				rec.waitSince = now
 				m.startAuction(rec, now, "waiting for capacity")

@@ -52,6 +52,10 @@ type InstanceView struct {
 	// Mine is false for instances this node guards for another requester.
 	Mine      bool      `json:"mine"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// RequestedAt is when the requester signed the request in effect (its
+	// Timestamp): for a stopped or destroyed instance, when it was asked
+	// to stop.
+	RequestedAt time.Time `json:"requested_at"`
 }
 
 // HostedView is an instance this node hosts.
@@ -142,7 +146,7 @@ func (m *Market) view(rec *record) InstanceView {
 	req := rec.req
 	v := InstanceView{
 		Name: req.Name, InstanceID: req.Instance, Requester: req.Requester.String(),
-		RequestedState: req.State, Connection: map[string]string{}, Generation: req.Generation,
+		RequestedState: req.State, RequestedAt: time.Unix(0, req.Timestamp), Connection: map[string]string{}, Generation: req.Generation,
 		RecipeCID: req.RecipeCID, SoftwareType: req.SoftwareType, Resources: req.Resources,
 		Batch: req.Batch, Retries: rec.retries, Mine: rec.mine, UpdatedAt: rec.updated,
 	}

@@ -76,7 +76,8 @@ func (b Balances) Balance(p peer.ID) (scheduler.Amount, bool) {
 // Reach is the requester's ledger.Reachability over the market: the
 // market's view of the instance (Instances) and the membership (Alive)
 // decide whether a receipt's instance was reachable on its provider, by
-// ReachVerdict.
+// ReachVerdict; a slice that began after the requester asked for the
+// instance to stop (allowing StopAllowance) is disputed whatever the view.
 type Reach struct {
 	// Instances is the market's instance view (scheduler.Market.Instances).
 	Instances func() []scheduler.InstanceView
@@ -99,6 +100,9 @@ func (m Reach) Reachable(r ledger.Receipt, provider peer.ID) (ledger.Reach, stri
 			view = &v
 			break
 		}
+	}
+	if after, why := afterStop(view, r); after {
+		return ledger.Unreachable, why
 	}
 	v, why := ReachVerdict(view, m.Alive(), r.Epoch, provider)
 	if v == ledger.Reachable && view != nil && view.Epoch == r.Epoch && m.SliceHealth != nil {

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"time"
 
@@ -109,7 +110,55 @@ func newBilling(ctx context.Context, e env, led *ledgerSys, parts *partition.Man
 	b := ledger.NewBiller(led.ledger, partitionUsage{parts}, reach, settle.BillerConfig(led.net != nil, led.slice))
 	b.Start(ctx)
 	e.onClose(b.Close)
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); stopEndsLoop(sctx, e.log, led.ledger, m) }()
+	e.onClose(func() error { cancel(); <-done; return nil })
 	return b
+}
+
+// stopEndsInterval is how often the requester's ends of billing for the
+// instances it asked to stop or destroy are written (settle.StopEnds).
+const stopEndsInterval = time.Second
+
+// stopEndsLoop writes, as requester, the end of billing of each contract
+// whose instance it asked to stop or destroy (settle.StopEnds): its host
+// bills no slice that began after it, whatever the host claims. An end
+// already in the ledger at or before it (the host's, at the stop) makes it
+// a no-op.
+func stopEndsLoop(ctx context.Context, log *slog.Logger, l *ledger.Ledger, m *scheduler.Market) {
+	t := time.NewTicker(stopEndsInterval)
+	defer t.Stop()
+	written := map[settle.StopEnd]bool{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		want := map[settle.StopEnd]bool{}
+		for _, e := range settle.StopEnds(m.Instances()) {
+			want[e] = true
+			if written[e] {
+				continue
+			}
+			if _, err := l.EndSpan(ctx, e.Instance, e.Epoch, e.At, e.State, e.Reason); err != nil {
+				log.Warn("ledger: requester's end of billing", "instance", e.Instance, "err", err)
+				continue
+			}
+			// Done once the contract is in the ledger with an end at or
+			// before e.At (EndSpan writes nothing before the contract
+			// arrives: try again next tick).
+			if l.Ended(e.Instance, e.Epoch, e.At) {
+				written[e] = true
+			}
+		}
+		for e := range written {
+			if !want[e] {
+				delete(written, e)
+			}
+		}
+	}
 }
 
 // ledgerGranters are the authors whose grants count: on a private grid its

@@ -144,12 +144,13 @@ func (s *partitionsSys) status(st *api.Status) {
 }
 
 // endBilling ends the billable span of the contract under which this node
-// hosts a market instance once the instance is over on its host: destroyed
-// as its requester asked, failed for good, or a completed batch job. The
-// end entry names the time and the reason; the biller bills the partial
-// last slice up to it and nothing after, and the audit counts no slice
-// after it as unbilled. A stopped instance keeps its partition (its disk)
-// and stays billed, for what it uses.
+// hosts a market instance once the instance is over on its host: stopped or
+// destroyed as its requester asked, failed for good, or a completed batch
+// job. The end entry names the time and the reason; the biller bills the
+// partial last slice up to it and nothing after, and the audit counts no
+// slice after it as unbilled. A stopped instance keeps its partition (its
+// disk) but is billed no more: started again, it runs under a new contract
+// (a new epoch, placed on this node when it can take it).
 func (s *partitionsSys) endBilling(ctx context.Context, st partition.InstanceStatus) {
 	state, reason, ok := billingEnd(st)
 	if !ok || s.deps.Ledger == nil {
@@ -171,6 +172,8 @@ func billingEnd(st partition.InstanceStatus) (state, reason string, ok bool) {
 		return "", "", false // a local instance: no contract
 	}
 	switch {
+	case st.Phase == partition.PhaseStopped && st.State == partition.StateStopped:
+		return ledger.EndStopped, "stopped as its requester asked", true
 	case st.Phase == partition.PhaseDestroyed && st.State == partition.StateDestroyed:
 		return ledger.EndDestroyed, "destroyed as its requester asked", true
 	case st.Phase == partition.PhaseFailed:

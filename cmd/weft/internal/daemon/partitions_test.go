@@ -121,9 +121,9 @@ args = ["-c", "seq {{.Params.n}} > $WEFT_OUT/seq.txt"]
 	}
 }
 
-// A market instance's billing ends on its host when it is destroyed as
-// asked, fails for good or completes; a stop, a fenced copy's destruction
-// or a local instance end nothing.
+// A market instance's billing ends on its host when it is stopped or
+// destroyed as asked, fails for good or completes; the node's own shutdown,
+// a fenced copy's destruction or a local instance end nothing.
 func TestBillingEndsWhenTheInstanceIsOver(t *testing.T) {
 	market := partition.InstanceStatus{ID: "i", Requester: "12D3KooWxyz", Epoch: 2, State: partition.StateStarted}
 	for _, c := range []struct {
@@ -132,7 +132,8 @@ func TestBillingEndsWhenTheInstanceIsOver(t *testing.T) {
 		state string
 	}{
 		{"running", func(s *partition.InstanceStatus) { s.Phase = partition.PhaseRunning }, ""},
-		{"stopped", func(s *partition.InstanceStatus) { s.State, s.Phase = partition.StateStopped, partition.PhaseStopped }, ""},
+		{"stopped", func(s *partition.InstanceStatus) { s.State, s.Phase = partition.StateStopped, partition.PhaseStopped }, ledger.EndStopped},
+		{"stopped by the node's shutdown", func(s *partition.InstanceStatus) { s.Phase = partition.PhaseStopped }, ""},
 		{"destroyed", func(s *partition.InstanceStatus) {
 			s.State, s.Phase = partition.StateDestroyed, partition.PhaseDestroyed
 		}, ledger.EndDestroyed},

@@ -1,0 +1,53 @@
+package simnet_test
+
+import (
+	"testing"
+	"testing/synctest"
+
+	"github.com/weftgrid/weft/scheduler"
+	"github.com/weftgrid/weft/scheduler/simnet"
+)
+
+// A stopped instance started again runs under a new epoch (the stop ended
+// its contract's billing), on the node that holds its stopped copy even
+// when that node has no other partition free; with that node gone, it is
+// placed elsewhere.
+func TestRestartAfterStopIsANewEpochOnTheSameHost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net, nodes := grid(t, 4, func(i int) simnet.NodeOptions { return simnet.NodeOptions{Partitions: 1} })
+		m := nodes[0].Market
+		v := placed(t, m, spec("svc"))
+		s := spec("svc")
+		s.State = scheduler.StateStopped
+		if x := placed(t, m, s); x.State != scheduler.StateStopped || x.Epoch != v.Epoch || x.Node != v.Node {
+			t.Fatalf("stopped %+v, placed %+v", x, v)
+		}
+		s.State = scheduler.StateStarted
+		x := placed(t, m, s)
+		if x.State != scheduler.StateStarted || x.Epoch <= v.Epoch || x.Node != v.Node {
+			t.Fatalf("started again: %+v, want a newer epoch than %d on %s", x, v.Epoch, v.Node)
+		}
+		if srv := net.Serving(x.InstanceID); len(srv) != 1 || srv[0].String() != v.Node {
+			t.Fatalf("served by %v", srv)
+		}
+
+		// Its host gone while it is stopped: started again elsewhere.
+		s.State = scheduler.StateStopped
+		placed(t, m, s)
+		var host *simnet.Node
+		for _, n := range nodes {
+			if n.ID.String() == x.Node {
+				host = n
+			}
+		}
+		if host == nil || host == nodes[0] {
+			t.Skip("placed on the requester itself")
+		}
+		host.Down()
+		s.State = scheduler.StateStarted
+		y := placed(t, m, s)
+		if y.State != scheduler.StateStarted || y.Epoch <= x.Epoch || y.Node == x.Node {
+			t.Fatalf("started again with its host down: %+v (was %+v)", y, x)
+		}
+	})
+}
