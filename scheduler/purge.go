@@ -30,9 +30,8 @@ func (m *Market) Purge(ctx context.Context, name string) error {
 		m.purged[id] = e
 		delete(m.records, id)
 		if m.d.Store != nil {
-			if derr := m.d.Store.Delete("r-" + string(id)); derr != nil {
-				m.log.Warn("market: purging record failed", "err", derr)
-			}
+			// After the record's queued writes, off the loop (effects).
+			m.io.queue(effect{key: "r-" + string(id), del: true})
 		}
 	})
 	if derr != nil {

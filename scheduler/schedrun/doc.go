@@ -9,6 +9,8 @@
 //	r := schedrun.NewRunner(partitions, schedrun.Content{Store: st, Fetch: fetch, Announce: announce}, dataDir)
 //	deps := scheduler.Deps{Runner: r, Veto: schedrun.CommandVeto{Command: hook, Timeout: 5 * time.Second}, ...}
 //
-// Concurrency: a Runner is safe for concurrent use; CommandVeto runs one
-// process per call.
+// Concurrency: a Runner is safe for concurrent use; its Status, called on
+// the market's state loop, does no I/O (storing a result directory and
+// reading a failed run's log run on goroutines of their own). CommandVeto
+// runs one process per call.
 package schedrun

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -86,13 +87,38 @@ func (mc Content) FetchDir(ctx context.Context, c cid.Cid, out string, hints ...
 // Runner is the market's Runner over the partition manager: it
 // resolves the recipe by CID (fetching it from the requester or the grid),
 // validates the parameters, and translates specs and statuses.
+//
+// Status is called on the market's state loop, so it does no I/O: what
+// needs some — storing a completed batch's output directory when the
+// manager did not, reading the last log lines of a failed run for its
+// reason — runs once per run on a goroutine of its own, and Status reports
+// its outcome when it is there (the result as pending "storing the result"
+// until then; the failure as the last status reported until its log lines
+// are read, so that the failure is reported once, whole).
 type Runner struct {
 	parts   Runtime
 	content Content
 	total   scheduler.Resources
 
 	mu      sync.Mutex
-	results map[string]string // instance ID → stored result CID (when the manager has no ResultStore)
+	results map[string]*effect             // instance ID → storing a run's output directory (when the manager did not)
+	tails   map[string]*effect             // instance ID → reading a failed run's last log lines
+	last    map[string]scheduler.RunStatus // instance ID → what Status reported last
+}
+
+// effect is I/O Status asked for, done off the market's loop, for one run
+// of an instance (key).
+type effect struct {
+	key  runKey
+	done bool
+	val  string // the result CID, or the log lines
+	err  error
+}
+
+// runKey identifies one run of an instance, and its end.
+type runKey struct {
+	started time.Time
+	dir     string // the output directory, or the failure's reason
 }
 
 var _ scheduler.Runner = (*Runner)(nil)
@@ -100,7 +126,7 @@ var _ scheduler.Runner = (*Runner)(nil)
 // NewRunner returns the market's Runner over parts and content; the
 // node's capacity is measured once (NodeCapacity of dataDir).
 func NewRunner(parts Runtime, content Content, dataDir string) *Runner {
-	return &Runner{parts: parts, content: content, total: NodeCapacity(dataDir), results: map[string]string{}}
+	return &Runner{parts: parts, content: content, total: NodeCapacity(dataDir)}
 }
 
 // NodeCapacity is what the node offers: all CPUs, total memory and the
@@ -151,11 +177,39 @@ func partitionState(s scheduler.State) partition.State {
 // Status translates the partition's phase into the market's state.
 func (r *Runner) Status(id scheduler.InstanceID) (scheduler.RunStatus, bool) {
 	st, ok := r.parts.Get(string(id))
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if !ok {
+		r.forgetLocked(string(id))
 		return scheduler.RunStatus{}, false
 	}
+	rs, ok := r.statusLocked(st)
+	if !ok { // held until the failure's log lines are read
+		if last, seen := r.last[st.ID]; seen {
+			return last, true
+		}
+	}
+	if r.last == nil {
+		r.last = map[string]scheduler.RunStatus{}
+	}
+	r.last[st.ID] = rs
+	return rs, true
+}
+
+// forgetLocked drops what the runner keeps of an instance the manager no
+// longer has.
+func (r *Runner) forgetLocked(id string) {
+	delete(r.last, id)
+	delete(r.results, id)
+	delete(r.tails, id)
+}
+
+// statusLocked translates st; false when the status is not complete yet
+// (a failure whose log lines are being read).
+func (r *Runner) statusLocked(st partition.InstanceStatus) (scheduler.RunStatus, bool) {
 	rs := scheduler.RunStatus{State: scheduler.StatePending, Connection: st.Connection, Reason: st.Error}
 	rs.Health, rs.Restarts, rs.LastExit = health(st)
+	complete := true
 	if st.Stale {
 		rs.Reason = "applying an update (restarting with the new recipe, type or parameters)"
 		return rs, true
@@ -174,13 +228,15 @@ func (r *Runner) Status(id scheduler.InstanceID) (scheduler.RunStatus, bool) {
 		}
 	case partition.PhaseFailed:
 		rs.State = scheduler.StateFailed
-		if tail := r.logTail(st); tail != "" {
+		tail, done := r.logTailLocked(st)
+		if tail != "" {
 			rs.Reason += "; last log lines: " + tail
 		}
+		complete = done
 	case partition.PhaseDestroyed:
 		rs.State = scheduler.StateDestroyed
 	case partition.PhaseCompleted:
-		res, err := r.result(st)
+		res, err := r.resultLocked(st)
 		switch {
 		case res != "":
 			rs.State, rs.Result, rs.Reason = scheduler.StateDone, res, ""
@@ -197,33 +253,47 @@ func (r *Runner) Status(id scheduler.InstanceID) (scheduler.RunStatus, bool) {
 			rs.Reason = string(st.Phase)
 		}
 	}
-	return rs, true
+	return rs, complete
 }
 
-// result is a completed batch instance's result CID: the manager's, or
-// the output directory stored by the runner. It returns an error when the
-// output directory cannot be stored.
-func (r *Runner) result(st partition.InstanceStatus) (string, error) {
+// resultLocked is a completed batch instance's result CID: the manager's,
+// or the output directory stored by the runner ("" while it is being
+// stored). It returns an error when the output directory cannot be stored.
+func (r *Runner) resultLocked(st partition.InstanceStatus) (string, error) {
 	if st.ResultCID != "" {
 		return st.ResultCID, nil
 	}
 	if st.ResultDir == "" {
 		return "", nil
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if c, ok := r.results[st.ID]; ok {
-		return c, nil
+	dir := st.ResultDir
+	e := r.effectLocked(&r.results, st.ID, runKey{st.StartedAt, dir}, func() (string, error) {
+		if _, err := os.Stat(dir); err != nil {
+			return "", err
+		}
+		return r.content.PutDir(context.Background(), dir)
+	})
+	return e.val, e.err
+}
+
+// effectLocked returns the effect of instance id's run key in m, starting
+// do on a goroutine of its own when that run has none yet.
+func (r *Runner) effectLocked(m *map[string]*effect, id string, key runKey, do func() (string, error)) effect {
+	if e := (*m)[id]; e != nil && e.key == key {
+		return *e
 	}
-	if _, err := os.Stat(st.ResultDir); err != nil {
-		return "", err
+	if *m == nil {
+		*m = map[string]*effect{}
 	}
-	c, err := r.content.PutDir(context.Background(), st.ResultDir)
-	if err != nil {
-		return "", err
-	}
-	r.results[st.ID] = c
-	return c, nil
+	e := &effect{key: key}
+	(*m)[id] = e
+	go func() {
+		val, err := do()
+		r.mu.Lock()
+		e.val, e.err, e.done = val, err, true
+		r.mu.Unlock()
+	}()
+	return *e
 }
 
 // Capacity returns the node's resources and free partitions (the market
@@ -266,12 +336,13 @@ type logOpener interface {
 	OpenLog(id, name string) (*os.File, error)
 }
 
-// logTail is the last lines of the log of the process that failed (the
-// last to exit), for the failure's reason: what the requester sees.
-func (r *Runner) logTail(st partition.InstanceStatus) string {
+// logTailLocked is the last lines of the log of the process that failed
+// (the last to exit), for the failure's reason: what the requester sees.
+// done is false while they are being read.
+func (r *Runner) logTailLocked(st partition.InstanceStatus) (tail string, done bool) {
 	lo, ok := r.parts.(logOpener)
 	if !ok || len(st.Processes) == 0 {
-		return ""
+		return "", true
 	}
 	name := st.Processes[0].Name
 	for _, p := range st.Processes {
@@ -279,12 +350,16 @@ func (r *Runner) logTail(st partition.InstanceStatus) string {
 			name = p.Name
 		}
 	}
-	f, err := lo.OpenLog(st.ID, name)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	return tailLines(f, 3)
+	id := st.ID
+	e := r.effectLocked(&r.tails, id, runKey{st.StartedAt, name + "\x00" + st.Error}, func() (string, error) {
+		f, err := lo.OpenLog(id, name)
+		if err != nil {
+			return "", nil
+		}
+		defer f.Close()
+		return tailLines(f, 3), nil
+	})
+	return e.val, e.done
 }
 
 // tailLines returns the last n non-empty lines of f (read from its last

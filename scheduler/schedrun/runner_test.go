@@ -35,12 +35,101 @@ func TestRunnerReportsUnstorableResult(t *testing.T) {
 			Error: "store result: store: put dir: store: pipe: only regular files, directories and symbolic links can be stored"},
 	}}
 	r := NewRunner(parts, Content{Store: st}, t.TempDir())
-	rs, ok := r.Status("job")
-	if !ok {
-		t.Fatal("job not reported")
-	}
+	// Storing runs off the market's loop: pending "storing the result"
+	// until the store has answered.
+	rs := waitStatus(t, r, "job", func(rs scheduler.RunStatus) bool { return rs.Reason != "storing the result" })
 	if rs.State != scheduler.StateFailed || rs.Reason == "" {
 		t.Fatalf("unstorable result reported as %v (%q), want failed with the reason", rs.State, rs.Reason)
+	}
+}
+
+// waitStatus polls r.Status(id) until done accepts it (10 s at most).
+func waitStatus(t *testing.T, r *Runner, id scheduler.InstanceID, done func(scheduler.RunStatus) bool) scheduler.RunStatus {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rs, ok := r.Status(id)
+		if ok && done(rs) {
+			return rs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still %v %q (reported %v)", id, rs.State, rs.Reason, ok)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// A completed batch whose output directory the manager did not store is
+// stored by the runner, off the loop, once per run.
+func TestRunnerStoresResultOffTheLoop(t *testing.T) {
+	st, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	out := filepath.Join(t.TempDir(), "out")
+	if err := os.MkdirAll(out, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "answer"), []byte("42\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	parts := fakeParts{st: map[string]partition.InstanceStatus{
+		"job": {ID: "job", Phase: partition.PhaseCompleted, Batch: true, State: partition.StateStarted, ResultDir: out},
+	}}
+	r := NewRunner(parts, Content{Store: st}, t.TempDir())
+	rs := waitStatus(t, r, "job", func(rs scheduler.RunStatus) bool { return rs.State != scheduler.StatePending })
+	if rs.State != scheduler.StateDone || rs.Result == "" {
+		t.Fatalf("stored result reported as %v %q (%q)", rs.State, rs.Result, rs.Reason)
+	}
+	if again, _ := r.Status("job"); again.Result != rs.Result {
+		t.Fatalf("result changed from %s to %s", rs.Result, again.Result)
+	}
+}
+
+// blockingLogs is a runtime whose logs open only when released.
+type blockingLogs struct {
+	fakeParts
+	release chan struct{}
+	path    string
+}
+
+func (b blockingLogs) OpenLog(id, name string) (*os.File, error) {
+	<-b.release
+	return os.Open(b.path)
+}
+
+// Status runs on the market's state loop: a failed run's log is read off
+// it, and the failure is reported once, with its last log lines — until
+// they are read, the status reported last stands.
+func TestRunnerReadsFailedLogOffTheLoop(t *testing.T) {
+	logf := filepath.Join(t.TempDir(), "main.log")
+	if err := os.WriteFile(logf, []byte("listening\npanic: out of cheese\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	proc := partition.ProcessStatus{Name: "main", Running: true}
+	parts := blockingLogs{fakeParts{st: map[string]partition.InstanceStatus{
+		"svc": {ID: "svc", Phase: partition.PhaseRunning, Healthy: true, State: partition.StateStarted, Processes: []partition.ProcessStatus{proc}},
+	}}, make(chan struct{}), logf}
+	r := NewRunner(parts, Content{}, t.TempDir())
+	if rs, _ := r.Status("svc"); rs.State != scheduler.StateStarted {
+		t.Fatalf("running service reported %v", rs.State)
+	}
+	proc.Running, proc.LastExit = false, "exit status 2"
+	parts.st["svc"] = partition.InstanceStatus{ID: "svc", Phase: partition.PhaseFailed, Error: "process main: exit status 2", Processes: []partition.ProcessStatus{proc}}
+	for range 3 {
+		if rs, _ := r.Status("svc"); rs.State != scheduler.StateStarted {
+			t.Fatalf("failure reported as %v %q before its log lines were read (or Status read the log itself)", rs.State, rs.Reason)
+		}
+	}
+	close(parts.release)
+	rs := waitStatus(t, r, "svc", func(rs scheduler.RunStatus) bool { return rs.State != scheduler.StateStarted })
+	if rs.State != scheduler.StateFailed || rs.Reason != "process main: exit status 2; last log lines: listening | panic: out of cheese" {
+		t.Fatalf("failure reported as %v %q", rs.State, rs.Reason)
+	}
+	delete(parts.st, "svc")
+	if _, ok := r.Status("svc"); ok {
+		t.Fatal("a gone instance reported")
 	}
 }
 
@@ -65,7 +154,7 @@ func TestPartitionRunnerStatus(t *testing.T) {
 		"inst":   {ID: "inst", Phase: partition.PhaseInstalling},
 		"stop":   {ID: "stop", Phase: partition.PhaseStopped, State: partition.StateStopped},
 	}}
-	r := &Runner{parts: parts, results: map[string]string{}}
+	r := &Runner{parts: parts}
 	want := map[string]scheduler.State{"svc": scheduler.StateStarted, "batch": scheduler.StatePending, "done": scheduler.StateDone,
 		"failed": scheduler.StateFailed, "inst": scheduler.StatePending, "stop": scheduler.StateStopped}
 	for id, w := range want {
