@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/weftgrid/weft/partition"
 	"github.com/weftgrid/weft/scheduler"
 )
 
@@ -209,4 +210,35 @@ func (c *Client) Grid(ctx context.Context) (Answer[Grid], error) {
 // the founder's node (POST /v1/grid/{verb}).
 func (c *Client) ChangeGrid(ctx context.Context, verb, peerID string) (Answer[Grid], error) {
 	return call[Grid](ctx, c, http.MethodPost, "/v1/grid/"+url.PathEscape(verb), GridChange{PeerID: peerID})
+}
+
+// Partitions lists this node's partition slots (GET /v1/partitions).
+func (c *Client) Partitions(ctx context.Context) (Answer[[]partition.PartitionStatus], error) {
+	return call[[]partition.PartitionStatus](ctx, c, http.MethodGet, "/v1/partitions", nil)
+}
+
+// Hosted lists the contracts this node hosts (GET /v1/hosted).
+func (c *Client) Hosted(ctx context.Context) (Answer[[]scheduler.HostedView], error) {
+	return call[[]scheduler.HostedView](ctx, c, http.MethodGet, "/v1/hosted", nil)
+}
+
+// Auctions lists the auctions this node ran recently (GET /v1/auctions).
+func (c *Client) Auctions(ctx context.Context) (Answer[[]scheduler.AuctionView], error) {
+	return call[[]scheduler.AuctionView](ctx, c, http.MethodGet, "/v1/auctions", nil)
+}
+
+// LedgerHeads returns the ledger's root and each author's log head (GET
+// /v1/ledger/heads).
+func (c *Client) LedgerHeads(ctx context.Context) (Answer[LedgerHeads], error) {
+	return call[LedgerHeads](ctx, c, http.MethodGet, "/v1/ledger/heads", nil)
+}
+
+// LedgerEntries lists the newest ledger entries, at most limit, of kind
+// only ("" = every kind) (GET /v1/ledger/entries).
+func (c *Client) LedgerEntries(ctx context.Context, kind string, limit int) (Answer[[]LedgerEntry], error) {
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	if kind != "" {
+		q.Set("kind", kind)
+	}
+	return call[[]LedgerEntry](ctx, c, http.MethodGet, "/v1/ledger/entries?"+q.Encode(), nil)
 }

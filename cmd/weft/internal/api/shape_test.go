@@ -5,6 +5,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/weftgrid/weft/ledger"
 	"github.com/weftgrid/weft/partition"
@@ -97,4 +101,48 @@ func TestContractFieldsPresent(t *testing.T) {
 			}
 		}
 	}
+}
+
+// roundTrip marshals v and decodes it into a new value of its type.
+func roundTrip[T any](t *testing.T, v T) T {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out T
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("%T does not decode from its own JSON %s: %v", v, b, err)
+	}
+	return out
+}
+
+// The typed client decodes what the node encodes: every answer type the
+// CLI and the dashboard's poll read reads back from its own JSON.
+func TestAnswersDecodeTheirOwnJSON(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	roundTrip(t, Status{Addrs: []string{"/ip4/127.0.0.1/tcp/1"}, Content: &ContentStatus{ContentTransfer: &ContentTransfer{BytesServed: 1}, Transfer: true},
+		Ledger: &LedgerStatus{Entries: 1, Root: "ab", Slice: "1m0s"}, Limits: map[string]any{"conn_low": 1.0}, Market: &MarketStatus{Sent: 1},
+		Partitions: &PartitionsStatus{Free: 1, Total: 2}, Sandbox: partition.SandboxStatus{Reasons: []string{"r"}}})
+	roundTrip(t, []Peer{{PeerID: "p", State: "alive", Advert: Advert{CPUMillis: 1, Labels: map[string]string{"a": "b"}, NoBids: true}}})
+	roundTrip(t, Grid{Grid: "lab", Members: []string{"p"}, Revoked: []string{}})
+	roundTrip(t, []partition.PartitionStatus{{Index: 1, InstanceID: "i", State: "started", Phase: "running"}})
+	roundTrip(t, []scheduler.HostedView{{Name: "n", InstanceID: "i", Epoch: 2, State: scheduler.StateStarted, Price: 3, Connection: map[string]string{"url": "u"}}})
+	roundTrip(t, []scheduler.AuctionView{{ID: "a", OpenedAt: now, ClosedAt: &now, Bids: []scheduler.BidView{{Node: "n", Price: 1}}, Declines: []scheduler.DeclineView{{Node: "m", Reason: "r"}}}})
+	roundTrip(t, []scheduler.InstanceView{{Name: "n", State: scheduler.StateStarted, Health: scheduler.HealthOK}})
+	roundTrip(t, LedgerHeads{Root: "ab", Entries: 1, Heads: []ledger.Head{{Author: testPeer(t), Contig: 1, Max: 1, Count: 1}}})
+	roundTrip(t, []LedgerEntry{{CID: "c", Kind: "grant", Time: now, Body: json.RawMessage(`{"to":"p"}`)}})
+}
+
+func testPeer(t *testing.T) peer.ID {
+	t.Helper()
+	_, pub, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

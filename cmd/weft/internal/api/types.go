@@ -1,8 +1,10 @@
 package api
 
 import (
+	"encoding/json"
 	"time"
 
+	"github.com/weftgrid/weft/ledger"
 	"github.com/weftgrid/weft/scheduler"
 )
 
@@ -126,4 +128,28 @@ type Grant struct {
 	// Amount is in micro-credits (stored in the grant as pico-credits).
 	Amount uint64 `json:"amount"`
 	Memo   string `json:"memo"`
+}
+
+// LedgerHeads is the answer of GET /v1/ledger/heads (weft ledger heads):
+// the ledger's Merkle root, its number of entries and each author's log
+// head.
+type LedgerHeads struct {
+	Root    string        `json:"root"`
+	Entries int           `json:"entries"`
+	Heads   []ledger.Head `json:"heads"`
+}
+
+// LedgerEntry is one element of GET /v1/ledger/entries (weft ledger
+// entries): a ledger entry with its decoded body.
+type LedgerEntry struct {
+	CID    string `json:"cid"`
+	Author string `json:"author"`
+	Seq    uint64 `json:"seq"`
+	// Prev is the author's previous entry ("" for its first).
+	Prev string `json:"prev,omitempty"`
+	// Kind is contract, receipt, ack, dispute, grant, checkpoint, end, ...
+	Kind string    `json:"kind"`
+	Time time.Time `json:"time"`
+	// Body is the decoded body, as the kind defines it.
+	Body json.RawMessage `json:"body"`
 }

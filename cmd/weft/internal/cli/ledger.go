@@ -63,7 +63,7 @@ type ledgerSource struct {
 func openLedgerSource(ctx context.Context, g *Globals) (*ledgerSource, error) {
 	if c, err := api.NewClientFromDataDir(g.DataDir); err == nil {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err := c.Get(cctx, "/v1/ledger/heads", nil)
+		_, err := c.LedgerHeads(cctx)
 		cancel()
 		if err == nil {
 			return &ledgerSource{client: c}, nil
@@ -475,24 +475,22 @@ contract, receipt, ack, dispute, grant, checkpoint. Needs a running node.`,
 			if err != nil {
 				return err
 			}
-			q := url.Values{"limit": {strconv.Itoa(limit)}}
 			if kind != "" {
 				if _, err := ledger.ParseKind(kind); err != nil {
 					return err
 				}
-				q.Set("kind", kind)
 			}
-			var es []map[string]any
-			if err := c.Get(cmd.Context(), "/v1/ledger/entries?"+q.Encode(), &es); err != nil {
+			a, err := c.LedgerEntries(cmd.Context(), kind, limit)
+			if err != nil {
 				return err
 			}
 			if g.JSON {
-				return g.PrintJSON(es)
+				return g.PrintJSON(a.Raw)
 			}
 			tw := tabwriter.NewWriter(g.Out(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "TIME\tKIND\tAUTHOR\tSEQ\tCID")
-			for _, e := range es {
-				fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\n", e["time"], e["kind"], e["author"], e["seq"], e["cid"])
+			for _, e := range a.Value {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", e.Time.Format(time.RFC3339Nano), e.Kind, e.Author, e.Seq, e.CID)
 			}
 			return tw.Flush()
 		},
@@ -513,15 +511,13 @@ func newLedgerHeadsCmd(g *Globals) *cobra.Command {
 				return err
 			}
 			defer src.Close()
-			var h struct {
-				Root    string        `json:"root"`
-				Entries int           `json:"entries"`
-				Heads   []ledger.Head `json:"heads"`
-			}
+			var h api.LedgerHeads
 			if src.client != nil {
-				if err := src.client.Get(cmd.Context(), "/v1/ledger/heads", &h); err != nil {
+				a, err := src.client.LedgerHeads(cmd.Context())
+				if err != nil {
 					return err
 				}
+				h = a.Value
 			} else {
 				h.Root, h.Entries, h.Heads = src.local.RootHex(), src.local.Len(), src.local.Heads()
 			}

@@ -48,10 +48,11 @@ runs).`,
 			if err != nil {
 				return err
 			}
-			var ps []partition.PartitionStatus
-			if err := c.Get(cmd.Context(), "/v1/partitions", &ps); err != nil {
+			a, err := c.Partitions(cmd.Context())
+			if err != nil {
 				return err
 			}
+			ps := a.Value
 			if g.JSON {
 				return g.PrintJSON(ps)
 			}

@@ -1,11 +1,8 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/dashboard"
@@ -19,14 +16,15 @@ import (
 //   - notify(topic): the subsystems built after the dashboard get it as a
 //     dependency and may call it from any goroutine at any time (also
 //     before start), whenever their state visibly changed — e.g.
-//     notify(dashboard.TopicLedger) after appending an
-//     entry, d.notify(dashboard.TopicAuctions) when an auction closes. It
-//     never blocks and costs a map write per open page. Topics are the
+//     notify(dashboard.TopicPartitions) when an instance changed phase,
+//     notify(dashboard.TopicAuctions) when an auction closes. It never
+//     blocks and costs a map write per open page. Topics are the
 //     dashboard.Topic* constants: peers, partitions, instances, auctions,
 //     ledger.
-//   - a poll: while at least one page is connected, the broker fetches the
-//     cheap read routes of each topic through the API mux every second
-//     (in-process, no socket), hashes the JSON without its volatile fields
+//   - a poll: while at least one page is connected, the broker reads the
+//     cheap read routes of each topic every second with the typed API
+//     client over the API mux (api.NewHandlerClient: in process, no
+//     socket), hashes the JSON without its volatile fields
 //     (uptime_s, rtt_ms, checked_at, updated_at) and notifies the topic when the hash
 //     changes. So a subsystem that never calls notify still shows up live,
 //     and a route that starts answering is picked up by open pages. With no
@@ -39,21 +37,33 @@ type dashboardSys struct {
 	onClose func(func() error)
 }
 
-// dashboardWatch lists what the broker polls, per topic.
+// dashboardWatch lists what the broker polls, per topic: a read of the
+// node's own API through the typed client, and the volatile fields left
+// out of its fingerprint.
 var dashboardWatch = []struct {
 	topic  string
-	path   string
+	read   func(context.Context, *api.Client) ([]byte, error)
 	ignore []string
 }{
-	{dashboard.TopicPeers, "/v1/peers", []string{"rtt_ms"}},
-	{dashboard.TopicPeers, "/v1/status", []string{"uptime_s", "rtt_ms"}},
-	{dashboard.TopicPartitions, "/v1/partitions", []string{"checked_at"}},
-	{dashboard.TopicPartitions, "/v1/hosted", nil},
-	{dashboard.TopicInstances, "/v1/instances", []string{"updated_at"}},
-	{dashboard.TopicAuctions, "/v1/auctions", nil},
+	{dashboard.TopicPeers, raw((*api.Client).Peers), []string{"rtt_ms"}},
+	{dashboard.TopicPeers, raw((*api.Client).Status), []string{"uptime_s", "rtt_ms"}},
+	{dashboard.TopicPartitions, raw((*api.Client).Partitions), []string{"checked_at"}},
+	{dashboard.TopicPartitions, raw((*api.Client).Hosted), nil},
+	{dashboard.TopicInstances, raw((*api.Client).Instances), []string{"updated_at"}},
+	{dashboard.TopicAuctions, raw((*api.Client).Auctions), nil},
 	// Heads change with every append; the audit itself is too costly to poll.
-	{dashboard.TopicLedger, "/v1/ledger/heads", nil},
-	{dashboard.TopicLedger, "/v1/ledger/entries?limit=20", nil},
+	{dashboard.TopicLedger, raw((*api.Client).LedgerHeads), nil},
+	{dashboard.TopicLedger, raw(func(c *api.Client, ctx context.Context) (api.Answer[[]api.LedgerEntry], error) {
+		return c.LedgerEntries(ctx, "", 20)
+	}), nil},
+}
+
+// raw turns a typed client method into a read of the answer's JSON.
+func raw[T any](m func(*api.Client, context.Context) (api.Answer[T], error)) func(context.Context, *api.Client) ([]byte, error) {
+	return func(ctx context.Context, c *api.Client) ([]byte, error) {
+		a, err := m(c, ctx)
+		return a.Raw, err
+	}
 }
 
 // maxSnapshotBytes bounds what one polled route may return.
@@ -77,57 +87,23 @@ func (s *dashboardSys) notify(topic string) { s.broker.Notify(topic) }
 // /v1/dashboard (authenticated), and starts the change poll over the API
 // routes with token.
 func (s *dashboardSys) start(ctx context.Context, token string) {
+	c := api.NewHandlerClient(s.api, token, maxSnapshotBytes)
 	for _, w := range dashboardWatch {
-		s.broker.Watch(w.topic, s.snapshot(token, w.path, w.ignore))
+		s.broker.Watch(w.topic, snapshot(c, w.read, w.ignore))
 	}
 	dashboard.Register(s.api, s.broker)
 	s.broker.Start(ctx)
 	s.onClose(s.broker.Close)
 }
 
-// snapshot returns a fetch of path through the API mux, in process.
-func (s *dashboardSys) snapshot(token, path string, ignore []string) dashboard.FetchFunc {
+// snapshot returns a fetch of read's answer through c, fingerprinted
+// without the ignored fields.
+func snapshot(c *api.Client, read func(context.Context, *api.Client) ([]byte, error), ignore []string) dashboard.FetchFunc {
 	return func(ctx context.Context) ([]byte, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, path, nil)
+		b, err := read(ctx, c)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("dashboard: %w", err)
 		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		w := &snapshotWriter{header: http.Header{}}
-		s.api.ServeHTTP(w, req)
-		if w.status/100 != 2 {
-			return nil, fmt.Errorf("dashboard: GET %s: status %d", path, w.status)
-		}
-		if w.tooBig {
-			return nil, fmt.Errorf("dashboard: GET %s: %w", path, errSnapshotTooBig)
-		}
-		return dashboard.Fingerprint(w.body.Bytes(), ignore...), nil
+		return dashboard.Fingerprint(b, ignore...), nil
 	}
-}
-
-var errSnapshotTooBig = errors.New("answer larger than the snapshot bound")
-
-// snapshotWriter is a bounded in-memory http.ResponseWriter.
-type snapshotWriter struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-	tooBig bool
-}
-
-func (w *snapshotWriter) Header() http.Header { return w.header }
-
-func (w *snapshotWriter) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
-	}
-}
-
-func (w *snapshotWriter) Write(p []byte) (int, error) {
-	w.WriteHeader(http.StatusOK)
-	if w.body.Len()+len(p) > maxSnapshotBytes {
-		w.tooBig = true
-		return 0, errSnapshotTooBig
-	}
-	return w.body.Write(p)
 }

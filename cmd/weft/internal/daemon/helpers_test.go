@@ -8,6 +8,7 @@ import (
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/config"
+	"github.com/weftgrid/weft/partition"
 )
 
 // testEnv returns the env subsystems are built with for cfg, with its own
@@ -25,6 +26,10 @@ func testEnv(t testing.TB, cfg config.Config) (env, string) {
 		t.Fatal(err)
 	}
 	var cl closers
-	t.Cleanup(func() { _ = cl.closeAll() })
+	t.Cleanup(func() {
+		_ = cl.closeAll()
+		// What the partitions made outside the data dir as root.
+		_ = partition.RetireNode(cfg.Node.DataDir, cfg.Partitions.Count)
+	})
 	return env{cfg: d.cfg, log: slog.Default(), api: api.NewServer(token, nil), metrics: prometheus.NewRegistry(), onClose: cl.add}, token
 }

@@ -143,7 +143,7 @@ func (h *Handlers) handleProof(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handlers) handleHeads(w http.ResponseWriter, r *http.Request) {
-	api.WriteJSON(w, http.StatusOK, map[string]any{"root": h.Ledger.RootHex(), "entries": h.Ledger.Len(), "heads": h.Ledger.Heads()})
+	api.WriteJSON(w, http.StatusOK, api.LedgerHeads{Root: h.Ledger.RootHex(), Entries: h.Ledger.Len(), Heads: h.Ledger.Heads()})
 }
 
 func (h *Handlers) handleBalance(w http.ResponseWriter, r *http.Request) {
