@@ -129,9 +129,17 @@ func pidsWithEnv(kv string) []int {
 }
 
 // A batch timeout that fires while a process waits to be restarted ends
-// the run: the process is not started again.
+// the run: the process is not started again. The manager's clock is a
+// fake: the timeout fires exactly while the supervisor waits out its
+// back-off, and the back-off ends after it.
 func TestBatchTimeoutDuringBackoff(t *testing.T) {
-	m := newTestManager(t, func(c *Config) { c.RestartBackoff = 2 * time.Second; c.RestartBackoffMax = 2 * time.Second })
+	fake := clock.NewFake(time.Now())
+	m := newTestManager(t, func(c *Config) {
+		c.Clock = fake
+		c.RestartBackoff, c.RestartBackoffMax = 2*time.Second, 2*time.Second
+	})
+	const idle = 2 // the sample and reconcile tickers
+	waitFor(t, "the manager's tickers", func() bool { return fake.Waiters() == idle })
 	rc := mustParse(`
 name = "slowretry"
 version = "1"
@@ -147,6 +155,12 @@ restart = "on-failure"
 	if err := m.Apply(InstanceSpec{ID: "b", Recipe: rc, State: StateStarted}); err != nil {
 		t.Fatal(err)
 	}
+	// Armed: the batch timeout (200 ms) and, once the first run exited,
+	// the supervisor's back-off (2 s).
+	waitFor(t, "the supervisor waiting out its back-off", func() bool { return fake.Waiters() == idle+2 })
+	fake.Advance(200 * time.Millisecond)
+	waitFor(t, "the run ended by its timeout", func() bool { st, _ := m.Get("b"); return st.Phase == PhaseFailed })
+	fake.Advance(time.Hour) // the back-off ends
 	var st InstanceStatus
 	relaunched := func() bool {
 		if st.Partition < 0 {
