@@ -242,3 +242,15 @@ func (c *Client) LedgerEntries(ctx context.Context, kind string, limit int) (Ans
 	}
 	return call[[]LedgerEntry](ctx, c, http.MethodGet, "/v1/ledger/entries?"+q.Encode(), nil)
 }
+
+// RunLocal runs, updates or changes the state of an instance in one of the
+// node's partitions, without the market (POST /v1/local/instances).
+func (c *Client) RunLocal(ctx context.Context, r LocalRun) (Answer[partition.InstanceStatus], error) {
+	return call[partition.InstanceStatus](ctx, c, http.MethodPost, "/v1/local/instances", r)
+}
+
+// LocalInstance returns an instance in the node's partitions (GET
+// /v1/local/instances/{id}).
+func (c *Client) LocalInstance(ctx context.Context, id string) (Answer[partition.InstanceStatus], error) {
+	return call[partition.InstanceStatus](ctx, c, http.MethodGet, "/v1/local/instances/"+url.PathEscape(id), nil)
+}

@@ -153,3 +153,24 @@ type LedgerEntry struct {
 	// Body is the decoded body, as the kind defines it.
 	Body json.RawMessage `json:"body"`
 }
+
+// LocalRun is the body of POST /v1/local/instances: run an instance
+// of a recipe (by CID, or inline TOML) in one of this node's partitions.
+type LocalRun struct {
+	// ID identifies the instance (idempotent). Default "local-" + Name, or
+	// a random ID when Name is empty too.
+	ID string `json:"id,omitempty"`
+	// Name is a display name.
+	Name string `json:"name,omitempty"`
+	// RecipeCID names a published recipe (one of RecipeCID and TOML).
+	RecipeCID string `json:"recipe_cid,omitempty"`
+	// TOML is an inline recipe file.
+	TOML string `json:"toml,omitempty"`
+	// Type is the software type ("" = default).
+	Type string `json:"type,omitempty"`
+	// Params are parameter values as strings (validated against the schema);
+	// JSON numbers and booleans are accepted too.
+	Params map[string]any `json:"params,omitempty"`
+	// State is started (default), stopped or destroyed.
+	State string `json:"state,omitempty"`
+}

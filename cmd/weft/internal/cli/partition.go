@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -105,7 +104,7 @@ non-zero if the instance fails.
   weft partition run --recipe recipes/examples/primes.toml --param n=100000 --wait --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req := map[string]any{"id": id, "name": name, "type": typ}
+			req := api.LocalRun{ID: id, Name: name, Type: typ}
 			switch {
 			case recipeFile != "" && recipeCID != "":
 				return fmt.Errorf("give --recipe or --cid, not both")
@@ -114,9 +113,9 @@ non-zero if the instance fails.
 				if err != nil {
 					return err
 				}
-				req["toml"] = string(b)
+				req.TOML = string(b)
 			case recipeCID != "":
-				req["recipe_cid"] = recipeCID
+				req.RecipeCID = recipeCID
 			default:
 				return fmt.Errorf("give the recipe: --recipe FILE or --cid CID")
 			}
@@ -128,15 +127,16 @@ non-zero if the instance fails.
 				}
 				ps[k] = v
 			}
-			req["params"] = ps
+			req.Params = ps
 			c, err := g.Client()
 			if err != nil {
 				return err
 			}
-			var st partition.InstanceStatus
-			if err := c.Post(cmd.Context(), "/v1/local/instances", req, &st); err != nil {
+			a, err := c.RunLocal(cmd.Context(), req)
+			if err != nil {
 				return err
 			}
+			st := a.Value
 			if wait {
 				if st, err = waitInstance(cmd, g, c, st.ID, timeout); err != nil {
 					return err
@@ -167,8 +167,9 @@ func waitInstance(cmd *cobra.Command, g *Globals, c *api.Client, id string, time
 	prog := g.startProgress(id + ": waiting")
 	defer prog.Stop()
 	for {
-		var st partition.InstanceStatus
-		if err := c.Get(cmd.Context(), "/v1/local/instances/"+url.PathEscape(id), &st); err != nil {
+		a, err := c.LocalInstance(cmd.Context(), id)
+		st := a.Value
+		if err != nil {
 			return st, err
 		}
 		// Without a terminal, plain lines only once the wait lasts more
@@ -225,11 +226,11 @@ func newPartitionShowCmd(g *Globals) *cobra.Command {
 			if args[0] == "" {
 				return fmt.Errorf("empty instance ID")
 			}
-			var st partition.InstanceStatus
-			if err := c.Get(cmd.Context(), "/v1/local/instances/"+url.PathEscape(args[0]), &st); err != nil {
+			a, err := c.LocalInstance(cmd.Context(), args[0])
+			if err != nil {
 				return notFound(err, "local instance", "weft partition list")
 			}
-			return printInstance(g, st)
+			return printInstance(g, a.Value)
 		},
 	}
 }
@@ -247,10 +248,11 @@ func newPartitionStateCmd(g *Globals, verb string, state partition.State) *cobra
 			if err != nil {
 				return err
 			}
-			var st partition.InstanceStatus
-			if err := c.Post(cmd.Context(), "/v1/local/instances", map[string]any{"id": args[0], "state": string(state)}, &st); err != nil {
+			a, err := c.RunLocal(cmd.Context(), api.LocalRun{ID: args[0], State: string(state)})
+			if err != nil {
 				return notFound(err, "local instance", "weft partition list")
 			}
+			st := a.Value
 			if wait && state != partition.StateDestroyed {
 				if st, err = waitInstance(cmd, g, c, args[0], 5*time.Minute); err != nil {
 					return err

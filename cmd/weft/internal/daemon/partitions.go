@@ -221,32 +221,11 @@ func (p partitionUsage) Usage(id string, from, to time.Time) (ledger.Usage, bool
 	return ledger.Usage{}, true, err
 }
 
-// LocalRunRequest is the body of POST /v1/local/instances: run an instance
-// of a recipe (by CID, or inline TOML) in one of this node's partitions.
-type LocalRunRequest struct {
-	// ID identifies the instance (idempotent). Default "local-" + Name, or
-	// a random ID when Name is empty too.
-	ID string `json:"id,omitempty"`
-	// Name is a display name.
-	Name string `json:"name,omitempty"`
-	// RecipeCID names a published recipe (one of RecipeCID and TOML).
-	RecipeCID string `json:"recipe_cid,omitempty"`
-	// TOML is an inline recipe file.
-	TOML string `json:"toml,omitempty"`
-	// Type is the software type ("" = default).
-	Type string `json:"type,omitempty"`
-	// Params are parameter values as strings (validated against the schema);
-	// JSON numbers and booleans are accepted too.
-	Params map[string]any `json:"params,omitempty"`
-	// State is started (default), stopped or destroyed.
-	State string `json:"state,omitempty"`
-}
-
 // errBadRequest marks errors that are the caller's fault (HTTP 400).
 var errBadRequest = errors.New("partitions: bad request")
 
 // runLocal validates req and applies it in a local partition.
-func (s *partitionsSys) runLocal(ctx context.Context, req LocalRunRequest) (partition.InstanceStatus, error) {
+func (s *partitionsSys) runLocal(ctx context.Context, req api.LocalRun) (partition.InstanceStatus, error) {
 	var rc *recipes.Recipe
 	switch {
 	case req.TOML != "" && req.RecipeCID != "":
@@ -333,7 +312,7 @@ func (s *partitionsSys) handlePartitions(w http.ResponseWriter, r *http.Request)
 }
 
 func (s *partitionsSys) handleLocalRun(w http.ResponseWriter, r *http.Request) {
-	var req LocalRunRequest
+	var req api.LocalRun
 	if err := api.DecodeJSON(r, &req); err != nil {
 		api.WriteError(w, http.StatusBadRequest, err)
 		return

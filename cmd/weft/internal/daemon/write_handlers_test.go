@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/config"
 	"github.com/weftgrid/weft/recipes"
 )
@@ -43,7 +44,7 @@ func TestLocalRunWithBadOrUnknownRecipeCIDIsAClientError(t *testing.T) {
 		{"not-a-cid", http.StatusBadRequest},
 		{rc.CID().String(), http.StatusNotFound}, // never published here, no grid to fetch from
 	} {
-		b, _ := json.Marshal(LocalRunRequest{ID: "x", RecipeCID: c.cid})
+		b, _ := json.Marshal(api.LocalRun{ID: "x", RecipeCID: c.cid})
 		req := httptest.NewRequest(http.MethodPost, "/v1/local/instances", bytes.NewReader(b))
 		req.Header.Set("Authorization", "Bearer "+token)
 		w := httptest.NewRecorder()
