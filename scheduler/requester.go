@@ -947,13 +947,18 @@ func (rec *record) mark(now time.Time, c *Contract, healthy bool, reason string)
 // statusHealthy is the requester's reading of a host's status: healthy
 // when started with nothing failing (the host reports started only once
 // the recipe's test promises pass, and failing when an anomaly promise
-// fails or a process is down between restarts), a finished batch job, or
-// stopped or destroyed as requested.
+// fails or a process is down between restarts), a finished batch job,
+// stopped or destroyed as requested, or on its way there (asked to stop or
+// be destroyed, the host reports its processes exiting, or the copy
+// pending its destruction: it does what it was asked, and the stop ends
+// the contract's billing anyway).
 func statusHealthy(req *Request, st *Status) (bool, string) {
 	switch {
 	case st.State == StateStarted && statusHealth(st) == HealthOK, st.State == StateDone:
 		return true, ""
 	case (st.State == StateStopped || st.State == StateDestroyed) && st.State == req.State:
+		return true, ""
+	case (req.State == StateStopped || req.State == StateDestroyed) && st.State != StateFailed:
 		return true, ""
 	}
 	why := "instance " + req.Name + " is " + st.State.String()

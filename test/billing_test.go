@@ -36,6 +36,9 @@ type ledgerEntry struct {
 		Contract struct {
 			CID string `json:"/"`
 		} `json:"contract"`
+		Receipt struct {
+			CID string `json:"/"`
+		} `json:"receipt"`
 		InstanceID string `json:"instance_id"`
 		Epoch      uint64 `json:"epoch"`
 		Slice      uint64 `json:"slice"`
@@ -132,20 +135,24 @@ func TestGridOfOneBills(t *testing.T) {
 		}
 	})
 
-	// over names the contracts whose billing ended, with where it ended.
+	// over names the contracts whose billing ended, and when their stop
+	// or destruction was asked for (zero: it failed).
 	type over struct {
 		name, instance string
 		epoch          uint64
+		asked          time.Time
 	}
 	var ended []over
+	var destroyAsked time.Time
 
 	t.Run("a stop ends billing", func(t *testing.T) {
+		asked := time.Now()
 		var stopped mktInstance
 		g.mustJSON(n, &stopped, "request", "web", "--state", "stopped", "--wait", "--json")
 		if stopped.State != "stopped" || stopped.Epoch != placed.Epoch {
 			t.Fatalf("stopped %+v", stopped)
 		}
-		ended = append(ended, over{"web (stopped)", placed.InstanceID, placed.Epoch})
+		ended = append(ended, over{"web (stopped)", placed.InstanceID, placed.Epoch, asked})
 		// The host's end of billing, at the stop; the last receipt is
 		// the partial slice up to it.
 		mktPoll(t, 20*time.Second, func() error {
@@ -178,10 +185,11 @@ func TestGridOfOneBills(t *testing.T) {
 			}
 			return nil
 		})
-		ended = append(ended, over{"web (destroyed)", again.InstanceID, again.Epoch})
+		ended = append(ended, over{"web (destroyed)", again.InstanceID, again.Epoch, time.Time{}})
 	})
 
 	t.Run("a failing job frees the partition", func(t *testing.T) {
+		destroyAsked = time.Now()
 		g.weftOK(n, "request", "web", "--recipe", web, "--state", "destroyed")
 		mktPoll(t, 30*time.Second, func() error {
 			var parts []struct {
@@ -272,7 +280,7 @@ restart = "always"
 			t.Fatalf("failed crash loop: %v", shown)
 		}
 		g.mustJSON(n, &crash, "instance", "show", "crash", "--json")
-		ended = append(ended, over{"crash (failed)", crash.InstanceID, crash.Epoch})
+		ended = append(ended, over{"crash (failed)", crash.InstanceID, crash.Epoch, time.Time{}})
 		mktPoll(t, 20*time.Second, func() error {
 			_, endAt, state := billingOf(nil, ledgerEntries(g, n, "end"), ledgerEntries(g, n, "contract"), crash.InstanceID, crash.Epoch)
 			if endAt == 0 || state != "failed" {
@@ -300,8 +308,24 @@ restart = "always"
 	// nothing is unbilled and the audit is clean.
 	var lastEnd int64
 	receipts, ends, contracts := ledgerEntries(g, n, "receipt"), ledgerEntries(g, n, "end"), ledgerEntries(g, n, "contract")
+	disputed := map[string]string{}
+	for _, d := range ledgerEntries(g, n, "dispute") {
+		disputed[d.Body.Receipt.CID] = d.Body.Reason
+	}
 	for _, o := range ended {
 		rs, endAt, _ := billingOf(receipts, ends, contracts, o.instance, o.epoch)
+		if o.name == "web (destroyed)" {
+			o.asked = destroyAsked
+		}
+		if !o.asked.IsZero() {
+			// A stop or destruction is no fault of the host: the slices
+			// it falls in, up to the end, are acknowledged.
+			for _, r := range rs {
+				if why, ok := disputed[r.CID]; ok && r.Body.ToNanos > o.asked.UnixNano() {
+					t.Errorf("%s: slice %d, during the stop, disputed: %s", o.name, r.Body.Slice, why)
+				}
+			}
+		}
 		if endAt == 0 {
 			t.Errorf("%s: no end of billing", o.name)
 		}
