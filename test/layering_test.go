@@ -230,3 +230,22 @@ func TestDaemonStaysWiring(t *testing.T) {
 		t.Fatalf("cmd/weft/internal/daemon holds %d lines of non-test Go in %d files, over its budget of %d: move logic into the subsystem's package (docs/architecture.md)", lines, files, daemonLineBudget)
 	}
 }
+
+// docs/architecture.md's table "What may import what" names every package
+// a rule above is about (by its path, or without cmd/weft/internal/).
+func TestArchitectureDocNamesEveryRule(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "docs", "architecture.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(b), "## What may import what")
+	if !ok {
+		t.Fatal(`docs/architecture.md has no section "What may import what"`)
+	}
+	for _, r := range layerRules {
+		short := strings.TrimPrefix(r.Pkg, "cmd/weft/internal/")
+		if !strings.Contains(table, "`"+r.Pkg+"`") && !strings.Contains(table, "`"+short+"`") {
+			t.Errorf("docs/architecture.md's import rules do not name %s (%s)", r.Pkg, r.Why)
+		}
+	}
+}
