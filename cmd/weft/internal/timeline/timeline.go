@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
+	"github.com/weftgrid/weft/recipes/atomicfile"
 	"github.com/weftgrid/weft/scheduler"
 )
 
@@ -205,11 +206,7 @@ func writeFile(path string, f file) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, b) // its temporary name does not end in .json: Open skips it
 }
 
 // Events returns an instance's timeline, oldest first (an empty slice
