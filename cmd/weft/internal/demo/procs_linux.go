@@ -3,10 +3,8 @@
 package demo
 
 import (
-	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -27,25 +25,19 @@ func setParentDeathSignal(a *syscall.SysProcAttr) { a.Pdeathsig = syscall.SIGTER
 
 // procStat returns the parent PID and state letter of pid from /proc.
 func procStat(pid int) (ppid int, state byte, ok bool) {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return 0, 0, false
 	}
-	// The command name is in parentheses and may hold spaces or ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
+	return statOf(p)
+}
+
+func statOf(p procfs.Proc) (ppid int, state byte, ok bool) {
+	st, err := p.Stat()
+	if err != nil || len(st.State) != 1 {
 		return 0, 0, false
 	}
-	f := strings.Fields(s[i+2:])
-	if len(f) < 2 || len(f[0]) != 1 {
-		return 0, 0, false
-	}
-	p, err := strconv.Atoi(f[1])
-	if err != nil {
-		return 0, 0, false
-	}
-	return p, f[0][0], true
+	return st.PPID, st.State[0], true
 }
 
 func isZombie(pid int) bool {
@@ -56,18 +48,14 @@ func isZombie(pid int) bool {
 // descendants returns every live process below root (children, their
 // children, ...), read from /proc.
 func descendants(root int) []int {
-	ents, err := os.ReadDir("/proc")
+	all, err := procfs.AllProcs()
 	if err != nil {
 		return nil
 	}
 	kids := map[int][]int{}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if ppid, _, ok := procStat(pid); ok {
-			kids[ppid] = append(kids[ppid], pid)
+	for _, p := range all {
+		if ppid, _, ok := statOf(p); ok {
+			kids[ppid] = append(kids[ppid], p.PID)
 		}
 	}
 	var out []int
