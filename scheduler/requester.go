@@ -71,10 +71,9 @@ type record struct {
 	withdrawn []awardRef
 	// resumeOn is the host of a stopped instance asked to start again: the
 	// restart's auction is open to it alone while it is alive (the
-	// stopped copy and its disk are there); unpinned is set when that
-	// auction failed, for one more auction open to every node.
+	// stopped copy and its disk are there); if that auction fails, the
+	// next, opened at once, is open to every node.
 	resumeOn peer.ID
-	unpinned bool
 	// history is what the host reported, slice by slice: each change of
 	// its verdict (healthy or not, and why), stamped with this node's
 	// clock, for SliceHealth.
@@ -215,7 +214,7 @@ func (m *Market) Request(ctx context.Context, spec RequestSpec) (InstanceView, e
 		if revive {
 			rec.contract, rec.status = nil, nil
 		}
-		rec.resumeOn, rec.unpinned = "", false
+		rec.resumeOn = ""
 		if restart {
 			rec.resumeOn = rec.contract.Provider()
 			rec.contract, rec.status = nil, nil
@@ -226,6 +225,12 @@ func (m *Market) Request(ctx context.Context, spec RequestSpec) (InstanceView, e
 			m.send(rec.contract.Provider(), env)
 			m.sendToGuardians(rec, env, oldGuardians)
 		case req.State == StateDestroyed:
+			if rec.contract != nil {
+				// Its host is not alive: the view keeps naming the
+				// contract it ran under (the requester's end of its
+				// billing, settle.StopEnds, needs its epoch).
+				rec.lastHost, rec.lastEpoch = rec.contract.Provider(), rec.contract.Epoch()
+			}
 			rec.contract, rec.status = nil, nil
 			// The guardians (old and new) must learn it, or one would
 			// place the instance again when the requester is offline too.
@@ -364,14 +369,17 @@ func (m *Market) startAuction(rec *record, now time.Time, reason string) {
 }
 
 func (m *Market) failAuction(rec *record, now time.Time, why string) {
+	if rec.resumeOn != "" && rec.mine {
+		// The stopped copy's host did not take the restart: the next
+		// auction, at once, is open to every node.
+		rec.resumeOn = ""
+		rec.auction = nil
+		m.startAuction(rec, now, "restart: the node holding its stopped copy did not take it ("+truncate(why, 200)+")")
+		return
+	}
 	rec.failed = why
 	rec.failedAt = now
 	rec.failures++
-	if rec.resumeOn != "" {
-		// The stopped copy's host did not take the restart: open the
-		// next auction to every node (tickRecords).
-		rec.resumeOn, rec.unpinned = "", true
-	}
 	run := rec.auction
 	rec.auction = nil
 	if rec.req.WaitForCapacity && rec.waitSince.IsZero() {
@@ -582,7 +590,7 @@ func (m *Market) adopt(rec *record, c *Contract, now time.Time) bool {
 		rec.status = nil
 	}
 	rec.contract = c
-	rec.resumeOn, rec.unpinned = "", false
+	rec.resumeOn = ""
 	rec.maxEpoch = max(rec.maxEpoch, c.Epoch())
 	rec.failed, rec.failedAt, rec.waitSince, rec.lostSince = "", time.Time{}, time.Time{}, time.Time{}
 	rec.heard = now
@@ -775,11 +783,6 @@ func (m *Market) tickRecords(now time.Time) {
 			continue
 		}
 		if rec.contract == nil {
-			if rec.mine && rec.unpinned && rec.failed != "" {
-				rec.unpinned = false
-				m.startAuction(rec, now, "restart: the node holding its stopped copy did not take it")
-				continue
-			}
 			if rec.mine && rec.req.WaitForCapacity && rec.failed != "" && now.Sub(rec.failedAt) >= m.retryDelay(rec) {
 				rec.waitSince = now
 				m.startAuction(rec, now, "waiting for capacity")

@@ -1,6 +1,8 @@
 package simnet_test
 
 import (
+	"context"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 
@@ -48,6 +50,44 @@ func TestRestartAfterStopIsANewEpochOnTheSameHost(t *testing.T) {
 		y := placed(t, m, s)
 		if y.State != scheduler.StateStarted || y.Epoch <= x.Epoch || y.Node == x.Node {
 			t.Fatalf("started again with its host down: %+v (was %+v)", y, x)
+		}
+	})
+}
+
+// refuser is a veto hook that refuses every auction once set.
+type refuser struct{ on atomic.Bool }
+
+func (r *refuser) Veto(context.Context, *scheduler.Announcement) (bool, string, error) {
+	if r.on.Load() {
+		return false, "refusing for the test", nil
+	}
+	return true, "", nil
+}
+
+// When the node holding the stopped copy is alive but does not take the
+// restart, the next auction, at once, is open to every node: the request
+// to start again is not answered with a failure.
+func TestRestartAfterStopFallsBackToAnyNode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		vetoes := make([]*refuser, 4)
+		_, nodes := grid(t, 4, func(i int) simnet.NodeOptions {
+			vetoes[i] = &refuser{}
+			return simnet.NodeOptions{Veto: vetoes[i]}
+		})
+		m := nodes[0].Market
+		v := placed(t, m, spec("svc"))
+		s := spec("svc")
+		s.State = scheduler.StateStopped
+		placed(t, m, s)
+		for i, n := range nodes {
+			if n.ID.String() == v.Node {
+				vetoes[i].on.Store(true)
+			}
+		}
+		s.State = scheduler.StateStarted
+		x := placed(t, m, s)
+		if x.State != scheduler.StateStarted || x.Epoch <= v.Epoch || x.Node == v.Node {
+			t.Fatalf("started again with its host refusing: %+v (was on %s at epoch %d)", x, v.Node, v.Epoch)
 		}
 	})
 }
