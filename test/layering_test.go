@@ -43,7 +43,7 @@ var layerRules = []layerRule{
 	{Pkg: "scheduler/...", May: []string{"scheduler/...", "p2p/...", "partition/...", "recipes/..."}, Why: "the market and its adapters never import the ledger"},
 	{Pkg: "ledger/...", May: []string{"ledger/...", "p2p/..."}, Except: []string{"ledger/settle"}, Why: "the ledger and its adapters never import the market"},
 	{Pkg: "ledger/settle", May: []string{"ledger", "scheduler"}, Why: "the bridge joins the two cores and nothing networked"},
-	{Pkg: "cmd/weft/internal/api", May: []string{"scheduler", "partition", "ledger"}, Why: "the API's types and client are shared by client and node (answers may be core views)"},
+	{Pkg: "cmd/weft/internal/api", May: []string{"scheduler", "partition", "ledger", "recipes"}, Why: "the API's types and client are shared by client and node (answers may be core views)"},
 	{Pkg: "cmd/weft/internal/config", May: []string{"cmd/weft/internal/api"}, Why: "config is read by client and node"},
 	{Pkg: "cmd/weft/internal/dashboard", May: []string{"cmd/weft/internal/api"}, Why: "the dashboard is an API client"},
 	{Pkg: "cmd/weft/internal/content", May: []string{"cmd/weft/internal/api", "cmd/weft/internal/config", "p2p", "partition", "recipes", "recipes/store", "recipes/transfer"}, Why: "the recipes subsystem: content store and transfer"},

@@ -254,3 +254,10 @@ func (c *Client) RunLocal(ctx context.Context, r LocalRun) (Answer[partition.Ins
 func (c *Client) LocalInstance(ctx context.Context, id string) (Answer[partition.InstanceStatus], error) {
 	return call[partition.InstanceStatus](ctx, c, http.MethodGet, "/v1/local/instances/"+url.PathEscape(id), nil)
 }
+
+// PublishRecipe stores a recipe (and the files it gives by source, from
+// r.BaseDir on the node's machine) on the node and announces it (POST
+// /v1/recipes).
+func (c *Client) PublishRecipe(ctx context.Context, r PublishRecipe) (Answer[PublishedRecipe], error) {
+	return call[PublishedRecipe](ctx, c, http.MethodPost, "/v1/recipes", r)
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/weftgrid/weft/ledger"
 	"github.com/weftgrid/weft/partition"
+	"github.com/weftgrid/weft/recipes"
 	"github.com/weftgrid/weft/scheduler"
 )
 
@@ -131,6 +132,13 @@ func TestAnswersDecodeTheirOwnJSON(t *testing.T) {
 	roundTrip(t, []scheduler.AuctionView{{ID: "a", OpenedAt: now, ClosedAt: &now, Bids: []scheduler.BidView{{Node: "n", Price: 1}}, Declines: []scheduler.DeclineView{{Node: "m", Reason: "r"}}}})
 	roundTrip(t, []scheduler.InstanceView{{Name: "n", State: scheduler.StateStarted, Health: scheduler.HealthOK}})
 	roundTrip(t, LedgerHeads{Root: "ab", Entries: 1, Heads: []ledger.Head{{Author: testPeer(t), Contig: 1, Max: 1, Count: 1}}})
+	rc, err := recipes.Parse("web.toml", []byte("name = \"web\"\nversion = \"1\"\n[params.port]\ntype = \"int\"\ndefault = 80\n[types.default]\n[[types.default.processes]]\nname = \"main\"\ncommand = \"/bin/true\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := roundTrip(t, PublishedRecipe{Document: rc.Doc(), Provided: true}); got.CID != rc.CID().String() || got.Recipe == nil || got.Recipe.Name != "web" {
+		t.Errorf("published recipe %+v does not read back as %s", got, rc.CID())
+	}
 	roundTrip(t, []LedgerEntry{{CID: "c", Kind: "grant", Time: now, Body: json.RawMessage(`{"to":"p"}`)}})
 }
 

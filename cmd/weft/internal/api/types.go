@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/weftgrid/weft/ledger"
+	"github.com/weftgrid/weft/recipes"
 	"github.com/weftgrid/weft/scheduler"
 )
 
@@ -173,4 +174,24 @@ type LocalRun struct {
 	Params map[string]any `json:"params,omitempty"`
 	// State is started (default), stopped or destroyed.
 	State string `json:"state,omitempty"`
+}
+
+// PublishRecipe is the body of POST /v1/recipes (weft recipe publish).
+type PublishRecipe struct {
+	// TOML is the recipe file's content.
+	TOML string `json:"toml"`
+	// File names the recipe in error messages (default "recipe.toml").
+	File string `json:"file,omitempty"`
+	// BaseDir resolves files given by source (default: sources are refused).
+	BaseDir string `json:"base_dir,omitempty"`
+}
+
+// PublishedRecipe is the answer of POST /v1/recipes: the recipe with its
+// CID, and whether it could be announced in the DHT.
+type PublishedRecipe struct {
+	recipes.Document
+	// Provided is true when the provider record reached the DHT.
+	Provided bool `json:"provided"`
+	// ProvideError says why not, when Provided is false.
+	ProvideError string `json:"provide_error,omitempty"`
 }

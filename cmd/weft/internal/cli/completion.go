@@ -90,17 +90,14 @@ func completeLocalInstances(g *Globals) func(*cobra.Command, []string, string) (
 		if err != nil {
 			return nil
 		}
-		var rows []struct {
-			InstanceID string `json:"instance_id"`
-			Phase      string `json:"phase"`
-		}
-		if c.Get(ctx, "/v1/partitions", &rows) != nil {
+		a, err := c.Partitions(ctx)
+		if err != nil {
 			return nil
 		}
 		var out []string
-		for _, r := range rows {
+		for _, r := range a.Value {
 			if r.InstanceID != "" {
-				out = append(out, cobra.CompletionWithDesc(r.InstanceID, r.Phase))
+				out = append(out, cobra.CompletionWithDesc(r.InstanceID, string(r.Phase)))
 			}
 		}
 		return out

@@ -164,16 +164,18 @@ when the node starts.`,
 				return err
 			}
 			b, _ := os.ReadFile(path)
-			var out map[string]any
+			var out api.Answer[api.PublishedRecipe]
+			published := false
 			if c, cerr := api.NewClientFromDataDir(g.DataDir); cerr == nil {
 				prog := g.startProgress("publishing " + filepath.Base(path))
-				err = c.Post(cmd.Context(), "/v1/recipes", map[string]string{"toml": string(b), "file": path, "base_dir": abs}, &out)
+				out, err = c.PublishRecipe(cmd.Context(), api.PublishRecipe{TOML: string(b), File: path, BaseDir: abs})
 				prog.Stop()
 				if err != nil && !isUnreachable(err) {
 					return err
 				}
+				published = err == nil
 			}
-			if out == nil { // no node: store locally
+			if !published { // no node: store locally
 				st, err := openLocalStore(g.DataDir)
 				if err != nil {
 					return err
@@ -192,19 +194,17 @@ when the node starts.`,
 					return err
 				}
 				_ = st.MarkRoot(c)
-				out, err = docMap(r.Doc())
-				if err != nil {
+				out.Value = api.PublishedRecipe{Document: r.Doc(), ProvideError: "no node is running; it is announced when the node starts"}
+				if out.Raw, err = json.Marshal(out.Value); err != nil {
 					return err
 				}
-				out["provided"] = false
-				out["provide_error"] = "no node is running; it is announced when the node starts"
 			}
 			if g.JSON {
-				return g.PrintJSON(out)
+				return g.PrintJSON(out.Raw)
 			}
-			fmt.Fprintf(g.Out(), "%v\n", out["cid"])
-			if p, _ := out["provided"].(bool); !p {
-				fmt.Fprintf(g.Err(), "stored, not announced yet: %v\n", out["provide_error"])
+			fmt.Fprintf(g.Out(), "%v\n", out.Value.CID)
+			if !out.Value.Provided {
+				fmt.Fprintf(g.Err(), "stored, not announced yet: %v\n", out.Value.ProvideError)
 			}
 			return nil
 		},

@@ -67,18 +67,15 @@ func recipeArg(ctx context.Context, c *api.Client, arg string, body *api.Request
 			return fmt.Errorf("%w\n(the recipe's parameters: weft recipe show %s)", err, arg)
 		}
 	}
-	var pub struct {
-		CID string `json:"cid"`
-	}
 	baseDir, err := filepath.Abs(filepath.Dir(arg))
 	if err != nil {
 		return err
 	}
-	err = c.Post(ctx, "/v1/recipes", map[string]string{"toml": string(data), "file": arg, "base_dir": baseDir}, &pub)
+	pub, err := c.PublishRecipe(ctx, api.PublishRecipe{TOML: string(data), File: arg, BaseDir: baseDir})
 	var ae *api.Error
 	switch {
-	case err == nil && pub.CID != "":
-		body.RecipeCID = pub.CID
+	case err == nil && pub.Value.CID != "":
+		body.RecipeCID = pub.Value.CID
 	case err == nil || errors.As(err, &ae) && (ae.Status == http.StatusNotFound || ae.Status == http.StatusMethodNotAllowed):
 		body.RecipeTOML = string(data) // the node stores it with the request
 	default:

@@ -62,26 +62,6 @@ var (
 	_ partition.ResultStore = (*Service)(nil)
 )
 
-// PublishRequest is the body of POST /v1/recipes.
-type PublishRequest struct {
-	// TOML is the recipe file's content.
-	TOML string `json:"toml"`
-	// File names the recipe in error messages (default "recipe.toml").
-	File string `json:"file,omitempty"`
-	// BaseDir resolves files given by source (default: sources are refused).
-	BaseDir string `json:"base_dir,omitempty"`
-}
-
-// PublishResult is the answer of POST /v1/recipes: the recipe with its
-// CID, and whether it could be announced in the DHT.
-type PublishResult struct {
-	recipes.Document
-	// Provided is true when the provider record reached the DHT.
-	Provided bool `json:"provided"`
-	// ProvideError says why not, when Provided is false.
-	ProvideError string `json:"provide_error,omitempty"`
-}
-
 // Open opens the content store in dataDir and, when node is not nil,
 // starts the transfer protocol on its host and the reprovide loop.
 func Open(ctx context.Context, dataDir string, cfg config.RecipesConfig, node *p2p.Node, log *slog.Logger) (*Service, error) {
@@ -325,7 +305,7 @@ func (s *Service) Publish(ctx context.Context, r *recipes.Recipe, baseDir string
 }
 
 func (s *Service) handlePublishRecipe(w http.ResponseWriter, r *http.Request) {
-	var in PublishRequest
+	var in api.PublishRecipe
 	if err := api.DecodeJSON(r, &in); err != nil {
 		api.WriteError(w, http.StatusBadRequest, err)
 		return
@@ -343,7 +323,7 @@ func (s *Service) handlePublishRecipe(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, http.StatusBadRequest, err)
 		return
 	}
-	out := PublishResult{Document: recipes.Document{CID: c.String(), Recipe: rc}, Provided: perr == nil}
+	out := api.PublishedRecipe{Document: recipes.Document{CID: c.String(), Recipe: rc}, Provided: perr == nil}
 	if perr != nil {
 		out.ProvideError = perr.Error()
 	}
