@@ -8,6 +8,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/weftgrid/weft/recipes/clock"
 )
 
 // Problem is one thing wrong with one entry.
@@ -471,8 +472,9 @@ func ackProblems(s *Set, e *Entry, rc cid.Cid, amount *uint64) []Problem {
 	return out
 }
 
-// CheckReceipt is CheckReceiptAt at the current time.
-func CheckReceipt(s *Set, e *Entry) error { return CheckReceiptAt(s, e, time.Now()) }
+// CheckReceipt is CheckReceiptAt at the system clock's current time (for
+// callers without a ledger; the ledger's own checks use its clock).
+func CheckReceipt(s *Set, e *Entry) error { return CheckReceiptAt(s, e, clock.System().Now()) }
 
 // CheckReceiptAt is the requester's check of a receipt before acknowledging
 // it at time now: the same rules as the audit (contract known, author is

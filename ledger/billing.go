@@ -159,7 +159,7 @@ func (b *Biller) Start(ctx context.Context) {
 	go func() {
 		defer b.wg.Done()
 		defer unsub()
-		t := time.NewTimer(0)
+		t := b.l.cfg.Clock.NewTimer(0)
 		defer t.Stop()
 		for {
 			select {
@@ -172,7 +172,7 @@ func (b *Biller) Start(ctx context.Context) {
 				if e.Kind == KindReceipt {
 					b.answer(ctx, []*Entry{e})
 				}
-			case <-t.C:
+			case <-t.C():
 				next := b.Tick(ctx, b.l.cfg.Now())
 				t.Reset(next)
 			}

@@ -91,13 +91,13 @@ func (c *Checkpointer) Start(ctx context.Context) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		t := time.NewTicker(c.interval)
+		t := c.l.cfg.Clock.NewTicker(c.interval)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-t.C():
 				if e, err := c.l.Checkpoint(ctx); err != nil && ctx.Err() == nil {
 					c.l.log.Warn("ledger: checkpoint", "err", err)
 				} else if e != nil {

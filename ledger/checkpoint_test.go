@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weftgrid/weft/recipes/clock"
 )
 
 func TestCheckpointRecordsRootAndAudits(t *testing.T) {
@@ -78,20 +80,33 @@ func TestCheckpointRecordsRootAndAudits(t *testing.T) {
 	}
 }
 
+// The checkpointer ticks on the ledger's clock (a fake here: one
+// checkpoint per interval the clock moves, none while it stands).
 func TestCheckpointerAppendsPeriodically(t *testing.T) {
 	ctx := context.Background()
 	m := newMarket(t, 62)
-	l := memLedger(t, m.req)
+	fake := clock.NewFake(time.Now())
+	l, err := Open(Config{Signer: m.req, Workers: 2, Clock: fake})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
 	if _, err := l.Ingest(ctx, rawsOf([]*Entry{m.ce})); err != nil {
 		t.Fatal(err)
 	}
-	cp := NewCheckpointer(l, 10*time.Millisecond)
+	cp := NewCheckpointer(l, 10*time.Minute)
 	cp.Start(ctx)
 	defer cp.Close()
+	waitFor(t, 5*time.Second, "the checkpointer's ticker", func() bool { return fake.Waiters() == 1 })
+	if n := l.Audit().Checkpoints; n != 0 {
+		t.Fatalf("%d checkpoints before the clock moved", n)
+	}
+	fake.Advance(10 * time.Minute)
 	waitFor(t, 5*time.Second, "a checkpoint", func() bool { return l.Audit().Checkpoints >= 1 })
 	if _, err := l.Ingest(ctx, rawsOf([]*Entry{m.receipt(t, Usage{CPUMicros: 1})})); err != nil {
 		t.Fatal(err)
 	}
+	fake.Advance(10 * time.Minute)
 	waitFor(t, 5*time.Second, "a checkpoint after the ledger grew", func() bool { return l.Audit().Checkpoints >= 2 })
 	cp.Close()
 	if r := l.Audit(); !r.OK {

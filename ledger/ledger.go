@@ -12,6 +12,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/weftgrid/weft/recipes/clock"
 )
 
 // Broadcaster publishes a new entry's bytes to the grid (the libp2p adapter
@@ -32,7 +33,11 @@ type Config struct {
 	Signer *Signer
 	// Log receives structured logs. Default: slog.Default().
 	Log *slog.Logger
-	// Now is the clock. Default: time.Now.
+	// Clock is the ledger's time and its loops' timers and tickers (the
+	// biller, anti-entropy, checkpoints). Default: clock.System().
+	Clock clock.Clock
+	// Now, when set, is the time instead of Clock.Now (tests that fix the
+	// time of entries and checks; the loops still wait on Clock).
 	Now func() time.Time
 	// Workers is how many goroutines verify signatures in parallel during
 	// ingest. Default: GOMAXPROCS.
@@ -97,8 +102,11 @@ func Open(cfg Config) (*Ledger, error) {
 	if cfg.Workers == 0 {
 		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.System()
+	}
 	if cfg.Now == nil {
-		cfg.Now = time.Now
+		cfg.Now = cfg.Clock.Now
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()

@@ -482,7 +482,7 @@ func (l *Ledger) StartSync(ctx context.Context, picker PeerPicker, opener Stream
 		jitter := func() time.Duration {
 			return cfg.Interval*3/4 + time.Duration(rng.Int64N(int64(cfg.Interval)/2+1))
 		}
-		t := time.NewTimer(0)
+		t := l.cfg.Clock.NewTimer(0)
 		defer t.Stop()
 		rounds := 0
 		for {
@@ -491,7 +491,7 @@ func (l *Ledger) StartSync(ctx context.Context, picker PeerPicker, opener Stream
 				return
 			case p := <-l.syncReq:
 				start(p, true)
-			case <-t.C:
+			case <-t.C():
 				var cands []peer.ID
 				for _, p := range picker.Peers() {
 					if p != l.ID() {

@@ -18,7 +18,7 @@ import (
 
 // clockedDirs are the packages (dir relative to the module, "/..." for the
 // subtree too) whose non-test code must not read the time package's clock.
-var clockedDirs = []string{"partition/...", "scheduler"}
+var clockedDirs = []string{"partition/...", "scheduler", "ledger"}
 
 // wallTimeFuncs are the time package's functions that read or wait on the
 // real clock.
@@ -77,9 +77,10 @@ func wallTimeCalls(t *testing.T, dir string, sub bool) []string {
 	return out
 }
 
-// partition and the market's core read time only through their clock
-// (partition.Config.Clock, scheduler.Deps.Clock; the kernel waits of
-// partition through its named wallClock), so tests can drive it.
+// partition, the market's core and the ledger's read time only through
+// their clock (partition.Config.Clock, scheduler.Deps.Clock,
+// ledger.Config.Clock; the kernel waits of partition through its named
+// wallClock), so tests can drive it.
 func TestCoresReadTimeThroughTheirClock(t *testing.T) {
 	for _, d := range clockedDirs {
 		base, sub := strings.CutSuffix(d, "/...")
