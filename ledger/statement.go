@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"sort"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -319,6 +321,30 @@ func Credits(pico uint64) string {
 		micro++
 	}
 	return fmt.Sprintf("%d.%06d", micro/1_000_000, micro%1_000_000)
+}
+
+// ParseCredits parses a non-negative decimal number of credits with at
+// most CreditDecimals decimals ("12", "0.5", "0.000001") into pico-credits.
+func ParseCredits(s string) (uint64, error) {
+	whole, frac, dot := strings.Cut(s, ".")
+	bad := func() (uint64, error) {
+		return 0, fmt.Errorf("%w: %q: want credits, a decimal number with at most %d decimals", ErrMalformed, s, CreditDecimals)
+	}
+	digits := func(d string) bool { return strings.Trim(d, "0123456789") == "" }
+	if whole == "" && frac == "" || dot && frac == "" || len(frac) > CreditDecimals || !digits(whole) || !digits(frac) {
+		return bad()
+	}
+	w, err := strconv.ParseUint("0"+whole, 10, 64)
+	if err != nil {
+		return bad()
+	}
+	f, _ := strconv.ParseUint("0"+frac+strings.Repeat("0", CreditDecimals-len(frac)), 10, 64)
+	hi, lo := bits.Mul64(w, PicoPerCredit)
+	sum, carry := bits.Add64(lo, f*PicoPerMicro, 0)
+	if hi != 0 || carry != 0 {
+		return 0, fmt.Errorf("%w: %s credits is more than the ledger can count (%s)", ErrMalformed, s, Credits(math.MaxUint64))
+	}
+	return sum, nil
 }
 
 // SignedCredits is Credits for a balance (negative: a debt).

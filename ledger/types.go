@@ -1,9 +1,12 @@
 package ledger
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/bits"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -96,8 +99,10 @@ func (u Usage) Within(caps Usage) bool {
 
 // Money units. The ledger counts money in integer pico-credits (pcr) so that
 // the bill of a lightly loaded instance over a one-second slice is not
-// rounded away; prices are quoted, like the market's price list, in
-// micro-credits (µcr) per hour.
+// rounded away; prices are signed, like the market's price list, in
+// micro-credits (µcr) per hour. Every money figure in JSON (amounts,
+// balances, prices, grants) is an integer number of pico-credits: Price's
+// JSON form converts. People see credits with CreditDecimals decimals.
 const (
 	// PicoPerMicro is the number of pico-credits in one micro-credit.
 	PicoPerMicro = 1_000_000
@@ -107,7 +112,8 @@ const (
 
 // Price is what a provider charges, in integer micro-credits (1 credit =
 // 1,000,000 micro-credits) per hour of each resource: the market's price
-// list, unchanged.
+// list, unchanged, as signed (CBOR). Its JSON form is in pico-credits per
+// hour-unit, like every money figure in JSON (MarshalJSON).
 type Price struct {
 	// CPU is micro-credits per core-hour (3.6e9 CPUMicros).
 	CPU uint64 `cbor:"1,keyasint,omitempty" json:"cpu_per_core_h"`
@@ -117,6 +123,67 @@ type Price struct {
 	Disk uint64 `cbor:"3,keyasint,omitempty" json:"disk_per_gib_h"`
 	// Net is micro-credits per GiB of traffic (2^30 NetBytes).
 	Net uint64 `cbor:"4,keyasint,omitempty" json:"net_per_gib"`
+}
+
+// priceJSON is Price's JSON form: pico-credits per hour-unit, written as
+// json.Number to stay exact beyond 2^64.
+type priceJSON struct {
+	CPU  json.Number `json:"cpu_per_core_h"`
+	Mem  json.Number `json:"mem_per_gib_h"`
+	Disk json.Number `json:"disk_per_gib_h"`
+	Net  json.Number `json:"net_per_gib"`
+}
+
+// microToPico writes µcr as an integer number of pico-credits, exactly.
+func microToPico(v uint64) json.Number {
+	if v == 0 {
+		return "0"
+	}
+	return json.Number(strconv.FormatUint(v, 10) + "000000")
+}
+
+// picoToMicro reads an integer number of pico-credits that is a whole
+// number of micro-credits ("" is 0).
+func picoToMicro(n json.Number) (uint64, error) {
+	s := strings.TrimLeft(string(n), "0")
+	switch {
+	case s == "":
+		return 0, nil
+	case strings.Trim(s, "0123456789") != "":
+		return 0, fmt.Errorf("%w: price %q: want an integer number of pico-credits", ErrMalformed, n)
+	case len(s) <= 6 || s[len(s)-6:] != "000000":
+		return 0, fmt.Errorf("%w: price %s pico-credits is not a whole number of micro-credits", ErrMalformed, n)
+	}
+	v, err := strconv.ParseUint(s[:len(s)-6], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: price %s: %v", ErrMalformed, n, err)
+	}
+	return v, nil
+}
+
+// MarshalJSON writes the prices in pico-credits per hour-unit.
+func (p Price) MarshalJSON() ([]byte, error) {
+	return json.Marshal(priceJSON{microToPico(p.CPU), microToPico(p.Mem), microToPico(p.Disk), microToPico(p.Net)})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (p *Price) UnmarshalJSON(b []byte) error {
+	var j priceJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	var q Price
+	var err error
+	for _, f := range []struct {
+		n  json.Number
+		to *uint64
+	}{{j.CPU, &q.CPU}, {j.Mem, &q.Mem}, {j.Disk, &q.Disk}, {j.Net, &q.Net}} {
+		if *f.to, err = picoToMicro(f.n); err != nil {
+			return err
+		}
+	}
+	*p = q
+	return nil
 }
 
 // Factors turning usage × price (µcr per hour-unit) into pico-credits:

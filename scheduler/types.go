@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/bits"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -102,23 +103,77 @@ func (s State) requestable() bool {
 	return s == StateStarted || s == StateStopped || s == StateDestroyed
 }
 
-// Amount is a quantity of credit in micro-credits (1e-6 credit).
+// Amount is a quantity of credit in micro-credits (1e-6 credit), the
+// market's unit in its signed messages (CBOR). In JSON it is an integer
+// number of pico-credits (1e-12 credit), the unit of every money figure
+// weft shows machines (see MarshalJSON); for people, String.
 type Amount int64
+
+// PicoPerMicro is the number of pico-credits (JSON) in one micro-credit.
+const PicoPerMicro = 1_000_000
 
 // String formats the amount in credits with six decimals.
 func (a Amount) String() string {
 	neg := a < 0
+	u := uint64(a)
 	if neg {
-		a = -a
+		u = -u // also right for the most negative value
 	}
-	s := fmt.Sprintf("%d.%06d", int64(a)/1e6, int64(a)%1e6)
+	s := fmt.Sprintf("%d.%06d", u/1e6, u%1e6)
 	if neg {
 		return "-" + s
 	}
 	return s
 }
 
-// PriceList is a node's price per resource unit and hour, in micro-credits.
+// MarshalJSON writes the amount as an integer number of pico-credits
+// (exact: the micro-credits followed by six zeros).
+func (a Amount) MarshalJSON() ([]byte, error) {
+	b := strconv.AppendInt(nil, int64(a), 10)
+	if a != 0 {
+		b = append(b, "000000"...)
+	}
+	return b, nil
+}
+
+// UnmarshalJSON reads an integer number of pico-credits that is a whole
+// number of micro-credits (what MarshalJSON writes).
+func (a *Amount) UnmarshalJSON(b []byte) error {
+	v, err := PicoToMicro(string(b))
+	if err != nil {
+		return err
+	}
+	*a = v
+	return nil
+}
+
+// PicoToMicro parses an integer number of pico-credits (JSON's money unit)
+// into an Amount; it must be a whole number of micro-credits.
+func PicoToMicro(s string) (Amount, error) {
+	neg := strings.HasPrefix(s, "-")
+	digits := strings.TrimPrefix(s, "-")
+	if digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return 0, fmt.Errorf("%w: amount %s: want an integer number of pico-credits", ErrMalformed, s)
+	}
+	digits = strings.TrimLeft(digits, "0")
+	if digits == "" {
+		return 0, nil
+	}
+	if len(digits) <= 6 || digits[len(digits)-6:] != "000000" {
+		return 0, fmt.Errorf("%w: amount %s pico-credits is not a whole number of micro-credits", ErrMalformed, s)
+	}
+	if neg {
+		digits = "-" + digits
+	}
+	v, err := strconv.ParseInt(digits[:len(digits)-6], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: amount %s pico-credits: %v", ErrMalformed, s, err)
+	}
+	return Amount(v), nil
+}
+
+// PriceList is a node's price per resource unit and hour, in micro-credits
+// (in JSON, like every Amount, in pico-credits).
 type PriceList struct {
 	// PerCoreHour is the price of 1000 CPU millis for one hour.
 	PerCoreHour Amount `cbor:"1,keyasint,omitempty" json:"per_core_hour" toml:"per_core_hour"`

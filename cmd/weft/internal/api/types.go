@@ -126,7 +126,8 @@ type Drain struct {
 type Grant struct {
 	// To is the peer ID credited.
 	To string `json:"to"`
-	// Amount is in micro-credits (stored in the grant as pico-credits).
+	// Amount is in pico-credits, like every money figure in JSON (the
+	// grant entry's unit).
 	Amount uint64 `json:"amount"`
 	Memo   string `json:"memo"`
 }

@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -44,9 +42,9 @@ and 'ledger verify-proof' need no node at all.
   weft ledger balance                      # earned − spent + grants, per peer
   weft ledger prove CID --out proof.json && weft ledger verify-proof proof.json
 
-Amounts in JSON and CSV are integer pico-credits (1 credit = 10^12), fine
-enough that a one-second slice of a lightly loaded instance is not rounded
-to zero; tables show credits. Prices and credit limits are micro-credits.`,
+Money in JSON and CSV (amounts, balances, prices) is integer pico-credits
+(1 credit = 10^12), fine enough that a one-second slice of a lightly loaded
+instance is not rounded to zero; tables show credits with six decimals.`,
 	}
 	cmd.AddCommand(newLedgerAuditCmd(g), newLedgerExportCmd(g), newLedgerStatementCmd(g), newLedgerBalanceCmd(g),
 		newLedgerProveCmd(g), newLedgerVerifyProofCmd(g), newLedgerEntriesCmd(g), newLedgerHeadsCmd(g), newLedgerGrantCmd(g))
@@ -329,8 +327,8 @@ func newLedgerBalanceCmd(g *Globals) *cobra.Command {
 		Long: `Show each peer's balance from acknowledged receipts and grants, plus what is
 pending (receipts not yet acknowledged). Without PEER_ID, every peer that
 appears in a contract or grant. Providers refuse bids from requesters whose
-balance is below their [ledger] credit_limit (micro-credits). Amounts are
-credits in the table, pico-credits (1 credit = 10^12) in JSON.`,
+balance is below their [ledger] credit_limit. Amounts are credits with six
+decimals in the table, pico-credits (1 credit = 10^12) in JSON.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var who peer.ID
@@ -538,22 +536,23 @@ func newLedgerHeadsCmd(g *Globals) *cobra.Command {
 func newLedgerGrantCmd(g *Globals) *cobra.Command {
 	var memo string
 	cmd := &cobra.Command{
-		Use:   "grant PEER_ID MICRO_CREDITS",
+		Use:   "grant PEER_ID CREDITS",
 		Short: "Issue credits to a peer (a private grid's founders)",
-		Long: `Append a signed grant of MICRO_CREDITS (1 credit = 1000000) to PEER_ID. Grants
-count in balances only when this node is a granter: on the public grid a
-peer in [ledger] granters, on a private grid its founder or a granter the
-grid file names. A node that is not a granter refuses (exit status 1) and
-writes nothing. The grant entry records the amount in pico-credits, the
-ledger's unit. Needs a running node.`,
+		Long: `Append a signed grant of CREDITS (a decimal number of credits, at most six
+decimals: 25, 0.5) to PEER_ID. Grants count in balances only when this node is
+a granter: on the public grid a peer in [ledger] granters, on a private grid
+its founder or a granter the grid file names. A node that is not a granter
+refuses (exit status 1) and writes nothing. The grant entry, like every money
+figure in JSON, records the amount in pico-credits (1 credit = 10^12). Needs a
+running node.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := peer.Decode(args[0]); err != nil {
 				return fmt.Errorf("peer ID %q: %w", args[0], err)
 			}
-			amount, err := strconv.ParseUint(args[1], 10, 64)
-			if err != nil || amount == 0 || amount > math.MaxUint64/ledger.PicoPerMicro {
-				return fmt.Errorf("MICRO_CREDITS %q: a positive integer", args[1])
+			amount, err := ledger.ParseCredits(args[1])
+			if err != nil || amount == 0 {
+				return fmt.Errorf("CREDITS %q: a positive number of credits, at most six decimals (25, 0.5)", args[1])
 			}
 			c, err := g.Client()
 			if err != nil {
@@ -566,7 +565,7 @@ ledger's unit. Needs a running node.`,
 			if g.JSON {
 				return g.PrintJSON(e)
 			}
-			fmt.Fprintf(g.Out(), "granted %s credits to %s (entry %v)\n", ledger.Credits(amount*ledger.PicoPerMicro), args[0], e["cid"])
+			fmt.Fprintf(g.Out(), "granted %s credits to %s (entry %v)\n", ledger.Credits(amount), args[0], e["cid"])
 			return nil
 		},
 	}

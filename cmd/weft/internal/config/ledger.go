@@ -19,10 +19,11 @@ type LedgerConfig struct {
 	// random connected peer (plus one with each newly connected peer). Go
 	// duration string. Default "1s".
 	AntiEntropy string `toml:"anti_entropy"`
-	// CreditLimit is the lowest balance, in micro-credits (may be negative),
-	// a requester may have for this node to bid on its requests. Default
-	// -1000000000 (1000 credits of debt); the market enforces it.
-	CreditLimit int64 `toml:"credit_limit"`
+	// CreditLimit is the lowest balance, in credits (a string with at most
+	// six decimals; may be negative), a requester may have for this node
+	// to bid on its requests. Default "-1000" (1000 credits of debt); the
+	// market enforces it.
+	CreditLimit Credits `toml:"credit_limit"`
 	// CheckpointSlices is how many slices apart this node appends a
 	// checkpoint (the root and entry count of the ledger it holds) to its
 	// log; 0 disables. Default 10 (10 minutes with 60 s slices).

@@ -9,7 +9,7 @@ import (
 // timings of the auctions it runs. The node's labels are [node] labels; the
 // credit limit is [ledger] credit_limit.
 type MarketConfig struct {
-	// Prices is the node's price list, in micro-credits per hour.
+	// Prices is the node's price list, in credits per hour.
 	Prices MarketPrices `toml:"prices"`
 	// MaxLoad is the fraction (0..1] of each resource (CPU, memory, disk)
 	// this node lets instances use; a request that would push any resource
@@ -62,18 +62,20 @@ type MarketConfig struct {
 	MaxRetries int `toml:"max_retries"`
 }
 
-// MarketPrices is the [market.prices] table: micro-credits per hour
-// (1 credit = 1000000).
+// MarketPrices is the [market.prices] table: credits per hour, written as
+// strings with at most six decimals ("0.001"; see Credits).
 type MarketPrices struct {
 	// PerCoreHour is the price of one CPU core (1000 millis) for an hour.
-	// Default 1000.
-	PerCoreHour int64 `toml:"per_core_hour"`
-	// PerGiBHour is the price of 1 GiB of memory for an hour. Default 500.
-	PerGiBHour int64 `toml:"per_gib_hour"`
-	// PerDiskGiBHour is the price of 1 GiB of disk for an hour. Default 10.
-	PerDiskGiBHour int64 `toml:"per_disk_gib_hour"`
-	// PerInstanceHour is a flat price per instance and hour. Default 0.
-	PerInstanceHour int64 `toml:"per_instance_hour"`
+	// Default "0.001".
+	PerCoreHour Credits `toml:"per_core_hour"`
+	// PerGiBHour is the price of 1 GiB of memory for an hour. Default
+	// "0.0005".
+	PerGiBHour Credits `toml:"per_gib_hour"`
+	// PerDiskGiBHour is the price of 1 GiB of disk for an hour. Default
+	// "0.00001".
+	PerDiskGiBHour Credits `toml:"per_disk_gib_hour"`
+	// PerInstanceHour is a flat price per instance and hour. Default "0".
+	PerInstanceHour Credits `toml:"per_instance_hour"`
 }
 
 func defaultMarket() MarketConfig {

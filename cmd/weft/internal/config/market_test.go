@@ -24,8 +24,8 @@ enough_bids = 3
 grace = "5s"
 
 [market.prices]
-per_core_hour = 2000
-per_gib_hour = 100
+per_core_hour = "0.002"
+per_gib_hour = 0.0001
 `
 	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
@@ -42,6 +42,46 @@ per_gib_hour = 100
 	veto, window, award, grace, status := m.Durations()
 	if veto != 5*time.Second || window != 2*time.Second || award != 2*time.Second || grace != 5*time.Second || status != 2*time.Second {
 		t.Fatalf("durations %v %v %v %v %v", veto, window, award, grace, status)
+	}
+}
+
+// Money in the configuration is credits: strings or floats with at most six
+// decimals. A bare integer other than 0 is refused with what it meant
+// before (micro-credits), never read as a million times more.
+func TestConfigCredits(t *testing.T) {
+	load := func(body string) (Config, error) {
+		p := filepath.Join(t.TempDir(), "weft.toml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return Load(p)
+	}
+	c, err := load("[ledger]\ncredit_limit = \"-12.5\"\n[market.prices]\nper_instance_hour = 0\nper_disk_gib_hour = \"1\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Ledger.CreditLimit != -12_500_000 || c.Market.Prices.PerInstanceHour != 0 || c.Market.Prices.PerDiskGiBHour != 1_000_000 {
+		t.Fatalf("credit limit %d µcr, prices %+v", c.Ledger.CreditLimit, c.Market.Prices)
+	}
+	if got := c.Ledger.CreditLimit.String(); got != "-12.500000" {
+		t.Fatalf("credit limit shows as %q", got)
+	}
+	for body, want := range map[string]string{
+		"[ledger]\ncredit_limit = -1000000000\n":           `"-1000.000000"`,
+		"[market.prices]\nper_core_hour = 1000\n":          `"0.001000"`,
+		"[market.prices]\nper_core_hour = \"0.0000001\"\n": "at most six decimals",
+		"[market.prices]\nper_core_hour = \"1,5\"\n":       "at most six decimals",
+		"[market.prices]\nper_core_hour = true\n":          "want credits",
+	} {
+		if _, err := load(body); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want one saying %s", body, err, want)
+		}
+	}
+	for s, want := range map[string]Credits{"0": 0, "+2": 2_000_000, "-0.000001": -1, "3.": 0, ".5": 0, "": 0, "1e3": 0} {
+		got, err := ParseCredits(s)
+		if bad := want == 0 && s != "0"; bad != (err != nil) || !bad && got != want {
+			t.Errorf("ParseCredits(%q) = %d, %v", s, got, err)
+		}
 	}
 }
 

@@ -46,7 +46,7 @@ func TestCreditLimitGatesBidsOnLedgerBalance(t *testing.T) {
 	if _, err := l.Append(ctx, ledger.Grant{To: poor, Amount: 5*ledger.PicoPerCredit - ledger.PicoPerMicro/2}); err != nil {
 		t.Fatal(err)
 	}
-	for _, limit := range []int64{5_000_000, -1_000} {
+	for _, limit := range []config.Credits{5_000_000, -1_000} {
 		cfg := config.Default()
 		cfg.Ledger.CreditLimit = limit
 		mcfg, err := marketConfig(cfg)

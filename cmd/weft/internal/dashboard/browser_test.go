@@ -231,8 +231,8 @@ func (f *fakeNode) auctions() ([]map[string]any, bool) {
 	}
 	return []map[string]any{{
 		"request": "web", "instance_id": "inst-7f3a9c", "opened_at": "2026-11-22T05:00:00.000Z", "closed_at": "2026-11-22T05:00:00.184Z",
-		"bids": []map[string]any{{"node": peerB, "price": 12000000, "rtt_ms": 0.4},
-			{"node": peerSelf, "price": map[string]any{"per_core_hour": 15000000, "per_gib_hour": 2500000}, "rtt_ms": 0.1}},
+		"bids": []map[string]any{{"node": peerB, "price": 12000000000000, "rtt_ms": 0.4},
+			{"node": peerSelf, "price": map[string]any{"per_core_hour": 15000000000000, "per_gib_hour": 2500000000000}, "rtt_ms": 0.1}},
 		"declines": []map[string]any{{"node": peerC, "reason": "no free partition"}},
 		"winner":   peerB, "explanation": "lowest price among 2 bids", "phase": "closed", "epoch": 1, "reason": "new request",
 	}}, true

@@ -12,8 +12,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/weftgrid/weft/ledger"
 )
 
 // ErrNotLanded marks a failure because the weft binary lacks a command, flag
@@ -245,9 +248,20 @@ type auction struct {
 }
 
 type bid struct {
-	Node  string `json:"node"`
-	Price any    `json:"price"`
-	RTTMs any    `json:"rtt_ms"`
+	Node string `json:"node"`
+	// Price is the bid's hourly total, in pico-credits (JSON's money unit).
+	Price json.Number `json:"price"`
+	RTTMs any         `json:"rtt_ms"`
+}
+
+// credits shows a JSON money figure (pico-credits) in credits with six
+// decimals, like every human-readable amount.
+func credits(pico json.Number) string {
+	v, err := strconv.ParseUint(string(pico), 10, 64)
+	if err != nil {
+		return string(pico) + " pico-credits"
+	}
+	return ledger.Credits(v)
 }
 
 type decline struct {

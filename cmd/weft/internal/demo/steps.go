@@ -302,7 +302,7 @@ func stepAuction(ctx context.Context, s *session) (Outcome, error) {
 		if b.Node == a.Winner {
 			mark = "*"
 		}
-		lines = append(lines, fmt.Sprintf("%s bid  %-8s price %v  rtt %v ms", mark, s.nodeLabel(b.Node), b.Price, b.RTTMs))
+		lines = append(lines, fmt.Sprintf("%s bid  %-8s price %s/h  rtt %v ms", mark, s.nodeLabel(b.Node), credits(b.Price), b.RTTMs))
 	}
 	for _, d := range a.Declines {
 		lines = append(lines, fmt.Sprintf("  decline %-8s %s", s.nodeLabel(d.Node), d.Reason))

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -171,8 +170,8 @@ func (h *Handlers) HandleGrant(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("to: peer ID %q: %w", req.To, err))
 		return
 	}
-	if req.Amount == 0 || req.Amount > math.MaxUint64/ledger.PicoPerMicro {
-		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("amount must be a positive number of micro-credits, at most %d", uint64(math.MaxUint64/ledger.PicoPerMicro)))
+	if req.Amount == 0 {
+		api.WriteError(w, http.StatusBadRequest, errors.New("amount must be a positive number of pico-credits (1 credit = 10^12)"))
 		return
 	}
 	if !slices.Contains(h.Ledger.Granters(), h.Ledger.ID()) {
@@ -183,7 +182,7 @@ func (h *Handlers) HandleGrant(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, http.StatusForbidden, fmt.Errorf("this node is not a granter: %s; its grant would count in no balance, so none was written", why))
 		return
 	}
-	e, err := h.Ledger.Append(r.Context(), ledger.Grant{To: to, Amount: req.Amount * ledger.PicoPerMicro, Memo: req.Memo})
+	e, err := h.Ledger.Append(r.Context(), ledger.Grant{To: to, Amount: req.Amount, Memo: req.Memo})
 	if errors.Is(err, ledger.ErrTooLarge) {
 		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("memo too long: %w", err))
 		return

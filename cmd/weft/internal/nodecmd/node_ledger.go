@@ -10,11 +10,11 @@ import (
 
 func init() {
 	var slice time.Duration
-	var creditLimit int64
+	creditLimit := config.Default().Ledger.CreditLimit
 	registerNodeFlags(nodeFlagHook{
 		add: func(fs *pflag.FlagSet) {
 			fs.DurationVar(&slice, "slice", config.Default().Ledger.SliceDuration(), "billing slice length, a grid setting (short slices for a test or demo grid) [ledger.slice]")
-			fs.Int64Var(&creditLimit, "credit-limit", config.Default().Ledger.CreditLimit, "lowest requester balance (micro-credits, may be negative) this node bids for [ledger.credit_limit]")
+			fs.Var(&creditLimit, "credit-limit", "lowest requester balance (credits, may be negative) this node bids for [ledger.credit_limit]")
 		},
 		apply: func(fs *pflag.FlagSet, c *config.Config) error {
 			if fs.Changed("slice") {

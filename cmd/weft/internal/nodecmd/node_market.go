@@ -2,7 +2,6 @@ package nodecmd
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -22,7 +21,7 @@ func init() {
 	)
 	registerNodeFlags(nodeFlagHook{
 		add: func(fs *pflag.FlagSet) {
-			fs.StringArrayVar(&prices, "price", nil, "price KEY=MICROCREDITS per hour, repeatable; keys core, gib, disk_gib, instance [market.prices]")
+			fs.StringArrayVar(&prices, "price", nil, "price KEY=CREDITS per hour (at most six decimals), repeatable; keys core, gib, disk_gib, instance [market.prices]")
 			fs.Float64Var(&maxLoad, "max-load", 1, "fraction (0..1] of each resource instances may use [market.max_load]")
 			fs.StringArrayVar(&allow, "allow-requester", nil, "serve only these requesters (peer IDs), repeatable [market.allow]")
 			fs.StringArrayVar(&deny, "deny-requester", nil, "never serve these requesters (peer IDs), repeatable [market.deny]")
@@ -38,9 +37,9 @@ func init() {
 			m := &c.Market
 			for _, p := range prices {
 				k, v, ok := strings.Cut(p, "=")
-				n, err := strconv.ParseInt(v, 10, 64)
+				n, err := config.ParseCredits(v)
 				if !ok || err != nil || n < 0 {
-					return fmt.Errorf("--price %q: want KEY=MICROCREDITS (core, gib, disk_gib or instance)", p)
+					return fmt.Errorf("--price %q: want KEY=CREDITS (core, gib, disk_gib or instance; credits per hour, at most six decimals, e.g. core=0.001)", p)
 				}
 				switch k {
 				case "core":

@@ -89,14 +89,14 @@
     if (selfID && id === selfID) return el('span', null, s, el('span', { class: 'tag' }, 'this node'));
     return s;
   }
-  // Prices travel as integer micro-credits; ledger amounts (pico = true) as
-  // integer pico-credits (1 credit = 1e12).
-  function fmtCredits(v, pico) {
+  // Money travels in one unit, integer pico-credits (1 credit = 1e12):
+  // amounts, balances and prices alike.
+  function fmtCredits(v) {
     if (typeof v === 'string' && /^-?\d+$/.test(v)) v = Number(v);
     if (typeof v !== 'number') return has(v) ? String(v) : '—';
     // Credits with six decimals everywhere, like the CLI (ledger.CreditDecimals).
-    const s = (v / (pico ? 1e12 : 1e6)).toFixed(6);
-    return el('span', { title: v + (pico ? ' pico-credits' : ' micro-credits') }, s + ' cr');
+    const s = (v / 1e12).toFixed(6);
+    return el('span', { title: v + ' pico-credits' }, s + ' cr');
   }
   // A price is a number or an object of rates (per_core_hour, ...).
   function priceText(p) {
@@ -190,7 +190,7 @@
   function cell(k, x) {
     if (isObj(x) || Array.isArray(x)) return compact(x);
     if (typeof x === 'string' && (k === 'status' || k === 'state')) return stateBadge(x);
-    if (/(^|_)(amount|price|earned|spent|granted|balance)$/.test(k) && (typeof x === 'number' || /^-?\d+$/.test(String(x)))) return fmtCredits(x, !/price$/.test(k));
+    if (/(^|_)(amount|price|earned|spent|granted|balance)$|^price_per_hour$|^(per|cpu|mem|disk|net)_per_/.test(k) && (typeof x === 'number' || /^-?\d+$/.test(String(x)))) return fmtCredits(x);
     if (typeof x === 'string' && /peer|node|author|requester|provider|party/.test(k)) return peer(x);
     if (/(^|_)(at|time|from|to|start|end)$/.test(k) && toDate(x)) return fmtTime(x);
     if (typeof x === 'string' && /(^|_)(cid|receipt|contract|dispute|instance_id)$/.test(k)) return el('code', { title: x }, shortID(x));
@@ -511,7 +511,7 @@
       el('span', null, el('span', { class: 'muted' }, 'entries '), el('strong', { id: 'audit-entries' }, scalar(a.entries))),
       el('span', null, el('span', { class: 'muted' }, 'receipts '), el('strong', null, scalar(a.receipts))),
       ...Object.entries(a).filter(([k, v]) => !['ok', 'entries', 'receipts', 'root', 'problems'].includes(k) && (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean'))
-        .map(([k, v]) => el('span', null, el('span', { class: 'muted' }, k.replace(/_/g, ' ') + ' '), el('strong', null, /amount$/.test(k) ? fmtCredits(v, true) : scalar(v)))));
+        .map(([k, v]) => el('span', null, el('span', { class: 'muted' }, k.replace(/_/g, ' ') + ' '), el('strong', null, /amount$/.test(k) ? fmtCredits(v) : scalar(v)))));
     const root = el('p', null, el('span', { class: 'muted' }, 'root '), el('code', { class: 'root', id: 'audit-root' }, has(a.root) ? scalar(a.root) : '—'));
     const extra = Object.entries(a).filter(([k, v]) => !['problems'].includes(k) && Array.isArray(v) && v.length)
       .map(([k, v]) => (v.every(isObj) ? generic(v, k.replace(/_/g, ' ') + ' (' + v.length + ')', 0, 50)
@@ -572,14 +572,14 @@
   function statement(st, role, id) {
     const t = st.total;
     const other = role === 'provider' ? 'requester' : 'provider';
-    const money = (k) => ({ h: k.charAt(0).toUpperCase() + k.slice(1), num: true, f: (r) => fmtCredits(r[k], true) });
+    const money = (k) => ({ h: k.charAt(0).toUpperCase() + k.slice(1), num: true, f: (r) => fmtCredits(r[k]) });
     const head = el('div', { class: 'audit' },
       el('span', null, el('span', { class: 'muted' }, scalar(st.role || role) + ' '), peer(st.party || id)),
       el('span', null, el('span', { class: 'muted' }, 'period '), el('strong', null, scalar(st.period) || '—')),
       el('span', null, el('span', { class: 'muted' }, 'receipts '), el('strong', null, scalar(t.receipts))),
-      el('span', null, el('span', { class: 'muted' }, 'acked '), el('strong', null, fmtCredits(t.acked, true))),
-      el('span', null, el('span', { class: 'muted' }, 'unconfirmed '), el('strong', null, fmtCredits(t.unconfirmed, true))),
-      el('span', null, el('span', { class: 'muted' }, 'disputed '), el('strong', null, fmtCredits(t.disputed, true))));
+      el('span', null, el('span', { class: 'muted' }, 'acked '), el('strong', null, fmtCredits(t.acked))),
+      el('span', null, el('span', { class: 'muted' }, 'unconfirmed '), el('strong', null, fmtCredits(t.unconfirmed))),
+      el('span', null, el('span', { class: 'muted' }, 'disputed '), el('strong', null, fmtCredits(t.disputed))));
     const periods = arr(st.periods);
     const lines = arr(st.lines);
     const shown = lines.slice(-MAX_ROWS).reverse();
