@@ -2,6 +2,7 @@ package partition
 
 import (
 	"bytes"
+	"fmt"
 	"errors"
 	"os"
 	"path/filepath"
@@ -292,5 +293,61 @@ func TestSeriesOfRecreatedInstanceKept(t *testing.T) {
 	waitFor(t, "a sample at t2", func() bool { return samplesIn(t2, t2.Add(time.Second)) > 0 })
 	if n := samplesIn(t1, t2); n == 0 {
 		t.Errorf("samples of the running instance taken at t1 (11 min ago, retention 1 h) were dropped")
+	}
+}
+
+// The restart budget counts quick crashes in a row: a run of 10 s or more
+// (on the manager's clock, a fake here) starts the count over. With a
+// budget of 1, two quick crashes in a row fail the instance; a long run
+// between them does not.
+func TestLongRunResetsRestartBudget(t *testing.T) {
+	fake := clock.NewFake(time.Now())
+	m := newTestManager(t, func(c *Config) { c.Clock = fake; c.RestartBudget = 1 })
+	const idle = 2 // the sample and reconcile tickers
+	waitFor(t, "the manager's tickers", func() bool { return fake.Waiters() == idle })
+	// Run n waits for the file go<n>, then crashes.
+	rc := mustParse(shRecipe(`echo x >> "$HOME/starts"; n=$(wc -l < "$HOME/starts"); while [ ! -e "$HOME/go$n" ]; do sleep 0.01; done; exit 3`, false, "always"))
+	if err := m.Apply(InstanceSpec{ID: "budget", Recipe: rc, State: StateStarted}); err != nil {
+		t.Fatal(err)
+	}
+	st := waitPhase(t, m, "budget", PhaseRunning)
+	dir := m.partDir(st.Partition)
+	started := func(n int) {
+		t.Helper()
+		waitFor(t, fmt.Sprintf("run %d", n), func() bool {
+			b, _ := os.ReadFile(filepath.Join(dir, "starts"))
+			return strings.Count(string(b), "\n") >= n
+		})
+	}
+	crash := func(n int) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "go"+strconv.Itoa(n)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	backOff := func(n int) { // the supervisor waits out its back-off: end it
+		t.Helper()
+		failed := func() bool { st, _ := m.Get("budget"); return st.Phase == PhaseFailed }
+		waitFor(t, fmt.Sprintf("the back-off after run %d", n), func() bool { return fake.Waiters() == idle+1 || failed() })
+		if st, _ := m.Get("budget"); st.Phase == PhaseFailed {
+			t.Fatalf("failed after run %d: %s", n, st.Error)
+		}
+		fake.Advance(time.Minute)
+	}
+	started(1)
+	crash(1) // quick: 1 of 1
+	backOff(1)
+	started(2)
+	fake.Advance(10 * time.Second) // a long run
+	crash(2)
+	backOff(2)
+	started(3)
+	crash(3) // quick: 1 of 1 again
+	backOff(3)
+	started(4)
+	crash(4) // quick: 2 in a row, past the budget
+	st = waitPhase(t, m, "budget", PhaseFailed)
+	if !strings.Contains(st.Error, "crashed 2 times in a row") {
+		t.Fatalf("reason %q, want the budget exhausted after 2 quick crashes", st.Error)
 	}
 }
