@@ -82,9 +82,20 @@ func TestRequesterSeat(t *testing.T) {
 		if in.State != "stopped" {
 			t.Fatalf("stopped: %+v", in)
 		}
+		// The stop ends the contract's billing, in the requester's
+		// replica too (the host's end, or the requester's own bound).
+		mktPoll(t, 20*time.Second, func() error {
+			_, endAt, state := billingOf(nil, ledgerEntries(g, req, "end"), ledgerEntries(g, req, "contract"), placed.InstanceID, placed.Epoch)
+			if endAt == 0 || state != "stopped" {
+				return fmt.Errorf("no end of billing of epoch %d in the requester's ledger (%q)", placed.Epoch, state)
+			}
+			return nil
+		})
+		// Started again: a new contract (epoch), on the host holding the
+		// stopped copy.
 		g.mustJSON(req, &in, "request", "web", "--state", "started", "--wait", "--json")
-		if in.State != "started" || in.Node != host.peerID {
-			t.Fatalf("started again: %+v", in)
+		if in.State != "started" || in.Node != host.peerID || in.Epoch <= placed.Epoch {
+			t.Fatalf("started again: %+v, want a newer epoch than %d on the host", in, placed.Epoch)
 		}
 		// The stored parameters came back with the stored recipe.
 		mktPoll(t, 10*time.Second, func() error { return fetchPage(in.Connection["url"], "seat") })
