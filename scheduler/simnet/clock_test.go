@@ -7,6 +7,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/weftgrid/weft/recipes/clock"
 	"github.com/weftgrid/weft/scheduler"
 )
 
@@ -22,13 +23,8 @@ func (c *recordingClock) NewTicker(d time.Duration) scheduler.Ticker {
 	c.mu.Lock()
 	c.tickers = append(c.tickers, d)
 	c.mu.Unlock()
-	return timeTicker{time.NewTicker(d)}
+	return clock.System().NewTicker(d)
 }
-
-type timeTicker struct{ t *time.Ticker }
-
-func (t timeTicker) C() <-chan time.Time { return t.t.C }
-func (t timeTicker) Stop()               { t.t.Stop() }
 
 // The market's state loop ticks on the injected clock, not on real time.
 func TestMarketTicksOnItsClock(t *testing.T) {
