@@ -64,6 +64,14 @@ type netMeter struct {
 // netCount is one partition's counters, in bytes.
 type netCount struct{ sent, received int64 }
 
+// NetTable is the name of the nftables table (family inet) that meters
+// the partitions of the node with the absolute data dir dataDir:
+// weft_<12 hex of the dir's SHA-256>.
+func NetTable(dataDir string) string {
+	sum := sha256.Sum256([]byte(dataDir))
+	return "weft_" + hex.EncodeToString(sum[:6])
+}
+
 // netMeterRefresh is how stale a read may be before nft is run again (one
 // exec serves every partition sampled in a round).
 const netMeterRefresh = 500 * time.Millisecond
@@ -131,8 +139,7 @@ func newNetMeter(dataDir string, users []account) (*netMeter, string) {
 	if err != nil {
 		return nil, "net: not metered (no nft command)"
 	}
-	sum := sha256.Sum256([]byte(dataDir))
-	n := &netMeter{table: "weft_" + hex.EncodeToString(sum[:6]), nft: nft, received: true}
+	n := &netMeter{table: NetTable(dataDir), nft: nft, received: true}
 	why := ""
 	for _, u := range users {
 		if u.UID < 0 || u.UID > connMarkMaxUID {

@@ -1,8 +1,6 @@
 package partition
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
@@ -39,9 +37,8 @@ func RetireNode(dataDir string, partitions int) error {
 	cg.sweep(func(string) bool { return false })
 	cg.cleanup()
 	if nft, err := exec.LookPath("nft"); err == nil {
-		sum := sha256.Sum256([]byte(abs))
 		// Absent when the node never metered or closed cleanly.
-		_ = exec.Command(nft, "delete", "table", "inet", "weft_"+hex.EncodeToString(sum[:6])).Run()
+		_ = exec.Command(nft, "delete", "table", "inet", NetTable(abs)).Run()
 	}
 	return errors.Join(errs...)
 }

@@ -287,9 +287,11 @@ func (g *grid) close(grace time.Duration) error {
 		}
 	}
 	// As root, each node made Unix users of its own (named after its
-	// data dir, which goes now): they go too.
+	// data dir, which goes now) and an nftables table metering them, which
+	// a node killed (the lost host) leaves behind: they go too.
 	for _, n := range nodes {
 		deleteNodeUsers(n.dir, g.partitions)
+		deleteNetTable(n.dir)
 	}
 	unmountBelow(g.dir) // the disk images killed nodes left mounted
 	err := os.RemoveAll(g.dir)
@@ -453,6 +455,30 @@ func nodeUserPrefix(dataDir string) string {
 	}
 	sum := sha256.Sum256([]byte(abs))
 	return "weft-" + hex.EncodeToString(sum[:4]) + "-"
+}
+
+// netTable is the nftables table a root node with the data dir dataDir
+// meters its partitions' traffic in (partition.NetTable of the absolute
+// dir: "weft_" + 12 hex digits of its SHA-256); a test checks the two agree.
+func netTable(dataDir string) string {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		abs = dataDir
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return "weft_" + hex.EncodeToString(sum[:6])
+}
+
+// deleteNetTable deletes the metering table of the node with the data dir
+// dataDir (as root, once its processes are gone; absent when the node
+// closed cleanly or metered nothing).
+func deleteNetTable(dataDir string) {
+	if os.Geteuid() != 0 {
+		return
+	}
+	if nft, err := exec.LookPath("nft"); err == nil {
+		_ = exec.Command(nft, "delete", "table", "inet", netTable(dataDir)).Run()
+	}
 }
 
 // deleteNodeUsers deletes the partition and install users of the node
