@@ -47,6 +47,7 @@ var layerRules = []layerRule{
 	{Pkg: "cmd/weft/internal/config", May: []string{"cmd/weft/internal/api"}, Why: "config is read by client and node"},
 	{Pkg: "cmd/weft/internal/dashboard", May: []string{"cmd/weft/internal/api"}, Why: "the dashboard is an API client"},
 	{Pkg: "cmd/weft/internal/content", May: []string{"cmd/weft/internal/api", "cmd/weft/internal/config", "p2p", "partition", "recipes", "recipes/store", "recipes/transfer"}, Why: "the recipes subsystem: content store and transfer"},
+	{Pkg: "cmd/weft/internal/localapi", May: []string{"cmd/weft/internal/api", "partition", "recipes", "recipes/store", "recipes/transfer"}, Why: "the local-instance routes over the partitions, without the market"},
 	{Pkg: "cmd/weft/internal/ledgerapi", May: []string{"cmd/weft/internal/api", "ledger"}, Why: "the ledger's HTTP routes over the ledger"},
 	{Pkg: "cmd/weft/internal/marketapi", May: []string{"cmd/weft/internal/api", "cmd/weft/internal/jobs", "recipes", "scheduler", "scheduler/schedrun"}, Why: "the market's HTTP routes over the engine, the content and the jobs"},
 	{Pkg: "cmd/weft/internal/jobs", May: []string{"cmd/weft/internal/api", "scheduler"}, Why: "jobs are a client of the market engine"},

@@ -2,13 +2,7 @@ package daemon
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
-	"fmt"
 	"log/slog"
-	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,19 +11,16 @@ import (
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/content"
 	"github.com/weftgrid/weft/cmd/weft/internal/dashboard"
+	"github.com/weftgrid/weft/cmd/weft/internal/localapi"
 	"github.com/weftgrid/weft/ledger"
 	"github.com/weftgrid/weft/ledger/settle"
 	"github.com/weftgrid/weft/p2p"
 	"github.com/weftgrid/weft/partition"
-	"github.com/weftgrid/weft/recipes"
-	"github.com/weftgrid/weft/recipes/store"
-	"github.com/weftgrid/weft/recipes/transfer"
 )
 
 // partitionsSys is the partitions subsystem: the running manager m
 // (Apply, Get, SetState, Free, Subscribe, Usage) and the routes of local
-// instances; runLocal runs a recipe in a local partition exactly as POST
-// /v1/local/instances does.
+// instances (package localapi).
 type partitionsSys struct {
 	m       *partition.Manager
 	deps    partitionDeps
@@ -104,11 +95,14 @@ func newPartitions(ctx context.Context, e env, deps partitionDeps) (*partitionsS
 	lim := m.Limits()
 	e.log.Info("partitions ready", "count", pc.Count, "free", m.Free(), "limits", lim.Summary)
 
-	e.api.HandleFunc("GET /v1/partitions", s.handlePartitions)
-	e.api.HandleFunc("POST /v1/local/instances", s.handleLocalRun)
-	e.api.HandleFunc("GET /v1/local/instances", s.handleLocalList)
-	e.api.HandleFunc("GET /v1/local/instances/{id}", s.handleLocalGet)
-	e.api.HandleFunc("DELETE /v1/local/instances/{id}", s.handleLocalDestroy)
+	h := &localapi.Handlers{Parts: m}
+	if deps.Content != nil {
+		h.Recipes = deps.Content
+	}
+	if deps.Node != nil {
+		h.Requester = deps.Node.ID().String()
+	}
+	h.Routes(e.api)
 	sb := s.sandbox
 	e.log.Info("partition sandbox", "landlock_abi", sb.LandlockABI, "fs", sb.FS, "bind_ports", sb.BindPorts,
 		"scoped_signals", sb.ScopedSignals, "private_tmp", sb.PrivateTmp, "disk_quota", sb.DiskQuota,
@@ -219,144 +213,6 @@ func (p partitionUsage) Usage(id string, from, to time.Time) (ledger.Usage, bool
 		return ledger.Usage{}, false, nil
 	}
 	return ledger.Usage{}, true, err
-}
-
-// errBadRequest marks errors that are the caller's fault (HTTP 400).
-var errBadRequest = errors.New("partitions: bad request")
-
-// runLocal validates req and applies it in a local partition.
-func (s *partitionsSys) runLocal(ctx context.Context, req api.LocalRun) (partition.InstanceStatus, error) {
-	var rc *recipes.Recipe
-	switch {
-	case req.TOML != "" && req.RecipeCID != "":
-		return partition.InstanceStatus{}, fmt.Errorf("%w: give recipe_cid or toml, not both", errBadRequest)
-	case req.TOML != "":
-		r, err := recipes.Parse("request", []byte(req.TOML))
-		if err != nil {
-			return partition.InstanceStatus{}, fmt.Errorf("%w: %w", errBadRequest, err)
-		}
-		rc = r
-	case req.RecipeCID != "":
-		if s.deps.Content == nil {
-			return partition.InstanceStatus{}, errors.New("partitions: no recipe store to find the recipe in (send it inline with toml)")
-		}
-		r, err := s.deps.Content.RecipeByCID(ctx, req.RecipeCID)
-		if err != nil {
-			return partition.InstanceStatus{}, err
-		}
-		rc = r
-	default:
-		if req.ID == "" || req.State == "" {
-			return partition.InstanceStatus{}, fmt.Errorf("%w: give recipe_cid or toml", errBadRequest)
-		}
-	}
-	state := partition.State(req.State)
-	if state == "" {
-		state = partition.StateStarted
-	}
-	if !state.Valid() {
-		return partition.InstanceStatus{}, fmt.Errorf("%w: state %q (started, stopped or destroyed)", errBadRequest, req.State)
-	}
-	id := req.ID
-	if id == "" && req.Name != "" {
-		id = "local-" + req.Name
-	}
-	if id == "" {
-		b := make([]byte, 6)
-		_, _ = rand.Read(b)
-		id = "local-" + hex.EncodeToString(b)
-	}
-	if rc == nil { // a state change of a known instance
-		if err := s.m.SetState(id, state); err != nil {
-			return partition.InstanceStatus{}, err
-		}
-	} else {
-		strParams := make(map[string]string, len(req.Params))
-		for k, v := range req.Params {
-			switch x := v.(type) {
-			case string:
-				strParams[k] = x
-			case float64:
-				strParams[k] = strconv.FormatFloat(x, 'f', -1, 64)
-			case bool:
-				strParams[k] = strconv.FormatBool(x)
-			default:
-				return partition.InstanceStatus{}, fmt.Errorf("%w: param %s: %T is not a string, number or bool", errBadRequest, k, v)
-			}
-		}
-		params, err := rc.ValidateParams(req.Type, strParams)
-		if err != nil {
-			return partition.InstanceStatus{}, fmt.Errorf("%w: %w", errBadRequest, err)
-		}
-		spec := partition.InstanceSpec{ID: id, Name: req.Name, RecipeCID: req.RecipeCID, Recipe: rc, Type: req.Type,
-			Params: params, State: state}
-		if s.deps.Node != nil {
-			spec.Requester = s.deps.Node.ID().String()
-		}
-		if cur, ok := s.m.Get(id); ok {
-			spec.Epoch = cur.Epoch
-		}
-		if err := s.m.Apply(spec); err != nil {
-			return partition.InstanceStatus{}, err
-		}
-	}
-	st, ok := s.m.Get(id)
-	if !ok {
-		st = partition.InstanceStatus{ID: id, State: state, Phase: partition.PhaseDestroyed, Partition: -1}
-	}
-	return st, nil
-}
-
-func (s *partitionsSys) handlePartitions(w http.ResponseWriter, r *http.Request) {
-	api.WriteJSON(w, http.StatusOK, s.m.Partitions())
-}
-
-func (s *partitionsSys) handleLocalRun(w http.ResponseWriter, r *http.Request) {
-	var req api.LocalRun
-	if err := api.DecodeJSON(r, &req); err != nil {
-		api.WriteError(w, http.StatusBadRequest, err)
-		return
-	}
-	st, err := s.runLocal(r.Context(), req)
-	switch {
-	case errors.Is(err, errBadRequest), errors.Is(err, partition.ErrInvalidSpec), errors.Is(err, recipes.ErrInvalid),
-		errors.Is(err, recipes.ErrParams), errors.Is(err, recipes.ErrUnknownType), errors.Is(err, store.ErrBadCID):
-		api.WriteError(w, http.StatusBadRequest, err)
-	case errors.Is(err, partition.ErrNoFreePartition), errors.Is(err, partition.ErrStaleEpoch):
-		api.WriteError(w, http.StatusConflict, err)
-	case errors.Is(err, partition.ErrUnknownInstance), errors.Is(err, store.ErrNotFound), errors.Is(err, transfer.ErrNoProvider):
-		api.WriteError(w, http.StatusNotFound, err)
-	case err != nil:
-		api.WriteError(w, http.StatusInternalServerError, err)
-	default:
-		api.WriteJSON(w, http.StatusOK, st)
-	}
-}
-
-func (s *partitionsSys) handleLocalList(w http.ResponseWriter, r *http.Request) {
-	api.WriteJSON(w, http.StatusOK, s.m.List())
-}
-
-func (s *partitionsSys) handleLocalGet(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.m.Get(r.PathValue("id"))
-	if !ok {
-		api.WriteError(w, http.StatusNotFound, fmt.Errorf("%w: %s", partition.ErrUnknownInstance, r.PathValue("id")))
-		return
-	}
-	api.WriteJSON(w, http.StatusOK, st)
-}
-
-func (s *partitionsSys) handleLocalDestroy(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if err := s.m.SetState(id, partition.StateDestroyed); err != nil {
-		api.WriteError(w, http.StatusInternalServerError, err)
-		return
-	}
-	st, ok := s.m.Get(id)
-	if !ok {
-		st = partition.InstanceStatus{ID: id, State: partition.StateDestroyed, Phase: partition.PhaseDestroyed, Partition: -1}
-	}
-	api.WriteJSON(w, http.StatusOK, st)
 }
 
 // partitionCollector exports the partitions' state to Prometheus at scrape
