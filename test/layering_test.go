@@ -44,7 +44,7 @@ var layerRules = []layerRule{
 	{Pkg: "ledger/...", May: []string{"ledger/...", "p2p/..."}, Except: []string{"ledger/settle"}, Why: "the ledger and its adapters never import the market"},
 	{Pkg: "ledger/settle", May: []string{"ledger", "scheduler"}, Why: "the bridge joins the two cores and nothing networked"},
 	{Pkg: "cmd/weft/internal/api", May: []string{"scheduler", "partition", "ledger", "recipes"}, Why: "the API's types and client are shared by client and node (answers may be core views)"},
-	{Pkg: "cmd/weft/internal/config", May: []string{"cmd/weft/internal/api"}, Why: "config is read by client and node"},
+	{Pkg: "cmd/weft/internal/config", May: []string{"cmd/weft/internal/api", "scheduler"}, Why: "config is read by client and node (money in the market's units)"},
 	{Pkg: "cmd/weft/internal/dashboard", May: []string{"cmd/weft/internal/api"}, Why: "the dashboard is an API client"},
 	{Pkg: "cmd/weft/internal/content", May: []string{"cmd/weft/internal/api", "cmd/weft/internal/config", "p2p", "partition", "recipes", "recipes/store", "recipes/transfer"}, Why: "the recipes subsystem: content store and transfer"},
 	{Pkg: "cmd/weft/internal/localapi", May: []string{"cmd/weft/internal/api", "partition", "recipes", "recipes/store", "recipes/transfer"}, Why: "the local-instance routes over the partitions, without the market"},
@@ -55,7 +55,7 @@ var layerRules = []layerRule{
 	{Pkg: "cmd/weft/internal/version", Why: "build information only"},
 	{Pkg: "cmd/weft/internal/drain", May: []string{"cmd/weft/internal/api", "p2p", "scheduler"}, Why: "drain: the market's bidding and the node's advert"},
 	{Pkg: "cmd/weft/internal/remotelog", May: []string{"cmd/weft/internal/api", "p2p/logstream", "partition", "scheduler"}, Why: "instance logs: the log protocol over the partitions, authorized by the market"},
-	{Pkg: "cmd/weft/internal/demo", May: []string{"cmd/weft/internal/api", "recipes/examples"}, Why: "the demo drives weft processes"},
+	{Pkg: "cmd/weft/internal/demo", May: []string{"cmd/weft/internal/api", "recipes/examples", "ledger"}, Why: "the demo drives weft processes (and shows money as the ledger writes it)"},
 }
 
 // leafHelpers are the packages every package may import; they import
