@@ -51,6 +51,8 @@ func (n *Node) startDiscovery(ctx context.Context) {
 	}
 	n.wg.Add(1)
 	go n.discoveryLoop(boot)
+	n.wg.Add(1)
+	go n.rejoinLoop()
 }
 
 // bootstrap connects to the given peers and joins their membership.
@@ -213,6 +215,88 @@ func (n *Node) onConnected(c network.Conn) {
 
 // reconnectWindow is how long failed members are retried.
 const reconnectWindow = 24 * time.Hour
+
+// Fast rejoin: a member that failed recently (a cut cable plugged back, a
+// healed split, a restarted node at the same addresses) is retried on its
+// own schedule, 1 s after its failure and then at doubling intervals up to
+// rejoinMax, for rejoinWindow; reconnectOne keeps trying the older ones,
+// one at a time.
+const (
+	rejoinFirst  = time.Second
+	rejoinMax    = 4 * time.Second
+	rejoinWindow = time.Minute
+)
+
+// rejoinLoop retries recently failed members until the node closes.
+func (n *Node) rejoinLoop() {
+	defer n.wg.Done()
+	if n.tr == nil {
+		return
+	}
+	next := map[peer.ID]time.Time{}
+	wait := map[peer.ID]time.Duration{}
+	inflight := map[peer.ID]bool{}
+	done := make(chan peer.ID, 16)
+	tk := time.NewTicker(rejoinFirst / 4)
+	defer tk.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case id := <-done:
+			delete(inflight, id)
+			continue
+		case <-tk.C:
+		}
+		now := time.Now()
+		recent := map[peer.ID]bool{}
+		for _, m := range n.Members() {
+			if m.State != StateDead || m.Left || now.Sub(m.Since) > rejoinWindow || !n.gater.allowed(m.ID, true) {
+				continue
+			}
+			recent[m.ID] = true
+			if _, ok := next[m.ID]; !ok {
+				next[m.ID], wait[m.ID] = m.Since.Add(rejoinFirst), rejoinFirst
+			}
+			if inflight[m.ID] || now.Before(next[m.ID]) {
+				continue
+			}
+			wait[m.ID] = min(2*wait[m.ID], rejoinMax)
+			next[m.ID] = now.Add(wait[m.ID])
+			inflight[m.ID] = true
+			n.wg.Add(1)
+			go func(m Member) {
+				defer n.wg.Done()
+				n.rejoin(m)
+				select {
+				case done <- m.ID:
+				case <-n.ctx.Done():
+				}
+			}(m)
+		}
+		for id := range next {
+			if !recent[id] {
+				delete(next, id)
+				delete(wait, id)
+			}
+		}
+	}
+}
+
+// rejoin connects to failed member m and joins its membership.
+func (n *Node) rejoin(m Member) {
+	ctx, cancel := context.WithTimeout(n.ctx, min(n.mlConf.TCPTimeout, 2*time.Second))
+	defer cancel()
+	if sw, ok := n.host.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
+		sw.Backoff().Clear(m.ID) // its earlier failures say nothing of now
+	}
+	if err := n.host.Connect(ctx, peer.AddrInfo{ID: m.ID, Addrs: m.Addrs}); err != nil {
+		return
+	}
+	if _, err := n.joinPeers([]peer.ID{m.ID}); err == nil {
+		n.log.Info("rejoined a failed member", "member", m.ID.String())
+	}
+}
 
 // reconnectOne tries to rejoin one member that failed (not one that left),
 // picked at random, as Serf does: memberlist never probes dead members, so

@@ -53,6 +53,11 @@ type Member struct {
 	AdvertOK bool
 	// Left is true when a dead member left gracefully rather than failed.
 	Left bool
+	// Unreachable is set on an alive or suspect member this node has
+	// failed to reach by stream for several probes in a row (see
+	// ReachTimings), although memberlist keeps it alive because others
+	// reach it. The market leaves such a member out.
+	Unreachable bool
 	// leaving is set from the member's last advert.
 	leaving bool
 	// seq is the sequence number of the member's advert (valid if AdvertOK).
@@ -370,7 +375,14 @@ func (n *Node) Members() []Member {
 	if n.table == nil {
 		return nil
 	}
-	return n.table.list()
+	ms := n.table.list()
+	for i := range ms {
+		if ms[i].State != StateDead {
+			st, _ := n.reach.state(ms[i].ID)
+			ms[i].Unreachable = st.Unreachable
+		}
+	}
+	return ms
 }
 
 // AliveCount is the number of members memberlist considers alive, self included.

@@ -83,6 +83,8 @@ type Node struct {
 	// relay keeps relay slots when the node is told it is private (nil
 	// otherwise).
 	relay *relayKeeper
+	// reach probes every alive member by stream (see reach.go).
+	reach *reachWatch
 }
 
 // New starts a node: identity, host, DHT, pubsub, membership and discovery.
@@ -143,6 +145,9 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.startDiscovery(ctx)
+	n.reach = newReachWatch(n, cfg.Preset.ReachTimings())
+	n.wg.Add(1)
+	go n.reach.run(n.ctx)
 	if n.relay != nil {
 		n.wg.Add(1)
 		go n.relay.run(n.ctx)

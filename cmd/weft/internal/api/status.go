@@ -95,7 +95,8 @@ type PartitionsStatus struct {
 // as this node sees it.
 type Peer struct {
 	PeerID string `json:"peer_id"`
-	// State is alive, suspect or dead.
+	// State is alive, suspect, dead or unreachable (alive to the
+	// membership, but this node's stream probes to it fail).
 	State string `json:"state"`
 	// Self marks this node.
 	Self bool `json:"self,omitempty"`
@@ -106,7 +107,7 @@ type Peer struct {
 	// RTTms is the last measured round trip in milliseconds (0: none yet).
 	RTTms float64 `json:"rtt_ms"`
 	// Reach is how this node reaches the peer now: direct, relayed or
-	// none (no connection at the moment).
+	// none (no connection at the moment, or unreachable).
 	Reach string `json:"reach"`
 }
 

@@ -13,7 +13,7 @@ func init() { register(21, newPeersCmd) }
 func newPeersCmd(g *Globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "peers",
-		Short: "List grid members: state (alive, suspect, dead), capacity, RTT",
+		Short: "List grid members: state (alive, suspect, dead, unreachable), capacity, RTT",
 		Long: `List every grid member the node knows, itself included: alive and suspect
 members and the dead ones it remembers. With --json it prints an array of
 {peer_id, state, addrs, advert{cpu_millis, memory_bytes, disk_bytes,
@@ -22,6 +22,9 @@ weft build the member runs, no_bids is true for a member that does not bid
 (a requester-only node, or one draining): rtt_ms is 0 until a round trip
 was measured (shown "-"), reach is how the node reaches the member now:
 direct, relayed (through a circuit relay) or none (no connection now).
+State unreachable: the membership keeps the member alive (others reach
+it) but this node's stream probes to it fail; the market takes it for no
+candidate, and its reach is none.
 FREE shows "-" for a member that does not bid.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

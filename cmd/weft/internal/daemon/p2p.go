@@ -167,6 +167,11 @@ func (s *p2pSys) handlePeers(w http.ResponseWriter, r *http.Request) {
 		}
 		pj.RTTms = float64(n.RTT(m.ID).Microseconds()) / 1000
 		pj.Reach = string(n.ReachOf(m.ID))
+		if m.Unreachable {
+			// memberlist keeps it alive (others reach it), but streams
+			// from here fail: no reach and no round trip to show.
+			pj.State, pj.Reach, pj.RTTms = "unreachable", string(p2p.ReachNone), 0
+		}
 		out = append(out, pj)
 	}
 	api.WriteJSON(w, http.StatusOK, out)

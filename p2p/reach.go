@@ -1,0 +1,290 @@
+package p2p
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+)
+
+// Stream reachability. memberlist keeps a member alive as long as anyone
+// reaches it: its indirect probes go through third parties, so a member
+// this node cannot open a stream to (a split bridged by a third member, a
+// peer behind NAT with no relay) stays "alive" here although nothing this
+// node sends it arrives. The reach watch corrects that view: it pings every
+// alive member over a stream of libp2p's ping protocol (one stream per
+// member, reused while it works) and marks a member unreachable after
+// ReachTimings.Fails probes in a row failed — a failed dial, a reset
+// stream or no echo within the timeout — and reachable again after as many
+// probes in a row succeeded, so one lost ping or one slow echo changes
+// nothing. Successful pings also feed libp2p's RTT estimate.
+
+// ReachTimings tune the reach watch.
+type ReachTimings struct {
+	// Interval is the pause between two probes of one member (stretched so
+	// that a node sends at most reachBudget probes per second in all).
+	Interval time.Duration
+	// Timeout bounds one probe: dial, stream and echo.
+	Timeout time.Duration
+	// Fails is how many probes in a row must fail (or succeed) before the
+	// member's reach changes.
+	Fails int
+}
+
+// reachStreamAge is how long a ping stream is reused: libp2p's ping
+// handler ends a stream after 30 s.
+const reachStreamAge = 20 * time.Second
+
+// reachRetry is the pause between probes of an unreachable member.
+const reachRetry = time.Second
+
+// reachBudget bounds the probes a node sends per second over all members:
+// in a large grid each member is probed less often.
+const reachBudget = 40
+
+// ReachTimings returns the preset's reach watch timings: LAN probes every
+// 250 ms with a 750 ms timeout (a member unreachable from here is known in
+// about 1–2 s); local (one machine, tests under load) every 250 ms with a
+// 1 s timeout and 3 in a row; WAN every 2 s with a 3 s timeout, 3 in a row.
+func (p Preset) ReachTimings() ReachTimings {
+	switch p {
+	case PresetWAN:
+		return ReachTimings{Interval: 2 * time.Second, Timeout: 3 * time.Second, Fails: 3}
+	case PresetLocal:
+		return ReachTimings{Interval: 250 * time.Millisecond, Timeout: time.Second, Fails: 3}
+	default:
+		return ReachTimings{Interval: 250 * time.Millisecond, Timeout: 750 * time.Millisecond, Fails: 2}
+	}
+}
+
+// ReachState is what the reach watch knows of one member.
+type ReachState struct {
+	// Unreachable is set once Fails probes in a row failed, cleared once as
+	// many succeeded.
+	Unreachable bool
+	// Since is when Unreachable last changed (zero: never).
+	Since time.Time
+	// LastOK is when a probe last succeeded (zero: never).
+	LastOK time.Time
+	// Err is the last failed probe's error ("" after a success).
+	Err string
+}
+
+type reachPeer struct {
+	ReachState
+	run    int // probes in a row with the same outcome, against the current state
+	cancel context.CancelFunc
+}
+
+// reachWatch runs one prober goroutine per alive member.
+type reachWatch struct {
+	n   *Node
+	tim ReachTimings
+
+	mu    sync.Mutex
+	peers map[peer.ID]*reachPeer
+}
+
+func newReachWatch(n *Node, tim ReachTimings) *reachWatch {
+	return &reachWatch{n: n, tim: tim, peers: map[peer.ID]*reachPeer{}}
+}
+
+// run starts and stops probers as members come and go, until ctx ends.
+func (w *reachWatch) run(ctx context.Context) {
+	defer w.n.wg.Done()
+	var pwg sync.WaitGroup
+	defer pwg.Wait()
+	tk := time.NewTicker(w.tim.Interval)
+	defer tk.Stop()
+	for {
+		alive := map[peer.ID]bool{}
+		for _, m := range w.n.table.list() {
+			if m.ID != w.n.id && m.State != StateDead {
+				alive[m.ID] = true
+			}
+		}
+		w.mu.Lock()
+		for id, p := range w.peers {
+			if !alive[id] {
+				p.cancel()
+				delete(w.peers, id)
+			}
+		}
+		for id := range alive {
+			if _, ok := w.peers[id]; !ok {
+				pctx, cancel := context.WithCancel(ctx)
+				w.peers[id] = &reachPeer{cancel: cancel}
+				pwg.Add(1)
+				go func() {
+					defer pwg.Done()
+					w.probeLoop(pctx, id)
+				}()
+			}
+		}
+		w.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			w.mu.Lock()
+			for id, p := range w.peers {
+				p.cancel()
+				delete(w.peers, id)
+			}
+			w.mu.Unlock()
+			return
+		case <-tk.C:
+		}
+	}
+}
+
+// interval is the pause between two probes of one member now.
+func (w *reachWatch) interval() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return max(w.tim.Interval, time.Duration(len(w.peers))*time.Second/reachBudget)
+}
+
+// probeLoop probes id until ctx ends, reusing one ping stream while it works.
+func (w *reachWatch) probeLoop(ctx context.Context, id peer.ID) {
+	var s network.Stream
+	var opened time.Time
+	defer func() {
+		if s != nil {
+			_ = s.Reset()
+		}
+	}()
+	buf := make([]byte, ping.PingSize)
+	echo := make([]byte, ping.PingSize)
+	for {
+		start := time.Now()
+		err := func() error {
+			pctx, cancel := context.WithTimeout(ctx, w.tim.Timeout)
+			defer cancel()
+			if s != nil && start.Sub(opened) > reachStreamAge {
+				_ = s.Close() // before the ping handler's own 30 s limit
+				s = nil
+			}
+			if s == nil {
+				var err error
+				s, err = w.n.host.NewStream(network.WithAllowLimitedConn(pctx, "reach"), id, ping.ID)
+				if err != nil {
+					return err
+				}
+				opened = start
+			}
+			if err := s.SetDeadline(start.Add(w.tim.Timeout)); err != nil {
+				return err
+			}
+			if _, err := rand.Read(buf); err != nil {
+				return err
+			}
+			if _, err := s.Write(buf); err != nil {
+				return err
+			}
+			if _, err := io.ReadFull(s, echo); err != nil {
+				return err
+			}
+			if string(echo) != string(buf) {
+				return errors.New("p2p: ping echo differs")
+			}
+			return nil
+		}()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil && s != nil {
+			_ = s.Reset()
+			s = nil
+		}
+		if err == nil {
+			w.n.host.Peerstore().RecordLatency(id, time.Since(start))
+		}
+		unreachable := w.record(id, err)
+		pause := w.interval()
+		switch {
+		case unreachable:
+			// Probe slower, and dial afresh: libp2p's dial backoff
+			// from the failures would hide that it is back.
+			pause = max(pause, reachRetry)
+			if sw, ok := w.n.host.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
+				sw.Backoff().Clear(id)
+			}
+		case err != nil:
+			pause = 0 // confirm at once, on a fresh stream
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+	}
+}
+
+// record counts one probe's outcome and returns whether id is now
+// unreachable.
+func (w *reachWatch) record(id peer.ID, err error) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p := w.peers[id]
+	if p == nil {
+		return false
+	}
+	now := time.Now()
+	if err == nil {
+		p.LastOK, p.Err = now, ""
+	} else {
+		p.Err = err.Error()
+	}
+	if (err != nil) == p.Unreachable {
+		p.run = 0 // as expected
+		return p.Unreachable
+	}
+	p.run++
+	if p.run < w.tim.Fails {
+		return p.Unreachable
+	}
+	p.run = 0
+	p.Unreachable, p.Since = err != nil, now
+	if p.Unreachable {
+		w.n.log.Info("member unreachable by stream", "member", id.String(), "err", p.Err)
+		w.n.met.events.WithLabelValues("unreachable").Inc()
+	} else {
+		w.n.log.Info("member reachable by stream again", "member", id.String())
+		w.n.met.events.WithLabelValues("reachable").Inc()
+	}
+	return p.Unreachable
+}
+
+// state returns what the watch knows of id.
+func (w *reachWatch) state(id peer.ID) (ReachState, bool) {
+	if w == nil {
+		return ReachState{}, false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p, ok := w.peers[id]
+	if !ok {
+		return ReachState{}, false
+	}
+	return p.ReachState, true
+}
+
+// ReachState returns what the node knows of its stream reach to member p:
+// whether recent probes failed (see ReachTimings). ok is false for a member
+// not probed (self, dead or unknown members, or the watch is off).
+func (n *Node) ReachState(p peer.ID) (ReachState, bool) { return n.reach.state(p) }
+
+// String describes the state for logs.
+func (s ReachState) String() string {
+	if s.Unreachable {
+		return fmt.Sprintf("unreachable since %s: %s", s.Since.Format(time.RFC3339), s.Err)
+	}
+	return "reachable"
+}
