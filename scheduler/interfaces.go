@@ -37,12 +37,19 @@ type Transport interface {
 type Member struct {
 	ID     peer.ID
 	Advert Advert
+	// Unreachable: alive in the membership (others reach it), but this
+	// node's streams to it fail. The market takes it for no candidate and
+	// a host of its for lost; it still counts as alive where the decision
+	// must agree with the rest of the grid (whether a requester is gone
+	// and its guardians act).
+	Unreachable bool
 }
 
 // Membership is the grid's failure detector and advert store (memberlist
 // in the daemon). Safe for concurrent use; calls must be fast.
 type Membership interface {
-	// Members returns the members currently alive, including this node.
+	// Members returns the members currently alive, including this node
+	// (those this node cannot reach by stream marked Unreachable).
 	Members() []Member
 	// RTT returns the measured round-trip time to a peer.
 	RTT(id peer.ID) (time.Duration, bool)

@@ -98,6 +98,13 @@ type Market struct {
 	penalty   map[peer.ID]int
 	lastDecay time.Time
 	live      map[peer.ID]Advert
+	// members are the members alive in the membership, live ones and
+	// those this node cannot reach by stream (Member.Unreachable).
+	members map[peer.ID]bool
+	// capacityAt is when a live member last appeared or advertised more
+	// free partitions: an auction that failed before it may succeed now,
+	// so it is retried without waiting out its back-off.
+	capacityAt time.Time
 	// purged maps the instances purged since the start to the highest
 	// epoch they had: later statuses of those contracts revive nothing.
 	purged map[InstanceID]uint64
@@ -148,7 +155,7 @@ func New(cfg Config, key crypto.PrivKey, d Deps) (*Market, error) {
 		records: map[InstanceID]*record{}, auctions: map[string]*auctionRun{},
 		bidding: map[string]*bidState{}, seen: map[string]time.Time{},
 		hosted: map[InstanceID]*hosted{}, best: map[InstanceID]*Contract{},
-		penalty: map[peer.ID]int{}, live: map[peer.ID]Advert{}, verified: map[[32]byte]*AwardInfo{},
+		penalty: map[peer.ID]int{}, live: map[peer.ID]Advert{}, members: map[peer.ID]bool{}, verified: map[[32]byte]*AwardInfo{},
 		changed: make(chan struct{}), observers: map[int]func(Event){},
 		noBids: cfg.NoBids, purged: map[InstanceID]uint64{},
 	}, nil
@@ -479,11 +486,21 @@ func (m *Market) refreshMembers() {
 	m.lastMembers = m.d.Clock.Now()
 	members := m.d.Membership.Members()
 	live := make(map[peer.ID]Advert, len(members))
+	all := make(map[peer.ID]bool, len(members))
 	for _, mem := range members {
-		live[mem.ID] = mem.Advert
+		all[mem.ID] = true
+		if !mem.Unreachable {
+			live[mem.ID] = mem.Advert
+		}
 	}
 	live[m.self] = m.selfAdvert(live[m.self])
-	m.live = live
+	all[m.self] = true
+	for id, ad := range live {
+		if old, ok := m.live[id]; (!ok || ad.FreePartitions > old.FreePartitions) && !ad.NoBids && ad.FreePartitions > 0 {
+			m.capacityAt = m.lastMembers
+		}
+	}
+	m.live, m.members = live, all
 }
 
 func (m *Market) selfAdvert(ad Advert) Advert {
@@ -496,10 +513,20 @@ func (m *Market) selfAdvert(ad Advert) Advert {
 	return ad
 }
 
+// alive reports whether id is a live member this node reaches: a
+// candidate, a host that is not lost.
 func (m *Market) alive(id peer.ID) bool {
 	_, ok := m.live[id]
 	return ok
 }
+
+// member reports whether id is alive in the membership, reachable from
+// here or not: what every node of the grid agrees on sooner or later,
+// hence what decides whether a requester is gone (and which guardian
+// acts for it). Reachability from one node is not: in a split bridged by
+// a third party, guardians on the far side would re-place instances their
+// requester still tracks.
+func (m *Market) member(id peer.ID) bool { return m.members[id] }
 
 func (m *Market) newAuctionID() []byte {
 	b := make([]byte, AuctionIDLen)

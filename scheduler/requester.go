@@ -220,7 +220,7 @@ func (m *Market) Request(ctx context.Context, spec RequestSpec) (InstanceView, e
 			rec.contract, rec.status = nil, nil
 		}
 		switch {
-		case rec.contract != nil && m.alive(rec.contract.Provider()):
+		case rec.contract != nil && m.member(rec.contract.Provider()):
 			// Update in place: the host applies the new generation.
 			m.send(rec.contract.Provider(), env)
 			m.sendToGuardians(rec, env, oldGuardians)
@@ -398,6 +398,22 @@ func (m *Market) failAuction(rec *record, now time.Time, why string) {
 // WaitRetry, doubled for each further failure in a row, up to 4×.
 func (m *Market) retryDelay(rec *record) time.Duration {
 	return m.cfg.WaitRetry << min(max(rec.failures-1, 0), 2)
+}
+
+// minRetry is the least time between two auctions of one instance that
+// failed: capacity that appeared meanwhile cuts the back-off down to it.
+const minRetry = 250 * time.Millisecond
+
+// retryDue reports whether rec's failed auction may be tried again at
+// now: its back-off has passed, or capacity appeared since it failed (a
+// member joined or rejoined, or advertised more free partitions) and
+// minRetry has passed.
+func (m *Market) retryDue(rec *record, now time.Time) bool {
+	d := now.Sub(rec.failedAt)
+	if d < 0 {
+		return false
+	}
+	return d >= m.retryDelay(rec) || d >= minRetry && m.capacityAt.After(rec.failedAt)
 }
 
 // apply carries out an auction's actions.
@@ -783,7 +799,7 @@ func (m *Market) tickRecords(now time.Time) {
 			continue
 		}
 		if rec.contract == nil {
-			if rec.mine && rec.req.WaitForCapacity && rec.failed != "" && now.Sub(rec.failedAt) >= m.retryDelay(rec) {
+			if rec.mine && rec.req.WaitForCapacity && rec.failed != "" && m.retryDue(rec, now) {
 				rec.waitSince = now
 				m.startAuction(rec, now, "waiting for capacity")
 			}
@@ -818,10 +834,10 @@ func (m *Market) tickRecords(now time.Time) {
 				rec.mark(now, rec.contract, false, why)
 			}
 		}
-		if d := now.Sub(rec.failedAt); !rec.failedAt.IsZero() && d >= 0 && d < m.retryDelay(rec) {
+		if !rec.failedAt.IsZero() && !m.retryDue(rec, now) {
 			continue // the last re-placement failed: retry later, backing off
 		}
-		if ShouldReplace(m.self, rec.req, now.Sub(rec.lostSince), m.alive, now) {
+		if ShouldReplace(m.self, rec.req, now.Sub(rec.lostSince), m.member, now) {
 			m.startAuction(rec, now, why)
 		}
 	}
@@ -884,7 +900,7 @@ func Reached(v InstanceView) (bool, error) {
 // delegation changed).
 func (m *Market) refreshGuardians(rec *record, now time.Time) {
 	gs := rec.req.Delegation.Guardians
-	if len(gs) == 0 || !slices.ContainsFunc(gs, func(g peer.ID) bool { return !m.alive(g) }) {
+	if len(gs) == 0 || !slices.ContainsFunc(gs, func(g peer.ID) bool { return !m.member(g) }) {
 		rec.guardLost = time.Time{}
 		return
 	}

@@ -15,7 +15,10 @@ type Membership struct{ Node *p2p.Node }
 
 var _ scheduler.Membership = Membership{}
 
-// Members returns the alive members (self included) with their adverts.
+// Members returns the alive members (self included) with their adverts,
+// marking those this node cannot reach by stream (p2p.Member's
+// Unreachable): nothing the market sends them arrives, so they are no
+// candidates, and a host among them counts as lost.
 func (m Membership) Members() []scheduler.Member {
 	ms := m.Node.Members()
 	out := make([]scheduler.Member, 0, len(ms))
@@ -23,7 +26,7 @@ func (m Membership) Members() []scheduler.Member {
 		if mem.State != p2p.StateAlive {
 			continue
 		}
-		out = append(out, scheduler.Member{ID: mem.ID, Advert: schedAdvert(mem.Advert)})
+		out = append(out, scheduler.Member{ID: mem.ID, Advert: schedAdvert(mem.Advert), Unreachable: mem.Unreachable})
 	}
 	return out
 }
