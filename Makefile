@@ -44,7 +44,7 @@ chaos: build
 	@rm -rf $(CHAOS_OUT) $(CHAOS_LOGS); cd test && WEFT_CHAOS=full WEFT_CHAOS_OUT=$(CHAOS_OUT) WEFT_CHAOS_LOGS=$(CHAOS_LOGS) WEFT_BIN=$(CURDIR)/$(BIN) \
 		../bin/weft-test -test.run '^TestChaos$$' -test.count=1 -test.timeout 10m >$(CURDIR)/chaos.log 2>&1; \
 		rc=$$?; if [ -s $(CHAOS_OUT) ]; then cat $(CHAOS_OUT); else tail -40 $(CURDIR)/chaos.log; \
-		echo '{"ok": false, "copies_ok": false, "roots_equal": false, "audit_ok": false, "double_billed": 0, "unbilled": 0, "crashes": 0, "replace_p50_ms": 0, "replace_max_ms": 0}'; rc=1; fi; exit $$rc
+		echo '{"ok": false, "copies_ok": false, "roots_equal": false, "audit_ok": false, "double_billed": 0, "unbilled": 0, "crashes": 0, "replace_p50_ms": 0, "replace_max_ms": 0, "billing_complete_pct": 0, "slices_ended": 0, "billed_once": 0}'; rc=1; fi; exit $$rc
 
 # Short fuzzing pass over every fuzz target (FUZZTIME per target).
 FUZZTIME ?= 10s

@@ -95,6 +95,13 @@ type Report struct {
 	// down per contract.
 	Unbilled          int64      `json:"unbilled"`
 	UnbilledContracts []Unbilled `json:"unbilled_contracts"`
+	// DueSlices is how many slices Unbilled was counted among: the slices
+	// of agreed contracts' billable spans that ended more than Grace
+	// before AsOf. BilledOnce is how many of them carry exactly one
+	// receipt by the provider; BilledOnce / DueSlices is the billing
+	// completeness.
+	DueSlices  int64 `json:"due_slices"`
+	BilledOnce int64 `json:"billed_once"`
 	// Late is the number of receipts entered more than Grace after their
 	// period ended (billed, but late).
 	Late int `json:"late"`
@@ -254,7 +261,9 @@ func Audit(s *Set, opt AuditOptions, extra ...Problem) Report {
 		}
 		return a.Problem < b.Problem
 	})
-	r.Unbilled, r.UnbilledContracts = unbilled(s, opt.Now, opt.Grace, badContract)
+	var tally billTally
+	tally, r.UnbilledContracts = unbilled(s, opt.Now, opt.Grace, badContract)
+	r.Unbilled, r.DueSlices, r.BilledOnce = tally.unbilled, tally.due, tally.once
 	sort.Strings(r.Unconfirmed)
 	sort.Strings(r.UnauthorizedGrants)
 	if r.UnauthorizedGrants == nil {

@@ -208,9 +208,12 @@ func TestUnbilledAndLateSlices(t *testing.T) {
 	s := setOf(es...)
 	now := time.Unix(0, end9).Add(3 * time.Minute) // slices 10, 11, 12 ended too
 	r := Audit(s, AuditOptions{Now: now})
-	// 0..12 ended ≥ grace ago (12 ended 60 s ago): 13 due, 9 billed.
+	// 0..11 ended ≥ grace ago: 12 due, 8 billed (3, 7, 10, 11 not).
 	if r.Unbilled != 4 || len(r.UnbilledContracts) != 1 || r.UnbilledContracts[0].First != 3 || r.Late != 1 {
 		t.Fatalf("unbilled %d %+v late %d", r.Unbilled, r.UnbilledContracts, r.Late)
+	}
+	if r.DueSlices != 12 || r.BilledOnce != 8 {
+		t.Fatalf("due %d, billed once %d; want 12 and 8", r.DueSlices, r.BilledOnce)
 	}
 	// Within the grace, the current slices do not count.
 	r = Audit(s, AuditOptions{Now: time.Unix(0, end9).Add(BillingGrace / 2)})

@@ -126,17 +126,25 @@ func dueSlices(c Contract, sp Span, t int64) int64 {
 	return n
 }
 
+// billTally is what unbilled counted: due slices (of agreed contracts with
+// no contract problem, in their billable span, ended more than grace before
+// now), those with exactly one receipt by the provider, and the unbilled
+// ones (none).
+type billTally struct {
+	due, once, unbilled int64
+}
+
 // unbilled counts, for every agreed contract with no contract problem, the
 // slices of its billable span that ended more than grace before now and have
 // no receipt by its provider. bad holds the CIDs of contract entries with
-// problems. It returns the total and the agreements with unbilled slices,
+// problems. It returns the tally and the agreements with unbilled slices,
 // sorted by contract CID.
-func unbilled(s *Set, now time.Time, grace time.Duration, bad map[cid.Cid]bool) (int64, []Unbilled) {
+func unbilled(s *Set, now time.Time, grace time.Duration, bad map[cid.Cid]bool) (billTally, []Unbilled) {
+	var tally billTally
 	if now.IsZero() {
-		return 0, []Unbilled{}
+		return tally, []Unbilled{}
 	}
 	t := now.UnixNano() - int64(grace)
-	var total int64
 	out := []Unbilled{}
 	seen := map[string]bool{}
 	ids := make([]cid.Cid, 0, len(s.contracts))
@@ -156,14 +164,20 @@ func unbilled(s *Set, now time.Time, grace time.Duration, bad map[cid.Cid]bool) 
 		if due <= 0 {
 			continue
 		}
-		billed := map[uint64]bool{}
+		billed := map[uint64]int{}
 		for _, re := range records(s, ce) {
 			for _, r := range s.receipts[re.id] {
 				if r.Author == c.Provider {
 					if i := r.Value().(Receipt).Slice; i < uint64(due) {
-						billed[i] = true
+						billed[i]++
 					}
 				}
+			}
+		}
+		tally.due += due
+		for _, k := range billed {
+			if k == 1 {
+				tally.once++
 			}
 		}
 		n := due - int64(len(billed))
@@ -171,13 +185,13 @@ func unbilled(s *Set, now time.Time, grace time.Duration, bad map[cid.Cid]bool) 
 			continue
 		}
 		first := uint64(0)
-		for billed[first] {
+		for billed[first] > 0 {
 			first++
 		}
-		total += n
+		tally.unbilled += n
 		out = append(out, Unbilled{Contract: id.String(), InstanceID: c.InstanceID, Epoch: c.Epoch, Slices: n, First: first})
 	}
-	return total, out
+	return tally, out
 }
 
 // isLate reports whether receipt entry re was entered more than grace after
