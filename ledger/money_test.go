@@ -69,3 +69,24 @@ func FuzzParseCredits(f *testing.F) {
 		}
 	})
 }
+
+// Whatever Price's JSON form accepts reads back the same after writing.
+func FuzzPriceJSON(f *testing.F) {
+	for _, s := range []string{`{"cpu_per_core_h":1000000000}`, `{"net_per_gib":18446744073709551615000000}`, `{"mem_per_gib_h":"5"}`, `{}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var p Price
+		if json.Unmarshal([]byte(s), &p) != nil {
+			return
+		}
+		b, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var q Price
+		if err := json.Unmarshal(b, &q); err != nil || q != p {
+			t.Fatalf("%s → %+v → %s → %+v, %v", s, p, b, q, err)
+		}
+	})
+}
