@@ -55,6 +55,7 @@ var layerRules = []layerRule{
 	{Pkg: "cmd/weft/internal/version", Why: "build information only"},
 	{Pkg: "cmd/weft/internal/drain", May: []string{"cmd/weft/internal/api", "p2p", "scheduler"}, Why: "drain: the market's bidding and the node's advert"},
 	{Pkg: "cmd/weft/internal/remotelog", May: []string{"cmd/weft/internal/api", "p2p/logstream", "partition", "scheduler"}, Why: "instance logs: the log protocol over the partitions, authorized by the market"},
+	{Pkg: "cmd/weft/internal/tunnels", May: []string{"cmd/weft/internal/api", "cmd/weft/internal/marketapi", "p2p/tunnel", "partition", "scheduler"}, Why: "instance connect: tunnels to hosted instances' ports over libp2p, authorized by the market"},
 	{Pkg: "cmd/weft/internal/demo", May: []string{"cmd/weft/internal/api", "recipes/examples", "ledger"}, Why: "the demo drives weft processes (and shows money as the ledger writes it)"},
 }
 

@@ -196,3 +196,8 @@ type PublishedRecipe struct {
 	// ProvideError says why not, when Provided is false.
 	ProvideError string `json:"provide_error,omitempty"`
 }
+
+// TunnelUpgrade is the Upgrade token of GET /v1/instances/{name}/connect
+// (weft instance connect): the node answers 101 and the connection carries
+// the tunnel's bytes.
+const TunnelUpgrade = "weft-tunnel"

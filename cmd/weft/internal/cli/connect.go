@@ -18,9 +18,6 @@ import (
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 )
 
-// tunnelUpgrade is the Upgrade token of GET /v1/instances/{name}/connect.
-const tunnelUpgrade = "weft-tunnel"
-
 func newInstanceConnectCmd(g *Globals) *cobra.Command {
 	var port, local string
 	cmd := &cobra.Command{
@@ -116,7 +113,7 @@ func forward(ctx context.Context, c *api.Client, name, port string, conn net.Con
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Token())
-	req.Header.Set("Upgrade", tunnelUpgrade)
+	req.Header.Set("Upgrade", api.TunnelUpgrade)
 	req.Header.Set("Connection", "Upgrade")
 	if err := req.Write(apiConn); err != nil {
 		return err

@@ -22,6 +22,7 @@ import (
 	"github.com/weftgrid/weft/cmd/weft/internal/marketapi"
 	"github.com/weftgrid/weft/cmd/weft/internal/remotelog"
 	"github.com/weftgrid/weft/cmd/weft/internal/timeline"
+	"github.com/weftgrid/weft/cmd/weft/internal/tunnels"
 	"github.com/weftgrid/weft/ledger/settle"
 	"github.com/weftgrid/weft/p2p"
 	"github.com/weftgrid/weft/partition"
@@ -40,8 +41,6 @@ type marketSys struct {
 	jobs *jobs.Jobs
 	deps marketDeps
 	log  *slog.Logger
-	// host is where the partitions' ports listen ([partitions] host).
-	host string
 }
 
 // marketDeps are what the market is built with, all required.
@@ -117,7 +116,7 @@ func newMarket(ctx context.Context, e env, deps marketDeps) (*marketSys, error) 
 		return nil, err
 	}
 	log := e.log.With("subsystem", "market")
-	s := &marketSys{runner: schedrun.NewRunner(parts, content, e.cfg.Node.DataDir), deps: deps, log: log, host: e.cfg.Partitions.Host}
+	s := &marketSys{runner: schedrun.NewRunner(parts, content, e.cfg.Node.DataDir), deps: deps, log: log}
 	node := deps.Node
 	tr, err := schedp2p.New(ctx, node, log)
 	if err != nil {
@@ -205,7 +204,7 @@ func newMarket(ctx context.Context, e env, deps marketDeps) (*marketSys, error) 
 	}
 	h := &marketapi.Handlers{Market: m, Content: content, Jobs: s.jobs, MaxRetries: e.cfg.Market.MaxRetries}
 	h.Routes(e.api)
-	s.startTunnels(e)
+	e.onClose(tunnels.Start(node.Host(), string(node.ProtocolPrefix()), deps.Parts, e.cfg.Partitions.Host, m, e.api, log).Close)
 	drain.Routes(e.api, m, node, e.cfg.Partitions.Count == 0)
 	e.onClose(remotelog.Start(node.Host(), string(node.ProtocolPrefix()), deps.Parts, m, e.api, log).Close)
 	return s, nil

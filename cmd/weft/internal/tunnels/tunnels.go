@@ -1,9 +1,19 @@
-package daemon
+// Package tunnels wires weft instance connect into a node: it serves
+// tunnels (p2p/tunnel) to the ports of the instances the node hosts, for
+// their requesters and delegates only, and answers the local API's route
+// GET /v1/instances/{name}/connect, which opens a tunnel to an instance the
+// node requested or guards and, once its host accepted, switches the HTTP
+// connection to it (101, Upgrade: weft-tunnel).
+//
+// Concurrency: a *Service is safe for concurrent use; Close ends the
+// tunnels it serves and waits for them.
+package tunnels
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"net/http"
@@ -12,39 +22,65 @@ import (
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/marketapi"
 	"github.com/weftgrid/weft/p2p/tunnel"
+	"github.com/weftgrid/weft/partition"
 	"github.com/weftgrid/weft/scheduler"
 )
 
-// TunnelUpgrade is the Upgrade token of GET /v1/instances/{name}/connect.
-const TunnelUpgrade = "weft-tunnel"
-
-// startTunnels serves tunnels to the ports of the instances this node
-// hosts (for their requesters and delegates) and registers the API route
-// that opens one to an instance of this node's.
-func (s *marketSys) startTunnels(e env) {
-	proto := s.deps.Node.ProtocolPrefix() + tunnel.Protocol
-	srv := tunnel.NewServer(s.deps.Node.Host(), proto, s.tunnelTarget, s.log)
-	e.onClose(srv.Close)
-	e.api.HandleFunc("GET /v1/instances/{name}/connect", s.handleConnect)
+// Market is what the service needs of the market engine (*scheduler.Market).
+type Market interface {
+	Instance(name string) (scheduler.InstanceView, error)
+	Instances() []scheduler.InstanceView
+	// HostedAccess names who may reach an instance this node hosts.
+	HostedAccess(ctx context.Context, id scheduler.InstanceID) (requester peer.ID, delegates []peer.ID, ok bool)
 }
+
+// Ports finds a hosted instance's ports (*partition.Manager).
+type Ports interface {
+	Get(id string) (partition.InstanceStatus, bool)
+}
+
+// Service serves and opens tunnels.
+type Service struct {
+	h        host.Host
+	proto    protocol.ID
+	m        Market
+	parts    Ports
+	portHost string
+	srv      *tunnel.Server
+}
+
+// Start serves tunnels to the ports of parts' instances on h under prefix
+// (the grid's protocol prefix) and registers the API route on apiSrv.
+// portHost is where the partitions' ports listen ("" = 127.0.0.1).
+func Start(h host.Host, prefix string, parts Ports, portHost string, m Market, apiSrv *api.Server, log *slog.Logger) *Service {
+	s := &Service{h: h, proto: protocol.ID(prefix) + tunnel.Protocol, m: m, parts: parts, portHost: portHost}
+	s.srv = tunnel.NewServer(h, s.proto, s.target, log)
+	apiSrv.HandleFunc("GET /v1/instances/{name}/connect", s.handleConnect)
+	return s
+}
+
+// Close stops serving.
+func (s *Service) Close() error { return s.srv.Close() }
 
 // tunnelTarget authorizes a tunnel to a hosted instance's port and returns
 // its address.
-func (s *marketSys) tunnelTarget(ctx context.Context, from peer.ID, req tunnel.Request) (string, error) {
+func (s *Service) target(ctx context.Context, from peer.ID, req tunnel.Request) (string, error) {
 	id := scheduler.InstanceID(req.Instance)
-	requester, delegates, ok := s.market.HostedAccess(ctx, id)
+	requester, delegates, ok := s.m.HostedAccess(ctx, id)
 	if !ok {
 		return "", errors.New("this node does not host that instance")
 	}
 	if from != requester && !slices.Contains(delegates, from) {
 		return "", errors.New("only the instance's requester and its delegates may connect")
 	}
-	st, ok := s.deps.Parts.Get(req.Instance)
+	st, ok := s.parts.Get(req.Instance)
 	if !ok || len(st.Ports) == 0 {
 		return "", errors.New("the instance has no port")
 	}
@@ -60,7 +96,7 @@ func (s *marketSys) tunnelTarget(ctx context.Context, from peer.ID, req tunnel.R
 	if !ok {
 		return "", fmt.Errorf("no port %q (the instance has %s)", req.Port, strings.Join(slices.Sorted(maps.Keys(st.Ports)), ", "))
 	}
-	host := s.host
+	host := s.portHost
 	if host == "" {
 		host = "127.0.0.1"
 	}
@@ -71,10 +107,10 @@ func (s *marketSys) tunnelTarget(ctx context.Context, from peer.ID, req tunnel.R
 // once its host accepted, switches the HTTP connection to it (101) and
 // pipes both ways. The instance is this node's (by name) or one it guards
 // (by instance ID).
-func (s *marketSys) handleConnect(w http.ResponseWriter, r *http.Request) {
-	m, node := s.market, s.deps.Node
-	if !strings.EqualFold(r.Header.Get("Upgrade"), TunnelUpgrade) {
-		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("connect needs Upgrade: %s", TunnelUpgrade))
+func (s *Service) handleConnect(w http.ResponseWriter, r *http.Request) {
+	m := s.m
+	if !strings.EqualFold(r.Header.Get("Upgrade"), api.TunnelUpgrade) {
+		api.WriteError(w, http.StatusBadRequest, fmt.Errorf("connect needs Upgrade: %s", api.TunnelUpgrade))
 		return
 	}
 	name := r.PathValue("name")
@@ -101,15 +137,15 @@ func (s *marketSys) handleConnect(w http.ResponseWriter, r *http.Request) {
 		Write([]byte) (int, error)
 		Close() error
 	}
-	if host == node.ID() {
-		addr, terr := s.tunnelTarget(ctx, node.ID(), req)
+	if host == s.h.ID() {
+		addr, terr := s.target(ctx, s.h.ID(), req)
 		if terr == nil {
 			var dl net.Dialer
 			remote, terr = dl.DialContext(ctx, "tcp", addr)
 		}
 		err, st = terr, remote
 	} else {
-		ts, oerr := tunnel.Open(ctx, node.Host(), host, node.ProtocolPrefix()+tunnel.Protocol, req)
+		ts, oerr := tunnel.Open(ctx, s.h, host, s.proto, req)
 		err = oerr
 		if oerr == nil {
 			st = ts
@@ -131,7 +167,7 @@ func (s *marketSys) handleConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = conn.SetDeadline(time.Time{})
-	_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: " + TunnelUpgrade + "\r\nConnection: Upgrade\r\n\r\n")
+	_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: " + api.TunnelUpgrade + "\r\nConnection: Upgrade\r\n\r\n")
 	if err := rw.Flush(); err != nil {
 		_ = conn.Close()
 		_ = st.Close()
