@@ -69,7 +69,7 @@ func Start(h host.Host, prefix string, parts Ports, portHost string, m Market, a
 // Close stops serving.
 func (s *Service) Close() error { return s.srv.Close() }
 
-// tunnelTarget authorizes a tunnel to a hosted instance's port and returns
+// target authorizes a tunnel to a hosted instance's port and returns
 // its address.
 func (s *Service) target(ctx context.Context, from peer.ID, req tunnel.Request) (string, error) {
 	id := scheduler.InstanceID(req.Instance)
