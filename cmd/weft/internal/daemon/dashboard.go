@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/dashboard"
@@ -22,9 +21,9 @@ import (
 //     dashboard.Topic* constants: peers, partitions, instances, auctions,
 //     ledger.
 //   - a poll: while at least one page is connected, the broker reads the
-//     cheap read routes of each topic every second with the typed API
-//     client over the API mux (api.NewHandlerClient: in process, no
-//     socket), hashes the JSON without its volatile fields
+//     cheap read routes of each topic (dashboard.Sources) every second with
+//     the typed API client over the API mux (api.NewHandlerClient: in
+//     process, no socket), hashes the JSON without its volatile fields
 //     (uptime_s, rtt_ms, checked_at, updated_at) and notifies the topic when the hash
 //     changes. So a subsystem that never calls notify still shows up live,
 //     and a route that starts answering is picked up by open pages. With no
@@ -35,35 +34,6 @@ type dashboardSys struct {
 	broker  *dashboard.Broker
 	api     *api.Server
 	onClose func(func() error)
-}
-
-// dashboardWatch lists what the broker polls, per topic: a read of the
-// node's own API through the typed client, and the volatile fields left
-// out of its fingerprint.
-var dashboardWatch = []struct {
-	topic  string
-	read   func(context.Context, *api.Client) ([]byte, error)
-	ignore []string
-}{
-	{dashboard.TopicPeers, raw((*api.Client).Peers), []string{"rtt_ms"}},
-	{dashboard.TopicPeers, raw((*api.Client).Status), []string{"uptime_s", "rtt_ms"}},
-	{dashboard.TopicPartitions, raw((*api.Client).Partitions), []string{"checked_at"}},
-	{dashboard.TopicPartitions, raw((*api.Client).Hosted), nil},
-	{dashboard.TopicInstances, raw((*api.Client).Instances), []string{"updated_at"}},
-	{dashboard.TopicAuctions, raw((*api.Client).Auctions), nil},
-	// Heads change with every append; the audit itself is too costly to poll.
-	{dashboard.TopicLedger, raw((*api.Client).LedgerHeads), nil},
-	{dashboard.TopicLedger, raw(func(c *api.Client, ctx context.Context) (api.Answer[[]api.LedgerEntry], error) {
-		return c.LedgerEntries(ctx, "", 20)
-	}), nil},
-}
-
-// raw turns a typed client method into a read of the answer's JSON.
-func raw[T any](m func(*api.Client, context.Context) (api.Answer[T], error)) func(context.Context, *api.Client) ([]byte, error) {
-	return func(ctx context.Context, c *api.Client) ([]byte, error) {
-		a, err := m(c, ctx)
-		return a.Raw, err
-	}
 }
 
 // maxSnapshotBytes bounds what one polled route may return.
@@ -87,23 +57,8 @@ func (s *dashboardSys) notify(topic string) { s.broker.Notify(topic) }
 // /v1/dashboard (authenticated), and starts the change poll over the API
 // routes with token.
 func (s *dashboardSys) start(ctx context.Context, token string) {
-	c := api.NewHandlerClient(s.api, token, maxSnapshotBytes)
-	for _, w := range dashboardWatch {
-		s.broker.Watch(w.topic, snapshot(c, w.read, w.ignore))
-	}
+	s.broker.WatchAPI(api.NewHandlerClient(s.api, token, maxSnapshotBytes))
 	dashboard.Register(s.api, s.broker)
 	s.broker.Start(ctx)
 	s.onClose(s.broker.Close)
-}
-
-// snapshot returns a fetch of read's answer through c, fingerprinted
-// without the ignored fields.
-func snapshot(c *api.Client, read func(context.Context, *api.Client) ([]byte, error), ignore []string) dashboard.FetchFunc {
-	return func(ctx context.Context) ([]byte, error) {
-		b, err := read(ctx, c)
-		if err != nil {
-			return nil, fmt.Errorf("dashboard: %w", err)
-		}
-		return dashboard.Fingerprint(b, ignore...), nil
-	}
 }

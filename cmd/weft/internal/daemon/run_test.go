@@ -8,6 +8,7 @@ import (
 
 	"github.com/weftgrid/weft/cmd/weft/internal/api"
 	"github.com/weftgrid/weft/cmd/weft/internal/config"
+	"github.com/weftgrid/weft/cmd/weft/internal/dashboard"
 	"github.com/weftgrid/weft/partition"
 )
 
@@ -63,9 +64,9 @@ func TestRunWiresEverySubsystem(t *testing.T) {
 			c = cl
 		}
 	}
-	for i, w := range dashboardWatch {
-		if _, err := w.read(wctx, c); err != nil {
-			t.Errorf("dashboard poll %d (%s): %v", i, w.topic, err)
+	for i, src := range dashboard.Sources {
+		if _, err := src.Read(wctx, c); err != nil {
+			t.Errorf("dashboard poll %d (%s): %v", i, src.Topic, err)
 		}
 	}
 	st, err := c.Status(wctx)
