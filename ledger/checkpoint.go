@@ -21,29 +21,30 @@ func (l *Ledger) Checkpoint(ctx context.Context) (*Entry, error) {
 	if l.cfg.Signer == nil || l.cfg.ReadOnly {
 		return nil, fmt.Errorf("%w: read-only ledger", ErrInvalid)
 	}
-	var cp Checkpoint
-	var skip bool
-	l.mu.Lock()
-	n := uint64(l.set.Len())
-	others := l.set.Len() - l.set.nChecks
-	if tip := l.set.Tip(l.cfg.Signer.ID()); tip != nil && tip.Kind == KindCheckpoint {
-		if tip.id == l.cpID {
-			// Only checkpoints were added since ours was taken.
-			skip = others == l.cpOthers
-		} else {
-			// Taken before a restart: only it was added since.
-			skip = tip.Value().(Checkpoint).Entries+1 == n
+	var others int
+	// The count and root are taken with this node's log locked, so that
+	// no entry of its own is appended between them and the checkpoint
+	// (the audit requires a checkpoint to count every earlier entry of its
+	// author).
+	e, err := l.appendWith(ctx, func() (any, bool) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		n := uint64(l.set.Len())
+		others = l.set.Len() - l.set.nChecks
+		if tip := l.set.Tip(l.cfg.Signer.ID()); tip != nil && tip.Kind == KindCheckpoint {
+			if tip.id == l.cpID {
+				// Only checkpoints were added since ours was taken.
+				if others == l.cpOthers {
+					return nil, false
+				}
+			} else if tip.Value().(Checkpoint).Entries+1 == n {
+				// Taken before a restart: only it was added since.
+				return nil, false
+			}
 		}
-	}
-	if !skip {
-		cp = Checkpoint{Root: append([]byte(nil), l.set.Root()...), Entries: n}
-	}
-	l.mu.Unlock()
-	if skip {
-		return nil, nil
-	}
-	e, err := l.Append(ctx, cp)
-	if err == nil {
+		return Checkpoint{Root: append([]byte(nil), l.set.Root()...), Entries: n}, true
+	})
+	if err == nil && e != nil {
 		l.mu.Lock()
 		l.cpID, l.cpOthers = e.id, others
 		l.mu.Unlock()

@@ -202,6 +202,14 @@ func (l *Ledger) isClosed() bool {
 // publishes it. When Append returns without error the entry survives any
 // crash.
 func (l *Ledger) Append(ctx context.Context, body any) (*Entry, error) {
+	return l.appendWith(ctx, func() (any, bool) { return body, true })
+}
+
+// appendWith is Append of the body bodyFn returns, called with this node's
+// log locked: no entry of its own can come between what bodyFn reads and
+// the entry (a checkpoint counts every entry of its author before it). ok
+// false appends nothing and returns nil, nil.
+func (l *Ledger) appendWith(ctx context.Context, bodyFn func() (body any, ok bool)) (*Entry, error) {
 	if l.cfg.Signer == nil || l.cfg.ReadOnly {
 		return nil, fmt.Errorf("%w: read-only ledger", ErrInvalid)
 	}
@@ -209,6 +217,11 @@ func (l *Ledger) Append(ctx context.Context, body any) (*Entry, error) {
 		return nil, ErrClosed
 	}
 	l.wmu.Lock()
+	body, ok := bodyFn()
+	if !ok {
+		l.wmu.Unlock()
+		return nil, nil
+	}
 	l.mu.Lock()
 	tip := l.set.Tip(l.cfg.Signer.ID())
 	l.mu.Unlock()
