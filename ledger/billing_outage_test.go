@@ -215,6 +215,55 @@ func TestEndSpanEndsOnce(t *testing.T) {
 	if sp.EndNanos != t0.Add(30*time.Second).UnixNano() || sp.EndedBy != EndStopped {
 		t.Fatalf("span after the earlier end %+v", sp)
 	}
+	// Those ends are the provider's own: its requester has not ended it.
+	if lp.EndedByRequester("web", 3, t0.Add(time.Hour)) {
+		t.Fatal("the provider's own end taken for its requester's")
+	}
+}
+
+// A provider learns that the requester of a contract it provides ended its
+// billing (at or before a time); an end by anyone else, or for another
+// epoch, is not that.
+func TestEndedByRequester(t *testing.T) {
+	ctx := context.Background()
+	req, prov, other := deterministicSigner(t, 112), deterministicSigner(t, 113), deterministicSigner(t, 114)
+	lp, _ := Open(Config{Signer: prov})
+	defer lp.Close()
+	c := Contract{InstanceID: "web", Requester: req.ID(), Provider: prov.ID(), Epoch: 2, Price: Price{CPU: 3600},
+		SliceNanos: int64(time.Second), StartNanos: t0.UnixNano()}
+	ce, err := lp.AppendContract(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger := newLogWriter(other, t0)
+	fake := stranger.next(t, End{Contract: ce.CID(), AtNanos: t0.Add(time.Second).UnixNano(), State: EndStopped})
+	if _, err := lp.Ingest(ctx, [][]byte{fake.Bytes()}); err != nil {
+		t.Fatal(err)
+	}
+	if lp.EndedByRequester("web", 2, t0.Add(time.Hour)) {
+		t.Fatal("a stranger's end taken for the requester's")
+	}
+	rw := newLogWriter(req, t0)
+	end := rw.next(t, End{Contract: ce.CID(), AtNanos: t0.Add(time.Minute).UnixNano(), State: EndStopped})
+	if _, err := lp.Ingest(ctx, [][]byte{end.Bytes()}); err != nil {
+		t.Fatal(err)
+	}
+	if lp.EndedByRequester("web", 2, t0.Add(time.Minute-1)) || !lp.EndedByRequester("web", 2, t0.Add(time.Minute)) || lp.EndedByRequester("web", 1, t0.Add(time.Hour)) {
+		t.Fatal("the requester's end not seen at its time only")
+	}
+	// A node hosting its own request: its own end (a failure) is not its
+	// requester stopping payment.
+	self := Contract{InstanceID: "own", Requester: prov.ID(), Provider: prov.ID(), Epoch: 1, Price: Price{CPU: 3600},
+		SliceNanos: int64(time.Second), StartNanos: t0.UnixNano()}
+	if _, err := lp.AppendContract(ctx, self); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := lp.EndSpan(ctx, "own", 1, t0.Add(time.Second), EndFailed, "exit status 3"); !ok || err != nil {
+		t.Fatalf("own end: %v %v", ok, err)
+	}
+	if lp.EndedByRequester("own", 1, t0.Add(time.Hour)) {
+		t.Fatal("a self-hosted contract's own end taken for its requester stopping payment")
+	}
 }
 
 // notRunning is a usage source for a provider that does not run anything.

@@ -265,3 +265,30 @@ func (l *Ledger) Ended(instance string, epoch uint64, at time.Time) bool {
 	})
 	return ended
 }
+
+// EndedByRequester reports whether a contract this node provides for
+// instance at epoch has an End by its requester at or before at: the
+// requester stopped paying (it asked for a stop or a destruction, or it
+// simply says so), and the host owes it no more service. A node hosting its
+// own request is never told so by its own ends.
+func (l *Ledger) EndedByRequester(instance string, epoch uint64, at time.Time) bool {
+	me := l.ID()
+	ended := false
+	l.View(func(s *Set) {
+		for _, ce := range s.byInstance[instance] {
+			c := ce.Value().(Contract)
+			if c.Epoch != epoch || c.Provider != me || s.ContractErr(ce) != nil {
+				continue
+			}
+			for _, re := range records(s, ce) {
+				for _, ee := range s.ends[re.id] {
+					if ee.Author == c.Requester && ee.Author != c.Provider && ee.Value().(End).AtNanos <= at.UnixNano() {
+						ended = true
+						return
+					}
+				}
+			}
+		}
+	})
+	return ended
+}

@@ -309,6 +309,35 @@ func (m *Market) onWithdraw(env *Signed, now time.Time) error {
 	return nil
 }
 
+// StopUnpaid stops the local copy of instance id hosted under contract
+// epoch when it is meant to run although its requester has ended that
+// contract's billing (the caller read an end by the requester in the
+// ledger): a requester that stopped paying gets no more service. A
+// requester of this version ends a contract only when it asked for a stop
+// or a destruction, which its host carries out anyway (this also covers
+// such a request that never reached the host); it runs an instance again
+// under a new contract. A newer request applies as usual. It reports
+// whether it stopped the copy.
+func (m *Market) StopUnpaid(ctx context.Context, id InstanceID, epoch uint64) (bool, error) {
+	stopped := false
+	err := m.do(ctx, func() {
+		h := m.hosted[id]
+		if h == nil || h.fenced || h.released != nil || h.contract.Epoch() != epoch || h.spec.State != StateStarted {
+			return
+		}
+		if rs, ok := m.d.Runner.Status(id); ok && rs.State == StateFailed {
+			return // failed for good: report releases it
+		}
+		spec := h.spec
+		spec.State = StateStopped
+		m.applySpec(h, spec)
+		m.saveHosted(h)
+		stopped = true
+		m.log.Warn("market: copy stopped: its requester ended the contract's billing", "instance", id.Short(), "epoch", epoch, "requester", h.req.Requester)
+	})
+	return stopped, err
+}
+
 // host starts (or updates) the local copy under contract c.
 func (m *Market) host(c *Contract, now time.Time) {
 	info := c.Info()

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/weftgrid/weft/scheduler"
 	"github.com/weftgrid/weft/scheduler/simnet"
@@ -88,6 +89,41 @@ func TestRestartAfterStopFallsBackToAnyNode(t *testing.T) {
 		x := placed(t, m, s)
 		if x.State != scheduler.StateStarted || x.Epoch <= v.Epoch || x.Node == v.Node {
 			t.Fatalf("started again with its host refusing: %+v (was on %s at epoch %d)", x, v.Node, v.Epoch)
+		}
+	})
+}
+
+// A host stops a copy whose requester ended its contract's billing
+// (StopUnpaid): the requester sees it stopped; another epoch, a copy
+// already stopped or an instance it does not host is left alone.
+func TestStopUnpaid(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, nodes := grid(t, 3, nil)
+		m := nodes[0].Market
+		v := placed(t, m, spec("svc"))
+		var host *simnet.Node
+		for _, n := range nodes {
+			if n.ID.String() == v.Node {
+				host = n
+			}
+		}
+		ctx := t.Context()
+		if ok, err := host.Market.StopUnpaid(ctx, v.InstanceID, v.Epoch+1); ok || err != nil {
+			t.Fatalf("another epoch stopped: %v %v", ok, err)
+		}
+		if ok, err := host.Market.StopUnpaid(ctx, "not-hosted", v.Epoch); ok || err != nil {
+			t.Fatalf("an instance not hosted stopped: %v %v", ok, err)
+		}
+		if ok, err := host.Market.StopUnpaid(ctx, v.InstanceID, v.Epoch); !ok || err != nil {
+			t.Fatalf("unpaid copy not stopped: %v %v", ok, err)
+		}
+		waitFor(t, "the requester to see the copy stopped", 30*time.Second, func() bool {
+			x, _ := m.Instance("svc")
+			rs, _ := host.Runner.Status(v.InstanceID)
+			return x.State == scheduler.StateStopped && rs.State == scheduler.StateStopped
+		})
+		if ok, _ := host.Market.StopUnpaid(ctx, v.InstanceID, v.Epoch); ok {
+			t.Fatal("a stopped copy stopped again")
 		}
 	})
 }

@@ -44,7 +44,8 @@ func fenceStale(parts interface {
 	return out
 }
 
-// fenceLoop runs fenceStale every marketFenceInterval until ctx ends.
+// fenceLoop runs fenceStale every marketFenceInterval until ctx ends, and
+// stops the hosted copies whose requester ended their contract's billing.
 func (s *marketSys) fenceLoop(ctx context.Context) {
 	t := time.NewTicker(marketFenceInterval)
 	defer t.Stop()
@@ -55,9 +56,18 @@ func (s *marketSys) fenceLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		hosted := map[string]bool{}
+		now := time.Now()
 		for _, h := range s.market.Hosted() {
-			if !h.Fenced {
-				hosted[string(h.InstanceID)] = true
+			if h.Fenced {
+				continue
+			}
+			hosted[string(h.InstanceID)] = true
+			// A copy whose requester ended its billing is not served
+			// for free (StopUnpaid acts only on a copy meant to run).
+			if s.deps.Ledger.ledger.EndedByRequester(string(h.InstanceID), h.Epoch, now) {
+				if _, err := s.market.StopUnpaid(ctx, h.InstanceID, h.Epoch); err != nil {
+					s.log.Debug("market: stop an unpaid copy", "err", err)
+				}
 			}
 		}
 		for _, id := range fenceStale(s.deps.Parts, hosted, s.deps.Ledger.latestEpoch) {
