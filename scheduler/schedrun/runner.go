@@ -115,10 +115,12 @@ type effect struct {
 	err  error
 }
 
-// runKey identifies one run of an instance, and its end.
+// runKey identifies one run of an instance (when it started) and its end
+// (the output directory of a completed batch; the failed process and the
+// reason of a failure).
 type runKey struct {
 	started time.Time
-	dir     string // the output directory, or the failure's reason
+	end     string
 }
 
 var _ scheduler.Runner = (*Runner)(nil)
