@@ -83,6 +83,8 @@ func (f *Fake) Set(t time.Time) {
 
 // Waiters is how many timers and tickers are armed: a test waits for the
 // code under test to arm its timer before it advances the clock past it.
+// A timer of After counts until it fires, also when its receiver stopped
+// waiting for it (a select that took another case).
 func (f *Fake) Waiters() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
