@@ -393,6 +393,14 @@ func (b *Biller) decide(re *Entry) (body any, ok bool) {
 		if !known || ce.Value().(Contract).Requester != me || answered(s, re.id, me) {
 			return
 		}
+		if s.ContractErr(ce) != nil || re.Author != ce.Value().(Contract).Provider {
+			// A contract naming this node as requester without evidence
+			// that it agreed (anyone can write one), or a receipt by
+			// someone other than the provider: nothing this node owes,
+			// and not answered (an answer would be an entry of ours per
+			// entry of theirs). The audit reports both.
+			return
+		}
 		provider = ce.Value().(Contract).Provider
 		ok = true
 		err = CheckReceiptAt(s, re, b.l.cfg.Now())

@@ -110,6 +110,9 @@ func BuildStatement(s *Set, role Role, party peer.ID, from, to time.Time, period
 		if (role == RoleRequester && c.Requester != party) || (role == RoleProvider && c.Provider != party) {
 			continue
 		}
+		if s.ContractErr(ce) != nil {
+			continue // not agreed by its parties (anyone can write one): bills no one
+		}
 		for _, re := range s.receipts[cc] {
 			if re.Author != c.Provider {
 				continue // not a receipt of this contract's provider
@@ -188,6 +191,9 @@ func BalanceOf(s *Set, p peer.ID, granters []peer.ID) Balance {
 		c := ce.Value().(Contract)
 		if c.Requester != p && c.Provider != p {
 			continue
+		}
+		if s.ContractErr(ce) != nil {
+			continue // not agreed by its parties (anyone can write one): moves no balance
 		}
 		for _, re := range s.receipts[cc] {
 			if re.Author != c.Provider {
