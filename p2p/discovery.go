@@ -287,9 +287,7 @@ func (n *Node) rejoinLoop() {
 func (n *Node) rejoin(m Member) {
 	ctx, cancel := context.WithTimeout(n.ctx, min(n.mlConf.TCPTimeout, 2*time.Second))
 	defer cancel()
-	if sw, ok := n.host.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
-		sw.Backoff().Clear(m.ID) // its earlier failures say nothing of now
-	}
+	n.closeConnsBefore(m.ID, m.Since) // connections from before its failure are dead, its failed dials say nothing of now
 	if err := n.host.Connect(ctx, peer.AddrInfo{ID: m.ID, Addrs: m.Addrs}); err != nil {
 		return
 	}

@@ -58,6 +58,9 @@ type Member struct {
 	// ReachTimings), although memberlist keeps it alive because others
 	// reach it. The market leaves such a member out.
 	Unreachable bool
+	// UnreachableSince, set with Unreachable, is when the first of the
+	// failed probes was sent: the member has not been reached since.
+	UnreachableSince time.Time
 	// leaving is set from the member's last advert.
 	leaving bool
 	// seq is the sequence number of the member's advert (valid if AdvertOK).
@@ -380,6 +383,9 @@ func (n *Node) Members() []Member {
 		if ms[i].State != StateDead {
 			st, _ := n.reach.state(ms[i].ID)
 			ms[i].Unreachable = st.Unreachable
+			if st.Unreachable {
+				ms[i].UnreachableSince = st.FailingSince
+			}
 		}
 	}
 	return ms

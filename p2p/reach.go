@@ -43,6 +43,9 @@ type ReachTimings struct {
 // handler ends a stream after 30 s.
 const reachStreamAge = 20 * time.Second
 
+// reachDialTimeout bounds a probe that must dial first.
+const reachDialTimeout = 3 * time.Second
+
 // reachRetry is the pause between probes of an unreachable member.
 const reachRetry = time.Second
 
@@ -72,6 +75,10 @@ type ReachState struct {
 	Unreachable bool
 	// Since is when Unreachable last changed (zero: never).
 	Since time.Time
+	// FailingSince is when the first probe of the current run of failed
+	// probes was sent (zero after a success): the member has not been
+	// reached since then.
+	FailingSince time.Time
 	// LastOK is when a probe last succeeded (zero: never).
 	LastOK time.Time
 	// Err is the last failed probe's error ("" after a success).
@@ -165,7 +172,17 @@ func (w *reachWatch) probeLoop(ctx context.Context, id peer.ID) {
 	for {
 		start := time.Now()
 		err := func() error {
-			pctx, cancel := context.WithTimeout(ctx, w.tim.Timeout)
+			timeout := w.tim.Timeout
+			if s == nil && len(w.n.host.Network().ConnsToPeer(id)) == 0 {
+				// A dial first (through a relay it takes a few round
+				// trips more, and libp2p tries relays last), and
+				// whatever dial failed before must not make it fail
+				// at once: libp2p's dial back-off would hide that
+				// the member is back.
+				timeout = max(timeout, reachDialTimeout)
+				w.n.clearBackoff(id)
+			}
+			pctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			if s != nil && start.Sub(opened) > reachStreamAge {
 				_ = s.Close() // before the ping handler's own 30 s limit
@@ -179,7 +196,7 @@ func (w *reachWatch) probeLoop(ctx context.Context, id peer.ID) {
 				}
 				opened = start
 			}
-			if err := s.SetDeadline(start.Add(w.tim.Timeout)); err != nil {
+			if err := s.SetDeadline(start.Add(timeout)); err != nil {
 				return err
 			}
 			if _, err := rand.Read(buf); err != nil {
@@ -206,15 +223,18 @@ func (w *reachWatch) probeLoop(ctx context.Context, id peer.ID) {
 		if err == nil {
 			w.n.host.Peerstore().RecordLatency(id, time.Since(start))
 		}
-		unreachable := w.record(id, err)
+		unreachable, since, turned := w.record(id, start, err)
 		pause := w.interval()
 		switch {
 		case unreachable:
-			// Probe slower, and dial afresh: libp2p's dial backoff
-			// from the failures would hide that it is back.
+			// Probe slower. At the verdict, the direct connections
+			// the failed probes went over (opened before the first
+			// of them) are dead: one that went dead without a reset
+			// (a cut cable) stays open until its keepalive fails,
+			// and every new stream would go over it.
 			pause = max(pause, reachRetry)
-			if sw, ok := w.n.host.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
-				sw.Backoff().Clear(id)
+			if turned {
+				w.n.closeConnsBefore(id, since)
 			}
 		case err != nil:
 			pause = 0 // confirm at once, on a fresh stream
@@ -227,28 +247,32 @@ func (w *reachWatch) probeLoop(ctx context.Context, id peer.ID) {
 	}
 }
 
-// record counts one probe's outcome and returns whether id is now
-// unreachable.
-func (w *reachWatch) record(id peer.ID, err error) bool {
+// record counts the outcome of one probe sent at start and returns whether
+// id is now unreachable, since when it has been failing, and whether it
+// just turned unreachable.
+func (w *reachWatch) record(id peer.ID, start time.Time, err error) (unreachable bool, since time.Time, turned bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	p := w.peers[id]
 	if p == nil {
-		return false
+		return false, time.Time{}, false
 	}
 	now := time.Now()
 	if err == nil {
-		p.LastOK, p.Err = now, ""
+		p.LastOK, p.Err, p.FailingSince = now, "", time.Time{}
 	} else {
 		p.Err = err.Error()
+		if p.FailingSince.IsZero() {
+			p.FailingSince = start
+		}
 	}
 	if (err != nil) == p.Unreachable {
 		p.run = 0 // as expected
-		return p.Unreachable
+		return p.Unreachable, p.FailingSince, false
 	}
 	p.run++
 	if p.run < w.tim.Fails {
-		return p.Unreachable
+		return p.Unreachable, p.FailingSince, false
 	}
 	p.run = 0
 	p.Unreachable, p.Since = err != nil, now
@@ -259,7 +283,7 @@ func (w *reachWatch) record(id peer.ID, err error) bool {
 		w.n.log.Info("member reachable by stream again", "member", id.String())
 		w.n.met.events.WithLabelValues("reachable").Inc()
 	}
-	return p.Unreachable
+	return p.Unreachable, p.FailingSince, p.Unreachable
 }
 
 // state returns what the watch knows of id.
@@ -274,6 +298,28 @@ func (w *reachWatch) state(id peer.ID) (ReachState, bool) {
 		return ReachState{}, false
 	}
 	return p.ReachState, true
+}
+
+// closeConnsBefore closes the direct connections to p opened before t
+// (relayed ones are kept: a new one takes longer to set up than a probe
+// waits) and clears libp2p's dial back-off for p, so that the next stream
+// dials afresh. For a member whose probes have failed since t, or that
+// was declared dead at t: a connection opened before is dead or untested,
+// one opened since is not touched.
+func (n *Node) closeConnsBefore(p peer.ID, t time.Time) {
+	for _, c := range n.host.Network().ConnsToPeer(p) {
+		if !c.Stat().Limited && c.Stat().Opened.Before(t) {
+			_ = c.Close()
+		}
+	}
+	n.clearBackoff(p)
+}
+
+// clearBackoff forgets libp2p's dial back-off for p.
+func (n *Node) clearBackoff(p peer.ID) {
+	if sw, ok := n.host.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
+		sw.Backoff().Clear(p)
+	}
 }
 
 // ReachState returns what the node knows of its stream reach to member p:

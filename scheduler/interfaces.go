@@ -43,6 +43,10 @@ type Member struct {
 	// must agree with the rest of the grid (whether a requester is gone
 	// and its guardians act).
 	Unreachable bool
+	// UnreachableSince, with Unreachable, is when this node last failed
+	// to reach it first (the host counts as lost since then: the grace
+	// runs from it).
+	UnreachableSince time.Time
 }
 
 // Membership is the grid's failure detector and advert store (memberlist

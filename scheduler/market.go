@@ -101,6 +101,9 @@ type Market struct {
 	// members are the members alive in the membership, live ones and
 	// those this node cannot reach by stream (Member.Unreachable).
 	members map[peer.ID]bool
+	// unreachSince holds, for the members this node cannot reach by
+	// stream, since when (Member.UnreachableSince).
+	unreachSince map[peer.ID]time.Time
 	// capacityAt is when a live member last appeared or advertised more
 	// free partitions: an auction that failed before it may succeed now,
 	// so it is retried without waiting out its back-off.
@@ -487,12 +490,16 @@ func (m *Market) refreshMembers() {
 	members := m.d.Membership.Members()
 	live := make(map[peer.ID]Advert, len(members))
 	all := make(map[peer.ID]bool, len(members))
+	unreach := map[peer.ID]time.Time{}
 	for _, mem := range members {
 		all[mem.ID] = true
 		if !mem.Unreachable {
 			live[mem.ID] = mem.Advert
+		} else if !mem.UnreachableSince.IsZero() {
+			unreach[mem.ID] = mem.UnreachableSince
 		}
 	}
+	m.unreachSince = unreach
 	live[m.self] = m.selfAdvert(live[m.self])
 	all[m.self] = true
 	for id, ad := range live {

@@ -830,6 +830,11 @@ func (m *Market) tickRecords(now time.Time) {
 		}
 		if rec.lostSince.IsZero() {
 			rec.lostSince = now
+			if t, ok := m.unreachSince[host]; ok && t.Before(now) {
+				// Unreachable by stream: lost since the first probe
+				// that went unanswered, not since the verdict.
+				rec.lostSince = t
+			}
 			if rec.contract != nil {
 				rec.mark(now, rec.contract, false, why)
 			}

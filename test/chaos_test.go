@@ -70,7 +70,8 @@ type chaos struct {
 }
 
 func (c *chaos) logf(format string, args ...any) {
-	line := fmt.Sprintf("chaos %6.1fs  ", time.Since(c.started).Seconds()) + fmt.Sprintf(format, args...)
+	now := time.Now()
+	line := fmt.Sprintf("chaos %6.1fs %s  ", now.Sub(c.started).Seconds(), now.UTC().Format("15:04:05.000")) + fmt.Sprintf(format, args...)
 	c.res.notes = append(c.res.notes, line)
 	c.t.Log(line)
 }
@@ -110,52 +111,85 @@ func (c *chaos) show(on *labHost, name string) (mktInstance, error) {
 	return in, err
 }
 
-// waitMoved waits until one of the watchers sees name started on a node
-// other than from, at an epoch above epoch, and records how long it took
-// since t0.
-func (c *chaos) waitMoved(name string, from string, epoch uint64, t0 time.Time, watchers ...*labHost) {
+// move is an instance expected to serve again on another node: its host
+// and epoch before the fault.
+type move struct {
+	name  string
+	from  string
+	epoch uint64
+}
+
+// waitMoved waits until one of the watchers sees each move's instance
+// started on a node other than its from, at an epoch above its epoch, and
+// records for each how long it took since t0. All are watched at once:
+// each time is when its instance was first seen serving, whatever the
+// others do.
+func (c *chaos) waitMoved(moves []move, t0 time.Time, watchers ...*labHost) {
 	c.t.Helper()
 	deadline := t0.Add(60 * time.Second)
-	var reasons []string // what the watchers said meanwhile, for the log
-	for time.Now().Before(deadline) {
+	reasons := map[string][]string{} // what the watchers said meanwhile, for the log
+	pending := slices.Clone(moves)
+	type seen struct {
+		mv move
+		in mktInstance
+		w  *labHost
+		ms int64
+	}
+	var done []seen
+	for len(pending) > 0 && time.Now().Before(deadline) {
 		for _, w := range watchers {
 			var list []mktInstance
 			if err := c.lab.json(w, &list, "instance", "list"); err != nil {
 				continue
 			}
 			for _, in := range list {
-				if in.Name == name && in.Reason != "" && !slices.Contains(reasons, in.Reason) {
-					reasons = append(reasons, in.Reason)
+				i := slices.IndexFunc(pending, func(mv move) bool { return mv.name == in.Name })
+				if i < 0 {
+					continue
 				}
-				if in.Name == name && in.State == "started" && in.Node != "" && in.Node != from && in.Epoch > epoch {
-					ms := time.Since(t0).Milliseconds()
-					c.res.replaces = append(c.res.replaces, ms)
-					c.logf("%s serving again on %.12s (epoch %d) after %d ms", name, in.Node, in.Epoch, ms)
-					c.timeline(w, name, t0)
-					if len(reasons) > 0 {
-						c.logf("    meanwhile: %s", strings.Join(reasons, " | "))
-					}
-					return
+				mv := pending[i]
+				if in.Reason != "" && !slices.Contains(reasons[mv.name], in.Reason) {
+					reasons[mv.name] = append(reasons[mv.name], in.Reason)
+				}
+				if in.State == "started" && in.Node != "" && in.Node != mv.from && in.Epoch > mv.epoch {
+					done = append(done, seen{mv, in, w, time.Since(t0).Milliseconds()})
+					pending = slices.Delete(pending, i, i+1)
 				}
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	last, _ := c.show(c.req, name)
-	c.logf("%s NOT serving elsewhere within 60 s (the requester sees %s on %.12s, epoch %d: %s)", name, last.State, last.Node, last.Epoch, last.Reason)
-	for _, w := range watchers {
-		var list []mktInstance
-		if err := c.lab.json(w, &list, "instance", "list", "--all"); err != nil {
-			c.logf("  %s: %v", w.name, err)
-			continue
+		if len(pending) > 0 {
+			time.Sleep(100 * time.Millisecond)
 		}
-		for _, in := range list {
-			if in.Name == name {
-				c.logf("  %s sees %s on %.12s, epoch %d: %s", w.name, in.State, in.Node, in.Epoch, in.Reason)
+	}
+	for _, d := range done {
+		c.res.replaces = append(c.res.replaces, d.ms)
+		c.logf("%s serving again on %.12s (epoch %d) after %d ms", d.mv.name, d.in.Node, d.in.Epoch, d.ms)
+		c.timeline(d.w, d.mv.name, t0)
+		if rs := reasons[d.mv.name]; len(rs) > 0 {
+			c.logf("    meanwhile: %s", strings.Join(rs, " | "))
+		}
+	}
+	for _, mv := range pending {
+		name := mv.name
+		last, _ := c.show(c.req, name)
+		c.logf("%s NOT serving elsewhere within 60 s (the requester sees %s on %.12s, epoch %d: %s)", name, last.State, last.Node, last.Epoch, last.Reason)
+		for _, w := range watchers {
+			var list []mktInstance
+			if err := c.lab.json(w, &list, "instance", "list", "--all"); err != nil {
+				c.logf("  %s: %v", w.name, err)
+				continue
+			}
+			for _, in := range list {
+				if in.Name == name {
+					c.logf("  %s sees %s on %.12s, epoch %d: %s", w.name, in.State, in.Node, in.Epoch, in.Reason)
+				}
 			}
 		}
+		if rs := reasons[name]; len(rs) > 0 {
+			c.logf("    meanwhile: %s", strings.Join(rs, " | "))
+		}
+		c.res.replaces = append(c.res.replaces, 60000)
 	}
-	c.res.replaces = append(c.res.replaces, 60000)
 }
 
 // timeline logs what on saw happen to name since t0 (its instance
@@ -296,7 +330,7 @@ func TestChaos(t *testing.T) {
 	t0 := time.Now()
 	c.kill(h)
 	c.logf("SIGKILL %s (host of web0)", h.name)
-	c.waitMoved("web0", in.Node, in.Epoch, t0, c.req)
+	c.waitMoved([]move{{"web0", in.Node, in.Epoch}}, t0, c.req)
 	c.restart(h)
 	c.logf("%s restarted", h.name)
 
@@ -309,7 +343,7 @@ func TestChaos(t *testing.T) {
 	t0 = time.Now()
 	lab.cut(h)
 	c.logf("cable of %s (host of web1) cut", h.name)
-	c.waitMoved("web1", in.Node, in.Epoch, t0, c.req)
+	c.waitMoved([]move{{"web1", in.Node, in.Epoch}}, t0, c.req)
 	time.Sleep(time.Until(t0.Add(cutFor)))
 	lab.plug(h)
 	c.logf("cable of %s plugged back", h.name)
@@ -319,19 +353,16 @@ func TestChaos(t *testing.T) {
 		// half re-places what ran in the other.
 		half := (len(lab.hosts[:1+nHosts]) + 1) / 2
 		a, b := lab.hosts[:half], lab.hosts[half:1+nHosts]
-		var moving []string
-		var froms []mktInstance
+		var moving []move
 		for _, name := range c.names {
 			if hh, in := c.hostOf(name); slices.Contains(b, hh) {
-				moving, froms = append(moving, name), append(froms, in)
+				moving = append(moving, move{name, in.Node, in.Epoch})
 			}
 		}
 		t0 = time.Now()
 		c.split(a, b)
 		c.logf("split %d|%d (%d instances on the far side)", len(a), len(b), len(moving))
-		for i, name := range moving {
-			c.waitMoved(name, froms[i].Node, froms[i].Epoch, t0, c.req)
-		}
+		c.waitMoved(moving, t0, c.req)
 		time.Sleep(time.Until(t0.Add(15 * time.Second)))
 		c.heal(lab.hosts[:1+nHosts])
 		c.logf("split healed")
@@ -349,7 +380,7 @@ func TestChaos(t *testing.T) {
 		c.kill(c.req)
 		c.kill(h)
 		c.logf("SIGKILL the requester and %s (host of %s)", h.name, target)
-		c.waitMoved(target, in.Node, in.Epoch, t0, watchers...)
+		c.waitMoved([]move{{target, in.Node, in.Epoch}}, t0, watchers...)
 		c.restart(c.req)
 		c.restart(h)
 		c.logf("requester and %s restarted", h.name)

@@ -26,7 +26,7 @@ func (m Membership) Members() []scheduler.Member {
 		if mem.State != p2p.StateAlive {
 			continue
 		}
-		out = append(out, scheduler.Member{ID: mem.ID, Advert: schedAdvert(mem.Advert), Unreachable: mem.Unreachable})
+		out = append(out, scheduler.Member{ID: mem.ID, Advert: schedAdvert(mem.Advert), Unreachable: mem.Unreachable, UnreachableSince: mem.UnreachableSince})
 	}
 	return out
 }
