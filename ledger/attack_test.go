@@ -72,3 +72,36 @@ func TestForgedContractDoesNotBillItsNamedRequester(t *testing.T) {
 		t.Fatalf("the forger earns from a forged contract: %+v", b)
 	}
 }
+
+// TestStrangersReceiptDoesNotGetTheProvidersDisputed: a stranger writes a
+// receipt for someone else's contract, for the very slice the provider
+// bills, with a CID ground to sort before the provider's. The provider's
+// honest receipt must still check out (not "overlap": the stranger's bills
+// nothing), be acknowledged, and earn.
+func TestStrangersReceiptDoesNotGetTheProvidersDisputed(t *testing.T) {
+	m := newMarket(t, 142)
+	stranger := newLogWriter(deterministicSigner(t, 144), t0)
+	honest := m.receipt(t, Usage{CPUMicros: 1000})
+	hr := honest.Value().(Receipt)
+	var forged *Entry
+	for k := uint64(0); ; k++ {
+		r := MakeReceipt(m.ce.id, m.c, hr.Slice, hr.FromNanos, hr.ToNanos, Usage{CPUMicros: k})
+		w := *stranger
+		e := w.next(t, r)
+		if e.id.KeyString() < honest.id.KeyString() {
+			forged = e
+			break
+		}
+	}
+	s := setOf(m.ce, forged, honest)
+	at := time.Unix(0, hr.ToNanos).Add(time.Second)
+	if err := CheckReceiptAt(s, honest, at); err != nil {
+		t.Fatalf("the provider's receipt is refused because of a stranger's: %v", err)
+	}
+	rep := Audit(s, AuditOptions{})
+	for _, p := range rep.Problems {
+		if p.CID == honest.id.String() {
+			t.Fatalf("the provider's receipt is a problem because of a stranger's: %+v", p)
+		}
+	}
+}

@@ -333,7 +333,14 @@ func instanceProblems(s *Set, inst string) []Problem {
 		}
 		c := ce.Value().(Contract)
 		byEpoch[c.Epoch] = append(byEpoch[c.Epoch], ce)
-		receipts = append(receipts, s.receipts[ce.id]...)
+		for _, re := range s.receipts[ce.id] {
+			// Only the provider's receipts bill: anyone else's (a
+			// bad_receipt) must not make the provider's own for the same
+			// slice look like a second bill.
+			if re.Author == c.Provider {
+				receipts = append(receipts, re)
+			}
+		}
 	}
 	for epoch, es := range byEpoch {
 		// Both parties may record the same agreement (identical bodies);

@@ -440,7 +440,7 @@ func overlapsAcked(s *Set, re *Entry, r Receipt, me peer.ID) error {
 			continue
 		}
 		for _, oe := range s.receipts[ce.id] {
-			if oe.id == re.id {
+			if oe.id == re.id || oe.Author != ce.Value().(Contract).Provider {
 				continue
 			}
 			o := oe.Value().(Receipt)
