@@ -32,6 +32,9 @@ const (
 	StreamTimeout = 10 * time.Second
 	// InboundQueue bounds the messages waiting for the market's loop.
 	InboundQueue = 4096
+	// PeerInbound bounds the messages of one peer waiting for the
+	// market's loop.
+	PeerInbound = 256
 )
 
 // ErrFrame is returned for a direct message over the size bound.
@@ -50,6 +53,7 @@ type Transport struct {
 	in      chan scheduler.Inbound
 	log     *slog.Logger
 	dropped atomic.Uint64
+	handled atomic.Uint64 // inbound streams read to their end (delivered, dropped or bad)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -112,6 +116,7 @@ func (t *Transport) deliver(in scheduler.Inbound) {
 }
 
 func (t *Transport) handleStream(s network.Stream) {
+	defer t.handled.Add(1)
 	defer s.Close()
 	_ = s.SetDeadline(time.Now().Add(StreamTimeout))
 	data, err := readFrame(bufio.NewReader(s), scheduler.MaxMessageBytes)
