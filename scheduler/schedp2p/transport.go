@@ -19,6 +19,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/weftgrid/weft/p2p"
+	"github.com/weftgrid/weft/p2p/streamserve"
 	"github.com/weftgrid/weft/scheduler"
 )
 
@@ -32,9 +33,17 @@ const (
 	StreamTimeout = 10 * time.Second
 	// InboundQueue bounds the messages waiting for the market's loop.
 	InboundQueue = 4096
-	// PeerInbound bounds the messages of one peer waiting for the
-	// market's loop.
+	// InboundBytes bounds their bytes.
+	InboundBytes = 64 << 20
+	// PeerInbound bounds the messages of one peer (for announcements on
+	// the topic: of one auctioneer) waiting for the market's loop.
 	PeerInbound = 256
+	// PeerInboundBytes bounds their bytes.
+	PeerInboundBytes = 4 << 20
+	// MaxStreamsPerPeer bounds the direct-message streams one peer has
+	// open at once (a sender has one at a time per peer, and one for
+	// announcements); more are reset at once.
+	MaxStreamsPerPeer = 16
 )
 
 // ErrFrame is returned for a direct message over the size bound.
@@ -43,14 +52,20 @@ var ErrFrame = errors.New("schedp2p: frame over the size bound")
 // Transport is the market's Transport over libp2p: announcements on
 // a gossipsub topic (validated: a well-formed, correctly signed
 // announcement under the size bound), everything else on a stream
-// protocol, one length-prefixed message per stream.
+// protocol, one length-prefixed message per stream. What arrives waits
+// for the market's loop in one queue per peer (per auctioneer for
+// announcements), taken in turn and bounded (PeerInbound, PeerInboundBytes,
+// InboundQueue, InboundBytes), so a peer sending faster than the loop
+// takes its messages crowds out only its own; at most MaxStreamsPerPeer
+// inbound streams per peer are read at once.
 type Transport struct {
 	host    host.Host
 	self    peer.ID
 	proto   protocol.ID
 	topic   *pubsub.Topic
 	sub     *pubsub.Subscription
-	in      chan scheduler.Inbound
+	inbox   *inbox
+	streams *streamserve.Server
 	log     *slog.Logger
 	dropped atomic.Uint64
 	handled atomic.Uint64 // inbound streams read to their end (delivered, dropped or bad)
@@ -67,9 +82,9 @@ var _ scheduler.Transport = (*Transport)(nil)
 // handler. Close leaves both.
 func New(ctx context.Context, n *p2p.Node, log *slog.Logger) (*Transport, error) {
 	t := &Transport{
-		host: n.Host(), self: n.ID(), proto: n.ProtocolPrefix() + Protocol,
-		in: make(chan scheduler.Inbound, InboundQueue), log: log,
+		host: n.Host(), self: n.ID(), proto: n.ProtocolPrefix() + Protocol, log: log,
 	}
+	t.inbox = newInbox(&t.dropped)
 	topic, err := n.JoinTopic(TopicName, validateAnnouncement, scheduler.MaxMessageBytes)
 	if err != nil {
 		return nil, err
@@ -81,9 +96,13 @@ func New(ctx context.Context, n *p2p.Node, log *slog.Logger) (*Transport, error)
 	}
 	t.topic, t.sub = topic, sub
 	t.ctx, t.cancel = context.WithCancel(ctx)
-	t.host.SetStreamHandler(t.proto, t.handleStream)
-	t.wg.Add(1)
+	t.streams = streamserve.New(t.host, t.proto, MaxStreamsPerPeer, nil, t.handleStream)
+	t.wg.Add(2)
 	go t.readTopic()
+	go func() {
+		defer t.wg.Done()
+		t.inbox.run(t.ctx)
+	}()
 	return t, nil
 }
 
@@ -103,19 +122,14 @@ func (t *Transport) readTopic() {
 		if m.GetFrom() == t.self {
 			return // the market handles its own broadcasts locally
 		}
-		t.deliver(scheduler.Inbound{From: m.ReceivedFrom, Data: m.Data})
+		// Queued by origin (libp2p-signed, verified by pubsub), not by
+		// the peer that forwarded it: a flooding auctioneer fills its
+		// own queue, not its forwarders'.
+		t.inbox.put("topic/"+string(m.GetFrom()), scheduler.Inbound{From: m.ReceivedFrom, Data: m.Data})
 	})
 }
 
-func (t *Transport) deliver(in scheduler.Inbound) {
-	select {
-	case t.in <- in:
-	default:
-		t.dropped.Add(1)
-	}
-}
-
-func (t *Transport) handleStream(s network.Stream) {
+func (t *Transport) handleStream(_ context.Context, s network.Stream) {
 	defer t.handled.Add(1)
 	defer s.Close()
 	_ = s.SetDeadline(time.Now().Add(StreamTimeout))
@@ -125,7 +139,8 @@ func (t *Transport) handleStream(s network.Stream) {
 		t.log.Debug("market: bad direct message", "from", s.Conn().RemotePeer(), "err", err)
 		return
 	}
-	t.deliver(scheduler.Inbound{From: s.Conn().RemotePeer(), Data: data})
+	from := s.Conn().RemotePeer()
+	t.inbox.put("peer/"+string(from), scheduler.Inbound{From: from, Data: data})
 }
 
 // Broadcast publishes an announcement on the market topic.
@@ -166,12 +181,12 @@ func (t *Transport) Send(ctx context.Context, to peer.ID, data []byte) error {
 }
 
 // Inbound yields what other peers sent.
-func (t *Transport) Inbound() <-chan scheduler.Inbound { return t.in }
+func (t *Transport) Inbound() <-chan scheduler.Inbound { return t.inbox.out }
 
 // Close leaves the topic and removes the stream handler. Idempotent.
 func (t *Transport) Close() error {
 	t.once.Do(func() {
-		t.host.RemoveStreamHandler(t.proto)
+		_ = t.streams.Close()
 		t.cancel()
 		t.sub.Cancel()
 		t.wg.Wait()
