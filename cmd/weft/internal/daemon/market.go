@@ -111,12 +111,12 @@ func newMarket(ctx context.Context, e env, deps marketDeps) (*marketSys, error) 
 	if err != nil {
 		return nil, err
 	}
-	parts, content, err := marketBackends(deps.Parts, deps.Content)
+	parts, runContent, err := marketBackends(deps.Parts, deps.Content)
 	if err != nil {
 		return nil, err
 	}
 	log := e.log.With("subsystem", "market")
-	s := &marketSys{runner: schedrun.NewRunner(parts, content, e.cfg.Node.DataDir), deps: deps, log: log}
+	s := &marketSys{runner: schedrun.NewRunner(parts, runContent, e.cfg.Node.DataDir), deps: deps, log: log}
 	node := deps.Node
 	tr, err := schedp2p.New(ctx, node, log)
 	if err != nil {
@@ -154,7 +154,7 @@ func newMarket(ctx context.Context, e env, deps marketDeps) (*marketSys, error) 
 	}
 	s.market = m
 	e.onClose(m.Close)
-	pre := scheduler.NewPrefetch(content.Fetch)
+	pre := scheduler.NewPrefetch(runContent.Fetch)
 	pre.JobDone = func(v scheduler.InstanceView) { s.jobs.Release(ctx, v) }
 	fctx, fcancel := context.WithCancel(ctx)
 	var bg sync.WaitGroup
@@ -202,7 +202,7 @@ func newMarket(ctx context.Context, e env, deps marketDeps) (*marketSys, error) 
 		_ = e.metrics.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
 			func() float64 { return float64(f(m.Stats())) }))
 	}
-	h := &marketapi.Handlers{Market: m, Content: content, Jobs: s.jobs, MaxRetries: e.cfg.Market.MaxRetries}
+	h := &marketapi.Handlers{Market: m, Content: runContent, Jobs: s.jobs, MaxRetries: e.cfg.Market.MaxRetries}
 	h.Routes(e.api)
 	e.onClose(tunnels.Start(node.Host(), string(node.ProtocolPrefix()), deps.Parts, e.cfg.Partitions.Host, m, e.api, log).Close)
 	drain.Routes(e.api, m, node, e.cfg.Partitions.Count == 0)
