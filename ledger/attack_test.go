@@ -105,3 +105,32 @@ func TestStrangersReceiptDoesNotGetTheProvidersDisputed(t *testing.T) {
 		}
 	}
 }
+
+// TestReceiptSliceIndexCannotWrap: the slice index is a uint64 and its
+// bounds are Start + i × slice in int64. Index 2^64-1 wraps to the slice
+// before the contract began, and 2^64-k to k slices before it: a provider
+// billed periods outside its contract that no check refused (each within
+// "its" slice's bounds, none overlapping the real slices); an index a
+// multiple of 2^64/gcd above a real one billed that slice under another
+// index. Both must be refused and reported.
+func TestReceiptSliceIndexCannotWrap(t *testing.T) {
+	m := newMarket(t, 146)
+	sl := uint64(m.c.SliceNanos)
+	wrap := uint64(1) << 63 / (sl &^ (sl - 1)) * 2 // 2^64 / (largest power of 2 dividing the slice)
+	for _, i := range []uint64{^uint64(0), ^uint64(0) - 4, wrap, wrap + 3, 1 << 63} {
+		from, to := m.c.SliceBounds(i)
+		re := m.pw.next(t, MakeReceipt(m.ce.id, m.c, i, from, to, Usage{CPUMicros: 1}))
+		s := setOf(m.ce, re)
+		at := time.Unix(0, max(to, m.c.StartNanos)).Add(time.Hour)
+		if err := CheckReceiptAt(s, re, at); err == nil {
+			t.Errorf("slice %d, period [%d,%d) (contract starts %d): receipt accepted", i, from, to, m.c.StartNanos)
+		}
+		found := false
+		for _, p := range Audit(s, AuditOptions{}).Problems {
+			found = found || (p.CID == re.id.String() && p.Code == CodeBadReceipt)
+		}
+		if !found {
+			t.Errorf("slice %d: the audit reports no bad_receipt", i)
+		}
+	}
+}

@@ -313,6 +313,8 @@ func contractProblems(s *Set, e *Entry) []Problem {
 	}
 	if c.SliceNanos <= 0 {
 		out = append(out, problem(e, CodeBadContract, "slice length %d ns is not positive", c.SliceNanos))
+	} else if c.StartNanos > 0 && !c.HasSlice(0) {
+		out = append(out, problem(e, CodeBadContract, "start %d ns + slice %d ns is beyond int64", c.StartNanos, c.SliceNanos))
 	}
 	if c.InstanceID == "" {
 		out = append(out, problem(e, CodeBadContract, "no instance ID"))
@@ -391,7 +393,9 @@ func receiptProblems(s *Set, e *Entry, r Receipt) []Problem {
 	if r.Epoch != c.Epoch || r.InstanceID != c.InstanceID {
 		out = append(out, problem(e, CodeBadReceipt, "epoch/instance %d/%q ≠ contract's %d/%q", r.Epoch, r.InstanceID, c.Epoch, c.InstanceID))
 	}
-	if c.SliceNanos > 0 {
+	if c.SliceNanos > 0 && !c.HasSlice(r.Slice) {
+		out = append(out, problem(e, CodeBadReceipt, "slice %d is beyond the contract's slices (its bounds would wrap)", r.Slice))
+	} else if c.SliceNanos > 0 {
 		lo, hi := c.SliceBounds(r.Slice)
 		if r.FromNanos >= r.ToNanos || r.FromNanos < lo || r.ToNanos > hi {
 			out = append(out, problem(e, CodeBadReceipt, "period [%d,%d) not a non-empty part of slice %d [%d,%d)", r.FromNanos, r.ToNanos, r.Slice, lo, hi))

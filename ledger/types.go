@@ -302,6 +302,18 @@ func (c Contract) SliceBounds(i uint64) (start, end int64) {
 	return start, start + c.SliceNanos
 }
 
+// HasSlice reports whether slice i of c has bounds that SliceBounds can
+// compute: c's start and slice length positive, and the slice's end within
+// int64. An index above that would wrap, naming a period before the
+// contract's start or another slice's period.
+func (c Contract) HasSlice(i uint64) bool {
+	if c.SliceNanos <= 0 || c.StartNanos <= 0 {
+		return false
+	}
+	n := (math.MaxInt64 - c.StartNanos) / c.SliceNanos // slices that fit
+	return i < uint64(n)
+}
+
 // SliceAt returns the index of the slice containing t (0 before Start).
 func (c Contract) SliceAt(t time.Time) uint64 {
 	d := t.UnixNano() - c.StartNanos
