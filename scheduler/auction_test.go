@@ -324,3 +324,37 @@ func TestShouldReplace(t *testing.T) {
 		t.Fatal("acted under an expired delegation")
 	}
 }
+
+// TestAuctionRefusesBidInAnotherSlice: the award takes the winning bid's
+// slice (it becomes the contract's billing slice), so a bid stating a
+// slice other than the announcement's is declined, however cheap: a
+// provider cannot impose 100 ms slices (ten receipts a second in every
+// ledger) or 24 h ones on the requester. A bid stating none (a node older
+// than slices) still counts.
+func TestAuctionRefusesBidInAnotherSlice(t *testing.T) {
+	bs := bidders(t, 3)
+	ann := testAnnouncement(testRequest(bs[0].ID(), "web"), 1)
+	ann.Slice = int64(time.Minute)
+	a := NewAuction(DefaultAuctionConfig(), ann, ids(bs), nil, t0)
+	cheat := entry(bs[0], ann, 1, 500)
+	cheat.Bid.Slice = int64(100 * time.Millisecond)
+	if _, err := a.AddBid(t0, cheat); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a bid in another slice: %v", err)
+	}
+	honest := entry(bs[1], ann, 50, 500)
+	honest.Bid.Slice = ann.Slice
+	if _, err := a.AddBid(t0, honest); err != nil {
+		t.Fatal(err)
+	}
+	older := entry(bs[2], ann, 100, 500)
+	acts, err := a.AddBid(t0, older)
+	if err != nil {
+		t.Fatalf("a bid stating no slice: %v", err)
+	}
+	if len(acts) != 1 || acts[0].Award == nil || acts[0].Award.Bidder != bs[1].ID() {
+		t.Fatalf("want the award to the cheapest bid in the announced slice, got %+v", acts)
+	}
+	if !strings.Contains(a.explain(), "different slice") {
+		t.Errorf("explanation does not name the slice: %s", a.explain())
+	}
+}
