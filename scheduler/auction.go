@@ -206,6 +206,12 @@ func (a *Auction) AddBid(now time.Time, e *BidEntry) ([]Action, error) {
 	case f.MaxRTT > 0 && e.RTT > f.MaxRTT:
 		a.declines = append(a.declines, DeclineEntry{e.Bidder, DeclineMaxRTT, "over max rtt " + f.MaxRTT.String()})
 		return a.Tick(now), fmt.Errorf("%w: bid over max rtt", ErrMalformed)
+	case e.Bid.Slice != 0 && e.Bid.Slice != a.Ann.Slice:
+		// The award takes the bid's slice, and the contract bills in it:
+		// the requester's slice is the only one it agreed to (a bid
+		// stating none comes from a node older than slices).
+		a.declines = append(a.declines, DeclineEntry{e.Bidder, DeclineSlice, DeclineSlice.String()})
+		return a.Tick(now), fmt.Errorf("%w: bid slice %s, announced %s", ErrMalformed, time.Duration(e.Bid.Slice), time.Duration(a.Ann.Slice))
 	}
 	if len(a.bids) >= a.cfg.MaxBids {
 		worst := slices.MaxFunc(a.bids, a.compare)
