@@ -134,3 +134,44 @@ func TestReceiptSliceIndexCannotWrap(t *testing.T) {
 		}
 	}
 }
+
+// TestOneSliceSplitIntoManyReceipts: caps bound one slice, so a provider
+// that splits one slice into receipts for disjoint parts of it, each at the
+// caps, bills the slice several times over with no overlapping periods.
+// Every receipt after the first for one (contract, slice) is an overlap,
+// and the requester acknowledges only one of them, whichever it sees first.
+func TestOneSliceSplitIntoManyReceipts(t *testing.T) {
+	m := newMarket(t, 148)
+	lo, hi := m.c.SliceBounds(0)
+	mid := lo + (hi-lo)/2
+	a := m.pw.next(t, MakeReceipt(m.ce.id, m.c, 0, lo, mid, m.c.Caps))
+	b := m.pw.next(t, MakeReceipt(m.ce.id, m.c, 0, mid, hi, m.c.Caps))
+	at := time.Unix(0, hi).Add(time.Second)
+	s := setOf(m.ce, a, b)
+	errA, errB := CheckReceiptAt(s, a, at), CheckReceiptAt(s, b, at)
+	if errA == nil && errB == nil {
+		t.Fatal("two receipts for slice 0, each at the caps, both pass the requester's check")
+	}
+	n := 0
+	for _, p := range Audit(s, AuditOptions{}).Problems {
+		if p.Code == CodeOverlap {
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("the audit reports no overlap for a slice billed twice")
+	}
+	// The requester that acknowledged one refuses the other, whatever the
+	// CID order.
+	for _, first := range []*Entry{a, b} {
+		other := b
+		if first == b {
+			other = a
+		}
+		ack := m.rw.next(t, Ack{Receipt: first.id, Amount: first.Value().(Receipt).Amount})
+		s := setOf(m.ce, a, b, ack)
+		if err := overlapsAcked(s, other, other.Value().(Receipt), m.req.ID()); err == nil {
+			t.Fatal("the requester would acknowledge a second receipt for a slice it already paid")
+		}
+	}
+}

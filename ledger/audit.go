@@ -366,10 +366,20 @@ func instanceProblems(s *Set, inst string) []Problem {
 	})
 	var maxTo int64
 	var maxE *Entry
+	type epochSlice struct{ epoch, slice uint64 }
+	firstOf := map[epochSlice]*Entry{}
 	for _, e := range receipts {
 		r := e.Value().(Receipt)
+		k := epochSlice{r.Epoch, r.Slice}
 		if maxE != nil && r.FromNanos < maxTo {
 			out = append(out, problem(e, CodeOverlap, "period overlaps receipt %s of the same instance (slice billed twice)", maxE.id))
+		} else if f := firstOf[k]; f != nil {
+			// Disjoint parts of one slice, each up to the caps (which
+			// bound a slice), would bill it several times over.
+			out = append(out, problem(e, CodeOverlap, "slice %d of epoch %d is already billed by receipt %s (slice billed twice)", r.Slice, r.Epoch, f.id))
+		}
+		if firstOf[k] == nil {
+			firstOf[k] = e
 		}
 		if maxE == nil || r.ToNanos > maxTo {
 			maxTo, maxE = r.ToNanos, e

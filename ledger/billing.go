@@ -444,7 +444,8 @@ func overlapsAcked(s *Set, re *Entry, r Receipt, me peer.ID) error {
 				continue
 			}
 			o := oe.Value().(Receipt)
-			if o.FromNanos >= r.ToNanos || r.FromNanos >= o.ToNanos {
+			sameSlice := o.Epoch == r.Epoch && o.Slice == r.Slice
+			if !sameSlice && (o.FromNanos >= r.ToNanos || r.FromNanos >= o.ToNanos) {
 				continue
 			}
 			for _, a := range s.acks[oe.id] {
