@@ -564,6 +564,11 @@ func OpenAward(s *Signed) (*AwardInfo, error) {
 	if s.Signer != req.Requester && !req.Delegation.Allows(s.Signer, time.Unix(0, a.Issued)) {
 		return nil, fmt.Errorf("%w: %s is neither the requester nor a delegated guardian", ErrUnauthorized, s.Signer)
 	}
+	if s.Signer != req.Requester && req.Constraints.MaxPrice > 0 && bid.Total > req.Constraints.MaxPrice {
+		// A guardian awards within the request's bounds, not in the
+		// requester's place: it cannot bind the requester to more.
+		return nil, fmt.Errorf("%w: a guardian's award of a bid of %s over the request's max price %s", ErrUnauthorized, bid.Total, req.Constraints.MaxPrice)
+	}
 	return &AwardInfo{Award: &a, Auctioneer: s.Signer, Request: req, Bid: bid, Provider: a.Bid.Signer}, nil
 }
 
