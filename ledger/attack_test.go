@@ -175,3 +175,49 @@ func TestOneSliceSplitIntoManyReceipts(t *testing.T) {
 		}
 	}
 }
+
+// TestStrangersEntriesDoNotFailTheAudit: a stranger signs, about someone
+// else's honest contract, a receipt, an ack, a dispute and an end, plus
+// references to entries that do not exist and a contract naming others.
+// None may make the honest ledger's audit fail (every node would report
+// ok: false for good), end the contract, or move a balance; each is listed
+// as ignored.
+func TestStrangersEntriesDoNotFailTheAudit(t *testing.T) {
+	m := newMarket(t, 150)
+	re := m.receipt(t, Usage{CPUMicros: 1000})
+	ack := m.ack(t, re)
+	sw := newLogWriter(deterministicSigner(t, 152), t0)
+	nowhere := CIDOf([]byte("nothing"))
+	lo, hi := m.c.SliceBounds(1)
+	forgedC := m.c
+	forgedC.Epoch, forgedC.Auctioneer = 9, ""
+	junk := []*Entry{
+		sw.next(t, MakeReceipt(m.ce.id, m.c, 1, lo, hi, Usage{CPUMicros: 5})),
+		sw.next(t, Ack{Receipt: re.id, Amount: 1}),
+		sw.next(t, Dispute{Receipt: re.id, Reason: "no"}),
+		sw.next(t, End{Contract: m.ce.id, AtNanos: m.c.StartNanos, State: EndFailed}),
+		sw.next(t, MakeReceipt(nowhere, m.c, 0, m.c.StartNanos, m.c.StartNanos+1, Usage{})),
+		sw.next(t, Ack{Receipt: nowhere, Amount: 1}),
+		sw.next(t, Dispute{Receipt: nowhere, Reason: "no"}),
+		sw.next(t, End{Contract: nowhere, AtNanos: 1, State: EndDone}),
+		sw.next(t, forgedC),
+	}
+	s := setOf(append([]*Entry{m.ce, re, ack}, junk...)...)
+	before := BalanceOf(setOf(m.ce, re, ack), m.req.ID(), nil)
+	r := Audit(s, AuditOptions{})
+	if !r.OK || len(r.Problems) != 0 {
+		t.Fatalf("a stranger's entries fail the audit: %+v", r.Problems)
+	}
+	if len(r.Ignored) < len(junk)-1 { // the forged contract at a new epoch has no problem of its own without a check
+		t.Fatalf("%d ignored, want the stranger's entries listed: %+v", len(r.Ignored), r.Ignored)
+	}
+	if r.Acked != 1 || len(r.Disputed) != 0 {
+		t.Fatalf("acked %d disputed %v: the stranger's answers counted", r.Acked, r.Disputed)
+	}
+	if sp := SpanOf(s, m.ce); sp.EndNanos != 0 {
+		t.Fatalf("a stranger's end ended the contract: %+v", sp)
+	}
+	if after := BalanceOf(s, m.req.ID(), nil); after != before {
+		t.Fatalf("balance moved: %+v → %+v", before, after)
+	}
+}

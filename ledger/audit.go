@@ -108,6 +108,16 @@ type Report struct {
 	// UnauthorizedGrants lists the grants whose author is not an allowed
 	// granter: they count in no balance.
 	UnauthorizedGrants []string `json:"unauthorized_grants"`
+	// Ignored lists entries that carry no weight because their author has
+	// no standing for what they name: a receipt not by its contract's
+	// provider, an ack or dispute not by its contract's requester, an end
+	// by neither party, a contract its named parties did not agree to (not
+	// written by one of them, or failing the contract check), and any of
+	// these naming an entry not in the ledger or one that is itself
+	// ignored. Each is listed with what is wrong with it. Like unauthorized
+	// grants, they move no balance, bill nothing, and are not problems: a
+	// stranger must not be able to fail every node's audit.
+	Ignored []Problem `json:"ignored"`
 	// AsOf is the time unbilled slices were counted at (AuditOptions.Now).
 	AsOf time.Time `json:"as_of,omitzero"`
 	// GraceNanos is the grace used (BillingGrace unless overridden).
@@ -162,6 +172,10 @@ func Audit(s *Set, opt AuditOptions, extra ...Problem) Report {
 		granters[g] = true
 	}
 	badContract := map[cid.Cid]bool{}
+	byCID := make(map[string]*Entry, len(s.entries))
+	for id, e := range s.entries {
+		byCID[id.String()] = e
+	}
 	for _, a := range s.Authors() {
 		l := s.authors[a]
 		for seq, es := range l.bySeq {
@@ -251,6 +265,19 @@ func Audit(s *Set, opt AuditOptions, extra ...Problem) Report {
 			r.Problems = append(r.Problems, endProblems(s, e, v)...)
 		}
 	}
+	kept := r.Problems[:0]
+	for _, p := range r.Problems {
+		if e, ok := byCID[p.CID]; ok && !hasStanding(s, e) {
+			r.Ignored = append(r.Ignored, p)
+		} else {
+			kept = append(kept, p)
+		}
+	}
+	r.Problems = kept
+	sortProblems(r.Ignored)
+	if r.Ignored == nil {
+		r.Ignored = []Problem{}
+	}
 	sort.Slice(r.Problems, func(i, j int) bool {
 		a, b := r.Problems[i], r.Problems[j]
 		if a.CID != b.CID {
@@ -284,6 +311,58 @@ func Audit(s *Set, opt AuditOptions, extra ...Problem) Report {
 	}
 	r.OK = len(r.Problems) == 0
 	return r
+}
+
+func sortProblems(ps []Problem) {
+	sort.Slice(ps, func(i, j int) bool {
+		a, b := ps[i], ps[j]
+		if a.CID != b.CID {
+			return a.CID < b.CID
+		}
+		if a.Code != b.Code {
+			return a.Code < b.Code
+		}
+		return a.Problem < b.Problem
+	})
+}
+
+// hasStanding reports whether e's author may write e about what it names
+// (see Report.Ignored): entries without standing carry no weight, and what
+// is wrong with them is listed, not a problem. Other kinds (grants,
+// checkpoints) always have it.
+func hasStanding(s *Set, e *Entry) bool {
+	contract := func(cc cid.Cid) (Contract, bool) {
+		ce, ok := s.contracts[cc]
+		if !ok || !hasStanding(s, ce) {
+			return Contract{}, false
+		}
+		return ce.Value().(Contract), true
+	}
+	receiptContract := func(rc cid.Cid) (Contract, bool) {
+		re, ok := s.entries[rc]
+		if !ok || re.Kind != KindReceipt || !hasStanding(s, re) {
+			return Contract{}, false
+		}
+		return contract(re.Value().(Receipt).Contract)
+	}
+	switch v := e.Value().(type) {
+	case Contract:
+		named := e.Author == v.Requester || e.Author == v.Provider || (v.Auctioneer != "" && e.Author == v.Auctioneer)
+		return named && s.ContractErr(e) == nil
+	case Receipt:
+		c, ok := contract(v.Contract)
+		return ok && e.Author == c.Provider
+	case Ack:
+		c, ok := receiptContract(v.Receipt)
+		return ok && e.Author == c.Requester
+	case Dispute:
+		c, ok := receiptContract(v.Receipt)
+		return ok && e.Author == c.Requester
+	case End:
+		c, ok := contract(v.Contract)
+		return ok && (e.Author == c.Requester || e.Author == c.Provider)
+	}
+	return true
 }
 
 func contractProblems(s *Set, e *Entry) []Problem {
@@ -496,8 +575,13 @@ func ackProblems(s *Set, e *Entry, rc cid.Cid, amount *uint64) []Problem {
 	if amount != nil && *amount != r.Amount {
 		out = append(out, problem(e, CodeBadAck, "acknowledges amount %d, receipt says %d", *amount, r.Amount))
 	}
-	if amount != nil && len(s.disputes[rc]) > 0 {
-		out = append(out, problem(e, CodeBadAck, "receipt both acknowledged and disputed"))
+	if amount != nil {
+		for _, d := range s.disputes[rc] {
+			if d.Author == c.Requester {
+				out = append(out, problem(e, CodeBadAck, "receipt both acknowledged and disputed"))
+				break
+			}
+		}
 	}
 	return out
 }

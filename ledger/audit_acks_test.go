@@ -7,9 +7,10 @@ import (
 
 // The audit's acked count and amount must mean what statements and
 // balances mean: acknowledged by the contract's requester, for the
-// receipt's amount. An ack by anyone else is a bad_ack, and the receipt is
-// still unconfirmed; it used to be counted as acked and dropped from the
-// unconfirmed list.
+// receipt's amount. An ack by anyone else carries no weight: the receipt is
+// still unconfirmed (it used to be counted as acked and dropped from the
+// unconfirmed list), and the ack is listed as ignored (bad_ack), not a
+// problem that would fail every node's audit.
 func TestAuditCountsOnlyTheRequestersAck(t *testing.T) {
 	m := newMarket(t, 90)
 	re := m.receipt(t, Usage{CPUMicros: 1000})
@@ -23,8 +24,8 @@ func TestAuditCountsOnlyTheRequestersAck(t *testing.T) {
 	if r.Acked != 0 || r.AckedAmount != 0 || len(r.Unconfirmed) != 1 || r.Unconfirmed[0] != re.CID().String() {
 		t.Fatalf("audit: acked %d (amount %d), unconfirmed %v; want 0, 0 and the receipt", r.Acked, r.AckedAmount, r.Unconfirmed)
 	}
-	if r.OK {
-		t.Fatal("audit ok with a stranger's ack")
+	if !r.OK || len(r.Ignored) != 1 || r.Ignored[0].CID != ack.CID().String() || r.Ignored[0].Code != CodeBadAck {
+		t.Fatalf("a stranger's ack: ok %v problems %+v ignored %+v; want ok and the ack ignored", r.OK, r.Problems, r.Ignored)
 	}
 }
 

@@ -19,6 +19,18 @@ func codesFor(r Report, e *Entry) []string {
 	return out
 }
 
+// ignoredFor returns the codes of what is wrong with e, when the audit
+// ignored it (no standing).
+func ignoredFor(r Report, e *Entry) []string {
+	var out []string
+	for _, p := range r.Ignored {
+		if p.CID == e.CID().String() {
+			out = append(out, p.Code)
+		}
+	}
+	return out
+}
+
 func hasCode(codes []string, c string) bool {
 	for _, x := range codes {
 		if x == c {
@@ -80,9 +92,19 @@ func TestAuditFindsBadReceipts(t *testing.T) {
 	for _, c := range []struct {
 		e    *Entry
 		code string
-	}{{wrongAmount, CodeWrongAmount}, {overCaps, CodeOverCaps}, {fenced, CodeFenced}, {badAck, CodeBadAck}, {unknown, CodeUnknownContract}} {
+	}{{wrongAmount, CodeWrongAmount}, {overCaps, CodeOverCaps}, {fenced, CodeFenced}} {
 		if codes := codesFor(r, c.e); !hasCode(codes, c.code) {
 			t.Errorf("%s: codes %v, want %s", c.code, codes, c.code)
+		}
+	}
+	// An ack by someone other than the requester, a receipt by someone
+	// other than a provider: no standing, so ignored (listed), not problems.
+	for _, c := range []struct {
+		e    *Entry
+		code string
+	}{{badAck, CodeBadAck}, {unknown, CodeUnknownContract}} {
+		if codes, ign := codesFor(r, c.e), ignoredFor(r, c.e); len(codes) != 0 || !hasCode(ign, c.code) {
+			t.Errorf("%s: problems %v, ignored %v; want it ignored", c.code, codes, ign)
 		}
 	}
 	if !hasCode(codesFor(r, twice), CodeOverlap) && !hasCode(codesFor(r, good), CodeOverlap) {

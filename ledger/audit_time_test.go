@@ -105,12 +105,12 @@ func TestReceiptAfterStopIsRefusedAndReported(t *testing.T) {
 	if r.Unbilled != 0 {
 		t.Fatalf("unbilled %d after the stop: %+v", r.Unbilled, r.UnbilledContracts)
 	}
-	// An End by a stranger ends nothing and is reported.
+	// An End by a stranger ends nothing and is listed as ignored.
 	stranger := newLogWriter(deterministicSigner(t, 98), t0)
 	fake := stranger.next(t, End{Contract: m.ce.CID(), AtNanos: m.c.StartNanos + 1, State: EndFailed})
 	s.Add(fake)
 	r = Audit(s, AuditOptions{Now: now})
-	if !hasCode(codesFor(r, fake), CodeBadEnd) || hasCode(codesFor(r, r0), CodeAfterEnd) {
+	if !hasCode(ignoredFor(r, fake), CodeBadEnd) || len(codesFor(r, fake)) != 0 || hasCode(codesFor(r, r0), CodeAfterEnd) {
 		t.Fatalf("stranger's end: %+v", r.Problems)
 	}
 	if _, err := NewEntry(1, cidUndef(), t0, End{Contract: m.ce.CID(), AtNanos: 1, State: "paused"}); err == nil {

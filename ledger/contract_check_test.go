@@ -68,7 +68,7 @@ func TestUnagreedContractFencesNothing(t *testing.T) {
 			t.Fatalf("the real contract is fenced from %d", f)
 		}
 		var unagreed int
-		for _, p := range Audit(s, AuditOptions{}).Problems {
+		for _, p := range Audit(s, AuditOptions{}).Ignored {
 			if p.Code == CodeUnagreedContract && p.CID == fe.id.String() {
 				unagreed++
 			}

@@ -415,9 +415,13 @@ func (s *Set) SetContractCheck(f func(Contract) error) {
 	s.check, s.checked = f, map[cid.Cid]error{}
 }
 
-// ContractErr says why the contract entry e does not count for fencing
-// (nil when it does, and always without a check).
+// ContractErr says why the contract entry e does not count for fencing,
+// billing or balances (nil when it does): it is not written by a party it
+// names (its requester, provider or auctioneer), or it fails the check.
 func (s *Set) ContractErr(e *Entry) error {
+	if c, ok := e.Value().(Contract); ok && e.Author != c.Requester && e.Author != c.Provider && (c.Auctioneer == "" || e.Author != c.Auctioneer) {
+		return fmt.Errorf("%w: written by %s, who is neither its requester, its provider nor its auctioneer", ErrInvalid, e.Author)
+	}
 	if s.check == nil {
 		return nil
 	}

@@ -105,7 +105,7 @@ func TestForgedContractFencesNothing(t *testing.T) {
 	}
 	rep := l.Audit()
 	var unagreed, fenced int
-	for _, p := range rep.Problems {
+	for _, p := range append(rep.Problems, rep.Ignored...) {
 		switch p.Code {
 		case ledger.CodeUnagreedContract:
 			unagreed++
@@ -115,6 +115,9 @@ func TestForgedContractFencesNothing(t *testing.T) {
 		case ledger.CodeFenced:
 			fenced++
 		}
+	}
+	if len(rep.Ignored) != 1 || rep.Ignored[0].CID != fe.CID().String() {
+		t.Errorf("the forged contract is not listed as ignored: %+v", rep.Ignored)
 	}
 	if unagreed != 1 || fenced != 0 {
 		t.Fatalf("audit: %d unagreed contracts (want 1), %d fenced receipts (want 0): %+v", unagreed, fenced, rep.Problems)

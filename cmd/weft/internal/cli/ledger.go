@@ -105,6 +105,9 @@ func printReport(g *Globals, r ledger.Report) error {
 		if len(r.UnauthorizedGrants) > 0 {
 			fmt.Fprintf(w, "unauthorized grants %d (counted in no balance)\n", len(r.UnauthorizedGrants))
 		}
+		if len(r.Ignored) > 0 {
+			fmt.Fprintf(w, "ignored   %d entries (by authors with no standing for what they name; counted nowhere)\n", len(r.Ignored))
+		}
 		if len(r.Equivocations) > 0 {
 			fmt.Fprintf(w, "equivocations %d\n", len(r.Equivocations))
 		}
@@ -143,7 +146,7 @@ receipts (entered after the grace); an export file is counted as of its
 newest entry's time, a node as of now.
 
 --json prints {ok, entries, receipts, root, problems:[{cid, code, problem}],
-unbilled, unbilled_contracts, late, unauthorized_grants, ...}; amounts are
+unbilled, unbilled_contracts, late, unauthorized_grants, ignored, ...}; amounts are
 pico-credits. The exit status is 1 when there is any problem.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
