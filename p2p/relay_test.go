@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/weftgrid/weft/p2p"
@@ -92,5 +94,34 @@ func waitRelay(t *testing.T, what string, within time.Duration, cond func() bool
 			t.Fatalf("timed out after %s waiting for %s", within, what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRelayServesMembersOnly: a weft node's relay is for its grid's
+// members behind NAT. Two strangers (peers that never joined the grid)
+// cannot use it to carry their own traffic: the one that wants to be
+// reached is refused a reservation, so no circuit reaches it.
+func TestRelayServesMembersOnly(t *testing.T) {
+	pub := p2ptest.NewNode(t, reach(p2p.ReachabilityPublic))
+	newStranger := func() host.Host {
+		h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.EnableRelay())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = h.Close() })
+		return h
+	}
+	a, b := newStranger(), newStranger()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	relay := peer.AddrInfo{ID: pub.ID(), Addrs: pub.Host().Addrs()}
+	if err := a.Connect(ctx, relay); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Reserve(ctx, a, relay); err == nil {
+		// Show what the reservation buys: a circuit between strangers.
+		circuit, _ := ma.NewMultiaddr("/p2p/" + pub.ID().String() + "/p2p-circuit")
+		err := b.Connect(ctx, peer.AddrInfo{ID: a.ID(), Addrs: []ma.Multiaddr{relay.Addrs[0].Encapsulate(circuit)}})
+		t.Fatalf("a stranger got a relay slot (a second stranger reaches it through the relay: %v)", err)
 	}
 }
