@@ -461,6 +461,7 @@ func (n *Node) startMembership() error {
 		return err
 	}
 	n.table = newMemberTable(n)
+	n.tableFor.Store(n.table)
 	c := n.cfg.Preset.MemberlistConfig()
 	c.Name = n.id.String()
 	c.Events = eventDelegate{n.table}

@@ -57,8 +57,11 @@ type Node struct {
 	grid   *grid.File // nil on the public grid
 	prefix protocol.ID
 	table  *memberTable
-	met    *metrics
-	start  time.Time
+	// tableFor is table once membership started, for what runs on the
+	// host's goroutines from the start (the relay's ACL).
+	tableFor atomic.Pointer[memberTable]
+	met      *metrics
+	start    time.Time
 
 	listMu  sync.Mutex
 	storeMu sync.Mutex // serialises writes of the member list file
@@ -211,7 +214,7 @@ func (n *Node) startHost() error {
 		// node has: on a private network its members are all "private".
 		opts = append(opts,
 			libp2p.ForceReachabilityPublic(),
-			libp2p.EnableRelayService(relayv2.WithResources(RelayResources()),
+			libp2p.EnableRelayService(relayv2.WithResources(RelayResources()), relayv2.WithACL(relayACL{n}),
 				relayv2.WithReservationAddressFilter(func(ma.Multiaddr) bool { return true })),
 			libp2p.EnableHolePunching(),
 		)
@@ -232,7 +235,7 @@ func (n *Node) startHost() error {
 				libp2p.NATPortMap(),
 				libp2p.EnableNATService(),
 				libp2p.EnableHolePunching(),
-				libp2p.EnableRelayService(relayv2.WithResources(RelayResources())),
+				libp2p.EnableRelayService(relayv2.WithResources(RelayResources()), relayv2.WithACL(relayACL{n})),
 				libp2p.EnableAutoRelayWithPeerSource(n.relayCandidates),
 			)
 		}

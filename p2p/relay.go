@@ -77,6 +77,34 @@ func RelayResources() relayv2.Resources {
 	return r
 }
 
+// relayACL lets only the grid's members reserve a slot with the node's
+// relay: the relay is there for members behind NAT, and a circuit can only
+// reach a peer holding a slot, so two strangers cannot carry their own
+// traffic through it. Anyone may open a circuit to a member (that is how a
+// peer reaches a member behind NAT). A member's slot is refused while the
+// relay has not yet learnt of it (a join gossiped a moment later); the
+// member's relay keeper asks again every 2 s.
+type relayACL struct{ n *Node }
+
+// AllowReserve implements relayv2.ACLFilter.
+func (a relayACL) AllowReserve(p peer.ID, _ ma.Multiaddr) bool { return a.n.isMember(p) }
+
+// AllowConnect implements relayv2.ACLFilter.
+func (a relayACL) AllowConnect(peer.ID, ma.Multiaddr, peer.ID) bool { return true }
+
+// isMember says whether p is a member the membership does not consider
+// dead.
+func (n *Node) isMember(p peer.ID) bool {
+	t := n.tableFor.Load()
+	if t == nil {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.members[p]
+	return m != nil && m.State != StateDead
+}
+
 // maxReservations is how many relays a private node keeps a slot with.
 const maxReservations = 2
 
