@@ -221,3 +221,33 @@ func TestStrangersEntriesDoNotFailTheAudit(t *testing.T) {
 		t.Fatalf("balance moved: %+v → %+v", before, after)
 	}
 }
+
+// TestRequesterCannotEndRetroactivelyOverItsAcks: a requester that
+// acknowledged slices, then signs an end dated back to the contract's start,
+// must not turn those receipts into after_end problems pinned on an honest
+// provider (its own earlier acks say the slices were served and owed).
+func TestRequesterCannotEndRetroactivelyOverItsAcks(t *testing.T) {
+	m := newMarket(t, 154)
+	es := []*Entry{m.ce}
+	var receipts []*Entry
+	for i := 0; i < 3; i++ {
+		re := m.receipt(t, Usage{CPUMicros: 1000})
+		receipts = append(receipts, re)
+		es = append(es, re, m.ack(t, re))
+	}
+	end := m.rw.next(t, End{Contract: m.ce.id, AtNanos: m.c.StartNanos, State: EndStopped})
+	s := setOf(append(es, end)...)
+	r := Audit(s, AuditOptions{})
+	for _, re := range receipts {
+		if codes := codesFor(r, re); hasCode(codes, CodeAfterEnd) {
+			t.Fatalf("an acknowledged receipt is after_end by the requester's later, backdated end: %+v", r.Problems)
+		}
+	}
+	// A receipt for a later slice, not acknowledged before the end, is
+	// still after the end.
+	late := m.receipt(t, Usage{CPUMicros: 1000})
+	s.Add(late)
+	if !hasCode(codesFor(Audit(s, AuditOptions{}), late), CodeAfterEnd) {
+		t.Fatal("a receipt after the end, never acknowledged, is not after_end")
+	}
+}

@@ -534,7 +534,7 @@ func timeProblems(s *Set, e *Entry, r Receipt, now time.Time, skew time.Duration
 			}
 		}
 	}
-	if ee := endOf(s, ce); ee != nil {
+	if ee := endAgainst(s, ce, e); ee != nil {
 		end := ee.Value().(End)
 		if r.FromNanos >= end.AtNanos {
 			out = append(out, problem(e, CodeAfterEnd, "period begins at %d, after the contract's span ended at %d (%s, end %s)", r.FromNanos, end.AtNanos, end.State, ee.id))

@@ -72,6 +72,35 @@ func endOf(s *Set, ce *Entry) *Entry {
 	return first
 }
 
+// endAgainst is endOf for judging receipt re: an End its requester wrote
+// after acknowledging re (later in its log) does not count against re. A
+// requester cannot take back an acknowledgement with an end dated before
+// the slice, which would make an honest provider's receipt after_end.
+func endAgainst(s *Set, ce, re *Entry) *Entry {
+	c := ce.Value().(Contract)
+	var ackSeq uint64
+	for _, a := range s.acks[re.id] {
+		if a.Author == c.Requester && (ackSeq == 0 || a.Seq < ackSeq) {
+			ackSeq = a.Seq
+		}
+	}
+	var first *Entry
+	for _, rec := range records(s, ce) {
+		for _, ee := range s.ends[rec.id] {
+			if ee.Author != c.Requester && ee.Author != c.Provider {
+				continue
+			}
+			if ee.Author == c.Requester && ee.Author != c.Provider && ackSeq != 0 && ee.Seq > ackSeq {
+				continue
+			}
+			if first == nil || ee.Value().(End).AtNanos < first.Value().(End).AtNanos {
+				first = ee
+			}
+		}
+	}
+	return first
+}
+
 // SpanOf returns the billable span of contract entry ce.
 func SpanOf(s *Set, ce *Entry) Span {
 	c := ce.Value().(Contract)
