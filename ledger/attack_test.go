@@ -251,3 +251,36 @@ func TestRequesterCannotEndRetroactivelyOverItsAcks(t *testing.T) {
 		t.Fatal("a receipt after the end, never acknowledged, is not after_end")
 	}
 }
+
+// TestForgedContractsEndDoesNotCountAsOurs: a stranger writes a contract
+// for an instance this node requested, at its epoch, naming itself as
+// provider, and ends it. The node's record that its own end of billing is
+// written (Ledger.Ended) must not be satisfied by it, or the node never
+// ends the real contract and its host is never told it is unpaid.
+func TestForgedContractsEndDoesNotCountAsOurs(t *testing.T) {
+	ctx := context.Background()
+	me, host, thief := deterministicSigner(t, 160), deterministicSigner(t, 161), deterministicSigner(t, 162)
+	now := t0.Add(time.Hour)
+	l, err := Open(Config{Signer: me, Now: func() time.Time { return now }, ContractCheck: agreedOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	real := Contract{InstanceID: "web", Requester: me.ID(), Provider: host.ID(), Epoch: 3, Auction: "agreed",
+		SliceNanos: int64(time.Minute), StartNanos: t0.UnixNano()}
+	hw := newLogWriter(host, t0)
+	tw := newLogWriter(thief, t0)
+	forged := real
+	forged.Provider, forged.Auction = thief.ID(), ""
+	fe := tw.next(t, forged)
+	end := tw.next(t, End{Contract: fe.id, AtNanos: t0.Add(time.Minute).UnixNano(), State: EndStopped})
+	if _, err := l.Ingest(ctx, rawsOf([]*Entry{hw.next(t, real), fe, end})); err != nil {
+		t.Fatal(err)
+	}
+	if l.Ended("web", 3, now) {
+		t.Fatal("a forged contract's end counts as the end of this node's contract")
+	}
+	if ok, err := l.EndSpan(ctx, "web", 3, t0.Add(2*time.Minute), EndStopped, "stop"); err != nil || !ok || !l.Ended("web", 3, now) {
+		t.Fatalf("the node's own end: ok %v err %v", ok, err)
+	}
+}

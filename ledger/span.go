@@ -283,8 +283,8 @@ func (l *Ledger) Ended(instance string, epoch uint64, at time.Time) bool {
 	l.View(func(s *Set) {
 		for _, ce := range s.byInstance[instance] {
 			c := ce.Value().(Contract)
-			if c.Epoch != epoch || (c.Provider != me && c.Requester != me) {
-				continue
+			if c.Epoch != epoch || (c.Provider != me && c.Requester != me) || s.ContractErr(ce) != nil {
+				continue // (a contract naming this node that it never agreed to ends nothing of its own)
 			}
 			if ee := endOf(s, ce); ee != nil && ee.Value().(End).AtNanos <= at.UnixNano() {
 				ended = true
