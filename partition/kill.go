@@ -148,8 +148,8 @@ func killAsUser(acct account) {
 	<-done
 }
 
-// userProcs lists the live processes whose real, effective or saved uid
-// is uid.
+// userProcs lists the live processes, other than the node, whose real,
+// effective or saved uid is uid.
 func userProcs(uid int) []int {
 	if procFSErr != nil {
 		return nil
@@ -158,8 +158,12 @@ func userProcs(uid int) []int {
 	if err != nil {
 		return nil
 	}
+	self := os.Getpid()
 	var out []int
 	for _, p := range all {
+		if p.PID == self {
+			continue // never the node, whatever its main thread's ids say
+		}
 		st, err := p.NewStatus()
 		if err != nil {
 			continue
