@@ -76,10 +76,10 @@ func (d diskImages) fresh(idx int) string {
 // mountedBelow returns the mount points of the node's mount namespace
 // that lie strictly below root.
 func mountedBelow(root string) (map[string]bool, error) {
-	// The calling thread's own namespace (/proc/TID): a sandbox's locked
-	// thread may be the process's main one, whose /proc/self/mountinfo
-	// is that of the sandbox's private namespace. The tools this file
-	// runs start from unlocked threads, in the node's namespace.
+	// The calling thread's own namespace (/proc/TID), not the main
+	// thread's (/proc/self): the main thread is kept out of sandboxes
+	// (mainthread.go), but what is asked here is the namespace this
+	// thread, and the tools this file runs from unlocked threads, see.
 	runtime.LockOSThread()
 	ms, err := procfs.GetProcMounts(unix.Gettid())
 	runtime.UnlockOSThread()
