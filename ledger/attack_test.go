@@ -284,3 +284,33 @@ func TestForgedContractsEndDoesNotCountAsOurs(t *testing.T) {
 		t.Fatalf("the node's own end: ok %v err %v", ok, err)
 	}
 }
+
+// TestRequesterCannotFenceRetroactivelyOverItsAcks: a requester (with a
+// provider of its own, or itself) signs a newer epoch's contract dated back
+// before slices it acknowledged under the older one. Those receipts must
+// not become fenced problems pinned on the honest older provider: the
+// requester's own acks say they were served and owed.
+func TestRequesterCannotFenceRetroactivelyOverItsAcks(t *testing.T) {
+	m := newMarket(t, 164)
+	es := []*Entry{m.ce}
+	var receipts []*Entry
+	for i := 0; i < 3; i++ {
+		re := m.receipt(t, Usage{CPUMicros: 1000})
+		receipts = append(receipts, re)
+		es = append(es, re, m.ack(t, re))
+	}
+	c2 := m.c
+	c2.Epoch, c2.Provider = 2, m.req.ID() // the requester hosts it itself, from the old start
+	es = append(es, m.rw.next(t, c2))
+	r := Audit(setOf(es...), AuditOptions{})
+	for _, re := range receipts {
+		if hasCode(codesFor(r, re), CodeFenced) {
+			t.Fatalf("an acknowledged receipt is fenced by the requester's backdated newer epoch: %+v", r.Problems)
+		}
+	}
+	// Unacknowledged, a receipt after the newer epoch began is fenced.
+	late := m.receipt(t, Usage{CPUMicros: 1000})
+	if !hasCode(codesFor(Audit(setOf(append(es, late)...), AuditOptions{}), late), CodeFenced) {
+		t.Fatal("an unacknowledged receipt after a newer epoch began is not fenced")
+	}
+}

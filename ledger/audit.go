@@ -496,8 +496,14 @@ func receiptProblems(s *Set, e *Entry, r Receipt) []Problem {
 	if want := Amount(c.Price, r.Usage); r.Amount != want {
 		out = append(out, problem(e, CodeWrongAmount, "amount %d ≠ price × usage = %d", r.Amount, want))
 	}
+	// A receipt its requester acknowledged is not fenced: a newer epoch's
+	// contract is signed by that requester (or its guardian) with a start
+	// it chooses, and could otherwise be dated back to turn receipts it
+	// already agreed it owed into problems of the older provider (a slice
+	// paid to both is still an overlap).
+	acked := receiptStatus(s, e, c.Requester) == StatusAcked
 	for _, oe := range s.byInstance[c.InstanceID] {
-		if s.ContractErr(oe) != nil {
+		if acked || s.ContractErr(oe) != nil {
 			continue
 		}
 		o := oe.Value().(Contract)
