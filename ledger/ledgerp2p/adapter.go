@@ -57,7 +57,18 @@ type Adapter struct {
 	wg     sync.WaitGroup
 	once   sync.Once
 	notif  *network.NotifyBundle
+
+	mu      sync.Mutex
+	inbound map[peer.ID]int // sync streams being served, per peer
 }
+
+// MaxSyncStreamsPerPeer bounds the sync exchanges one peer may hold open
+// with this node at once (an honest peer runs one at a time, plus one it
+// starts on connecting); a stream beyond it is reset at once. Each served
+// exchange may run, and verify what it receives, until its 2-minute
+// deadline, so without a bound one peer opening streams could hold any
+// number of them.
+const MaxSyncStreamsPerPeer = 4
 
 var (
 	_ ledger.Broadcaster  = (*Adapter)(nil)
@@ -146,6 +157,26 @@ func (a *Adapter) receive() {
 }
 
 func (a *Adapter) serve(s network.Stream) {
+	p := s.Conn().RemotePeer()
+	a.mu.Lock()
+	if a.inbound == nil {
+		a.inbound = map[peer.ID]int{}
+	}
+	if a.inbound[p] >= MaxSyncStreamsPerPeer {
+		a.mu.Unlock()
+		a.log.Debug("ledger: too many sync streams from one peer; refused", "peer", p)
+		_ = s.Reset()
+		return
+	}
+	a.inbound[p]++
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		if a.inbound[p]--; a.inbound[p] <= 0 {
+			delete(a.inbound, p)
+		}
+		a.mu.Unlock()
+	}()
 	defer s.Close()
 	_ = s.SetDeadline(time.Now().Add(2 * time.Minute))
 	// Close must not wait for a stalled peer's deadline.
