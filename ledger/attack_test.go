@@ -314,3 +314,51 @@ func TestRequesterCannotFenceRetroactivelyOverItsAcks(t *testing.T) {
 		t.Fatal("an unacknowledged receipt after a newer epoch began is not fenced")
 	}
 }
+
+// TestRequesterDoesNotAckASliceBeforeItEnds: the clock-skew bound lets a
+// receipt be entered up to MaxClockSkew before its period ends (30 slices
+// ahead at one-second slices). The requester must not acknowledge it
+// before the slice has ended by its own clock: until then it cannot know
+// the slice was served (a stop or a failure may still come).
+func TestRequesterDoesNotAckASliceBeforeItEnds(t *testing.T) {
+	ctx := context.Background()
+	req, prov := deterministicSigner(t, 170), deterministicSigner(t, 171)
+	now := t0.Add(5 * time.Second)
+	lr, err := Open(Config{Signer: req, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lr.Close()
+	pw := newLogWriter(prov, t0)
+	c := Contract{InstanceID: "ahead", Requester: req.ID(), Provider: prov.ID(), Epoch: 1, Price: Price{CPU: 1000},
+		SliceNanos: int64(time.Second), StartNanos: t0.UnixNano()}
+	ce := pw.next(t, c)
+	from, to := c.SliceBounds(20) // ends 16 s after now, within the skew bound
+	r := MakeReceipt(ce.id, c, 20, from, to, Usage{CPUMicros: 10})
+	pw.now = now
+	re, err := NewEntry(2, ce.id, now, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := prov.Sign(re); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lr.Ingest(ctx, rawsOf([]*Entry{ce, re})); err != nil {
+		t.Fatal(err)
+	}
+	b := NewBiller(lr, nil, nil, BillerConfig{})
+	b.Tick(ctx, now)
+	answered := func() int {
+		n := 0
+		lr.View(func(s *Set) { n = len(s.AcksOf(re.id)) + len(s.DisputesOf(re.id)) })
+		return n
+	}
+	if n := answered(); n != 0 {
+		t.Fatalf("the requester answered a receipt for a slice that ends in %s", time.Duration(to-now.UnixNano()))
+	}
+	now = time.Unix(0, to).Add(time.Millisecond)
+	b.Tick(ctx, now)
+	if n := answered(); n != 1 {
+		t.Fatalf("%d answers once the slice ended, want 1", n)
+	}
+}

@@ -403,9 +403,17 @@ func (b *Biller) decide(re *Entry) (body any, ok bool) {
 		}
 		provider = ce.Value().(Contract).Provider
 		ok = true
-		err = CheckReceiptAt(s, re, b.l.cfg.Now())
+		now := b.l.cfg.Now()
+		err = CheckReceiptAt(s, re, now)
 		if err == nil {
 			err = overlapsAcked(s, re, r, me)
+		}
+		if err == nil && now.UnixNano() < r.ToNanos {
+			// Entered within the clock-skew bound before its slice
+			// ends: acknowledged (or not) once the slice has ended by
+			// this node's clock, at a later tick, when its status
+			// history covers the whole slice.
+			ok = false
 		}
 	})
 	if !ok {
