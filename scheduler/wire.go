@@ -84,6 +84,13 @@ const (
 	// of an auction announced at epoch e is made at epoch e+k, so that a
 	// re-award never shares an epoch with an award that timed out.
 	MaxAwards = 64
+	// MaxBidsPerAuctioneer bounds the auctions of one auctioneer a bidder
+	// keeps answered state for (each for its window and a minute more, to
+	// check the award that may follow); more announcements of it are
+	// ignored until some lapse. MaxBidding bounds them over all
+	// auctioneers.
+	MaxBidsPerAuctioneer = 4096
+	MaxBidding           = 32768
 )
 
 var (
