@@ -92,6 +92,7 @@ type Market struct {
 	auctions  map[string]*auctionRun
 	history   []*auctionRun
 	bidding   map[string]*bidState
+	bidsBy    map[peer.ID]int // bidding entries per auctioneer
 	seen      map[string]time.Time
 	hosted    map[InstanceID]*hosted
 	best      map[InstanceID]*Contract
@@ -156,7 +157,7 @@ func New(cfg Config, key crypto.PrivKey, d Deps) (*Market, error) {
 		closed:  make(chan struct{}),
 		io:      newEffects(),
 		records: map[InstanceID]*record{}, auctions: map[string]*auctionRun{},
-		bidding: map[string]*bidState{}, seen: map[string]time.Time{},
+		bidding: map[string]*bidState{}, bidsBy: map[peer.ID]int{}, seen: map[string]time.Time{},
 		hosted: map[InstanceID]*hosted{}, best: map[InstanceID]*Contract{},
 		penalty: map[peer.ID]int{}, live: map[peer.ID]Advert{}, members: map[peer.ID]bool{}, verified: map[[32]byte]*AwardInfo{},
 		changed: make(chan struct{}), observers: map[int]func(Event){},

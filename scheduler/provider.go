@@ -13,9 +13,12 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// bidState is an auction this node answered as a bidder.
+// bidState is an auction this node answered as a bidder: what an award
+// is checked against (not the whole announcement: a flood of large ones
+// would stay in memory for a minute).
 type bidState struct {
-	ann        *Announcement
+	instance   InstanceID
+	epoch      uint64
 	auctioneer peer.ID
 	expires    time.Time
 	// withdrawn are digests of awards the auctioneer withdrew (a
@@ -77,9 +80,19 @@ func (m *Market) onAnnounce(env *Signed, now time.Time) error {
 	if _, dup := m.seen[key]; dup && env.Signer != m.self {
 		return errIgnored
 	}
-	m.seen[key] = time.Unix(0, ann.Expires)
 	auctioneer := env.Signer
-	m.bidding[key] = &bidState{ann: ann, auctioneer: auctioneer, expires: time.Unix(0, ann.Expires)}
+	if auctioneer != m.self && !m.members[auctioneer] {
+		// Answering costs a signature, a message and state kept for a
+		// minute: only for the grid's members (keys are free; members
+		// cost a join).
+		return errIgnored
+	}
+	if m.bidsBy[auctioneer] >= MaxBidsPerAuctioneer || len(m.bidding) >= MaxBidding {
+		return errIgnored
+	}
+	m.seen[key] = time.Unix(0, ann.Expires)
+	m.bidding[key] = &bidState{instance: ann.Instance, epoch: ann.Epoch, auctioneer: auctioneer, expires: time.Unix(0, ann.Expires)}
+	m.bidsBy[auctioneer]++
 	st := m.nodeState(ann.Requester)
 	if h := m.hosted[ann.Instance]; h != nil && !h.fenced && h.spec.State != StateDestroyed {
 		// Its own copy here (a stopped instance started again under a
@@ -198,7 +211,7 @@ func (m *Market) onAward(env *Signed, now time.Time) error {
 		return fmt.Errorf("%w: award issued at %s", ErrReplay, issued.UTC().Format(time.RFC3339))
 	}
 	bs := m.bidding[string(aw.AuctionID)]
-	if bs == nil || bs.auctioneer != env.Signer || bs.ann.Instance != info.Request.Instance || aw.Epoch < bs.ann.Epoch || aw.Epoch-bs.ann.Epoch >= MaxAwards {
+	if bs == nil || bs.auctioneer != env.Signer || bs.instance != info.Request.Instance || aw.Epoch < bs.epoch || aw.Epoch-bs.epoch >= MaxAwards {
 		return fmt.Errorf("%w: award for an auction this node did not bid in", ErrReplay)
 	}
 	id := info.Request.Instance
@@ -609,6 +622,9 @@ func (m *Market) tickBidding(now time.Time) {
 	for k, b := range m.bidding {
 		if now.After(b.expires.Add(MaxAwardAge)) {
 			delete(m.bidding, k)
+			if m.bidsBy[b.auctioneer]--; m.bidsBy[b.auctioneer] <= 0 {
+				delete(m.bidsBy, b.auctioneer)
+			}
 		}
 	}
 	for k, exp := range m.seen {
