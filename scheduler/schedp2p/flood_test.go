@@ -48,9 +48,9 @@ func TestFlooderDoesNotCrowdOutHealthyPeers(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				if err := tf.Send(ctx, b.ID(), []byte{1, byte(i), byte(i >> 8)}); err != nil {
-					t.Error(err)
-				}
+				// An error is a stream refused over the per-peer
+				// bound: counted as handled by the receiver too.
+				_ = tf.Send(ctx, b.ID(), []byte{1, byte(i), byte(i >> 8)})
 			}
 		}()
 	}
@@ -60,7 +60,7 @@ func TestFlooderDoesNotCrowdOutHealthyPeers(t *testing.T) {
 	close(work)
 	wg.Wait()
 	// Every stream was read (Send returns once written; wait until the
-	// receiver handled them all: delivered or dropped).
+	// receiver handled them all: delivered, dropped or refused).
 	waitFor(t, func() bool { return tb.handled.Load() >= flood })
 
 	msg := []byte("from a healthy peer")

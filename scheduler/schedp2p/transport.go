@@ -2,6 +2,7 @@ package schedp2p
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -40,10 +41,12 @@ const (
 	PeerInbound = 256
 	// PeerInboundBytes bounds their bytes.
 	PeerInboundBytes = 4 << 20
-	// MaxStreamsPerPeer bounds the direct-message streams one peer has
-	// open at once (a sender has one at a time per peer, and one for
-	// announcements); more are reset at once.
-	MaxStreamsPerPeer = 16
+	// MaxStreamsPerPeer bounds the direct-message streams of one peer
+	// being read at once; more are reset at once. A market sends one
+	// message at a time per peer, but a sender's write ends before the
+	// reader's handler does, so a loaded receiver may hold a few of an
+	// honest peer's streams at once: the bound leaves room for that.
+	MaxStreamsPerPeer = 64
 )
 
 // ErrFrame is returned for a direct message over the size bound.
@@ -68,7 +71,7 @@ type Transport struct {
 	streams *streamserve.Server
 	log     *slog.Logger
 	dropped atomic.Uint64
-	handled atomic.Uint64 // inbound streams read to their end (delivered, dropped or bad)
+	handled atomic.Uint64 // inbound streams done with (delivered, dropped, bad or refused)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -96,7 +99,7 @@ func New(ctx context.Context, n *p2p.Node, log *slog.Logger) (*Transport, error)
 	}
 	t.topic, t.sub = topic, sub
 	t.ctx, t.cancel = context.WithCancel(ctx)
-	t.streams = streamserve.New(t.host, t.proto, MaxStreamsPerPeer, nil, t.handleStream)
+	t.streams = streamserve.New(t.host, t.proto, MaxStreamsPerPeer, func(network.Stream) { t.handled.Add(1) }, t.handleStream)
 	t.wg.Add(2)
 	go t.readTopic()
 	go func() {
@@ -215,9 +218,11 @@ func readFrame(r *bufio.Reader, limit int) ([]byte, error) {
 	if n == 0 || n > uint64(limit) {
 		return nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrFrame, n, limit)
 	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
+	// Grown as the body arrives, not sized from the header: a peer that
+	// announces 64 KiB and trickles holds only what it sent.
+	var buf bytes.Buffer
+	if _, err := io.CopyN(&buf, r, int64(n)); err != nil {
 		return nil, fmt.Errorf("market: frame body: %w", err)
 	}
-	return buf, nil
+	return buf.Bytes(), nil
 }
