@@ -92,7 +92,7 @@ type Market struct {
 	auctions  map[string]*auctionRun
 	history   []*auctionRun
 	bidding   map[string]*bidState
-	bidsBy    map[peer.ID]int // bidding entries per auctioneer
+	bidsBy    map[peer.ID]int // bidding entries per auctioneer ("": of non-members)
 	seen      map[string]time.Time
 	hosted    map[InstanceID]*hosted
 	best      map[InstanceID]*Contract

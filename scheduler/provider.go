@@ -20,6 +20,7 @@ type bidState struct {
 	instance   InstanceID
 	epoch      uint64
 	auctioneer peer.ID
+	bucket     peer.ID // what it counts against: the auctioneer, or "" (strangers)
 	expires    time.Time
 	// withdrawn are digests of awards the auctioneer withdrew (a
 	// withdrawal may overtake its award).
@@ -81,18 +82,21 @@ func (m *Market) onAnnounce(env *Signed, now time.Time) error {
 		return errIgnored
 	}
 	auctioneer := env.Signer
+	// Answering costs a signature, a message and state kept for a
+	// minute: at most so many per auctioneer, and auctioneers this node
+	// does not know as members (keys are free; members cost a join) share
+	// one small allowance (a member that just joined and is not known yet
+	// still gets answers).
+	bucket, limit := auctioneer, MaxBidsPerAuctioneer
 	if auctioneer != m.self && !m.members[auctioneer] {
-		// Answering costs a signature, a message and state kept for a
-		// minute: only for the grid's members (keys are free; members
-		// cost a join).
-		return errIgnored
+		bucket, limit = "", MaxBidsForStrangers
 	}
-	if m.bidsBy[auctioneer] >= MaxBidsPerAuctioneer || len(m.bidding) >= MaxBidding {
+	if m.bidsBy[bucket] >= limit || len(m.bidding) >= MaxBidding {
 		return errIgnored
 	}
 	m.seen[key] = time.Unix(0, ann.Expires)
-	m.bidding[key] = &bidState{instance: ann.Instance, epoch: ann.Epoch, auctioneer: auctioneer, expires: time.Unix(0, ann.Expires)}
-	m.bidsBy[auctioneer]++
+	m.bidding[key] = &bidState{instance: ann.Instance, epoch: ann.Epoch, auctioneer: auctioneer, bucket: bucket, expires: time.Unix(0, ann.Expires)}
+	m.bidsBy[bucket]++
 	st := m.nodeState(ann.Requester)
 	if h := m.hosted[ann.Instance]; h != nil && !h.fenced && h.spec.State != StateDestroyed {
 		// Its own copy here (a stopped instance started again under a
@@ -622,8 +626,8 @@ func (m *Market) tickBidding(now time.Time) {
 	for k, b := range m.bidding {
 		if now.After(b.expires.Add(MaxAwardAge)) {
 			delete(m.bidding, k)
-			if m.bidsBy[b.auctioneer]--; m.bidsBy[b.auctioneer] <= 0 {
-				delete(m.bidsBy, b.auctioneer)
+			if m.bidsBy[b.bucket]--; m.bidsBy[b.bucket] <= 0 {
+				delete(m.bidsBy, b.bucket)
 			}
 		}
 	}

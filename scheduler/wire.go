@@ -87,9 +87,11 @@ const (
 	// MaxBidsPerAuctioneer bounds the auctions of one auctioneer a bidder
 	// keeps answered state for (each for its window and a minute more, to
 	// check the award that may follow); more announcements of it are
-	// ignored until some lapse. MaxBidding bounds them over all
-	// auctioneers.
+	// ignored until some lapse. MaxBidsForStrangers bounds those of all
+	// auctioneers the bidder does not know as members, together;
+	// MaxBidding those of everyone.
 	MaxBidsPerAuctioneer = 4096
+	MaxBidsForStrangers  = 1024
 	MaxBidding           = 32768
 )
 
