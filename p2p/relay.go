@@ -87,14 +87,14 @@ func RelayResources() relayv2.Resources {
 type relayACL struct{ n *Node }
 
 // AllowReserve implements relayv2.ACLFilter.
-func (a relayACL) AllowReserve(p peer.ID, _ ma.Multiaddr) bool { return a.n.isMember(p) }
+func (a relayACL) AllowReserve(p peer.ID, _ ma.Multiaddr) bool { return a.n.IsMember(p) }
 
 // AllowConnect implements relayv2.ACLFilter.
 func (a relayACL) AllowConnect(peer.ID, ma.Multiaddr, peer.ID) bool { return true }
 
-// isMember says whether p is a member the membership does not consider
-// dead.
-func (n *Node) isMember(p peer.ID) bool {
+// IsMember says whether p is a member the membership does not consider
+// dead (false before membership starts). Cheap: one map lookup.
+func (n *Node) IsMember(p peer.ID) bool {
 	t := n.tableFor.Load()
 	if t == nil {
 		return false

@@ -9,6 +9,11 @@ import (
 	"testing"
 	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/weftgrid/weft/p2p/p2ptest"
 	"github.com/weftgrid/weft/scheduler"
 )
@@ -141,5 +146,50 @@ func TestInboxFairUnderACrowd(t *testing.T) {
 	}
 	if got := dropped.Load(); got != 61-40 {
 		t.Fatalf("%d dropped, want %d", got, 61-40)
+	}
+}
+
+// TestAnnouncementRateOnTopic: a member's valid announcements beyond its
+// burst are ignored (not delivered, not relayed) until its allowance
+// refills; auctioneers that are no members share one allowance however
+// many keys they use; this node's own are never held back.
+func TestAnnouncementRateOnTopic(t *testing.T) {
+	now := time.Unix(1000, 0)
+	member := p2ptest.NewNode(t)
+	self := p2ptest.NewNode(t)
+	g := &announceGate{self: self.ID(), member: func(p peer.ID) bool { return p == member.ID() }, lim: newRateLimiter(AnnounceRate, AnnounceBurst)}
+	g.lim.now = func() time.Time { return now }
+	msg := func(key crypto.PrivKey) *pubsub.Message {
+		return &pubsub.Message{Message: &pb.Message{Data: signedAnnouncement(t, key)}}
+	}
+	accepted := func(n int, key func() crypto.PrivKey) int {
+		ok := 0
+		for range n {
+			if g.validate(context.Background(), "", msg(key())) == pubsub.ValidationAccept {
+				ok++
+			}
+		}
+		return ok
+	}
+	fixed := func(k crypto.PrivKey) func() crypto.PrivKey { return func() crypto.PrivKey { return k } }
+	if got := accepted(AnnounceBurst+50, fixed(member.PrivKey())); got != AnnounceBurst {
+		t.Fatalf("a member flooding: %d accepted, want the burst %d", got, AnnounceBurst)
+	}
+	now = now.Add(time.Second)
+	if got := accepted(AnnounceRate+10, fixed(member.PrivKey())); got != AnnounceRate {
+		t.Fatalf("a second later: %d accepted, want %d", got, AnnounceRate)
+	}
+	fresh := func() crypto.PrivKey {
+		k, _, err := crypto.GenerateEd25519Key(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	if got := accepted(AnnounceBurst+50, fresh); got != AnnounceBurst {
+		t.Fatalf("strangers with fresh keys: %d accepted, want the shared burst %d", got, AnnounceBurst)
+	}
+	if got := accepted(AnnounceBurst+50, fixed(self.PrivKey())); got != AnnounceBurst+50 {
+		t.Fatalf("own announcements: %d accepted, want all", got)
 	}
 }

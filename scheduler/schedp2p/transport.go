@@ -88,7 +88,8 @@ func New(ctx context.Context, n *p2p.Node, log *slog.Logger) (*Transport, error)
 		host: n.Host(), self: n.ID(), proto: n.ProtocolPrefix() + Protocol, log: log,
 	}
 	t.inbox = newInbox(&t.dropped)
-	topic, err := n.JoinTopic(TopicName, validateAnnouncement, scheduler.MaxMessageBytes)
+	gate := &announceGate{self: n.ID(), member: n.IsMember, lim: newRateLimiter(AnnounceRate, AnnounceBurst)}
+	topic, err := n.JoinTopic(TopicName, gate.validate, scheduler.MaxMessageBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -115,6 +116,36 @@ func validateAnnouncement(_ context.Context, _ peer.ID, m *pubsub.Message) pubsu
 	s, err := scheduler.DecodeSigned(m.Data)
 	if err != nil || s.Kind != scheduler.KindAnnounce || s.Verify() != nil {
 		return pubsub.ValidationReject
+	}
+	return pubsub.ValidationAccept
+}
+
+// announceGate is the topic's validator: a valid announcement (see
+// validateAnnouncement), within its auctioneer's rate (AnnounceRate after
+// AnnounceBurst; one shared allowance for auctioneers that are no known
+// members, since keys are free). Over the rate an announcement is ignored:
+// neither delivered nor relayed, and no penalty for the peer that relayed
+// it. So a flood of valid announcements is not carried across the grid.
+type announceGate struct {
+	self   peer.ID
+	member func(peer.ID) bool
+	lim    *rateLimiter
+}
+
+func (g *announceGate) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	if r := validateAnnouncement(ctx, from, m); r != pubsub.ValidationAccept {
+		return r
+	}
+	s, _ := scheduler.DecodeSigned(m.Data)
+	key := s.Signer
+	if key == g.self {
+		return pubsub.ValidationAccept
+	}
+	if !g.member(key) {
+		key = ""
+	}
+	if !g.lim.allow(key) {
+		return pubsub.ValidationIgnore
 	}
 	return pubsub.ValidationAccept
 }
