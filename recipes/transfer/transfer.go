@@ -67,7 +67,9 @@ type Config struct {
 	AttemptTimeout time.Duration
 	// MaxProviders is how many providers a fetch asks the routing for. Default 16.
 	MaxProviders int
-	// MaxServing bounds the streams served at once. Default 32.
+	// MaxServing bounds the streams served at once. Default 32. One peer
+	// is served at most MaxServingPerPeer of them (or MaxServing when
+	// smaller).
 	MaxServing int
 	// ProvideTimeout bounds announcing one CID. Default 1m.
 	ProvideTimeout time.Duration
@@ -82,6 +84,11 @@ type Config struct {
 	// fetches from one provider at a time.
 	Parallel int
 }
+
+// MaxServingPerPeer bounds the streams one peer is served at once: a peer
+// that opens streams and never sends its request, or never reads, holds
+// only its own share of MaxServing, not every slot.
+const MaxServingPerPeer = 8
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
@@ -128,6 +135,7 @@ type Service struct {
 
 	mu       sync.Mutex
 	inflight map[cid.Cid]*call
+	perPeer  map[peer.ID]int // streams served per peer
 	started  bool
 	closed   bool
 
@@ -156,7 +164,7 @@ func New(h host.Host, st *store.Store, routing Routing, cfg Config, log *slog.Lo
 	return &Service{
 		host: h, store: st, routing: routing, cfg: cfg, log: log.With("component", "transfer"),
 		proto: ProtocolID(cfg.ProtocolPrefix), sem: make(chan struct{}, cfg.MaxServing),
-		inflight: map[cid.Cid]*call{},
+		inflight: map[cid.Cid]*call{}, perPeer: map[peer.ID]int{},
 	}, nil
 }
 
@@ -217,6 +225,25 @@ func (s *Service) track() (context.Context, bool) {
 	return s.ctx, true
 }
 
+// enterPeer counts a stream served to p, unless p has its share already.
+func (s *Service) enterPeer(p peer.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perPeer[p] >= min(MaxServingPerPeer, s.cfg.MaxServing) {
+		return false
+	}
+	s.perPeer[p]++
+	return true
+}
+
+func (s *Service) leavePeer(p peer.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perPeer[p]--; s.perPeer[p] <= 0 {
+		delete(s.perPeer, p)
+	}
+}
+
 // handle serves one request stream.
 func (s *Service) handle(st network.Stream) {
 	ctx, ok := s.track()
@@ -225,6 +252,15 @@ func (s *Service) handle(st network.Stream) {
 		return
 	}
 	defer s.wg.Done()
+	from := st.Conn().RemotePeer()
+	if !s.enterPeer(from) {
+		w := bufio.NewWriter(st)
+		_ = WriteError(w, "busy: too many transfers to this peer; try another provider")
+		_ = w.Flush()
+		_ = st.Close()
+		return
+	}
+	defer s.leavePeer(from)
 	select {
 	case s.sem <- struct{}{}:
 		defer func() { <-s.sem }()
