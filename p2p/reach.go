@@ -43,6 +43,13 @@ type ReachTimings struct {
 // handler ends a stream after 30 s.
 const reachStreamAge = 20 * time.Second
 
+// reachLate: a failed probe that returned this much later than its
+// timeout ran on a node starved of CPU; it is not counted.
+const reachLate = 250 * time.Millisecond
+
+// errInconclusive marks a probe that is not counted.
+var errInconclusive = errors.New("p2p: probe inconclusive: this node was starved of CPU")
+
 // reachDialTimeout bounds a probe that must dial first.
 const reachDialTimeout = 3 * time.Second
 
@@ -151,6 +158,19 @@ func (w *reachWatch) run(ctx context.Context) {
 	}
 }
 
+// fails is how many probes in a row change a member's reach now: Fails,
+// plus memberlist's health score (Lifeguard's awareness, 0 while this node
+// meets its probe deadlines; it rises when this node itself is slow), at
+// most 4 more: a struggling node waits for more evidence before it calls
+// others unreachable.
+func (w *reachWatch) fails() int {
+	n := w.tim.Fails
+	if w.n.ml != nil {
+		n += min(max(w.n.ml.GetHealthScore(), 0), 4)
+	}
+	return n
+}
+
 // interval is the pause between two probes of one member now.
 func (w *reachWatch) interval() time.Duration {
 	w.mu.Lock()
@@ -171,8 +191,8 @@ func (w *reachWatch) probeLoop(ctx context.Context, id peer.ID) {
 	echo := make([]byte, ping.PingSize)
 	for {
 		start := time.Now()
+		timeout := w.tim.Timeout
 		err := func() error {
-			timeout := w.tim.Timeout
 			if s == nil && len(w.n.host.Network().ConnsToPeer(id)) == 0 {
 				// A dial first (through a relay it takes a few round
 				// trips more, and libp2p tries relays last), and
@@ -223,6 +243,12 @@ func (w *reachWatch) probeLoop(ctx context.Context, id peer.ID) {
 		if err == nil {
 			w.n.host.Peerstore().RecordLatency(id, time.Since(start))
 		}
+		if err != nil && time.Since(start) > timeout+reachLate {
+			// The probe's own deadline fired late: this node was
+			// starved of CPU meanwhile, and the missing echo says
+			// more about it than about the member. Not counted.
+			err = errInconclusive
+		}
 		unreachable, since, turned := w.record(id, start, err)
 		pause := w.interval()
 		switch {
@@ -257,6 +283,9 @@ func (w *reachWatch) record(id peer.ID, start time.Time, err error) (unreachable
 	if p == nil {
 		return false, time.Time{}, false
 	}
+	if err == errInconclusive {
+		return p.Unreachable, p.FailingSince, false
+	}
 	now := time.Now()
 	if err == nil {
 		p.LastOK, p.Err, p.FailingSince = now, "", time.Time{}
@@ -271,7 +300,7 @@ func (w *reachWatch) record(id peer.ID, start time.Time, err error) (unreachable
 		return p.Unreachable, p.FailingSince, false
 	}
 	p.run++
-	if p.run < w.tim.Fails {
+	if p.run < w.fails() {
 		return p.Unreachable, p.FailingSince, false
 	}
 	p.run = 0

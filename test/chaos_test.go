@@ -533,8 +533,9 @@ func TestChaos(t *testing.T) {
 			c.res.Crashes++
 			how := "panic or fatal error in its log"
 			if !processRuns(hh) {
+				pid := hh.cmd.Process.Pid
 				err := hh.cmd.Wait() // reaps it: how it ended
-				how = fmt.Sprintf("process ended: %v", err)
+				how = fmt.Sprintf("process %d ended: %v", pid, err)
 			}
 			c.logf("%s crashed (%s)", hh.name, how)
 		case serr != nil:
