@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -26,6 +27,10 @@ const StreamPacketSize = 16 << 10
 
 // maxPacket bounds one memberlist packet carried on a libp2p stream.
 const maxPacket = 256 << 10
+
+// maxPacketStreamsPerPeer bounds the inbound packet streams of one peer
+// read at once; more are reset.
+const maxPacketStreamsPerPeer = 4
 
 // packetQueue is the per-peer queue of outbound packets; beyond it packets
 // are dropped, as UDP would.
@@ -54,12 +59,16 @@ type streamTransport struct {
 	packetCh    chan *memberlist.Packet
 	streamCh    chan net.Conn
 
-	mu   sync.Mutex
-	out  map[peer.ID]*packetSender
-	in   map[network.Stream]struct{} // inbound packet streams, reset by Shutdown
-	shut bool
-	wg   sync.WaitGroup // packet senders
-	hwg  sync.WaitGroup // inbound stream handlers
+	mu  sync.Mutex
+	out map[peer.ID]*packetSender
+	in  map[network.Stream]struct{} // inbound packet streams, reset by Shutdown
+	// perPeer counts each peer's inbound packet streams (at most
+	// maxPacketStreamsPerPeer: an honest peer has one at a time, and a
+	// new one while its old one ends).
+	perPeer map[peer.ID]int
+	shut    bool
+	wg      sync.WaitGroup // packet senders
+	hwg     sync.WaitGroup // inbound stream handlers
 }
 
 var _ memberlist.NodeAwareTransport = (*streamTransport)(nil)
@@ -83,6 +92,7 @@ func NewStreamTransport(h host.Host, prefix protocol.ID, timeout time.Duration, 
 		streamCh:    make(chan net.Conn, 64),
 		out:         map[peer.ID]*packetSender{},
 		in:          map[network.Stream]struct{}{},
+		perPeer:     map[peer.ID]int{},
 	}
 	h.SetStreamHandler(t.packetProto, t.handlePackets)
 	h.SetStreamHandler(t.streamProto, t.handleStream)
@@ -210,17 +220,26 @@ func (t *streamTransport) enter(s network.Stream, track bool) bool {
 	if t.shut {
 		return false
 	}
-	t.hwg.Add(1)
 	if track {
+		p := s.Conn().RemotePeer()
+		if t.perPeer[p] >= maxPacketStreamsPerPeer {
+			return false
+		}
+		t.perPeer[p]++
 		t.in[s] = struct{}{}
 	}
+	t.hwg.Add(1)
 	return true
 }
 
 func (t *streamTransport) leave(s network.Stream) {
 	t.mu.Lock()
-	if t.in != nil {
+	if _, ok := t.in[s]; ok {
 		delete(t.in, s)
+		p := s.Conn().RemotePeer()
+		if t.perPeer[p]--; t.perPeer[p] <= 0 {
+			delete(t.perPeer, p)
+		}
 	}
 	t.mu.Unlock()
 	t.hwg.Done()
@@ -244,11 +263,12 @@ func (t *streamTransport) handlePackets(s network.Stream) {
 			t.log.Debug("memberlist packet with bad size", "from", from.String(), "size", size)
 			return
 		}
-		buf := make([]byte, size)
-		if _, err := io.ReadFull(r, buf); err != nil {
+		// Grown as the packet arrives, not sized from its header.
+		var buf bytes.Buffer
+		if _, err := io.CopyN(&buf, r, int64(size)); err != nil {
 			return
 		}
-		p := &memberlist.Packet{Buf: buf, From: from, Timestamp: time.Now()}
+		p := &memberlist.Packet{Buf: buf.Bytes(), From: from, Timestamp: time.Now()}
 		select {
 		case t.packetCh <- p:
 		case <-t.ctx.Done():
