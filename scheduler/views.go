@@ -308,7 +308,7 @@ func (m *Market) Contract(id InstanceID) *Contract {
 
 // HostedAccess reports who may reach the ports of the instance id that
 // this node hosts: its requester and the guardians its request delegates
-// to. ok is false when the node does not host it, or hosts a copy that is
+// to, while the delegation lasts (none after its Expires). ok is false when the node does not host it, or hosts a copy that is
 // fenced or not confirmed yet.
 func (m *Market) HostedAccess(ctx context.Context, id InstanceID) (requester peer.ID, delegates []peer.ID, ok bool) {
 	_ = m.do(ctx, func() {
@@ -316,7 +316,10 @@ func (m *Market) HostedAccess(ctx context.Context, id InstanceID) (requester pee
 		if h == nil || h.fenced || !h.confirmed {
 			return
 		}
-		requester, delegates, ok = h.req.Requester, slices.Clone(h.req.Delegation.Guardians), true
+		requester, ok = h.req.Requester, true
+		if d := h.req.Delegation; d.Expires == 0 || m.d.Clock.Now().UnixNano() < d.Expires {
+			delegates = slices.Clone(d.Guardians) // only while the delegation lasts
+		}
 	})
 	return requester, delegates, ok
 }
