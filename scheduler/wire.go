@@ -91,8 +91,16 @@ const (
 	// auctioneers the bidder does not know as members, together;
 	// MaxBidding those of everyone.
 	MaxBidsPerAuctioneer = 4096
-	MaxBidsForStrangers  = 1024
-	MaxBidding           = 32768
+	// MaxGuardedPerRequester bounds the records a node keeps (and
+	// stores) of the instances of one requester it is named guardian of;
+	// MaxGuardedForStrangers those of all requesters it does not know as
+	// members, together (keys are free: anyone can sign a contract for an
+	// instance it makes up and name any node its guardian). Beyond, such
+	// contracts, notices and requests are ignored.
+	MaxGuardedPerRequester = 4096
+	MaxGuardedForStrangers = 256
+	MaxBidsForStrangers    = 1024
+	MaxBidding             = 32768
 )
 
 var (
