@@ -93,6 +93,7 @@ type Market struct {
 	history   []*auctionRun
 	bidding   map[string]*bidState
 	bidsBy    map[peer.ID]int // bidding entries per auctioneer ("": of non-members)
+	guarded   map[peer.ID]int // guardian records per requester ("": of non-members)
 	seen      map[string]time.Time
 	hosted    map[InstanceID]*hosted
 	best      map[InstanceID]*Contract
@@ -157,7 +158,7 @@ func New(cfg Config, key crypto.PrivKey, d Deps) (*Market, error) {
 		closed:  make(chan struct{}),
 		io:      newEffects(),
 		records: map[InstanceID]*record{}, auctions: map[string]*auctionRun{},
-		bidding: map[string]*bidState{}, bidsBy: map[peer.ID]int{}, seen: map[string]time.Time{},
+		bidding: map[string]*bidState{}, bidsBy: map[peer.ID]int{}, guarded: map[peer.ID]int{}, seen: map[string]time.Time{},
 		hosted: map[InstanceID]*hosted{}, best: map[InstanceID]*Contract{},
 		penalty: map[peer.ID]int{}, live: map[peer.ID]Advert{}, members: map[peer.ID]bool{}, verified: map[[32]byte]*AwardInfo{},
 		changed: make(chan struct{}), observers: map[int]func(Event){},

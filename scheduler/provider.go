@@ -486,7 +486,7 @@ func (m *Market) onRequestUpdate(env *Signed, now time.Time) error {
 		rec.req, rec.env = req, *env
 		m.saveRecord(rec)
 		used = true
-	} else if rec == nil && req.Requester != m.self && slices.Contains(req.Delegation.Guardians, m.self) {
+	} else if rec == nil && req.Requester != m.self && slices.Contains(req.Delegation.Guardians, m.self) && m.mayGuard(req.Requester) {
 		// Newly named guardian: the contract follows in a notice.
 		rec = &record{req: req, env: *env, updated: now}
 		m.records[req.Instance] = rec

@@ -639,6 +639,24 @@ func (m *Market) adopt(rec *record, c *Contract, now time.Time) bool {
 	return true
 }
 
+// mayGuard counts a new guardian record for requester's instance, unless
+// the requester's allowance is spent: MaxGuardedPerRequester per member,
+// MaxGuardedForStrangers for all requesters this node does not know as
+// members together. Guardian records are never dropped, so neither are
+// the counts.
+func (m *Market) mayGuard(requester peer.ID) bool {
+	bucket, limit := requester, MaxGuardedPerRequester
+	if !m.members[requester] {
+		bucket, limit = "", MaxGuardedForStrangers
+	}
+	if m.guarded[bucket] >= limit {
+		m.log.Debug("market: guardian record refused: allowance spent", "requester", requester)
+		return false
+	}
+	m.guarded[bucket]++
+	return true
+}
+
 // trackerFor returns the record of an instance this node tracks, creating
 // one when the request names this node as a guardian.
 func (m *Market) trackerFor(c *Contract) *record {
@@ -651,6 +669,9 @@ func (m *Market) trackerFor(c *Contract) *record {
 		return nil // a late word of an instance this node purged
 	}
 	if info.Request.Requester != m.self && !slices.Contains(info.Request.Delegation.Guardians, m.self) {
+		return nil
+	}
+	if info.Request.Requester != m.self && !m.mayGuard(info.Request.Requester) {
 		return nil
 	}
 	rec = &record{mine: info.Request.Requester == m.self, req: info.Request, env: info.Award.Request}

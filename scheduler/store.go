@@ -166,6 +166,9 @@ func (m *Market) restore() error {
 				continue
 			}
 			m.records[rec.req.Instance] = rec
+			if !rec.mine {
+				m.guarded[rec.req.Requester]++
+			}
 			if rec.contract != nil {
 				m.best[rec.req.Instance] = rec.contract
 			}
