@@ -3,6 +3,7 @@ package schedp2p
 import (
 	"bytes"
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -156,15 +157,27 @@ func TestSendToPeerThatNeverReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tb.Close()
-	held := make(chan network.Stream, 64)
-	stuck.Host().SetStreamHandler(stuck.ProtocolPrefix()+Protocol, func(s network.Stream) { held <- s })
+	var mu sync.Mutex
+	var held []network.Stream
+	done := false
+	stuck.Host().SetStreamHandler(stuck.ProtocolPrefix()+Protocol, func(s network.Stream) {
+		mu.Lock()
+		defer mu.Unlock()
+		if done {
+			_ = s.Reset()
+			return
+		}
+		held = append(held, s)
+	})
 	defer func() {
-		close(held)
-		for s := range held {
+		mu.Lock()
+		defer mu.Unlock()
+		done = true
+		for _, s := range held {
 			_ = s.Reset()
 		}
 	}()
-	done := make(chan error, 1)
+	finished := make(chan error, 1)
 	go func() {
 		var last error
 		for range 32 {
@@ -172,7 +185,7 @@ func TestSendToPeerThatNeverReads(t *testing.T) {
 			last = ta.Send(sctx, stuck.ID(), bytes.Repeat([]byte{1}, scheduler.MaxMessageBytes))
 			cancel()
 		}
-		done <- last
+		finished <- last
 	}()
 	msg := []byte("to a healthy peer")
 	if err := ta.Send(ctx, b.ID(), msg); err != nil {
@@ -180,7 +193,7 @@ func TestSendToPeerThatNeverReads(t *testing.T) {
 	}
 	recv(t, tb, a.ID(), msg)
 	select {
-	case <-done:
+	case <-finished:
 	case <-time.After(time.Minute):
 		t.Fatal("sends to a peer that never reads did not end with their contexts")
 	}
