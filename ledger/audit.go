@@ -467,6 +467,37 @@ func instanceProblems(s *Set, inst string) []Problem {
 	return out
 }
 
+// overlapOf is instanceProblems' overlap verdict on receipt e alone, without
+// building every problem of the instance: e overlaps when a receipt by a
+// provider of an agreed contract of the instance that comes before it in
+// (period start, CID) order ends after e begins, or bills the same epoch's
+// slice.
+func overlapOf(s *Set, e *Entry, r Receipt, inst string) (Problem, bool) {
+	for _, ce := range s.byInstance[inst] {
+		if s.ContractErr(ce) != nil {
+			continue
+		}
+		c := ce.Value().(Contract)
+		for _, oe := range s.receipts[ce.id] {
+			if oe == e || oe.Author != c.Provider {
+				continue
+			}
+			o := oe.Value().(Receipt)
+			before := o.FromNanos < r.FromNanos || (o.FromNanos == r.FromNanos && bytes.Compare(oe.id.Bytes(), e.id.Bytes()) < 0)
+			if !before {
+				continue
+			}
+			if o.ToNanos > r.FromNanos {
+				return problem(e, CodeOverlap, "period overlaps receipt %s of the same instance (slice billed twice)", oe.id), true
+			}
+			if o.Epoch == r.Epoch && o.Slice == r.Slice {
+				return problem(e, CodeOverlap, "slice %d of epoch %d is already billed by receipt %s (slice billed twice)", r.Slice, r.Epoch, oe.id), true
+			}
+		}
+	}
+	return Problem{}, false
+}
+
 // receiptProblems checks one receipt against its contract and the epochs of
 // its instance.
 func receiptProblems(s *Set, e *Entry, r Receipt) []Problem {
@@ -501,15 +532,9 @@ func receiptProblems(s *Set, e *Entry, r Receipt) []Problem {
 	// it chooses, and could otherwise be dated back to turn receipts it
 	// already agreed it owed into problems of the older provider (a slice
 	// paid to both is still an overlap).
-	acked := receiptStatus(s, e, c.Requester) == StatusAcked
-	for _, oe := range s.byInstance[c.InstanceID] {
-		if acked || s.ContractErr(oe) != nil {
-			continue
-		}
-		o := oe.Value().(Contract)
-		if o.Epoch > c.Epoch && o.StartNanos < r.ToNanos {
-			out = append(out, problem(e, CodeFenced, "billed under epoch %d after epoch %d began (contract %s)", c.Epoch, o.Epoch, oe.id))
-			break
+	if receiptStatus(s, e, c.Requester) != StatusAcked {
+		if f, oe := s.newerFence(c.InstanceID, c.Epoch); oe != nil && f < r.ToNanos {
+			out = append(out, problem(e, CodeFenced, "billed under epoch %d after epoch %d began (contract %s)", c.Epoch, oe.Value().(Contract).Epoch, oe.id))
 		}
 	}
 	return out
@@ -611,10 +636,8 @@ func CheckReceiptAt(s *Set, e *Entry, now time.Time) error {
 	ps := receiptProblems(s, e, r)
 	ps = append(ps, timeProblems(s, e, r, now, MaxClockSkew)...)
 	if ce, ok := s.contracts[r.Contract]; ok {
-		for _, p := range instanceProblems(s, ce.Value().(Contract).InstanceID) {
-			if p.CID == e.id.String() && p.Code == CodeOverlap {
-				ps = append(ps, p)
-			}
+		if p, overlaps := overlapOf(s, e, r, ce.Value().(Contract).InstanceID); overlaps {
+			ps = append(ps, p)
 		}
 	}
 	if len(ps) > 0 {

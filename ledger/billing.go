@@ -87,18 +87,9 @@ func MakeReceipt(cc cid.Cid, c Contract, i uint64, from, to int64, u Usage) Rece
 // fenceOf returns the start of the earliest contract of the same instance
 // with a higher epoch (0 when none).
 func fenceOf(s *Set, c Contract) int64 {
-	var f int64
-	for _, oe := range s.byInstance[c.InstanceID] {
-		if s.ContractErr(oe) != nil {
-			continue // not agreed by its parties: fences nothing
-		}
-		o := oe.Value().(Contract)
-		if o.Epoch > c.Epoch && (f == 0 || o.StartNanos < f) {
-			f = o.StartNanos
-			if f == 0 {
-				f = 1
-			}
-		}
+	f, oe := s.newerFence(c.InstanceID, c.Epoch) // (contracts not agreed by their parties fence nothing)
+	if oe != nil && f == 0 {
+		f = 1
 	}
 	return f
 }

@@ -30,6 +30,9 @@ type Set struct {
 	// (SetContractCheck); checked caches its verdict per entry.
 	check     func(Contract) error
 	checked   map[cid.Cid]error
+	// inst caches, per instance, what fencing and records need (instInfo);
+	// dropped when a contract of the instance arrives or the check changes.
+	inst map[string]*instInfo
 	receipts  map[cid.Cid][]*Entry // contract CID -> receipt entries
 	acks      map[cid.Cid][]*Entry // receipt CID -> ack entries
 	disputes  map[cid.Cid][]*Entry // receipt CID -> dispute entries
@@ -135,6 +138,7 @@ func (s *Set) index(e *Entry) {
 	case Contract:
 		s.contracts[e.id] = e
 		s.byInstance[v.InstanceID] = append(s.byInstance[v.InstanceID], e)
+		delete(s.inst, v.InstanceID)
 	case Receipt:
 		s.receipts[v.Contract] = append(s.receipts[v.Contract], e)
 		s.nReceipts++
@@ -412,28 +416,90 @@ func (s *Set) DisputesOf(r cid.Cid) []*Entry { return s.disputes[r] }
 // provider; without this check such a contract, at a higher epoch, would
 // fence the real provider. Nil counts every contract.
 func (s *Set) SetContractCheck(f func(Contract) error) {
-	s.check, s.checked = f, map[cid.Cid]error{}
+	s.check, s.checked, s.inst = f, map[cid.Cid]error{}, nil
+}
+
+// instInfo is what fencing and the records of an agreement need about one
+// instance's contracts, computed once per instance (not once per contract
+// or receipt: anyone can write any number of contracts naming an
+// instance, and the audit was quadratic in them).
+type instInfo struct {
+	// epochs are the agreed contracts' epochs, ascending; sufMin[i] is the
+	// earliest start among agreed contracts at index ≥ i, sufE[i] its entry.
+	epochs []uint64
+	sufMin []int64
+	sufE   []*Entry
+	// bodies groups the instance's contract entries by body (records of
+	// one agreement).
+	bodies map[string][]*Entry
+}
+
+// instance returns the cached instInfo of inst.
+func (s *Set) instance(inst string) *instInfo {
+	if in, ok := s.inst[inst]; ok {
+		return in
+	}
+	in := &instInfo{bodies: map[string][]*Entry{}}
+	var agreed []*Entry
+	for _, e := range s.byInstance[inst] {
+		in.bodies[string(e.Body)] = append(in.bodies[string(e.Body)], e)
+		if s.ContractErr(e) == nil {
+			agreed = append(agreed, e)
+		}
+	}
+	sort.Slice(agreed, func(i, j int) bool {
+		a, b := agreed[i].Value().(Contract), agreed[j].Value().(Contract)
+		if a.Epoch != b.Epoch {
+			return a.Epoch < b.Epoch
+		}
+		return bytes.Compare(agreed[i].id.Bytes(), agreed[j].id.Bytes()) < 0
+	})
+	n := len(agreed)
+	in.epochs, in.sufMin, in.sufE = make([]uint64, n), make([]int64, n), make([]*Entry, n)
+	for i := n - 1; i >= 0; i-- {
+		c := agreed[i].Value().(Contract)
+		in.epochs[i], in.sufMin[i], in.sufE[i] = c.Epoch, c.StartNanos, agreed[i]
+		if i+1 < n && in.sufMin[i+1] <= c.StartNanos {
+			in.sufMin[i], in.sufE[i] = in.sufMin[i+1], in.sufE[i+1]
+		}
+	}
+	if s.inst == nil {
+		s.inst = map[string]*instInfo{}
+	}
+	s.inst[inst] = in
+	return in
+}
+
+// newerFence returns the earliest start among agreed contracts of inst
+// with an epoch above epoch, and that contract (nil when there is none).
+func (s *Set) newerFence(inst string, epoch uint64) (int64, *Entry) {
+	in := s.instance(inst)
+	i := sort.Search(len(in.epochs), func(i int) bool { return in.epochs[i] > epoch })
+	if i == len(in.epochs) {
+		return 0, nil
+	}
+	return in.sufMin[i], in.sufE[i]
 }
 
 // ContractErr says why the contract entry e does not count for fencing,
 // billing or balances (nil when it does): it is not written by a party it
 // names (its requester, provider or auctioneer), or it fails the check.
 func (s *Set) ContractErr(e *Entry) error {
-	if c, ok := e.Value().(Contract); ok && e.Author != c.Requester && e.Author != c.Provider && (c.Auctioneer == "" || e.Author != c.Auctioneer) {
-		return fmt.Errorf("%w: written by %s, who is neither its requester, its provider nor its auctioneer", ErrInvalid, e.Author)
-	}
-	if s.check == nil {
-		return nil
-	}
 	if err, ok := s.checked[e.id]; ok {
 		return err
 	}
 	c, ok := e.Value().(Contract)
 	var err error
-	if !ok {
+	switch {
+	case !ok:
 		err = fmt.Errorf("%w: not a contract", ErrMalformed)
-	} else {
+	case e.Author != c.Requester && e.Author != c.Provider && (c.Auctioneer == "" || e.Author != c.Auctioneer):
+		err = fmt.Errorf("%w: written by %s, who is neither its requester, its provider nor its auctioneer", ErrInvalid, e.Author)
+	case s.check != nil:
 		err = s.check(c)
+	}
+	if s.checked == nil {
+		s.checked = map[cid.Cid]error{}
 	}
 	s.checked[e.id] = err
 	return err

@@ -46,8 +46,8 @@ type Span struct {
 func records(s *Set, ce *Entry) []*Entry {
 	out := []*Entry{ce}
 	c := ce.Value().(Contract)
-	for _, oe := range s.byInstance[c.InstanceID] {
-		if oe != ce && string(oe.Body) == string(ce.Body) {
+	for _, oe := range s.instance(c.InstanceID).bodies[string(ce.Body)] {
+		if oe != ce {
 			out = append(out, oe)
 		}
 	}
