@@ -28,11 +28,11 @@ type Set struct {
 	byInstance map[string][]*Entry // instance -> contract entries
 	// check, when set, says whether a contract was agreed by its parties
 	// (SetContractCheck); checked caches its verdict per entry.
-	check     func(Contract) error
-	checked   map[cid.Cid]error
+	check   func(Contract) error
+	checked map[cid.Cid]error
 	// inst caches, per instance, what fencing and records need (instInfo);
 	// dropped when a contract of the instance arrives or the check changes.
-	inst map[string]*instInfo
+	inst      map[string]*instInfo
 	receipts  map[cid.Cid][]*Entry // contract CID -> receipt entries
 	acks      map[cid.Cid][]*Entry // receipt CID -> ack entries
 	disputes  map[cid.Cid][]*Entry // receipt CID -> dispute entries
