@@ -637,3 +637,29 @@ func (m *Market) tickBidding(now time.Time) {
 		}
 	}
 }
+
+// LearnContract gives the market a contract it learned outside the market
+// protocol — from the replicated ledger, which holds only contracts both
+// sides signed — as if a peer had sent it: a local copy under an older
+// epoch is fenced (its process stops, its partition is freed, its billing
+// ends, and its requester and guardians are told), and the requester's or
+// a guardian's record of the placed instance adopts it when it is newer:
+// it watches the newer contract's host (and places the instance again if
+// that host is gone), and its next placement takes an epoch above it. A contract naming an instance
+// this node neither hosts nor tracks changes nothing.
+func (m *Market) LearnContract(ctx context.Context, c *Contract) error {
+	var err error
+	if derr := m.do(ctx, func() {
+		if err = m.openContract(c); err != nil || m.withdrawnByMe(c) != nil {
+			return // an award this node withdrew stands nowhere
+		}
+		now := m.d.Clock.Now()
+		m.fenceHosted(c, now)
+		if rec := m.records[c.Instance()]; rec != nil && rec.contract != nil && m.ownAuction(c) == nil {
+			m.adopt(rec, c, now)
+		}
+	}); derr != nil {
+		return derr
+	}
+	return err
+}

@@ -91,6 +91,21 @@ func (s *ledgerSys) latestEpoch(instance string) (uint64, bool) {
 	return ep, ok
 }
 
+// latestContract returns the highest-epoch contract known for instance
+// that is agreed by both sides (the ledger's ContractCheck).
+func (s *ledgerSys) latestContract(instance string) (ledger.Contract, bool) {
+	id, _, ok := s.ledger.LatestEpoch(instance)
+	if !ok {
+		return ledger.Contract{}, false
+	}
+	e, ok := s.ledger.Get(id)
+	if !ok {
+		return ledger.Contract{}, false
+	}
+	c, ok := e.Value().(ledger.Contract)
+	return c, ok
+}
+
 // newBilling starts the ledger's billing loop: the bridge between the
 // ledger and the market, built after both (and after the partitions, whose
 // metering it bills). As a provider it bills each slice of the instances

@@ -44,8 +44,10 @@ func fenceStale(parts interface {
 	return out
 }
 
-// fenceLoop runs fenceStale every marketFenceInterval until ctx ends, and
-// stops the hosted copies whose requester ended their contract's billing.
+// fenceLoop runs fenceStale every marketFenceInterval until ctx ends,
+// fences the hosted copies the ledger holds a newer agreed contract for
+// (settle.Newer, through the market), and stops the hosted copies whose
+// requester ended their contract's billing.
 func (s *marketSys) fenceLoop(ctx context.Context) {
 	t := time.NewTicker(marketFenceInterval)
 	defer t.Stop()
@@ -56,18 +58,37 @@ func (s *marketSys) fenceLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		hosted := map[string]bool{}
+		var live []settle.Copy
 		now := time.Now()
 		for _, h := range s.market.Hosted() {
 			if h.Fenced {
 				continue
 			}
 			hosted[string(h.InstanceID)] = true
+			live = append(live, settle.Copy{ID: string(h.InstanceID), Epoch: h.Epoch})
 			// A copy whose requester ended its billing is not served
 			// for free (StopUnpaid acts only on a copy meant to run).
 			if s.deps.Ledger.ledger.EndedByRequester(string(h.InstanceID), h.Epoch, now) {
 				if _, err := s.market.StopUnpaid(ctx, h.InstanceID, h.Epoch); err != nil {
 					s.log.Debug("market: stop an unpaid copy", "err", err)
 				}
+			}
+		}
+		// A hosted copy whose instance was placed again at a higher epoch
+		// while this node was cut off from the market: the ledger brings
+		// the newer contract, and the market fences the copy with it.
+		// So do the instances this node tracks (as requester or guardian):
+		// a tracker that only knows the fenced copy's contract would take
+		// it for healthy, or place the instance again at an epoch the
+		// ledger already holds.
+		for _, v := range s.market.Instances() {
+			if v.Epoch > 0 {
+				live = append(live, settle.Copy{ID: string(v.InstanceID), Epoch: v.Epoch})
+			}
+		}
+		for _, c := range settle.Newer(live, s.deps.Ledger.latestContract) {
+			if err := s.market.LearnContract(ctx, c); err != nil {
+				s.log.Debug("market: fence a copy by the ledger's contract", "err", err)
 			}
 		}
 		for _, id := range fenceStale(s.deps.Parts, hosted, s.deps.Ledger.latestEpoch) {
