@@ -362,3 +362,39 @@ func TestRequesterDoesNotAckASliceBeforeItEnds(t *testing.T) {
 		t.Fatalf("%d answers once the slice ended, want 1", n)
 	}
 }
+
+// TestSplitsRefusedSecondCopyIsNoOverlap: during a split the requester's
+// side keeps (and pays) the older copy while guardians on the other side
+// place a newer one, whose receipts for the same slices the requester then
+// refuses as already paid. Each slice is paid once: the audit reports no
+// overlap for it, while the same slice billed under two epochs and not
+// refused is one, and a provider's second bill of its own slice stays one
+// even when refused.
+func TestSplitsRefusedSecondCopyIsNoOverlap(t *testing.T) {
+	m := newMarket(t, 170)
+	prov2 := deterministicSigner(t, 172)
+	w2 := newLogWriter(prov2, t0)
+	w2.clock = m.pw.clock
+	old := m.receipt(t, Usage{CPUMicros: 1000})
+	es := []*Entry{m.ce, old, m.ack(t, old)}
+	c2 := m.c
+	c2.Epoch, c2.Provider = 2, prov2.ID()
+	ce2 := w2.next(t, c2)
+	lo, hi := c2.SliceBounds(0)
+	second := w2.next(t, MakeReceipt(ce2.id, c2, 0, lo, hi, Usage{CPUMicros: 1000}))
+	es = append(es, ce2, second)
+	if r := Audit(setOf(es...), AuditOptions{}); !hasCode(codesFor(r, second), CodeOverlap) && !hasCode(codesFor(r, old), CodeOverlap) {
+		t.Fatalf("one slice billed under two epochs, neither refused, is no overlap: %+v", r.Problems)
+	}
+	refused := m.rw.next(t, Dispute{Receipt: second.id, Reason: "already paid"})
+	es = append(es, refused)
+	r := Audit(setOf(es...), AuditOptions{})
+	if hasCode(codesFor(r, second), CodeOverlap) || hasCode(codesFor(r, old), CodeOverlap) {
+		t.Fatalf("a slice paid once (the newer copy's bill refused) is reported billed twice: %+v", r.Problems)
+	}
+	again := m.pw.next(t, MakeReceipt(m.ce.id, m.c, 0, lo+1, hi, Usage{CPUMicros: 1000}))
+	es = append(es, again, m.rw.next(t, Dispute{Receipt: again.id, Reason: "billed twice"}))
+	if !hasCode(codesFor(Audit(setOf(es...), AuditOptions{}), again), CodeOverlap) {
+		t.Fatal("a provider's second bill of its own slice, refused, is no longer an overlap")
+	}
+}

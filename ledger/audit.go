@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -436,6 +437,44 @@ func instanceProblems(s *Set, inst string) []Problem {
 			}
 		}
 	}
+	// Overlaps are checked twice. Within one contract every receipt of its
+	// provider counts, answered or not: a provider billing its own slice
+	// twice is reported even when its requester refused the second bill.
+	// Across the instance's contracts (epochs), a receipt its requester
+	// disputed takes no part: it bills nothing, and the dispute is listed.
+	// That is how a split ends honestly: the requester's side kept (and
+	// paid) the older copy while guardians on the other side placed a newer
+	// one, whose receipts for the same slices the requester then refused
+	// as already paid.
+	seen := map[string]bool{}
+	add := func(ps []Problem) {
+		for _, p := range ps {
+			if !seen[p.CID] { // one overlap per receipt, as before
+				seen[p.CID] = true
+				out = append(out, p)
+			}
+		}
+	}
+	byContract := map[cid.Cid][]*Entry{}
+	var counted []*Entry
+	for _, e := range receipts {
+		r := e.Value().(Receipt)
+		byContract[r.Contract] = append(byContract[r.Contract], e)
+		if ce, ok := s.contracts[r.Contract]; !ok || receiptStatus(s, e, ce.Value().(Contract).Requester) != StatusDisputed {
+			counted = append(counted, e)
+		}
+	}
+	for _, rs := range byContract {
+		add(overlaps(rs))
+	}
+	add(overlaps(counted))
+	return out
+}
+
+// overlaps reports each receipt of receipts that overlaps an earlier one (in
+// period start, CID order) or bills a slice of an epoch already billed.
+func overlaps(receipts []*Entry) []Problem {
+	receipts = slices.Clone(receipts)
 	sort.Slice(receipts, func(i, j int) bool {
 		a, b := receipts[i].Value().(Receipt), receipts[j].Value().(Receipt)
 		if a.FromNanos != b.FromNanos {
@@ -443,6 +482,7 @@ func instanceProblems(s *Set, inst string) []Problem {
 		}
 		return bytes.Compare(receipts[i].id.Bytes(), receipts[j].id.Bytes()) < 0
 	})
+	var out []Problem
 	var maxTo int64
 	var maxE *Entry
 	type epochSlice struct{ epoch, slice uint64 }
