@@ -279,16 +279,7 @@ func Audit(s *Set, opt AuditOptions, extra ...Problem) Report {
 	if r.Ignored == nil {
 		r.Ignored = []Problem{}
 	}
-	sort.Slice(r.Problems, func(i, j int) bool {
-		a, b := r.Problems[i], r.Problems[j]
-		if a.CID != b.CID {
-			return a.CID < b.CID
-		}
-		if a.Code != b.Code {
-			return a.Code < b.Code
-		}
-		return a.Problem < b.Problem
-	})
+	sortProblems(r.Problems)
 	var tally billTally
 	tally, r.UnbilledContracts = unbilled(s, opt.Now, opt.Grace, badContract)
 	r.Unbilled, r.DueSlices, r.BilledOnce = tally.unbilled, tally.due, tally.once
@@ -460,7 +451,7 @@ func instanceProblems(s *Set, inst string) []Problem {
 	for _, e := range receipts {
 		r := e.Value().(Receipt)
 		byContract[r.Contract] = append(byContract[r.Contract], e)
-		if ce, ok := s.contracts[r.Contract]; !ok || receiptStatus(s, e, ce.Value().(Contract).Requester) != StatusDisputed {
+		if receiptStatus(s, e, s.contracts[r.Contract].Value().(Contract).Requester) != StatusDisputed {
 			counted = append(counted, e)
 		}
 	}
@@ -520,6 +511,11 @@ func overlapOf(s *Set, e *Entry, r Receipt, inst string) (Problem, bool) {
 		c := ce.Value().(Contract)
 		for _, oe := range s.receipts[ce.id] {
 			if oe == e || oe.Author != c.Provider {
+				continue
+			}
+			// As in instanceProblems: across contracts, a receipt its
+			// requester disputed bills nothing.
+			if ce.id != r.Contract && receiptStatus(s, oe, c.Requester) == StatusDisputed {
 				continue
 			}
 			o := oe.Value().(Receipt)
