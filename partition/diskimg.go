@@ -128,16 +128,19 @@ func makeImage(img string, size int64, uid, gid int) error {
 	return err
 }
 
-// mountImage mounts img on dir (nosuid, nodev) and removes ext4's
-// lost+found, so that the tree holds only what the tenant writes.
-func mountImage(img, dir string) error {
+// mountImage mounts img on dir (nosuid, nodev). On a fresh image it
+// removes ext4's lost+found, so that the tree holds only what the tenant
+// writes; on an image mounted again, a lost+found is the tenant's own.
+func mountImage(img, dir string, fresh bool) error {
 	if err := mountLoop(img, dir); err != nil {
 		// mount(8) knows more setups (e.g. /dev without devtmpfs).
 		if err := runTool("mount", "-t", "ext4", "-o", "loop,nosuid,nodev", img, dir); err != nil {
 			return err
 		}
 	}
-	_ = os.Remove(filepath.Join(dir, "lost+found"))
+	if fresh {
+		_ = os.Remove(filepath.Join(dir, "lost+found"))
+	}
 	return nil
 }
 
@@ -165,6 +168,7 @@ func (d diskImages) ensure(idx int, dir string, size int64, acct account) error 
 	img := d.image(idx)
 	fi, err := os.Stat(img)
 	mounted := isMountPoint(dir)
+	fresh := false
 	switch {
 	case err == nil && fi.Size() == size && mounted:
 		return nil
@@ -177,10 +181,9 @@ func (d diskImages) ensure(idx int, dir string, size int64, acct account) error 
 		if err := resizeImage(img, fi.Size(), size); err != nil {
 			return fmt.Errorf("%w: resize %s to %d bytes: %v", errDiskImage, img, size, err)
 		}
-	case err == nil && mounted:
-		return nil
 	case err == nil:
 	default:
+		fresh = true
 		if !mounted && !emptyTree(dir) {
 			return errDiskLegacy
 		}
@@ -197,7 +200,7 @@ func (d diskImages) ensure(idx int, dir string, size int64, acct account) error 
 			}
 		}
 	}
-	if err := mountImage(img, dir); err != nil {
+	if err := mountImage(img, dir, fresh); err != nil {
 		return fmt.Errorf("%w: %v", errDiskImage, err)
 	}
 	return nil
@@ -250,12 +253,7 @@ func (d diskImages) release(idx int, dir string, acct account) error {
 
 // unmountAll unmounts every partition directory (Close): images stay for
 // the next run.
-func (d diskImages) unmountAll() {
-	ms, _ := mountedBelow(d.parts)
-	for mp := range ms {
-		_ = unmount(mp)
-	}
-}
+func (d diskImages) unmountAll() { _ = UnmountBelow(d.parts) }
 
 // sweep, at Start, unmounts what is mounted below the partitions directory
 // but not a held partition's directory, and deletes the images of slots
@@ -304,7 +302,7 @@ func probeDiskImage(dir string) error {
 		return err
 	}
 	defer os.Remove(img)
-	if err := mountImage(img, mp); err != nil {
+	if err := mountImage(img, mp, true); err != nil {
 		return err
 	}
 	defer unmount(mp)
@@ -343,7 +341,7 @@ func (m *Manager) recoverDiskImages(ins []*instance) {
 		if _, err := os.Stat(m.disk.image(idx)); err != nil || isMountPoint(dir) {
 			continue
 		}
-		if err := mountImage(m.disk.image(idx), dir); err != nil {
+		if err := mountImage(m.disk.image(idx), dir, false); err != nil {
 			m.cfg.Log.Warn("partition: mount the partition's disk image", "partition", idx, "err", err)
 		}
 	}

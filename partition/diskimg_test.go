@@ -309,7 +309,7 @@ func TestDiskImageNodeKill9(t *testing.T) {
 	if err := makeImage(d.image(stray), 1<<20, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := mountImage(d.image(stray), strayDir); err != nil {
+	if err := mountImage(d.image(stray), strayDir, false); err != nil {
 		t.Fatal(err)
 	}
 
