@@ -246,9 +246,12 @@ func (b *Biller) Tick(ctx context.Context, now time.Time) time.Duration {
 			if sl := c.SliceLength(); sl > 0 && (shortest == 0 || sl < shortest) {
 				shortest = sl
 			}
-			if c.Requester == me { // (a node hosting its own request acks its own receipts too)
+			// (A node hosting its own request acks its own receipts too.)
+			// Receipts under a contract that fails its check, or not by its
+			// provider, are never answered (decide): not queued either.
+			if c.Requester == me && s.ContractErr(ce) == nil {
 				for _, re := range s.receipts[ce.id] {
-					if !answered(s, re.id, me) {
+					if re.Author == c.Provider && !answered(s, re.id, me) {
 						pending = append(pending, re)
 					}
 				}
