@@ -119,7 +119,7 @@ func (n *Node) discoveryLoop(boot []peer.AddrInfo) {
 // found connects to a discovered peer and joins through it when it is not
 // yet an alive member.
 func (n *Node) found(ctx context.Context, ai peer.AddrInfo) {
-	if ai.ID == n.id || n.isAliveMember(ai.ID) || !n.gater.allowed(ai.ID, true) {
+	if ai.ID == n.id || n.IsMember(ai.ID) || !n.gater.allowed(ai.ID, true) {
 		return
 	}
 	if err := n.connectFound(ctx, ai); err != nil {
@@ -171,13 +171,6 @@ func (n *Node) connectFound(ctx context.Context, ai peer.AddrInfo) error {
 		}
 	}
 	return err
-}
-
-func (n *Node) isAliveMember(p peer.ID) bool {
-	n.table.mu.Lock()
-	defer n.table.mu.Unlock()
-	m, ok := n.table.members[p]
-	return ok && m.State != StateDead
 }
 
 type mdnsNotifee struct{ n *Node }
